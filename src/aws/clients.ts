@@ -1,0 +1,59 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Config, ServiceConnection } from '../config/config.ts';
+
+export interface AwsClients {
+  s3: S3Client;
+  sqs: SQSClient;
+  sns: SNSClient;
+  destroy(): void;
+}
+
+/**
+ * The SDK's default agent allows 50 sockets and stalls when bodies are left
+ * unread; every message in work may hold an S3 body socket while it also copies,
+ * sends or publishes, so size the pools from the concurrency.
+ */
+function handler(maxSockets: number): NodeHttpHandler {
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+    connectionTimeout: 5_000,
+    // Idle socket time, not total time: a long-poll receive waits up to 20 s.
+    requestTimeout: 60_000,
+  });
+}
+
+function common(connection: ServiceConnection, maxSockets: number) {
+  return {
+    region: connection.region,
+    ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
+    ...(connection.credentials ? { credentials: connection.credentials } : {}),
+    requestHandler: handler(maxSockets),
+  };
+}
+
+export function createClients(config: Config): AwsClients {
+  const sockets = Math.max(16, config.concurrency * 4);
+  const s3 = new S3Client({
+    ...common(config.aws.s3, sockets),
+    // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
+    forcePathStyle: config.aws.s3.endpoint !== undefined,
+  });
+  const sqs = new SQSClient(common(config.aws.sqs, sockets));
+  const sns = new SNSClient(common(config.aws.sns, sockets));
+  return {
+    s3,
+    sqs,
+    sns,
+    destroy() {
+      s3.destroy();
+      sqs.destroy();
+      sns.destroy();
+    },
+  };
+}

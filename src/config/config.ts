@@ -1,0 +1,302 @@
+import { z } from 'zod';
+import type { ClamdAddress } from '../scan/clamd-client.ts';
+import type { Env } from './env-file.ts';
+
+/** A bad setting, named by the variable a user has to fix. */
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+export type QueueRef = { url: string } | { name: string };
+
+export interface ServiceConnection {
+  region: string;
+  endpoint: string | undefined;
+  /** Absent: the SDK's default credential chain (env, profile, ECS/EC2 role…). */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+}
+
+export interface Config {
+  unprocessedBucket: string;
+  quarantineBucket: string;
+  unprocessedPrefix: string;
+  quarantinePrefix: string;
+  inboundQueue: QueueRef;
+  validationQueue: QueueRef;
+  topicArn: string;
+  aws: { s3: ServiceConnection; sqs: ServiceConnection; sns: ServiceConnection };
+  clamd: {
+    address: ClamdAddress;
+    /** True when any CLAMD_* variable was set: the local stack then uses that clamd instead of starting one. */
+    explicit: boolean;
+    connectTimeoutMs: number;
+    idleTimeoutMs: number;
+  };
+  maxFileSizeBytes: number;
+  concurrency: number;
+  visibilityTimeoutSeconds: number;
+  receiveWaitSeconds: number;
+  shutdownTimeoutSeconds: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** One variable: its default, what it means, and how it is checked. The README table is written from this list. */
+export interface Setting {
+  name: string;
+  default?: string;
+  description: string;
+}
+
+export const MEGABYTE = 1024 * 1024;
+
+// clamd refuses a StreamMaxLength of 4 GB or more, so nothing larger can ever be scanned.
+const MAX_SCANNABLE_MB = 4095;
+
+const text = z.string().trim().min(1, 'must not be empty');
+const optionalText = z.string().trim().optional().transform((value) => (value ? value : undefined));
+
+const bucketName = text.regex(
+  /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+  'must be an S3 bucket name (3-63 characters: lowercase letters, digits, dots and hyphens)',
+);
+
+const queueName = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_-]{1,80}(\.fifo)?$/, 'must be an SQS queue name (1-80 letters, digits, hyphens or underscores)')
+  .optional()
+  .or(z.literal('').transform(() => undefined));
+
+const url = (what: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value : undefined))
+    .refine((value) => value === undefined || /^https?:\/\/[^\s/]+/.test(value), `must be an http(s) URL ${what}`);
+
+const integer = (fallback: number, min: number, max: number, unit: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return fallback;
+      if (!/^\d+$/.test(value)) {
+        ctx.addIssue({ code: 'custom', message: `must be a whole number of ${unit}, got "${value}"` });
+        return z.NEVER;
+      }
+      const parsed = Number(value);
+      if (parsed < min || parsed > max) {
+        ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max} ${unit}, got ${value}` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const megabytes = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined || value === '') return 100;
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_SCANNABLE_MB) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a number of megabytes above 0 and at most ${MAX_SCANNABLE_MB} (clamd's stream limit), got "${value}"`,
+      });
+      return z.NEVER;
+    }
+    return Number(value);
+  });
+
+const topicArn = text.regex(
+  /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/,
+  'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)',
+);
+
+const prefix = z
+  .string()
+  .optional()
+  .transform((value) => {
+    // "incoming" and "incoming/" mean the same folder; S3 keys never start with a slash.
+    const trimmed = (value ?? '').trim().replace(/^\/+/, '');
+    return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
+  });
+
+const logLevel = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => (value ? value.toLowerCase() : 'info'))
+  .pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+  }));
+
+const schema = z.object({
+  UNPROCESSED_BUCKET_NAME: bucketName,
+  QUARANTINE_BUCKET_NAME: bucketName,
+  UNPROCESSED_PREFIX: prefix,
+  QUARANTINE_PREFIX: prefix,
+  VIRUS_SCANNING_QUEUE_NAME: queueName,
+  VIRUS_SCANNING_QUEUE_URL: url('(the inbound queue URL)'),
+  VALIDATION_QUEUE_NAME: queueName,
+  VALIDATION_QUEUE_URL: url('(the outbound queue URL)'),
+  VIRUS_NOTIFICATION_TOPIC_ARN: topicArn,
+  AWS_REGION: optionalText,
+  AWS_DEFAULT_REGION: optionalText,
+  AWS_ENDPOINT_URL: url('such as http://127.0.0.1:4566'),
+  AWS_S3_ENDPOINT_URL: url('such as http://127.0.0.1:4566'),
+  AWS_SQS_ENDPOINT_URL: url('such as http://127.0.0.1:4566'),
+  AWS_SNS_ENDPOINT_URL: url('such as http://127.0.0.1:4566'),
+  AWS_S3_REGION: optionalText,
+  AWS_SQS_REGION: optionalText,
+  AWS_SNS_REGION: optionalText,
+  AWS_ACCESS_KEY_ID: optionalText,
+  AWS_SECRET_ACCESS_KEY: optionalText,
+  AWS_SESSION_TOKEN: optionalText,
+  AWS_S3_ACCESS_KEY_ID: optionalText,
+  AWS_S3_SECRET_ACCESS_KEY: optionalText,
+  AWS_SQS_ACCESS_KEY_ID: optionalText,
+  AWS_SQS_SECRET_ACCESS_KEY: optionalText,
+  AWS_SNS_ACCESS_KEY_ID: optionalText,
+  AWS_SNS_SECRET_ACCESS_KEY: optionalText,
+  CLAMD_HOST: optionalText,
+  CLAMD_PORT: integer(3310, 1, 65535, 'port'),
+  CLAMD_SOCKET: optionalText,
+  CLAMD_CONNECT_TIMEOUT: integer(5, 1, 600, 'seconds'),
+  CLAMD_TIMEOUT: integer(120, 1, 3600, 'seconds'),
+  MAX_FILE_SIZE: megabytes,
+  CONCURRENCY: integer(4, 1, 256, 'messages'),
+  VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
+  RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
+  SHUTDOWN_TIMEOUT: integer(25, 1, 3600, 'seconds'),
+  LOG_LEVEL: logLevel,
+});
+
+type Parsed = z.output<typeof schema>;
+
+export const SETTINGS: readonly Setting[] = [
+  { name: 'UNPROCESSED_BUCKET_NAME', description: 'Bucket the uploads land in; events for any other bucket are dropped.' },
+  { name: 'QUARANTINE_BUCKET_NAME', description: 'Bucket infected and over-limit files are moved to, with their report.' },
+  { name: 'UNPROCESSED_PREFIX', default: '(none)', description: 'Folder of the unprocessed bucket that holds `<submission_guid>/<filename>`; a trailing `/` is implied.' },
+  { name: 'QUARANTINE_PREFIX', default: '(none)', description: 'Folder of the quarantine bucket put before the original key; a trailing `/` is implied.' },
+  { name: 'VIRUS_SCANNING_QUEUE_NAME', description: 'Inbound queue that receives the S3 events (or `VIRUS_SCANNING_QUEUE_URL`).' },
+  { name: 'VIRUS_SCANNING_QUEUE_URL', default: '(from the name)', description: 'Inbound queue URL; wins over the name.' },
+  { name: 'VALIDATION_QUEUE_NAME', description: 'Outbound queue that clean files are forwarded to (or `VALIDATION_QUEUE_URL`).' },
+  { name: 'VALIDATION_QUEUE_URL', default: '(from the name)', description: 'Outbound queue URL; wins over the name.' },
+  { name: 'VIRUS_NOTIFICATION_TOPIC_ARN', description: 'SNS topic that receives one report per quarantined file.' },
+  { name: 'AWS_REGION', default: '`AWS_DEFAULT_REGION`', description: 'Region of all three services unless a per-service region is set.' },
+  { name: 'AWS_ENDPOINT_URL', default: '(AWS)', description: 'Custom endpoint for all three services (LocalStack, moto, fauxqs); S3 then uses path-style addressing.' },
+  { name: 'AWS_{S3,SQS,SNS}_ENDPOINT_URL', default: '`AWS_ENDPOINT_URL`', description: 'Per-service endpoint, as the Python worker read them.' },
+  { name: 'AWS_{S3,SQS,SNS}_REGION', default: '`AWS_REGION`', description: 'Per-service region (SNS defaults to the region in the topic ARN).' },
+  { name: 'AWS_{S3,SQS,SNS}_ACCESS_KEY_ID / _SECRET_ACCESS_KEY', default: '(SDK default chain)', description: 'Per-service static credentials, both or neither; otherwise the SDK default chain (env, profile, container or instance role).' },
+  { name: 'CLAMD_HOST', default: '127.0.0.1', description: 'clamd TCP host.' },
+  { name: 'CLAMD_PORT', default: '3310', description: 'clamd TCP port.' },
+  { name: 'CLAMD_SOCKET', default: '(none)', description: 'clamd unix socket; excludes `CLAMD_HOST`/`CLAMD_PORT`.' },
+  { name: 'CLAMD_CONNECT_TIMEOUT', default: '5', description: 'Seconds to wait for a clamd connection.' },
+  { name: 'CLAMD_TIMEOUT', default: '120', description: 'Seconds without any progress on a clamd connection before the scan fails (and the message is retried).' },
+  { name: 'MAX_FILE_SIZE', default: '100', description: 'Largest file scanned, in MB (1 MB = 1,048,576 bytes); larger files are quarantined as `TOO_LARGE`. clamd\'s `StreamMaxLength` must be at least this.' },
+  { name: 'CONCURRENCY', default: '4', description: 'Messages in work at once; keep at or below clamd\'s `MaxThreads`.' },
+  { name: 'VISIBILITY_TIMEOUT', default: '120', description: 'Seconds a received message stays hidden; extended every third of it while the message is in work.' },
+  { name: 'RECEIVE_WAIT_TIME', default: '20', description: 'SQS long-poll wait in seconds (0-20).' },
+  { name: 'SHUTDOWN_TIMEOUT', default: '25', description: 'Seconds given to work in progress after SIGTERM/SIGINT before it is returned to the queue.' },
+  { name: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
+];
+
+function firstIssue(error: z.ZodError): ConfigError {
+  const issue = error.issues[0];
+  const variable = String(issue?.path[0] ?? 'configuration');
+  const problem = issue?.code === 'invalid_type' ? 'is required but not set' : (issue?.message ?? 'is invalid');
+  return new ConfigError(variable, problem);
+}
+
+// Read here rather than left to the SDK so that keys in the .env file count too.
+function sharedCredentials(parsed: Parsed): ServiceConnection['credentials'] {
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = parsed;
+  if (!accessKeyId && !secretAccessKey) return undefined;
+  if (!accessKeyId) throw new ConfigError('AWS_ACCESS_KEY_ID', 'is required when AWS_SECRET_ACCESS_KEY is set');
+  if (!secretAccessKey) throw new ConfigError('AWS_SECRET_ACCESS_KEY', 'is required when AWS_ACCESS_KEY_ID is set');
+  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}
+
+function credentialsFor(service: 'S3' | 'SQS' | 'SNS', parsed: Parsed): ServiceConnection['credentials'] {
+  const idName = `AWS_${service}_ACCESS_KEY_ID` as const;
+  const secretName = `AWS_${service}_SECRET_ACCESS_KEY` as const;
+  const accessKeyId = parsed[idName];
+  const secretAccessKey = parsed[secretName];
+  if (!accessKeyId && !secretAccessKey) return sharedCredentials(parsed);
+  if (!accessKeyId) throw new ConfigError(idName, `is required when ${secretName} is set`);
+  if (!secretAccessKey) throw new ConfigError(secretName, `is required when ${idName} is set`);
+  return { accessKeyId, secretAccessKey };
+}
+
+function queueRef(nameVar: string, urlVar: string, name: string | undefined, address: string | undefined): QueueRef {
+  if (address) return { url: address };
+  if (name) return { name };
+  throw new ConfigError(nameVar, `is required but not set (or set ${urlVar})`);
+}
+
+/** Validates the whole environment up front so a worker never starts half-configured. */
+export function loadConfig(env: Env): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) throw firstIssue(result.error);
+  const p = result.data;
+
+  const inboundQueue = queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', p.VIRUS_SCANNING_QUEUE_NAME, p.VIRUS_SCANNING_QUEUE_URL);
+  const validationQueue = queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', p.VALIDATION_QUEUE_NAME, p.VALIDATION_QUEUE_URL);
+
+  const defaultRegion = p.AWS_REGION ?? p.AWS_DEFAULT_REGION;
+  const topicRegion = p.VIRUS_NOTIFICATION_TOPIC_ARN.split(':')[3];
+  // A topic can only be published to by a client of its own region, so its ARN outranks AWS_REGION.
+  const region = (service: 'S3' | 'SQS' | 'SNS', preferred: string | undefined): string => {
+    const value = p[`AWS_${service}_REGION`] ?? preferred ?? defaultRegion;
+    if (!value) throw new ConfigError('AWS_REGION', `is required but not set (or set AWS_${service}_REGION)`);
+    return value;
+  };
+  const connection = (service: 'S3' | 'SQS' | 'SNS', preferredRegion?: string): ServiceConnection => ({
+    region: region(service, preferredRegion),
+    endpoint: p[`AWS_${service}_ENDPOINT_URL`] ?? p.AWS_ENDPOINT_URL,
+    credentials: credentialsFor(service, p),
+  });
+
+  if (p.CLAMD_SOCKET && p.CLAMD_HOST) {
+    throw new ConfigError('CLAMD_SOCKET', 'cannot be combined with CLAMD_HOST: choose the unix socket or TCP');
+  }
+  const address: ClamdAddress = p.CLAMD_SOCKET
+    ? { kind: 'socket', path: p.CLAMD_SOCKET }
+    : { kind: 'tcp', host: p.CLAMD_HOST ?? '127.0.0.1', port: p.CLAMD_PORT };
+  const explicit = ['CLAMD_HOST', 'CLAMD_PORT', 'CLAMD_SOCKET'].some((name) => (env[name] ?? '').trim() !== '');
+
+  if (p.UNPROCESSED_BUCKET_NAME === p.QUARANTINE_BUCKET_NAME && p.UNPROCESSED_PREFIX === p.QUARANTINE_PREFIX) {
+    throw new ConfigError('QUARANTINE_BUCKET_NAME', 'must differ from UNPROCESSED_BUCKET_NAME (or set a distinct QUARANTINE_PREFIX)');
+  }
+
+  return {
+    unprocessedBucket: p.UNPROCESSED_BUCKET_NAME,
+    quarantineBucket: p.QUARANTINE_BUCKET_NAME,
+    unprocessedPrefix: p.UNPROCESSED_PREFIX,
+    quarantinePrefix: p.QUARANTINE_PREFIX,
+    inboundQueue,
+    validationQueue,
+    topicArn: p.VIRUS_NOTIFICATION_TOPIC_ARN,
+    aws: { s3: connection('S3'), sqs: connection('SQS'), sns: connection('SNS', topicRegion) },
+    clamd: {
+      address,
+      explicit,
+      connectTimeoutMs: p.CLAMD_CONNECT_TIMEOUT * 1000,
+      idleTimeoutMs: p.CLAMD_TIMEOUT * 1000,
+    },
+    maxFileSizeBytes: Math.floor(p.MAX_FILE_SIZE * MEGABYTE),
+    concurrency: p.CONCURRENCY,
+    visibilityTimeoutSeconds: p.VISIBILITY_TIMEOUT,
+    receiveWaitSeconds: p.RECEIVE_WAIT_TIME,
+    shutdownTimeoutSeconds: p.SHUTDOWN_TIMEOUT,
+    logLevel: p.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,92 @@
+import type { ScanTarget } from '../events/record.ts';
+import type { EngineInfo } from '../scan/reply.ts';
+import type { QuarantineStatus } from './decide.ts';
+
+export interface QuarantineReport {
+  key: string;
+  submissionGuid: string;
+  filename: string;
+  time: string;
+  reason: 'virus detected' | 'file too large';
+  status: QuarantineStatus;
+  signature: string | null;
+  bucket: string;
+  versionId: string | null;
+  eTag: string | null;
+  size: number;
+  quarantine: { bucket: string; key: string; reportKey: string };
+  scannedAt: string;
+  engine: EngineInfo | null;
+}
+
+export interface ReportInput {
+  target: ScanTarget;
+  status: QuarantineStatus;
+  signature: string | null;
+  object: { size: number; eTag: string | undefined; versionId: string | undefined };
+  quarantine: { bucket: string; key: string; reportKey: string };
+  scannedAt: Date;
+  engine: EngineInfo | null;
+}
+
+/** The one document that goes to the quarantine bucket and to the topic alike. */
+export function buildReport(input: ReportInput): QuarantineReport {
+  const { target } = input;
+  return {
+    key: target.key,
+    submissionGuid: target.submissionGuid,
+    filename: target.filename,
+    time: target.eventTime,
+    reason: input.status === 'INFECTED' ? 'virus detected' : 'file too large',
+    status: input.status,
+    signature: input.signature,
+    bucket: target.bucket,
+    versionId: input.object.versionId ?? target.versionId ?? null,
+    eTag: input.object.eTag ?? target.eTag ?? null,
+    size: input.object.size,
+    quarantine: input.quarantine,
+    scannedAt: input.scannedAt.toISOString(),
+    engine: input.engine,
+  };
+}
+
+type StringAttribute = { DataType: 'String'; StringValue: string };
+
+const attribute = (value: string): StringAttribute => ({ DataType: 'String', StringValue: value });
+
+export interface Notification {
+  subject: string;
+  message: string;
+  attributes: Record<string, StringAttribute>;
+}
+
+/**
+ * SNS subjects must be ASCII without line breaks and under 100 characters, so the
+ * filename (uploader-chosen, any script) stays in the message body only.
+ */
+export function buildNotification(report: QuarantineReport): Notification {
+  const what = report.status === 'INFECTED' ? 'virus detected' : 'file too large';
+  const subject = `bucketscan: ${what} in ${report.bucket}`.slice(0, 99);
+  const attributes: Record<string, StringAttribute> = {
+    status: attribute(report.status),
+    bucket: attribute(report.bucket),
+  };
+  // SNS refuses empty attribute values; filters can test a missing signature with {"exists": false}.
+  if (report.signature) attributes['signature'] = attribute(report.signature);
+  return { subject, message: JSON.stringify(report), attributes };
+}
+
+export interface ForwardMessage {
+  body: string;
+  attributes: Record<string, StringAttribute>;
+}
+
+/** Clean files travel on as the S3 event they arrived as, with the verdict beside it. */
+export function buildForwardMessage(target: ScanTarget, scannedAt: Date, engine: EngineInfo | null): ForwardMessage {
+  const attributes: Record<string, StringAttribute> = {
+    status: attribute('CLEAN'),
+    scannedAt: attribute(scannedAt.toISOString()),
+  };
+  if (engine) attributes['engine'] = attribute(engine.raw);
+  return { body: JSON.stringify({ Records: [target.record] }), attributes };
+}

@@ -1,0 +1,104 @@
+import type { Config, QueueRef } from '../config/config.ts';
+import { ConfigError } from '../config/config.ts';
+import type { Logger } from '../log/logger.ts';
+import { createClients } from '../aws/clients.ts';
+import { awsErrorInfo } from '../aws/errors.ts';
+import { resolveQueueUrl } from '../aws/queue.ts';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { ClamdClient } from '../scan/clamd-client.ts';
+import { cachedEngine } from '../scan/engine-cache.ts';
+import { describeAddress, waitForClamd } from '../scan/wait-ready.ts';
+import { processMessage } from '../pipeline/process-message.ts';
+import type { PipelineDeps } from '../pipeline/process-record.ts';
+import { Worker } from './worker.ts';
+
+async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string): Promise<string> {
+  try {
+    return await resolveQueueUrl(sqs, queue);
+  } catch (error) {
+    const { code } = awsErrorInfo(error);
+    if (code === 'QueueDoesNotExist' || code === 'AWS.SimpleQueueService.NonExistentQueue') {
+      throw new ConfigError(variable, `queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs the worker until `signal` aborts, then shuts down gracefully. Resolves once
+ * every message in work is settled and the clients are closed.
+ */
+export async function runWorker(config: Config, logger: Logger, signal: AbortSignal): Promise<void> {
+  const clients = createClients(config);
+  try {
+    const clamd = new ClamdClient({
+      address: config.clamd.address,
+      connectTimeoutMs: config.clamd.connectTimeoutMs,
+      idleTimeoutMs: config.clamd.idleTimeoutMs,
+      maxStreamBytes: config.maxFileSizeBytes,
+    });
+    const inboundUrl = await queueUrl(clients.sqs, config.inboundQueue, 'VIRUS_SCANNING_QUEUE_NAME');
+    const validationUrl = await queueUrl(clients.sqs, config.validationQueue, 'VALIDATION_QUEUE_NAME');
+
+    if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
+    const engine = cachedEngine(() => clamd.version(), logger);
+    const info = await engine();
+    logger.info(
+      {
+        clamd: describeAddress(config.clamd.address),
+        engine: info?.raw,
+        inboundQueue: inboundUrl,
+        validationQueue: validationUrl,
+        concurrency: config.concurrency,
+        maxFileSizeBytes: config.maxFileSizeBytes,
+      },
+      'worker started',
+    );
+
+    const deps: PipelineDeps = {
+      s3: clients.s3,
+      sqs: clients.sqs,
+      sns: clients.sns,
+      scanner: clamd,
+      engine,
+      settings: {
+        quarantineBucket: config.quarantineBucket,
+        quarantinePrefix: config.quarantinePrefix,
+        maxFileSizeBytes: config.maxFileSizeBytes,
+        validationQueueUrl: validationUrl,
+        topicArn: config.topicArn,
+      },
+      now: () => new Date(),
+    };
+    const rules = { bucket: config.unprocessedBucket, prefix: config.unprocessedPrefix };
+    const worker = new Worker({
+      sqs: clients.sqs,
+      queueUrl: inboundUrl,
+      concurrency: config.concurrency,
+      visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+      receiveWaitSeconds: config.receiveWaitSeconds,
+      shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
+      logger,
+      handle: (message, messageSignal) =>
+        processMessage(
+          {
+            messageId: message.MessageId,
+            body: message.Body,
+            receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? '1') || 1,
+          },
+          rules,
+          deps,
+          logger,
+          messageSignal,
+        ).catch((error: unknown) => ({ action: 'retry' as const, error })),
+    });
+    const stop = () => void worker.stop();
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+    await worker.start();
+    await worker.stop();
+    logger.info('worker stopped');
+  } finally {
+    clients.destroy();
+  }
+}

@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, MEGABYTE } from '../../src/config/config.ts';
+import { environmentWithDotenv } from '../../src/config/env-file.ts';
+
+const base = {
+  UNPROCESSED_BUCKET_NAME: 'unprocessed',
+  QUARANTINE_BUCKET_NAME: 'quarantine',
+  VIRUS_SCANNING_QUEUE_NAME: 'virus-scanning',
+  VALIDATION_QUEUE_NAME: 'validation',
+  VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:virus-notification',
+  AWS_REGION: 'eu-west-1',
+};
+
+function failsOn(env: Record<string, string | undefined>, variable: string, problem?: RegExp) {
+  assert.throws(
+    () => loadConfig(env),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.equal(error.variable, variable);
+      assert.ok(error.message.startsWith(`${variable}: `), error.message);
+      assert.ok(!error.message.includes('\n'), 'one line');
+      if (problem) assert.match(error.message, problem);
+      return true;
+    },
+  );
+}
+
+test('defaults', () => {
+  const config = loadConfig(base);
+  assert.equal(config.unprocessedPrefix, '');
+  assert.equal(config.maxFileSizeBytes, 100 * MEGABYTE);
+  assert.equal(config.concurrency, 4);
+  assert.equal(config.visibilityTimeoutSeconds, 120);
+  assert.deepEqual(config.clamd.address, { kind: 'tcp', host: '127.0.0.1', port: 3310 });
+  assert.equal(config.clamd.explicit, false);
+  assert.deepEqual(config.inboundQueue, { name: 'virus-scanning' });
+  assert.equal(config.aws.s3.endpoint, undefined);
+  assert.equal(config.aws.s3.credentials, undefined);
+  assert.equal(config.aws.sqs.region, 'eu-west-1');
+});
+
+test('each required variable is named when missing', () => {
+  for (const name of ['UNPROCESSED_BUCKET_NAME', 'QUARANTINE_BUCKET_NAME', 'VIRUS_NOTIFICATION_TOPIC_ARN']) {
+    failsOn({ ...base, [name]: undefined }, name, /required/);
+  }
+  failsOn({ ...base, VIRUS_SCANNING_QUEUE_NAME: undefined }, 'VIRUS_SCANNING_QUEUE_NAME', /VIRUS_SCANNING_QUEUE_URL/);
+  failsOn({ ...base, VALIDATION_QUEUE_NAME: '' }, 'VALIDATION_QUEUE_NAME');
+  failsOn({ ...base, AWS_REGION: undefined, VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:t' }, 'AWS_REGION');
+});
+
+test('bad values are named with what is wrong', () => {
+  failsOn({ ...base, MAX_FILE_SIZE: 'big' }, 'MAX_FILE_SIZE', /megabytes/);
+  failsOn({ ...base, MAX_FILE_SIZE: '0' }, 'MAX_FILE_SIZE');
+  failsOn({ ...base, MAX_FILE_SIZE: '5000' }, 'MAX_FILE_SIZE', /4095/);
+  failsOn({ ...base, CONCURRENCY: '0' }, 'CONCURRENCY', /between 1 and 256/);
+  failsOn({ ...base, CONCURRENCY: '2.5' }, 'CONCURRENCY', /whole number/);
+  failsOn({ ...base, VISIBILITY_TIMEOUT: '5' }, 'VISIBILITY_TIMEOUT');
+  failsOn({ ...base, CLAMD_PORT: '70000' }, 'CLAMD_PORT');
+  failsOn({ ...base, UNPROCESSED_BUCKET_NAME: 'Bad_Bucket' }, 'UNPROCESSED_BUCKET_NAME', /bucket name/);
+  failsOn({ ...base, VIRUS_NOTIFICATION_TOPIC_ARN: 'my-topic' }, 'VIRUS_NOTIFICATION_TOPIC_ARN', /ARN/);
+  failsOn({ ...base, AWS_ENDPOINT_URL: 'localhost:4566' }, 'AWS_ENDPOINT_URL', /URL/);
+  failsOn({ ...base, LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
+  failsOn({ ...base, CLAMD_SOCKET: '/run/clamd.ctl', CLAMD_HOST: 'clamd' }, 'CLAMD_SOCKET');
+  failsOn({ ...base, AWS_S3_ACCESS_KEY_ID: 'AKIA' }, 'AWS_S3_SECRET_ACCESS_KEY');
+  failsOn({ ...base, AWS_SECRET_ACCESS_KEY: 'x' }, 'AWS_ACCESS_KEY_ID');
+  failsOn({ ...base, QUARANTINE_BUCKET_NAME: 'unprocessed' }, 'QUARANTINE_BUCKET_NAME');
+});
+
+test('the Python worker per-service variables are honoured', () => {
+  const config = loadConfig({
+    ...base,
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+    AWS_S3_ENDPOINT_URL: 'http://127.0.0.1:9000',
+    AWS_S3_REGION: 'us-east-2',
+    AWS_S3_ACCESS_KEY_ID: 'minio',
+    AWS_S3_SECRET_ACCESS_KEY: 'minio-secret',
+    AWS_ACCESS_KEY_ID: 'shared',
+    AWS_SECRET_ACCESS_KEY: 'shared-secret',
+  });
+  assert.equal(config.aws.s3.endpoint, 'http://127.0.0.1:9000');
+  assert.equal(config.aws.s3.region, 'us-east-2');
+  assert.deepEqual(config.aws.s3.credentials, { accessKeyId: 'minio', secretAccessKey: 'minio-secret' });
+  assert.equal(config.aws.sqs.endpoint, 'http://127.0.0.1:4566');
+  assert.deepEqual(config.aws.sqs.credentials, { accessKeyId: 'shared', secretAccessKey: 'shared-secret' });
+});
+
+test('SNS uses the topic ARN region unless told otherwise', () => {
+  const config = loadConfig({ ...base, AWS_REGION: 'us-east-1' });
+  assert.equal(config.aws.sns.region, 'eu-west-1');
+  assert.equal(loadConfig({ ...base, AWS_SNS_REGION: 'ap-south-1' }).aws.sns.region, 'ap-south-1');
+});
+
+test('queue URLs win over names; prefixes get their slash; clamd socket and units', () => {
+  const config = loadConfig({
+    ...base,
+    VIRUS_SCANNING_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/in',
+    UNPROCESSED_PREFIX: 'incoming',
+    QUARANTINE_PREFIX: '/q/',
+    CLAMD_SOCKET: '/run/clamav/clamd.ctl',
+    MAX_FILE_SIZE: '1.5',
+  });
+  assert.deepEqual(config.inboundQueue, { url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/in' });
+  assert.equal(config.unprocessedPrefix, 'incoming/');
+  assert.equal(config.quarantinePrefix, 'q/');
+  assert.deepEqual(config.clamd.address, { kind: 'socket', path: '/run/clamav/clamd.ctl' });
+  assert.equal(config.clamd.explicit, true);
+  assert.equal(config.maxFileSizeBytes, Math.floor(1.5 * MEGABYTE));
+});
+
+test('real environment variables override the .env file; a missing file is fine', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bucketscan-env-'));
+  const file = join(dir, '.env');
+  writeFileSync(file, 'CONCURRENCY=2\nLOG_LEVEL=debug\n# comment\nQUOTED="a b"\n');
+  const env = environmentWithDotenv(file, { CONCURRENCY: '8' });
+  assert.equal(env['CONCURRENCY'], '8');
+  assert.equal(env['LOG_LEVEL'], 'debug');
+  assert.equal(env['QUOTED'], 'a b');
+  assert.deepEqual(environmentWithDotenv(join(dir, 'missing'), { A: '1' }), { A: '1' });
+});

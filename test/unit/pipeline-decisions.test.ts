@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideAfterScan, decideBeforeScan, quarantineKeys } from '../../src/pipeline/decide.ts';
+import { buildForwardMessage, buildNotification, buildReport } from '../../src/pipeline/report.ts';
+import type { ScanTarget } from '../../src/events/record.ts';
+
+const target: ScanTarget = {
+  bucket: 'unprocessed',
+  key: '3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34/évil file.exe',
+  submissionGuid: '3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34',
+  filename: 'évil file.exe',
+  size: 68,
+  eTag: 'abc',
+  versionId: undefined,
+  eventName: 'ObjectCreated:Put',
+  eventTime: '2026-11-21T10:00:00.000Z',
+  record: { eventName: 'ObjectCreated:Put', s3: { object: { key: 'k' } } },
+};
+const found = { kind: 'found' as const, size: 68, eTag: 'abc', versionId: undefined };
+
+test('before the scan: gone, changed, too large, or scan', () => {
+  assert.deepEqual(decideBeforeScan(target, { kind: 'gone' }, 100), { action: 'drop', reason: 'object no longer exists' });
+  assert.equal(decideBeforeScan(target, { kind: 'precondition-failed' }, 100).action, 'drop');
+  assert.match(JSON.stringify(decideBeforeScan(target, { ...found, eTag: 'other' }, 100)), /eTag differs/);
+  assert.match(
+    JSON.stringify(decideBeforeScan({ ...target, versionId: 'v1' }, { ...found, versionId: 'v2' }, 100)),
+    /versionId differs/,
+  );
+  assert.deepEqual(decideBeforeScan(target, found, 67), { action: 'quarantine', status: 'TOO_LARGE', reason: 'file too large' });
+  assert.deepEqual(decideBeforeScan(target, found, 68), { action: 'scan' });
+  // The event's size is only a hint; S3's answer decides.
+  assert.deepEqual(decideBeforeScan({ ...target, size: 10_000 }, found, 100), { action: 'scan' });
+});
+
+test('after the scan: clean forwards, infected quarantines', () => {
+  assert.deepEqual(decideAfterScan({ status: 'clean' }), { action: 'forward' });
+  assert.deepEqual(decideAfterScan({ status: 'infected', signature: 'Win.Test.EICAR_HDB-1' }), {
+    action: 'quarantine',
+    status: 'INFECTED',
+    reason: 'virus detected',
+    signature: 'Win.Test.EICAR_HDB-1',
+  });
+});
+
+test('quarantine keys keep the original key under the prefix', () => {
+  assert.deepEqual(quarantineKeys('q/', 'g/f.txt'), { object: 'q/g/f.txt', report: 'q/g/f.txt.report.json' });
+  assert.deepEqual(quarantineKeys('', 'g/f.txt'), { object: 'g/f.txt', report: 'g/f.txt.report.json' });
+});
+
+const engine = { clamav: '1.4.6', databaseVersion: 27000, databaseDate: '2026-11-20T09:00:00.000Z', raw: 'ClamAV 1.4.6/27000/Thu Nov 20 09:00:00 2026' };
+
+test('the report carries every field the contract names', () => {
+  const report = buildReport({
+    target,
+    status: 'INFECTED',
+    signature: 'Win.Test.EICAR_HDB-1',
+    object: { size: 68, eTag: 'abc', versionId: 'v9' },
+    quarantine: { bucket: 'quarantine', key: target.key, reportKey: `${target.key}.report.json` },
+    scannedAt: new Date('2026-11-21T10:00:01.000Z'),
+    engine,
+  });
+  assert.deepEqual(report, {
+    key: target.key,
+    submissionGuid: target.submissionGuid,
+    filename: 'évil file.exe',
+    time: '2026-11-21T10:00:00.000Z',
+    reason: 'virus detected',
+    status: 'INFECTED',
+    signature: 'Win.Test.EICAR_HDB-1',
+    bucket: 'unprocessed',
+    versionId: 'v9',
+    eTag: 'abc',
+    size: 68,
+    quarantine: { bucket: 'quarantine', key: target.key, reportKey: `${target.key}.report.json` },
+    scannedAt: '2026-11-21T10:00:01.000Z',
+    engine,
+  });
+  const tooLarge = buildReport({ ...{ target, object: { size: 1, eTag: undefined, versionId: undefined }, quarantine: report.quarantine, scannedAt: new Date(0), engine: null }, status: 'TOO_LARGE', signature: null });
+  assert.equal(tooLarge.reason, 'file too large');
+  assert.equal(tooLarge.versionId, null);
+  assert.equal(tooLarge.eTag, 'abc', 'falls back to the event eTag');
+});
+
+test('the notification is the report, with an ASCII subject and filterable attributes', () => {
+  const report = buildReport({
+    target,
+    status: 'INFECTED',
+    signature: 'Win.Test.EICAR_HDB-1',
+    object: { size: 68, eTag: 'abc', versionId: undefined },
+    quarantine: { bucket: 'quarantine', key: 'k', reportKey: 'k.report.json' },
+    scannedAt: new Date(0),
+    engine: null,
+  });
+  const notification = buildNotification(report);
+  assert.deepEqual(JSON.parse(notification.message), report);
+  assert.match(notification.subject, /^[\x20-\x7e]{1,99}$/);
+  assert.deepEqual(notification.attributes, {
+    status: { DataType: 'String', StringValue: 'INFECTED' },
+    bucket: { DataType: 'String', StringValue: 'unprocessed' },
+    signature: { DataType: 'String', StringValue: 'Win.Test.EICAR_HDB-1' },
+  });
+  const tooLarge = buildNotification({ ...report, status: 'TOO_LARGE', signature: null });
+  assert.equal(tooLarge.attributes['signature'], undefined);
+  assert.equal(tooLarge.attributes['status']?.StringValue, 'TOO_LARGE');
+});
+
+test('a clean file is forwarded as its own record, unchanged', () => {
+  const message = buildForwardMessage(target, new Date('2026-11-21T10:00:01.000Z'), engine);
+  assert.deepEqual(JSON.parse(message.body), { Records: [target.record] });
+  assert.equal(message.attributes['status']?.StringValue, 'CLEAN');
+  assert.equal(message.attributes['engine']?.StringValue, engine.raw);
+  assert.equal(message.attributes['scannedAt']?.StringValue, '2026-11-21T10:00:01.000Z');
+});
