@@ -29,7 +29,10 @@ if (major >= 24) {
     process.on(signal, () => child.kill(signal));
   }
   child.on('exit', (code, signal) => {
-    if (signal) process.kill(process.pid, signal);
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
     else process.exit(code ?? 1);
   });
 }

@@ -1,0 +1,173 @@
+import { startFauxqs, type FauxqsServer } from 'fauxqs';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from '../log/logger.ts';
+import { startNotificationBridge, type NotificationBridge } from './notification-bridge.ts';
+import { buildTestEvent } from './s3-event.ts';
+
+/**
+ * The AWS side of the local stack: an in-process S3/SQS/SNS emulator holding the
+ * same buckets, queues and topic the worker uses in AWS, wired the way the
+ * infrastructure wires them (inbound queue with a redrive policy, topic fanned out
+ * to a queue, bucket notifications on the unprocessed bucket).
+ */
+
+export interface LocalResources {
+  region: string;
+  unprocessedBucket: string;
+  quarantineBucket: string;
+  inboundQueueName: string;
+  /** Conventionally `${inboundQueueName}-dlq`. */
+  deadLetterQueueName: string;
+  validationQueueName: string;
+  topicName: string;
+  /** Subscribed to the topic so published notifications can be read, e.g. `${topicName}-inbox`. */
+  notificationQueueName: string;
+  /** Receives of one message before the inbound queue hands it to the dead-letter queue. */
+  maxReceiveCount: number;
+}
+
+export interface StartEmulatorOptions {
+  /**
+   * The address clients are told to use (endpoint and queue URLs). fauxqs itself
+   * always listens on every interface; it has no option to bind to one address.
+   */
+  host?: string;
+  /** 0 picks a free port, which is what tests want. */
+  port: number;
+  resources: LocalResources;
+  logger: Logger;
+  /**
+   * Queue the s3:TestEvent S3 sends when a notification configuration is saved, so
+   * the consumer meets it locally as it would after a deployment.
+   */
+  sendTestEvent?: boolean;
+  /** Mirrors a prefix filter on the bucket's notification rule (UNPROCESSED_PREFIX). */
+  notificationPrefix?: string;
+}
+
+export type QueueRole = 'inbound' | 'deadLetter' | 'validation' | 'notification';
+
+export interface Emulator {
+  server: FauxqsServer;
+  /** e.g. http://127.0.0.1:4566; S3 clients need path-style addressing against it. */
+  endpoint: string;
+  topicArn: string;
+  queueUrls: Record<QueueRole, string>;
+  bridge: NotificationBridge;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_HOST = '127.0.0.1';
+
+export async function startEmulator(options: StartEmulatorOptions): Promise<Emulator> {
+  const { resources, logger } = options;
+  const server = await startFauxqs({
+    port: options.port,
+    logger: false,
+    // Resources created through the server object land in this region, so their ARNs
+    // match what SDK clients configured with the same region look up.
+    defaultRegion: resources.region,
+    // The bridge only listens to the spy; the buffer is for ad-hoc inspection.
+    messageSpies: { bufferSize: 100 },
+    // An explicit (empty) init keeps a FAUXQS_INIT in the environment from adding
+    // resources behind our back.
+    init: {},
+  });
+
+  let s3: S3Client | undefined;
+  try {
+    const endpoint = `http://${formatHost(options.host ?? DEFAULT_HOST)}:${server.port}`;
+    const queueUrls = createResources(server, resources, endpoint);
+    const { topicArn } = server.createTopic(resources.topicName);
+    // Raw delivery stays off: the inbox receives the SNS envelope, as an SQS
+    // subscriber in AWS would.
+    server.subscribe({ topic: resources.topicName, queue: resources.notificationQueueName });
+
+    s3 = new S3Client({
+      endpoint,
+      region: resources.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    if (options.sendTestEvent === true) {
+      server.sendMessage(resources.inboundQueueName, JSON.stringify(buildTestEvent(resources.unprocessedBucket)));
+    }
+    const bridge = startNotificationBridge({
+      server,
+      s3,
+      bucket: resources.unprocessedBucket,
+      queueName: resources.inboundQueueName,
+      region: resources.region,
+      prefix: options.notificationPrefix,
+      logger,
+    });
+
+    logger.info({ endpoint, queueUrls, topicArn }, 'local AWS emulator started');
+    const bridgeClient = s3;
+    let stopping: Promise<void> | undefined;
+    return {
+      server,
+      endpoint,
+      topicArn,
+      queueUrls,
+      bridge,
+      stop() {
+        stopping ??= (async () => {
+          bridge.stop();
+          // Let observed uploads reach the queue; their HEADs need the server up.
+          await bridge.idle();
+          bridgeClient.destroy();
+          await server.stop();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    s3?.destroy();
+    await server.stop();
+    throw error;
+  }
+}
+
+function createResources(
+  server: FauxqsServer,
+  resources: LocalResources,
+  endpoint: string,
+): Record<QueueRole, string> {
+  server.createBucket(resources.unprocessedBucket);
+  server.createBucket(resources.quarantineBucket);
+
+  const deadLetter = server.createQueue(resources.deadLetterQueueName);
+  const inbound = server.createQueue(resources.inboundQueueName, {
+    attributes: {
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: deadLetter.queueArn,
+        maxReceiveCount: resources.maxReceiveCount,
+      }),
+    },
+  });
+  const validation = server.createQueue(resources.validationQueueName);
+  const notification = server.createQueue(resources.notificationQueueName);
+
+  return {
+    inbound: reachableQueueUrl(inbound.queueUrl, endpoint),
+    deadLetter: reachableQueueUrl(deadLetter.queueUrl, endpoint),
+    validation: reachableQueueUrl(validation.queueUrl, endpoint),
+    notification: reachableQueueUrl(notification.queueUrl, endpoint),
+  };
+}
+
+/**
+ * fauxqs names queues http://sqs.<region>.localhost:<port>/<account>/<name>, and
+ * *.localhost does not resolve everywhere (plain glibc without systemd-resolved, for
+ * one). It finds a queue by the URL's path alone, so the same path under the
+ * endpoint works for any client, including SDK clients that have no endpoint set
+ * and send to the queue URL's host.
+ */
+function reachableQueueUrl(emulatorUrl: string, endpoint: string): string {
+  return `${endpoint}${new URL(emulatorUrl).pathname}`;
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
