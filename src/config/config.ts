@@ -54,8 +54,9 @@ export interface Setting {
 
 export const MEGABYTE = 1024 * 1024;
 
-// clamd refuses a StreamMaxLength of 4 GB or more, so nothing larger can ever be scanned.
-const MAX_SCANNABLE_MB = 4095;
+// clamd clamps MaxFileSize to just under 2 GiB and flags anything larger as a
+// limit hit, so nothing larger can ever be scanned in full.
+const MAX_SCANNABLE_MB = 2047;
 
 const text = z.string().trim().min(1, 'must not be empty');
 const optionalText = z.string().trim().optional().transform((value) => (value ? value : undefined));
@@ -108,7 +109,7 @@ const megabytes = z
     if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_SCANNABLE_MB) {
       ctx.addIssue({
         code: 'custom',
-        message: `must be a number of megabytes above 0 and at most ${MAX_SCANNABLE_MB} (clamd's stream limit), got "${value}"`,
+        message: `must be a number of megabytes above 0 and at most ${MAX_SCANNABLE_MB} (the most clamd scans in full), got "${value}"`,
       });
       return z.NEVER;
     }

@@ -43,6 +43,11 @@ export interface StartEmulatorOptions {
   sendTestEvent?: boolean;
   /** Mirrors a prefix filter on the bucket's notification rule (UNPROCESSED_PREFIX). */
   notificationPrefix?: string;
+  /**
+   * false: no bucket notifications at all, as for a bucket whose events reach the
+   * queue some other way (tests that hand-build messages). Default true.
+   */
+  notifications?: boolean;
 }
 
 export type QueueRole = 'inbound' | 'deadLetter' | 'validation' | 'notification';
@@ -92,7 +97,9 @@ export async function startEmulator(options: StartEmulatorOptions): Promise<Emul
     if (options.sendTestEvent === true) {
       server.sendMessage(resources.inboundQueueName, JSON.stringify(buildTestEvent(resources.unprocessedBucket)));
     }
-    const bridge = startNotificationBridge({
+    const bridge: NotificationBridge = options.notifications === false
+      ? { stop() {}, idle: async () => {} }
+      : startNotificationBridge({
       server,
       s3,
       bucket: resources.unprocessedBucket,

@@ -55,7 +55,7 @@ test('each required variable is named when missing', () => {
 test('bad values are named with what is wrong', () => {
   failsOn({ ...base, MAX_FILE_SIZE: 'big' }, 'MAX_FILE_SIZE', /megabytes/);
   failsOn({ ...base, MAX_FILE_SIZE: '0' }, 'MAX_FILE_SIZE');
-  failsOn({ ...base, MAX_FILE_SIZE: '5000' }, 'MAX_FILE_SIZE', /4095/);
+  failsOn({ ...base, MAX_FILE_SIZE: '2048' }, 'MAX_FILE_SIZE', /2047/);
   failsOn({ ...base, CONCURRENCY: '0' }, 'CONCURRENCY', /between 1 and 256/);
   failsOn({ ...base, CONCURRENCY: '2.5' }, 'CONCURRENCY', /whole number/);
   failsOn({ ...base, VISIBILITY_TIMEOUT: '5' }, 'VISIBILITY_TIMEOUT');

@@ -1,0 +1,158 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, type Config, type QueueRef } from '../config/config.ts';
+import type { Logger } from '../log/logger.ts';
+import { runWorker } from '../worker/service.ts';
+import { describeAddress } from '../scan/wait-ready.ts';
+import { startClamd, type ClamdProcess } from './clamd-process.ts';
+import { startEmulator, type Emulator, type LocalResources } from './emulator.ts';
+import { runDemo } from './demo.ts';
+
+const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566';
+
+function queueName(queue: QueueRef): string {
+  return 'name' in queue ? queue.name : (new URL(queue.url).pathname.split('/').filter(Boolean).pop() ?? '');
+}
+
+/** The emulator serves one endpoint for all three services; it must be on this machine. */
+function localEndpoint(config: Config): URL {
+  const endpoint = config.aws.sqs.endpoint ?? config.aws.s3.endpoint ?? DEFAULT_ENDPOINT;
+  const url = new URL(endpoint);
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    throw new ConfigError('AWS_ENDPOINT_URL', `the local stack serves AWS on this machine; expected http://127.0.0.1:<port>, got ${endpoint}`);
+  }
+  return url;
+}
+
+export function localResources(config: Config): LocalResources {
+  const inbound = queueName(config.inboundQueue);
+  const topicName = config.topicArn.split(':').pop() ?? 'virus-notification';
+  return {
+    region: config.aws.sqs.region,
+    unprocessedBucket: config.unprocessedBucket,
+    quarantineBucket: config.quarantineBucket,
+    inboundQueueName: inbound,
+    deadLetterQueueName: `${inbound}-dlq`,
+    validationQueueName: queueName(config.validationQueue),
+    topicName,
+    notificationQueueName: `${topicName}-inbox`,
+    maxReceiveCount: 5,
+  };
+}
+
+/** Points every service at the emulator, with the names it actually created. */
+function localConfig(config: Config, emulator: Emulator, clamdAddress: Config['clamd']['address']): Config {
+  const connection = (region: string) => ({
+    region,
+    endpoint: emulator.endpoint,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  return {
+    ...config,
+    inboundQueue: { url: emulator.queueUrls.inbound },
+    validationQueue: { url: emulator.queueUrls.validation },
+    topicArn: emulator.topicArn,
+    aws: { s3: connection(config.aws.s3.region), sqs: connection(config.aws.sqs.region), sns: connection(config.aws.sqs.region) },
+    clamd: { ...config.clamd, address: clamdAddress },
+  };
+}
+
+function banner(config: Config, emulator: Emulator, resources: LocalResources, clamd: string): string {
+  const e = emulator.endpoint;
+  const env = 'AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=' + resources.region;
+  const guid = '0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00';
+  return [
+    '',
+    'bucketscan local stack is up',
+    `  AWS endpoint (S3, SQS, SNS): ${e}   credentials test/test, region ${resources.region}`,
+    `  unprocessed bucket:  s3://${config.unprocessedBucket}/${config.unprocessedPrefix}<submission_guid>/<filename>`,
+    `  quarantine bucket:   s3://${config.quarantineBucket}/${config.quarantinePrefix}`,
+    `  inbound queue:       ${emulator.queueUrls.inbound}  (dead letters: ${emulator.queueUrls.deadLetter})`,
+    `  validation queue:    ${emulator.queueUrls.validation}`,
+    `  notifications:       ${emulator.topicArn} -> ${emulator.queueUrls.notification}`,
+    `  clamd:               ${clamd}`,
+    '',
+    'Upload a file (in another terminal):',
+    `  echo hello > hello.txt && ${env} aws --endpoint-url ${e} s3 cp hello.txt s3://${config.unprocessedBucket}/${config.unprocessedPrefix}${guid}/hello.txt`,
+    'Then see where it went:',
+    `  ${env} aws --endpoint-url ${e} sqs receive-message --queue-url ${emulator.queueUrls.validation} --message-attribute-names All`,
+    `  ${env} aws --endpoint-url ${e} s3 ls --recursive s3://${config.quarantineBucket}/`,
+    `  ${env} aws --endpoint-url ${e} sqs receive-message --queue-url ${emulator.queueUrls.notification}`,
+    '',
+    'Ctrl-C stops the worker (finishing work in progress), clamd and the emulator.',
+    '',
+  ].join('\n');
+}
+
+export interface LocalStackOptions {
+  demo: boolean;
+}
+
+/**
+ * Everything on one machine, in the foreground: the emulator, a clamd child
+ * (unless CLAMD_* names one), and the worker. Returns after `signal` aborts and
+ * every child has stopped.
+ */
+export async function runLocalStack(config: Config, logger: Logger, signal: AbortSignal, options: LocalStackOptions): Promise<void> {
+  const endpoint = localEndpoint(config);
+  const resources = localResources(config);
+  const port = Number(endpoint.port || 80);
+  let emulator: Emulator;
+  try {
+    emulator = await startEmulator({
+      host: endpoint.hostname === 'localhost' ? '127.0.0.1' : endpoint.hostname,
+      port,
+      resources,
+      logger: logger.child({ component: 'emulator' }),
+      sendTestEvent: true,
+      notificationPrefix: config.unprocessedPrefix,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new ConfigError('AWS_ENDPOINT_URL', `port ${port} is already in use (another local stack, LocalStack or moto?)`);
+    }
+    throw error;
+  }
+
+  let clamd: ClamdProcess | undefined;
+  let workDir: string | undefined;
+  try {
+    if (config.topicArn !== emulator.topicArn) {
+      logger.warn({ configured: config.topicArn, local: emulator.topicArn }, 'the local topic ARN differs from VIRUS_NOTIFICATION_TOPIC_ARN; using the local one');
+    }
+    let address = config.clamd.address;
+    if (!config.clamd.explicit) {
+      workDir = mkdtempSync(join(tmpdir(), 'bucketscan-local-'));
+      clamd = await startClamd({
+        workDir,
+        streamMaxBytes: config.maxFileSizeBytes,
+        maxThreads: Math.max(config.concurrency, 2),
+        logger: logger.child({ component: 'clamd' }),
+      });
+      address = clamd.address;
+      if (clamd.testSignaturesOnly) {
+        logger.warn(
+          { databaseDir: clamd.databaseDir },
+          'clamd has ONLY the project test signatures (EICAR and a test marker): it will NOT detect real malware. ' +
+            'Install the official database (freshclam) to scan for real.',
+        );
+      }
+    }
+    const local = localConfig(config, emulator, address);
+    process.stderr.write(banner(local, emulator, resources, `${describeAddress(address)}${clamd ? ' (started by bucketscan)' : ''}`));
+
+    const worker = runWorker(local, logger, signal);
+    if (options.demo) {
+      void runDemo(local, emulator, signal).then(
+        (lines) => process.stderr.write(`${lines.join('\n')}\n\n`),
+        (error: unknown) => logger.error({ error: (error as Error).message }, 'demo failed'),
+      );
+    }
+    await worker;
+  } finally {
+    await clamd?.stop();
+    await emulator.stop();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  }
+}
