@@ -23,14 +23,18 @@ function readEnvironment(): Record<string, string | undefined> {
   return environmentWithDotenv(path, process.env);
 }
 
-/** Turns SIGTERM/SIGINT into an abort; a second signal means "stop now". */
+/**
+ * Turns SIGTERM/SIGINT into an abort. Repeats change nothing: Ctrl-C under
+ * `npm start` reaches the worker twice (from the terminal and from npm), and the
+ * shutdown is bounded by SHUTDOWN_TIMEOUT anyway.
+ */
 function shutdownSignal(logger: Logger): AbortSignal {
   const controller = new AbortController();
   for (const name of ['SIGTERM', 'SIGINT'] as const) {
     process.on(name, () => {
       if (controller.signal.aborted) {
-        logger.warn({ signal: name }, 'second signal: exiting without waiting for work in progress');
-        process.exit(130);
+        logger.debug({ signal: name }, 'already shutting down');
+        return;
       }
       logger.info({ signal: name }, 'shutdown requested');
       controller.abort();
