@@ -23,18 +23,10 @@ import { silentLogger, type Logger } from '../../src/log/logger.ts';
 import { startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
 import { startNotificationBridge } from '../../src/local/notification-bridge.ts';
 import { encodeEventKey, type S3EventDocument, type S3EventRecord } from '../../src/local/s3-event.ts';
+import { RESOURCES } from '../support/stack.ts';
 
-const resources: LocalResources = {
-  region: 'eu-west-2',
-  unprocessedBucket: 'unprocessed',
-  quarantineBucket: 'quarantine',
-  inboundQueueName: 'virus-scanning',
-  deadLetterQueueName: 'virus-scanning-dlq',
-  validationQueueName: 'validation',
-  topicName: 'virus-notification',
-  notificationQueueName: 'virus-notification-inbox',
-  maxReceiveCount: 5,
-};
+// Another region than the default on purpose: ARNs and URLs must follow it.
+const resources: LocalResources = { ...RESOURCES, region: 'eu-west-2' };
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const MiB = 1024 * 1024;
