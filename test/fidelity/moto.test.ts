@@ -1,0 +1,534 @@
+// The worker against moto_server: S3 versioning and S3 -> SQS bucket notifications
+// implemented by moto itself (not by the project's notification bridge), SNS -> SQS
+// fan-out with moto's envelope, and a real clamd loaded with the test signatures.
+//
+// What moto 5.x sends, as these tests rely on it:
+// - on PutBucketNotificationConfiguration, one {"Service","Event":"s3:TestEvent","Time","Bucket"}
+//   document on the queue;
+// - per upload, {"Records":[record]} with eventVersion "2.1", eventName "ObjectCreated:Put",
+//   the key form-encoded ('/' included, as %2F), size, and the eTag without quotes, but
+//   NO versionId and no sequencer, even in a versioned bucket (AWS sends a versionId there).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+  type PutObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { loadConfig } from '../../src/config/config.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { runWorker } from '../../src/worker/service.ts';
+import { decodeEventKey } from '../../src/events/key.ts';
+import { copyObject, deleteVersion, openObject } from '../../src/aws/objects.ts';
+import { startMoto, type Moto } from '../support/moto.ts';
+import { eicar, EICAR_SIGNATURE } from '../support/samples.ts';
+import { LogSink, REGION, RESOURCES, startTestClamd } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
+
+const UNPROCESSED = RESOURCES.unprocessedBucket;
+const QUARANTINE = RESOURCES.quarantineBucket;
+/** A versioned bucket without notifications, for the S3 adapters on their own. */
+const ADAPTERS = 'adapters';
+/** Becomes the configurationId of every record moto sends, which tells its records from hand-built ones. */
+const NOTIFICATION_ID = 'bucketscan-inbound';
+
+type Json = Record<string, any>;
+type LogLine = Record<string, unknown>;
+
+let moto: Moto | undefined;
+let clamd: Awaited<ReturnType<typeof startTestClamd>> | undefined;
+let s3: S3Client;
+let sqs: SQSClient;
+let sns: SNSClient;
+let topicArn: string;
+let validationUrl: string;
+let inboxUrl: string;
+const logs = new LogSink();
+const logger = createLogger('debug', 'bucketscan', logs.stream);
+
+// A worker that dies is reported at once, not after a waitFor deadline.
+let failWorker!: (error: unknown) => void;
+const workerFailure = new Promise<never>((_resolve, reject) => {
+  failWorker = reject;
+});
+workerFailure.catch(() => undefined);
+
+function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  return Promise.race([waitFor(what, probe), workerFailure]);
+}
+
+const unquoted = (eTag: string | undefined) => eTag?.replace(/"/g, '');
+const key = (filename: string) => `${randomUUID()}/${filename}`;
+const eventKey = (record: Json) => {
+  const decoded = decodeEventKey(String(record['s3']?.object?.key));
+  return decoded.ok ? decoded.key : undefined;
+};
+const forwardedKey = (message: Message) => eventKey(JSON.parse(message.Body!).Records[0]);
+const envelopeOf = (message: Message) => JSON.parse(message.Body!) as Json;
+const reportOf = (message: Message) => JSON.parse(envelopeOf(message)['Message']) as Json;
+
+async function queueArn(url: string): Promise<string> {
+  const response = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  return response.Attributes!['QueueArn']!;
+}
+
+async function createQueue(name: string, attributes: Record<string, string> = {}): Promise<string> {
+  const response = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  return response.QueueUrl!;
+}
+
+interface Inbound {
+  name: string;
+  url: string;
+  dlqUrl: string;
+  /** The s3:TestEvent moto put on the queue when the configuration was saved. */
+  testEvent: Message;
+}
+
+/**
+ * A fresh inbound queue (with its dead-letter queue) that the unprocessed bucket's
+ * notifications now go to. Every worker gets its own: a stopped worker's long poll
+ * lives on in moto for up to RECEIVE_WAIT_TIME and would hide a message meant for
+ * the next one.
+ */
+async function routeNotificationsToNewQueue(name: string): Promise<Inbound> {
+  const dlqUrl = await createQueue(`${name}-dlq`);
+  const url = await createQueue(name, {
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(dlqUrl), maxReceiveCount: String(RESOURCES.maxReceiveCount) }),
+  });
+  await s3.send(
+    new PutBucketNotificationConfigurationCommand({
+      Bucket: UNPROCESSED,
+      NotificationConfiguration: {
+        QueueConfigurations: [{ Id: NOTIFICATION_ID, QueueArn: await queueArn(url), Events: ['s3:ObjectCreated:*'] }],
+      },
+    }),
+  );
+  // Look at the test event without consuming it: it is left for the worker.
+  const testEvent = await waitFor(`moto's s3:TestEvent on ${name}`, async () => {
+    const response = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    let found: Message | undefined;
+    for (const message of response.Messages ?? []) {
+      if (JSON.parse(message.Body!)['Event'] === 's3:TestEvent') found = message;
+      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }));
+    }
+    return found;
+  });
+  return { name, url, dlqUrl, testEvent };
+}
+
+/** Starts the worker in this process, reading `inbound`; returns a function that stops it gracefully. */
+function startWorker(inbound: Inbound): () => Promise<void> {
+  const config = loadConfig({
+    UNPROCESSED_BUCKET_NAME: UNPROCESSED,
+    QUARANTINE_BUCKET_NAME: QUARANTINE,
+    VIRUS_SCANNING_QUEUE_NAME: inbound.name,
+    VALIDATION_QUEUE_NAME: RESOURCES.validationQueueName,
+    VIRUS_NOTIFICATION_TOPIC_ARN: topicArn,
+    AWS_REGION: REGION,
+    AWS_ENDPOINT_URL: moto!.endpoint,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    RECEIVE_WAIT_TIME: '1',
+    ...(clamd!.clamd.address.kind === 'tcp'
+      ? { CLAMD_HOST: clamd!.clamd.address.host, CLAMD_PORT: String(clamd!.clamd.address.port) }
+      : { CLAMD_SOCKET: clamd!.clamd.address.path }),
+  });
+  const controller = new AbortController();
+  const done = runWorker(config, logger, controller.signal);
+  done.catch(failWorker);
+  let stopping: Promise<void> | undefined;
+  return () => {
+    stopping ??= (controller.abort(), done);
+    return stopping;
+  };
+}
+
+/** Receives (and deletes) messages from a queue into a record until one matches; the rest stay recorded for later. */
+function queueReader(url: () => string) {
+  const seen: Message[] = [];
+  const sweep = async (waitSeconds: number) => {
+    const response = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url(), MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds, MessageAttributeNames: ['All'] }),
+    );
+    for (const message of response.Messages ?? []) {
+      seen.push(message);
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: url(), ReceiptHandle: message.ReceiptHandle }));
+    }
+  };
+  return {
+    message(what: string, predicate: (message: Message) => boolean): Promise<Message> {
+      return until(what, async () => {
+        await sweep(1);
+        return seen.find(predicate);
+      });
+    },
+    async received(): Promise<Message[]> {
+      await sweep(0);
+      return [...seen];
+    },
+  };
+}
+
+const validation = queueReader(() => validationUrl);
+const inbox = queueReader(() => inboxUrl);
+
+function outcome(objectKey: string, expected: string): Promise<LogLine> {
+  return until(`a logged "${expected}" outcome for ${objectKey}`, () =>
+    logs.find((line) => line['key'] === objectKey && line['outcome'] === expected),
+  );
+}
+
+async function put(bucket: string, objectKey: string, body: Buffer | string): Promise<PutObjectCommandOutput> {
+  return s3.send(new PutObjectCommand({ Bucket: bucket, Key: objectKey, Body: body }));
+}
+
+async function getBytes(bucket: string, objectKey: string, versionId?: string): Promise<Buffer> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey, ...(versionId ? { VersionId: versionId } : {}) }));
+  return Buffer.from(await response.Body!.transformToByteArray());
+}
+
+async function exists(bucket: string, objectKey: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey }));
+    return true;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw error;
+  }
+}
+
+/** Every version and delete marker of exactly this key. */
+async function versionsOf(bucket: string, objectKey: string) {
+  const response = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: objectKey }));
+  return {
+    versions: (response.Versions ?? []).filter((v) => v.Key === objectKey).map((v) => ({ versionId: v.VersionId, isLatest: v.IsLatest, eTag: unquoted(v.ETag) })),
+    deleteMarkers: (response.DeleteMarkers ?? []).filter((m) => m.Key === objectKey).map((m) => m.VersionId),
+  };
+}
+
+async function queueDepth(url: string): Promise<number> {
+  const response = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+    }),
+  );
+  const a = response.Attributes ?? {};
+  return Number(a['ApproximateNumberOfMessages']) + Number(a['ApproximateNumberOfMessagesNotVisible']) + Number(a['ApproximateNumberOfMessagesDelayed']);
+}
+
+/** Every message the worker settled was deleted: nothing left in flight, nothing dead-lettered. */
+async function expectDrained(inbound: Inbound): Promise<void> {
+  await until(`the inbound queue ${inbound.name} to be empty`, async () => ((await queueDepth(inbound.url)) === 0 ? true : undefined));
+  assert.equal(await queueDepth(inbound.dlqUrl), 0, 'nothing reached the dead-letter queue');
+}
+
+/** The report in the quarantine bucket, checked against the one published to the topic. */
+async function expectQuarantined(objectKey: string, uploaded: PutObjectCommandOutput): Promise<Json> {
+  const notification = await inbox.message(`a notification for ${objectKey}`, (m) => reportOf(m)['key'] === objectKey);
+  const envelope = envelopeOf(notification);
+  assert.equal(envelope['Type'], 'Notification');
+  assert.equal(envelope['TopicArn'], topicArn);
+  assert.equal(envelope['Subject'], `bucketscan: virus detected in ${UNPROCESSED}`);
+  // moto's envelope carries attributes as {Type, Value}, as SNS does.
+  assert.deepEqual(envelope['MessageAttributes'], {
+    status: { Type: 'String', Value: 'INFECTED' },
+    bucket: { Type: 'String', Value: UNPROCESSED },
+    signature: { Type: 'String', Value: EICAR_SIGNATURE },
+  });
+  const report = reportOf(notification);
+  const stored = JSON.parse((await getBytes(QUARANTINE, `${objectKey}.report.json`)).toString('utf8')) as Json;
+  assert.deepEqual(report, stored, 'the notification carries the stored report');
+  assert.equal(report['key'], objectKey);
+  assert.equal(report['bucket'], UNPROCESSED);
+  assert.equal(report['status'], 'INFECTED');
+  assert.equal(report['reason'], 'virus detected');
+  assert.equal(report['signature'], EICAR_SIGNATURE);
+  assert.equal(report['versionId'], uploaded.VersionId, 'the report names the version that was scanned');
+  assert.equal(report['eTag'], unquoted(uploaded.ETag));
+  assert.equal(report['size'], eicar().length);
+  assert.deepEqual(report['quarantine'], { bucket: QUARANTINE, key: objectKey, reportKey: `${objectKey}.report.json` });
+  assert.deepEqual(await getBytes(QUARANTINE, objectKey), eicar(), 'the quarantined copy has the scanned content');
+  return report;
+}
+
+/** Checks a validation-queue message that should carry moto's own record for `objectKey`. */
+function expectMotoRecord(forwarded: Message, objectKey: string, uploaded: PutObjectCommandOutput, size: number): Json {
+  const body = JSON.parse(forwarded.Body!) as Json;
+  assert.deepEqual(Object.keys(body), ['Records']);
+  assert.equal(body['Records'].length, 1);
+  const record = body['Records'][0] as Json;
+  assert.equal(record['eventSource'], 'aws:s3');
+  assert.equal(record['eventVersion'], '2.1');
+  assert.equal(record['eventName'], 'ObjectCreated:Put');
+  assert.equal(record['awsRegion'], REGION);
+  assert.equal(record['s3'].configurationId, NOTIFICATION_ID, 'the record is the one moto produced');
+  assert.equal(record['s3'].bucket.name, UNPROCESSED);
+  assert.equal(eventKey(record), objectKey);
+  assert.equal(record['s3'].object.size, size);
+  assert.equal(record['s3'].object.eTag, unquoted(uploaded.ETag), 'moto sends the eTag without quotes, as S3 does');
+  assert.equal(forwarded.MessageAttributes?.['status']?.StringValue, 'CLEAN');
+  assert.match(forwarded.MessageAttributes?.['engine']?.StringValue ?? '', /^ClamAV /);
+  assert.match(forwarded.MessageAttributes?.['scannedAt']?.StringValue ?? '', /^\d{4}-\d\d-\d\dT/);
+  return record;
+}
+
+before(async () => {
+  const [motoStart, clamdStart] = await Promise.allSettled([startMoto(), startTestClamd()]);
+  if (motoStart.status === 'fulfilled') moto = motoStart.value;
+  if (clamdStart.status === 'fulfilled') clamd = clamdStart.value;
+  if (motoStart.status === 'rejected') throw motoStart.reason;
+  if (clamdStart.status === 'rejected') throw clamdStart.reason;
+
+  const connection = { region: REGION, endpoint: moto!.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+  s3 = new S3Client({ ...connection, forcePathStyle: true });
+  sqs = new SQSClient(connection);
+  sns = new SNSClient(connection);
+
+  for (const bucket of [UNPROCESSED, QUARANTINE, ADAPTERS]) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  for (const bucket of [UNPROCESSED, ADAPTERS]) {
+    await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+  }
+  validationUrl = await createQueue(RESOURCES.validationQueueName);
+  topicArn = (await sns.send(new CreateTopicCommand({ Name: RESOURCES.topicName }))).TopicArn!;
+  inboxUrl = await createQueue(RESOURCES.notificationQueueName);
+  await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: await queueArn(inboxUrl) }));
+});
+
+after(async () => {
+  s3?.destroy();
+  sqs?.destroy();
+  sns?.destroy();
+  await Promise.all([moto?.stop(), clamd?.stop()]);
+});
+
+describe("moto's own bucket notifications, worker running", () => {
+  let inbound: Inbound;
+  let stopWorker: (() => Promise<void>) | undefined;
+  before(async () => {
+    inbound = await routeNotificationsToNewQueue(RESOURCES.inboundQueueName);
+    stopWorker = startWorker(inbound);
+  });
+  after(async () => {
+    await stopWorker?.();
+  });
+
+  test('the s3:TestEvent moto sends when the configuration is saved is deleted quietly', async () => {
+    const body = JSON.parse(inbound.testEvent.Body!) as Json;
+    assert.deepEqual(Object.keys(body).sort(), ['Bucket', 'Event', 'Service', 'Time']);
+    assert.equal(body['Service'], 'Amazon S3');
+    assert.equal(body['Bucket'], UNPROCESSED);
+    const id = inbound.testEvent.MessageId;
+    const line = await until('the test event to be handled', () => logs.find((l) => l['messageId'] === id && l['outcome'] === 'test-event'));
+    assert.equal(line['level'], 'info');
+    assert.equal(line['receiveCount'], 2, 'moto reports the receive count (the setup looked at the message once)');
+    assert.deepEqual(logs.lines.filter((l) => l['messageId'] === id && (l['level'] === 'warn' || l['level'] === 'error')), []);
+    await expectDrained(inbound);
+  });
+
+  test('a clean upload is forwarded as moto sent it and stays in place', async () => {
+    const objectKey = key('hello.txt');
+    const uploaded = await put(UNPROCESSED, objectKey, 'hello, world\n');
+    const forwarded = await validation.message(`the forward of ${objectKey}`, (m) => forwardedKey(m) === objectKey);
+    expectMotoRecord(forwarded, objectKey, uploaded, 13);
+    const logged = await outcome(objectKey, 'clean');
+    assert.equal(logged['signature'], null);
+    assert.deepEqual(await versionsOf(UNPROCESSED, objectKey), {
+      versions: [{ versionId: uploaded.VersionId, isLatest: true, eTag: unquoted(uploaded.ETag) }],
+      deleteMarkers: [],
+    });
+    assert.equal((await getBytes(UNPROCESSED, objectKey)).toString('utf8'), 'hello, world\n');
+    assert.equal(await exists(QUARANTINE, objectKey), false, 'a clean file is never quarantined');
+    await expectDrained(inbound);
+  });
+
+  test('EICAR in the versioned bucket is quarantined, reported, notified, and its version deleted outright', async () => {
+    const objectKey = key('eicar.com');
+    const uploaded = await put(UNPROCESSED, objectKey, eicar());
+    assert.ok(uploaded.VersionId, 'the bucket is versioned');
+    const report = await expectQuarantined(objectKey, uploaded);
+    assert.equal(report['filename'], 'eicar.com');
+    assert.equal(report['submissionGuid'], objectKey.split('/')[0]);
+    const logged = await outcome(objectKey, 'infected');
+    assert.equal(logged['signature'], EICAR_SIGNATURE);
+    // The scanned version itself is gone: not hidden behind a delete marker.
+    assert.deepEqual(await versionsOf(UNPROCESSED, objectKey), { versions: [], deleteMarkers: [] });
+    await expectDrained(inbound);
+  });
+
+  test('keys with spaces, plus signs, brackets and non-ASCII characters', async () => {
+    const guid = randomUUID();
+    const clean = `${guid}/my report + notes (v2) é 文件.txt`;
+    const infected = `${guid}/fäke invoice +1 (copy) 文件.exe`;
+    const cleanUpload = await put(UNPROCESSED, clean, 'fine');
+    const infectedUpload = await put(UNPROCESSED, infected, eicar());
+    const forwarded = await validation.message(`the forward of ${clean}`, (m) => forwardedKey(m) === clean);
+    expectMotoRecord(forwarded, clean, cleanUpload, 4);
+    const report = await expectQuarantined(infected, infectedUpload);
+    assert.equal(report['filename'], 'fäke invoice +1 (copy) 文件.exe');
+    await outcome(infected, 'infected');
+    assert.deepEqual(await versionsOf(UNPROCESSED, infected), { versions: [], deleteMarkers: [] });
+    assert.equal((await getBytes(UNPROCESSED, clean)).toString('utf8'), 'fine');
+    await expectDrained(inbound);
+  });
+});
+
+describe('an EICAR upload overwritten by a clean one before the worker runs', () => {
+  test("with moto's events (no versionId) the event for the infected version is dropped and that version stays", async () => {
+    const inbound = await routeNotificationsToNewQueue('virus-scanning-overwritten');
+    const objectKey = key('invoice.pdf');
+    const a = await put(UNPROCESSED, objectKey, eicar());
+    const b = await put(UNPROCESSED, objectKey, 'clean second version');
+    const stopWorker = startWorker(inbound);
+    try {
+      const dropped = await outcome(objectKey, 'dropped');
+      // If moto ever sends a versionId, this case turns into the next test's and this assertion says so.
+      assert.equal(dropped['versionId'], undefined, "moto's event has no versionId");
+      // Without a versionId the worker can only pin the read with If-Match on the eTag, which the current version B fails.
+      assert.equal(dropped['reason'], 'object changed since the event (eTag no longer matches)');
+      await outcome(objectKey, 'clean');
+      const forwarded = await validation.message(`the forward of ${objectKey}`, (m) => forwardedKey(m) === objectKey);
+      expectMotoRecord(forwarded, objectKey, b, 'clean second version'.length);
+      assert.deepEqual(await versionsOf(UNPROCESSED, objectKey), {
+        versions: [
+          { versionId: b.VersionId, isLatest: true, eTag: unquoted(b.ETag) },
+          { versionId: a.VersionId, isLatest: false, eTag: unquoted(a.ETag) },
+        ],
+        deleteMarkers: [],
+      });
+      assert.deepEqual(await getBytes(UNPROCESSED, objectKey, a.VersionId), eicar(), 'the infected noncurrent version is left behind');
+      assert.equal((await getBytes(UNPROCESSED, objectKey)).toString('utf8'), 'clean second version');
+      assert.equal(await exists(QUARANTINE, objectKey), false);
+      assert.deepEqual((await inbox.received()).filter((m) => reportOf(m)['key'] === objectKey), []);
+      await expectDrained(inbound);
+    } finally {
+      await stopWorker();
+    }
+  });
+
+  test('with events pinned to a versionId, as AWS sends them, exactly version A is quarantined and B is forwarded', async () => {
+    const inbound = await routeNotificationsToNewQueue('virus-scanning-pinned');
+    const objectKey = key('invoice.pdf');
+    const a = await put(UNPROCESSED, objectKey, eicar());
+    const b = await put(UNPROCESSED, objectKey, 'clean second version');
+
+    // Take moto's two records off the queue and put them back with the versionId AWS would have set.
+    const versionByETag = new Map([[unquoted(a.ETag), a.VersionId], [unquoted(b.ETag), b.VersionId]]);
+    const taken: Json[] = [];
+    await until(`moto's two events for ${objectKey}`, async () => {
+      const response = await sqs.send(new ReceiveMessageCommand({ QueueUrl: inbound.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      for (const message of response.Messages ?? []) {
+        const document = JSON.parse(message.Body!) as Json;
+        if (document['Event'] === 's3:TestEvent') {
+          await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: inbound.url, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }));
+          continue;
+        }
+        taken.push(...(document['Records'] as Json[]));
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: inbound.url, ReceiptHandle: message.ReceiptHandle }));
+      }
+      return taken.length >= 2 ? true : undefined;
+    });
+    assert.equal(taken.length, 2);
+    const pinned = taken.map((record) => {
+      assert.equal(eventKey(record), objectKey);
+      const versionId = versionByETag.get(record['s3'].object.eTag);
+      assert.ok(versionId, `record eTag ${record['s3'].object.eTag} is one of the uploads`);
+      return { ...record, s3: { ...record['s3'], object: { ...record['s3'].object, versionId } } } as Json;
+    });
+    for (const record of pinned) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: inbound.url, MessageBody: JSON.stringify({ Records: [record] }) }));
+    }
+    const pinnedB = pinned.find((record) => record['s3'].object.versionId === b.VersionId);
+
+    const stopWorker = startWorker(inbound);
+    try {
+      const infected = await outcome(objectKey, 'infected');
+      assert.equal(infected['versionId'], a.VersionId);
+      const clean = await outcome(objectKey, 'clean');
+      assert.equal(clean['versionId'], b.VersionId);
+
+      await expectQuarantined(objectKey, a);
+      const forwarded = await validation.message(`the forward of ${objectKey}`, (m) => forwardedKey(m) === objectKey);
+      assert.deepEqual(JSON.parse(forwarded.Body!), { Records: [pinnedB] }, 'the record is forwarded exactly as received');
+      assert.equal(forwarded.MessageAttributes?.['status']?.StringValue, 'CLEAN');
+
+      // Version A is deleted outright; B is untouched and still current.
+      assert.deepEqual(await versionsOf(UNPROCESSED, objectKey), {
+        versions: [{ versionId: b.VersionId, isLatest: true, eTag: unquoted(b.ETag) }],
+        deleteMarkers: [],
+      });
+      assert.equal((await getBytes(UNPROCESSED, objectKey)).toString('utf8'), 'clean second version');
+      await expectDrained(inbound);
+    } finally {
+      await stopWorker();
+    }
+  });
+});
+
+describe('the S3 adapters on a versioned moto bucket', () => {
+  const objectKey = key("a+b c (1) é 文件 !'*~.bin");
+  let a: PutObjectCommandOutput;
+  let b: PutObjectCommandOutput;
+  const version = (v: PutObjectCommandOutput | undefined, eTag = true) => ({
+    bucket: ADAPTERS,
+    key: objectKey,
+    versionId: v?.VersionId,
+    eTag: eTag ? unquoted(v?.ETag) : undefined,
+  });
+  before(async () => {
+    a = await put(ADAPTERS, objectKey, 'version A');
+    b = await put(ADAPTERS, objectKey, 'version B, longer');
+  });
+
+  test('openObject reads the version named, and with only an eTag, only a current version that matches', async () => {
+    const pinned = await openObject(s3, version(a, false));
+    assert.equal(pinned.kind, 'found');
+    if (pinned.kind !== 'found') return;
+    assert.equal(Buffer.concat(await pinned.body.toArray()).toString('utf8'), 'version A');
+    assert.deepEqual({ ...pinned, body: undefined }, { kind: 'found', body: undefined, size: 9, eTag: unquoted(a.ETag), versionId: a.VersionId });
+
+    assert.deepEqual(await openObject(s3, { ...version(a), versionId: undefined }), { kind: 'precondition-failed' });
+
+    const current = await openObject(s3, { ...version(b), versionId: undefined });
+    assert.equal(current.kind, 'found');
+    if (current.kind !== 'found') return;
+    current.body.destroy();
+    assert.equal(current.versionId, b.VersionId, 'the version served is reported, so later steps can pin it');
+  });
+
+  test('copyObject copies the version named (CopySource with ?versionId=), whatever the key holds', async () => {
+    await copyObject(s3, version(a), { bucket: QUARANTINE, key: `adapters/${objectKey}` });
+    assert.equal((await getBytes(QUARANTINE, `adapters/${objectKey}`)).toString('utf8'), 'version A');
+  });
+
+  test('deleteVersion removes exactly that version and leaves no delete marker', async () => {
+    await deleteVersion(s3, version(a));
+    assert.deepEqual(await versionsOf(ADAPTERS, objectKey), {
+      versions: [{ versionId: b.VersionId, isLatest: true, eTag: unquoted(b.ETag) }],
+      deleteMarkers: [],
+    });
+    assert.deepEqual(await openObject(s3, version(a)), { kind: 'gone' });
+    await deleteVersion(s3, version(b));
+    assert.deepEqual(await versionsOf(ADAPTERS, objectKey), { versions: [], deleteMarkers: [] });
+    assert.deepEqual(await openObject(s3, { ...version(b), versionId: undefined }), { kind: 'gone' });
+  });
+});
