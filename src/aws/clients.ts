@@ -34,6 +34,9 @@ function common(connection: ServiceConnection, maxSockets: number) {
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
     ...(connection.credentials ? { credentials: connection.credentials } : {}),
     requestHandler: handler(maxSockets),
+    // Throttling and 5xx are retried with jittered backoff inside the SDK first; what
+    // still fails leaves the message on the queue for a later retry.
+    maxAttempts: 5,
   };
 }
 

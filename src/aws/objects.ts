@@ -1,10 +1,16 @@
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   PutObjectCommand,
+  UploadPartCopyCommand,
+  type GetObjectCommandOutput,
   type S3Client,
+  type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import type { ObjectState } from '../pipeline/decide.ts';
 import { awsErrorInfo } from './errors.ts';
@@ -17,7 +23,31 @@ export interface ObjectVersion {
   eTag: string | undefined;
 }
 
-export type OpenedObject = Exclude<ObjectState, { kind: 'found' }> | (Extract<ObjectState, { kind: 'found' }> & { body: Readable });
+/**
+ * What a copy must carry over by hand: a multipart copy starts a new object, and
+ * no copy keeps a customer's KMS key unless it is named again.
+ */
+export interface ObjectAttributes {
+  contentType: string | undefined;
+  metadata: Record<string, string> | undefined;
+  serverSideEncryption: ServerSideEncryption | undefined;
+  kmsKeyId: string | undefined;
+  bucketKeyEnabled: boolean | undefined;
+}
+
+export type OpenedObject =
+  | Exclude<ObjectState, { kind: 'found' }>
+  | (Extract<ObjectState, { kind: 'found' }> & { body: Readable; attributes: ObjectAttributes });
+
+function attributesOf(response: GetObjectCommandOutput): ObjectAttributes {
+  return {
+    contentType: response.ContentType,
+    metadata: response.Metadata,
+    serverSideEncryption: response.ServerSideEncryption,
+    kmsKeyId: response.SSEKMSKeyId,
+    bucketKeyEnabled: response.BucketKeyEnabled,
+  };
+}
 
 const quoted = (eTag: string) => `"${eTag}"`;
 const unquoted = (eTag: string | undefined) => eTag?.replace(/^"+|"+$/g, '') || undefined;
@@ -45,6 +75,7 @@ export async function openObject(s3: S3Client, version: ObjectVersion, signal?: 
       size: response.ContentLength ?? 0,
       eTag: unquoted(response.ETag),
       versionId: response.VersionId && response.VersionId !== 'null' ? response.VersionId : undefined,
+      attributes: attributesOf(response),
     };
   } catch (error) {
     const { status, code } = awsErrorInfo(error);
@@ -60,8 +91,41 @@ function copySource(version: ObjectVersion): string {
   return version.versionId ? `${path}?versionId=${encodeURIComponent(version.versionId)}` : path;
 }
 
+/** S3 copies at most 5 GiB in one CopyObject; anything larger goes part by part. */
+export const SINGLE_COPY_LIMIT = 5 * 1024 ** 3;
+const MIN_PART = 5 * 1024 ** 2;
+const MAX_PARTS = 10_000;
+
+export interface CopyOptions {
+  size: number;
+  attributes?: ObjectAttributes;
+  /** Objects above this many bytes are copied with UploadPartCopy (default: S3's single-copy limit). */
+  multipartThreshold?: number;
+}
+
+function encryptionOf(attributes: ObjectAttributes | undefined) {
+  // SSE-S3 and unencrypted sources follow the destination bucket's default; a KMS
+  // key is named again so the quarantined copy stays under the same key.
+  if (attributes?.serverSideEncryption !== 'aws:kms' && attributes?.serverSideEncryption !== 'aws:kms:dsse') return {};
+  return {
+    ServerSideEncryption: attributes.serverSideEncryption,
+    ...(attributes.kmsKeyId ? { SSEKMSKeyId: attributes.kmsKeyId } : {}),
+    ...(attributes.bucketKeyEnabled !== undefined ? { BucketKeyEnabled: attributes.bucketKeyEnabled } : {}),
+  };
+}
+
 /** Server-side copy: the file never passes through the worker. */
-export async function copyObject(s3: S3Client, source: ObjectVersion, destination: { bucket: string; key: string }): Promise<void> {
+export async function copyObject(
+  s3: S3Client,
+  source: ObjectVersion,
+  destination: { bucket: string; key: string },
+  options: CopyOptions = { size: 0 },
+): Promise<void> {
+  const threshold = options.multipartThreshold ?? SINGLE_COPY_LIMIT;
+  if (options.size > threshold) {
+    await multipartCopy(s3, source, destination, options, threshold);
+    return;
+  }
   await s3.send(
     new CopyObjectCommand({
       Bucket: destination.bucket,
@@ -69,8 +133,66 @@ export async function copyObject(s3: S3Client, source: ObjectVersion, destinatio
       CopySource: copySource(source),
       ...(!source.versionId && source.eTag ? { CopySourceIfMatch: quoted(source.eTag) } : {}),
       MetadataDirective: 'COPY',
+      ...encryptionOf(options.attributes),
     }),
   );
+}
+
+/** Part size: at least S3's 5 MiB minimum, few enough parts for S3's 10,000 limit. */
+export function copyPartSize(size: number, threshold: number): number {
+  return Math.max(MIN_PART, Math.min(threshold, 1024 ** 3), Math.ceil(size / MAX_PARTS));
+}
+
+async function multipartCopy(
+  s3: S3Client,
+  source: ObjectVersion,
+  destination: { bucket: string; key: string },
+  options: CopyOptions,
+  threshold: number,
+): Promise<void> {
+  const { attributes } = options;
+  const upload = await s3.send(
+    new CreateMultipartUploadCommand({
+      Bucket: destination.bucket,
+      Key: destination.key,
+      ...(attributes?.contentType ? { ContentType: attributes.contentType } : {}),
+      ...(attributes?.metadata ? { Metadata: attributes.metadata } : {}),
+      ...encryptionOf(attributes),
+    }),
+  );
+  const uploadId = upload.UploadId;
+  if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+  try {
+    const partSize = copyPartSize(options.size, threshold);
+    const parts: Array<{ PartNumber: number; ETag: string | undefined }> = [];
+    for (let offset = 0, number = 1; offset < options.size; offset += partSize, number += 1) {
+      const last = Math.min(offset + partSize, options.size) - 1;
+      const part = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket: destination.bucket,
+          Key: destination.key,
+          UploadId: uploadId,
+          PartNumber: number,
+          CopySource: copySource(source),
+          CopySourceRange: `bytes=${offset}-${last}`,
+          ...(!source.versionId && source.eTag ? { CopySourceIfMatch: quoted(source.eTag) } : {}),
+        }),
+      );
+      parts.push({ PartNumber: number, ETag: part.CopyPartResult?.ETag });
+    }
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: destination.bucket,
+        Key: destination.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+    );
+  } catch (error) {
+    // An abandoned upload keeps its parts (and their storage cost) until a lifecycle rule removes them.
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: destination.bucket, Key: destination.key, UploadId: uploadId })).catch(() => undefined);
+    throw error;
+  }
 }
 
 export async function putJson(s3: S3Client, bucket: string, key: string, document: unknown): Promise<void> {

@@ -42,6 +42,12 @@ export interface Config {
   visibilityTimeoutSeconds: number;
   receiveWaitSeconds: number;
   shutdownTimeoutSeconds: number;
+  /** First delay before a failed message is retried; it doubles with each receive, up to the visibility timeout. */
+  retryDelaySeconds: number;
+  /** Objects above this are quarantined with a multipart copy (S3 copies at most 5 GiB at once). */
+  multipartCopyThresholdBytes: number;
+  /** TCP port of the /healthz and /readyz endpoints; undefined: none. */
+  healthPort: number | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -177,6 +183,9 @@ const schema = z.object({
   VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
   RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
   SHUTDOWN_TIMEOUT: integer(25, 1, 3600, 'seconds'),
+  MULTIPART_COPY_THRESHOLD: integer(5120, 5, 5120, 'megabytes'),
+  RETRY_DELAY: integer(15, 0, 43200, 'seconds'),
+  HEALTH_PORT: integer(0, 0, 65535, 'port'),
   LOG_LEVEL: logLevel,
 });
 
@@ -207,6 +216,9 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'VISIBILITY_TIMEOUT', default: '120', description: 'Seconds a received message stays hidden; extended every third of it while the message is in work.' },
   { name: 'RECEIVE_WAIT_TIME', default: '20', description: 'SQS long-poll wait in seconds (0-20).' },
   { name: 'SHUTDOWN_TIMEOUT', default: '25', description: 'Seconds given to work in progress after SIGTERM/SIGINT before it is returned to the queue.' },
+  { name: 'RETRY_DELAY', default: '15', description: 'Seconds a message that failed stays hidden before its retry; doubles with each receive, up to VISIBILITY_TIMEOUT.' },
+  { name: 'MULTIPART_COPY_THRESHOLD', default: '5120', description: 'Files above this many MB are quarantined with a multipart copy (UploadPartCopy); S3 copies at most 5 GiB in one request.' },
+  { name: 'HEALTH_PORT', default: '(off)', description: 'Serve GET /healthz (alive) and /readyz (clamd answering, receiving) on this port; 0 or unset: off.' },
   { name: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
 ];
 
@@ -298,6 +310,9 @@ export function loadConfig(env: Env): Config {
     visibilityTimeoutSeconds: p.VISIBILITY_TIMEOUT,
     receiveWaitSeconds: p.RECEIVE_WAIT_TIME,
     shutdownTimeoutSeconds: p.SHUTDOWN_TIMEOUT,
+    multipartCopyThresholdBytes: p.MULTIPART_COPY_THRESHOLD * MEGABYTE,
+    retryDelaySeconds: p.RETRY_DELAY,
+    healthPort: p.HEALTH_PORT === 0 ? undefined : p.HEALTH_PORT,
     logLevel: p.LOG_LEVEL,
   };
 }

@@ -5,12 +5,18 @@ import { createClients } from '../aws/clients.ts';
 import { awsErrorInfo } from '../aws/errors.ts';
 import { resolveQueueUrl } from '../aws/queue.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { ClamdClient } from '../scan/clamd-client.ts';
+import { ClamdClient, ClamdError } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
 import { describeAddress, waitForClamd } from '../scan/wait-ready.ts';
 import { processMessage } from '../pipeline/process-message.ts';
 import type { PipelineDeps } from '../pipeline/process-record.ts';
 import { Worker } from './worker.ts';
+import { startHealthServer } from './health.ts';
+
+/** Failures that say clamd itself is unreachable, as opposed to one file's trouble. */
+function isClamdOutage(error: unknown): boolean {
+  return error instanceof ClamdError && (error.kind === 'connect' || error.kind === 'closed' || error.kind === 'timeout');
+}
 
 async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string): Promise<string> {
   try {
@@ -30,6 +36,18 @@ async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string): Prom
  */
 export async function runWorker(config: Config, logger: Logger, signal: AbortSignal): Promise<void> {
   const clients = createClients(config);
+  let phase: 'starting' | 'waiting-for-clamd' | 'running' | 'stopped' = 'starting';
+  let worker: Worker | undefined;
+  const health = config.healthPort
+    ? await startHealthServer(
+        config.healthPort,
+        () => ({
+          ready: phase === 'running' && worker?.ready === true,
+          detail: { phase, clamd: phase === 'running' && worker && !worker.ready ? 'unavailable or stopping' : undefined, inFlight: worker?.inFlight ?? 0 },
+        }),
+        logger,
+      )
+    : undefined;
   try {
     const clamd = new ClamdClient({
       address: config.clamd.address,
@@ -40,6 +58,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     const inboundUrl = await queueUrl(clients.sqs, config.inboundQueue, 'VIRUS_SCANNING_QUEUE_NAME');
     const validationUrl = await queueUrl(clients.sqs, config.validationQueue, 'VALIDATION_QUEUE_NAME');
 
+    phase = 'waiting-for-clamd';
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
     const engine = cachedEngine(() => clamd.version(), logger);
     const info = await engine();
@@ -71,14 +90,19 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       now: () => new Date(),
     };
     const rules = { bucket: config.unprocessedBucket, prefix: config.unprocessedPrefix };
-    const worker = new Worker({
+    worker = new Worker({
       sqs: clients.sqs,
       queueUrl: inboundUrl,
       concurrency: config.concurrency,
       visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
       receiveWaitSeconds: config.receiveWaitSeconds,
       shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
+      retryDelaySeconds: config.retryDelaySeconds,
       logger,
+      outage: {
+        isOutage: isClamdOutage,
+        recovered: (outageSignal) => waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, outageSignal),
+      },
       handle: (message, messageSignal) =>
         processMessage(
           {
@@ -92,13 +116,17 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
           messageSignal,
         ).catch((error: unknown) => ({ action: 'retry' as const, error })),
     });
-    const stop = () => void worker.stop();
+    const running = worker;
+    const stop = () => void running.stop();
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
-    await worker.start();
-    await worker.stop();
+    phase = 'running';
+    await running.start();
+    await running.stop();
     logger.info('worker stopped');
   } finally {
+    phase = 'stopped';
     clients.destroy();
+    health?.close();
   }
 }

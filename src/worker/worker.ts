@@ -13,9 +13,20 @@ export interface WorkerOptions {
   visibilityTimeoutSeconds: number;
   receiveWaitSeconds: number;
   shutdownTimeoutMs: number;
+  retryDelaySeconds: number;
   /** Must not throw: every failure is a result. */
   handle(message: Message, signal: AbortSignal): Promise<MessageResult>;
   logger: Logger;
+  /**
+   * A dependency every message needs (clamd). When a failure shows it is down,
+   * the worker stops receiving instead of failing message after message (each
+   * failed receive brings a good message closer to the dead-letter queue), and
+   * resumes once `recovered` resolves true.
+   */
+  outage?: {
+    isOutage(error: unknown): boolean;
+    recovered(signal: AbortSignal): Promise<boolean>;
+  };
 }
 
 interface InFlight {
@@ -37,6 +48,7 @@ export class Worker {
   readonly #pollController = new AbortController();
   #stopping = false;
   #loop: Promise<void> | undefined;
+  #outage: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -45,6 +57,11 @@ export class Worker {
 
   get inFlight(): number {
     return this.#inFlight.size;
+  }
+
+  /** Taking messages: started, not stopping, and no dependency down. */
+  get ready(): boolean {
+    return this.#loop !== undefined && !this.#stopping && this.#outage === undefined;
   }
 
   /** Starts polling; the promise settles when the poll loop has ended. */
@@ -58,6 +75,7 @@ export class Worker {
     let failures = 0;
     while (!this.#stopping) {
       await this.#slots.waitForFree();
+      if (this.#outage) await this.#outage;
       if (this.#stopping) break;
       let messages: Message[];
       try {
@@ -99,11 +117,12 @@ export class Worker {
         if (result.action === 'delete') {
           await deleteMessage(this.#options.sqs, this.#options.queueUrl, message.ReceiptHandle!);
         } else {
+          if (!this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
           // Stopping: give it to another worker now. Otherwise wait a little longer
           // each time, so a short outage does not use up the redrive budget at once.
           const seconds = this.#stopping
             ? 0
-            : backoffSeconds(receiveCount(message), 15, this.#options.visibilityTimeoutSeconds);
+            : backoffSeconds(receiveCount(message), this.#options.retryDelaySeconds, this.#options.visibilityTimeoutSeconds);
           await this.#release(message, seconds);
         }
       })
@@ -117,6 +136,23 @@ export class Worker {
         clearInterval(heartbeat);
         this.#inFlight.delete(entry);
         this.#slots.release();
+      });
+  }
+
+  #enterOutage(): void {
+    if (this.#outage || !this.#options.outage) return;
+    const { logger } = this.#options;
+    logger.warn('clamd is unavailable: not taking new messages until it answers again');
+    const recovered = this.#options.outage.recovered(this.#pollController.signal);
+    this.#outage = recovered
+      .then((ok) => {
+        if (ok) logger.info('clamd answers again: taking messages');
+      })
+      .catch((error: unknown) => {
+        logger.error({ error: (error as Error).message }, 'waiting for clamd failed; taking messages again');
+      })
+      .finally(() => {
+        this.#outage = undefined;
       });
   }
 
