@@ -6,6 +6,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCopyCommand,
   type GetObjectCommandOutput,
@@ -195,13 +196,57 @@ async function multipartCopy(
   }
 }
 
-export async function putJson(s3: S3Client, bucket: string, key: string, document: unknown): Promise<void> {
+export async function putJson(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  document: unknown,
+  metadata?: Record<string, string>,
+): Promise<void> {
   await s3.send(
     new PutObjectCommand({
       Bucket: bucket,
       Key: key,
       Body: `${JSON.stringify(document, null, 2)}\n`,
       ContentType: 'application/json',
+      ...(metadata ? { Metadata: metadata } : {}),
+    }),
+  );
+}
+
+export async function getJson(s3: S3Client, bucket: string, key: string): Promise<unknown> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return JSON.parse(await response.Body!.transformToString('utf8')) as unknown;
+}
+
+/** The user metadata of an object, or undefined when there is no such object. */
+export async function headMetadata(s3: S3Client, bucket: string, key: string): Promise<Record<string, string> | undefined> {
+  try {
+    const response = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return response.Metadata ?? {};
+  } catch (error) {
+    const { status } = awsErrorInfo(error);
+    if (status === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Rewrites an object's user metadata in place (a copy onto itself); the body is unchanged. */
+export async function replaceMetadata(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  metadata: Record<string, string>,
+  contentType: string,
+): Promise<void> {
+  await s3.send(
+    new CopyObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      CopySource: copySource({ bucket, key, versionId: undefined, eTag: undefined }),
+      MetadataDirective: 'REPLACE',
+      Metadata: metadata,
+      ContentType: contentType,
     }),
   );
 }

@@ -1,6 +1,8 @@
 import {
   ChangeMessageVisibilityCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
+  SendMessageBatchCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -8,6 +10,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { QueueRef } from '../config/config.ts';
+import { Batcher } from './batcher.ts';
 
 export type { Message };
 
@@ -56,3 +59,73 @@ export async function sendMessage(
 ): Promise<void> {
   await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: message.body, MessageAttributes: message.attributes }));
 }
+
+export interface OutgoingMessage {
+  body: string;
+  attributes: Record<string, { DataType: string; StringValue: string }>;
+}
+
+type BatchResult = { Successful?: Array<{ Id?: string }>; Failed?: Array<{ Id?: string; Code?: string; Message?: string }> };
+
+function failuresOf(result: BatchResult): Map<number, Error> {
+  const failures = new Map<number, Error>();
+  for (const failed of result.Failed ?? []) {
+    failures.set(Number(failed.Id), new Error(`${failed.Code ?? 'Failed'}: ${failed.Message ?? 'batch entry failed'}`));
+  }
+  return failures;
+}
+
+// SQS limits a whole SendMessageBatch to 256 KiB; leave room for attributes and framing.
+const SEND_BATCH_BYTES = 240 * 1024;
+
+/**
+ * Deletes from the inbound queue and sends to the outbound queue, ten at a time
+ * where traffic allows. A lone call waits at most its linger.
+ */
+export function createQueueBatchers(
+  sqs: SQSClient,
+  urls: { inbound: string; outbound: string },
+  linger: { deleteMs: number; sendMs: number },
+) {
+  const deletes = new Batcher<string>({
+    maxEntries: 10,
+    lingerMs: linger.deleteMs,
+    send: async (handles) =>
+      failuresOf(
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: urls.inbound,
+            Entries: handles.map((ReceiptHandle, index) => ({ Id: String(index), ReceiptHandle })),
+          }),
+        ),
+      ),
+  });
+  const sends = new Batcher<OutgoingMessage>({
+    maxEntries: 10,
+    lingerMs: linger.sendMs,
+    maxBytes: SEND_BATCH_BYTES,
+    sizeOf: (message) => Buffer.byteLength(message.body) + Buffer.byteLength(JSON.stringify(message.attributes)),
+    send: async (messages) =>
+      failuresOf(
+        await sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: urls.outbound,
+            Entries: messages.map((message, index) => ({
+              Id: String(index),
+              MessageBody: message.body,
+              MessageAttributes: message.attributes,
+            })),
+          }),
+        ),
+      ),
+  });
+  return {
+    delete: (receiptHandle: string) => deletes.add(receiptHandle),
+    forward: (message: OutgoingMessage) => sends.add(message),
+    async drain() {
+      await Promise.all([deletes.drain(), sends.drain()]);
+    },
+  };
+}
+
+export type QueueBatchers = ReturnType<typeof createQueueBatchers>;

@@ -1,8 +1,9 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { Notification } from '../pipeline/report.ts';
 
-export async function publish(sns: SNSClient, topicArn: string, notification: Notification): Promise<void> {
-  await sns.send(
+/** Publishes and returns SNS's message id. */
+export async function publish(sns: SNSClient, topicArn: string, notification: Notification): Promise<string | undefined> {
+  const response = await sns.send(
     new PublishCommand({
       TopicArn: topicArn,
       Subject: notification.subject,
@@ -10,4 +11,5 @@ export async function publish(sns: SNSClient, topicArn: string, notification: No
       MessageAttributes: notification.attributes,
     }),
   );
+  return response.MessageId;
 }

@@ -38,6 +38,8 @@ export interface Config {
     idleTimeoutMs: number;
   };
   maxFileSizeBytes: number;
+  /** What happens to a file clamd could not fully scan (UNSCANNABLE): quarantined, or forwarded marked as such. */
+  unscannableAction: 'quarantine' | 'forward';
   concurrency: number;
   visibilityTimeoutSeconds: number;
   receiveWaitSeconds: number;
@@ -145,6 +147,17 @@ const logLevel = z
     error: 'must be one of fatal, error, warn, info, debug, trace, silent',
   }));
 
+const unscannableAction = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value, ctx) => {
+    const action = value ? value.toLowerCase() : 'quarantine';
+    if (action === 'quarantine' || action === 'forward') return action;
+    ctx.addIssue({ code: 'custom', message: `must be quarantine or forward, got "${value}"` });
+    return z.NEVER;
+  });
+
 const schema = z.object({
   UNPROCESSED_BUCKET_NAME: bucketName,
   QUARANTINE_BUCKET_NAME: bucketName,
@@ -179,6 +192,7 @@ const schema = z.object({
   CLAMD_CONNECT_TIMEOUT: integer(5, 1, 600, 'seconds'),
   CLAMD_TIMEOUT: integer(120, 1, 3600, 'seconds'),
   MAX_FILE_SIZE: megabytes,
+  UNSCANNABLE_ACTION: unscannableAction,
   CONCURRENCY: integer(4, 1, 256, 'messages'),
   VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
   RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
@@ -212,6 +226,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'CLAMD_CONNECT_TIMEOUT', default: '5', description: 'Seconds to wait for a clamd connection.' },
   { name: 'CLAMD_TIMEOUT', default: '120', description: 'Seconds without any progress on a clamd connection before the scan fails (and the message is retried).' },
   { name: 'MAX_FILE_SIZE', default: '100', description: 'Largest file scanned, in MB (1 MB = 1,048,576 bytes); larger files are quarantined as `TOO_LARGE`. clamd\'s `StreamMaxLength` must be at least this.' },
+  { name: 'UNSCANNABLE_ACTION', default: 'quarantine', description: 'Files clamd could not fully scan (limits exceeded, encrypted, over its `StreamMaxLength`), status `UNSCANNABLE`: `quarantine` them like infected files, or `forward` them to the validation queue with message attributes `status=UNSCANNABLE` and `reason`.' },
   { name: 'CONCURRENCY', default: '4', description: 'Messages in work at once; keep at or below clamd\'s `MaxThreads`.' },
   { name: 'VISIBILITY_TIMEOUT', default: '120', description: 'Seconds a received message stays hidden; extended every third of it while the message is in work.' },
   { name: 'RECEIVE_WAIT_TIME', default: '20', description: 'SQS long-poll wait in seconds (0-20).' },
@@ -306,6 +321,7 @@ export function loadConfig(env: Env): Config {
       idleTimeoutMs: p.CLAMD_TIMEOUT * 1000,
     },
     maxFileSizeBytes: Math.floor(p.MAX_FILE_SIZE * MEGABYTE),
+    unscannableAction: p.UNSCANNABLE_ACTION,
     concurrency: p.CONCURRENCY,
     visibilityTimeoutSeconds: p.VISIBILITY_TIMEOUT,
     receiveWaitSeconds: p.RECEIVE_WAIT_TIME,

@@ -27,6 +27,8 @@ export interface StartClamdOptions {
   streamMaxBytes: number;
   /** clamd's MaxThreads (concurrent scans). Default 10, clamd's own default. */
   maxThreads?: number;
+  /** Scan limits to use instead of those derived from streamMaxBytes (see scanLimitsFor). */
+  limits?: Partial<ClamdScanLimits>;
   /** Where freshclam keeps the official databases. Default /var/lib/clamav. */
   officialDatabaseDir?: string;
   /** The project's test signatures. Default <repo>/test/fixtures/signatures. */
@@ -58,6 +60,25 @@ export interface ClamdConfigSettings {
   temporaryDir: string;
   streamMaxBytes: number;
   maxThreads: number;
+  /** Overrides of the limits scanLimitsFor(streamMaxBytes) derives. */
+  limits?: Partial<ClamdScanLimits>;
+}
+
+/**
+ * The libclamav limits that, with AlertExceedsMax, turn into a
+ * Heuristics.Limits.Exceeded.<name> alert when a file hits them (docs/clamd.md).
+ */
+export interface ClamdScanLimits {
+  /** MaxFileSize: largest file, or file inside a container, that is scanned at all. */
+  maxFileSize: number;
+  /** MaxScanSize: most data examined per stream, extracted content included. */
+  maxScanSize: number;
+  /** MaxFiles: most files taken out of one container. */
+  maxFiles: number;
+  /** MaxRecursion: deepest nesting of containers. */
+  maxRecursion: number;
+  /** MaxScanTime: longest scan of one stream, in milliseconds. */
+  maxScanTimeMs: number;
 }
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -87,10 +108,48 @@ const MAX_SIZE_OPTION = 0xffff_ffff;
 const LIBCLAMAV_MAX_FILE_SIZE = 2_147_483_645;
 /** Extracted content counts toward MaxScanSize, so an archive needs room beyond its own size. */
 const SCAN_SIZE_FACTOR = 4;
+/**
+ * How far MaxFileSize is kept above MaxScanSize. libclamav's zip extractor cuts a
+ * member larger than MaxFileSize down to MaxFileSize and scans the rest of the
+ * archive without any alert, AlertExceedsMax or not (seen with ClamAV 1.4.6; gzip,
+ * bzip2, xz and tar do alert). With MaxFileSize above MaxScanSize, the cut-down
+ * member alone is more than MaxScanSize allows, and that limit does alert. The
+ * margin covers the extractor's write buffer (BUFSIZ, 8 KiB on glibc).
+ */
+const FILE_SIZE_MARGIN = 64 * 1024;
+/** Largest StreamMaxLength the derived limits can cover fully (MaxFileSize must be above it by the margin). */
+export const MAX_STREAM_BYTES = LIBCLAMAV_MAX_FILE_SIZE - FILE_SIZE_MARGIN;
+/** clamd's own defaults for nesting depth and member count. */
+const DEFAULT_MAX_RECURSION = 17;
+const DEFAULT_MAX_FILES = 10_000;
+/** Below the client's default 120 s idle timeout (see the config comment). */
+const DEFAULT_MAX_SCAN_TIME_MS = 90_000;
 
 export const TEST_SIGNATURES_WARNING =
   'clamd has NO official ClamAV database, only the bucketscan test signatures: it detects the EICAR test file ' +
   'and the test marker and NOTHING ELSE. Run freshclam (or mount a database) before trusting any "clean" result.';
+
+/**
+ * The scan limits the generated configuration uses for a given StreamMaxLength
+ * (docs/clamd.md explains each value).
+ */
+export function scanLimitsFor(streamMaxBytes: number): ClamdScanLimits {
+  checkSize('streamMaxBytes', streamMaxBytes, MAX_STREAM_BYTES);
+  const maxScanSize = Math.min(streamMaxBytes * SCAN_SIZE_FACTOR, MAX_STREAM_BYTES);
+  return {
+    maxFileSize: maxScanSize + FILE_SIZE_MARGIN,
+    maxScanSize,
+    maxFiles: DEFAULT_MAX_FILES,
+    maxRecursion: DEFAULT_MAX_RECURSION,
+    maxScanTimeMs: DEFAULT_MAX_SCAN_TIME_MS,
+  };
+}
+
+function checkSize(name: string, value: number, max: number = MAX_SIZE_OPTION): void {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`${name} must be an integer from 1 to ${max}, got ${value}`);
+  }
+}
 
 /**
  * The clamd.conf for a private instance. Pure, so the choices can be read and
@@ -98,14 +157,23 @@ export const TEST_SIGNATURES_WARNING =
  */
 export function renderClamdConfig(settings: ClamdConfigSettings): string {
   const { address, databaseDir, temporaryDir, streamMaxBytes, maxThreads } = settings;
-  if (!Number.isSafeInteger(streamMaxBytes) || streamMaxBytes < 1 || streamMaxBytes > MAX_SIZE_OPTION) {
-    throw new RangeError(`streamMaxBytes must be an integer from 1 to ${MAX_SIZE_OPTION}, got ${streamMaxBytes}`);
-  }
+  checkSize('streamMaxBytes', streamMaxBytes, MAX_STREAM_BYTES);
   if (!Number.isSafeInteger(maxThreads) || maxThreads < 1) {
     throw new RangeError(`maxThreads must be a positive integer, got ${maxThreads}`);
   }
-  const maxFileSize = Math.min(streamMaxBytes, LIBCLAMAV_MAX_FILE_SIZE);
-  const maxScanSize = Math.min(streamMaxBytes * SCAN_SIZE_FACTOR, MAX_SIZE_OPTION);
+  // Zero disables a limit in clamd, so every limit here must be at least 1.
+  const { maxFileSize, maxScanSize, maxFiles, maxRecursion, maxScanTimeMs } = { ...scanLimitsFor(streamMaxBytes), ...settings.limits };
+  checkSize('maxFileSize', maxFileSize, LIBCLAMAV_MAX_FILE_SIZE);
+  checkSize('maxScanSize', maxScanSize);
+  checkSize('maxFiles', maxFiles);
+  checkSize('maxRecursion', maxRecursion);
+  checkSize('maxScanTimeMs', maxScanTimeMs);
+  if (maxFileSize < maxScanSize + FILE_SIZE_MARGIN) {
+    throw new RangeError(
+      `maxFileSize (${maxFileSize}) must be at least maxScanSize (${maxScanSize}) + ${FILE_SIZE_MARGIN}: ` +
+        'clamd cuts zip members down to MaxFileSize without an alert, and only MaxScanSize then reports it',
+    );
+  }
 
   const listen =
     address.kind === 'tcp'
@@ -141,29 +209,33 @@ export function renderClamdConfig(settings: ClamdConfigSettings): string {
     `StreamMaxLength ${streamMaxBytes}`,
     `MaxThreads ${maxThreads}`,
     '',
-    '# Scan limits. Sizes are in bytes so nothing depends on how clamd rounds "M".',
-    '# Files larger than this are not scanned; the stream itself must fit, hence equal to',
-    '# StreamMaxLength (libclamav cannot go past 2 GB whatever this says).',
-    `MaxFileSize ${maxFileSize}`,
+    '# Scan limits (docs/clamd.md). Sizes are in bytes so nothing depends on how clamd rounds "M".',
     '# Total data examined per stream, extracted archive members included (a 1 MB zip holding',
     `# a 1 MB file counts 2 MB), so ${SCAN_SIZE_FACTOR}x the stream leaves room for archives and documents.`,
     `MaxScanSize ${maxScanSize}`,
-    '# Nesting depth and member count, at clamd\'s defaults, made explicit so they are visible.',
-    'MaxRecursion 17',
-    'MaxFiles 10000',
+    '# Largest single file, or file inside an archive. Deliberately ABOVE MaxScanSize: clamd cuts a',
+    '# zip member larger than this down to this size and says nothing (AlertExceedsMax or not); a',
+    '# member that large is then over MaxScanSize, which does raise Heuristics.Limits.Exceeded.',
+    `MaxFileSize ${maxFileSize}`,
+    '# Nesting depth and member count (clamd\'s defaults unless overridden), explicit so they are visible.',
+    `MaxRecursion ${maxRecursion}`,
+    `MaxFiles ${maxFiles}`,
     '# Below the client\'s default 120 s idle timeout, so a slow scan ends with clamd\'s own',
     '# answer (a limit alert) instead of a client timeout.',
-    'MaxScanTime 90000',
+    `MaxScanTime ${maxScanTimeMs}`,
     '# PCRE subsignatures are skipped on larger files; keep them for everything we accept.',
     `PCREMaxFileSize ${maxFileSize}`,
     '',
     '# Never silently clean. By default clamd reports "OK" for anything it could not fully',
     '# inspect: a file or archive past the limits above, or encrypted content. These turn those',
-    '# into detections (Heuristics.Limits.Exceeded.*, Heuristics.Encrypted.*).',
+    '# into detections (Heuristics.Limits.Exceeded.*, Heuristics.Encrypted.*), which bucketscan',
+    '# reports as UNSCANNABLE.',
     'AlertExceedsMax yes',
     'AlertEncrypted yes',
     'AlertEncryptedArchive yes',
     'AlertEncryptedDoc yes',
+    '# When a file both matches a signature and hits a limit, report the signature (INFECTED).',
+    'HeuristicScanPrecedence no',
     '# Not these: malformed executables and media are common among legitimate uploads and',
     '# alerting on them would quarantine them as malware.',
     'AlertBrokenExecutables no',
@@ -209,6 +281,7 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
         temporaryDir,
         streamMaxBytes: options.streamMaxBytes,
         maxThreads: options.maxThreads ?? DEFAULT_MAX_THREADS,
+        ...(options.limits ? { limits: options.limits } : {}),
       }),
     );
     try {

@@ -1,4 +1,5 @@
 import type { ScanTarget } from '../events/record.ts';
+import type { UnscannableReason } from '../scan/reply.ts';
 
 /** What S3 said when the scanned version was opened. */
 export type ObjectState =
@@ -6,11 +7,28 @@ export type ObjectState =
   | { kind: 'precondition-failed' }
   | { kind: 'found'; size: number; eTag: string | undefined; versionId: string | undefined };
 
-export type QuarantineStatus = 'INFECTED' | 'TOO_LARGE';
+export type QuarantineStatus = 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
+
+/** The report's `reason` for each status. */
+export const REASONS = {
+  INFECTED: 'virus detected',
+  TOO_LARGE: 'file too large',
+  UNSCANNABLE: 'file could not be fully scanned',
+} as const satisfies Record<QuarantineStatus, string>;
+
+/** The log line's `outcome` for each status. */
+export const LOG_OUTCOMES = {
+  INFECTED: 'infected',
+  TOO_LARGE: 'too-large',
+  UNSCANNABLE: 'unscannable',
+} as const satisfies Record<QuarantineStatus, string>;
+
+/** What to do with a file clamd could not fully scan (UNSCANNABLE_ACTION). */
+export type UnscannableAction = 'quarantine' | 'forward';
 
 export type PreScanDecision =
   | { action: 'drop'; reason: string }
-  | { action: 'quarantine'; status: 'TOO_LARGE'; reason: 'file too large' }
+  | { action: 'quarantine'; status: 'TOO_LARGE'; reason: typeof REASONS.TOO_LARGE }
   | { action: 'scan' };
 
 /**
@@ -28,20 +46,49 @@ export function decideBeforeScan(target: ScanTarget, state: ObjectState, maxFile
   if (target.eTag && state.eTag && state.eTag !== target.eTag) {
     return { action: 'drop', reason: 'object changed since the event (eTag differs)' };
   }
-  if (state.size > maxFileSizeBytes) return { action: 'quarantine', status: 'TOO_LARGE', reason: 'file too large' };
+  if (state.size > maxFileSizeBytes) return { action: 'quarantine', status: 'TOO_LARGE', reason: REASONS.TOO_LARGE };
   return { action: 'scan' };
 }
 
-export type ScanResult = { status: 'clean' } | { status: 'infected'; signature: string };
+export type ScanResult =
+  | { status: 'clean' }
+  | { status: 'infected'; signature: string }
+  | { status: 'unscannable'; reason: UnscannableReason; detail: string; signature: string | null };
+
+/** An UNSCANNABLE verdict as it travels on: why, in words, and the heuristic clamd named if any. */
+export interface UnscannableDecision {
+  status: 'UNSCANNABLE';
+  reason: typeof REASONS.UNSCANNABLE;
+  detail: string;
+  signature: string | null;
+}
 
 export type PostScanDecision =
-  | { action: 'forward' }
-  | { action: 'quarantine'; status: 'INFECTED'; reason: 'virus detected'; signature: string };
+  | { action: 'forward'; status: 'CLEAN' }
+  | ({ action: 'forward' } & UnscannableDecision)
+  | { action: 'quarantine'; status: 'INFECTED'; reason: typeof REASONS.INFECTED; signature: string }
+  | ({ action: 'quarantine' } & UnscannableDecision);
 
-export function decideAfterScan(result: ScanResult): PostScanDecision {
-  return result.status === 'clean'
-    ? { action: 'forward' }
-    : { action: 'quarantine', status: 'INFECTED', reason: 'virus detected', signature: result.signature };
+/**
+ * Clean goes on, infected is quarantined, and what clamd could not fully scan is
+ * never passed as clean: it is quarantined like an infected file or, when the
+ * deployment chose `forward`, sent on marked UNSCANNABLE for the next stage to judge.
+ */
+export function decideAfterScan(result: ScanResult, unscannableAction: UnscannableAction = 'quarantine'): PostScanDecision {
+  switch (result.status) {
+    case 'clean':
+      return { action: 'forward', status: 'CLEAN' };
+    case 'infected':
+      return { action: 'quarantine', status: 'INFECTED', reason: REASONS.INFECTED, signature: result.signature };
+    case 'unscannable':
+      return {
+        action: unscannableAction === 'forward' ? 'forward' : 'quarantine',
+        status: 'UNSCANNABLE',
+        reason: REASONS.UNSCANNABLE,
+        detail: result.detail,
+        signature: result.signature,
+      };
+  }
 }
 
 /** Where a quarantined file and its report go: the same key under the quarantine prefix. */

@@ -1,7 +1,9 @@
 import type { Logger } from '../log/logger.ts';
 import { parseMessageBody } from '../events/message.ts';
 import { checkRecord, type RecordRules } from '../events/record.ts';
+import { clipUtf8 } from '../events/text.ts';
 import { processRecord, type PipelineDeps } from './process-record.ts';
+import { LOG_OUTCOMES } from './decide.ts';
 
 export type MessageResult = { action: 'delete' } | { action: 'retry'; error: unknown };
 
@@ -20,6 +22,22 @@ function errorFields(error: unknown): Record<string, unknown> {
 }
 
 /**
+ * Keys, bucket names and reasons come from whoever could write to the queue. A
+ * value longer than this is logged as its first bytes and `…`, with its full
+ * length beside it (`keyBytes`, …), so that no log line grows without bound.
+ * Valid keys (at most 1024 bytes, as in S3) are always logged whole.
+ */
+export const MAX_LOGGED_BYTES = 1024;
+
+function bounded(name: string, value: string | undefined): Record<string, unknown> {
+  if (value === undefined) return {};
+  const clipped = clipUtf8(value, MAX_LOGGED_BYTES);
+  return clipped.clipped ? { [name]: `${clipped.text}…`, [`${name}Bytes`]: clipped.bytes } : { [name]: value };
+}
+
+const boundedText = (value: string) => bounded('text', value)['text'] as string;
+
+/**
  * Every record of a message is taken to its final outcome before the message may
  * be deleted. The first record that cannot be finished stops the rest: they all
  * come back together with the message, and finishing fewer now means repeating
@@ -35,7 +53,11 @@ export async function processMessage(
   const log = logger.child({ messageId: message.messageId, receiveCount: message.receiveCount });
   const parsed = parseMessageBody(message.body);
   if (parsed.kind === 'invalid') {
-    log.warn({ outcome: 'invalid', reason: parsed.reason, bodyBytes: Buffer.byteLength(message.body ?? '') }, 'message dropped: %s', parsed.reason);
+    log.warn(
+      { outcome: 'invalid', ...bounded('reason', parsed.reason), bodyBytes: Buffer.byteLength(message.body ?? '') },
+      'message dropped: %s',
+      boundedText(parsed.reason),
+    );
     return { action: 'delete' };
   }
   if (parsed.kind === 'test-event') {
@@ -48,9 +70,9 @@ export async function processMessage(
     const check = checkRecord(record, rules);
     if (!check.ok) {
       log.warn(
-        { outcome: 'invalid', record: index, reason: check.reason, bucket: check.bucket, key: check.key },
+        { outcome: 'invalid', record: index, ...bounded('reason', check.reason), ...bounded('bucket', check.bucket), ...bounded('key', check.key) },
         'record dropped: %s',
-        check.reason,
+        boundedText(check.reason),
       );
       continue;
     }
@@ -61,11 +83,18 @@ export async function processMessage(
       const durationMs = Math.round(performance.now() - started);
       if (result.outcome === 'dropped') {
         log.warn({ ...fields, outcome: 'dropped', reason: result.reason, durationMs }, 'record dropped: %s', result.reason);
+      } else if (result.outcome === 'forwarded' && result.unscannable) {
+        const { detail, signature } = result.unscannable;
+        log.warn(
+          { ...fields, outcome: 'unscannable', action: 'forwarded', status: 'UNSCANNABLE', signature, reason: detail, durationMs },
+          'could not be fully scanned (%s): forwarded marked UNSCANNABLE',
+          detail,
+        );
       } else if (result.outcome === 'forwarded') {
         log.info({ ...fields, outcome: 'clean', signature: null, durationMs }, 'clean: forwarded');
       } else {
         log.warn(
-          { ...fields, outcome: result.status === 'INFECTED' ? 'infected' : 'too-large', status: result.status, signature: result.signature, quarantineKey: result.quarantineKey, durationMs },
+          { ...fields, outcome: LOG_OUTCOMES[result.status], status: result.status, signature: result.signature, ...(result.detail ? { reason: result.detail } : {}), quarantineKey: result.quarantineKey, resumed: result.resumed, durationMs },
           'quarantined: %s',
           result.status,
         );

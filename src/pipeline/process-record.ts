@@ -1,14 +1,20 @@
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { ScanTarget } from '../events/record.ts';
 import type { EngineInfo } from '../scan/reply.ts';
-import { copyObject, deleteVersion, openObject, putJson, type ObjectVersion } from '../aws/objects.ts';
-import { sendMessage } from '../aws/queue.ts';
-import { publish } from '../aws/topic.ts';
-import { buildForwardMessage, buildNotification, buildReport } from './report.ts';
-import { decideAfterScan, decideBeforeScan, quarantineKeys, type QuarantineStatus, type ScanResult } from './decide.ts';
+import { openObject, type ObjectVersion } from '../aws/objects.ts';
+import type { OutgoingMessage } from '../aws/queue.ts';
+import { finishInterruptedNotification, quarantine, type QuarantineDeps, type Resumed } from './quarantine.ts';
+import { buildForwardMessage, buildNotification, buildReport, type QuarantineReport } from './report.ts';
+import {
+  decideAfterScan,
+  decideBeforeScan,
+  quarantineKeys,
+  type QuarantineStatus,
+  type ScanResult,
+  type UnscannableAction,
+} from './decide.ts';
 
 export interface Scanner {
   /** Resolves only with a verdict; any failure to scan rejects (and is never clean). */
@@ -19,24 +25,38 @@ export interface PipelineSettings {
   quarantineBucket: string;
   quarantinePrefix: string;
   maxFileSizeBytes: number;
-  validationQueueUrl: string;
   topicArn: string;
+  multipartCopyThresholdBytes: number;
+  /** UNSCANNABLE_ACTION. Default 'quarantine'. */
+  unscannableAction?: UnscannableAction;
 }
 
 export interface PipelineDeps {
   s3: S3Client;
-  sqs: SQSClient;
   sns: SNSClient;
   scanner: Scanner;
+  /** Sends to the validation queue (batched by the caller). */
+  forward(message: OutgoingMessage): Promise<void>;
   /** clamd's VERSION, cached by the caller; null when it could not be read. */
   engine(): Promise<EngineInfo | null>;
   settings: PipelineSettings;
   now(): Date;
 }
 
+function quarantineDeps(deps: PipelineDeps): QuarantineDeps {
+  return {
+    s3: deps.s3,
+    sns: deps.sns,
+    topicArn: deps.settings.topicArn,
+    multipartCopyThresholdBytes: deps.settings.multipartCopyThresholdBytes,
+  };
+}
+
 export type RecordOutcome =
-  | { outcome: 'forwarded' }
-  | { outcome: 'quarantined'; status: QuarantineStatus; signature: string | null; quarantineKey: string }
+  /** `unscannable` is set when the file went on marked UNSCANNABLE (UNSCANNABLE_ACTION=forward). */
+  | { outcome: 'forwarded'; unscannable?: { detail: string; signature: string | null } }
+  /** `detail` is set for UNSCANNABLE: what clamd could not scan. */
+  | { outcome: 'quarantined'; status: QuarantineStatus; signature: string | null; quarantineKey: string; resumed: Resumed; detail?: string }
   | { outcome: 'dropped'; reason: string };
 
 /**
@@ -52,7 +72,18 @@ export async function processRecord(target: ScanTarget, deps: PipelineDeps, sign
   if (before.action !== 'scan') {
     // An unread body pins a pooled socket; let it go before doing anything else.
     body?.destroy();
-    if (before.action === 'drop') return { outcome: 'dropped', reason: before.reason };
+    if (before.action === 'drop') {
+      // A quarantine that died between its report and its notification may have
+      // been for this very version; make sure it was announced.
+      const keys = quarantineKeys(settings.quarantinePrefix, target.key);
+      await finishInterruptedNotification(
+        quarantineDeps(deps),
+        { bucket: settings.quarantineBucket, reportKey: keys.report },
+        { bucket: target.bucket, key: target.key, versionId: target.versionId, eTag: target.eTag },
+        (stored) => buildNotification(stored as QuarantineReport),
+      );
+      return { outcome: 'dropped', reason: before.reason };
+    }
   }
   if (opened.kind !== 'found' || !body) throw new Error('unreachable: object not open');
 
@@ -65,17 +96,20 @@ export async function processRecord(target: ScanTarget, deps: PipelineDeps, sign
 
   let status: QuarantineStatus;
   let signature: string | null = null;
+  let detail: string | undefined;
   if (before.action === 'quarantine') {
     status = before.status;
   } else {
     const verdict = await deps.scanner.scan(body, signal);
-    const after = decideAfterScan(verdict);
+    const after = decideAfterScan(verdict, settings.unscannableAction ?? 'quarantine');
     if (after.action === 'forward') {
-      await sendMessage(deps.sqs, settings.validationQueueUrl, buildForwardMessage(target, deps.now(), await deps.engine()));
-      return { outcome: 'forwarded' };
+      const unscannable = after.status === 'UNSCANNABLE' ? { detail: after.detail, signature: after.signature } : undefined;
+      await deps.forward(buildForwardMessage(target, deps.now(), await deps.engine(), unscannable));
+      return unscannable ? { outcome: 'forwarded', unscannable } : { outcome: 'forwarded' };
     }
     status = after.status;
     signature = after.signature;
+    if (after.status === 'UNSCANNABLE') detail = after.detail;
   }
 
   const keys = quarantineKeys(settings.quarantinePrefix, target.key);
@@ -83,15 +117,23 @@ export async function processRecord(target: ScanTarget, deps: PipelineDeps, sign
     target,
     status,
     signature,
+    ...(detail === undefined ? {} : { detail }),
     object: { size: opened.size, eTag: scanned.eTag, versionId: scanned.versionId },
     quarantine: { bucket: settings.quarantineBucket, key: keys.object, reportKey: keys.report },
     scannedAt: deps.now(),
     engine: await deps.engine(),
   });
-  // Order matters: the file is deleted only once its copy, report and notification exist.
-  await copyObject(deps.s3, scanned, { bucket: settings.quarantineBucket, key: keys.object });
-  await putJson(deps.s3, settings.quarantineBucket, keys.report, report);
-  await publish(deps.sns, settings.topicArn, buildNotification(report));
-  await deleteVersion(deps.s3, scanned);
-  return { outcome: 'quarantined', status, signature, quarantineKey: keys.object };
+  // Order matters: the file is deleted only once its copy, report and notification
+  // exist; a redelivery after a crash picks up where this attempt stopped.
+  const resumed = await quarantine(quarantineDeps(deps), {
+    source: scanned,
+    size: opened.size,
+    attributes: opened.attributes,
+    bucket: settings.quarantineBucket,
+    objectKey: keys.object,
+    reportKey: keys.report,
+    report,
+    toNotification: (stored) => buildNotification(stored as QuarantineReport),
+  });
+  return { outcome: 'quarantined', status, signature, quarantineKey: keys.object, resumed, ...(detail === undefined ? {} : { detail }) };
 }

@@ -1,15 +1,17 @@
 import type { ScanTarget } from '../events/record.ts';
 import type { EngineInfo } from '../scan/reply.ts';
-import type { QuarantineStatus } from './decide.ts';
+import { REASONS, type QuarantineStatus } from './decide.ts';
 
 export interface QuarantineReport {
   key: string;
   submissionGuid: string;
   filename: string;
   time: string;
-  reason: 'virus detected' | 'file too large';
+  reason: (typeof REASONS)[QuarantineStatus];
   status: QuarantineStatus;
   signature: string | null;
+  /** UNSCANNABLE only: what clamd could not scan, e.g. "encrypted Zip content that clamd cannot open". */
+  detail?: string;
   bucket: string;
   versionId: string | null;
   eTag: string | null;
@@ -23,6 +25,8 @@ export interface ReportInput {
   target: ScanTarget;
   status: QuarantineStatus;
   signature: string | null;
+  /** Required for UNSCANNABLE, ignored otherwise. */
+  detail?: string;
   object: { size: number; eTag: string | undefined; versionId: string | undefined };
   quarantine: { bucket: string; key: string; reportKey: string };
   scannedAt: Date;
@@ -37,9 +41,10 @@ export function buildReport(input: ReportInput): QuarantineReport {
     submissionGuid: target.submissionGuid,
     filename: target.filename,
     time: target.eventTime,
-    reason: input.status === 'INFECTED' ? 'virus detected' : 'file too large',
+    reason: REASONS[input.status],
     status: input.status,
     signature: input.signature,
+    ...(input.status === 'UNSCANNABLE' ? { detail: input.detail ?? REASONS.UNSCANNABLE } : {}),
     bucket: target.bucket,
     versionId: input.object.versionId ?? target.versionId ?? null,
     eTag: input.object.eTag ?? target.eTag ?? null,
@@ -65,8 +70,7 @@ export interface Notification {
  * filename (uploader-chosen, any script) stays in the message body only.
  */
 export function buildNotification(report: QuarantineReport): Notification {
-  const what = report.status === 'INFECTED' ? 'virus detected' : 'file too large';
-  const subject = `bucketscan: ${what} in ${report.bucket}`.slice(0, 99);
+  const subject = `bucketscan: ${REASONS[report.status]} in ${report.bucket}`.slice(0, 99);
   const attributes: Record<string, StringAttribute> = {
     status: attribute(report.status),
     bucket: attribute(report.bucket),
@@ -81,12 +85,27 @@ export interface ForwardMessage {
   attributes: Record<string, StringAttribute>;
 }
 
-/** Clean files travel on as the S3 event they arrived as, with the verdict beside it. */
-export function buildForwardMessage(target: ScanTarget, scannedAt: Date, engine: EngineInfo | null): ForwardMessage {
+/**
+ * Clean files travel on as the S3 event they arrived as, with the verdict beside it.
+ * So do files clamd could not fully scan when UNSCANNABLE_ACTION is `forward`:
+ * `status` then says UNSCANNABLE, `reason` what was not scanned, and `signature`
+ * the heuristic clamd named (absent for the stream limit, which has none).
+ */
+export function buildForwardMessage(
+  target: ScanTarget,
+  scannedAt: Date,
+  engine: EngineInfo | null,
+  unscannable?: { detail: string; signature: string | null },
+): ForwardMessage {
   const attributes: Record<string, StringAttribute> = {
-    status: attribute('CLEAN'),
+    status: attribute(unscannable ? 'UNSCANNABLE' : 'CLEAN'),
     scannedAt: attribute(scannedAt.toISOString()),
   };
   if (engine) attributes['engine'] = attribute(engine.raw);
+  if (unscannable) {
+    attributes['reason'] = attribute(unscannable.detail);
+    // SQS, like SNS, refuses empty attribute values.
+    if (unscannable.signature) attributes['signature'] = attribute(unscannable.signature);
+  }
   return { body: JSON.stringify({ Records: [target.record] }), attributes };
 }

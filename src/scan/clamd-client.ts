@@ -3,13 +3,23 @@
  * connection per command.
  *
  * The contract that matters: `scan` resolves only with a verdict clamd actually
- * gave for the whole stream. Every other outcome (no connection, a stall, an
- * unknown or early reply, a closed socket, a stream over the limit, an abort) is a
- * rejection, so "could not scan" can never be mistaken for "clean".
+ * gave: clean or infected for the whole stream, or unscannable when clamd said it
+ * could not inspect all of it (a scan limit, encryption, a stream longer than its
+ * StreamMaxLength). Every other outcome (no connection, a stall, an unknown or
+ * early reply, a closed socket, a stream over the client's own limit, an abort) is
+ * a rejection, so "could not scan" can never be mistaken for "clean".
  */
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { describeBytes, parseScanReply, parseVersionReply, type EngineInfo } from './reply.ts';
+import {
+  describeBytes,
+  isStreamLimitReply,
+  parseScanReply,
+  parseVersionReply,
+  streamLimitExceeded,
+  type EngineInfo,
+  type Unscannable,
+} from './reply.ts';
 
 export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'socket'; path: string };
 
@@ -25,16 +35,15 @@ export interface ClamdClientOptions {
   idleTimeoutMs?: number;
   /**
    * Most bytes one scan may stream; a longer source fails with kind 'limit' before
-   * the excess is sent. Keep it at or below clamd's StreamMaxLength: clamd's own
-   * refusal arrives while we are still writing and may only be seen as a closed
-   * connection. Default: no limit on this side (clamd's StreamMaxLength still applies).
+   * the excess is sent. Default: no limit on this side. clamd's StreamMaxLength
+   * applies regardless: a stream past it is `unscannable` (see `scan`).
    */
   maxStreamBytes?: number;
   /** Largest INSTREAM frame. Default 65536 (see DEFAULT_CHUNK_BYTES). */
   chunkBytes?: number;
 }
 
-export type ScanVerdict = { status: 'clean' } | { status: 'infected'; signature: string };
+export type ScanVerdict = { status: 'clean' } | { status: 'infected'; signature: string } | Unscannable;
 
 export type ClamdErrorKind = 'connect' | 'timeout' | 'closed' | 'reply' | 'limit' | 'aborted';
 
@@ -122,12 +131,24 @@ export class ClamdClient {
    * or is waiting for data does not reach the stream (and an S3 body left half-read
    * keeps a pooled connection). Errors thrown by the source itself propagate as they
    * are, since they say nothing about clamd.
+   *
+   * A stream longer than clamd's StreamMaxLength resolves as `unscannable` (reason
+   * 'stream-limit'), however clamd's refusal reaches us. clamd answers "INSTREAM
+   * size limit exceeded" and hangs up at once, with our next frames unread, so the
+   * hang-up is a reset; when the reset fails a write before the reply was read,
+   * Node tears the socket down and the reply, though it had arrived, is lost. So
+   * when the connection breaks after frames were sent, the client asks clamd
+   * directly (see `exceedsStreamLimit`) whether a stream of that length is over its
+   * limit: only a definite yes makes the scan unscannable; anything else keeps the
+   * original error.
    */
   async scan(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ScanVerdict> {
     const iterator = source[Symbol.asyncIterator]();
     let consumed = false;
     let pendingRead: Promise<IteratorResult<Uint8Array>> | undefined;
     let connection: Connection | undefined;
+    /** Bytes put in frames so far, the one being written included. */
+    const progress = { framed: 0 };
     try {
       throwIfAborted(signal);
       connection = new Connection(this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal);
@@ -155,13 +176,24 @@ export class ClamdClient {
           );
         }
         sent += chunk.byteLength;
-        await this.#sendFrames(connection, chunk);
+        await this.#sendFrames(connection, chunk, progress);
       }
 
       if (consumed) await connection.write(END_OF_STREAM);
-      const reply = await connection.reply();
+      let reply: Buffer;
+      try {
+        reply = await connection.reply();
+      } catch (error) {
+        if (error instanceof ClamdError && error.kind === 'closed' && progress.framed > 0) {
+          if (await this.exceedsStreamLimit(progress.framed, signal)) return streamLimitExceeded();
+        }
+        throw error;
+      }
+      // clamd refuses a stream as soon as a frame would take it past StreamMaxLength,
+      // so this reply can come before the end; it is a verdict on the stream either way.
+      if (isStreamLimitReply(reply)) return streamLimitExceeded();
       if (!consumed) {
-        // Whatever clamd said, it did not see the whole object, so no verdict.
+        // Whatever else clamd said, it did not see the whole object, so no verdict.
         throw new ClamdError('reply', `clamd replied before the end of the stream: ${describeBytes(reply)}`, {
           reply: describeBytes(reply),
         });
@@ -175,10 +207,39 @@ export class ClamdClient {
     }
   }
 
-  async #sendFrames(connection: Connection, chunk: Uint8Array): Promise<void> {
+  /**
+   * Whether clamd refuses an INSTREAM of `bytes` bytes as over its StreamMaxLength.
+   *
+   * clamd checks each frame's stated length against what is left of its limit as
+   * soon as it reads the frame header, before any of the frame's data. So this sends
+   * INSTREAM, one header stating `bytes`, and no data, then closes its sending side:
+   * over the limit, clamd answers "INSTREAM size limit exceeded" (having read
+   * everything sent, it hangs up cleanly, so the answer cannot be lost to a reset);
+   * within it, clamd sees the end of the connection while waiting for data and
+   * hangs up without a word. Any failure to get a definite answer is false.
+   */
+  async exceedsStreamLimit(bytes: number, signal?: AbortSignal): Promise<boolean> {
+    if (!(bytes > 0)) return false;
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(Math.min(Math.ceil(bytes), MAX_FRAME_BYTES), 0);
+    const connection = new Connection(this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal);
+    try {
+      await connection.connected();
+      await connection.write(INSTREAM, header);
+      connection.finish();
+      return isStreamLimitReply(await connection.reply());
+    } catch {
+      return false;
+    } finally {
+      connection.close();
+    }
+  }
+
+  async #sendFrames(connection: Connection, chunk: Uint8Array, progress: { framed: number }): Promise<void> {
     // An empty frame is the end-of-stream marker, so an empty chunk is skipped.
     for (let offset = 0; offset < chunk.byteLength && !connection.settled; offset += this.#chunkBytes) {
       const piece = chunk.subarray(offset, offset + this.#chunkBytes);
+      progress.framed += piece.byteLength;
       // When the socket keeps up, writes and 'drain' complete without the event loop
       // ever polling for input, so an early reply from clamd would go unread until a
       // write failed with EPIPE and took the reply with it. One turn per frame lets
@@ -300,6 +361,11 @@ class Connection {
     this.#settle({ ok: false, error: new ClamdError('closed', 'connection closed by the client') });
   }
 
+  /** Ends the sending side once what was written is flushed; the reply can still arrive. */
+  finish(): void {
+    if (!this.#outcome) this.#socket.end();
+  }
+
   #settlement(): Promise<Outcome> {
     return new Promise((resolve) => {
       this.#wakers.add(() => {
@@ -388,13 +454,9 @@ class Connection {
       // clamd closes a stream it refuses (over StreamMaxLength) right after saying
       // so; with our unread data still queued the close becomes a reset, and when the
       // reset reaches a write before the reply was read, Node drops the reply along
-      // with the socket. It can also simply mean clamd went away.
-      this.#fail(
-        'closed',
-        `clamd reset the connection (${code})${this.#partialReply()}; if this happened while streaming, ` +
-          `the stream most likely passed clamd's StreamMaxLength`,
-        error,
-      );
+      // with the socket. scan() then asks clamd whether that was it (see
+      // exceedsStreamLimit); an error that gets this far means clamd went away.
+      this.#fail('closed', `clamd reset the connection (${code})${this.#partialReply()}`, error);
     } else {
       this.#fail('closed', `connection to clamd failed: ${code}${this.#partialReply()}`, error);
     }

@@ -4,9 +4,27 @@
  * can be tested without a socket.
  */
 
+/**
+ * Why clamd could not inspect all of a file: a scan limit (reported as
+ * Heuristics.Limits.Exceeded.<limit> with AlertExceedsMax), encrypted content it
+ * cannot open (Heuristics.Encrypted.<format> with the AlertEncrypted* options), or
+ * a stream longer than its StreamMaxLength ("INSTREAM size limit exceeded").
+ */
+export type UnscannableReason = 'limit-exceeded' | 'encrypted' | 'stream-limit';
+
+export interface Unscannable {
+  status: 'unscannable';
+  reason: UnscannableReason;
+  /** What was not scanned, in words, e.g. "containers nested deeper than clamd's MaxRecursion". */
+  detail: string;
+  /** The heuristic clamd reported; null for the stream limit, which is an error reply rather than a detection. */
+  signature: string | null;
+}
+
 export type ScanReply =
   | { status: 'clean' }
   | { status: 'infected'; signature: string }
+  | Unscannable
   | { status: 'error'; message: string };
 
 export interface EngineInfo {
@@ -32,15 +50,43 @@ const STREAM_PREFIX = Buffer.from('stream: ');
 const OK = Buffer.from('OK');
 const FOUND_SUFFIX = Buffer.from(' FOUND');
 const ERROR_SUFFIX = Buffer.from(' ERROR');
+/** clamd's reply when an INSTREAM frame would take the stream past StreamMaxLength; it then hangs up. */
+export const STREAM_LIMIT_REPLY = Buffer.from('INSTREAM size limit exceeded. ERROR');
+
+/** The stream limit as an outcome; see UnscannableReason. */
+export function streamLimitExceeded(): Unscannable {
+  return { status: 'unscannable', reason: 'stream-limit', detail: "the file is larger than clamd's StreamMaxLength", signature: null };
+}
+
+/**
+ * Names libclamav itself gives to "could not scan all of this". clamd reports them
+ * exactly so, without the ".UNOFFICIAL" suffix it adds to names from unsigned
+ * databases: they come from the engine, not from any database. A name with that
+ * suffix (or any other) is therefore a real signature that happens to look alike,
+ * and stays a detection.
+ */
+const LIMIT_PREFIX = 'Heuristics.Limits.Exceeded.';
+const ENCRYPTED_PREFIX = 'Heuristics.Encrypted.';
+
+const LIMIT_DETAILS: ReadonlyMap<string, string> = new Map([
+  ['MaxFileSize', "the file, or a file inside it, is larger than clamd's MaxFileSize"],
+  ['MaxScanSize', "it unpacks to more data than clamd's MaxScanSize"],
+  ['MaxFiles', "it holds more files than clamd's MaxFiles"],
+  ['MaxRecursion', "containers nested deeper than clamd's MaxRecursion"],
+  ['MaxScanTime', "scanning it took longer than clamd's MaxScanTime"],
+]);
 
 /** How much of an unexpected reply is quoted in an error message. */
 const EXCERPT_BYTES = 200;
 
 /**
  * Reads the reply to INSTREAM. Replies look like "stream: OK",
- * "stream: Win.Test.EICAR_HDB-1 FOUND" or "<reason> ERROR" (e.g. "INSTREAM size
- * limit exceeded. ERROR", which has no "stream: " prefix). Everything that is not
+ * "stream: Win.Test.EICAR_HDB-1 FOUND" or "<reason> ERROR". Everything that is not
  * exactly one of these shapes is an error: an unknown reply must never pass as clean.
+ * Two kinds of reply mean "could not be fully scanned" and become `unscannable`:
+ * libclamav's limit and encryption alerts (see classifyDetection), and "INSTREAM
+ * size limit exceeded. ERROR" (no "stream: " prefix), which clamd sends when the
+ * stream is longer than its StreamMaxLength: retrying cannot change that answer.
  *
  * Signatures are decoded as UTF-8. A signature that is not valid UTF-8 (clamd
  * passes through whatever bytes a database used, often Latin-1) keeps its ASCII and
@@ -52,6 +98,7 @@ export function parseScanReply(reply: Buffer): ScanReply {
   const text = trimReply(reply);
   if (text.length === 0) return { status: 'error', message: 'clamd sent an empty reply' };
 
+  if (isStreamLimitReply(text)) return streamLimitExceeded();
   if (endsWith(text, ERROR_SUFFIX) || text.equals(ERROR_SUFFIX.subarray(1))) {
     return { status: 'error', message: `clamd reported an error: ${describeBytes(text)}` };
   }
@@ -63,11 +110,41 @@ export function parseScanReply(reply: Buffer): ScanReply {
       const name = result.subarray(0, result.length - FOUND_SUFFIX.length);
       // Names never contain a space in ClamAV's own databases, but a custom database
       // can have one; the reply's framing is unambiguous either way.
-      if (trimReply(name).length > 0) return { status: 'infected', signature: decodeSignature(name) };
+      if (trimReply(name).length > 0) return classifyDetection(decodeSignature(name));
     }
   }
 
   return { status: 'error', message: `clamd sent an unrecognised reply: ${describeBytes(text)}` };
+}
+
+/** Whether a reply (terminator and surrounding blanks allowed) is clamd's stream limit refusal. */
+export function isStreamLimitReply(reply: Buffer): boolean {
+  return trimReply(reply).equals(STREAM_LIMIT_REPLY);
+}
+
+/**
+ * A FOUND name as a verdict: libclamav's limit and encryption alerts mean that
+ * part of the file went unscanned, not that anything was found in it; every other
+ * name is a detection. A detection and a limit can both apply to one file; clamd
+ * then reports one of them (a signature match by default, see
+ * HeuristicScanPrecedence in docs/clamd.md), and either way the file is not clean.
+ */
+export function classifyDetection(signature: string): { status: 'infected'; signature: string } | Unscannable {
+  if (signature.startsWith(LIMIT_PREFIX) && isEngineName(signature.slice(LIMIT_PREFIX.length))) {
+    const limit = signature.slice(LIMIT_PREFIX.length);
+    const detail = LIMIT_DETAILS.get(limit) ?? `it exceeds clamd's ${limit} limit`;
+    return { status: 'unscannable', reason: 'limit-exceeded', detail, signature };
+  }
+  if (signature.startsWith(ENCRYPTED_PREFIX) && isEngineName(signature.slice(ENCRYPTED_PREFIX.length))) {
+    const format = signature.slice(ENCRYPTED_PREFIX.length);
+    return { status: 'unscannable', reason: 'encrypted', detail: `encrypted ${format} content that clamd cannot open`, signature };
+  }
+  return { status: 'infected', signature };
+}
+
+/** The last part of an engine-made name: one word, no database suffix. */
+function isEngineName(part: string): boolean {
+  return /^[A-Za-z0-9]+$/.test(part);
 }
 
 const VERSION_PATTERN = /^ClamAV ([0-9A-Za-z._+~-]+)(?:\/([0-9]+)(?:\/([\x20-\x7e]+))?)?$/;

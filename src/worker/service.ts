@@ -3,7 +3,7 @@ import { ConfigError } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
 import { awsErrorInfo } from '../aws/errors.ts';
-import { resolveQueueUrl } from '../aws/queue.ts';
+import { createQueueBatchers, resolveQueueUrl } from '../aws/queue.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ClamdClient, ClamdError } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
@@ -74,18 +74,21 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       'worker started',
     );
 
+    // Deletes can wait a little for company; forwards wait less, as someone downstream is waiting for them.
+    const batchers = createQueueBatchers(clients.sqs, { inbound: inboundUrl, outbound: validationUrl }, { deleteMs: 50, sendMs: 10 });
     const deps: PipelineDeps = {
       s3: clients.s3,
-      sqs: clients.sqs,
       sns: clients.sns,
+      forward: batchers.forward,
       scanner: clamd,
       engine,
       settings: {
         quarantineBucket: config.quarantineBucket,
         quarantinePrefix: config.quarantinePrefix,
         maxFileSizeBytes: config.maxFileSizeBytes,
-        validationQueueUrl: validationUrl,
         topicArn: config.topicArn,
+        multipartCopyThresholdBytes: config.multipartCopyThresholdBytes,
+        unscannableAction: config.unscannableAction,
       },
       now: () => new Date(),
     };
@@ -98,6 +101,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       receiveWaitSeconds: config.receiveWaitSeconds,
       shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
       retryDelaySeconds: config.retryDelaySeconds,
+      remove: batchers.delete,
       logger,
       outage: {
         isOutage: isClamdOutage,
@@ -123,6 +127,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     phase = 'running';
     await running.start();
     await running.stop();
+    await batchers.drain();
     logger.info('worker stopped');
   } finally {
     phase = 'stopped';

@@ -14,6 +14,8 @@ export interface WorkerOptions {
   receiveWaitSeconds: number;
   shutdownTimeoutMs: number;
   retryDelaySeconds: number;
+  /** Deletes a finished message (batched by the caller); defaults to one DeleteMessage each. */
+  remove?(receiptHandle: string): Promise<void>;
   /** Must not throw: every failure is a result. */
   handle(message: Message, signal: AbortSignal): Promise<MessageResult>;
   logger: Logger;
@@ -45,7 +47,14 @@ export class Worker {
   readonly #options: WorkerOptions;
   readonly #slots: Slots;
   readonly #inFlight = new Set<InFlight>();
-  readonly #pollController = new AbortController();
+  /** Aborted when the stop begins: ends backoff and outage waits at once. */
+  readonly #stopController = new AbortController();
+  /**
+   * Aborted only at the shutdown deadline. A long poll cut short can still take
+   * messages on the server, which then stay hidden for a whole visibility timeout;
+   * letting it return means whatever it brings is handed straight back.
+   */
+  readonly #receiveController = new AbortController();
   #stopping = false;
   #loop: Promise<void> | undefined;
   #outage: Promise<void> | undefined;
@@ -83,7 +92,7 @@ export class Worker {
           max: this.#slots.free,
           waitSeconds: this.#options.receiveWaitSeconds,
           visibilityTimeoutSeconds: this.#options.visibilityTimeoutSeconds,
-          signal: this.#pollController.signal,
+          signal: this.#receiveController.signal,
         });
         failures = 0;
       } catch (error) {
@@ -91,7 +100,7 @@ export class Worker {
         failures += 1;
         const wait = backoffSeconds(failures, 1, 30);
         logger.error({ error: (error as Error).message, retryInSeconds: wait }, 'receive from the inbound queue failed');
-        await delay(wait * 1000, undefined, { signal: this.#pollController.signal }).catch(() => undefined);
+        await delay(wait * 1000, undefined, { signal: this.#stopController.signal }).catch(() => undefined);
         continue;
       }
       for (const message of messages) {
@@ -115,7 +124,8 @@ export class Worker {
       .then(async (result) => {
         clearInterval(heartbeat);
         if (result.action === 'delete') {
-          await deleteMessage(this.#options.sqs, this.#options.queueUrl, message.ReceiptHandle!);
+          const { remove, sqs, queueUrl } = this.#options;
+          await (remove ? remove(message.ReceiptHandle!) : deleteMessage(sqs, queueUrl, message.ReceiptHandle!));
         } else {
           if (!this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
           // Stopping: give it to another worker now. Otherwise wait a little longer
@@ -143,7 +153,7 @@ export class Worker {
     if (this.#outage || !this.#options.outage) return;
     const { logger } = this.#options;
     logger.warn('clamd is unavailable: not taking new messages until it answers again');
-    const recovered = this.#options.outage.recovered(this.#pollController.signal);
+    const recovered = this.#options.outage.recovered(this.#stopController.signal);
     this.#outage = recovered
       .then((ok) => {
         if (ok) logger.info('clamd answers again: taking messages');
@@ -187,21 +197,21 @@ export class Worker {
   async stop(): Promise<void> {
     if (this.#stopping) return this.#settled();
     this.#stopping = true;
-    this.#pollController.abort();
+    this.#stopController.abort();
     const { logger, shutdownTimeoutMs } = this.#options;
     logger.info({ inFlight: this.#inFlight.size, shutdownTimeoutMs }, 'stopping: no new messages; finishing work in progress');
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), shutdownTimeoutMs);
     timer.unref();
-    const idle = this.#slots.waitForIdle();
-    await Promise.race([idle, new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }))]);
+    const settled = this.#settled();
+    await Promise.race([settled, new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }))]);
     clearTimeout(timer);
-    if (this.#inFlight.size > 0) {
+    if (deadline.signal.aborted) {
       logger.warn({ inFlight: this.#inFlight.size }, 'shutdown timeout reached: aborting work in progress and returning it to the queue');
+      this.#receiveController.abort();
       for (const entry of this.#inFlight) entry.controller.abort(new Error('worker is shutting down'));
-      await idle;
     }
-    return this.#settled();
+    return settled;
   }
 
   async #settled(): Promise<void> {

@@ -39,7 +39,7 @@ import { runWorker } from '../../src/worker/service.ts';
 import { decodeEventKey } from '../../src/events/key.ts';
 import { copyObject, deleteVersion, openObject } from '../../src/aws/objects.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
-import { eicar, EICAR_SIGNATURE } from '../support/samples.ts';
+import { eicar, EICAR_SIGNATURE, MARKER, MARKER_SIGNATURE } from '../support/samples.ts';
 import { LogSink, REGION, RESOURCES, startTestClamd } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -136,7 +136,7 @@ async function routeNotificationsToNewQueue(name: string): Promise<Inbound> {
 }
 
 /** Starts the worker in this process, reading `inbound`; returns a function that stops it gracefully. */
-function startWorker(inbound: Inbound): () => Promise<void> {
+function startWorker(inbound: Inbound, env: Record<string, string> = {}): () => Promise<void> {
   const config = loadConfig({
     UNPROCESSED_BUCKET_NAME: UNPROCESSED,
     QUARANTINE_BUCKET_NAME: QUARANTINE,
@@ -151,6 +151,7 @@ function startWorker(inbound: Inbound): () => Promise<void> {
     ...(clamd!.clamd.address.kind === 'tcp'
       ? { CLAMD_HOST: clamd!.clamd.address.host, CLAMD_PORT: String(clamd!.clamd.address.port) }
       : { CLAMD_SOCKET: clamd!.clamd.address.path }),
+    ...env,
   });
   const controller = new AbortController();
   const done = runWorker(config, logger, controller.signal);
@@ -243,7 +244,12 @@ async function expectDrained(inbound: Inbound): Promise<void> {
 }
 
 /** The report in the quarantine bucket, checked against the one published to the topic. */
-async function expectQuarantined(objectKey: string, uploaded: PutObjectCommandOutput): Promise<Json> {
+async function expectQuarantined(
+  objectKey: string,
+  uploaded: PutObjectCommandOutput,
+  signature: string = EICAR_SIGNATURE,
+  body: Buffer = eicar(),
+): Promise<Json> {
   const notification = await inbox.message(`a notification for ${objectKey}`, (m) => reportOf(m)['key'] === objectKey);
   const envelope = envelopeOf(notification);
   assert.equal(envelope['Type'], 'Notification');
@@ -253,7 +259,7 @@ async function expectQuarantined(objectKey: string, uploaded: PutObjectCommandOu
   assert.deepEqual(envelope['MessageAttributes'], {
     status: { Type: 'String', Value: 'INFECTED' },
     bucket: { Type: 'String', Value: UNPROCESSED },
-    signature: { Type: 'String', Value: EICAR_SIGNATURE },
+    signature: { Type: 'String', Value: signature },
   });
   const report = reportOf(notification);
   const stored = JSON.parse((await getBytes(QUARANTINE, `${objectKey}.report.json`)).toString('utf8')) as Json;
@@ -262,12 +268,12 @@ async function expectQuarantined(objectKey: string, uploaded: PutObjectCommandOu
   assert.equal(report['bucket'], UNPROCESSED);
   assert.equal(report['status'], 'INFECTED');
   assert.equal(report['reason'], 'virus detected');
-  assert.equal(report['signature'], EICAR_SIGNATURE);
+  assert.equal(report['signature'], signature);
   assert.equal(report['versionId'], uploaded.VersionId, 'the report names the version that was scanned');
   assert.equal(report['eTag'], unquoted(uploaded.ETag));
-  assert.equal(report['size'], eicar().length);
+  assert.equal(report['size'], body.length);
   assert.deepEqual(report['quarantine'], { bucket: QUARANTINE, key: objectKey, reportKey: `${objectKey}.report.json` });
-  assert.deepEqual(await getBytes(QUARANTINE, objectKey), eicar(), 'the quarantined copy has the scanned content');
+  assert.ok((await getBytes(QUARANTINE, objectKey)).equals(body), 'the quarantined copy has the scanned content');
   return report;
 }
 
@@ -326,7 +332,8 @@ describe("moto's own bucket notifications, worker running", () => {
   let stopWorker: (() => Promise<void>) | undefined;
   before(async () => {
     inbound = await routeNotificationsToNewQueue(RESOURCES.inboundQueueName);
-    stopWorker = startWorker(inbound);
+    // Low enough that one test file takes the multipart copy path S3 needs above 5 GiB.
+    stopWorker = startWorker(inbound, { MULTIPART_COPY_THRESHOLD: '6' });
   });
   after(async () => {
     await stopWorker?.();
@@ -388,6 +395,44 @@ describe("moto's own bucket notifications, worker running", () => {
     await outcome(infected, 'infected');
     assert.deepEqual(await versionsOf(UNPROCESSED, infected), { versions: [], deleteMarkers: [] });
     assert.equal((await getBytes(UNPROCESSED, clean)).toString('utf8'), 'fine');
+    await expectDrained(inbound);
+  });
+});
+
+describe('quarantine copies as S3 needs them (same worker settings: MULTIPART_COPY_THRESHOLD=6 MB)', () => {
+  let inbound: Inbound;
+  let stopWorker: (() => Promise<void>) | undefined;
+  before(async () => {
+    inbound = await routeNotificationsToNewQueue(`${RESOURCES.inboundQueueName}-copies`);
+    stopWorker = startWorker(inbound, { MULTIPART_COPY_THRESHOLD: '6' });
+  });
+  after(async () => {
+    await stopWorker?.();
+  });
+
+  test('a file above the threshold is quarantined whole with a multipart copy (UploadPartCopy)', async () => {
+    const objectKey = key('large.bin');
+    const body = Buffer.alloc(13 * 1024 * 1024, 0x41);
+    Buffer.from(MARKER).copy(body, body.length - MARKER.length);
+    const uploaded = await put(UNPROCESSED, objectKey, body);
+    const report = await expectQuarantined(objectKey, uploaded, MARKER_SIGNATURE, body);
+    assert.equal(report['size'], body.length);
+    const copy = await s3.send(new HeadObjectCommand({ Bucket: QUARANTINE, Key: objectKey }));
+    assert.match(String(copy.ETag), /-3"$/, 'copied in three parts');
+    assert.ok((await getBytes(QUARANTINE, objectKey)).equals(body), 'the copy is byte for byte the scanned version');
+    await expectDrained(inbound);
+  });
+
+  test('an SSE-KMS object keeps its encryption and key in quarantine', async () => {
+    const objectKey = key('secret.com');
+    const kmsKey = 'arn:aws:kms:us-east-1:123456789012:key/5b0e5e4e-0000-4000-8000-bucketscan01';
+    const uploaded = await s3.send(
+      new PutObjectCommand({ Bucket: UNPROCESSED, Key: objectKey, Body: eicar(), ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKey }),
+    );
+    await expectQuarantined(objectKey, uploaded);
+    const copy = await s3.send(new HeadObjectCommand({ Bucket: QUARANTINE, Key: objectKey }));
+    assert.equal(copy.ServerSideEncryption, 'aws:kms');
+    assert.equal(copy.SSEKMSKeyId, kmsKey);
     await expectDrained(inbound);
   });
 });
@@ -504,7 +549,9 @@ describe('the S3 adapters on a versioned moto bucket', () => {
     assert.equal(pinned.kind, 'found');
     if (pinned.kind !== 'found') return;
     assert.equal(Buffer.concat(await pinned.body.toArray()).toString('utf8'), 'version A');
-    assert.deepEqual({ ...pinned, body: undefined }, { kind: 'found', body: undefined, size: 9, eTag: unquoted(a.ETag), versionId: a.VersionId });
+    const { body: _body, attributes, ...state } = pinned;
+    assert.deepEqual(state, { kind: 'found', size: 9, eTag: unquoted(a.ETag), versionId: a.VersionId });
+    assert.equal(attributes.serverSideEncryption === undefined || attributes.serverSideEncryption === 'AES256', true);
 
     assert.deepEqual(await openObject(s3, { ...version(a), versionId: undefined }), { kind: 'precondition-failed' });
 

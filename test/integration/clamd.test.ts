@@ -11,7 +11,18 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/log/logger.ts';
 import { renderClamdConfig, startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
 import { ClamdClient, ClamdError, type ScanVerdict } from '../../src/scan/clamd-client.ts';
-import { EICAR_SIGNATURE, MARKER, MARKER_SIGNATURE, eicar, zipStored } from '../support/samples.ts';
+import {
+  EICAR_SIGNATURE,
+  MARKER,
+  MARKER_SIGNATURE,
+  deflated,
+  deflatedZeros,
+  eicar,
+  encrypted,
+  stored,
+  zip,
+  zipStored,
+} from '../support/samples.ts';
 
 const MiB = 1024 * 1024;
 /** clamd's StreamMaxLength here: room for the 30 MB stream, small enough to exceed cheaply. */
@@ -125,7 +136,7 @@ describe('a real clamd started by startClamd', () => {
     assert.deepEqual(await client.scan(generated(STREAM_MAX_BYTES)), { status: 'clean' });
   });
 
-  test('a stream over StreamMaxLength is an error, never clean', async () => {
+  test('a stream over StreamMaxLength is unscannable, never clean', async () => {
     const lenient = new ClamdClient({ address: clamd.address, idleTimeoutMs: 30_000, maxStreamBytes: 4 * STREAM_MAX_BYTES });
     const state = { closed: false };
     async function* source(): AsyncGenerator<Uint8Array> {
@@ -135,15 +146,23 @@ describe('a real clamd started by startClamd', () => {
         state.closed = true;
       }
     }
-    await assert.rejects(lenient.scan(source()), (error: unknown) => {
-      assert.ok(error instanceof ClamdError, String(error));
-      // clamd answers "INSTREAM size limit exceeded. ERROR" and hangs up on the rest
-      // of the stream; the hang-up is a reset that can beat the reply to the client.
-      assert.ok(error.kind === 'reply' || error.kind === 'closed', `${error.kind}: ${error.message}`);
-      if (error.kind === 'reply') assert.match(error.message, /INSTREAM size limit exceeded/);
-      return true;
+    assert.deepEqual(await lenient.scan(source()), {
+      status: 'unscannable',
+      reason: 'stream-limit',
+      detail: "the file is larger than clamd's StreamMaxLength",
+      signature: null,
     });
     assert.ok(state.closed, 'the source must be closed');
+  });
+
+  test('clamd answers the stream limit probe as the client relies on', async () => {
+    // Over the limit: the refusal, at the frame header, before any data.
+    assert.equal(await client.exceedsStreamLimit(STREAM_MAX_BYTES + 1), true);
+    // Within it: a silent hang-up once clamd sees the end of the connection.
+    assert.equal(await client.exceedsStreamLimit(STREAM_MAX_BYTES), false);
+    assert.equal(await client.exceedsStreamLimit(1), false);
+    // clamd is none the worse for it.
+    assert.deepEqual(await client.scan(once(Buffer.from('still fine'))), { status: 'clean' });
   });
 
   test('the client limit stops a stream before clamd has to', async () => {
@@ -151,12 +170,14 @@ describe('a real clamd started by startClamd', () => {
     await assert.rejects(strict.scan(generated(STREAM_MAX_BYTES + 1)), (error: unknown) => error instanceof ClamdError && error.kind === 'limit');
   });
 
-  test('an archive nested deeper than MaxRecursion is flagged, not passed as clean', async () => {
+  test('an archive nested deeper than MaxRecursion is unscannable, not passed as clean', async () => {
     // Without AlertExceedsMax clamd answers OK for this: it stops looking and says nothing.
     let nested: Buffer = Buffer.from('plain text at the bottom');
     for (let depth = 0; depth < 20; depth++) nested = zipStored([{ name: `level-${depth}.zip`, data: nested }]);
     assert.deepEqual(await client.scan(once(nested)), {
-      status: 'infected',
+      status: 'unscannable',
+      reason: 'limit-exceeded',
+      detail: "containers nested deeper than clamd's MaxRecursion",
       signature: 'Heuristics.Limits.Exceeded.MaxRecursion',
     });
   });
@@ -180,6 +201,114 @@ describe('a real clamd started by startClamd', () => {
     assert.ok(clamd.pid > 0);
   });
 });
+
+/** Archives nested `depth` deep around a small text file. */
+function nestedZip(depth: number): Buffer {
+  let nested: Buffer = Buffer.from('plain text at the bottom');
+  for (let level = 0; level < depth; level++) nested = zipStored([{ name: `level-${level}.zip`, data: nested }]);
+  return nested;
+}
+
+function manyFiles(count: number): Buffer {
+  return zipStored(Array.from({ length: count }, (_, i) => ({ name: `file-${i}.txt`, data: Buffer.from(`file number ${i}\n`) })));
+}
+
+describe('hostile files against a clamd with small limits: unscannable, never clean', () => {
+  /** StreamMaxLength 1 MiB, so MaxScanSize 4 MiB and MaxFileSize just above; 50 files, 5 levels. */
+  const SMALL_STREAM = MiB;
+  let small: ClamdProcess;
+  let smallDir: string;
+  let scanner: ClamdClient;
+
+  before(async () => {
+    smallDir = mkdtempSync(join(tmpdir(), 'bucketscan-clamd-small-'));
+    small = await startClamd({
+      workDir: smallDir,
+      streamMaxBytes: SMALL_STREAM,
+      limits: { maxFiles: 50, maxRecursion: 5 },
+      maxThreads: 4,
+      logger: createLogger('error', 'clamd-small'),
+    });
+    scanner = new ClamdClient({ address: small.address, idleTimeoutMs: 30_000 });
+  });
+
+  after(async () => {
+    await small?.stop();
+    if (smallDir) rmSync(smallDir, { recursive: true, force: true });
+  });
+
+  const unscannable = (reason: string, signature: string | null) => (verdict: ScanVerdict) => {
+    assert.equal(verdict.status, 'unscannable', JSON.stringify(verdict));
+    assert.equal(verdict.status === 'unscannable' && verdict.reason, reason);
+    assert.equal(verdict.status === 'unscannable' && verdict.signature, signature);
+  };
+
+  test('a zip bomb: one deflated member expanding to 64 MiB', async () => {
+    // clamd cuts the member down to MaxFileSize without a word; the generated config
+    // puts MaxFileSize above MaxScanSize so the cut-down member trips MaxScanSize.
+    const bomb = zip([await deflatedZeros('zeros.bin', 64 * MiB)]);
+    assert.ok(bomb.length < SMALL_STREAM, 'the bomb itself is small');
+    unscannable('limit-exceeded', 'Heuristics.Limits.Exceeded.MaxScanSize')(await scanner.scan(once(bomb)));
+    // The same shape within the limits is scanned.
+    assert.deepEqual(await scanner.scan(once(zip([await deflatedZeros('zeros.bin', MiB)]))), { status: 'clean' });
+  });
+
+  test('a signature deep inside a large zip member is found, or the zip is unscannable: never clean', async () => {
+    // clamd's defaults pass such a zip as OK once the member is past MaxFileSize: the
+    // member is cut down to MaxFileSize without an alert and the signature is never seen.
+    const within = zip([await deflatedZeros('data.bin', 3 * MiB, Buffer.from(MARKER))]);
+    assert.deepEqual(await scanner.scan(once(within)), { status: 'infected', signature: MARKER_SIGNATURE });
+    const beyond = zip([await deflatedZeros('data.bin', 8 * MiB, Buffer.from(MARKER))]);
+    unscannable('limit-exceeded', 'Heuristics.Limits.Exceeded.MaxScanSize')(await scanner.scan(once(beyond)));
+  });
+
+  test('a zip bomb: many members, each within MaxFileSize, together past MaxScanSize', async () => {
+    const members = await Promise.all(Array.from({ length: 8 }, (_, i) => deflatedZeros(`part-${i}.bin`, MiB)));
+    unscannable('limit-exceeded', 'Heuristics.Limits.Exceeded.MaxScanSize')(await scanner.scan(once(zip(members))));
+  });
+
+  test('a password-protected zip hiding EICAR', async () => {
+    const hidden = encrypted(stored('eicar.com', eicar()), `pw-${Math.random()}`);
+    unscannable('encrypted', 'Heuristics.Encrypted.Zip')(await scanner.scan(once(zip([hidden]))));
+    // Deflated before encryption, as archivers usually do: the same.
+    const deflatedHidden = encrypted(deflated('eicar.com', eicar()), 'another password');
+    unscannable('encrypted', 'Heuristics.Encrypted.Zip')(await scanner.scan(once(zip([deflatedHidden]))));
+    // Unencrypted, the same member is found, so the encryption is what hides it.
+    assert.deepEqual(await scanner.scan(once(zip([stored('eicar.com', eicar())]))), { status: 'infected', signature: EICAR_SIGNATURE });
+  });
+
+  test('a detection beside an encrypted member is reported as the detection', async () => {
+    const archive = zip([encrypted(stored('secret.txt', Buffer.from('secret')), 'pw'), stored('eicar.com', eicar())]);
+    assert.deepEqual(await scanner.scan(once(archive)), { status: 'infected', signature: EICAR_SIGNATURE });
+  });
+
+  test('an archive beyond MaxFiles', async () => {
+    unscannable('limit-exceeded', 'Heuristics.Limits.Exceeded.MaxFiles')(await scanner.scan(once(manyFiles(60))));
+    assert.deepEqual(await scanner.scan(once(manyFiles(40))), { status: 'clean' });
+  });
+
+  test('archives nested beyond MaxRecursion', async () => {
+    unscannable('limit-exceeded', 'Heuristics.Limits.Exceeded.MaxRecursion')(await scanner.scan(once(nestedZip(8))));
+    assert.deepEqual(await scanner.scan(once(nestedZip(3))), { status: 'clean' });
+  });
+
+  test('a stream over StreamMaxLength is unscannable every time, however the refusal arrives', async () => {
+    // clamd hangs up with our frames unread, so now and then the reset beats its reply
+    // to the client; the client then asks clamd, so the outcome is the same each time.
+    for (let run = 0; run < 40; run++) {
+      const verdict = await scanner.scan(generated(SMALL_STREAM + 256 * 1024));
+      assert.deepEqual(verdict, streamLimit, `run ${run}`);
+    }
+    assert.deepEqual(await scanner.scan(generated(SMALL_STREAM)), { status: 'clean' });
+  });
+});
+
+const streamLimit = {
+  status: 'unscannable',
+  reason: 'stream-limit',
+  detail: "the file is larger than clamd's StreamMaxLength",
+  signature: null,
+};
 
 describe('renderClamdConfig', () => {
   const base = {
@@ -208,14 +337,40 @@ describe('renderClamdConfig', () => {
   test('derives the scan limits from the stream limit', () => {
     const config = options(renderClamdConfig(base));
     assert.equal(config.get('StreamMaxLength'), String(100 * MiB));
-    assert.equal(config.get('MaxFileSize'), String(100 * MiB));
     assert.equal(config.get('MaxScanSize'), String(400 * MiB));
+    // Above MaxScanSize, so that a zip member clamd silently cuts to MaxFileSize trips MaxScanSize.
+    assert.equal(config.get('MaxFileSize'), String(400 * MiB + 64 * 1024));
+    assert.equal(config.get('PCREMaxFileSize'), config.get('MaxFileSize'));
+    assert.equal(config.get('MaxFiles'), '10000');
+    assert.equal(config.get('MaxRecursion'), '17');
+    assert.equal(config.get('MaxScanTime'), '90000');
+    assert.equal(config.get('HeuristicScanPrecedence'), 'no');
     assert.equal(config.get('TCPAddr'), '127.0.0.1');
     assert.equal(config.get('TCPSocket'), '3310');
 
-    const huge = options(renderClamdConfig({ ...base, streamMaxBytes: 4095 * MiB }));
-    assert.equal(huge.get('MaxFileSize'), '2147483645', 'libclamav cannot scan files of 2 GB or more');
-    assert.equal(huge.get('MaxScanSize'), String(0xffffffff), 'clamd sizes stop at 4 GB');
+    // The largest MAX_FILE_SIZE (2047 MB): libclamav scans nothing of 2 GB or more.
+    const largest = options(renderClamdConfig({ ...base, streamMaxBytes: 2047 * MiB }));
+    assert.equal(largest.get('MaxFileSize'), '2147483645');
+    assert.equal(largest.get('MaxScanSize'), String(2147483645 - 64 * 1024));
+    assert.ok(Number(largest.get('MaxScanSize')) >= 2047 * MiB);
+    assert.throws(() => renderClamdConfig({ ...base, streamMaxBytes: 2048 * MiB }), RangeError);
+  });
+
+  test('takes explicit limits, but never a MaxFileSize that would let a zip member be cut silently', () => {
+    const config = options(renderClamdConfig({ ...base, limits: { maxFiles: 50, maxRecursion: 5, maxScanTimeMs: 1000 } }));
+    assert.equal(config.get('MaxFiles'), '50');
+    assert.equal(config.get('MaxRecursion'), '5');
+    assert.equal(config.get('MaxScanTime'), '1000');
+    assert.equal(config.get('MaxScanSize'), String(400 * MiB));
+    const sizes = options(renderClamdConfig({ ...base, limits: { maxScanSize: 10 * MiB, maxFileSize: 11 * MiB } }));
+    assert.equal(sizes.get('MaxScanSize'), String(10 * MiB));
+    assert.equal(sizes.get('MaxFileSize'), String(11 * MiB));
+    assert.throws(() => renderClamdConfig({ ...base, limits: { maxFileSize: 100 * MiB } }), /maxScanSize/);
+    assert.throws(() => renderClamdConfig({ ...base, limits: { maxScanSize: 10 * MiB, maxFileSize: 10 * MiB } }), /maxScanSize/);
+    // 0 disables a limit in clamd.
+    for (const limit of ['maxFiles', 'maxRecursion', 'maxScanTimeMs', 'maxScanSize', 'maxFileSize']) {
+      assert.throws(() => renderClamdConfig({ ...base, limits: { [limit]: 0 } }), RangeError, limit);
+    }
   });
 
   test('a unix socket replaces TCP', () => {

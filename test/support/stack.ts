@@ -7,7 +7,7 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type Message } 
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger, type Logger } from '../../src/log/logger.ts';
 import { startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
-import { startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
+import { startClamd, type ClamdProcess, type ClamdScanLimits } from '../../src/local/clamd-process.ts';
 import type { ClamdAddress } from '../../src/scan/clamd-client.ts';
 import { runWorker } from '../../src/worker/service.ts';
 import { waitFor } from './wait.ts';
@@ -29,10 +29,14 @@ export const RESOURCES: LocalResources = {
 /** Every log line the worker wrote, parsed, for waiting on outcomes it can only report. */
 export class LogSink {
   readonly lines: Array<Record<string, unknown>> = [];
+  /** The same lines as written, for checks on the text itself (escaping, length). */
+  readonly raw: string[] = [];
   readonly stream = new Writable({
     write: (chunk: Buffer, _encoding, done) => {
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+        if (!line.trim()) continue;
+        this.raw.push(line);
+        this.lines.push(JSON.parse(line) as Record<string, unknown>);
       }
       done();
     },
@@ -43,13 +47,20 @@ export class LogSink {
   }
 }
 
-/** A clamd shared by the tests of one file: started once, stopped in `after`. */
-export async function startTestClamd(options: { maxFileSizeMb?: number } = {}): Promise<{ clamd: ClamdProcess; stop(): Promise<void> }> {
+/**
+ * A clamd shared by the tests of one file: started once, stopped in `after`.
+ * `maxFileSizeMb` sets its StreamMaxLength (the scan limits follow from it);
+ * `limits` overrides scan limits, e.g. small ones that hostile files can hit cheaply.
+ */
+export async function startTestClamd(
+  options: { maxFileSizeMb?: number; limits?: Partial<ClamdScanLimits> } = {},
+): Promise<{ clamd: ClamdProcess; stop(): Promise<void> }> {
   const workDir = mkdtempSync(join(tmpdir(), 'bucketscan-clamd-'));
   const clamd = await startClamd({
     workDir,
     streamMaxBytes: Math.ceil((options.maxFileSizeMb ?? 100) * 1024 * 1024),
     logger: createLogger('warn', 'clamd'),
+    ...(options.limits ? { limits: options.limits } : {}),
   });
   return {
     clamd,

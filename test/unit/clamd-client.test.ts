@@ -17,6 +17,8 @@ const SIZE_LIMIT_REPLY = 'INSTREAM size limit exceeded. ERROR\0';
 
 interface Hooks {
   onCommand?(session: Session): void;
+  /** When a frame header (not the terminator) arrives, before its payload; `session.frames` includes it. */
+  onFrame?(session: Session): void;
   /** After each piece of frame payload arrives. */
   onPayload?(session: Session): void;
   /** On the zero-length terminator. */
@@ -83,6 +85,8 @@ class Session {
         }
         this.frames.push(length);
         this.#frameLeft = length;
+        this.#hooks.onFrame?.(this);
+        if (this.socket.destroyed || this.socket.isPaused()) return;
       }
     }
   }
@@ -267,22 +271,18 @@ describe('failures are errors, never clean', () => {
     assert.ok(state.closed, 'the source must be closed');
   });
 
-  test('"INSTREAM size limit exceeded" in the middle of the stream stops the stream', async () => {
-    // Like clamd: once over its limit it answers and reads no more.
-    const fake = await fakeClamd({
-      onPayload: (session) => {
-        if (session.payloadBytes >= 100_000 && !session.socket.isPaused()) {
-          session.socket.pause();
-          session.reply(SIZE_LIMIT_REPLY);
-        }
-      },
-    });
+  test('a hang-up in the middle of the stream within clamd\'s limit stays an error (after asking clamd)', async () => {
+    // The probe that follows the hang-up (see below) finds the stream within
+    // clamd's limit, so the hang-up keeps its meaning: no verdict, retry.
+    const fake = await fakeClamd(clamdLike({ limit: 1_000_000, hangUpAfter: 50_000 }));
     const { source, state } = endless();
-    const error = await rejectsWith(client(fake).scan(source), 'reply', /INSTREAM size limit exceeded\. ERROR/);
-    assert.match(error.message, /before the end of the stream/);
+    await rejectsWith(client(fake).scan(source), 'closed');
     assert.ok(state.closed, 'the source must be closed');
-    const session = fake.sessions[0];
-    assert.ok(session && !session.ended, 'no terminator may follow an early reply');
+    const probe = fake.sessions[1];
+    assert.ok(probe, 'the client asked clamd about its stream limit');
+    assert.equal(probe.command, 'zINSTREAM');
+    assert.equal(probe.payloadBytes, 0, 'the probe sends no data');
+    assert.ok(probe.frames.length === 1 && (probe.frames[0] ?? 0) >= 50_000 && (probe.frames[0] ?? 0) <= 1_000_000);
   });
 
   test('"stream: OK" before the end of the stream is not a verdict', async () => {
@@ -383,6 +383,99 @@ describe('failures are errors, never clean', () => {
       yield 'text' as unknown as Uint8Array;
     })();
     await assert.rejects(client(fake).scan(source), TypeError);
+  });
+});
+
+/**
+ * Enforces a StreamMaxLength the way clamd 1.4.6 does: each frame header's length
+ * is checked against what is left of the limit as soon as the header is read, and a
+ * frame that does not fit gets "INSTREAM size limit exceeded. ERROR" and a hang-up.
+ * `loseReply` makes the hang-up a reset with no reply, which is what the client
+ * sees when the reset beats the reply (it happens with a real clamd now and then);
+ * `hangUpAfter` makes it hang up without a word after that many payload bytes,
+ * like a clamd that died.
+ */
+function clamdLike(options: { limit: number; loseReply?: boolean; hangUpAfter?: number }): Hooks {
+  // The first connection is the scan; later ones are the client's probes, which always get their answer.
+  let scan: Session | undefined;
+  return {
+    onCommand: (session) => {
+      scan ??= session;
+    },
+    onFrame: (session) => {
+      const stated = session.frames.reduce((total, length) => total + length, 0);
+      if (stated <= options.limit) return;
+      if (options.loseReply && session === scan) {
+        session.socket.resetAndDestroy();
+      } else {
+        session.socket.pause();
+        session.socket.end(Buffer.from(SIZE_LIMIT_REPLY, 'latin1'));
+      }
+    },
+    onPayload: (session) => {
+      if (options.hangUpAfter !== undefined && session.payloadBytes >= options.hangUpAfter) session.socket.resetAndDestroy();
+    },
+    onEnd: (session) => session.reply('stream: OK\0'),
+  };
+}
+
+describe('clamd\'s stream limit (StreamMaxLength)', () => {
+  test('a refusal read before the end of the stream: unscannable, the source closed, no terminator sent', async () => {
+    const fake = await fakeClamd(clamdLike({ limit: 100_000 }));
+    const { source, state } = endless();
+    assert.deepEqual(await client(fake).scan(source), {
+      status: 'unscannable',
+      reason: 'stream-limit',
+      detail: "the file is larger than clamd's StreamMaxLength",
+      signature: null,
+    });
+    assert.ok(state.closed, 'the source must be closed');
+    const session = fake.sessions[0];
+    assert.ok(session && !session.ended, 'no terminator may follow a refusal');
+  });
+
+  test('a refusal lost to a reset: the client asks clamd, and the answer is unscannable', async () => {
+    const fake = await fakeClamd(clamdLike({ limit: 100_000, loseReply: true }));
+    const { source, state } = endless();
+    const verdict = await client(fake).scan(source);
+    assert.equal(verdict.status, 'unscannable');
+    assert.equal(verdict.status === 'unscannable' && verdict.reason, 'stream-limit');
+    assert.ok(state.closed, 'the source must be closed');
+    const [scan, probe] = fake.sessions;
+    assert.ok(scan && probe && fake.sessions.length === 2);
+    assert.equal(probe.command, 'zINSTREAM');
+    assert.equal(probe.payloadBytes, 0, 'the probe sends no data');
+    const sent = scan.frames.reduce((total, length) => total + length, 0);
+    assert.ok((probe.frames[0] ?? 0) >= sent, `the probe states at least what the scan framed (${probe.frames[0]} < ${sent})`);
+  });
+
+  test('the refusal of the very last frame, lost too: still unscannable', async () => {
+    const fake = await fakeClamd(clamdLike({ limit: 2_500, loseReply: true }));
+    const verdict = await client(fake, { chunkBytes: 1000 }).scan(chunks(Buffer.alloc(3000)));
+    assert.equal(verdict.status === 'unscannable' && verdict.reason, 'stream-limit');
+  });
+
+  test('a stream of exactly the limit is scanned', async () => {
+    const fake = await fakeClamd(clamdLike({ limit: 3000, loseReply: true }));
+    assert.deepEqual(await client(fake, { chunkBytes: 1000 }).scan(chunks(Buffer.alloc(3000))), { status: 'clean' });
+    assert.equal(fake.sessions.length, 1, 'no probe after a verdict');
+  });
+
+  test('exceedsStreamLimit: a definite yes only for clamd\'s refusal', async () => {
+    const fake = await fakeClamd(clamdLike({ limit: 1000 }));
+    const probing = client(fake);
+    assert.equal(await probing.exceedsStreamLimit(1001), true);
+    assert.equal(await probing.exceedsStreamLimit(1000), false);
+    assert.equal(await probing.exceedsStreamLimit(0), false);
+    assert.equal(fake.sessions.length, 2, 'no connection for 0 bytes');
+    assert.deepEqual(fake.sessions.map((session) => session.frames), [[1001], [1000]]);
+
+    const garbage = await fakeClamd({ onFrame: (session) => session.socket.end('stream: OK\0') });
+    assert.equal(await client(garbage).exceedsStreamLimit(5000), false, 'any other answer is not a yes');
+    const silent = await fakeClamd({});
+    assert.equal(await client(silent, { idleTimeoutMs: 100 }).exceedsStreamLimit(5000), false, 'no answer is not a yes');
+    const refused = { kind: 'tcp', host: '127.0.0.1', port: await freePort() } as const;
+    assert.equal(await new ClamdClient({ address: refused }).exceedsStreamLimit(5000), false);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeBytes, parseScanReply, parseVersionReply } from '../../src/scan/reply.ts';
+import { classifyDetection, describeBytes, parseScanReply, parseVersionReply } from '../../src/scan/reply.ts';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 
@@ -16,10 +16,42 @@ describe('parseScanReply', () => {
       status: 'infected',
       signature: 'Win.Test.EICAR_HDB-1',
     });
-    assert.deepEqual(parseScanReply(bytes('stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND\0')), {
+    assert.deepEqual(parseScanReply(bytes('stream: Heuristics.Phishing.Email.SpoofedDomain FOUND\0')), {
       status: 'infected',
+      signature: 'Heuristics.Phishing.Email.SpoofedDomain',
+    });
+  });
+
+  test('a limit alert is unscannable, not infected', () => {
+    assert.deepEqual(parseScanReply(bytes('stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND\0')), {
+      status: 'unscannable',
+      reason: 'limit-exceeded',
+      detail: "containers nested deeper than clamd's MaxRecursion",
       signature: 'Heuristics.Limits.Exceeded.MaxRecursion',
     });
+  });
+
+  test('an encryption alert is unscannable, not infected', () => {
+    assert.deepEqual(parseScanReply(bytes('stream: Heuristics.Encrypted.Zip FOUND\0')), {
+      status: 'unscannable',
+      reason: 'encrypted',
+      detail: 'encrypted Zip content that clamd cannot open',
+      signature: 'Heuristics.Encrypted.Zip',
+    });
+  });
+
+  test('"INSTREAM size limit exceeded. ERROR" is unscannable: a retry would get the same answer', () => {
+    const expected = {
+      status: 'unscannable',
+      reason: 'stream-limit',
+      detail: "the file is larger than clamd's StreamMaxLength",
+      signature: null,
+    };
+    assert.deepEqual(parseScanReply(bytes('INSTREAM size limit exceeded. ERROR\0')), expected);
+    assert.deepEqual(parseScanReply(bytes('INSTREAM size limit exceeded. ERROR')), expected);
+    // Anything else around it is not that reply.
+    assert.equal(parseScanReply(bytes('stream: INSTREAM size limit exceeded. ERROR\0')).status, 'error');
+    assert.equal(parseScanReply(bytes('INSTREAM size limit exceeded ERROR\0')).status, 'error');
   });
 
   test('a signature name from a custom database may contain spaces', () => {
@@ -48,10 +80,6 @@ describe('parseScanReply', () => {
   });
 
   test('an ERROR reply is an error carrying clamd\'s text', () => {
-    const reply = parseScanReply(bytes('INSTREAM size limit exceeded. ERROR\0'));
-    assert.equal(reply.status, 'error');
-    assert.match(reply.status === 'error' ? reply.message : '', /INSTREAM size limit exceeded\. ERROR/);
-
     const other = parseScanReply(bytes("stream: Can't allocate memory ERROR\0"));
     assert.equal(other.status, 'error');
     assert.match(other.status === 'error' ? other.message : '', /Can't allocate memory/);
@@ -90,6 +118,65 @@ describe('parseScanReply', () => {
     const message = parsed.status === 'error' ? parsed.message : '';
     assert.match(message, /"\\xff\\xfe\\x00\\x1b\\\\A+" \(\+305 more bytes\)$/);
     assert.doesNotMatch(message, /[\x00-\x1f\x7f-\uffff]/);
+  });
+});
+
+describe('classifyDetection', () => {
+  // Every limit and encryption name in libclamav 1.4.6 (strings of libclamav.so.12),
+  // as clamd reports them: without ".UNOFFICIAL", since the engine makes them up.
+  const limits = [
+    'MaxFileSize', 'MaxScanSize', 'MaxFiles', 'MaxRecursion', 'MaxScanTime',
+    'EmailHeaderBytes', 'EmailHeaders', 'EmailLineFoldCnt', 'EmailMIMEArguments', 'EmailMIMEPartsPerMessage',
+  ];
+  const encrypted = ['Zip', 'RAR', '7Zip', 'EGG', 'PDF'];
+
+  test('every libclamav limit alert is unscannable (limit-exceeded), with the limit named', () => {
+    for (const limit of limits) {
+      const verdict = classifyDetection(`Heuristics.Limits.Exceeded.${limit}`);
+      assert.equal(verdict.status, 'unscannable', limit);
+      assert.equal(verdict.status === 'unscannable' && verdict.reason, 'limit-exceeded');
+      assert.equal(verdict.status === 'unscannable' && verdict.signature, `Heuristics.Limits.Exceeded.${limit}`);
+      assert.match(verdict.status === 'unscannable' ? verdict.detail : '', new RegExp(limit));
+    }
+  });
+
+  test('every libclamav encryption alert is unscannable (encrypted)', () => {
+    for (const format of encrypted) {
+      const verdict = classifyDetection(`Heuristics.Encrypted.${format}`);
+      assert.equal(verdict.status === 'unscannable' && verdict.reason, 'encrypted', format);
+      assert.match(verdict.status === 'unscannable' ? verdict.detail : '', new RegExp(`encrypted ${format}`));
+    }
+  });
+
+  test('an unknown limit is still unscannable, described by its name alone', () => {
+    for (const limit of ['MaxSomethingNew', 'constructor', 'toString']) {
+      const verdict = classifyDetection(`Heuristics.Limits.Exceeded.${limit}`);
+      assert.deepEqual(verdict, {
+        status: 'unscannable',
+        reason: 'limit-exceeded',
+        detail: `it exceeds clamd's ${limit} limit`,
+        signature: `Heuristics.Limits.Exceeded.${limit}`,
+      });
+    }
+  });
+
+  test('look-alikes from a database, and every other heuristic, stay detections', () => {
+    for (const name of [
+      'Heuristics.Limits.Exceeded.MaxFiles.UNOFFICIAL', // an unsigned database's signature, not the engine
+      'Heuristics.Encrypted.Zip.UNOFFICIAL',
+      'Heuristics.Encrypted.Zip-1',
+      'Heuristics.Limits.Exceeded.',
+      'Heuristics.Encrypted.',
+      'Heuristics.Zip.OverlappingFiles', // a zip bomb trick clamd recognises: a detection
+      'Heuristics.XZ.DicSizeLimit',
+      'Heuristics.Broken.Executable',
+      'Win.Test.EICAR_HDB-1.UNOFFICIAL',
+      'Xheuristics.Limits.Exceeded.MaxFiles',
+      'heuristics.limits.exceeded.maxfiles',
+      'Heuristics.Limits.Exceeded.Max Files',
+    ]) {
+      assert.deepEqual(classifyDetection(name), { status: 'infected', signature: name }, name);
+    }
   });
 });
 

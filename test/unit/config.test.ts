@@ -121,3 +121,12 @@ test('real environment variables override the .env file; a missing file is fine'
   assert.equal(env['QUOTED'], 'a b');
   assert.deepEqual(environmentWithDotenv(join(dir, 'missing'), { A: '1' }), { A: '1' });
 });
+
+test('UNSCANNABLE_ACTION: quarantine by default, or forward; anything else is named', () => {
+  assert.equal(loadConfig(base).unscannableAction, 'quarantine');
+  assert.equal(loadConfig({ ...base, UNSCANNABLE_ACTION: '' }).unscannableAction, 'quarantine');
+  assert.equal(loadConfig({ ...base, UNSCANNABLE_ACTION: 'forward' }).unscannableAction, 'forward');
+  assert.equal(loadConfig({ ...base, UNSCANNABLE_ACTION: ' Quarantine ' }).unscannableAction, 'quarantine');
+  failsOn({ ...base, UNSCANNABLE_ACTION: 'clean' }, 'UNSCANNABLE_ACTION', /must be quarantine or forward, got "clean"/);
+  failsOn({ ...base, UNSCANNABLE_ACTION: 'ignore' }, 'UNSCANNABLE_ACTION');
+});

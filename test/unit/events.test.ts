@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseMessageBody } from '../../src/events/message.ts';
 import { checkRecord, type RecordCheck } from '../../src/events/record.ts';
-import { decodeEventKey, parseSubmissionKey } from '../../src/events/key.ts';
+import { checkKeyText, decodeEventKey, parseSubmissionKey } from '../../src/events/key.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/events/${name}`, import.meta.url), 'utf8');
 const rules = { bucket: 'unprocessed', prefix: '' };
@@ -158,4 +158,30 @@ test('records of the wrong shape say what is missing', () => {
   delete object['key'];
   assert.match(rejected(checkRecord(noKey, rules)), /no object key/);
   assert.match(rejected(checkRecord({ ...record(), eventName: 7 }, rules)), /eventName/);
+});
+
+test('key rules: no control characters, at most 1024 UTF-8 bytes, no dot filenames, never normalised', () => {
+  assert.deepEqual(checkKeyText(`${GUID}/a.txt`), { ok: true });
+  for (const [char, name] of [['\u0000', 'U+0000'], ['\n', 'U+000A'], ['\u001f', 'U+001F'], ['\u007f', 'U+007F']] as const) {
+    assert.equal(rejected(checkRecord(record({ key: `${GUID}/a${encodeURIComponent(char)}b` }), rules)), `object key contains a control character (${name})`);
+  }
+  assert.deepEqual(checkKeyText(`${GUID}/a\u0085\u2028b`), { ok: true }, 'C1 and line separators are not C0 controls');
+  const fill = 1024 - GUID.length - 1;
+  assert.equal(ok(checkRecord(record({ key: `${GUID}/${'a'.repeat(fill)}` }), rules)).key.length, 1024);
+  assert.match(rejected(checkRecord(record({ key: `${GUID}/${'a'.repeat(fill + 1)}` }), rules)), /1025 bytes long/);
+  // 494 two-byte characters: 531 characters in all, but 1025 bytes.
+  assert.match(rejected(checkRecord(record({ key: `${GUID}/${'%C3%A9'.repeat(494)}` }), rules)), /is 1025 bytes long/);
+  assert.match(rejected(checkRecord(record({ key: `${GUID}/..` }), rules)), /filename is "\.\."/);
+  assert.match(rejected(checkRecord(record({ key: `${GUID}/.` }), rules)), /filename is "\."/);
+  assert.equal(ok(checkRecord(record({ key: `${GUID}/cafe%CC%81` }), rules)).filename, 'cafe\u0301');
+  assert.match(rejected(checkRecord(record({ key: `${GUID}/\ud800` }), rules)), /lone surrogate/);
+});
+
+test('eventSource, when present, is aws:s3; eTag and versionId are printable ASCII', () => {
+  const { eventSource: _source, ...noSource } = record();
+  assert.equal(ok(checkRecord(noSource, rules)).key, `${GUID}/a.txt`);
+  assert.match(rejected(checkRecord({ ...record(), eventSource: 'aws:sqs' }, rules)), /eventSource/);
+  assert.match(rejected(checkRecord(record({ object: { eTag: 'abc\r\nX: 1' } }), rules)), /eTag .* is not printable ASCII/);
+  assert.match(rejected(checkRecord(record({ object: { versionId: 'v'.repeat(1025) } }), rules)), /versionId is longer than 1024 bytes/);
+  assert.match(rejected(checkRecord({ ...record(), deep: JSON.parse(`${'['.repeat(40)}${']'.repeat(40)}`) }, rules)), /nested more than 32 levels/);
 });

@@ -33,12 +33,52 @@ test('before the scan: gone, changed, too large, or scan', () => {
 });
 
 test('after the scan: clean forwards, infected quarantines', () => {
-  assert.deepEqual(decideAfterScan({ status: 'clean' }), { action: 'forward' });
-  assert.deepEqual(decideAfterScan({ status: 'infected', signature: 'Win.Test.EICAR_HDB-1' }), {
+  assert.deepEqual(decideAfterScan({ status: 'clean' }), { action: 'forward', status: 'CLEAN' });
+  for (const action of ['quarantine', 'forward'] as const) {
+    assert.deepEqual(decideAfterScan({ status: 'infected', signature: 'Win.Test.EICAR_HDB-1' }, action), {
+      action: 'quarantine',
+      status: 'INFECTED',
+      reason: 'virus detected',
+      signature: 'Win.Test.EICAR_HDB-1',
+    });
+    assert.deepEqual(decideAfterScan({ status: 'clean' }, action), { action: 'forward', status: 'CLEAN' });
+  }
+});
+
+const encryptedZip = {
+  status: 'unscannable',
+  reason: 'encrypted',
+  detail: 'encrypted Zip content that clamd cannot open',
+  signature: 'Heuristics.Encrypted.Zip',
+} as const;
+
+test('after the scan: unscannable is quarantined by default, never forwarded as clean', () => {
+  const expected = {
     action: 'quarantine',
-    status: 'INFECTED',
-    reason: 'virus detected',
-    signature: 'Win.Test.EICAR_HDB-1',
+    status: 'UNSCANNABLE',
+    reason: 'file could not be fully scanned',
+    detail: 'encrypted Zip content that clamd cannot open',
+    signature: 'Heuristics.Encrypted.Zip',
+  };
+  assert.deepEqual(decideAfterScan(encryptedZip), expected);
+  assert.deepEqual(decideAfterScan(encryptedZip, 'quarantine'), expected);
+});
+
+test('after the scan: with UNSCANNABLE_ACTION=forward, unscannable goes on marked UNSCANNABLE', () => {
+  assert.deepEqual(decideAfterScan(encryptedZip, 'forward'), {
+    action: 'forward',
+    status: 'UNSCANNABLE',
+    reason: 'file could not be fully scanned',
+    detail: 'encrypted Zip content that clamd cannot open',
+    signature: 'Heuristics.Encrypted.Zip',
+  });
+  const streamLimit = { status: 'unscannable', reason: 'stream-limit', detail: 'too long', signature: null } as const;
+  assert.deepEqual(decideAfterScan(streamLimit, 'forward'), {
+    action: 'forward',
+    status: 'UNSCANNABLE',
+    reason: 'file could not be fully scanned',
+    detail: 'too long',
+    signature: null,
   });
 });
 
@@ -104,10 +144,55 @@ test('the notification is the report, with an ASCII subject and filterable attri
   assert.equal(tooLarge.attributes['status']?.StringValue, 'TOO_LARGE');
 });
 
+test('an UNSCANNABLE report says so, with the detail; other reports have no detail', () => {
+  const base = {
+    target,
+    object: { size: 68, eTag: 'abc', versionId: undefined },
+    quarantine: { bucket: 'quarantine', key: 'k', reportKey: 'k.report.json' },
+    scannedAt: new Date(0),
+    engine: null,
+  };
+  const report = buildReport({ ...base, status: 'UNSCANNABLE', signature: 'Heuristics.Limits.Exceeded.MaxFiles', detail: "it holds more files than clamd's MaxFiles" });
+  assert.equal(report.status, 'UNSCANNABLE');
+  assert.equal(report.reason, 'file could not be fully scanned');
+  assert.equal(report.detail, "it holds more files than clamd's MaxFiles");
+  assert.equal(report.signature, 'Heuristics.Limits.Exceeded.MaxFiles');
+  const notification = buildNotification(report);
+  assert.equal(notification.subject, 'bucketscan: file could not be fully scanned in unprocessed');
+  assert.deepEqual(notification.attributes, {
+    status: { DataType: 'String', StringValue: 'UNSCANNABLE' },
+    bucket: { DataType: 'String', StringValue: 'unprocessed' },
+    signature: { DataType: 'String', StringValue: 'Heuristics.Limits.Exceeded.MaxFiles' },
+  });
+  assert.deepEqual(JSON.parse(notification.message), report);
+  assert.equal('detail' in buildReport({ ...base, status: 'INFECTED', signature: 'X', detail: 'ignored' }), false);
+  assert.equal('detail' in buildReport({ ...base, status: 'TOO_LARGE', signature: null }), false);
+});
+
+test('a file forwarded as UNSCANNABLE carries the status, the reason and the heuristic', () => {
+  const message = buildForwardMessage(target, new Date('2026-11-21T10:00:01.000Z'), engine, {
+    detail: 'encrypted Zip content that clamd cannot open',
+    signature: 'Heuristics.Encrypted.Zip',
+  });
+  assert.deepEqual(JSON.parse(message.body), { Records: [target.record] });
+  assert.deepEqual(message.attributes, {
+    status: { DataType: 'String', StringValue: 'UNSCANNABLE' },
+    scannedAt: { DataType: 'String', StringValue: '2026-11-21T10:00:01.000Z' },
+    engine: { DataType: 'String', StringValue: engine.raw },
+    reason: { DataType: 'String', StringValue: 'encrypted Zip content that clamd cannot open' },
+    signature: { DataType: 'String', StringValue: 'Heuristics.Encrypted.Zip' },
+  });
+  const noSignature = buildForwardMessage(target, new Date(0), null, { detail: 'too long', signature: null });
+  assert.equal(noSignature.attributes['signature'], undefined, 'SQS refuses empty attribute values');
+  assert.equal(noSignature.attributes['reason']?.StringValue, 'too long');
+});
+
 test('a clean file is forwarded as its own record, unchanged', () => {
   const message = buildForwardMessage(target, new Date('2026-11-21T10:00:01.000Z'), engine);
   assert.deepEqual(JSON.parse(message.body), { Records: [target.record] });
   assert.equal(message.attributes['status']?.StringValue, 'CLEAN');
   assert.equal(message.attributes['engine']?.StringValue, engine.raw);
   assert.equal(message.attributes['scannedAt']?.StringValue, '2026-11-21T10:00:01.000Z');
+  assert.equal(message.attributes['reason'], undefined);
+  assert.equal(message.attributes['signature'], undefined);
 });

@@ -1,0 +1,114 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import {
+  copyObject,
+  deleteVersion,
+  getJson,
+  headMetadata,
+  putJson,
+  replaceMetadata,
+  type ObjectAttributes,
+  type ObjectVersion,
+} from '../aws/objects.ts';
+import { publish } from '../aws/topic.ts';
+import type { Notification } from './report.ts';
+
+/**
+ * The quarantine report doubles as the record of how far a quarantine got, in its
+ * S3 user metadata: which source version it is for, and (once published) the SNS
+ * message id. A worker that dies between any two steps leaves the message on the
+ * queue; the redelivery reads this record and does only what is left, so no file
+ * is left behind and no second report or notification is made.
+ */
+export const SOURCE_VERSION = 'source-version-id';
+export const SOURCE_ETAG = 'source-etag';
+export const NOTIFICATION_ID = 'notification-id';
+
+export interface QuarantineDeps {
+  s3: S3Client;
+  sns: SNSClient;
+  topicArn: string;
+  multipartCopyThresholdBytes: number;
+}
+
+export interface QuarantinePlan {
+  source: ObjectVersion;
+  size: number;
+  attributes: ObjectAttributes | undefined;
+  bucket: string;
+  objectKey: string;
+  reportKey: string;
+  report: unknown;
+  /** Builds the notification from a report: this attempt's, or the one an earlier attempt stored. */
+  toNotification(report: unknown): Notification;
+}
+
+/** What a redelivery found already done. */
+export type Resumed = 'nothing' | 'report' | 'notification';
+
+function sourceMetadata(source: ObjectVersion): Record<string, string> {
+  return {
+    ...(source.versionId ? { [SOURCE_VERSION]: source.versionId } : {}),
+    ...(source.eTag ? { [SOURCE_ETAG]: source.eTag } : {}),
+  };
+}
+
+/** Whether a stored report's metadata says it describes this very version. */
+export function reportIsFor(metadata: Record<string, string>, source: ObjectVersion): boolean {
+  if (source.versionId) return metadata[SOURCE_VERSION] === source.versionId;
+  return source.eTag !== undefined && metadata[SOURCE_ETAG] === source.eTag && metadata[SOURCE_VERSION] === undefined;
+}
+
+async function notifyOnce(deps: QuarantineDeps, bucket: string, reportKey: string, metadata: Record<string, string>, notification: Notification) {
+  const messageId = await publish(deps.sns, deps.topicArn, notification);
+  await replaceMetadata(deps.s3, bucket, reportKey, { ...metadata, [NOTIFICATION_ID]: messageId ?? 'published' }, 'application/json');
+}
+
+/**
+ * Copy, report, notification, delete: each step is skipped when an earlier
+ * attempt for the same source version already did it. The copy is redone when the
+ * report is missing (copying the same version twice yields the same object); the
+ * source is deleted last, only once everything else exists.
+ */
+export async function quarantine(deps: QuarantineDeps, plan: QuarantinePlan): Promise<Resumed> {
+  const existing = await headMetadata(deps.s3, plan.bucket, plan.reportKey);
+  const previous = existing && reportIsFor(existing, plan.source) ? existing : undefined;
+  let resumed: Resumed = 'nothing';
+  if (!previous) {
+    await copyObject(deps.s3, plan.source, { bucket: plan.bucket, key: plan.objectKey }, {
+      size: plan.size,
+      attributes: plan.attributes,
+      multipartThreshold: deps.multipartCopyThresholdBytes,
+    });
+    const metadata = sourceMetadata(plan.source);
+    await putJson(deps.s3, plan.bucket, plan.reportKey, plan.report, metadata);
+    await notifyOnce(deps, plan.bucket, plan.reportKey, metadata, plan.toNotification(plan.report));
+  } else if (!previous[NOTIFICATION_ID]) {
+    resumed = 'report';
+    // The stored report is the one to announce: it is what the quarantine holds.
+    const stored = await getJson(deps.s3, plan.bucket, plan.reportKey);
+    await notifyOnce(deps, plan.bucket, plan.reportKey, previous, plan.toNotification(stored));
+  } else {
+    resumed = 'notification';
+  }
+  await deleteVersion(deps.s3, plan.source);
+  return resumed;
+}
+
+/**
+ * For an event whose object is gone or changed: if an earlier attempt quarantined
+ * this version but died before announcing it, announce it now from the stored
+ * report. Returns true when it did.
+ */
+export async function finishInterruptedNotification(
+  deps: QuarantineDeps,
+  location: { bucket: string; reportKey: string },
+  source: ObjectVersion,
+  toNotification: (report: unknown) => Notification,
+): Promise<boolean> {
+  const metadata = await headMetadata(deps.s3, location.bucket, location.reportKey);
+  if (!metadata || !reportIsFor(metadata, source) || metadata[NOTIFICATION_ID]) return false;
+  const report = await getJson(deps.s3, location.bucket, location.reportKey);
+  await notifyOnce(deps, location.bucket, location.reportKey, metadata, toNotification(report));
+  return true;
+}
