@@ -4,12 +4,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run demo test test-unit test-integration test-fidelity typecheck deps clamd
+.PHONY: help run demo test test-unit test-integration test-fidelity typecheck deps clamd chaos
 
 help:
 	@echo "make run    start the local stack (emulator, clamd, worker) in the foreground"
 	@echo "make demo   the same, then upload a clean file and the EICAR test file"
 	@echo "make test   type-check and run the whole test suite"
+	@echo "make chaos  the full chaos suite (kills, clamd restart, S3/SQS/SNS faults); rewrites docs/reliability.md"
 
 # npm ci only when the lock file changed since the last install.
 node_modules/.bucketscan-installed: package.json package-lock.json
@@ -41,3 +42,13 @@ test-integration: deps clamd
 
 test-fidelity: deps clamd
 	npm run test:fidelity
+
+# The full chaos suite: a few hundred files while the worker is SIGKILLed and
+# restarted, clamd is killed once, and S3/SQS/SNS calls fail; then the end state is
+# checked exactly and docs/reliability.md rewritten. CHAOS_SEED=<n> repeats a run.
+CHAOS_FILES ?= 400
+CHAOS_KILLS ?= 8
+CHAOS_SEED ?=
+chaos: deps clamd
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" node test/chaos/run.ts --files $(CHAOS_FILES) --kills $(CHAOS_KILLS) \
+		$(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) --report docs/reliability.md

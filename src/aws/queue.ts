@@ -14,9 +14,9 @@ import { Batcher } from './batcher.ts';
 
 export type { Message };
 
-export async function resolveQueueUrl(sqs: SQSClient, queue: QueueRef): Promise<string> {
+export async function resolveQueueUrl(sqs: SQSClient, queue: QueueRef, signal?: AbortSignal): Promise<string> {
   if ('url' in queue) return queue.url;
-  const response = await sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }));
+  const response = await sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }), signal ? { abortSignal: signal } : {});
   if (!response.QueueUrl) throw new Error(`queue "${queue.name}" has no URL`);
   return response.QueueUrl;
 }

@@ -10,7 +10,9 @@ import { cachedEngine } from '../scan/engine-cache.ts';
 import { describeAddress, waitForClamd } from '../scan/wait-ready.ts';
 import { processMessage } from '../pipeline/process-message.ts';
 import type { PipelineDeps } from '../pipeline/process-record.ts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from './worker.ts';
+import { backoffSeconds } from './backoff.ts';
 import { startHealthServer } from './health.ts';
 
 /** Failures that say clamd itself is unreachable, as opposed to one file's trouble. */
@@ -18,16 +20,29 @@ function isClamdOutage(error: unknown): boolean {
   return error instanceof ClamdError && (error.kind === 'connect' || error.kind === 'closed' || error.kind === 'timeout');
 }
 
-async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string): Promise<string> {
-  try {
-    return await resolveQueueUrl(sqs, queue);
-  } catch (error) {
-    const { code } = awsErrorInfo(error);
-    if (code === 'QueueDoesNotExist' || code === 'AWS.SimpleQueueService.NonExistentQueue') {
-      throw new ConfigError(variable, `queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
+/**
+ * A queue that does not exist is a configuration error; anything else (SQS
+ * throttling or unavailable while the worker starts) is waited out, as clamd is,
+ * rather than crash-looping the worker. Undefined when `signal` aborts first.
+ */
+async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string, logger: Logger, signal: AbortSignal): Promise<string | undefined> {
+  for (let attempt = 1; !signal.aborted; attempt += 1) {
+    try {
+      return await resolveQueueUrl(sqs, queue, signal);
+    } catch (error) {
+      const { code, status } = awsErrorInfo(error);
+      if (code === 'QueueDoesNotExist' || code === 'AWS.SimpleQueueService.NonExistentQueue') {
+        throw new ConfigError(variable, `queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
+      }
+      if (signal.aborted) break;
+      // Credentials and permissions do not fix themselves; say so at once.
+      if (status === 403 || code === 'AccessDenied' || code === 'InvalidClientTokenId' || code === 'UnrecognizedClientException') throw error;
+      const wait = backoffSeconds(attempt, 1, 30);
+      logger.warn({ queue: variable, attempt, error: (error as Error).message, retryInSeconds: wait }, 'could not look up the queue; retrying');
+      await delay(wait * 1000, undefined, { signal }).catch(() => undefined);
     }
-    throw error;
   }
+  return undefined;
 }
 
 /**
@@ -55,8 +70,9 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       idleTimeoutMs: config.clamd.idleTimeoutMs,
       maxStreamBytes: config.maxFileSizeBytes,
     });
-    const inboundUrl = await queueUrl(clients.sqs, config.inboundQueue, 'VIRUS_SCANNING_QUEUE_NAME');
-    const validationUrl = await queueUrl(clients.sqs, config.validationQueue, 'VALIDATION_QUEUE_NAME');
+    const inboundUrl = await queueUrl(clients.sqs, config.inboundQueue, 'VIRUS_SCANNING_QUEUE_NAME', logger, signal);
+    const validationUrl = await queueUrl(clients.sqs, config.validationQueue, 'VALIDATION_QUEUE_NAME', logger, signal);
+    if (inboundUrl === undefined || validationUrl === undefined) return;
 
     phase = 'waiting-for-clamd';
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;

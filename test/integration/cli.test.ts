@@ -117,6 +117,17 @@ describe('a worker process', () => {
     assert.equal(await worker.exit, 0);
   });
 
+  test('waits out SQS being unreachable at start instead of crashing, then exits 0 on SIGTERM', async () => {
+    const fake = await startFakeClamd('hang');
+    const closed = fake.address as { host: string; port: number };
+    await fake.stop();
+    const worker = startWorker({ AWS_ENDPOINT_URL: `http://127.0.0.1:${closed.port}` });
+    const retrying = await waitFor('the queue lookup to be retried', () => worker.lines.find((l) => l['msg'] === 'could not look up the queue; retrying'));
+    assert.equal(retrying['queue'], 'VIRUS_SCANNING_QUEUE_NAME');
+    worker.child.kill('SIGTERM');
+    assert.equal(await worker.exit, 0);
+  });
+
   test('keeps a long scan hidden with a heartbeat, and on SIGTERM returns it to the queue and exits 0', async () => {
     const fake = await startFakeClamd('hang');
     const address = fake.address as { host: string; port: number };
