@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run demo test test-unit test-integration test-fidelity typecheck deps clamd chaos
+.PHONY: help run demo test test-unit test-integration test-fidelity typecheck deps clamd chaos bench
 
 help:
 	@echo "make run    start the local stack (emulator, clamd, worker) in the foreground"
@@ -52,3 +52,8 @@ CHAOS_SEED ?=
 chaos: deps clamd
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" node test/chaos/run.ts --files $(CHAOS_FILES) --kills $(CHAOS_KILLS) \
 		$(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) --report docs/reliability.md
+
+# The benchmark (docs/benchmarks.md): about 10 minutes and 2.5 GiB of memory on
+# 2 cores; run it on a quiet machine. `npm run bench:smoke` is the quick version.
+bench: deps clamd
+	npm run bench -- --doc

@@ -5,6 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config, ServiceConnection } from '../config/config.ts';
+import { requestCounterFromEnv } from './request-counter.ts';
 
 export interface AwsClients {
   s3: S3Client;
@@ -49,6 +50,9 @@ export function createClients(config: Config): AwsClients {
   });
   const sqs = new SQSClient(common(config.aws.sqs, sockets));
   const sns = new SNSClient(common(config.aws.sns, sockets));
+  // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.
+  const counter = requestCounterFromEnv();
+  if (counter) for (const client of [s3, sqs, sns]) counter.attach(client.middlewareStack);
   return {
     s3,
     sqs,

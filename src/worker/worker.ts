@@ -58,6 +58,7 @@ export class Worker {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #outage: Promise<void> | undefined;
+  readonly #deletions = new Set<Promise<void>>();
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -124,8 +125,10 @@ export class Worker {
       .then(async (result) => {
         clearInterval(heartbeat);
         if (result.action === 'delete') {
+          // The work is done: the delete may wait for its batch without holding a
+          // slot (a slot waiting out a batch linger is a slot not scanning).
           const { remove, sqs, queueUrl } = this.#options;
-          await (remove ? remove(message.ReceiptHandle!) : deleteMessage(sqs, queueUrl, message.ReceiptHandle!));
+          this.#settleLater(message, remove ? remove(message.ReceiptHandle!) : deleteMessage(sqs, queueUrl, message.ReceiptHandle!));
         } else {
           if (!this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
           // Stopping: give it to another worker now. Otherwise wait a little longer
@@ -147,6 +150,18 @@ export class Worker {
         this.#inFlight.delete(entry);
         this.#slots.release();
       });
+  }
+
+  #settleLater(message: Message, deletion: Promise<void>): void {
+    const tracked = deletion
+      .catch((error: unknown) => {
+        this.#options.logger.error(
+          { messageId: message.MessageId, error: (error as Error).message },
+          'could not delete the finished message; it will be delivered again and its steps redone',
+        );
+      })
+      .finally(() => this.#deletions.delete(tracked));
+    this.#deletions.add(tracked);
   }
 
   #enterOutage(): void {
@@ -217,5 +232,6 @@ export class Worker {
   async #settled(): Promise<void> {
     await this.#loop;
     await this.#slots.waitForIdle();
+    await Promise.all([...this.#deletions]);
   }
 }

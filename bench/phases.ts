@@ -1,0 +1,418 @@
+/**
+ * The benchmark's phases. Test objects are uploaded once, while no worker runs;
+ * their S3 events are captured from the inbound queue (snapshots in the emulator
+ * process) and put back on the queue before each phase, so every phase starts
+ * with a full queue and a freshly started worker, and is timed from the worker's
+ * "worker started" line to the last message deleted from the queue.
+ */
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PurgeQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { QueueRole } from '../src/local/emulator.ts';
+import { eicar } from '../src/local/eicar.ts';
+import { ClamdClient } from '../src/scan/clamd-client.ts';
+import type { BenchClamd } from './clamd.ts';
+import { runCeiling } from './ceiling.ts';
+import { benchKey, chunksOf, inParallel, MIB, randomBuffer, uploadObject } from './data.ts';
+import { BENCH_RESOURCES, type EmulatorHandle } from './emulator.ts';
+import { summarizeRequests } from './prices.ts';
+import { CpuMeter, memoryOf, round } from './proc.ts';
+import type { BenchOptions, Drain, SetResult, Timed } from './results.ts';
+import { percentile } from './results.ts';
+import { startWorkerProcess, type WorkerHandle } from './worker-process.ts';
+
+export interface Stack {
+  options: BenchOptions;
+  emulator: EmulatorHandle;
+  s3: S3Client;
+  sqs: SQSClient;
+  runDir: string;
+  /** MAX_FILE_SIZE of the worker and StreamMaxLength of clamd, in MiB. */
+  maxFileMiB: number;
+  progress(message: string): void;
+  errors: string[];
+  warnings: string[];
+}
+
+export interface Prepared {
+  /** The large objects' bytes, for the bare clamd baseline (snapshot "large"). */
+  largeBuffers: Buffer[];
+  /** Snapshot "huge": one object of options.hugeMiB. */
+  hugeBytes: number;
+  /** Snapshot "small". */
+  smallFiles: number;
+}
+
+const { unprocessedBucket, quarantineBucket } = BENCH_RESOURCES;
+
+async function purge(stack: Stack, ...queues: QueueRole[]): Promise<void> {
+  for (const queue of queues) await stack.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.emulator.queueUrls[queue] }));
+}
+
+/** Waits until every upload so far has its event queued, keeps those events as `name`, and empties the queue. */
+async function capture(stack: Stack, name: string, expected: number): Promise<void> {
+  await stack.emulator.call({ cmd: 'idle' });
+  const count = (await stack.emulator.call({ cmd: 'snapshot', name })) as number;
+  await purge(stack, 'inbound');
+  if (count !== expected) throw new Error(`expected ${expected} events for "${name}", the inbound queue held ${count}`);
+}
+
+/** Uploads every test object once, with no worker running. */
+export async function prepare(stack: Stack): Promise<Prepared> {
+  const { options, s3 } = stack;
+  const phases = new Set(options.phases);
+  const largeBuffers: Buffer[] = [];
+  if (phases.has('large') || phases.has('memory')) {
+    const count = phases.has('large') ? options.largeObjects : 1;
+    stack.progress(`uploading ${count} x ${options.largeMiB} MiB`);
+    for (let i = 0; i < count; i++) {
+      const buffer = randomBuffer(options.largeMiB * MIB);
+      largeBuffers.push(buffer);
+      await uploadObject(s3, unprocessedBucket, benchKey(`large-${i}.bin`), buffer.length, (offset, length) => buffer.subarray(offset, offset + length));
+    }
+    await capture(stack, 'large', count);
+  }
+  const hugeBytes = options.hugeMiB * MIB;
+  if (phases.has('memory')) {
+    stack.progress(`uploading 1 x ${options.hugeMiB} MiB`);
+    // Made part by part: only the emulator holds it whole.
+    await uploadObject(s3, unprocessedBucket, benchKey('huge.bin'), hugeBytes, (_offset, length) => randomBuffer(length));
+    await capture(stack, 'huge', 1);
+  }
+  if (phases.has('small') || phases.has('requests')) {
+    stack.progress(`uploading ${options.smallFiles} x ${options.smallKiB} KiB`);
+    await inParallel(options.smallFiles, 16, async (i) => {
+      await s3.send(new PutObjectCommand({ Bucket: unprocessedBucket, Key: benchKey(`small-${i}.bin`), Body: randomBuffer(options.smallKiB * 1024) }));
+    });
+    await capture(stack, 'small', options.smallFiles);
+  }
+  return { largeBuffers, hugeBytes, smallFiles: options.smallFiles };
+}
+
+function workerEnv(stack: Stack, clamd: BenchClamd, concurrency: number): Record<string, string> {
+  const { emulator } = stack;
+  if (clamd.address.kind !== 'tcp') throw new Error('the benchmark clamd listens on TCP');
+  return {
+    UNPROCESSED_BUCKET_NAME: unprocessedBucket,
+    QUARANTINE_BUCKET_NAME: quarantineBucket,
+    VIRUS_SCANNING_QUEUE_URL: emulator.queueUrls.inbound,
+    VALIDATION_QUEUE_URL: emulator.queueUrls.validation,
+    VIRUS_NOTIFICATION_TOPIC_ARN: emulator.topicArn,
+    AWS_REGION: BENCH_RESOURCES.region,
+    AWS_ENDPOINT_URL: emulator.endpoint,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    CLAMD_HOST: clamd.address.host,
+    CLAMD_PORT: String(clamd.address.port),
+    CONCURRENCY: String(concurrency),
+    MAX_FILE_SIZE: String(stack.maxFileMiB),
+    // A 1 GiB scan against a large signature set can take minutes.
+    CLAMD_TIMEOUT: '1800',
+    // Receives return at once while the queue holds messages; a short poll only
+    // makes the stop at the end of a phase quick (empty receives are counted apart).
+    RECEIVE_WAIT_TIME: '1',
+    SHUTDOWN_TIMEOUT: '60',
+    LOG_LEVEL: 'info',
+    ...(stack.options.workerNodeOptions ? { NODE_OPTIONS: stack.options.workerNodeOptions } : {}),
+  };
+}
+
+let workerSerial = 0;
+async function startWorker(stack: Stack, clamd: BenchClamd, concurrency: number, label: string): Promise<WorkerHandle> {
+  const id = `${++workerSerial}-${label}`;
+  return startWorkerProcess({
+    env: workerEnv(stack, clamd, concurrency),
+    logFile: join(stack.runDir, `worker-${id}.log`),
+    countsFile: join(stack.runDir, `worker-${id}.requests.json`),
+  });
+}
+
+/**
+ * Puts a snapshot's events back on the queue, starts a worker and times it until
+ * the last of them is deleted.
+ */
+async function drain(
+  stack: Stack,
+  clamd: BenchClamd,
+  spec: { snapshot: string; count?: number; concurrency: number; bytes: number; label: string; expect: string },
+): Promise<Drain & { startRssMiB: number }> {
+  const { emulator } = stack;
+  await purge(stack, 'inbound');
+  const files = (await emulator.call({ cmd: 'requeue', name: spec.snapshot, ...(spec.count ? { count: spec.count } : {}) })) as number;
+  const deleted = emulator.call({ cmd: 'awaitDeleted', count: files });
+  const worker = await startWorker(stack, clamd, spec.concurrency, spec.label);
+  const meter = new CpuMeter({ worker: worker.pid, clamd: clamd.pid, emulator: emulator.pid, bench: process.pid });
+  const startRssMiB = worker.memory()?.rssMiB ?? NaN;
+  // Generous: a stuck phase should fail, not hang the run.
+  const timeoutMs = 300_000 + (spec.bytes / MIB) * 1000;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    deleted.then(() => false),
+    new Promise<boolean>((resolveTimeout) => {
+      timer = setTimeout(() => resolveTimeout(true), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  const end = performance.now();
+  const cpuSeconds = meter.read();
+  const memory = worker.memory();
+  if (!timedOut) await Promise.race([worker.outcomesReached(files), delay(10_000)]);
+  const exit = await worker.stop();
+  await purge(stack, 'inbound', 'validation', 'notification');
+  if (timedOut) {
+    throw new Error(`${spec.label}: ${files} messages not all handled within ${timeoutMs / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`);
+  }
+  if ((worker.outcomes[spec.expect] ?? 0) !== files) {
+    stack.errors.push(`${spec.label}: expected ${files} "${spec.expect}" outcomes, got ${JSON.stringify(worker.outcomes)}`);
+  }
+  if (Object.keys(worker.problems).length > 0) stack.errors.push(`${spec.label}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
+  if (exit.code !== 0) stack.errors.push(`${spec.label}: worker exited with code ${exit.code} (signal ${exit.signal})`);
+  const seconds = (end - worker.startedAt) / 1000;
+  return {
+    concurrency: spec.concurrency,
+    files,
+    bytes: spec.bytes,
+    seconds: round(seconds, 3),
+    filesPerSecond: round(files / seconds, 2),
+    mibPerSecond: round(spec.bytes / MIB / seconds, 2),
+    peakRssMiB: round(memory?.peakRssMiB ?? NaN, 1),
+    startRssMiB: round(startRssMiB, 1),
+    cpuSeconds,
+    outcomes: { ...worker.outcomes },
+    problems: { ...worker.problems },
+    ...(exit.counts ? { requests: summarizeRequests(exit.counts, files) } : {}),
+  };
+}
+
+async function bareClamd(stack: Stack, clamd: BenchClamd, buffers: Buffer[], parallel: number): Promise<Timed> {
+  const client = new ClamdClient({ address: clamd.address, idleTimeoutMs: 1_800_000 });
+  const meter = new CpuMeter({ clamd: clamd.pid, emulator: stack.emulator.pid, bench: process.pid });
+  const started = performance.now();
+  await inParallel(buffers.length, parallel, async (index) => {
+    const verdict = await client.scan(chunksOf(buffers[index]!));
+    if (verdict.status !== 'clean') throw new Error(`bare clamd: object ${index} is ${JSON.stringify(verdict)}`);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const bytes = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+  return {
+    concurrency: parallel,
+    files: buffers.length,
+    bytes,
+    seconds: round(seconds, 3),
+    filesPerSecond: round(buffers.length / seconds, 2),
+    mibPerSecond: round(bytes / MIB / seconds, 2),
+    cpuSeconds: meter.read(),
+  };
+}
+
+export async function largePhase(stack: Stack, clamd: BenchClamd, prepared: Prepared, label: string): Promise<NonNullable<SetResult['large']>> {
+  const { options } = stack;
+  const bytes = prepared.largeBuffers.reduce((sum, buffer) => sum + buffer.length, 0);
+  const what = `${prepared.largeBuffers.length} x ${options.largeMiB} MiB at ${options.concurrency} at once`;
+  stack.progress(`${label}: bare clamd, ${what}`);
+  const before = await bareClamd(stack, clamd, prepared.largeBuffers, options.concurrency);
+  stack.progress(`${label}: bare clamd ${before.mibPerSecond} MiB/s; now the worker, CONCURRENCY=${options.concurrency}`);
+  const worker = await drain(stack, clamd, { snapshot: 'large', concurrency: options.concurrency, bytes, label: `${label}-large`, expect: 'clean' });
+  stack.progress(`${label}: worker ${worker.mibPerSecond} MiB/s, peak RSS ${worker.peakRssMiB} MiB; bare clamd again`);
+  const after = await bareClamd(stack, clamd, prepared.largeBuffers, options.concurrency);
+  stack.progress(`${label}: bare clamd ${after.mibPerSecond} MiB/s`);
+  const seconds = before.seconds + after.seconds;
+  const cpuSeconds: Record<string, number> = {};
+  for (const run of [before, after]) {
+    for (const [name, value] of Object.entries(run.cpuSeconds)) cpuSeconds[name] = round((cpuSeconds[name] ?? 0) + value / 2, 2);
+  }
+  const bare: Timed = {
+    concurrency: options.concurrency,
+    files: before.files,
+    bytes,
+    seconds: round(seconds / 2, 3),
+    filesPerSecond: round((2 * before.files) / seconds, 2),
+    mibPerSecond: round((2 * bytes) / MIB / seconds, 2),
+    cpuSeconds,
+  };
+  const spread = Math.abs(before.mibPerSecond - after.mibPerSecond) / bare.mibPerSecond;
+  if (spread > 0.1) {
+    stack.warnings.push(
+      `${label}: bare clamd ran at ${before.mibPerSecond} MiB/s before the worker and ${after.mibPerSecond} MiB/s after it ` +
+        `(${Math.round(spread * 100)}% apart): the machine was not quiet, and the large-object ratio is uncertain by about as much`,
+    );
+  }
+  return {
+    objects: prepared.largeBuffers.length,
+    objectMiB: options.largeMiB,
+    bare,
+    bareRuns: [before, after],
+    worker,
+    ratio: round(worker.mibPerSecond / bare.mibPerSecond, 3),
+  };
+}
+
+export async function memoryPhase(
+  stack: Stack,
+  clamd: BenchClamd,
+  prepared: Prepared,
+  label: string,
+  large: SetResult['large'],
+): Promise<NonNullable<SetResult['memory']>> {
+  const { options } = stack;
+  const single: Array<{ objectMiB: number; peakRssMiB: number; seconds: number }> = [];
+  let idleRssMiB = NaN;
+  for (const [snapshot, objectMiB] of [
+    ['large', options.largeMiB],
+    ['huge', options.hugeMiB],
+  ] as const) {
+    stack.progress(`${label}: one ${objectMiB} MiB object, CONCURRENCY=${options.concurrency}`);
+    const result = await drain(stack, clamd, {
+      snapshot,
+      count: 1,
+      concurrency: options.concurrency,
+      bytes: objectMiB * MIB,
+      label: `${label}-memory-${objectMiB}`,
+      expect: 'clean',
+    });
+    if (Number.isNaN(idleRssMiB)) idleRssMiB = result.startRssMiB;
+    single.push({ objectMiB, peakRssMiB: result.peakRssMiB, seconds: result.seconds });
+    stack.progress(`${label}: peak RSS ${result.peakRssMiB} MiB for ${objectMiB} MiB`);
+  }
+  return {
+    single,
+    ...(large ? { concurrent: { objects: large.objects, objectMiB: large.objectMiB, peakRssMiB: large.worker.peakRssMiB } } : {}),
+    idleRssMiB,
+  };
+}
+
+export async function smallPhase(stack: Stack, clamd: BenchClamd, prepared: Prepared, label: string): Promise<NonNullable<SetResult['small']>> {
+  const { options, emulator } = stack;
+  const bytes = prepared.smallFiles * options.smallKiB * 1024;
+  stack.progress(`${label}: ${prepared.smallFiles} x ${options.smallKiB} KiB, CONCURRENCY=${options.smallConcurrency}`);
+  const worker = await drain(stack, clamd, { snapshot: 'small', concurrency: options.smallConcurrency, bytes, label: `${label}-small-c${options.smallConcurrency}`, expect: 'clean' });
+  stack.progress(`${label}: ${worker.filesPerSecond} files/s; now CONCURRENCY=1`);
+  const c1Files = Math.min(options.smallFilesC1, prepared.smallFiles);
+  const workerC1 = await drain(stack, clamd, {
+    snapshot: 'small',
+    count: c1Files,
+    concurrency: 1,
+    bytes: c1Files * options.smallKiB * 1024,
+    label: `${label}-small-c1`,
+    expect: 'clean',
+  });
+  stack.progress(`${label}: ${workerC1.filesPerSecond} files/s at CONCURRENCY=1; now the emulator-bound ceiling`);
+
+  const attempts = worker.requests?.attempts ?? {};
+  const batchSends = (attempts['SQS.SendMessageBatch'] ?? 0) > 0;
+  const batchDeletes = (attempts['SQS.DeleteMessageBatch'] ?? 0) > 0;
+  await purge(stack, 'inbound');
+  const files = (await emulator.call({ cmd: 'requeue', name: 'small' })) as number;
+  const deleted = emulator.call({ cmd: 'awaitDeleted', count: files });
+  const meter = new CpuMeter({ emulator: emulator.pid, bench: process.pid });
+  const started = performance.now();
+  await runCeiling({
+    endpoint: emulator.endpoint,
+    region: BENCH_RESOURCES.region,
+    inboundUrl: emulator.queueUrls.inbound,
+    validationUrl: emulator.queueUrls.validation,
+    concurrency: options.smallConcurrency,
+    files,
+    batchSends,
+    batchDeletes,
+  });
+  await deleted;
+  const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = meter.read();
+  await purge(stack, 'inbound', 'validation');
+  const ceiling = {
+    concurrency: options.smallConcurrency,
+    files,
+    bytes,
+    seconds: round(seconds, 3),
+    filesPerSecond: round(files / seconds, 2),
+    mibPerSecond: round(bytes / MIB / seconds, 2),
+    cpuSeconds,
+    batchSends,
+    batchDeletes,
+  };
+  stack.progress(`${label}: ceiling ${ceiling.filesPerSecond} files/s`);
+  return {
+    files: prepared.smallFiles,
+    fileKiB: options.smallKiB,
+    worker,
+    workerC1,
+    ceiling,
+    ratioVsC1: round(worker.filesPerSecond / workerC1.filesPerSecond, 2),
+    ratioVsCeiling: round(worker.filesPerSecond / ceiling.filesPerSecond, 3),
+  };
+}
+
+export async function requestsPhase(
+  stack: Stack,
+  clamd: BenchClamd,
+  label: string,
+  small: SetResult['small'],
+): Promise<NonNullable<SetResult['requests']>> {
+  const { options, s3, emulator } = stack;
+  let clean = small?.worker.requests;
+  if (!clean) {
+    stack.progress(`${label}: clean files for the request count`);
+    const bytes = options.smallFiles * options.smallKiB * 1024;
+    clean = (await drain(stack, clamd, { snapshot: 'small', concurrency: options.smallConcurrency, bytes, label: `${label}-clean`, expect: 'clean' })).requests;
+  }
+  stack.progress(`${label}: ${options.infectedFiles} EICAR files`);
+  const sample = eicar();
+  await inParallel(options.infectedFiles, 16, async (i) => {
+    await s3.send(new PutObjectCommand({ Bucket: unprocessedBucket, Key: benchKey(`eicar-${i}.com`), Body: sample }));
+  });
+  const snapshot = `infected-${label}`;
+  await capture(stack, snapshot, options.infectedFiles);
+  const infectedDrain = await drain(stack, clamd, {
+    snapshot,
+    concurrency: options.concurrency,
+    bytes: options.infectedFiles * sample.length,
+    label: `${label}-infected`,
+    expect: 'infected',
+  });
+  await emulator.call({ cmd: 'emptyBucket', bucket: quarantineBucket });
+  return { ...(clean ? { clean } : {}), ...(infectedDrain.requests ? { infected: infectedDrain.requests } : {}), infectedDrain };
+}
+
+export async function latencyPhase(stack: Stack, clamd: BenchClamd, label: string): Promise<NonNullable<SetResult['latency']>> {
+  const { options, s3, emulator } = stack;
+  stack.progress(`${label}: latency, ${options.latencyFiles} files one at a time`);
+  await purge(stack, 'inbound', 'validation');
+  const worker = await startWorker(stack, clamd, options.concurrency, `${label}-latency`);
+  const latencies: number[] = [];
+  try {
+    // One file first, not measured: the first of anything in a fresh process pays
+    // for connections and compilation.
+    for (let i = -1; i < options.latencyFiles; i++) {
+      const key = benchKey(i < 0 ? 'latency-warm-up.bin' : `latency-${i}.bin`);
+      const body = randomBuffer(options.smallKiB * 1024);
+      const { arrived } = await emulator.expectForward(key);
+      await s3.send(new PutObjectCommand({ Bucket: unprocessedBucket, Key: key, Body: body }));
+      const uploaded = performance.now();
+      const forwarded = await Promise.race([arrived, delay(60_000, -1)]);
+      if (forwarded < 0) throw new Error(`${label}: ${key} was not forwarded within 60 s; logs in ${stack.runDir}`);
+      if (i >= 0) latencies.push(forwarded - uploaded);
+      await delay(options.latencyGapMs);
+    }
+  } finally {
+    await worker.stop();
+    await purge(stack, 'inbound', 'validation');
+  }
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    files: sorted.length,
+    gapMs: options.latencyGapMs,
+    p50Ms: round(percentile(sorted, 50), 1),
+    p90Ms: round(percentile(sorted, 90), 1),
+    p99Ms: round(percentile(sorted, 99), 1),
+    maxMs: round(sorted[sorted.length - 1] ?? NaN, 1),
+    meanMs: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length), 1),
+    samplesMs: latencies.map((value) => round(value, 2)),
+  };
+}
+
+export function clamdRssMiB(clamd: BenchClamd): number {
+  return round(memoryOf(clamd.pid)?.rssMiB ?? NaN, 1);
+}
+

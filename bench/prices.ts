@@ -1,0 +1,103 @@
+/**
+ * What the worker's AWS requests cost, at list prices. Only request charges:
+ * storage, data transfer (free within a region), KMS and compute are left out, and
+ * so are free tiers.
+ */
+import type { RequestCounts } from '../src/aws/request-counter.ts';
+
+export const PRICES = {
+  basis:
+    'AWS list prices for us-east-1 as published in 2025, request charges only, free tiers ignored ' +
+    '(S3 Standard, SQS standard queue, SNS standard topic); check https://aws.amazon.com/pricing/ for current ones',
+  /** S3 Standard: PUT, COPY, POST, LIST requests, per 1,000. */
+  s3PutCopyPostListPer1000: 0.005,
+  /** S3 Standard: GET, SELECT and all other requests, per 1,000. */
+  s3GetAndOtherPer1000: 0.0004,
+  /** SQS standard queue: per million requests (each 64 KiB chunk of a payload is one request). */
+  sqsPerMillion: 0.4,
+  /** SNS standard topic: per million publishes (delivery to SQS is free). */
+  snsPublishPerMillion: 0.5,
+} as const;
+
+export type PriceClass = 's3-put' | 's3-get' | 's3-free' | 'sqs' | 'sns' | 'unpriced';
+
+/** "S3.GetObject" -> its price class. */
+export function priceClass(operation: string): PriceClass {
+  const [service = '', name = ''] = operation.split('.');
+  if (service === 'S3') {
+    if (/^(DeleteObject|DeleteObjects|AbortMultipartUpload)$/.test(name)) return 's3-free';
+    if (/^(Put|Copy|Post|List|Create|Complete|Upload|Restore)/.test(name)) return 's3-put';
+    return 's3-get';
+  }
+  if (service === 'SQS') return 'sqs';
+  if (service === 'SNS') return name === 'Publish' || name === 'PublishBatch' ? 'sns' : 'unpriced';
+  return 'unpriced';
+}
+
+export function usdPerRequest(operation: string): number {
+  switch (priceClass(operation)) {
+    case 's3-put':
+      return PRICES.s3PutCopyPostListPer1000 / 1000;
+    case 's3-get':
+      return PRICES.s3GetAndOtherPer1000 / 1000;
+    case 'sqs':
+      return PRICES.sqsPerMillion / 1e6;
+    case 'sns':
+      return PRICES.snsPublishPerMillion / 1e6;
+    default:
+      return 0;
+  }
+}
+
+/** Operations made once per worker start, not per file. */
+const PER_START = new Set(['SQS.GetQueueUrl']);
+
+export interface RequestSummary {
+  files: number;
+  /** Every attempt the worker made during the phase, startup and idle polls included. */
+  attempts: Record<string, number>;
+  failed: Record<string, number>;
+  /** ReceiveMessage attempts that brought nothing (idle long polls at the end of the phase). */
+  emptyReceives: number;
+  /** Per file, with per-start calls and empty receives left out: what a busy queue costs. */
+  perFile: Record<string, number>;
+  /** Requests per file that are charged for (S3 DELETE is free). */
+  billablePerFile: number;
+  /** Request charges per million files, by price class, and in total. */
+  usdPerMillionFiles: Record<string, number> & { total: number };
+}
+
+export function summarizeRequests(counts: RequestCounts, files: number): RequestSummary {
+  const perFile: Record<string, number> = {};
+  const usd: Record<string, number> & { total: number } = { total: 0 };
+  let billable = 0;
+  for (const [operation, raw] of Object.entries(counts.attempts)) {
+    if (PER_START.has(operation)) continue;
+    const attempts = operation === 'SQS.ReceiveMessage' ? raw - counts.emptyReceives : raw;
+    if (attempts <= 0) continue;
+    const each = attempts / files;
+    perFile[operation] = round4(each);
+    const price = usdPerRequest(operation);
+    if (price > 0) {
+      billable += each;
+      const klass = priceClass(operation);
+      const cost = each * 1e6 * price;
+      usd[klass] = round4((usd[klass] ?? 0) + cost);
+      usd.total += cost;
+    }
+  }
+  usd.total = round4(usd.total);
+  return {
+    files,
+    attempts: counts.attempts,
+    failed: counts.failed,
+    emptyReceives: counts.emptyReceives,
+    perFile,
+    billablePerFile: round4(billable),
+    usdPerMillionFiles: usd,
+  };
+}
+
+function round4(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
+}

@@ -1,0 +1,98 @@
+/** What Linux says about a process: memory high-water mark and CPU time (/proc). */
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem, release, platform } from 'node:os';
+
+const MIB = 1024 * 1024;
+
+let ticksPerSecond: number | undefined;
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+export interface Memory {
+  /** VmHWM: the largest resident set the process has had since it started, in MiB. */
+  peakRssMiB: number;
+  /** VmRSS: its resident set now, in MiB. */
+  rssMiB: number;
+}
+
+export function memoryOf(pid: number): Memory | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { peakRssMiB: (kib('VmHWM') * 1024) / MIB, rssMiB: (kib('VmRSS') * 1024) / MIB };
+  } catch {
+    return undefined;
+  }
+}
+
+/** User + system CPU seconds used so far by the process (all its threads). */
+export function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces; the fields after it are fixed.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return (utime + stime) / clockTicks();
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds of several processes between two moments. */
+export class CpuMeter {
+  readonly #start = new Map<string, number>();
+  readonly #pids: Record<string, number>;
+
+  constructor(pids: Record<string, number>) {
+    this.#pids = pids;
+    for (const [name, pid] of Object.entries(pids)) this.#start.set(name, cpuSecondsOf(pid) ?? 0);
+  }
+
+  /** Seconds used by each process since the meter was made (bench: this process). */
+  read(): Record<string, number> {
+    const result: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.#pids)) {
+      const now = cpuSecondsOf(pid);
+      if (now !== undefined) result[name] = round(now - (this.#start.get(name) ?? 0), 2);
+    }
+    return result;
+  }
+}
+
+export function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+export interface Machine {
+  cpuModel: string;
+  cpus: number;
+  memoryGiB: number;
+  kernel: string;
+  platform: string;
+  node: string;
+  clamav: string;
+}
+
+export function describeMachine(clamav: string): Machine {
+  const list = cpus();
+  return {
+    cpuModel: list[0]?.model.trim() ?? 'unknown',
+    cpus: list.length,
+    memoryGiB: round(totalmem() / 1024 ** 3, 1),
+    kernel: release(),
+    platform: platform(),
+    node: process.version,
+    clamav,
+  };
+}

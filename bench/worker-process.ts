@@ -1,0 +1,156 @@
+/**
+ * `bucketscan worker` as a separate process, the way it runs in production: the
+ * benchmark starts a fresh one per phase (so its VmHWM is that phase's peak),
+ * reads its JSON log lines for outcomes, and has it count its AWS requests
+ * (BUCKETSCAN_COUNT_REQUESTS, written when it exits).
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { RequestCounts } from '../src/aws/request-counter.ts';
+import { REQUEST_COUNT_VARIABLE } from '../src/aws/request-counter.ts';
+import { memoryOf, type Memory } from './proc.ts';
+
+const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+/** Only these are passed on from the driver's environment; the rest is set explicitly. */
+const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'];
+
+export interface WorkerProcessOptions {
+  /** Settings (UNPROCESSED_BUCKET_NAME, CONCURRENCY, ...); no .env file is read. */
+  env: Record<string, string>;
+  /** The worker's stdout (JSON log lines) is appended here. */
+  logFile: string;
+  /** Where the worker writes its request counts on exit. */
+  countsFile: string;
+  startTimeoutMs?: number;
+}
+
+export interface WorkerExit {
+  code: number | null;
+  signal: string | null;
+  counts: RequestCounts | undefined;
+}
+
+export interface WorkerHandle {
+  pid: number;
+  /** performance.now() when its "worker started" line arrived: queues resolved, clamd answering. */
+  startedAt: number;
+  /** `outcome` fields of its log lines, tallied. */
+  outcomes: Record<string, number>;
+  /** Messages of its warn/error lines other than per-file outcomes (infected files log at warn), tallied. */
+  problems: Record<string, number>;
+  /** Resolves when `count` outcomes in total have been logged. */
+  outcomesReached(count: number): Promise<void>;
+  memory(): Memory | undefined;
+  /** SIGTERM, then wait for it to exit (and write its counts). */
+  stop(): Promise<WorkerExit>;
+}
+
+export async function startWorkerProcess(options: WorkerProcessOptions): Promise<WorkerHandle> {
+  const env: Record<string, string> = { BUCKETSCAN_ENV_FILE: 'none', [REQUEST_COUNT_VARIABLE]: options.countsFile };
+  for (const name of INHERITED) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  Object.assign(env, options.env);
+  const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const stderrTail: string[] = [];
+  const outcomes: Record<string, number> = {};
+  const problems: Record<string, number> = {};
+  let total = 0;
+  const outcomeWaiters: Array<{ count: number; done(): void }> = [];
+
+  let markStarted: (at: number) => void = () => undefined;
+  const started = new Promise<number>((resolveStarted) => {
+    markStarted = resolveStarted;
+  });
+
+  let carry = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    log.write(chunk);
+    const text = carry + chunk.toString('utf8');
+    const lines = text.split('\n');
+    carry = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.includes('"outcome"') && !line.includes('worker started') && !line.includes('"level":"error"') && !line.includes('"level":"warn"')) continue;
+      let parsed: { outcome?: unknown; msg?: unknown; level?: unknown };
+      try {
+        parsed = JSON.parse(line) as typeof parsed;
+      } catch {
+        continue;
+      }
+      if (typeof parsed.outcome === 'string') {
+        outcomes[parsed.outcome] = (outcomes[parsed.outcome] ?? 0) + 1;
+        total += 1;
+        for (let i = outcomeWaiters.length - 1; i >= 0; i--) {
+          const waiter = outcomeWaiters[i];
+          if (waiter && total >= waiter.count) {
+            outcomeWaiters.splice(i, 1);
+            waiter.done();
+          }
+        }
+      } else if (parsed.msg === 'worker started') {
+        markStarted(performance.now());
+      } else if (parsed.level === 'error' || parsed.level === 'warn') {
+        const message = String(parsed.msg);
+        problems[message] = (problems[message] ?? 0) + 1;
+      }
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderrTail.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    stderrTail.splice(0, Math.max(0, stderrTail.length - 30));
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolveExit) => {
+    child.once('close', (code, signal) => resolveExit({ code, signal }));
+  });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+
+  const timeoutMs = options.startTimeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    started.then((at) => ({ kind: 'started' as const, at })),
+    exited.then((exit) => ({ kind: 'exited' as const, exit })),
+    new Promise<{ kind: 'timeout' }>((resolveTimeout) => {
+      timer = setTimeout(() => resolveTimeout({ kind: 'timeout' }), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (outcome.kind !== 'started') {
+    child.kill('SIGKILL');
+    await exited;
+    process.off('exit', killOnExit);
+    const why = outcome.kind === 'exited' ? `exited (code ${outcome.exit.code}, signal ${outcome.exit.signal})` : `did not start within ${timeoutMs} ms`;
+    throw new Error(`the worker ${why}; stderr:\n${stderrTail.join('\n')}\nlog: ${options.logFile}`);
+  }
+
+  let stopping: Promise<WorkerExit> | undefined;
+  return {
+    pid: child.pid ?? -1,
+    startedAt: outcome.at,
+    outcomes,
+    problems,
+    outcomesReached(count) {
+      if (total >= count) return Promise.resolve();
+      return new Promise<void>((done) => outcomeWaiters.push({ count, done }));
+    },
+    memory: () => (child.pid === undefined ? undefined : memoryOf(child.pid)),
+    stop() {
+      stopping ??= (async () => {
+        child.kill('SIGTERM');
+        const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        const exit = await exited;
+        clearTimeout(kill);
+        process.off('exit', killOnExit);
+        await new Promise<void>((resolveEnd) => log.end(() => resolveEnd()));
+        const counts = existsSync(options.countsFile)
+          ? (JSON.parse(readFileSync(options.countsFile, 'utf8')) as RequestCounts)
+          : undefined;
+        return { ...exit, counts };
+      })();
+      return stopping;
+    },
+  };
+}
