@@ -4,19 +4,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { LocalResources, QueueRole } from '../src/local/emulator.ts';
+import { DEFAULT_RESOURCES, type LocalResources, type QueueRole } from '../src/local/emulator.ts';
 
-export const BENCH_RESOURCES: LocalResources = {
-  region: 'us-east-1',
-  unprocessedBucket: 'unprocessed',
-  quarantineBucket: 'quarantine',
-  inboundQueueName: 'virus-scanning',
-  deadLetterQueueName: 'virus-scanning-dlq',
-  validationQueueName: 'validation',
-  topicName: 'virus-notification',
-  notificationQueueName: 'virus-notification-inbox',
-  maxReceiveCount: 5,
-};
+export const BENCH_RESOURCES: LocalResources = DEFAULT_RESOURCES;
 
 export type EmulatorRequest =
   | { id: number; cmd: 'idle' }

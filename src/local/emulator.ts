@@ -26,6 +26,19 @@ export interface LocalResources {
   maxReceiveCount: number;
 }
 
+/** The names the committed .env uses; tests and benchmarks start from these. */
+export const DEFAULT_RESOURCES: LocalResources = {
+  region: 'us-east-1',
+  unprocessedBucket: 'unprocessed',
+  quarantineBucket: 'quarantine',
+  inboundQueueName: 'virus-scanning',
+  deadLetterQueueName: 'virus-scanning-dlq',
+  validationQueueName: 'validation',
+  topicName: 'virus-notification',
+  notificationQueueName: 'virus-notification-inbox',
+  maxReceiveCount: 5,
+};
+
 export interface StartEmulatorOptions {
   /**
    * The address clients are told to use (endpoint and queue URLs). fauxqs itself

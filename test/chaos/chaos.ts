@@ -19,13 +19,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
+import { DEFAULT_RESOURCES, startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
 import { startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { buildCorpus, type CorpusFile } from './corpus.ts';
 import { DEFAULT_POLICY, startFaultProxy, type FaultProxy, type ProxyStats, type Service } from './fault-proxy.ts';
 import { Random } from './random.ts';
-import { startLyingClamd, type LyingClamd } from './lying-clamd.ts';
+import { startFakeClamd } from '../support/fake-clamd.ts';
 import { startRecorder, type Recording } from './recorder.ts';
 import { verify, type EndState, type StoredObject, type Verdict } from './verify.ts';
 import { superviseWorker, type Exit, type Supervisor, type WorkerStats } from './worker-process.ts';
@@ -114,17 +114,7 @@ export interface ChaosResult {
 const QUARANTINE_PREFIX = 'infected/';
 
 function resourcesFor(options: ChaosOptions): LocalResources {
-  return {
-    region: 'us-east-1',
-    unprocessedBucket: 'unprocessed',
-    quarantineBucket: 'quarantine',
-    inboundQueueName: 'virus-scanning',
-    deadLetterQueueName: 'virus-scanning-dlq',
-    validationQueueName: 'validation',
-    topicName: 'virus-notification',
-    notificationQueueName: 'virus-notification-inbox',
-    maxReceiveCount: options.maxReceiveCount,
-  };
+  return { ...DEFAULT_RESOURCES, maxReceiveCount: options.maxReceiveCount };
 }
 
 async function freePort(): Promise<number> {
@@ -284,7 +274,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let proxy: FaultProxy | undefined;
   let supervisor: Supervisor | undefined;
   let clamd: ClamdProcess | undefined;
-  let lying: LyingClamd | undefined;
+  let lying: Awaited<ReturnType<typeof startFakeClamd>> | undefined;
   const clamdDir = join(runDir, 'clamd');
   const emptyOfficial = join(runDir, 'no-official-db');
   mkdirSync(emptyOfficial, { recursive: true });
@@ -303,7 +293,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     });
     // A fixed port, so that clamd can come back where the worker expects it.
     if (options.scanner === 'lying') {
-      lying = await startLyingClamd();
+      lying = await startFakeClamd('lie');
       note(`a LYING clamd on port ${lying.port}: every stream is "clean"`);
     }
     const clamdPort = lying?.port ?? (await freePort());

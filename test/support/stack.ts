@@ -6,7 +6,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client, HeadObjectCommand } from 
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createLogger, type Logger } from '../../src/log/logger.ts';
-import { startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
+import { DEFAULT_RESOURCES, startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
 import { startClamd, type ClamdProcess, type ClamdScanLimits } from '../../src/local/clamd-process.ts';
 import type { ClamdAddress } from '../../src/scan/clamd-client.ts';
 import { runWorker } from '../../src/worker/service.ts';
@@ -14,17 +14,7 @@ import { waitFor } from './wait.ts';
 
 export const REGION = 'us-east-1';
 
-export const RESOURCES: LocalResources = {
-  region: REGION,
-  unprocessedBucket: 'unprocessed',
-  quarantineBucket: 'quarantine',
-  inboundQueueName: 'virus-scanning',
-  deadLetterQueueName: 'virus-scanning-dlq',
-  validationQueueName: 'validation',
-  topicName: 'virus-notification',
-  notificationQueueName: 'virus-notification-inbox',
-  maxReceiveCount: 5,
-};
+export const RESOURCES: LocalResources = { ...DEFAULT_RESOURCES, region: REGION };
 
 /** Every log line the worker wrote, parsed, for waiting on outcomes it can only report. */
 export class LogSink {
