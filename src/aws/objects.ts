@@ -81,6 +81,9 @@ export async function openObject(s3: S3Client, version: ObjectVersion, signal?: 
   } catch (error) {
     const { status, code } = awsErrorInfo(error);
     if (status === 404 && (code === 'NoSuchKey' || code === 'NoSuchVersion' || code === 'NotFound')) return { kind: 'gone' };
+    // S3 answers a versionId it cannot parse with 400 InvalidArgument: that version
+    // cannot exist, and retrying would only walk the message to the dead-letter queue.
+    if (status === 400 && code === 'InvalidArgument' && version.versionId) return { kind: 'gone' };
     if (status === 412 || code === 'PreconditionFailed') return { kind: 'precondition-failed' };
     throw error;
   }
