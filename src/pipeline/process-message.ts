@@ -5,6 +5,9 @@ import { clipUtf8 } from '../events/text.ts';
 import { processRecord, type PipelineDeps } from './process-record.ts';
 import { LOG_OUTCOMES } from './decide.ts';
 
+/** Invalid records logged one by one per message; the rest are counted in one line. */
+export const MAX_RECORD_LINES = 1000;
+
 export type MessageResult = { action: 'delete' } | { action: 'retry'; error: unknown };
 
 export interface MessageContext {
@@ -65,10 +68,16 @@ export async function processMessage(
     return { action: 'delete' };
   }
 
+  let unlogged = 0;
   for (const [index, record] of parsed.records.entries()) {
     const started = performance.now();
     const check = checkRecord(record, rules);
     if (!check.ok) {
+      // 256 KiB of tiny bogus records would otherwise be ~100,000 log lines from one message.
+      if (index >= MAX_RECORD_LINES) {
+        unlogged += 1;
+        continue;
+      }
       log.warn(
         { outcome: 'invalid', record: index, ...bounded('reason', check.reason), ...bounded('bucket', check.bucket), ...bounded('key', check.key) },
         'record dropped: %s',
@@ -104,6 +113,9 @@ export async function processMessage(
       log.error({ ...fields, outcome: 'retry', durationMs, ...errorFields(error) }, 'record not finished; message kept for a retry');
       return { action: 'retry', error };
     }
+  }
+  if (unlogged > 0) {
+    log.warn({ outcome: 'invalid', records: unlogged, firstUnlogged: MAX_RECORD_LINES }, 'further invalid records dropped without a line each');
   }
   return { action: 'delete' };
 }
