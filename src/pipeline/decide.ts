@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ScanTarget } from '../events/record.ts';
 import type { UnscannableReason } from '../scan/reply.ts';
 
@@ -91,8 +92,17 @@ export function decideAfterScan(result: ScanResult, unscannableAction: Unscannab
   }
 }
 
+const MAX_KEY_BYTES = 1024;
+
 /** Where a quarantined file and its report go: the same key under the quarantine prefix. */
 export function quarantineKeys(prefix: string, key: string): { object: string; report: string } {
   const object = `${prefix}${key}`;
-  return { object, report: `${object}.report.json` };
+  const report = `${object}.report.json`;
+  if (Buffer.byteLength(report) <= MAX_KEY_BYTES) return { object, report };
+  // S3 keys stop at 1024 bytes, and a long upload key plus the prefix and the
+  // report suffix can pass that. Such files go under a digest of their key in the
+  // same folder layout instead; the report still names the original key.
+  const slash = key.lastIndexOf('/');
+  const short = `${prefix}${key.slice(0, slash + 1)}sha256-${createHash('sha256').update(key).digest('hex')}`;
+  return { object: short, report: `${short}.report.json` };
 }

@@ -56,7 +56,9 @@ function sourceMetadata(source: ObjectVersion): Record<string, string> {
 /** Whether a stored report's metadata says it describes this very version. */
 export function reportIsFor(metadata: Record<string, string>, source: ObjectVersion): boolean {
   if (source.versionId) return metadata[SOURCE_VERSION] === source.versionId;
-  return source.eTag !== undefined && metadata[SOURCE_ETAG] === source.eTag && metadata[SOURCE_VERSION] === undefined;
+  // An event without a versionId (unversioned bucket, or an emulator leaving it out)
+  // can only be matched by content.
+  return source.eTag !== undefined && metadata[SOURCE_ETAG] === source.eTag;
 }
 
 async function notifyOnce(deps: QuarantineDeps, bucket: string, reportKey: string, metadata: Record<string, string>, notification: Notification) {

@@ -85,6 +85,12 @@ test('after the scan: with UNSCANNABLE_ACTION=forward, unscannable goes on marke
 test('quarantine keys keep the original key under the prefix', () => {
   assert.deepEqual(quarantineKeys('q/', 'g/f.txt'), { object: 'q/g/f.txt', report: 'q/g/f.txt.report.json' });
   assert.deepEqual(quarantineKeys('', 'g/f.txt'), { object: 'g/f.txt', report: 'g/f.txt.report.json' });
+  // A key near S3's 1024-byte limit cannot take the prefix and the report suffix.
+  const long = `3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34/${'é'.repeat(490)}.exe`;
+  const keys = quarantineKeys('quarantine/', long);
+  assert.match(keys.object, /^quarantine\/3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34\/sha256-[0-9a-f]{64}$/);
+  assert.equal(keys.report, `${keys.object}.report.json`);
+  assert.deepEqual(quarantineKeys('quarantine/', long), keys, 'the same key always lands in the same place');
 });
 
 const engine = { clamav: '1.4.6', databaseVersion: 27000, databaseDate: '2026-11-20T09:00:00.000Z', raw: 'ClamAV 1.4.6/27000/Thu Nov 20 09:00:00 2026' };
