@@ -64,17 +64,25 @@ async function quarantineListing(prefix: string): Promise<string[]> {
   return (listing.Contents ?? []).map((o) => o.Key!).sort();
 }
 
+/**
+ * Uploads EICAR and lets a worker whose SNS endpoint refuses connections get
+ * through copy and report, fail at the notification, and stop.
+ */
+async function quarantineWithNotificationsDown(): Promise<string> {
+  const key = `${randomUUID()}/eicar.com`;
+  await stack.put(key, eicar());
+  const stopBroken = stack.startWorker({
+    aws: { ...stack.config.aws, sns: { ...stack.config.aws.sns, endpoint: 'http://127.0.0.1:9' } },
+  });
+  sendEvent(key, 68, EICAR_ETAG);
+  await outcomeFor(stack.logs, key, 'retry');
+  await stopBroken();
+  return key;
+}
+
 describe('quarantine interrupted, then the event is delivered again', () => {
   test('the notification failed after copy and report: the retry publishes once and deletes', async () => {
-    const key = `${randomUUID()}/eicar.com`;
-    await stack.put(key, eicar());
-    // A worker whose SNS endpoint refuses connections gets through copy and report, then fails.
-    const stopBroken = stack.startWorker({
-      aws: { ...stack.config.aws, sns: { ...stack.config.aws.sns, endpoint: 'http://127.0.0.1:9' } },
-    });
-    sendEvent(key, 68, EICAR_ETAG);
-    await outcomeFor(stack.logs, key, 'retry');
-    await stopBroken();
+    const key = await quarantineWithNotificationsDown();
     assert.deepEqual(await quarantineListing(key), [key, `${key}.report.json`], 'copy and report were made');
     assert.equal(await stack.exists(RESOURCES.unprocessedBucket, key), true, 'not deleted before the notification');
     const reportBefore = await stack.getText(RESOURCES.quarantineBucket, `${key}.report.json`);
@@ -154,14 +162,7 @@ describe('quarantine interrupted, then the event is delivered again', () => {
   });
 
   test('the notification failed and the key was overwritten before the retry: the notification is still sent', async () => {
-    const key = `${randomUUID()}/eicar.com`;
-    await stack.put(key, eicar());
-    const stopBroken = stack.startWorker({
-      aws: { ...stack.config.aws, sns: { ...stack.config.aws.sns, endpoint: 'http://127.0.0.1:9' } },
-    });
-    sendEvent(key, 68, EICAR_ETAG);
-    await outcomeFor(stack.logs, key, 'retry');
-    await stopBroken();
+    const key = await quarantineWithNotificationsDown();
     await stack.put(key, 'a clean replacement');
 
     const stop = stack.startWorker();
