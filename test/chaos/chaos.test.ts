@@ -8,7 +8,10 @@ import { DEFAULTS, runChaos } from './chaos.ts';
 import { freshSeed } from './random.ts';
 import { renderTable } from './report.ts';
 
-const seed = Number(process.env['CHAOS_SEED']) || freshSeed();
+// CI takes a fixed schedule so that a red run is about the code, not the draw;
+// elsewhere each run draws a new one (printed, so any failure can be repeated).
+const CI_SEED = 20261121;
+const seed = Number(process.env['CHAOS_SEED']) || (process.env['CI'] ? CI_SEED : freshSeed());
 const files = Number(process.env['CHAOS_FILES']) || 60;
 const kills = Number(process.env['CHAOS_KILLS']) || 3;
 
