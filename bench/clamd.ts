@@ -17,11 +17,11 @@
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { extname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { renderClamdConfig, type ClamdScanLimits } from '../src/local/clamd-process.ts';
 import { ClamdClient, type ClamdAddress } from '../src/scan/clamd-client.ts';
+import { freePort } from '../src/local/free-port.ts';
 
 const SIGNATURE_EXTENSIONS = new Set(['.hdb', '.hsb', '.ndb', '.ldb', '.mdb', '.msb', '.cdb', '.fp', '.sfp', '.ign2']);
 const OFFICIAL_EXTENSIONS = new Set(['.cvd', '.cld', '.cud']);
@@ -46,18 +46,6 @@ export interface BenchClamd {
   /** Signature files in the database directory. */
   databases: string[];
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolveListen());
-  });
-  const address = server.address();
-  await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
 }
 
 export async function startBenchClamd(options: BenchClamdOptions): Promise<BenchClamd> {

@@ -7,7 +7,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -15,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.ts';
 import { ClamdClient, type ClamdAddress } from '../scan/clamd-client.ts';
+import { freePort } from './free-port.ts';
 
 export interface StartClamdOptions {
   /** Generated config, database and temporary directories go here. */
@@ -272,7 +272,7 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
     const address: ClamdAddress =
       options.socketPath !== undefined
         ? { kind: 'socket', path: resolve(options.socketPath) }
-        : { kind: 'tcp', host: '127.0.0.1', port: options.port || (await findFreePort('127.0.0.1')) };
+        : { kind: 'tcp', host: '127.0.0.1', port: options.port || (await freePort('127.0.0.1')) };
     await writeFile(
       configPath,
       renderClamdConfig({
@@ -483,19 +483,6 @@ async function listFiles(dir: string, missingIsEmpty: boolean): Promise<string[]
 
 function findClamd(): string {
   return CLAMD_CANDIDATES.find((candidate) => existsSync(candidate)) ?? 'clamd';
-}
-
-/** Asks the kernel for a free port. It is free now, not reserved: see PORT_ATTEMPTS. */
-async function findFreePort(host: string): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolveListen());
-  });
-  const address = server.address();
-  await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-  if (address === null || typeof address === 'string') throw new Error('could not determine a free port');
-  return address.port;
 }
 
 /** clamd's STRING values end at the first blank, and a line break would start a new option. */

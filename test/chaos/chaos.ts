@@ -13,7 +13,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, hostname, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +28,7 @@ import { startFakeClamd } from '../support/fake-clamd.ts';
 import { startRecorder, type Recording } from './recorder.ts';
 import { verify, type EndState, type StoredObject, type Verdict } from './verify.ts';
 import { superviseWorker, type Exit, type Supervisor, type WorkerStats } from './worker-process.ts';
+import { freePort } from '../../src/local/free-port.ts';
 
 export interface ChaosOptions {
   files: number;
@@ -115,17 +115,6 @@ const QUARANTINE_PREFIX = 'infected/';
 
 function resourcesFor(options: ChaosOptions): LocalResources {
   return { ...DEFAULT_RESOURCES, maxReceiveCount: options.maxReceiveCount };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Runs `work` over `items` with at most `limit` at once. */

@@ -6,21 +6,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log/logger.ts';
 import { startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
 import { outcomeFor, RESOURCES, startTestStack, type TestStack } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freePort } from '../../src/local/free-port.ts';
 
 const MB = 1024 * 1024;
 let workDir: string;

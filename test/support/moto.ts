@@ -3,10 +3,10 @@
 // itself, so the worker meets event documents it did not help to build.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from '../../src/local/free-port.ts';
 
 export interface Moto {
   /** e.g. http://127.0.0.1:5123: one endpoint for S3 (path-style), SQS and SNS. */
@@ -40,17 +40,6 @@ export function findMotoServer(env: NodeJS.ProcessEnv = process.env): string {
     }
   }
   throw new Error(`moto_server was not found on PATH or in ${join(pyenvRoot, 'shims')}; ${INSTALL_HINT}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 class MotoStartError extends Error {
@@ -162,7 +151,7 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
   const command = findMotoServer();
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = await freePort(HOST);
     try {
       return await launch(command, port, readyTimeoutMs);
     } catch (error) {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ClamdClient, ClamdError, type ClamdAddress, type ClamdErrorKind } from '../../src/scan/clamd-client.ts';
 import { waitFor } from '../support/wait.ts';
+import { freePort } from '../../src/local/free-port.ts';
 
 const SIZE_LIMIT_REPLY = 'INSTREAM size limit exceeded. ERROR\0';
 
@@ -131,15 +132,6 @@ async function fakeClamd(hooks: Hooks, listenOn: { path: string } | undefined = 
 /** Answers each INSTREAM with `reply` once the terminator arrives. */
 function replyingAtEnd(reply: string): Hooks {
   return { onEnd: (session) => session.reply(reply) };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const bound = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(bound && typeof bound === 'object');
-  return bound.port;
 }
 
 async function* chunks(...parts: Uint8Array[]): AsyncGenerator<Uint8Array> {
