@@ -29,8 +29,8 @@ export interface StartClamdOptions {
   maxThreads?: number;
   /** Scan limits to use instead of those derived from streamMaxBytes (see scanLimitsFor). */
   limits?: Partial<ClamdScanLimits>;
-  /** Where freshclam keeps the official databases. Default /var/lib/clamav. */
-  officialDatabaseDir?: string;
+  /** Where freshclam keeps the official databases. Default /var/lib/clamav; null: load none. */
+  officialDatabaseDir?: string | null;
   /** The project's test signatures. Default <repo>/test/fixtures/signatures. */
   signaturesDir?: string;
   logger: Logger;
@@ -38,6 +38,11 @@ export interface StartClamdOptions {
   readyTimeoutMs?: number;
   /** The clamd executable. Default: the first of /usr/sbin/clamd, /usr/local/sbin/clamd, else "clamd" on PATH. */
   clamdPath?: string;
+  /**
+   * Lines appended to the generated configuration, for needs it does not cover
+   * (the benchmark's `DisableCache yes`). Each is one `Option value` line.
+   */
+  extraConfig?: string[];
 }
 
 export interface ClamdProcess {
@@ -48,6 +53,8 @@ export interface ClamdProcess {
   testSignaturesOnly: boolean;
   /** A message for the caller to log loudly when testSignaturesOnly, else null. */
   warning: string | null;
+  /** The signature files loaded: the test signatures' copies and the official databases' links. */
+  databases: string[];
   pid: number;
   /** SIGTERM, wait for exit, SIGKILL if it has not exited after a deadline. Safe to call twice. */
   stop(): Promise<void>;
@@ -261,8 +268,12 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
   const databases = await prepareDatabaseDir(
     databaseDir,
     options.signaturesDir,
-    options.officialDatabaseDir ?? DEFAULT_OFFICIAL_DATABASE_DIR,
+    options.officialDatabaseDir === null ? null : (options.officialDatabaseDir ?? DEFAULT_OFFICIAL_DATABASE_DIR),
   );
+  const extra = (options.extraConfig ?? []).map((line) => {
+    if (!/^[A-Za-z]+ [^\r\n]+$/.test(line)) throw new Error(`extra clamd configuration must be one "Option value" line, got ${JSON.stringify(line)}`);
+    return line;
+  });
   await mkdir(temporaryDir, { recursive: true });
   logger.debug({ databaseDir, testSignatures: databases.test, officialDatabases: databases.official }, 'clamd database prepared');
   const testSignaturesOnly = databases.official.length === 0;
@@ -282,7 +293,7 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
         streamMaxBytes: options.streamMaxBytes,
         maxThreads: options.maxThreads ?? DEFAULT_MAX_THREADS,
         ...(options.limits ? { limits: options.limits } : {}),
-      }),
+      }) + extra.map((line) => `${line}\n`).join(''),
     );
     try {
       const running = await launch(clamdPath, configPath, address, logger, options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
@@ -293,6 +304,7 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
         databaseDir,
         testSignaturesOnly,
         warning: testSignaturesOnly ? TEST_SIGNATURES_WARNING : null,
+        databases: [...databases.test, ...databases.official],
       };
     } catch (error) {
       const lostPortRace = error instanceof ClamdStartError && /cannot bind/i.test(error.output);
@@ -447,7 +459,7 @@ function pipeLines(stream: Readable, logger: Logger, remember: (line: string) =>
 async function prepareDatabaseDir(
   databaseDir: string,
   signaturesDir: string | undefined,
-  officialDir: string,
+  officialDir: string | null,
 ): Promise<{ test: string[]; official: string[] }> {
   await rm(databaseDir, { recursive: true, force: true });
   await mkdir(databaseDir, { recursive: true });
@@ -459,12 +471,13 @@ async function prepareDatabaseDir(
   );
   for (const name of testFiles) await copyFile(join(signaturesDir ?? DEFAULT_SIGNATURES_DIR, name), join(databaseDir, name));
 
-  const officialFiles = (await listFiles(officialDir, true)).filter((name) => OFFICIAL_EXTENSIONS.has(extname(name).toLowerCase()));
-  for (const name of officialFiles) await symlink(join(resolve(officialDir), name), join(databaseDir, name));
+  const officialFiles =
+    officialDir === null ? [] : (await listFiles(officialDir, true)).filter((name) => OFFICIAL_EXTENSIONS.has(extname(name).toLowerCase()));
+  for (const name of officialFiles) await symlink(join(resolve(officialDir!), name), join(databaseDir, name));
 
   if (testFiles.length === 0 && officialFiles.length === 0) {
     throw new Error(
-      `no signatures for clamd: no test signatures in ${signaturesDir ?? DEFAULT_SIGNATURES_DIR} and no official database in ${officialDir}`,
+      `no signatures for clamd: no test signatures in ${signaturesDir ?? DEFAULT_SIGNATURES_DIR} and no official database in ${officialDir ?? "(none asked for)"}`,
     );
   }
   return { test: testFiles, official: officialFiles };
