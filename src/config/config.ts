@@ -53,13 +53,6 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
-/** One variable: its default, what it means, and how it is checked. The README table is written from this list. */
-export interface Setting {
-  name: string;
-  default?: string;
-  description: string;
-}
-
 export const MEGABYTE = 1024 * 1024;
 
 // clamd clamps MaxFileSize to just under 2 GiB and flags anything larger as a
@@ -205,37 +198,8 @@ const schema = z.object({
 
 type Parsed = z.output<typeof schema>;
 
-export const SETTINGS: readonly Setting[] = [
-  { name: 'UNPROCESSED_BUCKET_NAME', description: 'Bucket the uploads land in; events for any other bucket are dropped.' },
-  { name: 'QUARANTINE_BUCKET_NAME', description: 'Bucket infected and over-limit files are moved to, with their report.' },
-  { name: 'UNPROCESSED_PREFIX', default: '(none)', description: 'Folder of the unprocessed bucket that holds `<submission_guid>/<filename>`; a trailing `/` is implied.' },
-  { name: 'QUARANTINE_PREFIX', default: '(none)', description: 'Folder of the quarantine bucket put before the original key; a trailing `/` is implied.' },
-  { name: 'VIRUS_SCANNING_QUEUE_NAME', description: 'Inbound queue that receives the S3 events (or `VIRUS_SCANNING_QUEUE_URL`).' },
-  { name: 'VIRUS_SCANNING_QUEUE_URL', default: '(from the name)', description: 'Inbound queue URL; wins over the name.' },
-  { name: 'VALIDATION_QUEUE_NAME', description: 'Outbound queue that clean files are forwarded to (or `VALIDATION_QUEUE_URL`).' },
-  { name: 'VALIDATION_QUEUE_URL', default: '(from the name)', description: 'Outbound queue URL; wins over the name.' },
-  { name: 'VIRUS_NOTIFICATION_TOPIC_ARN', description: 'SNS topic that receives one report per quarantined file.' },
-  { name: 'AWS_REGION', default: '`AWS_DEFAULT_REGION`', description: 'Region of all three services unless a per-service region is set.' },
-  { name: 'AWS_ENDPOINT_URL', default: '(AWS)', description: 'Custom endpoint for all three services (LocalStack, moto, fauxqs); S3 then uses path-style addressing.' },
-  { name: 'AWS_{S3,SQS,SNS}_ENDPOINT_URL', default: '`AWS_ENDPOINT_URL`', description: 'Per-service endpoint, as the Python worker read them.' },
-  { name: 'AWS_{S3,SQS,SNS}_REGION', default: '`AWS_REGION`', description: 'Per-service region (SNS defaults to the region in the topic ARN).' },
-  { name: 'AWS_{S3,SQS,SNS}_ACCESS_KEY_ID / _SECRET_ACCESS_KEY', default: '(SDK default chain)', description: 'Per-service static credentials, both or neither; otherwise the SDK default chain (env, profile, container or instance role).' },
-  { name: 'CLAMD_HOST', default: '127.0.0.1', description: 'clamd TCP host.' },
-  { name: 'CLAMD_PORT', default: '3310', description: 'clamd TCP port.' },
-  { name: 'CLAMD_SOCKET', default: '(none)', description: 'clamd unix socket; excludes `CLAMD_HOST`/`CLAMD_PORT`.' },
-  { name: 'CLAMD_CONNECT_TIMEOUT', default: '5', description: 'Seconds to wait for a clamd connection.' },
-  { name: 'CLAMD_TIMEOUT', default: '120', description: 'Seconds without any progress on a clamd connection before the scan fails (and the message is retried).' },
-  { name: 'MAX_FILE_SIZE', default: '100', description: 'Largest file scanned, in MB (1 MB = 1,048,576 bytes); larger files are quarantined as `TOO_LARGE`. clamd\'s `StreamMaxLength` must be at least this.' },
-  { name: 'UNSCANNABLE_ACTION', default: 'quarantine', description: 'Files clamd could not fully scan (limits exceeded, encrypted, over its `StreamMaxLength`), status `UNSCANNABLE`: `quarantine` them like infected files, or `forward` them to the validation queue with message attributes `status=UNSCANNABLE` and `reason`.' },
-  { name: 'CONCURRENCY', default: '4', description: 'Messages in work at once; keep at or below clamd\'s `MaxThreads`.' },
-  { name: 'VISIBILITY_TIMEOUT', default: '120', description: 'Seconds a received message stays hidden; extended every third of it while the message is in work.' },
-  { name: 'RECEIVE_WAIT_TIME', default: '20', description: 'SQS long-poll wait in seconds (0-20).' },
-  { name: 'SHUTDOWN_TIMEOUT', default: '25', description: 'Seconds given to work in progress after SIGTERM/SIGINT before it is returned to the queue.' },
-  { name: 'RETRY_DELAY', default: '15', description: 'Seconds a message that failed stays hidden before its retry; doubles with each receive, up to VISIBILITY_TIMEOUT.' },
-  { name: 'MULTIPART_COPY_THRESHOLD', default: '5120', description: 'Files above this many MB are quarantined with a multipart copy (UploadPartCopy); S3 copies at most 5 GiB in one request.' },
-  { name: 'HEALTH_PORT', default: '(off)', description: 'Serve GET /healthz (alive) and /readyz (clamd answering, receiving) on this port; 0 or unset: off.' },
-  { name: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace or silent.' },
-];
+/** Every variable the worker reads (the README's configuration table documents each). */
+export const VARIABLES: readonly string[] = Object.keys(schema.shape);
 
 function firstIssue(error: z.ZodError): ConfigError {
   const issue = error.issues[0];

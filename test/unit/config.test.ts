@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, MEGABYTE } from '../../src/config/config.ts';
+import { ConfigError, loadConfig, MEGABYTE, VARIABLES } from '../../src/config/config.ts';
 import { environmentWithDotenv } from '../../src/config/env-file.ts';
 
 const base = {
@@ -129,4 +129,15 @@ test('UNSCANNABLE_ACTION: quarantine by default, or forward; anything else is na
   assert.equal(loadConfig({ ...base, UNSCANNABLE_ACTION: ' Quarantine ' }).unscannableAction, 'quarantine');
   failsOn({ ...base, UNSCANNABLE_ACTION: 'clean' }, 'UNSCANNABLE_ACTION', /must be quarantine or forward, got "clean"/);
   failsOn({ ...base, UNSCANNABLE_ACTION: 'ignore' }, 'UNSCANNABLE_ACTION');
+});
+
+test('the README documents every variable the worker reads', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Running the worker'));
+  // Per-service names are written as AWS_{S3,SQS,SNS}_… in the table.
+  const documented = section.replace(/AWS_\{S3,SQS,SNS\}_([A-Z_]+)(?:`, `…(_[A-Z_]+))?/g, (_all, first: string, second?: string) =>
+    ['S3', 'SQS', 'SNS'].flatMap((service) => [`AWS_${service}_${first}`, ...(second ? [`AWS_${service}${second}`] : [])]).join(' '),
+  );
+  const missing = VARIABLES.filter((name) => !new RegExp(`\\b${name}\\b`).test(documented));
+  assert.deepEqual(missing, []);
 });
