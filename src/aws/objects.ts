@@ -143,7 +143,7 @@ export async function copyObject(
 }
 
 /** Part size: at least S3's 5 MiB minimum, few enough parts for S3's 10,000 limit. */
-export function copyPartSize(size: number, threshold: number): number {
+function copyPartSize(size: number, threshold: number): number {
   return Math.max(MIN_PART, Math.min(threshold, 1024 ** 3), Math.ceil(size / MAX_PARTS));
 }
 

@@ -5,7 +5,6 @@ import {
   SendMessageBatchCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
-  SendMessageCommand,
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -50,14 +49,6 @@ export async function changeVisibility(sqs: SQSClient, queueUrl: string, receipt
   await sqs.send(
     new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }),
   );
-}
-
-export async function sendMessage(
-  sqs: SQSClient,
-  queueUrl: string,
-  message: { body: string; attributes: Record<string, { DataType: string; StringValue: string }> },
-): Promise<void> {
-  await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: message.body, MessageAttributes: message.attributes }));
 }
 
 export interface OutgoingMessage {
