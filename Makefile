@@ -4,7 +4,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run demo test test-unit test-integration test-fidelity typecheck deps clamd chaos bench
+# The compiled worker (dist/), rebuilt when a source file or the lock file changes.
+dist/cli.js: $(shell find src -name '*.ts') scripts/build.ts package-lock.json node_modules/.bucketscan-installed
+	npm run build --silent
+
+build: dist/cli.js
+
+.PHONY: help build run demo test test-unit test-integration test-fidelity typecheck deps clamd chaos bench
 
 help:
 	@echo "make run    start the local stack (emulator, clamd, worker) in the foreground"
