@@ -234,6 +234,55 @@ function queueRef(nameVar: string, urlVar: string, name: string | undefined, add
   throw new ConfigError(nameVar, `is required but not set (or set ${urlVar})`);
 }
 
+/**
+ * The settings a one-off command (scan, rescan, dlq, policy) may need, from the
+ * same environment as the worker's, without requiring what it does not use: a
+ * command that scans a local file needs no bucket or queue. Each getter throws
+ * the worker's own ConfigError for a bad or missing value, when first asked.
+ */
+export interface CommandSettings {
+  clamd(): Config['clamd'];
+  maxFileSizeBytes(): number;
+  aws(service: 's3' | 'sqs' | 'sns'): ServiceConnection;
+  unprocessedBucket(): string;
+  unprocessedPrefix(): string;
+  quarantineBucket(): string;
+  inboundQueue(): QueueRef;
+  validationQueue(): QueueRef;
+  logLevel(): Config['logLevel'];
+}
+
+export function loadCommandSettings(env: Env): CommandSettings {
+  const parsed = schema.partial().safeParse(env);
+  if (!parsed.success) throw firstIssue(parsed.error);
+  const p = parsed.data;
+  const required = <T>(variable: string, value: T | undefined): T => {
+    if (value === undefined) throw new ConfigError(variable, 'is required but not set');
+    return value;
+  };
+  // The worker's own loader with stand-ins for what this command does not use, so
+  // every rule (regions, credentials, clamd address) stays in one place.
+  const STAND_INS: Env = {
+    UNPROCESSED_BUCKET_NAME: 'unused-unprocessed',
+    QUARANTINE_BUCKET_NAME: 'unused-quarantine',
+    VIRUS_SCANNING_QUEUE_NAME: 'unused',
+    VALIDATION_QUEUE_NAME: 'unused',
+    VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:unused',
+  };
+  const full = () => loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== '')) });
+  return {
+    clamd: () => full().clamd,
+    maxFileSizeBytes: () => full().maxFileSizeBytes,
+    aws: (service) => full().aws[service],
+    unprocessedBucket: () => required('UNPROCESSED_BUCKET_NAME', p.UNPROCESSED_BUCKET_NAME),
+    unprocessedPrefix: () => p.UNPROCESSED_PREFIX ?? '',
+    quarantineBucket: () => required('QUARANTINE_BUCKET_NAME', p.QUARANTINE_BUCKET_NAME),
+    inboundQueue: () => queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', p.VIRUS_SCANNING_QUEUE_NAME, p.VIRUS_SCANNING_QUEUE_URL),
+    validationQueue: () => queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', p.VALIDATION_QUEUE_NAME, p.VALIDATION_QUEUE_URL),
+    logLevel: () => p.LOG_LEVEL ?? 'info',
+  };
+}
+
 /** Validates the whole environment up front so a worker never starts half-configured. */
 export function loadConfig(env: Env): Config {
   const result = schema.safeParse(env);
