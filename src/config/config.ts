@@ -50,12 +50,20 @@ export interface Config {
   retryDelaySeconds: number;
   /** Objects above this are quarantined with a multipart copy (S3 copies at most 5 GiB at once). */
   multipartCopyThresholdBytes: number;
+  /** METRICS: Prometheus text on /metrics (needs HEALTH_PORT), CloudWatch EMF lines on stdout, or none. */
+  metrics: 'prometheus' | 'emf' | 'off';
+  /** METRICS_NAMESPACE: the CloudWatch namespace of EMF metrics. */
+  metricsNamespace: string;
+  /** SCAN_STATUS_TAG: the tag key for the scan status; undefined: no tagging. */
+  statusTag: string | undefined;
   /** TCP port of the /healthz and /readyz endpoints; undefined: none. */
   healthPort: number | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
 export const MEGABYTE = 1024 * 1024;
+
+export const DEFAULT_STATUS_TAG = 'bucketscan-status';
 
 // clamd clamps MaxFileSize to just under 2 GiB and flags anything larger as a
 // limit hit, so nothing larger can ever be scanned in full.
@@ -196,6 +204,19 @@ const schema = z.object({
   MULTIPART_COPY_THRESHOLD: integer(5120, 5, 5120, 'megabytes'),
   RETRY_DELAY: integer(15, 0, 43200, 'seconds'),
   HEALTH_PORT: integer(0, 0, 65535, 'port'),
+  METRICS: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value.toLowerCase() : 'prometheus'))
+    .pipe(z.enum(['prometheus', 'emf', 'off'], { error: 'must be prometheus, emf or off' })),
+  METRICS_NAMESPACE: text.regex(/^[A-Za-z0-9 ._\-/#:]{1,255}$/, 'must be a CloudWatch namespace (1-255 letters, digits, spaces and . _ - / # :)').optional(),
+  // Unset: the default key; set but empty: no tagging (told apart in loadConfig).
+  SCAN_STATUS_TAG: z
+    .string()
+    .trim()
+    .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,128}$/u, 'must be an S3 tag key (at most 128 letters, digits, spaces and _ . : / = + - @), or empty to turn tagging off')
+    .optional(),
   LOG_LEVEL: logLevel,
 });
 
@@ -346,6 +367,9 @@ export function loadConfig(env: Env): Config {
     multipartCopyThresholdBytes: p.MULTIPART_COPY_THRESHOLD * MEGABYTE,
     retryDelaySeconds: p.RETRY_DELAY,
     healthPort: p.HEALTH_PORT === 0 ? undefined : p.HEALTH_PORT,
+    metrics: p.METRICS,
+    metricsNamespace: p.METRICS_NAMESPACE ?? 'bucketscan',
+    statusTag: p.SCAN_STATUS_TAG === undefined ? DEFAULT_STATUS_TAG : p.SCAN_STATUS_TAG || undefined,
     logLevel: p.LOG_LEVEL,
   };
 }

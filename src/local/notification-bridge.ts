@@ -1,3 +1,5 @@
+import { isNotFound } from '../aws/errors.ts';
+import { unquoteETag } from '../events/text.ts';
 import type { FauxqsServer, S3SpyEvent, SpyMessage } from 'fauxqs';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../log/logger.ts';
@@ -125,7 +127,7 @@ export function startNotificationBridge(options: NotificationBridgeOptions): Not
       }
       // A HEAD racing a later overwrite reports the newer object; S3 would report each
       // version. Both events then describe the current object, which is what a scan needs.
-      const eTag = unquote(head.ETag ?? '');
+      const eTag = unquoteETag(head.ETag) ?? '';
       const record = buildObjectCreatedRecord({
         bucket,
         key,
@@ -228,14 +230,4 @@ function eventNameFor(origin: Origin, eTag: string): ObjectCreatedEventName {
       // Only multipart uploads get the "<md5 of part md5s>-<part count>" form.
       return /-\d+$/.test(eTag) ? 'ObjectCreated:CompleteMultipartUpload' : 'ObjectCreated:Put';
   }
-}
-
-function unquote(eTag: string): string {
-  return eTag.replace(/^"(.*)"$/, '$1');
-}
-
-function isNotFound(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const { name, $metadata } = error as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
-  return name === 'NotFound' || name === 'NoSuchKey' || $metadata?.httpStatusCode === 404;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ScanTarget } from '../events/record.ts';
-import type { UnscannableReason } from '../scan/reply.ts';
+import type { ScanVerdict } from '../scan/reply.ts';
+import { MAX_KEY_BYTES } from '../events/key.ts';
 
 /** What S3 said when the scanned version was opened. */
 export type ObjectState =
@@ -51,11 +52,6 @@ export function decideBeforeScan(target: ScanTarget, state: ObjectState, maxFile
   return { action: 'scan' };
 }
 
-export type ScanResult =
-  | { status: 'clean' }
-  | { status: 'infected'; signature: string }
-  | { status: 'unscannable'; reason: UnscannableReason; detail: string; signature: string | null };
-
 /** An UNSCANNABLE verdict as it travels on: why, in words, and the heuristic clamd named if any. */
 export interface UnscannableDecision {
   status: 'UNSCANNABLE';
@@ -75,7 +71,7 @@ export type PostScanDecision =
  * never passed as clean: it is quarantined like an infected file or, when the
  * deployment chose `forward`, sent on marked UNSCANNABLE for the next stage to judge.
  */
-export function decideAfterScan(result: ScanResult, unscannableAction: UnscannableAction = 'quarantine'): PostScanDecision {
+export function decideAfterScan(result: ScanVerdict, unscannableAction: UnscannableAction = 'quarantine'): PostScanDecision {
   switch (result.status) {
     case 'clean':
       return { action: 'forward', status: 'CLEAN' };
@@ -91,8 +87,6 @@ export function decideAfterScan(result: ScanResult, unscannableAction: Unscannab
       };
   }
 }
-
-const MAX_KEY_BYTES = 1024;
 
 /** Where a quarantined file and its report go: the same key under the quarantine prefix. */
 export function quarantineKeys(prefix: string, key: string): { object: string; report: string } {

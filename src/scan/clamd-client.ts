@@ -19,7 +19,7 @@ import {
   parseVersionReply,
   streamLimitExceeded,
   type EngineInfo,
-  type Unscannable,
+  type ScanVerdict,
 } from './reply.ts';
 
 export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'socket'; path: string };
@@ -44,7 +44,7 @@ export interface ClamdClientOptions {
   chunkBytes?: number;
 }
 
-export type ScanVerdict = { status: 'clean' } | { status: 'infected'; signature: string } | Unscannable;
+export type { ScanVerdict };
 
 export type ClamdErrorKind = 'connect' | 'timeout' | 'closed' | 'reply' | 'limit' | 'aborted';
 

@@ -2,8 +2,11 @@ import type { Config, QueueRef } from '../config/config.ts';
 import { ConfigError } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
-import { awsErrorInfo, errorMessage } from '../aws/errors.ts';
-import { changeVisibility, createQueueBatchers, receiveCountOf, receiveMessages, resolveQueueUrl } from '../aws/queue.ts';
+import { errorMessage, isAccessProblem, isQueueMissing } from '../aws/errors.ts';
+import { changeVisibility, createQueueBatchers, maxReceiveCountOf, originOf, receiveCountOf, receiveMessages, resolveQueueUrl } from '../aws/queue.ts';
+import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics } from '../metrics/metrics.ts';
+import type { OutcomeEvent, OutcomeListener } from '../pipeline/outcome.ts';
+import type { EngineInfo } from '../scan/reply.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ClamdClient, ClamdError } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
@@ -30,13 +33,12 @@ async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string, logge
     try {
       return await resolveQueueUrl(sqs, queue, signal);
     } catch (error) {
-      const { code, status } = awsErrorInfo(error);
-      if (code === 'QueueDoesNotExist' || code === 'AWS.SimpleQueueService.NonExistentQueue') {
+      if (isQueueMissing(error)) {
         throw new ConfigError(variable, `queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
       }
       if (signal.aborted) break;
       // Credentials and permissions do not fix themselves; say so at once.
-      if (status === 403 || code === 'AccessDenied' || code === 'InvalidClientTokenId' || code === 'UnrecognizedClientException') throw error;
+      if (isAccessProblem(error)) throw error;
       const wait = backoffSeconds(attempt, 1, 30);
       logger.warn({ queue: variable, attempt, error: errorMessage(error), retryInSeconds: wait }, 'could not look up the queue; retrying');
       await delay(wait * 1000, undefined, { signal }).catch(() => undefined);
@@ -45,14 +47,43 @@ async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string, logge
   return undefined;
 }
 
+export interface RunOptions {
+  /** Every outcome event, as the metrics see it (tests). */
+  onOutcome?: OutcomeListener;
+}
+
+/** Seconds since the database date clamd reports (its VERSION); undefined when it gave none. */
+export function databaseAgeSeconds(engine: EngineInfo | null, nowMs: number): number | undefined {
+  if (!engine?.databaseDate) return undefined;
+  // clamd prints the date without a zone; the official databases are stamped in UTC.
+  const at = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(engine.databaseDate) ? engine.databaseDate : `${engine.databaseDate}Z`);
+  return Number.isNaN(at) ? undefined : Math.max(0, (nowMs - at) / 1000);
+}
+
+/** METRICS: prometheus only where something serves it (HEALTH_PORT). */
+async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | undefined> {
+  if (config.metrics === 'emf') {
+    return createEmfMetrics({ namespace: config.metricsNamespace, intervalMs: 60_000, gauges, write: (line) => process.stdout.write(line) });
+  }
+  if (config.metrics === 'prometheus' && config.healthPort) return createPrometheusMetrics(gauges);
+  return undefined;
+}
+
 /**
  * Runs the worker until `signal` aborts, then shuts down gracefully. Resolves once
  * every message in work is settled and the clients are closed.
  */
-export async function runWorker(config: Config, logger: Logger, signal: AbortSignal): Promise<void> {
-  const clients = createClients(config);
+export async function runWorker(config: Config, logger: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<void> {
   let phase: 'starting' | 'waiting-for-clamd' | 'running' | 'stopped' = 'starting';
   let worker: Worker | undefined;
+  let engineInfo: EngineInfo | null = null;
+  const gauges: Gauges = {
+    inFlight: () => worker?.inFlight ?? 0,
+    clamdUp: () => (phase === 'running' && worker ? worker.dependencyUp : phase === 'waiting-for-clamd' ? false : undefined),
+    definitionsAgeSeconds: () => databaseAgeSeconds(engineInfo, Date.now()),
+  };
+  const metrics = await createMetrics(config, gauges);
+  const clients = createClients(config, (service, operation) => metrics?.awsError(service, operation));
   const health = config.healthPort
     ? await startHealthServer(
         config.healthPort,
@@ -61,8 +92,13 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
           detail: { phase, clamd: phase === 'running' && worker && !worker.ready ? 'unavailable or stopping' : undefined, inFlight: worker?.inFlight ?? 0 },
         }),
         logger,
+        metrics?.render?.bind(metrics),
       )
     : undefined;
+  const onOutcome = (event: OutcomeEvent) => {
+    metrics?.observe(event);
+    options.onOutcome?.(event);
+  };
   try {
     const clamd = new ClamdClient({
       address: config.clamd.address,
@@ -76,8 +112,16 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
 
     phase = 'waiting-for-clamd';
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
-    const engine = cachedEngine(() => clamd.version(), logger);
+    const readEngine = cachedEngine(() => clamd.version(), logger);
+    const engine = async () => {
+      engineInfo = (await readEngine()) ?? engineInfo;
+      return engineInfo;
+    };
     const info = await engine();
+    const maxReceiveCount = await maxReceiveCountOf(clients.sqs, inboundUrl).catch((error: unknown) => {
+      logger.warn({ error: errorMessage(error) }, "could not read the inbound queue's redrive policy; the last receive before the dead-letter queue cannot be told");
+      return undefined;
+    });
     logger.info(
       {
         clamd: describeAddress(config.clamd.address),
@@ -86,6 +130,9 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         validationQueue: validationUrl,
         concurrency: config.concurrency,
         maxFileSizeBytes: config.maxFileSizeBytes,
+        maxReceiveCount,
+        statusTag: config.statusTag ?? null,
+        metrics: metrics ? config.metrics : 'off',
       },
       'worker started',
     );
@@ -105,6 +152,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         topicArn: config.topicArn,
         multipartCopyThresholdBytes: config.multipartCopyThresholdBytes,
         unscannableAction: config.unscannableAction,
+        statusTag: config.statusTag,
       },
       now: () => new Date(),
     };
@@ -133,12 +181,19 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       },
       handle: (message, messageSignal, scanned) =>
         processMessage(
-          { messageId: message.MessageId, body: message.Body, receiveCount: receiveCountOf(message) },
+          {
+            messageId: message.MessageId,
+            body: message.Body,
+            receiveCount: receiveCountOf(message),
+            origin: originOf(message),
+            ...(maxReceiveCount === undefined ? {} : { maxReceiveCount }),
+          },
           rules,
           deps,
           logger,
           messageSignal,
           scanned,
+          onOutcome,
         ).catch((error: unknown) => ({ action: 'retry' as const, error })),
     });
     const running = worker;
@@ -152,6 +207,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     logger.info('worker stopped');
   } finally {
     phase = 'stopped';
+    metrics?.stop();
     clients.destroy();
     health?.close();
   }

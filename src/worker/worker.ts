@@ -90,6 +90,11 @@ export class Worker {
     return this.#held.size;
   }
 
+  /** False while clamd is known to be down (an outage), true otherwise. */
+  get dependencyUp(): boolean {
+    return this.#outage === undefined;
+  }
+
   /** Taking messages: started, not stopping, and no dependency down. */
   get ready(): boolean {
     return this.#loop !== undefined && !this.#stopping && this.#outage === undefined;
