@@ -269,10 +269,15 @@ export function loadCommandSettings(env: Env): CommandSettings {
     VALIDATION_QUEUE_NAME: 'unused',
     VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:unused',
   };
-  const full = () => loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== '')) });
+  const present: Env = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const full = () => loadConfig({ ...STAND_INS, ...present });
+  // clamd and the size limit owe nothing to AWS: read without any AWS_* variable, so
+  // a command that only scans local files needs no region and no credentials.
+  const withoutAws = () =>
+    loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(present).filter(([name]) => !name.startsWith('AWS_'))), AWS_REGION: 'unused' });
   return {
-    clamd: () => full().clamd,
-    maxFileSizeBytes: () => full().maxFileSizeBytes,
+    clamd: () => withoutAws().clamd,
+    maxFileSizeBytes: () => withoutAws().maxFileSizeBytes,
     aws: (service) => full().aws[service],
     unprocessedBucket: () => required('UNPROCESSED_BUCKET_NAME', p.UNPROCESSED_BUCKET_NAME),
     unprocessedPrefix: () => p.UNPROCESSED_PREFIX ?? '',
