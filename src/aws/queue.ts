@@ -41,6 +41,11 @@ export async function receiveMessages(sqs: SQSClient, queueUrl: string, options:
   return response.Messages ?? [];
 }
 
+/** SQS counts receives from 1; a missing or garbled count is taken as the first. */
+export function receiveCountOf(message: Message): number {
+  return Number(message.Attributes?.ApproximateReceiveCount ?? '1') || 1;
+}
+
 export async function deleteMessage(sqs: SQSClient, queueUrl: string, receiptHandle: string): Promise<void> {
   await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }));
 }

@@ -41,6 +41,8 @@ export interface Config {
   /** What happens to a file clamd could not fully scan (UNSCANNABLE): quarantined, or forwarded marked as such. */
   unscannableAction: 'quarantine' | 'forward';
   concurrency: number;
+  /** Messages received ahead of a free slot (RECEIVE_AHEAD). */
+  receiveAhead: number;
   visibilityTimeoutSeconds: number;
   receiveWaitSeconds: number;
   shutdownTimeoutSeconds: number;
@@ -187,6 +189,7 @@ const schema = z.object({
   MAX_FILE_SIZE: megabytes,
   UNSCANNABLE_ACTION: unscannableAction,
   CONCURRENCY: integer(4, 1, 256, 'messages'),
+  RECEIVE_AHEAD: integer(4, 0, 100, 'messages'),
   VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
   RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
   SHUTDOWN_TIMEOUT: integer(25, 1, 3600, 'seconds'),
@@ -341,6 +344,7 @@ export function loadConfig(env: Env): Config {
     maxFileSizeBytes: Math.floor(p.MAX_FILE_SIZE * MEGABYTE),
     unscannableAction: p.UNSCANNABLE_ACTION,
     concurrency: p.CONCURRENCY,
+    receiveAhead: p.RECEIVE_AHEAD,
     visibilityTimeoutSeconds: p.VISIBILITY_TIMEOUT,
     receiveWaitSeconds: p.RECEIVE_WAIT_TIME,
     shutdownTimeoutSeconds: p.SHUTDOWN_TIMEOUT,

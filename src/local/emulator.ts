@@ -1,3 +1,4 @@
+import { Server } from 'node:net';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../log/logger.ts';
@@ -40,11 +41,14 @@ export const DEFAULT_RESOURCES: LocalResources = {
 };
 
 export interface StartEmulatorOptions {
-  /**
-   * The address clients are told to use (endpoint and queue URLs). fauxqs itself
-   * always listens on every interface; it has no option to bind to one address.
-   */
+  /** The address clients are told to use (endpoint and queue URLs). Default 127.0.0.1. */
   host?: string;
+  /**
+   * The address the server listens on. Default 127.0.0.1: the emulator accepts
+   * well-known credentials, so nothing off this machine should reach it. A
+   * container that publishes it through a port mapping needs 0.0.0.0.
+   */
+  bindHost?: string;
   /** 0 picks a free port, which is what tests want. */
   port: number;
   resources: LocalResources;
@@ -79,7 +83,7 @@ const DEFAULT_HOST = '127.0.0.1';
 
 export async function startEmulator(options: StartEmulatorOptions): Promise<Emulator> {
   const { resources, logger } = options;
-  const server = await startFauxqs({
+  const server = await listeningOn(options.bindHost ?? DEFAULT_HOST, () => startFauxqs({
     port: options.port,
     logger: false,
     // Resources created through the server object land in this region, so their ARNs
@@ -90,7 +94,7 @@ export async function startEmulator(options: StartEmulatorOptions): Promise<Emul
     // An explicit (empty) init keeps a FAUXQS_INIT in the environment from adding
     // resources behind our back.
     init: {},
-  });
+  }));
 
   let s3: S3Client | undefined;
   try {
@@ -146,6 +150,32 @@ export async function startEmulator(options: StartEmulatorOptions): Promise<Emul
     s3?.destroy();
     await server.stop();
     throw error;
+  }
+}
+
+/**
+ * fauxqs 2.4.1 passes host "0.0.0.0" to its HTTP server's listen() and has no
+ * option for another address. While it starts, listen() calls that ask for every
+ * interface are pointed at `host` instead; the tests read the listening socket's
+ * address (not this code's intent) to show that it worked.
+ */
+async function listeningOn<T>(host: string, start: () => Promise<T>): Promise<T> {
+  if (host === '0.0.0.0') return start();
+  const original = Server.prototype.listen;
+  const rewrite = (value: unknown) => (value === '0.0.0.0' || value === '::' ? host : value);
+  Server.prototype.listen = function listen(this: Server, ...args: unknown[]) {
+    const [first] = args;
+    if (first !== null && typeof first === 'object' && 'port' in first) {
+      args[0] = { ...first, host: rewrite((first as { host?: unknown }).host) };
+    } else if (typeof first === 'number' && typeof args[1] === 'string') {
+      args[1] = rewrite(args[1]);
+    }
+    return (original as (...a: unknown[]) => Server).apply(this, args);
+  } as typeof Server.prototype.listen;
+  try {
+    return await start();
+  } finally {
+    Server.prototype.listen = original;
   }
 }
 

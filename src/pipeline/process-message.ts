@@ -52,6 +52,8 @@ export async function processMessage(
   deps: PipelineDeps,
   logger: Logger,
   signal?: AbortSignal,
+  /** Called once the message needs no more clamd time (see Worker). */
+  scanned?: () => void,
 ): Promise<MessageResult> {
   const log = logger.child({ messageId: message.messageId, receiveCount: message.receiveCount });
   const parsed = parseMessageBody(message.body);
@@ -88,7 +90,9 @@ export async function processMessage(
     const { target } = check;
     const fields = { record: index, bucket: target.bucket, key: target.key, versionId: target.versionId, envelope: parsed.envelope };
     try {
-      const result = await processRecord(target, deps, signal);
+      // Only the last record frees the slot: earlier ones are followed by more scanning.
+      const last = index === parsed.records.length - 1;
+      const result = await processRecord(target, deps, signal, last ? scanned : undefined);
       const durationMs = Math.round(performance.now() - started);
       if (result.outcome === 'dropped') {
         log.warn({ ...fields, outcome: 'dropped', reason: result.reason, durationMs }, 'record dropped: %s', result.reason);

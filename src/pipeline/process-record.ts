@@ -63,13 +63,20 @@ export type RecordOutcome =
  * Carries one valid record to its final outcome. Anything that throws leaves the
  * outcome undecided: the caller keeps the message for a retry.
  */
-export async function processRecord(target: ScanTarget, deps: PipelineDeps, signal?: AbortSignal): Promise<RecordOutcome> {
+export async function processRecord(
+  target: ScanTarget,
+  deps: PipelineDeps,
+  signal?: AbortSignal,
+  /** Called once no more clamd time is needed: only network steps are left. */
+  onScanned?: () => void,
+): Promise<RecordOutcome> {
   const { settings } = deps;
   const opened = await openObject(deps.s3, target, signal);
   const before = decideBeforeScan(target, opened, settings.maxFileSizeBytes);
   const body: Readable | undefined = opened.kind === 'found' ? opened.body : undefined;
 
   if (before.action !== 'scan') {
+    onScanned?.();
     // An unread body pins a pooled socket; let it go before doing anything else.
     body?.destroy();
     if (before.action === 'drop') {
@@ -101,6 +108,7 @@ export async function processRecord(target: ScanTarget, deps: PipelineDeps, sign
     status = before.status;
   } else {
     const verdict = await deps.scanner.scan(body, signal);
+    onScanned?.();
     const after = decideAfterScan(verdict, settings.unscannableAction ?? 'quarantine');
     if (after.action === 'forward') {
       const unscannable = after.status === 'UNSCANNABLE' ? { detail: after.detail, signature: after.signature } : undefined;

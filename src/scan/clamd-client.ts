@@ -11,6 +11,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { errorMessage } from '../aws/errors.ts';
 import {
   describeBytes,
   isStreamLimitReply,
@@ -115,7 +116,7 @@ export class ClamdClient {
     try {
       return parseVersionReply(reply);
     } catch (error) {
-      throw new ClamdError('reply', (error as Error).message, { cause: error, reply: describeBytes(reply) });
+      throw new ClamdError('reply', errorMessage(error), { cause: error, reply: describeBytes(reply) });
     }
   }
 

@@ -2,8 +2,8 @@ import type { Config, QueueRef } from '../config/config.ts';
 import { ConfigError } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
-import { awsErrorInfo } from '../aws/errors.ts';
-import { createQueueBatchers, resolveQueueUrl } from '../aws/queue.ts';
+import { awsErrorInfo, errorMessage } from '../aws/errors.ts';
+import { changeVisibility, createQueueBatchers, receiveCountOf, receiveMessages, resolveQueueUrl } from '../aws/queue.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ClamdClient, ClamdError } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
@@ -38,7 +38,7 @@ async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string, logge
       // Credentials and permissions do not fix themselves; say so at once.
       if (status === 403 || code === 'AccessDenied' || code === 'InvalidClientTokenId' || code === 'UnrecognizedClientException') throw error;
       const wait = backoffSeconds(attempt, 1, 30);
-      logger.warn({ queue: variable, attempt, error: (error as Error).message, retryInSeconds: wait }, 'could not look up the queue; retrying');
+      logger.warn({ queue: variable, attempt, error: errorMessage(error), retryInSeconds: wait }, 'could not look up the queue; retrying');
       await delay(wait * 1000, undefined, { signal }).catch(() => undefined);
     }
   }
@@ -110,30 +110,35 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     };
     const rules = { bucket: config.unprocessedBucket, prefix: config.unprocessedPrefix };
     worker = new Worker({
-      sqs: clients.sqs,
-      queueUrl: inboundUrl,
+      queue: {
+        receive: (max, receiveSignal) =>
+          receiveMessages(clients.sqs, inboundUrl, {
+            max,
+            waitSeconds: config.receiveWaitSeconds,
+            visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+            signal: receiveSignal,
+          }),
+        changeVisibility: (receiptHandle, seconds) => changeVisibility(clients.sqs, inboundUrl, receiptHandle, seconds),
+        remove: batchers.delete,
+      },
       concurrency: config.concurrency,
+      receiveAhead: config.receiveAhead,
       visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-      receiveWaitSeconds: config.receiveWaitSeconds,
       shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
       retryDelaySeconds: config.retryDelaySeconds,
-      remove: batchers.delete,
       logger,
       outage: {
         isOutage: isClamdOutage,
         recovered: (outageSignal) => waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, outageSignal),
       },
-      handle: (message, messageSignal) =>
+      handle: (message, messageSignal, scanned) =>
         processMessage(
-          {
-            messageId: message.MessageId,
-            body: message.Body,
-            receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? '1') || 1,
-          },
+          { messageId: message.MessageId, body: message.Body, receiveCount: receiveCountOf(message) },
           rules,
           deps,
           logger,
           messageSignal,
+          scanned,
         ).catch((error: unknown) => ({ action: 'retry' as const, error })),
     });
     const running = worker;

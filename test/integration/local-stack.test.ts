@@ -24,6 +24,7 @@ import { startEmulator, type Emulator, type LocalResources } from '../../src/loc
 import { startNotificationBridge } from '../../src/local/notification-bridge.ts';
 import { encodeEventKey, type S3EventDocument, type S3EventRecord } from '../../src/local/s3-event.ts';
 import { RESOURCES } from '../support/stack.ts';
+import { listeningAddresses } from '../support/listening.ts';
 
 // Another region than the default on purpose: ARNs and URLs must follow it.
 const resources: LocalResources = { ...RESOURCES, region: 'eu-west-2' };
@@ -63,6 +64,10 @@ describe('local stack emulator', () => {
     sqs.destroy();
     sns.destroy();
     await emulator.stop();
+  });
+
+  it('listens on loopback only: it accepts well-known credentials', () => {
+    assert.deepEqual(listeningAddresses(emulator.server.port), ['127.0.0.1']);
   });
 
   /** Receives and deletes everything on a queue; only meaningful after bridge.idle(). */
