@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadCommandSettings } from '../config/config.ts';
 import { createS3Client } from '../aws/clients.ts';
-import { awsErrorInfo } from '../aws/errors.ts';
+import { awsErrorInfo, errorMessage } from '../aws/errors.ts';
 import { openObject } from '../aws/objects.ts';
 import { ClamdClient, ClamdError, type ClamdAddress } from '../scan/clamd-client.ts';
 import { describeAddress } from '../scan/wait-ready.ts';
@@ -268,9 +268,9 @@ function s3Problem(error: unknown): string {
   return `S3 request failed: ${firstLine(error)}`;
 }
 
+/** The first line of an error's message: result lines are one line each. */
 function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return (message.split('\n')[0] ?? '').trim() || (error instanceof Error ? error.name : 'unknown error');
+  return (errorMessage(error).split('\n')[0] ?? '').trim() || (error instanceof Error ? error.name : 'unknown error');
 }
 
 /** Writes each result as soon as it is known; false once stdout cannot take more (a closed pipe). */
