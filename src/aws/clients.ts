@@ -41,6 +41,15 @@ function common(connection: ServiceConnection, maxSockets: number) {
   };
 }
 
+/** An S3 client as the worker's; one-off commands that need only S3 use it alone. */
+export function createS3Client(connection: ServiceConnection, maxSockets = 16): S3Client {
+  return new S3Client({
+    ...common(connection, maxSockets),
+    // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
+    forcePathStyle: connection.endpoint !== undefined,
+  });
+}
+
 /** Service and operation of a request, e.g. ("S3", "GetObject"). */
 export type ErrorListener = (service: string, operation: string, error: unknown) => void;
 
@@ -64,11 +73,7 @@ function reportErrors(stack: S3Client['middlewareStack'], service: string, liste
 
 export function createClients(config: Config, onError?: ErrorListener): AwsClients {
   const sockets = Math.max(16, config.concurrency * 4);
-  const s3 = new S3Client({
-    ...common(config.aws.s3, sockets),
-    // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
-    forcePathStyle: config.aws.s3.endpoint !== undefined,
-  });
+  const s3 = createS3Client(config.aws.s3, sockets);
   const sqs = new SQSClient(common(config.aws.sqs, sockets));
   const sns = new SNSClient(common(config.aws.sns, sockets));
   // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.

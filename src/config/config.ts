@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
 import type { Env } from './env-file.ts';
+import { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
 
 /** A bad setting, named by the variable a user has to fix. */
 export class ConfigError extends Error {
@@ -62,8 +63,6 @@ export interface Config {
 }
 
 export const MEGABYTE = 1024 * 1024;
-
-export const DEFAULT_STATUS_TAG = 'bucketscan-status';
 
 // clamd clamps MaxFileSize to just under 2 GiB and flags anything larger as a
 // limit hit, so nothing larger can ever be scanned in full.
@@ -293,10 +292,15 @@ export function loadCommandSettings(env: Env): CommandSettings {
     VALIDATION_QUEUE_NAME: 'unused',
     VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:unused',
   };
-  const full = () => loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== '')) });
+  const present: Env = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const full = () => loadConfig({ ...STAND_INS, ...present });
+  // clamd and the size limit owe nothing to AWS: read without any AWS_* variable, so
+  // a command that only scans local files needs no region and no credentials.
+  const withoutAws = () =>
+    loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(present).filter(([name]) => !name.startsWith('AWS_'))), AWS_REGION: 'unused' });
   return {
-    clamd: () => full().clamd,
-    maxFileSizeBytes: () => full().maxFileSizeBytes,
+    clamd: () => withoutAws().clamd,
+    maxFileSizeBytes: () => withoutAws().maxFileSizeBytes,
     aws: (service) => full().aws[service],
     unprocessedBucket: () => required('UNPROCESSED_BUCKET_NAME', p.UNPROCESSED_BUCKET_NAME),
     unprocessedPrefix: () => p.UNPROCESSED_PREFIX ?? '',

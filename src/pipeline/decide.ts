@@ -34,6 +34,14 @@ export type PreScanDecision =
   | { action: 'scan' };
 
 /**
+ * MAX_FILE_SIZE: a file larger than this is never scanned. One rule for the worker
+ * (TOO_LARGE) and `bucketscan scan` (UNSCANNABLE, reason too-large).
+ */
+export function isTooLarge(size: number, maxFileSizeBytes: number): boolean {
+  return size > maxFileSizeBytes;
+}
+
+/**
  * Before scanning: an object that is gone, or no longer the version the event
  * announced, has (or had) its own event, so this one has nothing left to do.
  */
@@ -48,7 +56,7 @@ export function decideBeforeScan(target: ScanTarget, state: ObjectState, maxFile
   if (target.eTag && state.eTag && state.eTag !== target.eTag) {
     return { action: 'drop', reason: 'object changed since the event (eTag differs)' };
   }
-  if (state.size > maxFileSizeBytes) return { action: 'quarantine', status: 'TOO_LARGE', reason: REASONS.TOO_LARGE };
+  if (isTooLarge(state.size, maxFileSizeBytes)) return { action: 'quarantine', status: 'TOO_LARGE', reason: REASONS.TOO_LARGE };
   return { action: 'scan' };
 }
 

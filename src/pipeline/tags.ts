@@ -9,6 +9,9 @@ export type StatusValue = 'CLEAN' | 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
 
 export const MAX_TAGS = 10;
 
+/** SCAN_STATUS_TAG's default; `bucketscan policy` uses the same. */
+export const DEFAULT_STATUS_TAG = 'bucketscan-status';
+
 export type Merge = { ok: true; tags: Tag[] } | { ok: false; problem: string };
 
 /** The object's tags with the status set (replacing an earlier status), or why that cannot be. */
