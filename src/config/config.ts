@@ -2,6 +2,8 @@ import { z } from 'zod';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
 import type { Env } from './env-file.ts';
 import { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
+import { DEFAULT_MAX_DEFINITIONS_AGE_HOURS, DEFAULT_STALE_DEFINITIONS, STALE_DEFINITIONS_MODES, type StaleDefinitionsMode } from '../scan/freshness.ts';
+import { LOG_FORMATS, type LogFormatSetting } from '../log/pretty.ts';
 
 /** A bad setting, named by the variable a user has to fix. */
 export class ConfigError extends Error {
@@ -55,6 +57,11 @@ export interface Config {
   metrics: 'prometheus' | 'emf' | 'off';
   /** METRICS_NAMESPACE: the CloudWatch namespace of EMF metrics. */
   metricsNamespace: string;
+  /** MAX_DEFINITIONS_AGE, in hours: older definitions are stale. */
+  maxDefinitionsAgeHours: number;
+  /** STALE_DEFINITIONS: keep scanning (warn) or stop taking messages (pause) while stale. */
+  staleDefinitions: StaleDefinitionsMode;
+  logFormat: LogFormatSetting;
   /** SCAN_STATUS_TAG: the tag key for the scan status; undefined: no tagging. */
   statusTag: string | undefined;
   /** TCP port of the /healthz and /readyz endpoints; undefined: none. */
@@ -203,6 +210,30 @@ const schema = z.object({
   MULTIPART_COPY_THRESHOLD: integer(5120, 5, 5120, 'megabytes'),
   RETRY_DELAY: integer(15, 0, 43200, 'seconds'),
   HEALTH_PORT: integer(0, 0, 65535, 'port'),
+  MAX_DEFINITIONS_AGE: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return DEFAULT_MAX_DEFINITIONS_AGE_HOURS;
+      if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a number of hours above 0, got "${value}"` });
+        return z.NEVER;
+      }
+      return Number(value);
+    }),
+  STALE_DEFINITIONS: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value.toLowerCase() : DEFAULT_STALE_DEFINITIONS))
+    .pipe(z.enum(STALE_DEFINITIONS_MODES, { error: 'must be warn or pause' })),
+  LOG_FORMAT: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value.toLowerCase() : 'auto'))
+    .pipe(z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })),
   METRICS: z
     .string()
     .trim()
@@ -371,6 +402,9 @@ export function loadConfig(env: Env): Config {
     multipartCopyThresholdBytes: p.MULTIPART_COPY_THRESHOLD * MEGABYTE,
     retryDelaySeconds: p.RETRY_DELAY,
     healthPort: p.HEALTH_PORT === 0 ? undefined : p.HEALTH_PORT,
+    maxDefinitionsAgeHours: p.MAX_DEFINITIONS_AGE,
+    staleDefinitions: p.STALE_DEFINITIONS,
+    logFormat: p.LOG_FORMAT,
     metrics: p.METRICS,
     metricsNamespace: p.METRICS_NAMESPACE ?? 'bucketscan',
     statusTag: p.SCAN_STATUS_TAG === undefined ? DEFAULT_STATUS_TAG : p.SCAN_STATUS_TAG || undefined,

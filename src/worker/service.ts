@@ -6,7 +6,7 @@ import { errorMessage, isAccessProblem, isQueueMissing } from '../aws/errors.ts'
 import { changeVisibility, createQueueBatchers, maxReceiveCountOf, originOf, receiveCountOf, receiveMessages, resolveQueueUrl } from '../aws/queue.ts';
 import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics } from '../metrics/metrics.ts';
 import type { OutcomeEvent, OutcomeListener } from '../pipeline/outcome.ts';
-import type { EngineInfo } from '../scan/reply.ts';
+import { startFreshnessMonitor, type FreshnessMonitor } from '../scan/freshness.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ClamdClient, ClamdError } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
@@ -52,14 +52,6 @@ export interface RunOptions {
   onOutcome?: OutcomeListener;
 }
 
-/** Seconds since the database date clamd reports (its VERSION); undefined when it gave none. */
-export function databaseAgeSeconds(engine: EngineInfo | null, nowMs: number): number | undefined {
-  if (!engine?.databaseDate) return undefined;
-  // clamd prints the date without a zone; the official databases are stamped in UTC.
-  const at = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(engine.databaseDate) ? engine.databaseDate : `${engine.databaseDate}Z`);
-  return Number.isNaN(at) ? undefined : Math.max(0, (nowMs - at) / 1000);
-}
-
 /** METRICS: prometheus only where something serves it (HEALTH_PORT). */
 async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | undefined> {
   if (config.metrics === 'emf') {
@@ -76,21 +68,33 @@ async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | 
 export async function runWorker(config: Config, logger: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<void> {
   let phase: 'starting' | 'waiting-for-clamd' | 'running' | 'stopped' = 'starting';
   let worker: Worker | undefined;
-  let engineInfo: EngineInfo | null = null;
+  let freshness: FreshnessMonitor | undefined;
   const gauges: Gauges = {
     inFlight: () => worker?.inFlight ?? 0,
     clamdUp: () => (phase === 'running' && worker ? worker.dependencyUp : phase === 'waiting-for-clamd' ? false : undefined),
-    definitionsAgeSeconds: () => databaseAgeSeconds(engineInfo, Date.now()),
+    definitionsAgeSeconds: () => freshness?.state().ageSeconds ?? undefined,
   };
   const metrics = await createMetrics(config, gauges);
   const clients = createClients(config, (service, operation) => metrics?.awsError(service, operation));
   const health = config.healthPort
     ? await startHealthServer(
         config.healthPort,
-        () => ({
-          ready: phase === 'running' && worker?.ready === true,
-          detail: { phase, clamd: phase === 'running' && worker && !worker.ready ? 'unavailable or stopping' : undefined, inFlight: worker?.inFlight ?? 0 },
-        }),
+        () => {
+          const definitions = freshness?.state();
+          const paused = definitions?.pause === true;
+          return {
+            ready: phase === 'running' && worker?.ready === true,
+            detail: {
+              phase,
+              clamd: phase === 'running' && worker && !worker.dependencyUp ? 'unavailable' : undefined,
+              paused: paused ? 'stale definitions (STALE_DEFINITIONS=pause)' : undefined,
+              inFlight: worker?.inFlight ?? 0,
+              ...(definitions
+                ? { definitions: { status: definitions.status, ageSeconds: definitions.ageSeconds, databaseVersion: definitions.databaseVersion, databaseDate: definitions.databaseDate, detail: definitions.detail } }
+                : {}),
+            },
+          };
+        },
         logger,
         metrics?.render?.bind(metrics),
       )
@@ -112,12 +116,17 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
 
     phase = 'waiting-for-clamd';
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
-    const readEngine = cachedEngine(() => clamd.version(), logger);
-    const engine = async () => {
-      engineInfo = (await readEngine()) ?? engineInfo;
-      return engineInfo;
-    };
+    const engine = cachedEngine(() => clamd.version(), logger);
     const info = await engine();
+    freshness = startFreshnessMonitor({
+      readVersion: () => clamd.version(),
+      maxAgeHours: config.maxDefinitionsAgeHours,
+      mode: config.staleDefinitions,
+      logger,
+      onChange: () => worker?.recheck(),
+    });
+    // In pause mode a worker must not start on stale definitions.
+    await freshness.settled();
     const maxReceiveCount = await maxReceiveCountOf(clients.sqs, inboundUrl).catch((error: unknown) => {
       logger.warn({ error: errorMessage(error) }, "could not read the inbound queue's redrive policy; the last receive before the dead-letter queue cannot be told");
       return undefined;
@@ -175,6 +184,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
       retryDelaySeconds: config.retryDelaySeconds,
       logger,
+      paused: () => freshness?.state().pause === true,
       outage: {
         isOutage: isClamdOutage,
         recovered: (outageSignal) => waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, outageSignal),
@@ -207,6 +217,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     logger.info('worker stopped');
   } finally {
     phase = 'stopped';
+    freshness?.stop();
     metrics?.stop();
     clients.destroy();
     health?.close();

@@ -1,9 +1,8 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log/logger.ts';
 import { receiveCountOf, type Message } from '../aws/queue.ts';
 import type { MessageResult } from '../pipeline/process-message.ts';
 import { errorMessage } from '../aws/errors.ts';
-import { backoffSeconds } from './backoff.ts';
+import { backoffSeconds, pause } from './backoff.ts';
 
 /** The inbound queue, as the worker uses it (src/aws/queue.ts adapts SQS to it). */
 export interface WorkerQueue {
@@ -32,6 +31,8 @@ export interface WorkerOptions {
    */
   handle(message: Message, signal: AbortSignal, scanned: () => void): Promise<MessageResult>;
   logger: Logger;
+  /** True while no messages should be taken (stale definitions, STALE_DEFINITIONS=pause); see `recheck`. */
+  paused?: () => boolean;
   /**
    * A dependency every message needs (clamd). When a failure shows it is down,
    * the worker stops receiving instead of failing message after message (each
@@ -95,9 +96,14 @@ export class Worker {
     return this.#outage === undefined;
   }
 
-  /** Taking messages: started, not stopping, and no dependency down. */
+  /** Taking messages: started, not stopping, not paused and no dependency down. */
   get ready(): boolean {
-    return this.#loop !== undefined && !this.#stopping && this.#outage === undefined;
+    return this.#loop !== undefined && !this.#stopping && this.#outage === undefined && this.#options.paused?.() !== true;
+  }
+
+  /** Looks at `paused` again (call it when what it reads has changed). */
+  recheck(): void {
+    this.#notify();
   }
 
   /** Starts polling; the promise settles when the poll loop has ended. */
@@ -138,6 +144,10 @@ export class Worker {
         await this.#outage;
         continue;
       }
+      if (this.#options.paused?.()) {
+        await this.#changed();
+        continue;
+      }
       const wanted = this.#wanted();
       if (wanted <= 0) {
         await this.#changed();
@@ -152,7 +162,7 @@ export class Worker {
         failures += 1;
         const wait = backoffSeconds(failures, 1, 30);
         logger.error({ error: errorMessage(error), retryInSeconds: wait }, 'receive from the inbound queue failed');
-        await delay(wait * 1000, undefined, { signal: this.#stopController.signal }).catch(() => undefined);
+        await pause(wait * 1000, this.#stopController.signal);
         continue;
       }
       for (const message of messages) {
@@ -192,6 +202,8 @@ export class Worker {
     const settled = this.#options
       .handle(message, held.controller.signal, scanned)
       .then(async (result) => {
+        // Before the slot is freed: an outage must hand back the waiting messages, not start one.
+        if (result.action === 'retry' && !this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
         scanned();
         clearInterval(held.heartbeat);
         if (result.action === 'delete') {
@@ -205,7 +217,6 @@ export class Worker {
           });
           return;
         }
-        if (!this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
         // Stopping: give it to another worker now. Otherwise wait a little longer
         // each time, so a short outage does not use up the redrive budget at once.
         const seconds = this.#stopping

@@ -10,7 +10,6 @@ import { processMessage } from '../../src/pipeline/process-message.ts';
 import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
 import type { OutcomeEvent } from '../../src/pipeline/outcome.ts';
 import { createEmfMetrics, createPrometheusMetrics } from '../../src/metrics/metrics.ts';
-import { databaseAgeSeconds } from '../../src/worker/service.ts';
 import { loadConfig } from '../../src/config/config.ts';
 
 const awsError = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
@@ -160,13 +159,6 @@ describe('metrics', () => {
   });
 });
 
-test('database age from the VERSION date (taken as UTC)', () => {
-  const engine = { clamav: '1.4.6', databaseVersion: 27431, databaseDate: '2026-11-30T10:00:00', raw: '' };
-  assert.equal(databaseAgeSeconds(engine, Date.parse('2026-11-30T12:00:00Z')), 7200);
-  assert.equal(databaseAgeSeconds({ ...engine, databaseDate: null }, 0), undefined);
-  assert.equal(databaseAgeSeconds(null, 0), undefined);
-});
-
 describe('settings', () => {
   const base = {
     UNPROCESSED_BUCKET_NAME: 'unprocessed', QUARANTINE_BUCKET_NAME: 'quarantine', VIRUS_SCANNING_QUEUE_NAME: 'in', VALIDATION_QUEUE_NAME: 'out',
@@ -177,6 +169,15 @@ describe('settings', () => {
     assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: '' }).statusTag, undefined);
     assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: 'scan:status' }).statusTag, 'scan:status');
     assert.throws(() => loadConfig({ ...base, SCAN_STATUS_TAG: 'x'.repeat(129) }), /SCAN_STATUS_TAG: must be an S3 tag key/);
+  });
+  test('freshness and log format', () => {
+    const config = loadConfig(base);
+    assert.equal(config.maxDefinitionsAgeHours, 48);
+    assert.equal(config.staleDefinitions, 'warn');
+    assert.equal(loadConfig({ ...base, STALE_DEFINITIONS: 'pause', MAX_DEFINITIONS_AGE: '1.5' }).maxDefinitionsAgeHours, 1.5);
+    assert.throws(() => loadConfig({ ...base, MAX_DEFINITIONS_AGE: '0' }), /MAX_DEFINITIONS_AGE: must be a number of hours above 0/);
+    assert.throws(() => loadConfig({ ...base, STALE_DEFINITIONS: 'stop' }), /STALE_DEFINITIONS: must be warn or pause/);
+    assert.throws(() => loadConfig({ ...base, LOG_FORMAT: 'xml' }), /LOG_FORMAT: must be one of auto, json, pretty/);
   });
   test('METRICS', () => {
     assert.equal(loadConfig(base).metrics, 'prometheus');
