@@ -41,14 +41,23 @@ function common(connection: ServiceConnection, maxSockets: number) {
   };
 }
 
+/** An S3 client for one connection (path-style against a custom endpoint). */
+export function createS3Client(connection: ServiceConnection, maxSockets = 16): S3Client {
+  return new S3Client({
+    ...common(connection, maxSockets),
+    // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
+    forcePathStyle: connection.endpoint !== undefined,
+  });
+}
+
+export function createSqsClient(connection: ServiceConnection, maxSockets = 16): SQSClient {
+  return new SQSClient(common(connection, maxSockets));
+}
+
 export function createClients(config: Config): AwsClients {
   const sockets = Math.max(16, config.concurrency * 4);
-  const s3 = new S3Client({
-    ...common(config.aws.s3, sockets),
-    // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
-    forcePathStyle: config.aws.s3.endpoint !== undefined,
-  });
-  const sqs = new SQSClient(common(config.aws.sqs, sockets));
+  const s3 = createS3Client(config.aws.s3, sockets);
+  const sqs = createSqsClient(config.aws.sqs, sockets);
   const sns = new SNSClient(common(config.aws.sns, sockets));
   // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.
   const counter = requestCounterFromEnv();

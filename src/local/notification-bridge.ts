@@ -5,8 +5,10 @@ import {
   buildEventDocument,
   buildObjectCreatedRecord,
   createSequencer,
+  unquoteETag,
+  writeEventName,
   type ObjectCreatedEventName,
-} from './s3-event.ts';
+} from '../events/s3-event.ts';
 
 /**
  * Stands in for S3 event notifications, which the emulator does not implement: every
@@ -125,7 +127,7 @@ export function startNotificationBridge(options: NotificationBridgeOptions): Not
       }
       // A HEAD racing a later overwrite reports the newer object; S3 would report each
       // version. Both events then describe the current object, which is what a scan needs.
-      const eTag = unquote(head.ETag ?? '');
+      const eTag = unquoteETag(head.ETag ?? '');
       const record = buildObjectCreatedRecord({
         bucket,
         key,
@@ -225,13 +227,8 @@ function eventNameFor(origin: Origin, eTag: string): ObjectCreatedEventName {
     case 'post':
       return 'ObjectCreated:Post';
     case 'write':
-      // Only multipart uploads get the "<md5 of part md5s>-<part count>" form.
-      return /-\d+$/.test(eTag) ? 'ObjectCreated:CompleteMultipartUpload' : 'ObjectCreated:Put';
+      return writeEventName(eTag);
   }
-}
-
-function unquote(eTag: string): string {
-  return eTag.replace(/^"(.*)"$/, '$1');
 }
 
 function isNotFound(error: unknown): boolean {
