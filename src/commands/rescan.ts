@@ -93,7 +93,7 @@ function plan(argv: string[], settings: CommandSettings, now: Date): Plan {
     // The quarantine area may share the unprocessed bucket under QUARANTINE_PREFIX.
     const sharesBucket = bucket === unprocessedBucket && quarantinePrefix !== '';
     if (!sharesBucket || location.value.prefix.startsWith(quarantinePrefix)) {
-      throw new UsageError(`rescan: s3://${bucket}/${sharesBucket ? quarantinePrefix : ''} is the quarantine area (QUARANTINE_BUCKET_NAME): it is never rescanned`);
+      throw new UsageError(`rescan: s3://${bucket}/${sharesBucket ? quarantinePrefix : ''} is the quarantine area (QUARANTINE_BUCKET_NAME${sharesBucket ? ', QUARANTINE_PREFIX' : ''}): it is never rescanned`);
     }
   }
   if (bucket !== unprocessedBucket) {

@@ -229,6 +229,13 @@ describe('rescan refuses bad input with one line and exit 2', () => {
     ['a bad --since', ['rescan', 's3://unprocessed/', '--since', 'last tuesday'], {}, /--since "last tuesday" is neither an ISO 8601 time/],
     ['a bad --rate', ['rescan', 's3://unprocessed/', '--rate', '0'], {}, /--rate must be a number of messages per second above 0/],
     ['an unknown option', ['rescan', 's3://unprocessed/', '--fast'], {}, /unknown option "--fast"/],
+    [
+      'the quarantine area inside the unprocessed bucket',
+      ['rescan', 's3://unprocessed/quarantine/x'],
+      { QUARANTINE_BUCKET_NAME: 'unprocessed', QUARANTINE_PREFIX: 'quarantine' },
+      /s3:\/\/unprocessed\/quarantine\/ is the quarantine area/,
+    ],
+    ['a value starting with a dash', ['rescan', 's3://unprocessed/', '--rate', '-5'], {}, /--rate needs a value \(one starting with "-" is written --rate=-value\)/],
     ['a prefix outside UNPROCESSED_PREFIX', ['rescan', 's3://unprocessed/other/'], { UNPROCESSED_PREFIX: 'incoming/' }, /outside UNPROCESSED_PREFIX "incoming\/"/],
   ];
   for (const [what, args, extra, message] of cases) {

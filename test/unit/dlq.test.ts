@@ -233,3 +233,20 @@ describe('runMoveTask', () => {
     assert.ok(calls.includes('cancel handle-1'));
   });
 });
+
+test('AWS failures become one line, exit 2 only where the fix is in the settings', async () => {
+  const { describeAwsFailure, isMissingBucket, isMissingQueue } = await import('../../src/commands/aws-failure.ts');
+  const aws = (name: string, status: number, message: string) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+  assert.equal(isMissingQueue(aws('QueueDoesNotExist', 400, 'x')), true);
+  assert.equal(isMissingQueue(aws('AWS.SimpleQueueService.NonExistentQueue', 400, 'x')), true);
+  assert.equal(isMissingBucket(aws('NoSuchBucket', 404, 'x')), true);
+  assert.deepEqual(describeAwsFailure('list s3://b/', aws('AccessDenied', 403, 'Access Denied\nmore')), {
+    line: 'list s3://b/: AccessDenied: Access Denied (HTTP 403)',
+    exitCode: 1,
+  });
+  assert.deepEqual(describeAwsFailure('send', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })), {
+    line: 'send: cannot reach the endpoint (ECONNREFUSED)',
+    exitCode: 1,
+  });
+  assert.equal(describeAwsFailure('x', Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' })).exitCode, 2);
+});
