@@ -20,6 +20,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   local: () => import('./commands/local.ts'),
   scan: () => import('./commands/scan.ts'),
   policy: () => import('./commands/policy.ts'),
+  rescan: () => import('./commands/rescan.ts'),
+  dlq: () => import('./commands/dlq.ts'),
 };
 
 async function usage(): Promise<string> {

@@ -71,10 +71,14 @@ function reportErrors(stack: S3Client['middlewareStack'], service: string, liste
   );
 }
 
+export function createSqsClient(connection: ServiceConnection, maxSockets = 16): SQSClient {
+  return new SQSClient(common(connection, maxSockets));
+}
+
 export function createClients(config: Config, onError?: ErrorListener): AwsClients {
   const sockets = Math.max(16, config.concurrency * 4);
   const s3 = createS3Client(config.aws.s3, sockets);
-  const sqs = new SQSClient(common(config.aws.sqs, sockets));
+  const sqs = createSqsClient(config.aws.sqs, sockets);
   const sns = new SNSClient(common(config.aws.sns, sockets));
   // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.
   const counter = requestCounterFromEnv();

@@ -78,8 +78,11 @@ const MAX_SCANNABLE_MB = 2047;
 const text = z.string().trim().min(1, 'must not be empty');
 const optionalText = z.string().trim().optional().transform((value) => (value ? value : undefined));
 
+/** S3's rule for bucket names (general purpose buckets). */
+export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 const bucketName = text.regex(
-  /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+  BUCKET_NAME,
   'must be an S3 bucket name (3-63 characters: lowercase letters, digits, dots and hyphens)',
 );
 
@@ -301,6 +304,7 @@ export interface CommandSettings {
   unprocessedBucket(): string;
   unprocessedPrefix(): string;
   quarantineBucket(): string;
+  quarantinePrefix(): string;
   inboundQueue(): QueueRef;
   validationQueue(): QueueRef;
   logLevel(): Config['logLevel'];
@@ -336,6 +340,7 @@ export function loadCommandSettings(env: Env): CommandSettings {
     unprocessedBucket: () => required('UNPROCESSED_BUCKET_NAME', p.UNPROCESSED_BUCKET_NAME),
     unprocessedPrefix: () => p.UNPROCESSED_PREFIX ?? '',
     quarantineBucket: () => required('QUARANTINE_BUCKET_NAME', p.QUARANTINE_BUCKET_NAME),
+    quarantinePrefix: () => p.QUARANTINE_PREFIX ?? '',
     inboundQueue: () => queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', p.VIRUS_SCANNING_QUEUE_NAME, p.VIRUS_SCANNING_QUEUE_URL),
     validationQueue: () => queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', p.VALIDATION_QUEUE_NAME, p.VALIDATION_QUEUE_URL),
     logLevel: () => p.LOG_LEVEL ?? 'info',

@@ -7,8 +7,9 @@ import {
   buildEventDocument,
   buildObjectCreatedRecord,
   createSequencer,
+  writeEventName,
   type ObjectCreatedEventName,
-} from './s3-event.ts';
+} from '../events/s3-event.ts';
 
 /**
  * Stands in for S3 event notifications, which the emulator does not implement: every
@@ -227,7 +228,6 @@ function eventNameFor(origin: Origin, eTag: string): ObjectCreatedEventName {
     case 'post':
       return 'ObjectCreated:Post';
     case 'write':
-      // Only multipart uploads get the "<md5 of part md5s>-<part count>" form.
-      return /-\d+$/.test(eTag) ? 'ObjectCreated:CompleteMultipartUpload' : 'ObjectCreated:Put';
+      return writeEventName(eTag);
   }
 }
