@@ -34,7 +34,7 @@ run: deps clamd
 demo: deps clamd
 	npm start --silent -- local --demo
 
-test: deps clamd
+test: deps clamd test-deploy
 	npm test
 
 typecheck: deps
