@@ -1,5 +1,5 @@
 /** What Linux says about a process: memory high-water mark and CPU time (/proc). */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem, release, platform } from 'node:os';
 
@@ -29,6 +29,30 @@ export function memoryOf(pid: number): Memory | undefined {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
     return { peakRssMiB: (kib('VmHWM') * 1024) / MIB, rssMiB: (kib('VmRSS') * 1024) / MIB };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Open file descriptors of a process (entries of /proc/<pid>/fd: files, sockets, pipes). */
+export function openFdsOf(pid: number): number | undefined {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Direct children of a process (every thread's /proc children list); undefined where the kernel does not say. */
+export function childrenOf(pid: number): number[] | undefined {
+  try {
+    const children = new Set<number>();
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) {
+        if (child) children.add(Number(child));
+      }
+    }
+    return [...children];
   } catch {
     return undefined;
   }
