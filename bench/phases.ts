@@ -131,6 +131,8 @@ export interface WorkerSpec {
   env?: Record<string, string>;
   /** Where the worker sends its AWS requests (the latency proxy); default the emulator. */
   endpoint?: string;
+  /** Node flags after the production command's (a heap snapshot on a signal). */
+  extraNodeArgs?: string[];
 }
 
 function workerEnv(stack: Stack, clamd: BenchClamd, spec: WorkerSpec): Record<string, string> {
@@ -172,7 +174,7 @@ export async function startWorker(stack: Stack, clamd: BenchClamd, spec: WorkerS
     env: workerEnv(stack, clamd, spec),
     logFile: join(stack.runDir, `worker-${id}.log`),
     countsFile: join(stack.runDir, `worker-${id}.requests.json`),
-    command: stack.command,
+    command: spec.extraNodeArgs ? { ...stack.command, nodeArgs: [...stack.command.nodeArgs, ...spec.extraNodeArgs] } : stack.command,
   });
 }
 

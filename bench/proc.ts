@@ -34,6 +34,51 @@ export function memoryOf(pid: number): Memory | undefined {
   }
 }
 
+export interface MemoryMap {
+  rssMiB: number;
+  /** Anonymous memory: the V8 heap, malloc, stacks: the process's own. */
+  anonymousMiB: number;
+  /** File-backed pages (the node binary's code, shared libraries): clean, shared with every process that maps the same file. */
+  fileMiB: number;
+  /** The largest mappings by resident size, grouped by file ("[anon]" for anonymous ones). */
+  mappings: Array<{ name: string; rssMiB: number }>;
+}
+
+/** Where a process's resident set is, from /proc/<pid>/smaps. */
+export function memoryMapOf(pid: number, top = 8): MemoryMap | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const byName = new Map<string, number>();
+  let current = '[anon]';
+  let rss = 0;
+  let anonymous = 0;
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+\s+\S+\s+\S+\s+\S+\s+\d+\s*(.*)$/.exec(line);
+    if (header) {
+      current = header[1] || '[anon]';
+      continue;
+    }
+    const field = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (!field) continue;
+    const kib = Number(field[2]);
+    if (field[1] === 'Rss') {
+      rss += kib;
+      byName.set(current, (byName.get(current) ?? 0) + kib);
+    } else {
+      anonymous += kib;
+    }
+  }
+  const mappings = [...byName.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, kib]) => ({ name, rssMiB: round(kib / 1024, 1) }));
+  return { rssMiB: round(rss / 1024, 1), anonymousMiB: round(anonymous / 1024, 1), fileMiB: round((rss - anonymous) / 1024, 1), mappings };
+}
+
 /** Open file descriptors of a process (entries of /proc/<pid>/fd: files, sockets, pipes). */
 export function openFdsOf(pid: number): number | undefined {
   try {

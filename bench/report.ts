@@ -35,6 +35,7 @@ function mark(check: TargetCheck | undefined): string {
 /** The main table: one row per figure, one column per signature set. */
 export function summaryTable(results: BenchResults): string {
   const { sets, options } = results;
+  if (sets.length === 0) return '';
   const check = (set: SetResult, prefix: string) => results.targets.find((t) => t.set === set.signatures.name && t.name.startsWith(prefix));
   const row = (label: string, cell: (set: SetResult) => string, target = ''): string[] => [label, ...sets.map(cell), target];
   const large = sets.find((set) => set.large)?.large;
@@ -365,9 +366,7 @@ export function notes(results: BenchResults): string[] {
 
 export function terminalReport(results: BenchResults, path: string): string {
   const parts = [
-    '',
-    summaryTable(results),
-    ...[onceTable(results), networkTable(results), sweepTable(results), importsTable(results)].filter(Boolean).flatMap((block) => ['', block]),
+    ...[summaryTable(results), onceTable(results), networkTable(results), sweepTable(results), importsTable(results)].filter(Boolean).flatMap((block) => ['', block]),
     '',
     notes(results).map((line) => `- ${line}`).join('\n'),
     '',
@@ -439,17 +438,40 @@ ${sweep}
 
 function importsSection(results: BenchResults): string {
   const imports = importsTable(results);
-  if (!imports) return '';
-  return `### Where idle memory goes
-
-The resident set of a fresh Node process (\`node ${results.imports?.nodeArgs.join(' ') ?? ''}\`) that has loaded
+  const map = results.startup?.memoryMap;
+  const heap = results.startup?.heapSnapshot;
+  if (!imports && !map && !heap) return '';
+  const parts = ['### Where idle memory goes'];
+  if (imports) {
+    parts.push(
+      `The resident set of a fresh Node process (\`node ${results.imports?.nodeArgs.join(' ') ?? ''}\`) that has loaded
 one dependency of the worker's, all of them, or the worker bundle (Method below).
 Rows do not add up: the packages share the SDK's core, and Node's own baseline is
-in every row.
-
-${imports}
-
-`;
+in every row.`,
+      imports,
+    );
+  }
+  if (map) {
+    parts.push(
+      `The idle worker's ${num(map.rssMiB)} MiB by mapping (\`/proc/<pid>/smaps\`, first start-up run): ${num(map.anonymousMiB)} MiB
+anonymous (the V8 heap, malloc, stacks: the process's own) and ${num(map.fileMiB)} MiB file-backed (the
+node binary's code and the shared libraries: clean pages, shared with any process that maps the
+same files and reclaimable under memory pressure, but counted in RSS).`,
+      table(['Mapping', 'RSS (MiB)'], map.mappings.map((m) => [m.name.replace(/\|/g, '\\|'), num(m.rssMiB)])),
+    );
+  }
+  if (heap) {
+    parts.push(
+      `A heap snapshot of the same idle worker (\`--heap-snapshot\`): ${num(heap.totalMiB, 2)} MiB of live objects in ` +
+        `${heap.nodes.toLocaleString('en-US')} heap nodes, by V8's kind, and the largest groups by constructor or name:`,
+      table(['Kind', 'MiB', 'Count'], heap.byType.slice(0, 10).map((t) => [t.type, num(t.mib, 2), t.count.toLocaleString('en-US')])),
+      table(
+        ['Name', 'Kind', 'MiB', 'Count'],
+        heap.largest.map((l) => [`\`${l.name.replace(/[|`\n]/g, ' ')}\``, l.type, num(l.mib, 2), l.count.toLocaleString('en-US')]),
+      ),
+    );
+  }
+  return `${parts.join('\n\n')}\n`;
 }
 
 function soakSection(results: BenchResults): string {
@@ -564,7 +586,7 @@ and is otherwise idle while the worker works.
 
 - **The worker** runs as production runs it: package.json's \`worker\` script
   (\`${results.production?.script ?? 'node --max-semi-space-size=1 dist/cli.js worker'}\`, the command the README and the image use),
-  spawned directly as exactly one process${results.production ? `, with Node flags \`${results.production.nodeArgs.join(' ') || '(none)'}\`` : ''}, \`BUCKETSCAN_ENV_FILE=none\`, configured
+  spawned directly as exactly one process${results.production ? `, with Node flags \`${results.production.nodeArgs.join(' ') || '(none)'}\`` : ''}${results.production?.cli ? ` (**this run: \`${results.production.cli}\` in place of dist/cli.js**)` : ''}, \`BUCKETSCAN_ENV_FILE=none\`, configured
   through its environment. dist/ is rebuilt first when a source is newer. The
   benchmark sets the queue URLs (so the worker looks none up), \`RECEIVE_WAIT_TIME=1\`
   (so that a worker stops quickly at the end of a phase; with a full queue

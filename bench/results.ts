@@ -1,5 +1,5 @@
 /** The shape of a results file (bench/results/*.json) and the targets it is judged by. */
-import type { Machine } from './proc.ts';
+import type { Machine, MemoryMap } from './proc.ts';
 import type { RequestSummary } from './prices.ts';
 import { PRICES } from './prices.ts';
 
@@ -29,6 +29,8 @@ export interface BenchOptions {
   idleSeconds: number;
   /** Fresh processes per row of the import-cost table. */
   importRuns: number;
+  /** Take a heap snapshot of the first idle worker of the start-up phase. */
+  heapSnapshot: boolean;
   /** Latency mode: the fixed delays added to every AWS request, ms. */
   networkDelays: number[];
   networkFiles: number;
@@ -85,6 +87,7 @@ export const FULL_OPTIONS: Omit<BenchOptions, 'smoke'> = {
   startupRuns: 5,
   idleSeconds: 5,
   importRuns: 3,
+  heapSnapshot: false,
   networkDelays: [20, 50],
   networkFiles: 1000,
   networkFilesC1: 150,
@@ -250,6 +253,20 @@ export interface StartupResult {
   maxMs: number;
   /** Median over the runs. */
   idleRssMiB: number;
+  /** The first run's idle resident set by mapping. */
+  memoryMap?: MemoryMap;
+  /** The first run's V8 heap, idle (--heap-snapshot). */
+  heapSnapshot?: HeapSnapshotSummary;
+}
+
+export interface HeapSnapshotSummary {
+  /** Where the snapshot was written (the run directory). */
+  file: string;
+  /** Sum of self sizes: the live V8 heap, less than the heap's committed size. */
+  totalMiB: number;
+  nodes: number;
+  byType: Array<{ type: string; mib: number; count: number }>;
+  largest: Array<{ name: string; type: string; mib: number; count: number }>;
 }
 
 export interface ImportCostRow {
@@ -313,7 +330,7 @@ export interface BenchResults {
   machine: Machine;
   options: BenchOptions;
   /** The worker's command line: package.json's "worker" script, and the Node flags the benchmark gave it. */
-  production?: { script: string; nodeArgs: string[] };
+  production?: { script: string; nodeArgs: string[]; /** --worker-cli: a bundle other than the production command's. */ cli?: string };
   prices: typeof PRICES;
   sets: SetResult[];
   /** Signature set whose clamd served the phases run once (startup, sweep, soak). */

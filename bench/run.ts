@@ -4,7 +4,7 @@
  * docs/benchmarks.md). See docs/benchmarks.md for the method.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,7 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --startup-runs <n>        workers started one after another (default 5)
   --idle-seconds <n>        each then waits this long on an empty queue before its idle RSS is read (default 5)
   --import-runs <n>         fresh processes per row of the import-cost table (default 3)
+  --heap-snapshot           also summarize a heap snapshot of the first idle worker (kept with --keep)
 
  Latency mode (every AWS request through a proxy that delays it):
   --network-delays <list>   delays in ms, comma-separated (default 20,50)
@@ -84,6 +85,7 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --worker-env KEY=VALUE    a setting for every worker, over the benchmark's own (repeatable); a
                             phase's own CONCURRENCY (the =1 baselines, a sweep) still wins
   --worker-node-args <s>    Node flags in place of the production command's (experiments)
+  --worker-cli <file>       run this compiled CLI in place of the production command's (A/B of bundles)
   --worker-node-options <s> NODE_OPTIONS for the worker processes (experiments; default none)
 
   --out <file>              results file (default bench/results/<timestamp>.json)
@@ -122,7 +124,9 @@ const SMOKE: Omit<BenchOptions, 'smoke'> = {
   soakBacklog: 50,
 };
 
-function parseOptions(argv: string[]): { options: BenchOptions; out: string | undefined; doc: boolean; keep: boolean } | undefined {
+function parseOptions(
+  argv: string[],
+): { options: BenchOptions; out: string | undefined; doc: boolean; keep: boolean; cli: string | undefined } | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -147,6 +151,7 @@ function parseOptions(argv: string[]): { options: BenchOptions; out: string | un
       'startup-runs': { type: 'string' },
       'idle-seconds': { type: 'string' },
       'import-runs': { type: 'string' },
+      'heap-snapshot': { type: 'boolean' },
       'network-delays': { type: 'string' },
       'network-files': { type: 'string' },
       'network-files-c1': { type: 'string' },
@@ -164,6 +169,7 @@ function parseOptions(argv: string[]): { options: BenchOptions; out: string | un
       phases: { type: 'string' },
       'worker-env': { type: 'string', multiple: true },
       'worker-node-args': { type: 'string' },
+      'worker-cli': { type: 'string' },
       'worker-node-options': { type: 'string' },
       out: { type: 'string' },
       doc: { type: 'boolean' },
@@ -239,6 +245,7 @@ function parseOptions(argv: string[]): { options: BenchOptions; out: string | un
     startupRuns: int('startup-runs', values['startup-runs'], base.startupRuns, 1, 100),
     idleSeconds: int('idle-seconds', values['idle-seconds'], base.idleSeconds, 0, 600),
     importRuns: int('import-runs', values['import-runs'], base.importRuns, 1, 100),
+    heapSnapshot: values['heap-snapshot'] ?? base.heapSnapshot,
     networkDelays: delays,
     networkFiles: int('network-files', values['network-files'], base.networkFiles, 1),
     networkFilesC1: 0,
@@ -258,7 +265,7 @@ function parseOptions(argv: string[]): { options: BenchOptions; out: string | un
   };
   options.networkFilesC1 = Math.min(options.networkFiles, int('network-files-c1', values['network-files-c1'], base.networkFilesC1, 1));
   options.smallFilesC1 = Math.min(options.smallFiles, int('small-files-c1', values['small-files-c1'], base.smallFilesC1, 1));
-  return { options, out: values.out, doc: values.doc === true, keep: values.keep === true };
+  return { options, out: values.out, doc: values.doc === true, keep: values.keep === true, cli: values['worker-cli'] };
 }
 
 /** "concurrency=1,4,8" -> CONCURRENCY at 1, 4 and 8 (the name is an environment variable of the worker's). */
@@ -370,8 +377,12 @@ async function main(argv: string[]): Promise<number> {
   const out = resolve(parsed.out ?? join(ROOT, 'bench', 'results', `${stamp}${options.smoke ? '-smoke' : ''}.json`));
 
   const production = productionCommand();
-  const command = { nodeArgs: options.workerNodeArgs ?? production.nodeArgs, cli: production.cli };
-  ensureBuilt(command.cli, progress);
+  const command = { nodeArgs: options.workerNodeArgs ?? production.nodeArgs, cli: parsed.cli ? resolve(parsed.cli) : production.cli };
+  if (parsed.cli) {
+    if (!existsSync(command.cli)) throw new Error(`--worker-cli: no such file ${command.cli}`);
+  } else {
+    ensureBuilt(command.cli, progress);
+  }
   progress(`the worker runs as: node ${[...command.nodeArgs, relative(ROOT, command.cli), 'worker'].join(' ')}`);
 
   let emulator: EmulatorHandle | undefined;
@@ -447,7 +458,7 @@ async function main(argv: string[]): Promise<number> {
     command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
     machine: describeMachine(clamavVersion()),
     options,
-    production: { script: production.text, nodeArgs: command.nodeArgs },
+    production: { script: production.text, nodeArgs: command.nodeArgs, ...(parsed.cli ? { cli: command.cli } : {}) },
     prices: PRICES,
     sets,
     ...global,

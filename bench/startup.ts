@@ -7,19 +7,23 @@
  * (the first AWS request it makes: the benchmark gives it queue URLs, so it looks
  * none up). The worker then waits on the empty queue for `idleSeconds`, and its
  * resident set, descriptors and child processes (there must be none: one
- * process) are read.
+ * process) are read, and for the first run where that resident set lies
+ * (/proc/<pid>/smaps: the node binary's code, anonymous memory, libraries).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { BenchClamd } from './clamd.ts';
 import { startLatencyProxy } from './network.ts';
 import { purge, startWorker, type Stack } from './phases.ts';
-import { childrenOf, memoryOf, openFdsOf, round } from './proc.ts';
-import type { StartupResult } from './results.ts';
+import { childrenOf, memoryMapOf, memoryOf, openFdsOf, round, type MemoryMap } from './proc.ts';
+import { takeHeapSnapshot } from './heap-snapshot.ts';
+import type { HeapSnapshotSummary, StartupResult } from './results.ts';
 import { percentile } from './results.ts';
 
 export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<StartupResult> {
   const { options } = stack;
   const runs: StartupResult['runs'] = [];
+  let memoryMap: MemoryMap | undefined;
+  let heapSnapshot: HeapSnapshotSummary | undefined;
   await purge(stack, 'inbound');
   for (let run = 0; run < options.startupRuns; run++) {
     let firstReceive: (at: number) => void = () => undefined;
@@ -28,12 +32,19 @@ export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<Sta
       if (event.operation === 'ReceiveMessage') firstReceive(event.at);
     });
     try {
-      const worker = await startWorker(stack, clamd, { endpoint: proxy.endpoint }, `startup-${run + 1}`);
+      const snapshot = options.heapSnapshot && run === 0;
+      const worker = await startWorker(
+        stack,
+        clamd,
+        { endpoint: proxy.endpoint, ...(snapshot ? { extraNodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${stack.runDir}`] } : {}) },
+        `startup-${run + 1}`,
+      );
       try {
         const at = await Promise.race([received, delay(30_000, -1)]);
         if (at < 0) throw new Error(`start-up run ${run + 1}: no ReceiveMessage within 30 s of "worker started"; logs in ${stack.runDir}`);
         await delay(options.idleSeconds * 1000);
         const memory = memoryOf(worker.pid);
+        memoryMap ??= memoryMapOf(worker.pid);
         runs.push({
           toFirstReceiveMs: round(at - worker.spawnedAt, 1),
           toStartedMs: round(worker.startedAt - worker.spawnedAt, 1),
@@ -42,6 +53,10 @@ export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<Sta
           idleFds: openFdsOf(worker.pid) ?? NaN,
           children: childrenOf(worker.pid)?.length ?? NaN,
         });
+        if (snapshot) {
+          stack.progress('start-up: heap snapshot of the idle worker');
+          heapSnapshot = await takeHeapSnapshot(worker.pid, stack.runDir);
+        }
         const last = runs[runs.length - 1]!;
         stack.progress(`start-up ${run + 1}/${options.startupRuns}: first receive after ${last.toFirstReceiveMs} ms; idle RSS ${last.idleRssMiB} MiB`);
       } finally {
@@ -62,5 +77,7 @@ export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<Sta
     p50Ms: round(percentile(times, 50), 1),
     maxMs: round(times[times.length - 1] ?? NaN, 1),
     idleRssMiB: round(percentile(idle, 50), 1),
+    ...(memoryMap ? { memoryMap } : {}),
+    ...(heapSnapshot ? { heapSnapshot } : {}),
   };
 }
