@@ -8,7 +8,9 @@
  * ESM builds of the SDK), with a namespace import kept alive so that nothing is
  * shaken out: a row is the cost of the whole package, an upper bound of what the
  * worker takes from it. The figure is VmRSS when the process exits, after loading
- * and running the module's top level; the median of several processes.
+ * and running the module's top level; the median of several processes. Beside
+ * it, the process's wall time from spawn to exit (Node's own start included):
+ * what loading that much code adds to start-up.
  *
  * Run alone: node bench/import-cost.ts [--runs n]   (also the benchmark's "imports" phase)
  */
@@ -100,19 +102,22 @@ export async function measureImportCost(options: {
       const args = probe.source === null ? [options.cli, 'version'] : [await buildProbe(dir, probe.name, probe.source)];
       const rss: number[] = [];
       const heap: number[] = [];
+      const wall: number[] = [];
       for (let run = 0; run < options.runs; run++) {
         rmSync(outFile, { force: true });
+        const started = performance.now();
         execFileSync(process.execPath, [...options.nodeArgs, '--import', reporter, ...args], {
           env: { PATH: process.env['PATH'] ?? '', BENCH_IMPORT_COST_OUT: outFile },
           stdio: ['ignore', 'ignore', 'pipe'],
           timeout: 60_000,
         });
+        wall.push(performance.now() - started);
         const memory = JSON.parse(readFileSync(outFile, 'utf8')) as { rss: number; heapUsed: number };
         rss.push(memory.rss / MIB);
         heap.push(memory.heapUsed / MIB);
       }
       const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
-      rows.push({ name: probe.name, what: probe.what, rssMiB: round(median(rss), 1), heapUsedMiB: round(median(heap), 1), addedMiB: 0 });
+      rows.push({ name: probe.name, what: probe.what, rssMiB: round(median(rss), 1), heapUsedMiB: round(median(heap), 1), addedMiB: 0, wallMs: round(median(wall), 0) });
       options.progress?.(`imports: ${probe.name} ${round(median(rss), 1)} MiB`);
     }
     const base = rows.find((row) => row.name === 'node')?.rssMiB ?? 0;
@@ -131,8 +136,10 @@ async function main(): Promise<void> {
   ensureBuilt(command.cli, (message) => process.stderr.write(`${message}\n`));
   const result = await measureImportCost({ runs, nodeArgs: command.nodeArgs, cli: command.cli });
   process.stdout.write(`node ${command.nodeArgs.join(' ')}, median of ${runs} processes each\n\n`);
-  process.stdout.write('| Loaded | RSS (MiB) | over Node alone (MiB) | V8 heap used (MiB) |\n|---|---:|---:|---:|\n');
-  for (const row of result.rows) process.stdout.write(`| ${row.what} | ${row.rssMiB.toFixed(1)} | ${row.addedMiB.toFixed(1)} | ${row.heapUsedMiB.toFixed(1)} |\n`);
+  process.stdout.write('| Loaded | RSS (MiB) | over Node alone (MiB) | V8 heap used (MiB) | process wall time (ms) |\n|---|---:|---:|---:|---:|\n');
+  for (const row of result.rows) {
+    process.stdout.write(`| ${row.what} | ${row.rssMiB.toFixed(1)} | ${row.addedMiB.toFixed(1)} | ${row.heapUsedMiB.toFixed(1)} | ${row.wallMs} |\n`);
+  }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -241,9 +241,17 @@ export function sweepTable(results: BenchResults): string {
 export function importsTable(results: BenchResults): string {
   const imports = results.imports;
   if (!imports) return '';
-  const rows = imports.rows.map((row) => [row.what, num(row.rssMiB), num(row.addedMiB), num(row.heapUsedMiB)]);
-  if (results.startup) rows.push([`the worker, started and idle for ${results.startup.idleSeconds} s (start-up phase)`, num(results.startup.idleRssMiB), num(results.startup.idleRssMiB - (imports.rows.find((r) => r.name === 'node')?.rssMiB ?? NaN)), '–']);
-  return table(['Loaded', 'RSS (MiB)', 'Over Node alone (MiB)', 'V8 heap used (MiB)'], rows);
+  const rows = imports.rows.map((row) => [row.what, num(row.rssMiB), num(row.addedMiB), num(row.heapUsedMiB), num(row.wallMs, 0)]);
+  if (results.startup) {
+    rows.push([
+      `the worker, started and idle for ${results.startup.idleSeconds} s (start-up phase)`,
+      num(results.startup.idleRssMiB),
+      num(results.startup.idleRssMiB - (imports.rows.find((r) => r.name === 'node')?.rssMiB ?? NaN)),
+      '–',
+      '–',
+    ]);
+  }
+  return table(['Loaded', 'RSS (MiB)', 'Over Node alone (MiB)', 'V8 heap used (MiB)', 'Process spawn to exit (ms)'], rows);
 }
 
 /** The soak's samples, thinned to about a dozen rows. */
@@ -636,7 +644,7 @@ and is otherwise idle while the worker works.
   loading one dependency bundled as \`scripts/build.ts\` bundles the worker (a
   namespace import kept alive, so the whole package: an upper bound of what the
   worker takes from it), or the worker bundle itself running \`version\`; \`VmRSS\`
-  as the process exits, median of ${options.importRuns}.
+  as the process exits and the process's time from spawn to exit, median of ${options.importRuns}.
 - **Latency mode.** See the section above for the ceiling. Every AWS request of the
   worker goes through the chaos suite's fault proxy (\`test/chaos/fault-proxy.ts\`)
   with its faults off and a fixed delay, half before the request is passed on and

@@ -278,6 +278,8 @@ export interface ImportCostRow {
   heapUsedMiB: number;
   /** Over bare Node. */
   addedMiB: number;
+  /** The probe process from spawn to exit, median. */
+  wallMs?: number;
 }
 
 export interface ImportCostResult {
