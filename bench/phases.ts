@@ -127,7 +127,7 @@ function through(queueUrl: string, endpoint: string | undefined): string {
 export interface WorkerSpec {
   /** CONCURRENCY; undefined: the worker's default. */
   concurrency?: number | undefined;
-  /** More settings, over the benchmark's own (a sweep's knob; --worker-env comes on top of both). */
+  /** More settings (a sweep's value), over the benchmark's own and over --worker-env. */
   env?: Record<string, string>;
   /** Where the worker sends its AWS requests (the latency proxy); default the emulator. */
   endpoint?: string;
