@@ -263,7 +263,7 @@ describe('bucketscan scan', () => {
       [['eicar.com', 's3://Not_A_Bucket/key'], /^bucketscan: scan: s3:\/\/Not_A_Bucket\/key: invalid bucket name "Not_A_Bucket": /],
       [['s3:/bucket/key'], /^bucketscan: scan: s3:\/bucket\/key: an S3 URL starts with s3:\/\//],
       [['-', '-'], /^bucketscan: scan: stdin \(-\) can be scanned only once$/],
-      [['--jsno', 'eicar.com'], /^bucketscan: scan: unknown option "--jsno" \(bucketscan scan --help\)$/],
+      [['--jsno', 'eicar.com'], /^bucketscan: scan: unknown option "--jsno" \(options: --json, --help\)$/],
       [['--json=yes', 'eicar.com'], /^bucketscan: scan: --json takes no value/],
     ];
     for (const [args, pattern] of cases) assertOneLineError(await scan(args), pattern);
