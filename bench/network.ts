@@ -16,20 +16,17 @@
  *
  *   GetObject         1  nothing can be scanned before the bytes arrive; a small
  *                        body comes with the response.
- *   forward           1  SendMessageBatch to the validation queue. The file is in
- *                        work until its forward is accepted (only then may its
- *                        message be deleted); a batch divides the request count by
- *                        up to ten, not the wait for the batch's own answer.
- *   ReceiveMessage    0  one call brings up to ten messages, and it can be made
- *                        while the slots are still busy, so that a freed slot
- *                        finds its next message already there.
- *   DeleteMessage     0  batched, and made once the outcome is final: the worker
- *                        frees the slot first (src/worker/worker.ts).
+ *   forward           0  SendMessageBatch to the validation queue (and the status
+ *                        tag before it) run after the verdict without a slot: a
+ *                        slot bounds clamd's load, and the message is deleted only
+ *                        once they succeed (src/worker/worker.ts, "scanned").
+ *   ReceiveMessage    0  one call brings up to ten messages, and it is made while
+ *                        the slots are still busy (RECEIVE_AHEAD), so that a freed
+ *                        slot finds its next message already there.
+ *   DeleteMessage     0  batched, and made once the outcome is final.
  *
- * so R = 2 (--min-round-trips to change it). A worker that waits out a receive
- * with a slot free, or a batch linger, spends more than R; one that freed the slot
- * before the forward was accepted could beat the "ceiling", but would then have
- * more files in work than CONCURRENCY says.
+ * so R = 1 (--min-round-trips to change it). A worker that waits out a receive
+ * with a slot free spends more than R.
  *
  * d is not the configured delay but a GetObject round trip measured through the
  * proxy (the delay plus what the proxy, the emulator and the SDK add, a

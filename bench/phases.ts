@@ -239,7 +239,8 @@ export async function drain(
   const seconds = (end - worker.startedAt) / 1000;
   return {
     concurrency: concurrencyOf(worker),
-    ...(worker.cleanDurationsMs.length > 0 ? { inWork: summarizeDurations(worker.cleanDurationsMs) } : {}),
+    ...(worker.cleanVerdictsMs.length > 0 ? { inWork: summarizeDurations(worker.cleanVerdictsMs) } : {}),
+    ...(worker.cleanDurationsMs.length > 0 ? { untilForwarded: summarizeDurations(worker.cleanDurationsMs) } : {}),
     ...(spec.watchInFlight ? { maxInFlight } : {}),
     files,
     bytes: spec.bytes,
@@ -503,7 +504,7 @@ export async function latencyPhase(stack: Stack, clamd: BenchClamd, label: strin
   };
 }
 
-/** A clean record's time in work, as the worker logs it (durationMs: from the record's check to its forward accepted). */
+/** Clean records' times as the worker logs them (verdictMs: holding a slot; durationMs: until the forward was accepted). */
 export function summarizeDurations(durations: number[]): NonNullable<Drain['inWork']> {
   const sorted = [...durations].sort((a, b) => a - b);
   return {

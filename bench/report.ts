@@ -178,6 +178,7 @@ function inWorkCells(run: NetworkRun | undefined): string[] {
     num(run?.slotMsPerFile),
     `${num(run?.inWork?.p50Ms, 0)} / ${num(run?.inWork?.p90Ms, 0)}`,
     `${num(run?.inWorkRoundTrips?.p50, 2)} / ${num(run?.inWorkRoundTrips?.p90, 2)}`,
+    `${num(run?.untilForwarded?.p50Ms, 0)} / ${num(run?.untilForwarded?.p90Ms, 0)}`,
     num(run?.requests?.billablePerFile, 2),
     num(run ? ((run.cpuSeconds['worker'] ?? NaN) / run.files) * 1000 : NaN, 2),
   ];
@@ -212,7 +213,7 @@ export function networkTable(results: BenchResults): string {
   }
   if (rows.length === 0) return '';
   return table(
-    ['Signatures', 'Delay (round trip) ms', 'Worker', 'Files', 'Files/s', 'Slot ms per file', 'In work p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Billable requests per file', 'Worker CPU ms per file'],
+    ['Signatures', 'Delay (round trip) ms', 'Worker', 'Files', 'Files/s', 'Slot ms per file', 'In work (slot) p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Until forwarded p50 / p90 ms', 'Billable requests per file', 'Worker CPU ms per file'],
     rows,
   );
 }
@@ -224,7 +225,7 @@ export function sweepTable(results: BenchResults): string {
     `${sweep.name}=${row.value}`,
     num(row.run.concurrency, 0),
     num(row.run.files, 0),
-    ...inWorkCells(row.run).slice(0, 4),
+    ...inWorkCells(row.run).slice(0, 5),
     num(row.ceiling.filesPerSecond),
     num(row.ratioVsCeiling, 2),
     num(row.ratioVsC1, 2),
@@ -233,7 +234,7 @@ export function sweepTable(results: BenchResults): string {
     num(row.run.peakRssMiB),
   ]);
   return table(
-    ['Setting', 'CONCURRENCY', 'Files', 'Files/s', 'Slot ms per file', 'In work p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Ceiling files/s', '/ ceiling', '/ C=1', 'Billable requests per file', 'Worker CPU ms per file', 'Peak RSS MiB'],
+    ['Setting', 'CONCURRENCY', 'Files', 'Files/s', 'Slot ms per file', 'In work (slot) p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Until forwarded p50 / p90 ms', 'Ceiling files/s', '/ ceiling', '/ C=1', 'Billable requests per file', 'Worker CPU ms per file', 'Peak RSS MiB'],
     rows,
   );
 }
@@ -363,7 +364,7 @@ export function notes(results: BenchResults): string[] {
         if (mean === undefined) continue;
         lines.push(
           `${name}, +${d.delayMs} ms, CONCURRENCY=${run.concurrency}: each slot spent ${num(run.slotMsPerFile, 1)} ms per file, ` +
-            `${num(mean, 1)} ms of it with the file in work (mean durationMs) and ${num(run.slotMsPerFile - mean, 1)} ms idle ` +
+            `${num(mean, 1)} ms of it with the file in work (mean verdictMs) and ${num(run.slotMsPerFile - mean, 1)} ms idle ` +
             `(${num((run.slotMsPerFile - mean) / d.roundTripMs, 2)} round trips: waiting for a receive to bring its next message, and the run's ramp-up and tail).`,
         );
       }
@@ -412,16 +413,17 @@ mode, Method below), and small files are timed against:
 - the sequential baseline, \`CONCURRENCY=1\`;
 - the latency-bound ceiling, CONCURRENCY ÷ (R × round trip + clamd's time per
   file): with every slot busy and each clean file holding its slot for the fewest
-  round trips it must, R = ${network?.minRoundTrips ?? options.minRoundTrips}. Those are the GetObject (nothing can be scanned
-  before the bytes arrive; a small body comes with the answer) and the forward to
-  the validation queue (the file is in work until the forward is accepted, since
-  only then may its message be deleted; a batch divides the request count by up to
-  ten, not the wait for its own answer). The receive takes no slot time at best:
-  one call brings up to ten messages and can be made while the slots are still
-  busy, so that a freed slot finds its next message waiting. Nor does the delete:
-  it is batched and made once the outcome is final, after the slot is freed. A
-  worker that released the slot before its forward was accepted could pass this
-  "ceiling", but would then have more files in work than \`CONCURRENCY\` says.
+  round trips it must, R = ${network?.minRoundTrips ?? options.minRoundTrips}: the GetObject (nothing can be scanned
+  before the bytes arrive; a small body comes with the answer). A slot is the
+  unit of \`CONCURRENCY\`: it is held from the record's start to its verdict,
+  which is what bounds clamd's load. After the verdict the record's network steps
+  (the status tag, the forward to the validation queue, the delete) run without a
+  slot, bounded by the worker's limit on held messages (2 × CONCURRENCY +
+  RECEIVE_AHEAD), and its message is deleted only once they succeeded. The receive
+  takes no slot time either: with \`RECEIVE_AHEAD\` messages are received while the
+  slots are busy, so a freed slot finds its next message waiting. *Until
+  forwarded* (the worker's \`durationMs\`) is reported beside *in work* (its
+  \`verdictMs\`): about one more round trip and the forward batch's linger.
 
 Targets at +${TARGETS.networkDelayMs} ms with default settings: at least ${TARGETS.networkVsC1}× \`CONCURRENCY=1\`, a clean
 record in work for at most ${TARGETS.networkInWorkRoundTrips} round trips plus its scan (median), at least ${TARGETS.networkVsCeiling} of the
@@ -593,7 +595,7 @@ the worker, and the driver (\`bench/run.ts\`), which uploads, waits and measures
 and is otherwise idle while the worker works.
 
 - **The worker** runs as production runs it: package.json's \`worker\` script
-  (\`${results.production?.script ?? 'node --max-semi-space-size=1 dist/cli.js worker'}\`, the command the README and the image use),
+  (\`${results.production?.script ?? 'node --max-semi-space-size=1 --max-old-space-size=64 dist/cli.js worker'}\`, the command the README and the image use),
   spawned directly as exactly one process${results.production ? `, with Node flags \`${results.production.nodeArgs.join(' ') || '(none)'}\`` : ''}${results.production?.cli ? ` (**this run: \`${results.production.cli}\` in place of dist/cli.js**)` : ''}, \`BUCKETSCAN_ENV_FILE=none\`, configured
   through its environment. dist/ is rebuilt first when a source is newer. The
   benchmark sets the queue URLs (so the worker looks none up), \`RECEIVE_WAIT_TIME=1\`
@@ -654,10 +656,10 @@ and is otherwise idle while the worker works.
   GetObject of one of the files through the proxy, timed by an SDK client in the
   driver (median of 15): the delay plus what the timers, the emulator and the SDK
   add. clamd's time per file is bare clamd scanning the same files one at a time
-  (median of 100). *In work* is the \`durationMs\` the worker logs for each clean
-  record (from its check to its forward accepted: the GET, the scan, the forward's
-  batch linger and round trip); *beyond its scan* is (durationMs − clamd's time per
-  file) ÷ round trip. *Slot ms per file* is CONCURRENCY × wall time ÷ files: in
+  (median of 100). *In work* is the \`verdictMs\` the worker logs for each clean
+  record (from its start to its verdict: the GET and the scan, the time it held a
+  slot); *until forwarded* is its \`durationMs\` (to the forward accepted); *beyond
+  its scan* is (verdictMs − clamd's time per file) ÷ round trip. *Slot ms per file* is CONCURRENCY × wall time ÷ files: in
   work plus the time a slot stood empty.${options.sweep ? `
 - **Sweep.** The latency mode at +${options.sweep.delayMs} ms once per value of \`${options.sweep.name}\`, given to the
   worker through its environment (over \`--worker-env\`), ${options.networkFiles} files each (${options.networkFilesC1} at

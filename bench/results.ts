@@ -92,7 +92,7 @@ export const FULL_OPTIONS: Omit<BenchOptions, 'smoke'> = {
   networkFiles: 1000,
   networkFilesC1: 150,
   networkKiB: 20,
-  minRoundTrips: 2,
+  minRoundTrips: 1,
   sweep: { name: 'CONCURRENCY', values: ['1', '2', '4', '8', '16', '32'], delayMs: 20 },
   soakFiles: 50_000,
   soakKiB: 10,
@@ -127,8 +127,10 @@ export interface Drain {
   mibPerSecond: number;
   /** VmHWM of the worker process at the end of the phase. */
   peakRssMiB: number;
-  /** Clean records' durationMs from the worker's log: how long each held its slot (without the delete, which happens after). */
+  /** Clean records' verdictMs from the worker's log: how long each held its slot (start to verdict). */
   inWork?: { records: number; p50Ms: number; p90Ms: number; meanMs: number };
+  /** Clean records' durationMs: start to forward accepted (the tag, the forward's linger and round trip run without a slot). */
+  untilForwarded?: { records: number; p50Ms: number; p90Ms: number; meanMs: number };
   /** The most messages received and not yet deleted at once, polled from the emulator every 100 ms (when watched). */
   maxInFlight?: number;
   /** CPU seconds over the drain, per process (worker, clamd, emulator). */

@@ -66,7 +66,7 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --network-files <n>       files of the default-settings runs (default 1000)
   --network-files-c1 <n>    of which the CONCURRENCY=1 runs take (default 150)
   --network-kib <n>         size of each, KiB (default 20)
-  --min-round-trips <x>     round trips a clean file must hold its slot for, for the ceiling (default 2)
+  --min-round-trips <x>     round trips a clean file must hold its slot for, for the ceiling (default 1)
   --sweep <NAME=v1,v2,..>   run the latency mode once per value of the worker setting NAME (an
                             environment variable: concurrency=1,4,8,16,32 is CONCURRENCY) and tabulate;
                             alone, runs only the sweep (full run: CONCURRENCY=1,2,4,8,16,32)

@@ -41,8 +41,10 @@ export interface WorkerHandle {
   startedAt: number;
   /** The fields of that line (concurrency, maxFileSizeBytes, ...): the settings in force. */
   started: Record<string, unknown>;
-  /** durationMs of every record logged clean, in log order. */
+  /** durationMs of every record logged clean (start to forward accepted), in log order. */
   cleanDurationsMs: number[];
+  /** verdictMs of the same records: start to verdict, the time each held a slot. */
+  cleanVerdictsMs: number[];
   /** `outcome` fields of its log lines, tallied. */
   outcomes: Record<string, number>;
   /** Messages of its warn/error lines other than per-file outcomes (infected files log at warn), tallied. */
@@ -68,6 +70,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const outcomes: Record<string, number> = {};
   const problems: Record<string, number> = {};
   const cleanDurationsMs: number[] = [];
+  const cleanVerdictsMs: number[] = [];
   let startedFields: Record<string, unknown> = {};
   let total = 0;
   const outcomeWaiters: Array<{ count: number; done(): void }> = [];
@@ -85,7 +88,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     carry = lines.pop() ?? '';
     for (const line of lines) {
       if (!line.includes('"outcome"') && !line.includes('worker started') && !line.includes('"level":"error"') && !line.includes('"level":"warn"')) continue;
-      let parsed: { outcome?: unknown; msg?: unknown; level?: unknown; durationMs?: unknown };
+      let parsed: { outcome?: unknown; msg?: unknown; level?: unknown; durationMs?: unknown; verdictMs?: unknown };
       try {
         parsed = JSON.parse(line) as typeof parsed;
       } catch {
@@ -94,6 +97,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       if (typeof parsed.outcome === 'string') {
         outcomes[parsed.outcome] = (outcomes[parsed.outcome] ?? 0) + 1;
         if (parsed.outcome === 'clean' && typeof parsed.durationMs === 'number') cleanDurationsMs.push(parsed.durationMs);
+        if (parsed.outcome === 'clean' && typeof parsed.verdictMs === 'number') cleanVerdictsMs.push(parsed.verdictMs);
         total += 1;
         for (let i = outcomeWaiters.length - 1; i >= 0; i--) {
           const waiter = outcomeWaiters[i];
@@ -146,6 +150,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     startedAt: outcome.at,
     started: startedFields,
     cleanDurationsMs,
+    cleanVerdictsMs,
     outcomes,
     problems,
     outcomesReached(count) {

@@ -16,8 +16,13 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
-/** Keeps streaming garbage from lifting peak RSS (docs/benchmarks.md). */
-const V8_FLAGS = ['--max-semi-space-size=1'];
+/**
+ * A 1 MB young generation keeps streaming garbage from lifting peak RSS, and a
+ * 64 MB old generation keeps V8 from growing the heap far past what the worker
+ * holds (docs/benchmarks.md). Keep in step with package.json's "worker" script and
+ * the Dockerfile's entrypoint.
+ */
+const V8_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const cli = join(root, 'dist', 'cli.js');

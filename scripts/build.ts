@@ -32,10 +32,10 @@ const result = await build({
   // ESM builds of the SDK (its "module" field) tree-shake better than its CJS ones.
   mainFields: ['module', 'main'],
   external: ['fauxqs'],
-  // Whitespace and syntax only: identifiers stay, so stack traces stay readable.
+  // Whitespace and syntax only: identifiers stay, so stack traces stay readable
+  // (and keepNames, which wraps every function in a naming call, is not needed).
   minifyWhitespace: true,
   minifySyntax: true,
-  keepNames: true,
   legalComments: 'eof',
   // A few bundled CommonJS packages call require() for Node built-ins.
   banner: { js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);" },

@@ -205,8 +205,10 @@ const schema = z.object({
   CLAMD_TIMEOUT: integer(120, 1, 3600, 'seconds'),
   MAX_FILE_SIZE: megabytes,
   UNSCANNABLE_ACTION: unscannableAction,
-  CONCURRENCY: integer(4, 1, 256, 'messages'),
-  RECEIVE_AHEAD: integer(4, 0, 100, 'messages'),
+  // Defaults from the latency-mode sweep (docs/benchmarks.md).
+  CONCURRENCY: integer(8, 1, 256, 'messages'),
+  // Unset: as many as CONCURRENCY (told apart in loadConfig).
+  RECEIVE_AHEAD: integer(-1, 0, 256, 'messages'),
   VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
   RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
   SHUTDOWN_TIMEOUT: integer(25, 1, 3600, 'seconds'),
@@ -400,7 +402,7 @@ export function loadConfig(env: Env): Config {
     maxFileSizeBytes: Math.floor(p.MAX_FILE_SIZE * MEGABYTE),
     unscannableAction: p.UNSCANNABLE_ACTION,
     concurrency: p.CONCURRENCY,
-    receiveAhead: p.RECEIVE_AHEAD,
+    receiveAhead: p.RECEIVE_AHEAD === -1 ? p.CONCURRENCY : p.RECEIVE_AHEAD,
     visibilityTimeoutSeconds: p.VISIBILITY_TIMEOUT,
     receiveWaitSeconds: p.RECEIVE_WAIT_TIME,
     shutdownTimeoutSeconds: p.SHUTDOWN_TIMEOUT,

@@ -59,7 +59,7 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
       log.warn({ ...fields, outcome: 'dropped', reason: event.reason, durationMs: event.durationMs }, 'record dropped: %s', event.reason);
       return;
     case 'clean':
-      log.info({ ...fields, outcome: 'clean', signature: null, ...tagFields(event.tag), durationMs: event.durationMs }, 'clean: forwarded');
+      log.info({ ...fields, outcome: 'clean', signature: null, ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs }, 'clean: forwarded');
       return;
     case 'retry':
       if (event.lastReceive) {
@@ -74,7 +74,7 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
   }
   if (event.action === 'forwarded') {
     log.warn(
-      { ...fields, outcome: 'unscannable', action: 'forwarded', status: 'UNSCANNABLE', signature: event.signature, reason: event.detail, ...tagFields(event.tag), durationMs: event.durationMs },
+      { ...fields, outcome: 'unscannable', action: 'forwarded', status: 'UNSCANNABLE', signature: event.signature, reason: event.detail, ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs },
       'could not be fully scanned (%s): forwarded marked UNSCANNABLE',
       event.detail,
     );
@@ -91,6 +91,7 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
       resumed: event.resumed,
       ...tagFields(event.tag),
       durationMs: event.durationMs,
+      verdictMs: event.verdictMs,
     },
     'quarantined: %s',
     event.status,

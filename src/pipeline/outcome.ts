@@ -31,11 +31,12 @@ export interface RecordFacts {
 
 export type OutcomeEvent = MessageFacts &
   (
-    | (RecordFacts & { outcome: 'clean'; durationMs: number; size: number; scanMs?: number; tag?: TagResult })
+    | (RecordFacts & { outcome: 'clean'; durationMs: number; verdictMs: number; size: number; scanMs?: number; tag?: TagResult })
     | (RecordFacts & {
         outcome: 'unscannable';
         action: 'forwarded';
         durationMs: number;
+        verdictMs: number;
         size: number;
         scanMs?: number;
         signature: string | null;
@@ -51,6 +52,7 @@ export type OutcomeEvent = MessageFacts &
         quarantineKey: string;
         resumed: Resumed;
         durationMs: number;
+        verdictMs: number;
         size: number;
         scanMs?: number;
         tag?: TagResult;

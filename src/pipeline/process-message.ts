@@ -89,7 +89,7 @@ export async function processMessage(
       if (result.outcome === 'dropped') {
         emit({ ...where, outcome: 'dropped', reason: result.reason, durationMs });
       } else if (result.outcome === 'forwarded') {
-        const figures = { durationMs, size: result.size, ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }), ...(result.tag ? { tag: result.tag } : {}) };
+        const figures = { durationMs, verdictMs: Math.round(result.verdictMs), size: result.size, ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }), ...(result.tag ? { tag: result.tag } : {}) };
         if (result.unscannable) {
           emit({ ...where, ...figures, outcome: 'unscannable', action: 'forwarded', signature: result.unscannable.signature, detail: result.unscannable.detail });
         } else {
@@ -106,6 +106,7 @@ export async function processMessage(
           quarantineKey: result.quarantineKey,
           resumed: result.resumed,
           durationMs,
+          verdictMs: Math.round(result.verdictMs),
           size: result.size,
           ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }),
           ...(result.tag ? { tag: result.tag } : {}),

@@ -64,6 +64,11 @@ export interface RecordFigures {
   size: number;
   /** Time clamd spent on it, from the first byte sent to the verdict; absent when it was not scanned. */
   scanMs?: number;
+  /**
+   * From the start of the record to its verdict: the time it held a slot (the
+   * network steps after the verdict run without one, see Worker).
+   */
+  verdictMs: number;
 }
 
 export type RecordOutcome =
@@ -148,6 +153,7 @@ export async function processRecord(
   origin: Origin = 'event',
 ): Promise<RecordOutcome> {
   const { settings } = deps;
+  const started = performance.now();
   const keys = quarantineKeys(settings.quarantinePrefix, target.key);
   const opened = await openObject(deps.s3, target, signal);
   const before = decideBeforeScan(target, opened, settings.maxFileSizeBytes);
@@ -178,18 +184,19 @@ export async function processRecord(
   const existingTags = tagKey ? tagReader(deps, scanned, opened.tagCount, signal) : async () => [];
 
   let verdict: Verdict;
-  const figures: RecordFigures = { size: opened.size };
+  const figures: RecordFigures = { size: opened.size, verdictMs: 0 };
   if (before.action === 'quarantine') {
     body.destroy();
     onScanned?.();
     verdict = before;
   } else {
-    const started = performance.now();
+    const scanStarted = performance.now();
     const result = await deps.scanner.scan(body, signal);
-    figures.scanMs = performance.now() - started;
+    figures.scanMs = performance.now() - scanStarted;
     onScanned?.();
     verdict = decideAfterScan(result, settings.unscannableAction ?? 'quarantine');
   }
+  figures.verdictMs = performance.now() - started;
 
   if (verdict.action === 'forward') {
     const unscannable = verdict.status === 'UNSCANNABLE' ? { detail: verdict.detail, signature: verdict.signature } : undefined;

@@ -405,6 +405,9 @@ class Connection {
   }
 
   #fail(kind: ClamdErrorKind, message: string, cause?: unknown): void {
+    // Settled already (the usual case once the reply is in): an Error, with its
+    // stack, would be built for nothing on every scan.
+    if (this.#outcome) return;
     this.#settle({ ok: false, error: new ClamdError(kind, message, { cause }) });
   }
 

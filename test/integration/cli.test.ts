@@ -130,7 +130,7 @@ describe('a worker process', () => {
     await waitFor('the compiled worker to run', () => worker.lines.find((l) => l['msg'] === 'waiting for clamd to answer PING'));
     const pid = worker.child.pid!;
     const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(commandLine.includes('--max-semi-space-size=1'), `the same pid runs with the flag: ${commandLine.join(' ')}`);
+    assert.ok(commandLine.includes('--max-semi-space-size=1') && commandLine.includes('--max-old-space-size=64'), `the same pid runs with the flags: ${commandLine.join(' ')}`);
     const children = readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
     assert.deepEqual(children, [], 'no child process: the worker is the process');
     worker.child.kill('SIGTERM');
@@ -159,7 +159,7 @@ describe('a worker process', () => {
         SHUTDOWN_TIMEOUT: '1',
         CLAMD_TIMEOUT: '600',
       },
-      ['--max-semi-space-size=1', join(root, 'dist', 'cli.js'), 'worker'],
+      ['--max-semi-space-size=1', '--max-old-space-size=64', join(root, 'dist', 'cli.js'), 'worker'],
     );
     try {
       await waitFor('the worker to start', () => worker.lines.find((l) => l['msg'] === 'worker started'));

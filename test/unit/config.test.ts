@@ -33,7 +33,10 @@ test('defaults', () => {
   const config = loadConfig(base);
   assert.equal(config.unprocessedPrefix, '');
   assert.equal(config.maxFileSizeBytes, 100 * MEGABYTE);
-  assert.equal(config.concurrency, 4);
+  assert.equal(config.concurrency, 8);
+  assert.equal(config.receiveAhead, 8, 'RECEIVE_AHEAD follows CONCURRENCY unless set');
+  assert.equal(loadConfig({ ...base, CONCURRENCY: '3' }).receiveAhead, 3);
+  assert.equal(loadConfig({ ...base, RECEIVE_AHEAD: '0' }).receiveAhead, 0);
   assert.equal(config.visibilityTimeoutSeconds, 120);
   assert.deepEqual(config.clamd.address, { kind: 'tcp', host: '127.0.0.1', port: 3310 });
   assert.equal(config.clamd.explicit, false);

@@ -109,7 +109,7 @@ describe('outcome events', () => {
 
 const clean: OutcomeEvent = {
   messageId: 'm', receiveCount: 1, origin: 'event', record: 0, bucket: 'b', key: 'k', versionId: undefined, envelope: 'direct',
-  outcome: 'clean', durationMs: 12, size: 2048, scanMs: 5,
+  outcome: 'clean', durationMs: 12, verdictMs: 8, size: 2048, scanMs: 5,
 };
 
 describe('metrics', () => {
@@ -118,7 +118,7 @@ describe('metrics', () => {
   test('Prometheus text has every metric the README lists', async () => {
     const metrics = await createPrometheusMetrics(gauges);
     metrics.observe(clean);
-    const { size: _size, scanMs: _scanMs, ...where } = clean as Extract<OutcomeEvent, { outcome: 'clean' }>;
+    const { size: _size, scanMs: _scanMs, verdictMs: _verdictMs, ...where } = clean as Extract<OutcomeEvent, { outcome: 'clean' }>;
     metrics.observe({ ...where, outcome: 'retry', error: new Error('x'), lastReceive: false });
     metrics.awsError('S3', 'GetObject');
     const { body, contentType } = await metrics.render!();
