@@ -63,3 +63,23 @@ chaos: deps clamd
 # 2 cores; run it on a quiet machine. `npm run bench:smoke` is the quick version.
 bench: deps clamd
 	npm run bench -- --doc
+
+# ---- Container images (docs/containers.md) ----------------------------------
+# make image       build localhost/bucketscan-{worker,clamd,emulator}:$(IMAGE_TAG) with podman
+# make test-image  build them (tag "test") and run them for real (test/image): clamd with
+#                  the test signatures and freshclam off, the worker against the emulator,
+#                  all on the host's loopback; prints the image sizes
+# Both install podman, runc and debootstrap when missing (apt-get), and build a local
+# stand-in for a base image that cannot be pulled (scripts/base-images.sh, which says
+# so loudly; such images are for tests only).
+IMAGE_TAG ?= latest
+
+.PHONY: image test-image
+
+image: deps
+	@scripts/images.sh setup
+	@scripts/images.sh build $(IMAGE_TAG)
+
+test-image: IMAGE_TAG = test
+test-image: image
+	BUCKETSCAN_IMAGE_TAG=$(IMAGE_TAG) PATH="$(CURDIR)/node_modules/.bin:$$PATH" node --test --test-concurrency=1 test/image/image.test.ts
