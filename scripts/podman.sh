@@ -24,4 +24,8 @@ if [[ -z ${CONTAINERS_CONF:-} ]]; then
   export CONTAINERS_CONF=$conf
 fi
 
+# HEALTHCHECK exists only in the docker image format; podman builds OCI images
+# unless told otherwise, and would drop it (also for podman-compose --podman-path).
+export BUILDAH_FORMAT=${BUILDAH_FORMAT:-docker}
+
 exec podman --runtime "${PODMAN_RUNTIME:-runc}" --cgroup-manager "${PODMAN_CGROUP_MANAGER:-cgroupfs}" "$@"
