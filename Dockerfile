@@ -15,8 +15,9 @@ COPY scripts/build.ts scripts/
 COPY src src
 RUN npm run build
 
-# Stage 2: the runtime. Node, the bundle and package.json (for `version`); no
-# node_modules, no sources, no .env (.dockerignore keeps it out of the context).
+# Stage 2: the runtime. Node, the bundle, package.json (for `version`) and the
+# health check; no node_modules, no sources, no .env (.dockerignore keeps them
+# out of the build context altogether).
 FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production \
@@ -26,16 +27,16 @@ ENV NODE_ENV=production \
     HEALTH_PORT=8080
 COPY --from=build /src/package.json ./
 COPY --from=build /src/dist ./dist
+COPY images/worker/healthcheck.mjs ./
 # The base image's unprivileged user (uid 1000): the worker needs no privileges.
 USER node
-# Liveness, not readiness: a worker waiting out a clamd outage is alive (/readyz
-# says 503 then) and must not be restarted for it. Node's fetch, so the image needs
-# no shell tools.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "const p = process.env.HEALTH_PORT; if (!p || p === '0') { console.error('HEALTH_PORT is off'); process.exit(1); } fetch('http://127.0.0.1:' + p + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), (e) => { console.error(String(e)); process.exit(1); })"]
+# GET /healthz on HEALTH_PORT with Node's fetch (no curl or shell in the image);
+# an ECS task definition uses the same: ["CMD", "node", "healthcheck.mjs"].
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["node", "healthcheck.mjs"]
 # On SIGTERM the worker stops receiving, lets work in progress finish for up to
-# SHUTDOWN_TIMEOUT (25 s), returns the rest to the queue and exits 0: well inside
-# ECS's stopTimeout (30 s by default, 120 s at most) and docker stop's -t.
+# SHUTDOWN_TIMEOUT (25 s), returns the rest to the queue and exits 0: inside
+# ECS's stopTimeout (30 s by default, 120 s at most). docker stop waits only 10 s
+# unless given -t; compose.yaml sets stop_grace_period.
 STOPSIGNAL SIGTERM
 # Exec form: node is PID 1 and receives SIGTERM itself. A 1 MB young-generation
 # semi-space keeps streaming garbage from lifting peak RSS (docs/benchmarks.md).

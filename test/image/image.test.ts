@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -26,6 +27,12 @@ const SIGNATURES = join(root, 'test', 'fixtures', 'signatures');
 const MIB = 1024 * 1024;
 const REGION = RESOURCES.region;
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+/** What each Dockerfile starts FROM, as podman names it. */
+const BASES = {
+  worker: 'docker.io/library/node:24-bookworm-slim',
+  clamd: 'docker.io/library/debian:bookworm-slim',
+  emulator: 'docker.io/library/node:24-bookworm-slim',
+} as const;
 
 /** One-off runs: no health-check timers (podman would try to set them up through systemd). */
 const oneOff = (image: string, args: string[], command: string[] = []) => podman(['run', '--rm', '--network', 'host', '--pull', 'never', '--no-healthcheck', ...args, image, ...command]);
@@ -48,22 +55,25 @@ before(async () => {
 describe('the images as built', () => {
   test('image sizes (written to .local/image-sizes.md)', async () => {
     const rows: string[] = [];
+    const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
     for (const [role, image] of Object.entries(IMAGES)) {
       const bytes = await imageSize(image);
-      assert.ok(bytes > 0, `${image} has a size`);
-      const base = (await isStandInBased(image)) ? 'stand-in base (scripts/base-images.sh)' : 'official base';
-      rows.push(`| ${role} | \`${image}\` | ${(bytes / 1e6).toFixed(0)} MB | ${base} |`);
+      const base = BASES[role as keyof typeof IMAGES];
+      const baseBytes = await imageSize(base);
+      assert.ok(bytes > baseBytes, `${image} is larger than its base ${base}`);
+      const kind = (await isStandInBased(image)) ? 'local stand-in (scripts/base-images.sh)' : 'official';
+      rows.push(`| ${role} | \`${image}\` | ${megabytes(bytes)} | ${megabytes(bytes - baseBytes)} | \`${base}\`, ${kind}, ${megabytes(baseBytes)} |`);
     }
-    const table = ['| Image | Tag | Size (uncompressed) | Built on |', '|---|---|---|---|', ...rows].join('\n');
+    const table = ['| Image | Tag | Size (uncompressed) | Added to the base | Base |', '|---|---|---|---|---|', ...rows].join('\n');
     process.stdout.write(`\nImage sizes:\n${table}\n\n`);
     mkdirSync(join(root, '.local'), { recursive: true });
     writeFileSync(join(root, '.local', 'image-sizes.md'), `${table}\n\nMeasured ${new Date().toISOString()} by test/image/image.test.ts.\n`);
   });
 
-  test('the worker image holds the bundle and package.json only: no node_modules, sources or .env', async () => {
+  test('the worker image holds the bundle, package.json and the health check only: no node_modules, sources or .env', async () => {
     const listing = await oneOff(IMAGES.worker, ['--entrypoint', 'ls'], ['-A', '/app']);
     assert.equal(listing.code, 0, listing.stderr);
-    assert.deepEqual(listing.stdout.trim().split('\n').sort(), ['dist', 'package.json']);
+    assert.deepEqual(listing.stdout.trim().split('\n').sort(), ['dist', 'healthcheck.mjs', 'package.json']);
     const dist = await oneOff(IMAGES.worker, ['--entrypoint', 'ls'], ['/app/dist']);
     assert.ok(dist.stdout.split('\n').includes('cli.js'), dist.stdout);
     const version = await oneOff(IMAGES.worker, [], ['version']);
@@ -77,7 +87,7 @@ describe('the images as built', () => {
     assert.equal(await inspect(IMAGES.worker, '{{.Config.StopSignal}}'), 'SIGTERM');
     assert.equal(await inspect(IMAGES.clamd, '{{.Config.StopSignal}}'), 'SIGTERM');
     // podman keeps HEALTHCHECK only in the docker image format (scripts/images.sh builds with it).
-    assert.match(await podmanOk(['image', 'inspect', '--format', '{{json .HealthCheck}}', IMAGES.worker]), /healthz/);
+    assert.match(await podmanOk(['image', 'inspect', '--format', '{{json .HealthCheck}}', IMAGES.worker]), /healthcheck\.mjs/);
     assert.match(await podmanOk(['image', 'inspect', '--format', '{{json .HealthCheck}}', IMAGES.clamd]), /clamd-healthcheck/);
     assert.match(await inspect(IMAGES.worker, '{{json .Config.Env}}'), /BUCKETSCAN_ENV_FILE=none/);
   });
@@ -316,6 +326,33 @@ describe('the clamd and worker containers against the emulator', () => {
     assert.equal(await inspect(worker.name, '{{.State.Health.Status}}'), 'healthy');
   });
 
+  test('the clamd health check fails when nothing answers PONG: no listener, silence, or another reply', async () => {
+    // Listeners on 127.0.0.1 that accept and then stay silent or answer something else.
+    const sockets = new Set<Socket>();
+    const track = (socket: Socket) => sockets.add(socket.on('error', () => undefined)) && socket;
+    const silent = createNetServer((socket) => void track(socket));
+    const wrong = createNetServer((socket) => void track(socket).end('UNKNOWN COMMAND\0'));
+    for (const server of [silent, wrong]) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const portOf = (server: NetServer) => (server.address() as { port: number }).port;
+    try {
+      const cases: Array<[string, number, RegExp]> = [
+        ['no listener', await freePort(), /does not accept connections/],
+        ['silence', portOf(silent), /answered "nothing" instead of PONG/],
+        ['another reply', portOf(wrong), /answered "UNKNOWN COMMAND" instead of PONG/],
+      ];
+      for (const [what, port, message] of cases) {
+        const result = await podman(['exec', '--env', `CLAMD_TCP_PORT=${port}`, clamd.name, '/usr/local/bin/clamd-healthcheck']);
+        assert.equal(result.code, 1, `${what}: ${result.stdout}${result.stderr}`);
+        assert.match(result.stdout, message, what);
+      }
+    } finally {
+      // close() stops listening at once; its callback would wait for connections that,
+      // once destroyed, no longer hold the event loop.
+      for (const socket of sockets) socket.destroy();
+      for (const server of [silent, wrong]) server.close();
+    }
+  });
+
   test('a clean file is forwarded to the validation queue', async () => {
     const key = `${randomUUID()}/clean.txt`;
     await put(key, 'nothing to see here\n');
@@ -354,8 +391,8 @@ describe('the clamd and worker containers against the emulator', () => {
 
       // podman stop sends the image's STOPSIGNAL (SIGTERM) and would SIGKILL after 60 s.
       await podmanOk(['stop', '--time', '60', worker.name]);
+      // podman run's exit code is the container's.
       assert.equal(await worker.exit, 0, tail(worker));
-      assert.equal(await inspect(worker.name, '{{.State.ExitCode}}'), '0');
 
       const state = inbound();
       assert.equal(state.inflight.length, 0, 'handed back, not left to its 600 s visibility timeout');

@@ -57,9 +57,10 @@ export function envArgs(env: Record<string, string>): string[] {
 }
 
 /**
- * A container run in the foreground of a child `podman run` (so its output is
- * this process's to read, and the child's exit code is the container's), on the
- * host network. Not removed on exit: the test inspects it, then calls remove().
+ * A container run in the foreground of a child `podman run --rm` (so its output
+ * is this process's to read, the child's exit code is the container's, and a
+ * signal to the child reaches the container), on the host network. remove()
+ * forces it away if it is still there.
  */
 export interface Container {
   name: string;
@@ -75,7 +76,7 @@ export interface Container {
 export function startContainer(image: string, options: { name: string; env?: Record<string, string>; args?: string[]; command?: string[] }): Container {
   const child = spawn(
     PODMAN,
-    ['run', '--name', options.name, '--network', 'host', '--pull', 'never', ...envArgs(options.env ?? {}), ...(options.args ?? []), image, ...(options.command ?? [])],
+    ['run', '--rm', '--name', options.name, '--network', 'host', '--pull', 'never', ...envArgs(options.env ?? {}), ...(options.args ?? []), image, ...(options.command ?? [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: string[] = [];
