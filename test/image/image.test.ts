@@ -187,6 +187,27 @@ describe('the images as built', () => {
     }
   });
 
+  test('when clamd dies, the clamd container exits 1 so that it is restarted', async (t) => {
+    const port = await freePort();
+    const clamd = startContainer(IMAGES.clamd, {
+      name: uniqueName('clamd-crash'),
+      env: { FRESHCLAM: 'off', CLAMD_TCP_PORT: String(port), CLAMD_EXTRA_SIGNATURES_DIR: '/signatures' },
+      args: ['--no-healthcheck', '--volume', `${SIGNATURES}:/signatures:ro`],
+    });
+    t.after(() => clamd.remove());
+    const client = new ClamdClient({ address: { kind: 'tcp', host: '127.0.0.1', port }, connectTimeoutMs: 1_000, idleTimeoutMs: 5_000 });
+    await waitFor('clamd to answer PING', async () => {
+      if (clamd.child.exitCode !== null) throw new Error(`the clamd container exited${tail(clamd)}`);
+      await client.ping();
+      return true;
+    }, 60_000);
+    const pid = await podmanOk(['exec', clamd.name, 'ps', '-C', 'clamd', '-o', 'pid=']);
+    assert.match(pid, /^\d+$/, `one clamd process: ${pid}`);
+    await podmanOk(['exec', clamd.name, 'kill', '-KILL', pid]);
+    assert.equal(await clamd.exit, 1, tail(clamd));
+    assert.ok(clamd.lines.some((line) => /clamd-entrypoint: clamd exited unexpectedly \(status 137\)/.test(line)), tail(clamd));
+  });
+
   test('the emulator image serves the buckets and queues the worker expects', async (t) => {
     const port = await freePort();
     const emulator = startContainer(IMAGES.emulator, {
