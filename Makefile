@@ -34,7 +34,7 @@ run: deps clamd
 demo: deps clamd
 	npm start --silent -- local --demo
 
-test: deps clamd
+test: deps clamd test-deploy
 	npm test
 
 typecheck: deps
@@ -63,6 +63,22 @@ chaos: deps clamd
 # 2 cores; run it on a quiet machine. `npm run bench:smoke` is the quick version.
 bench: deps clamd
 	npm run bench -- --doc
+
+# The AWS deployment (deploy/, its own npm package): construct assertions, cdk-nag,
+# cfn-lint, offline `cdk synth`, the checked-in template's freshness, and the
+# worker run with the environment the task definition gives it. Needs cfn-lint
+# (pip install cfn-lint) and the compiled worker (dist/cli.js).
+deploy/node_modules/.bucketscan-installed: deploy/package.json deploy/package-lock.json
+	npm --prefix deploy ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: test-deploy deploy-template
+test-deploy: deps clamd dist/cli.js deploy/node_modules/.bucketscan-installed
+	npm --prefix deploy test
+
+# Rewrites deploy/bucketscan.template.json from the construct.
+deploy-template: deploy/node_modules/.bucketscan-installed
+	npm --prefix deploy run template --silent
 
 # ---- Container images (docs/containers.md) ----------------------------------
 # make image       build localhost/bucketscan-{worker,clamd,emulator}:$(IMAGE_TAG) with podman

@@ -28,6 +28,8 @@ export interface Stack {
   s3: S3Client;
   sqs: SQSClient;
   runDir: string;
+  /** How the worker is started: the production command's Node flags and compiled CLI. */
+  command: { nodeArgs: string[]; cli: string };
   /** MAX_FILE_SIZE of the worker and StreamMaxLength of clamd, in MiB. */
   maxFileMiB: number;
   progress(message: string): void;
@@ -42,16 +44,21 @@ export interface Prepared {
   hugeBytes: number;
   /** Snapshot "small". */
   smallFiles: number;
+  /** Snapshot "inflight": options.inFlightObjects objects of options.inFlightMiB. */
+  inFlightObjects: number;
+  /** Snapshot "network": the small files of the latency mode, kept for clamd's own time per file. */
+  networkBuffers: Buffer[];
+  networkKeys: string[];
 }
 
 const { unprocessedBucket, quarantineBucket } = BENCH_RESOURCES;
 
-async function purge(stack: Stack, ...queues: QueueRole[]): Promise<void> {
+export async function purge(stack: Stack, ...queues: QueueRole[]): Promise<void> {
   for (const queue of queues) await stack.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.emulator.queueUrls[queue] }));
 }
 
 /** Waits until every upload so far has its event queued, keeps those events as `name`, and empties the queue. */
-async function capture(stack: Stack, name: string, expected: number): Promise<void> {
+export async function capture(stack: Stack, name: string, expected: number): Promise<void> {
   await stack.emulator.call({ cmd: 'idle' });
   const count = (await stack.emulator.call({ cmd: 'snapshot', name })) as number;
   await purge(stack, 'inbound');
@@ -87,25 +94,62 @@ export async function prepare(stack: Stack): Promise<Prepared> {
     });
     await capture(stack, 'small', options.smallFiles);
   }
-  return { largeBuffers, hugeBytes, smallFiles: options.smallFiles };
+  let inFlightObjects = 0;
+  if (phases.has('inflight')) {
+    inFlightObjects = options.inFlightObjects;
+    stack.progress(`uploading ${inFlightObjects} x ${options.inFlightMiB} MiB`);
+    for (let i = 0; i < inFlightObjects; i++) {
+      await uploadObject(s3, unprocessedBucket, benchKey(`inflight-${i}.bin`), options.inFlightMiB * MIB, (_offset, length) => randomBuffer(length));
+    }
+    await capture(stack, 'inflight', inFlightObjects);
+  }
+  const networkBuffers: Buffer[] = [];
+  const networkKeys: string[] = [];
+  if (phases.has('network') || phases.has('sweep')) {
+    stack.progress(`uploading ${options.networkFiles} x ${options.networkKiB} KiB`);
+    for (let i = 0; i < options.networkFiles; i++) {
+      networkBuffers.push(randomBuffer(options.networkKiB * 1024));
+      networkKeys.push(benchKey(`network-${i}.bin`));
+    }
+    await inParallel(options.networkFiles, 16, async (i) => {
+      await s3.send(new PutObjectCommand({ Bucket: unprocessedBucket, Key: networkKeys[i], Body: networkBuffers[i] }));
+    });
+    await capture(stack, 'network', options.networkFiles);
+  }
+  return { largeBuffers, hugeBytes, smallFiles: options.smallFiles, inFlightObjects, networkBuffers, networkKeys };
 }
 
-function workerEnv(stack: Stack, clamd: BenchClamd, concurrency: number): Record<string, string> {
+/** A queue URL of the emulator's, addressed through `endpoint` instead (the latency proxy); fauxqs goes by the path. */
+function through(queueUrl: string, endpoint: string | undefined): string {
+  return endpoint === undefined ? queueUrl : `${endpoint}${new URL(queueUrl).pathname}`;
+}
+
+export interface WorkerSpec {
+  /** CONCURRENCY; undefined: the worker's default. */
+  concurrency?: number | undefined;
+  /** More settings (a sweep's value), over the benchmark's own and over --worker-env. */
+  env?: Record<string, string>;
+  /** Where the worker sends its AWS requests (the latency proxy); default the emulator. */
+  endpoint?: string;
+  /** Node flags after the production command's (a heap snapshot on a signal). */
+  extraNodeArgs?: string[];
+}
+
+function workerEnv(stack: Stack, clamd: BenchClamd, spec: WorkerSpec): Record<string, string> {
   const { emulator } = stack;
   if (clamd.address.kind !== 'tcp') throw new Error('the benchmark clamd listens on TCP');
   return {
     UNPROCESSED_BUCKET_NAME: unprocessedBucket,
     QUARANTINE_BUCKET_NAME: quarantineBucket,
-    VIRUS_SCANNING_QUEUE_URL: emulator.queueUrls.inbound,
-    VALIDATION_QUEUE_URL: emulator.queueUrls.validation,
+    VIRUS_SCANNING_QUEUE_URL: through(emulator.queueUrls.inbound, spec.endpoint),
+    VALIDATION_QUEUE_URL: through(emulator.queueUrls.validation, spec.endpoint),
     VIRUS_NOTIFICATION_TOPIC_ARN: emulator.topicArn,
     AWS_REGION: BENCH_RESOURCES.region,
-    AWS_ENDPOINT_URL: emulator.endpoint,
+    AWS_ENDPOINT_URL: spec.endpoint ?? emulator.endpoint,
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     CLAMD_HOST: clamd.address.host,
     CLAMD_PORT: String(clamd.address.port),
-    CONCURRENCY: String(concurrency),
     MAX_FILE_SIZE: String(stack.maxFileMiB),
     // A 1 GiB scan against a large signature set can take minutes.
     CLAMD_TIMEOUT: '1800',
@@ -115,35 +159,58 @@ function workerEnv(stack: Stack, clamd: BenchClamd, concurrency: number): Record
     SHUTDOWN_TIMEOUT: '60',
     LOG_LEVEL: 'info',
     ...(stack.options.workerNodeOptions ? { NODE_OPTIONS: stack.options.workerNodeOptions } : {}),
+    // --worker-env stands in for the worker's defaults; what a phase sets itself
+    // (CONCURRENCY=1 for the baseline, a sweep's value) wins over it.
+    ...stack.options.workerEnv,
+    ...(spec.concurrency === undefined ? {} : { CONCURRENCY: String(spec.concurrency) }),
+    ...spec.env,
   };
 }
 
 let workerSerial = 0;
-async function startWorker(stack: Stack, clamd: BenchClamd, concurrency: number, label: string): Promise<WorkerHandle> {
+export async function startWorker(stack: Stack, clamd: BenchClamd, spec: WorkerSpec, label: string): Promise<WorkerHandle> {
   const id = `${++workerSerial}-${label}`;
   return startWorkerProcess({
-    env: workerEnv(stack, clamd, concurrency),
+    env: workerEnv(stack, clamd, spec),
     logFile: join(stack.runDir, `worker-${id}.log`),
     countsFile: join(stack.runDir, `worker-${id}.requests.json`),
+    command: spec.extraNodeArgs ? { ...stack.command, nodeArgs: [...stack.command.nodeArgs, ...spec.extraNodeArgs] } : stack.command,
   });
+}
+
+/** The CONCURRENCY a worker runs with, from its "worker started" line. */
+export function concurrencyOf(worker: WorkerHandle): number {
+  const value = worker.started['concurrency'];
+  if (typeof value !== 'number') throw new Error('the worker\'s "worker started" line has no concurrency field');
+  return value;
 }
 
 /**
  * Puts a snapshot's events back on the queue, starts a worker and times it until
  * the last of them is deleted.
  */
-async function drain(
+export async function drain(
   stack: Stack,
   clamd: BenchClamd,
-  spec: { snapshot: string; count?: number; concurrency: number; bytes: number; label: string; expect: string },
+  spec: WorkerSpec & { snapshot: string; count?: number; bytes: number; label: string; expect: string; watchInFlight?: boolean },
 ): Promise<Drain & { startRssMiB: number }> {
   const { emulator } = stack;
   await purge(stack, 'inbound');
   const files = (await emulator.call({ cmd: 'requeue', name: spec.snapshot, ...(spec.count ? { count: spec.count } : {}) })) as number;
   const deleted = emulator.call({ cmd: 'awaitDeleted', count: files });
-  const worker = await startWorker(stack, clamd, spec.concurrency, spec.label);
+  const worker = await startWorker(stack, clamd, spec, spec.label);
   const meter = new CpuMeter({ worker: worker.pid, clamd: clamd.pid, emulator: emulator.pid, bench: process.pid });
   const startRssMiB = worker.memory()?.rssMiB ?? NaN;
+  // Messages received and not yet deleted, as the queue sees them: how many files were in work at once.
+  let maxInFlight = 0;
+  const watcher = spec.watchInFlight
+    ? setInterval(() => {
+        emulator.depth('inbound').then(
+          (depth) => (maxInFlight = Math.max(maxInFlight, depth.inflight)),
+          () => undefined,
+        );
+      }, 100)
+    : undefined;
   // Generous: a stuck phase should fail, not hang the run.
   const timeoutMs = 300_000 + (spec.bytes / MIB) * 1000;
   let timer: NodeJS.Timeout | undefined;
@@ -154,6 +221,7 @@ async function drain(
     }),
   ]);
   clearTimeout(timer);
+  clearInterval(watcher);
   const end = performance.now();
   const cpuSeconds = meter.read();
   const memory = worker.memory();
@@ -170,7 +238,9 @@ async function drain(
   if (exit.code !== 0) stack.errors.push(`${spec.label}: worker exited with code ${exit.code} (signal ${exit.signal})`);
   const seconds = (end - worker.startedAt) / 1000;
   return {
-    concurrency: spec.concurrency,
+    concurrency: concurrencyOf(worker),
+    ...(worker.cleanDurationsMs.length > 0 ? { inWork: summarizeDurations(worker.cleanDurationsMs) } : {}),
+    ...(spec.watchInFlight ? { maxInFlight } : {}),
     files,
     bytes: spec.bytes,
     seconds: round(seconds, 3),
@@ -282,6 +352,27 @@ export async function memoryPhase(
   };
 }
 
+/** Peak RSS with many large objects in work at once (issue 7: 16 × 128 MiB at CONCURRENCY=16). */
+export async function inFlightPhase(stack: Stack, clamd: BenchClamd, prepared: Prepared, label: string): Promise<NonNullable<SetResult['inFlight']>> {
+  const { options } = stack;
+  const objects = prepared.inFlightObjects;
+  stack.progress(`${label}: ${objects} x ${options.inFlightMiB} MiB at CONCURRENCY=${options.inFlightConcurrency}`);
+  const result = await drain(stack, clamd, {
+    snapshot: 'inflight',
+    concurrency: options.inFlightConcurrency,
+    bytes: objects * options.inFlightMiB * MIB,
+    label: `${label}-inflight`,
+    expect: 'clean',
+    watchInFlight: true,
+  });
+  if ((result.maxInFlight ?? 0) < Math.min(objects, options.inFlightConcurrency)) {
+    stack.warnings.push(`${label}: at most ${result.maxInFlight} of the ${objects} objects were in work at once (CONCURRENCY=${options.inFlightConcurrency}); the peak RSS is for fewer than asked`);
+  }
+  stack.progress(`${label}: peak RSS ${result.peakRssMiB} MiB with ${objects} x ${options.inFlightMiB} MiB in work`);
+  const { startRssMiB: _start, ...drained } = result;
+  return { objects, objectMiB: options.inFlightMiB, concurrency: options.inFlightConcurrency, peakRssMiB: result.peakRssMiB, drain: drained };
+}
+
 export async function smallPhase(stack: Stack, clamd: BenchClamd, prepared: Prepared, label: string): Promise<NonNullable<SetResult['small']>> {
   const { options, emulator } = stack;
   const bytes = prepared.smallFiles * options.smallKiB * 1024;
@@ -379,7 +470,7 @@ export async function latencyPhase(stack: Stack, clamd: BenchClamd, label: strin
   const { options, s3, emulator } = stack;
   stack.progress(`${label}: latency, ${options.latencyFiles} files one at a time`);
   await purge(stack, 'inbound', 'validation');
-  const worker = await startWorker(stack, clamd, options.concurrency, `${label}-latency`);
+  const worker = await startWorker(stack, clamd, { concurrency: options.concurrency }, `${label}-latency`);
   const latencies: number[] = [];
   try {
     // One file first, not measured: the first of anything in a fresh process pays
@@ -409,6 +500,17 @@ export async function latencyPhase(stack: Stack, clamd: BenchClamd, label: strin
     maxMs: round(sorted[sorted.length - 1] ?? NaN, 1),
     meanMs: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length), 1),
     samplesMs: latencies.map((value) => round(value, 2)),
+  };
+}
+
+/** A clean record's time in work, as the worker logs it (durationMs: from the record's check to its forward accepted). */
+export function summarizeDurations(durations: number[]): NonNullable<Drain['inWork']> {
+  const sorted = [...durations].sort((a, b) => a - b);
+  return {
+    records: sorted.length,
+    p50Ms: round(percentile(sorted, 50), 1),
+    p90Ms: round(percentile(sorted, 90), 1),
+    meanMs: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length), 2),
   };
 }
 

@@ -1,5 +1,5 @@
 /** What Linux says about a process: memory high-water mark and CPU time (/proc). */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem, release, platform } from 'node:os';
 
@@ -29,6 +29,75 @@ export function memoryOf(pid: number): Memory | undefined {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
     return { peakRssMiB: (kib('VmHWM') * 1024) / MIB, rssMiB: (kib('VmRSS') * 1024) / MIB };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface MemoryMap {
+  rssMiB: number;
+  /** Anonymous memory: the V8 heap, malloc, stacks: the process's own. */
+  anonymousMiB: number;
+  /** File-backed pages (the node binary's code, shared libraries): clean, shared with every process that maps the same file. */
+  fileMiB: number;
+  /** The largest mappings by resident size, grouped by file ("[anon]" for anonymous ones). */
+  mappings: Array<{ name: string; rssMiB: number }>;
+}
+
+/** Where a process's resident set is, from /proc/<pid>/smaps. */
+export function memoryMapOf(pid: number, top = 8): MemoryMap | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const byName = new Map<string, number>();
+  let current = '[anon]';
+  let rss = 0;
+  let anonymous = 0;
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+\s+\S+\s+\S+\s+\S+\s+\d+\s*(.*)$/.exec(line);
+    if (header) {
+      current = header[1] || '[anon]';
+      continue;
+    }
+    const field = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (!field) continue;
+    const kib = Number(field[2]);
+    if (field[1] === 'Rss') {
+      rss += kib;
+      byName.set(current, (byName.get(current) ?? 0) + kib);
+    } else {
+      anonymous += kib;
+    }
+  }
+  const mappings = [...byName.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, kib]) => ({ name, rssMiB: round(kib / 1024, 1) }));
+  return { rssMiB: round(rss / 1024, 1), anonymousMiB: round(anonymous / 1024, 1), fileMiB: round((rss - anonymous) / 1024, 1), mappings };
+}
+
+/** Open file descriptors of a process (entries of /proc/<pid>/fd: files, sockets, pipes). */
+export function openFdsOf(pid: number): number | undefined {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Direct children of a process (every thread's /proc children list); undefined where the kernel does not say. */
+export function childrenOf(pid: number): number[] | undefined {
+  try {
+    const children = new Set<number>();
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) {
+        if (child) children.add(Number(child));
+      }
+    }
+    return [...children];
   } catch {
     return undefined;
   }

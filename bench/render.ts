@@ -25,7 +25,7 @@ function newestFullRun(): string {
 
 const path = resolve(process.argv[2] ?? newestFullRun());
 const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
-if (results.schema !== 1) throw new Error(`${path}: unknown results schema ${String(results.schema)}`);
+if (results.schema !== 1 && results.schema !== 2) throw new Error(`${path}: unknown results schema ${String(results.schema)}`);
 const shown = relative(ROOT, path).startsWith('..') ? path : relative(ROOT, path);
 writeFileSync(DOC_PATH, renderDoc(results, shown));
 process.stderr.write(`wrote ${relative(ROOT, DOC_PATH)} from ${shown}\n`);

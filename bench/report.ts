@@ -2,8 +2,8 @@
 import { fileURLToPath } from 'node:url';
 import { PRICES } from './prices.ts';
 import type { RequestSummary } from './prices.ts';
-import type { BenchResults, Drain, SetResult, TargetCheck } from './results.ts';
-import { isFullRun } from './results.ts';
+import type { BenchResults, Drain, NetworkRun, SetResult, TargetCheck } from './results.ts';
+import { isFullRun, MEMORY_GROWTH_ALLOWANCE_MIB, TARGETS } from './results.ts';
 
 export const DOC_PATH = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 
@@ -35,6 +35,7 @@ function mark(check: TargetCheck | undefined): string {
 /** The main table: one row per figure, one column per signature set. */
 export function summaryTable(results: BenchResults): string {
   const { sets, options } = results;
+  if (sets.length === 0) return '';
   const check = (set: SetResult, prefix: string) => results.targets.find((t) => t.set === set.signatures.name && t.name.startsWith(prefix));
   const row = (label: string, cell: (set: SetResult) => string, target = ''): string[] => [label, ...sets.map(cell), target];
   const large = sets.find((set) => set.large)?.large;
@@ -60,8 +61,8 @@ export function summaryTable(results: BenchResults): string {
     rows.push(
       row(
         `Memory: worker peak RSS, one ${single.objectMiB} MiB object (MiB)`,
-        (s) => num(s.memory?.single[index]?.peakRssMiB) + (isLargest ? mark(check(s, 'Memory: peak RSS')) : ''),
-        isLargest ? '≤ 150' : '',
+        (s) => num(s.memory?.single[index]?.peakRssMiB) + (isLargest ? mark(check(s, 'Memory: peak RSS scanning')) : ''),
+        isLargest ? `≤ ${TARGETS.hugePeakRssMiB}` : '',
       ),
     );
   }
@@ -69,12 +70,17 @@ export function summaryTable(results: BenchResults): string {
     row('Memory: growth with object size (MiB)', (s) => {
       const c = check(s, 'Memory: growth');
       return num(c?.value) + mark(c);
-    }, '≤ 16'),
+    }, `≤ ${MEMORY_GROWTH_ALLOWANCE_MIB}`),
     row(
       `Memory: worker peak RSS, ${memory?.concurrent?.objects ?? options.largeObjects} × ${options.largeMiB} MiB at once (MiB)`,
       (s) => num(s.memory?.concurrent?.peakRssMiB),
     ),
-    row('Memory: worker RSS after start, idle (MiB)', (s) => num(s.memory?.idleRssMiB)),
+    row(
+      `Memory: worker peak RSS, ${options.inFlightObjects} × ${options.inFlightMiB} MiB in work at once, CONCURRENCY=${options.inFlightConcurrency} (MiB)`,
+      (s) => num(s.inFlight?.peakRssMiB) + mark(check(s, 'Memory: peak RSS with')),
+      `≤ ${TARGETS.inFlightPeakRssMiB}`,
+    ),
+    row('Memory: worker RSS at its "worker started" line (MiB)', (s) => num(s.memory?.idleRssMiB)),
     row(`Requests: billable per clean file, CONCURRENCY=${options.smallConcurrency}`, (s) => num(s.requests?.clean?.billablePerFile, 2) + mark(check(s, 'Requests')), '≤ 3'),
     row('Requests: billable per clean file, CONCURRENCY=1', (s) => num(s.small?.workerC1.requests?.billablePerFile, 2)),
     row('Requests: billable per infected file', (s) => num(s.requests?.infected?.billablePerFile, 2)),
@@ -82,10 +88,182 @@ export function summaryTable(results: BenchResults): string {
     row('Cost: AWS requests per million infected files (USD)', (s) => num(s.requests?.infected?.usdPerMillionFiles.total, 2)),
     row(`Latency: upload to forward, p50 (ms), ${options.latencyFiles} files one at a time`, (s) => num(s.latency?.p50Ms)),
     row('Latency: upload to forward, p99 (ms)', (s) => num(s.latency?.p99Ms)),
+    ...networkSummaryRows(results, row, check),
     row('clamd: database load (s)', (s) => num(s.signatures.loadSeconds, 2)),
     row('clamd: RSS after load (MiB)', (s) => num(s.signatures.clamdRssMiB)),
   );
   return table(['Figure', ...sets.map(setLabel), 'Target'], rows);
+}
+
+type RowFn = (label: string, cell: (set: SetResult) => string, target?: string) => string[];
+type CheckFn = (set: SetResult, prefix: string) => TargetCheck | undefined;
+
+/** The latency mode's figures in the main table, one block per delay. */
+function networkSummaryRows(results: BenchResults, row: RowFn, check: CheckFn): string[][] {
+  const { options } = results;
+  const rows: string[][] = [];
+  const delays = results.sets.find((set) => set.network)?.network?.delays.map((d) => d.delayMs) ?? [];
+  for (const delayMs of delays) {
+    const at = (s: SetResult) => s.network?.delays.find((d) => d.delayMs === delayMs);
+    const targeted = delayMs === TARGETS.networkDelayMs;
+    const concurrency = results.sets.map((s) => at(s)?.worker.concurrency).find((c) => c !== undefined);
+    const prefix = `Latency mode ${delayMs} ms:`;
+    rows.push(
+      row(`${prefix} worker, default settings (CONCURRENCY=${concurrency ?? '?'}), ${options.networkKiB} KiB files (files/s)`, (s) => num(at(s)?.worker.filesPerSecond)),
+      row(`${prefix} worker, CONCURRENCY=1 (files/s)`, (s) => num(at(s)?.workerC1.filesPerSecond)),
+      row(`${prefix} latency-bound ceiling (files/s)`, (s) => num(at(s)?.ceiling.filesPerSecond)),
+      row(
+        `${prefix} default settings / CONCURRENCY=1`,
+        (s) => num(at(s)?.ratioVsC1, 2) + (targeted ? mark(check(s, `${prefix} default settings / CONCURRENCY=1`)) : ''),
+        targeted ? `≥ ${TARGETS.networkVsC1}` : '',
+      ),
+      row(
+        `${prefix} clean record in work, median / p90 (round trips beyond its scan)`,
+        (s) => {
+          const rt = at(s)?.worker.inWorkRoundTrips;
+          return `${num(rt?.p50, 2)} / ${num(rt?.p90, 2)}${targeted ? mark(check(s, `${prefix} clean record in work`)) : ''}`;
+        },
+        targeted ? `≤ ${TARGETS.networkInWorkRoundTrips} (median)` : '',
+      ),
+      row(
+        `${prefix} default settings / ceiling`,
+        (s) => num(at(s)?.ratioVsCeiling, 2) + (targeted ? mark(check(s, `${prefix} default settings / latency-bound`)) : ''),
+        targeted ? `≥ ${TARGETS.networkVsCeiling}` : '',
+      ),
+    );
+  }
+  return rows;
+}
+
+function globalMark(results: BenchResults, prefix: string): string {
+  return mark(results.targets.find((t) => t.name.startsWith(prefix)));
+}
+
+/** Figures measured once per run (not per signature set). */
+export function onceTable(results: BenchResults): string {
+  const { startup, soak, imports } = results;
+  if (!startup && !soak && !imports) return '';
+  const rows: string[][] = [];
+  if (startup) {
+    rows.push(
+      [`Start-up: spawn to first ReceiveMessage, median of ${startup.runs.length} (ms)`, num(startup.p50Ms), ''],
+      ['Start-up: spawn to first ReceiveMessage, slowest (ms)', num(startup.maxMs) + globalMark(results, 'Start-up'), `≤ ${TARGETS.startupMs}`],
+      [`Memory: worker RSS after ${startup.idleSeconds} s idle, median (MiB)`, num(startup.idleRssMiB) + globalMark(results, 'Memory: idle RSS'), `≤ ${TARGETS.idleRssMiB}`],
+      ['Processes per worker (the production command, its children included)', num(1 + Math.max(...startup.runs.map((run) => run.children)), 0), '1'],
+    );
+  }
+  const bundle = imports?.rows.find((row) => row.name === 'bundle');
+  const node = imports?.rows.find((row) => row.name === 'node');
+  if (bundle && node) {
+    rows.push(
+      ['Memory: Node alone, empty module (MiB)', num(node.rssMiB), ''],
+      ['Memory: Node with the worker bundle loaded, not started (MiB)', num(bundle.rssMiB), ''],
+    );
+  }
+  if (soak) {
+    rows.push(
+      [`Soak: ${soak.files.toLocaleString('en-US')} × ${soak.fileKiB} KiB, CONCURRENCY=${soak.concurrency} (files/s)`, num(soak.filesPerSecond), ''],
+      ['Soak: RSS drift after warm-up (MiB)', num(soak.rss.driftMiB) + globalMark(results, 'Soak: RSS'), `≤ ${TARGETS.soakRssDriftMiB}`],
+      ['Soak: open descriptors drift after warm-up', num(soak.fds.drift, 0) + globalMark(results, 'Soak: open'), `≤ ${TARGETS.soakFdDrift}`],
+      ['Soak: RSS after warm-up, lowest / highest (MiB)', `${num(soak.rss.minMiB)} / ${num(soak.rss.maxMiB)}`, ''],
+      ['Soak: open descriptors after warm-up, fewest / most', `${num(soak.fds.min, 0)} / ${num(soak.fds.max, 0)}`, ''],
+    );
+  }
+  return table(['Figure', `Measured${results.globalSet ? ` (${results.globalSet} sigs)` : ''}`, 'Target'], rows);
+}
+
+function inWorkCells(run: NetworkRun | undefined): string[] {
+  return [
+    num(run?.filesPerSecond),
+    num(run?.slotMsPerFile),
+    `${num(run?.inWork?.p50Ms, 0)} / ${num(run?.inWork?.p90Ms, 0)}`,
+    `${num(run?.inWorkRoundTrips?.p50, 2)} / ${num(run?.inWorkRoundTrips?.p90, 2)}`,
+    num(run?.requests?.billablePerFile, 2),
+    num(run ? ((run.cpuSeconds['worker'] ?? NaN) / run.files) * 1000 : NaN, 2),
+  ];
+}
+
+/** Every latency-mode run in detail. */
+export function networkTable(results: BenchResults): string {
+  const rows: string[][] = [];
+  for (const set of results.sets) {
+    const network = set.network;
+    if (!network) continue;
+    for (const d of network.delays) {
+      for (const [label, run] of [
+        [`default (C=${d.worker.concurrency})`, d.worker],
+        ['C=1', d.workerC1],
+      ] as const) {
+        rows.push([set.signatures.name, `+${d.delayMs} (${num(d.roundTripMs, 1)})`, label, num(run.files, 0), ...inWorkCells(run)]);
+      }
+      rows.push([
+        set.signatures.name,
+        `+${d.delayMs} (${num(d.roundTripMs, 1)})`,
+        `ceiling (C=${d.ceiling.concurrency})`,
+        '',
+        num(d.ceiling.filesPerSecond),
+        num(d.ceiling.perFileMs),
+        `${network.minRoundTrips} RT + ${num(network.clamdMsPerFile, 2)} ms`,
+        '',
+        '',
+        '',
+      ]);
+    }
+  }
+  if (rows.length === 0) return '';
+  return table(
+    ['Signatures', 'Delay (round trip) ms', 'Worker', 'Files', 'Files/s', 'Slot ms per file', 'In work p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Billable requests per file', 'Worker CPU ms per file'],
+    rows,
+  );
+}
+
+export function sweepTable(results: BenchResults): string {
+  const sweep = results.sweep;
+  if (!sweep) return '';
+  const rows = sweep.rows.map((row) => [
+    `${sweep.name}=${row.value}`,
+    num(row.run.concurrency, 0),
+    num(row.run.files, 0),
+    ...inWorkCells(row.run).slice(0, 4),
+    num(row.ceiling.filesPerSecond),
+    num(row.ratioVsCeiling, 2),
+    num(row.ratioVsC1, 2),
+    num(row.run.requests?.billablePerFile, 2),
+    num(((row.run.cpuSeconds['worker'] ?? NaN) / row.run.files) * 1000, 2),
+    num(row.run.peakRssMiB),
+  ]);
+  return table(
+    ['Setting', 'CONCURRENCY', 'Files', 'Files/s', 'Slot ms per file', 'In work p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Ceiling files/s', '/ ceiling', '/ C=1', 'Billable requests per file', 'Worker CPU ms per file', 'Peak RSS MiB'],
+    rows,
+  );
+}
+
+export function importsTable(results: BenchResults): string {
+  const imports = results.imports;
+  if (!imports) return '';
+  const rows = imports.rows.map((row) => [row.what, num(row.rssMiB), num(row.addedMiB), num(row.heapUsedMiB), num(row.wallMs, 0)]);
+  if (results.startup) {
+    rows.push([
+      `the worker, started and idle for ${results.startup.idleSeconds} s (start-up phase)`,
+      num(results.startup.idleRssMiB),
+      num(results.startup.idleRssMiB - (imports.rows.find((r) => r.name === 'node')?.rssMiB ?? NaN)),
+      '–',
+      '–',
+    ]);
+  }
+  return table(['Loaded', 'RSS (MiB)', 'Over Node alone (MiB)', 'V8 heap used (MiB)', 'Process spawn to exit (ms)'], rows);
+}
+
+/** The soak's samples, thinned to about a dozen rows. */
+export function soakTable(results: BenchResults): string {
+  const soak = results.soak;
+  if (!soak || soak.samples.length === 0) return '';
+  const step = Math.max(1, Math.ceil(soak.samples.length / 12));
+  const picked = soak.samples.filter((_, index) => index % step === 0 || index === soak.samples.length - 1);
+  return table(
+    ['Seconds', 'Files done', 'RSS (MiB)', 'Open descriptors', ''],
+    picked.map((sample) => [num(sample.t, 1), sample.files.toLocaleString('en-US'), num(sample.rssMiB), num(sample.fds, 0), sample.files < soak.warmupFiles ? 'warm-up' : '']),
+  );
 }
 
 export function targetsTable(results: BenchResults): string {
@@ -126,11 +304,20 @@ export function cpuTable(results: BenchResults): string {
       [`small: worker c=${set.small?.worker.concurrency ?? ''}`, set.small?.worker],
       ['small: worker c=1', set.small?.workerC1],
       ['infected: worker', set.requests?.infectedDrain],
+      [`in flight: worker c=${set.inFlight?.concurrency ?? ''}`, set.inFlight?.drain],
+      ...(set.network?.delays ?? []).flatMap((d): Array<[string, Drain | undefined]> => [
+        [`+${d.delayMs} ms: worker c=${d.worker.concurrency}`, d.worker],
+        [`+${d.delayMs} ms: worker c=1`, d.workerC1],
+      ]),
     ];
     if (set.large) rows.push([`${label}`, 'large: bare clamd', ...cpuCells(set.large.bare.cpuSeconds, set.large.bare.seconds)]);
     for (const [phase, drain] of drains) if (drain) rows.push([label, phase, ...cpuCells(drain.cpuSeconds, drain.seconds)]);
     if (set.small) rows.push([label, 'small: ceiling', ...cpuCells(set.small.ceiling.cpuSeconds, set.small.ceiling.seconds)]);
   }
+  for (const row of results.sweep?.rows ?? []) {
+    rows.push([results.globalSet ?? '', `sweep +${results.sweep?.delayMs} ms: ${results.sweep?.name}=${row.value}`, ...cpuCells(row.run.cpuSeconds, row.run.seconds)]);
+  }
+  if (results.soak) rows.push([results.globalSet ?? '', 'soak', ...cpuCells(results.soak.cpuSeconds, results.soak.seconds)]);
   return table(['Signatures', 'Phase', 'Wall (s)', 'worker CPU (s)', 'clamd CPU (s)', 'emulator CPU (s)', 'bench CPU (s)'], rows);
 }
 
@@ -164,10 +351,22 @@ export function notes(results: BenchResults): string[] {
     }
     if (set.memory) {
       const peak = Math.max(...set.memory.single.map((single) => single.peakRssMiB));
+      const rest = results.startup?.idleRssMiB ?? set.memory.idleRssMiB;
       lines.push(
-        `${name}, memory: ${num(set.memory.idleRssMiB, 1)} MiB of the ${num(peak, 1)} MiB peak is the worker at rest, before any message; ` +
+        `${name}, memory: ${num(rest, 1)} MiB of the ${num(peak, 1)} MiB peak is the worker at rest, before any message; ` +
           'the rest is what scanning adds.',
       );
+    }
+    for (const d of set.network?.delays ?? []) {
+      for (const run of [d.worker, d.workerC1]) {
+        const mean = run.inWork?.meanMs;
+        if (mean === undefined) continue;
+        lines.push(
+          `${name}, +${d.delayMs} ms, CONCURRENCY=${run.concurrency}: each slot spent ${num(run.slotMsPerFile, 1)} ms per file, ` +
+            `${num(mean, 1)} ms of it with the file in work (mean durationMs) and ${num(run.slotMsPerFile - mean, 1)} ms idle ` +
+            `(${num((run.slotMsPerFile - mean) / d.roundTripMs, 2)} round trips: waiting for a receive to bring its next message, and the run's ramp-up and tail).`,
+        );
+      }
     }
   }
   return lines;
@@ -175,8 +374,7 @@ export function notes(results: BenchResults): string[] {
 
 export function terminalReport(results: BenchResults, path: string): string {
   const parts = [
-    '',
-    summaryTable(results),
+    ...[summaryTable(results), onceTable(results), networkTable(results), sweepTable(results), importsTable(results)].filter(Boolean).flatMap((block) => ['', block]),
     '',
     notes(results).map((line) => `- ${line}`).join('\n'),
     '',
@@ -188,14 +386,132 @@ export function terminalReport(results: BenchResults, path: string): string {
   return parts.join('\n');
 }
 
+/** Emulator (every object, the soak's included) plus the driver's copies of the large objects, plus room. */
+function memoryNeededGiB(options: BenchResults['options']): number {
+  const mib =
+    2 * options.largeObjects * options.largeMiB +
+    options.hugeMiB +
+    (options.inFlightObjects ?? 0) * (options.inFlightMiB ?? 0) +
+    ((options.soakFiles ?? 0) * (options.soakKiB ?? 0)) / 1024;
+  return Math.ceil(mib / 1024 + 2);
+}
+
+function latencySection(results: BenchResults): string {
+  const detail = networkTable(results);
+  const sweep = sweepTable(results);
+  if (!detail && !sweep) return '';
+  const { options } = results;
+  const network = results.sets.find((set) => set.network)?.network;
+  const defaultConcurrency = network?.delays[0]?.worker.concurrency;
+  return `### Small files at a network's latency
+
+Real S3 and SQS answer in 5-30 ms, the loopback emulator in about a millisecond,
+so here every AWS request of the worker is delayed by a fixed amount (the latency
+mode, Method below), and small files are timed against:
+
+- the sequential baseline, \`CONCURRENCY=1\`;
+- the latency-bound ceiling, CONCURRENCY ÷ (R × round trip + clamd's time per
+  file): with every slot busy and each clean file holding its slot for the fewest
+  round trips it must, R = ${network?.minRoundTrips ?? options.minRoundTrips}. Those are the GetObject (nothing can be scanned
+  before the bytes arrive; a small body comes with the answer) and the forward to
+  the validation queue (the file is in work until the forward is accepted, since
+  only then may its message be deleted; a batch divides the request count by up to
+  ten, not the wait for its own answer). The receive takes no slot time at best:
+  one call brings up to ten messages and can be made while the slots are still
+  busy, so that a freed slot finds its next message waiting. Nor does the delete:
+  it is batched and made once the outcome is final, after the slot is freed. A
+  worker that released the slot before its forward was accepted could pass this
+  "ceiling", but would then have more files in work than \`CONCURRENCY\` says.
+
+Targets at +${TARGETS.networkDelayMs} ms with default settings: at least ${TARGETS.networkVsC1}× \`CONCURRENCY=1\`, a clean
+record in work for at most ${TARGETS.networkInWorkRoundTrips} round trips plus its scan (median), at least ${TARGETS.networkVsCeiling} of the
+ceiling.${network ? ` clamd's own time for one ${network.fileKiB} KiB file: ${num(network.clamdMsPerFile, 2)} ms.` : ''}
+
+${detail}
+${
+    sweep
+      ? `
+#### Choosing the defaults
+
+The worker's defaults come from this measurement, not from guesses: the same
+files at +${results.sweep?.delayMs} ms, once per value of \`${results.sweep?.name}\`${defaultConcurrency ? ` (the default-settings runs above ran at \`CONCURRENCY=${defaultConcurrency}\`)` : ''}.
+Memory (peak RSS) and AWS requests per file are the price of a higher value.
+
+${sweep}
+`
+      : ''
+  }
+`;
+}
+
+function importsSection(results: BenchResults): string {
+  const imports = importsTable(results);
+  const map = results.startup?.memoryMap;
+  const heap = results.startup?.heapSnapshot;
+  if (!imports && !map && !heap) return '';
+  const parts = ['### Where idle memory goes'];
+  if (imports) {
+    parts.push(
+      `The resident set of a fresh Node process (\`node ${results.imports?.nodeArgs.join(' ') ?? ''}\`) that has loaded
+one dependency of the worker's, all of them, or the worker bundle (Method below).
+Rows do not add up: the packages share the SDK's core, and Node's own baseline is
+in every row.`,
+      imports,
+    );
+  }
+  if (map) {
+    parts.push(
+      `The idle worker's ${num(map.rssMiB)} MiB by mapping (\`/proc/<pid>/smaps\`, first start-up run): ${num(map.anonymousMiB)} MiB
+anonymous (the V8 heap, malloc, stacks: the process's own) and ${num(map.fileMiB)} MiB file-backed (the
+node binary's code and the shared libraries: clean pages, shared with any process that maps the
+same files and reclaimable under memory pressure, but counted in RSS).`,
+      table(['Mapping', 'RSS (MiB)'], map.mappings.map((m) => [m.name.replace(/\|/g, '\\|'), num(m.rssMiB)])),
+    );
+  }
+  if (heap) {
+    parts.push(
+      `A heap snapshot of the same idle worker (\`--heap-snapshot\`): ${num(heap.totalMiB, 2)} MiB of live objects in ` +
+        `${heap.nodes.toLocaleString('en-US')} heap nodes, by V8's kind, and the largest groups by constructor or name:`,
+      table(['Kind', 'MiB', 'Count'], heap.byType.slice(0, 10).map((t) => [t.type, num(t.mib, 2), t.count.toLocaleString('en-US')])),
+      table(
+        ['Name', 'Kind', 'MiB', 'Count'],
+        heap.largest.map((l) => [`\`${l.name.replace(/[|`\n]/g, ' ')}\``, l.type, num(l.mib, 2), l.count.toLocaleString('en-US')]),
+      ),
+    );
+  }
+  return `${parts.join('\n\n')}\n`;
+}
+
+function soakSection(results: BenchResults): string {
+  const soak = results.soak;
+  if (!soak) return '';
+  return `### Soak
+
+${soak.files.toLocaleString('en-US')} files of ${soak.fileKiB} KiB through one worker (\`CONCURRENCY=${soak.concurrency}\`, default settings) on
+the local emulator, no added latency, in ${num(soak.seconds / 60, 1)} minutes (${num(soak.filesPerSecond, 1)} files/s, the driver
+uploading meanwhile). \`VmRSS\` and open descriptors were sampled every ${results.options.soakSampleSeconds} s. The
+samples before ${soak.warmupFiles.toLocaleString('en-US')} files were done are warm-up; of the rest, *drift* is the
+highest value in their last quarter minus the highest in their first quarter
+(garbage collection makes RSS a saw-tooth, so single samples say little): RSS
+${num(soak.rss.firstMiB)} → ${num(soak.rss.lastMiB)} MiB, drift ${num(soak.rss.driftMiB)} MiB (target ≤ ${TARGETS.soakRssDriftMiB}); descriptors ${num(soak.fds.first, 0)} →
+${num(soak.fds.last, 0)}, drift ${num(soak.fds.drift, 0)} (target ${TARGETS.soakFdDrift}). A least-squares line through the RSS samples
+rises ${num(soak.rss.slopeMiBPer10kFiles, 2)} MiB per 10,000 files. Peak RSS ${num(soak.peakRssMiB)} MiB.
+
+${soakTable(results)}
+
+`;
+}
+
 export function renderDoc(results: BenchResults, resultsPath: string): string {
   const { machine, options } = results;
   const cleanSummary = results.sets.find((set) => set.requests?.clean)?.requests?.clean;
   return `# Benchmarks
 
 What a bucketscan worker achieves against the limits that bound it: clamd's own
-scanning speed for large files, the AWS round trips for small ones, memory, AWS
-requests (and so money) per file, and how long a file waits. Issue 4.
+scanning speed for large files, the AWS round trips for small ones (on the
+loopback emulator, and at a network's latency), memory, start-up, AWS requests
+(and so money) per file, how long a file waits, and whether a long run leaks.
+Issues 4 and 7.
 
 This file is generated by \`bench/render.ts\` from a results file; edit the renderer,
 not the file.
@@ -206,14 +522,17 @@ not the file.
 npm run bench -- --doc          # the full run (below), then rewrites this file
 npm run bench:smoke             # tiny sizes, small signatures: checks the harness works (also a test)
 npm run bench:doc -- <results.json>   # rewrite this file from an earlier results file
+npm run bench -- --soak         # the soak alone
+npm run bench -- --sweep concurrency=1,4,8,16,32 [--worker-env KEY=VALUE ...]   # a setting, in the latency mode
+node bench/import-cost.ts       # the import-cost table alone
 \`\`\`
 
 \`npm run bench -- --help\` lists the flags (sizes, concurrency, signature sets,
-phases). Results go to \`bench/results/<timestamp>.json\` (not committed) and every
+phases, delays, the worker's settings). Results go to \`bench/results/<timestamp>.json\` (not committed) and every
 worker's log and request counts to a temporary run directory printed at the start.
-The full run needs clamd (\`make clamd\`), about ${Math.ceil((options.largeObjects * options.largeMiB + options.hugeMiB) / 1024 + 1)} GiB of free memory
-for the emulator and the test data, and a quiet machine: timings taken while
-anything else runs are noise.
+The full run needs clamd (\`make clamd\`), about ${memoryNeededGiB(options)} GiB of free memory
+for the emulator and the test data, ${Math.ceil((options.inFlightObjects * options.inFlightMiB) / 1024 + 1)} GiB of disk for clamd's spooled
+streams, and a quiet machine: timings taken while anything else runs are noise.
 
 ## Last run
 
@@ -223,7 +542,7 @@ anything else runs are noise.
 - Results file: \`${resultsPath}\`
 
 ${summaryTable(results)}
-
+${onceTable(results) ? `\nMeasured once per run, with the ${results.globalSet ?? 'first'} signature set's clamd:\n\n${onceTable(results)}\n` : ''}
 ### Targets
 
 ${targetsTable(results)}
@@ -254,7 +573,10 @@ SNS publish $${PRICES.snsPublishPerMillion} per million (delivery to SQS free).$
       : ''
   }
 
-### Where the time goes
+${[latencySection(results), importsSection(results), soakSection(results)]
+  .filter(Boolean)
+  .map((section) => `${section.trimEnd()}\n\n`)
+  .join('')}### Where the time goes
 
 CPU seconds used by each process during each timed phase (from \`/proc/<pid>/stat\`).
 The machine has ${machine.cpus} CPUs, so a phase of W wall seconds has ${machine.cpus}W CPU seconds to give.
@@ -267,10 +589,17 @@ ${notes(results).map((line) => `- ${line}`).join('\n')}
 
 Everything runs on one machine, each part in its own process: the S3/SQS/SNS
 emulator (fauxqs, as in \`make run\`, started by \`bench/emulator-process.ts\`), clamd,
-the worker (\`node src/cli.ts worker\`, \`BUCKETSCAN_ENV_FILE=none\`, configured
-through its environment), and the driver (\`bench/run.ts\`), which uploads, waits
-and measures and is otherwise idle while the worker works.
+the worker, and the driver (\`bench/run.ts\`), which uploads, waits and measures
+and is otherwise idle while the worker works.
 
+- **The worker** runs as production runs it: package.json's \`worker\` script
+  (\`${results.production?.script ?? 'node --max-semi-space-size=1 dist/cli.js worker'}\`, the command the README and the image use),
+  spawned directly as exactly one process${results.production ? `, with Node flags \`${results.production.nodeArgs.join(' ') || '(none)'}\`` : ''}${results.production?.cli ? ` (**this run: \`${results.production.cli}\` in place of dist/cli.js**)` : ''}, \`BUCKETSCAN_ENV_FILE=none\`, configured
+  through its environment. dist/ is rebuilt first when a source is newer. The
+  benchmark sets the queue URLs (so the worker looks none up), \`RECEIVE_WAIT_TIME=1\`
+  (so that a worker stops quickly at the end of a phase; with a full queue
+  receives return at once anyway) and \`LOG_LEVEL=info\`; everything else is the
+  worker's default unless a figure names it${Object.keys(options.workerEnv ?? {}).length > 0 ? ` (this run also set ${Object.entries(options.workerEnv).map(([k, v]) => `\`${k}=${v}\``).join(', ')} for every worker)` : ''}.
 - **Test data.** Random bytes (incompressible, no file format), uploaded once before
   any worker runs: ${options.largeObjects} × ${options.largeMiB} MiB and 1 × ${options.hugeMiB} MiB as multipart uploads
   in 8 MiB parts, ${options.smallFiles} × ${options.smallKiB} KiB with PutObject. The emulator turns each upload
@@ -300,6 +629,43 @@ and measures and is otherwise idle while the worker works.
   (\`MAX_FILE_SIZE\` and clamd's \`StreamMaxLength\` raised to fit), and of the one
   that scanned ${options.largeObjects} × ${options.largeMiB} MiB at once. Memory must not grow with object size:
   the ${options.hugeMiB} MiB peak may be at most ${16} MiB above the ${options.largeMiB} MiB one.
+- **In flight.** \`VmHWM\` of a worker at \`CONCURRENCY=${options.inFlightConcurrency}\` given ${options.inFlightObjects} × ${options.inFlightMiB} MiB at
+  once (the queue holds them all when it starts; the emulator's count of messages
+  received and not yet deleted, polled every 100 ms, shows how many were in work
+  together, and a warning says when it was fewer).
+- **Start-up and idle memory.** The worker is started ${options.startupRuns} times in a row against an
+  empty queue, clamd already answering, its AWS requests through the latency
+  proxy with no delay, which notes when each arrives. Start-up is from spawning
+  the process to its first \`ReceiveMessage\` reaching the proxy (its first AWS
+  request). Each then waits ${options.idleSeconds} s on the empty queue, and its \`VmRSS\`, open
+  descriptors (\`/proc/<pid>/fd\`) and child processes are read; the idle figure is
+  the median.
+- **Import cost.** Fresh Node processes with the production command's flags, each
+  loading one dependency bundled as \`scripts/build.ts\` bundles the worker (a
+  namespace import kept alive, so the whole package: an upper bound of what the
+  worker takes from it), or the worker bundle itself running \`version\`; \`VmRSS\`
+  as the process exits and the process's time from spawn to exit, median of ${options.importRuns}.
+- **Latency mode.** See the section above for the ceiling. Every AWS request of the
+  worker goes through the chaos suite's fault proxy (\`test/chaos/fault-proxy.ts\`)
+  with its faults off and a fixed delay, half before the request is passed on and
+  half before the answer; the proxy runs in the driver's process (its CPU is in
+  the "bench" column). ${options.networkFiles} files of ${options.networkKiB} KiB with default settings, then ${options.networkFilesC1} of them at
+  \`CONCURRENCY=1\`, per delay (${options.networkDelays.map((d) => `${d} ms`).join(', ')}), timed as the other drains. A round trip is a
+  GetObject of one of the files through the proxy, timed by an SDK client in the
+  driver (median of 15): the delay plus what the timers, the emulator and the SDK
+  add. clamd's time per file is bare clamd scanning the same files one at a time
+  (median of 100). *In work* is the \`durationMs\` the worker logs for each clean
+  record (from its check to its forward accepted: the GET, the scan, the forward's
+  batch linger and round trip); *beyond its scan* is (durationMs − clamd's time per
+  file) ÷ round trip. *Slot ms per file* is CONCURRENCY × wall time ÷ files: in
+  work plus the time a slot stood empty.${options.sweep ? `
+- **Sweep.** The latency mode at +${options.sweep.delayMs} ms once per value of \`${options.sweep.name}\`, given to the
+  worker through its environment (over \`--worker-env\`), ${options.networkFiles} files each (${options.networkFilesC1} at
+  \`CONCURRENCY=1\`), each with its own ceiling at the concurrency it ran with.` : ''}
+- **Soak.** See the section above: ${options.soakFiles.toLocaleString('en-US')} files of ${options.soakKiB} KiB through one worker with
+  default settings, no added latency, uploaded by ${options.soakUploaders} uploaders while it runs (paused
+  while more than ${options.soakBacklog.toLocaleString('en-US')} events wait), \`VmRSS\` and open descriptors sampled every
+  ${options.soakSampleSeconds} s.
 - **Latency.** With a worker idle and waiting, ${options.latencyFiles} files of ${options.smallKiB} KiB are uploaded one
   at a time (${options.latencyGapMs} ms apart, each after the previous one was forwarded, after one
   unmeasured file that pays for the fresh worker's first connections); the time

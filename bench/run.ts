@@ -4,7 +4,7 @@
  * docs/benchmarks.md). See docs/benchmarks.md for the method.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,11 +15,16 @@ import { ClamdClient } from '../src/scan/clamd-client.ts';
 import { startBenchClamd, type BenchClamd } from './clamd.ts';
 import { chunksOf, MIB, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES, startEmulatorProcess, type EmulatorHandle } from './emulator.ts';
-import { clamdRssMiB, largePhase, latencyPhase, memoryPhase, prepare, requestsPhase, smallPhase, type Stack } from './phases.ts';
+import { measureImportCost } from './import-cost.ts';
+import { networkPhase, sweepPhase } from './network.ts';
+import { clamdRssMiB, inFlightPhase, largePhase, latencyPhase, memoryPhase, prepare, requestsPhase, smallPhase, type Prepared, type Stack } from './phases.ts';
+import { ensureBuilt, productionCommand } from './production.ts';
+import { soakPhase } from './soak.ts';
+import { startupPhase } from './startup.ts';
 import { PRICES } from './prices.ts';
 import { describeMachine, round } from './proc.ts';
 import { DOC_PATH, renderDoc, terminalReport } from './report.ts';
-import { checkTargets, FULL_OPTIONS, type BenchOptions, type BenchResults, type SetResult } from './results.ts';
+import { checkTargets, FULL_OPTIONS, GLOBAL_PHASES, SET_PHASES, type BenchOptions, type BenchResults, type Phase, type SetResult } from './results.ts';
 import { OFFICIAL_DATABASE_DIR, TEST_SIGNATURES_DIR, writeLargeSignatureSet } from './signatures.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,22 +32,62 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [options])
 
   --smoke                   tiny sizes, small signatures only: checks that every figure is produced
-  --signatures <set>        small | large | both | official | all   (default both; smoke: small)
+  --signatures <set>        small | large | both | official | all   (default both; smoke, --soak, --sweep: small)
   --signature-count <n>     generated body signatures in the large set (default 100000)
   --signature-wildcards <f> share of them with a wildcard byte, 0-1 (default 0)
+  --phases <list>           comma-separated, default all of them:
+                              per signature set: large,memory,inflight,small,requests,latency,network
+                              once: imports,startup,sweep,soak
+
+ Emulator speed (no added latency):
   --concurrency <n>         CONCURRENCY for large objects, memory, infected, latency (default 4)
   --small-concurrency <n>   CONCURRENCY for the small files, and the ceiling's (default 8)
   --large-objects <n>       large objects (default 4)
   --large-mib <n>           size of each, MiB (default 256)
   --huge-mib <n>            the single big object for the memory figure, MiB (default 1024)
+  --inflight-objects <n>    large objects in work at once for the in-flight memory figure (default 16)
+  --inflight-mib <n>        size of each, MiB (default 128)
+  --inflight-concurrency <n> CONCURRENCY for it (default 16)
   --small-files <n>         small files (default 3000)
   --small-files-c1 <n>      of which the CONCURRENCY=1 run takes (default 1000)
   --small-kib <n>           size of each, KiB (default 10)
   --infected-files <n>      EICAR files for the per-infected-file request count (default 100)
-  --latency-files <n>       files uploaded one at a time for the latency (default 50)
+  --latency-files <n>       files uploaded one at a time for the upload-to-forward latency (default 50)
   --latency-gap-ms <n>      pause between them (default 100)
-  --phases <list>           comma-separated: large,memory,small,requests,latency (default all)
-  --worker-node-options <s> NODE_OPTIONS for the worker processes (default: the deployed --max-semi-space-size=1)
+
+ Start-up and memory at rest:
+  --startup-runs <n>        workers started one after another (default 5)
+  --idle-seconds <n>        each then waits this long on an empty queue before its idle RSS is read (default 5)
+  --import-runs <n>         fresh processes per row of the import-cost table (default 3)
+  --heap-snapshot           also summarize a heap snapshot of the first idle worker (kept with --keep)
+
+ Latency mode (every AWS request through a proxy that delays it):
+  --network-delays <list>   delays in ms, comma-separated (default 20,50)
+  --network-files <n>       files of the default-settings runs (default 1000)
+  --network-files-c1 <n>    of which the CONCURRENCY=1 runs take (default 150)
+  --network-kib <n>         size of each, KiB (default 20)
+  --min-round-trips <x>     round trips a clean file must hold its slot for, for the ceiling (default 2)
+  --sweep <NAME=v1,v2,..>   run the latency mode once per value of the worker setting NAME (an
+                            environment variable: concurrency=1,4,8,16,32 is CONCURRENCY) and tabulate;
+                            alone, runs only the sweep (full run: CONCURRENCY=1,2,4,8,16,32)
+  --sweep-delay <ms>        the delay for the sweep (default 20)
+
+ Soak:
+  --soak                    run the soak alone (it is also part of the full run)
+  --soak-files <n>          small files through one worker (default 50000)
+  --soak-kib <n>            size of each, KiB (default 10)
+  --soak-sample-seconds <s> RSS and descriptor sampling interval (default 2)
+  --soak-warmup <f>         share of the files whose samples are warm-up, 0-0.9 (default 0.1)
+  --soak-uploaders <n>      uploads at once (default 4)
+  --soak-backlog <n>        uploads pause while the inbound queue holds more than this (default 1000)
+
+ The worker (it runs as package.json's "worker" script, node <flags> dist/cli.js worker):
+  --worker-env KEY=VALUE    a setting for every worker, over the benchmark's own (repeatable); a
+                            phase's own CONCURRENCY (the =1 baselines, a sweep) still wins
+  --worker-node-args <s>    Node flags in place of the production command's (experiments)
+  --worker-cli <file>       run this compiled CLI in place of the production command's (A/B of bundles)
+  --worker-node-options <s> NODE_OPTIONS for the worker processes (experiments; default none)
+
   --out <file>              results file (default bench/results/<timestamp>.json)
   --doc                     also rewrite docs/benchmarks.md from the results
   --keep                    keep the run directory (worker logs, request counts)
@@ -64,9 +109,24 @@ const SMOKE: Omit<BenchOptions, 'smoke'> = {
   infectedFiles: 5,
   latencyFiles: 5,
   latencyGapMs: 10,
+  inFlightObjects: 2,
+  inFlightMiB: 2,
+  inFlightConcurrency: 2,
+  startupRuns: 2,
+  idleSeconds: 1,
+  importRuns: 1,
+  networkDelays: [20],
+  networkFiles: 20,
+  networkFilesC1: 5,
+  sweep: { name: 'CONCURRENCY', values: ['1', '2'], delayMs: 20 },
+  soakFiles: 200,
+  soakSampleSeconds: 0.2,
+  soakBacklog: 50,
 };
 
-function parseOptions(argv: string[]): { options: BenchOptions; out: string | undefined; doc: boolean; keep: boolean } | undefined {
+function parseOptions(
+  argv: string[],
+): { options: BenchOptions; out: string | undefined; doc: boolean; keep: boolean; cli: string | undefined } | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -85,7 +145,31 @@ function parseOptions(argv: string[]): { options: BenchOptions; out: string | un
       'infected-files': { type: 'string' },
       'latency-files': { type: 'string' },
       'latency-gap-ms': { type: 'string' },
+      'inflight-objects': { type: 'string' },
+      'inflight-mib': { type: 'string' },
+      'inflight-concurrency': { type: 'string' },
+      'startup-runs': { type: 'string' },
+      'idle-seconds': { type: 'string' },
+      'import-runs': { type: 'string' },
+      'heap-snapshot': { type: 'boolean' },
+      'network-delays': { type: 'string' },
+      'network-files': { type: 'string' },
+      'network-files-c1': { type: 'string' },
+      'network-kib': { type: 'string' },
+      'min-round-trips': { type: 'string' },
+      sweep: { type: 'string' },
+      'sweep-delay': { type: 'string' },
+      soak: { type: 'boolean' },
+      'soak-files': { type: 'string' },
+      'soak-kib': { type: 'string' },
+      'soak-sample-seconds': { type: 'string' },
+      'soak-warmup': { type: 'string' },
+      'soak-uploaders': { type: 'string' },
+      'soak-backlog': { type: 'string' },
       phases: { type: 'string' },
+      'worker-env': { type: 'string', multiple: true },
+      'worker-node-args': { type: 'string' },
+      'worker-cli': { type: 'string' },
       'worker-node-options': { type: 'string' },
       out: { type: 'string' },
       doc: { type: 'boolean' },
@@ -109,12 +193,36 @@ function parseOptions(argv: string[]): { options: BenchOptions; out: string | un
     official: ['official'],
     all: ['small', 'large', 'official'],
   };
-  const signatures = values.signatures === undefined ? base.signatures : sets[values.signatures];
+  // --soak and --sweep alone run just that, with the small signature set.
+  const only: Phase[] = [...(values.sweep !== undefined ? (['sweep'] as const) : []), ...(values.soak ? (['soak'] as const) : [])];
+  const signatures =
+    values.signatures === undefined ? (only.length > 0 && values.phases === undefined ? (['small'] as BenchOptions['signatures']) : base.signatures) : sets[values.signatures];
   if (!signatures) throw new Error(`--signatures must be one of ${Object.keys(sets).join(', ')}, got ${values.signatures}`);
-  const phases = values.phases === undefined ? base.phases : (values.phases.split(',').map((p) => p.trim()) as BenchOptions['phases']);
-  for (const phase of phases) if (!FULL.phases.includes(phase)) throw new Error(`--phases: unknown phase ${phase}`);
-  const wildcards = values['signature-wildcards'] === undefined ? base.signatureWildcards : Number(values['signature-wildcards']);
-  if (!(wildcards >= 0 && wildcards <= 1)) throw new Error(`--signature-wildcards must be from 0 to 1, got ${values['signature-wildcards']}`);
+  const known: readonly string[] = [...SET_PHASES, ...GLOBAL_PHASES];
+  const phases =
+    values.phases === undefined ? (only.length > 0 ? only : base.phases) : (values.phases.split(',').map((p) => p.trim()).filter(Boolean) as Phase[]);
+  for (const phase of phases) if (!known.includes(phase)) throw new Error(`--phases: unknown phase ${phase}; known: ${known.join(', ')}`);
+  const fraction = (name: string, value: string | undefined, fallback: number, min: number, max: number): number => {
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!(parsed >= min && parsed <= max)) throw new Error(`--${name} must be a number from ${min} to ${max}, got ${value}`);
+    return parsed;
+  };
+  const wildcards = fraction('signature-wildcards', values['signature-wildcards'], base.signatureWildcards, 0, 1);
+  const delays =
+    values['network-delays'] === undefined
+      ? base.networkDelays
+      : values['network-delays'].split(',').map((d) => int('network-delays', d.trim(), 0, 0, 10_000));
+  if (delays.length === 0) throw new Error('--network-delays: give at least one delay');
+  const sweepDelay = int('sweep-delay', values['sweep-delay'], base.sweep?.delayMs ?? 20, 0, 10_000);
+  const sweep = values.sweep === undefined ? (base.sweep ? { ...base.sweep, delayMs: sweepDelay } : null) : { ...parseSweep(values.sweep), delayMs: sweepDelay };
+  const workerEnv: Record<string, string> = {};
+  for (const pair of values['worker-env'] ?? []) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(pair);
+    if (!match) throw new Error(`--worker-env must be KEY=VALUE, got ${pair}`);
+    workerEnv[match[1]!] = match[2]!;
+  }
+  const nodeArgs = values['worker-node-args'];
   const options: BenchOptions = {
     smoke,
     signatures,
@@ -131,11 +239,41 @@ function parseOptions(argv: string[]): { options: BenchOptions; out: string | un
     infectedFiles: int('infected-files', values['infected-files'], base.infectedFiles, 1),
     latencyFiles: int('latency-files', values['latency-files'], base.latencyFiles, 1),
     latencyGapMs: int('latency-gap-ms', values['latency-gap-ms'], base.latencyGapMs, 0),
+    inFlightObjects: int('inflight-objects', values['inflight-objects'], base.inFlightObjects, 1, 256),
+    inFlightMiB: int('inflight-mib', values['inflight-mib'], base.inFlightMiB, 1, 1900),
+    inFlightConcurrency: int('inflight-concurrency', values['inflight-concurrency'], base.inFlightConcurrency, 1, 256),
+    startupRuns: int('startup-runs', values['startup-runs'], base.startupRuns, 1, 100),
+    idleSeconds: int('idle-seconds', values['idle-seconds'], base.idleSeconds, 0, 600),
+    importRuns: int('import-runs', values['import-runs'], base.importRuns, 1, 100),
+    heapSnapshot: values['heap-snapshot'] ?? base.heapSnapshot,
+    networkDelays: delays,
+    networkFiles: int('network-files', values['network-files'], base.networkFiles, 1),
+    networkFilesC1: 0,
+    networkKiB: int('network-kib', values['network-kib'], base.networkKiB, 1, 10 * 1024),
+    minRoundTrips: fraction('min-round-trips', values['min-round-trips'], base.minRoundTrips, 0, 100),
+    sweep,
+    soakFiles: int('soak-files', values['soak-files'], base.soakFiles, 1),
+    soakKiB: int('soak-kib', values['soak-kib'], base.soakKiB, 1, 10 * 1024),
+    soakSampleSeconds: fraction('soak-sample-seconds', values['soak-sample-seconds'], base.soakSampleSeconds, 0.05, 600),
+    soakWarmup: fraction('soak-warmup', values['soak-warmup'], base.soakWarmup, 0, 0.9),
+    soakUploaders: int('soak-uploaders', values['soak-uploaders'], base.soakUploaders, 1, 64),
+    soakBacklog: int('soak-backlog', values['soak-backlog'], base.soakBacklog, 1),
     phases,
     workerNodeOptions: values['worker-node-options'] ?? base.workerNodeOptions,
+    workerNodeArgs: nodeArgs === undefined ? base.workerNodeArgs : nodeArgs.split(/\s+/).filter(Boolean),
+    workerEnv: { ...base.workerEnv, ...workerEnv },
   };
+  options.networkFilesC1 = Math.min(options.networkFiles, int('network-files-c1', values['network-files-c1'], base.networkFilesC1, 1));
   options.smallFilesC1 = Math.min(options.smallFiles, int('small-files-c1', values['small-files-c1'], base.smallFilesC1, 1));
-  return { options, out: values.out, doc: values.doc === true, keep: values.keep === true };
+  return { options, out: values.out, doc: values.doc === true, keep: values.keep === true, cli: values['worker-cli'] };
+}
+
+/** "concurrency=1,4,8" -> CONCURRENCY at 1, 4 and 8 (the name is an environment variable of the worker's). */
+function parseSweep(text: string): { name: string; values: string[] } {
+  const match = /^([A-Za-z_][A-Za-z0-9_-]*)=(.+)$/.exec(text.trim());
+  const values = match?.[2]?.split(',').map((value) => value.trim()).filter(Boolean) ?? [];
+  if (!match || values.length === 0) throw new Error(`--sweep must be NAME=v1,v2,... (e.g. concurrency=1,4,8,16,32), got ${text}`);
+  return { name: match[1]!.toUpperCase().replace(/-/g, '_'), values };
 }
 
 function clamavVersion(): string {
@@ -148,6 +286,11 @@ function clamavVersion(): string {
 
 function progress(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function sweepConcurrencies(options: BenchOptions): number[] {
+  if (options.sweep?.name !== 'CONCURRENCY') return [];
+  return options.sweep.values.map(Number).filter((value) => Number.isInteger(value));
 }
 
 async function startClamdFor(stack: Stack, set: SetResult['signatures']['name']): Promise<BenchClamd> {
@@ -163,7 +306,9 @@ async function startClamdFor(stack: Stack, set: SetResult['signatures']['name'])
     signaturesDir,
     ...(set === 'official' ? { officialDir: OFFICIAL_DATABASE_DIR } : {}),
     streamMaxBytes: stack.maxFileMiB * MIB,
-    maxThreads: Math.max(options.concurrency, options.smallConcurrency) + 2,
+    // Above every concurrency a phase may run at, the worker's default included
+    // (not known here; the lead may raise it), so that no scan waits for a thread.
+    maxThreads: Math.max(32, options.concurrency, options.smallConcurrency, options.inFlightConcurrency, ...sweepConcurrencies(options)) + 2,
     // A big object against a large set can take minutes; the default 90 s would cut it short.
     limits: { maxScanTimeMs: 3_600_000 },
   });
@@ -173,7 +318,20 @@ async function startClamdFor(stack: Stack, set: SetResult['signatures']['name'])
   return clamd;
 }
 
-async function runSet(stack: Stack, prepared: Awaited<ReturnType<typeof prepare>>, name: SetResult['signatures']['name']): Promise<SetResult> {
+function attempter(stack: Stack, name: string) {
+  return async <T>(phase: string, run: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await run();
+    } catch (error) {
+      const message = `${name}/${phase}: ${(error as Error)?.stack ?? String(error)}`;
+      stack.errors.push(message);
+      progress(`FAILED ${message}`);
+      return undefined;
+    }
+  };
+}
+
+async function runSet(stack: Stack, prepared: Prepared, name: SetResult['signatures']['name']): Promise<SetResult> {
   const clamd = await startClamdFor(stack, name);
   const result: SetResult = {
     signatures: {
@@ -185,22 +343,15 @@ async function runSet(stack: Stack, prepared: Awaited<ReturnType<typeof prepare>
     },
   };
   const phases = new Set(stack.options.phases);
-  const attempt = async <T>(phase: string, run: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await run();
-    } catch (error) {
-      const message = `${name}/${phase}: ${(error as Error)?.stack ?? String(error)}`;
-      stack.errors.push(message);
-      progress(`FAILED ${message}`);
-      return undefined;
-    }
-  };
+  const attempt = attempter(stack, name);
   try {
     if (phases.has('large')) result.large = await attempt('large', () => largePhase(stack, clamd, prepared, name));
     if (phases.has('memory')) result.memory = await attempt('memory', () => memoryPhase(stack, clamd, prepared, name, result.large));
+    if (phases.has('inflight')) result.inFlight = await attempt('inflight', () => inFlightPhase(stack, clamd, prepared, name));
     if (phases.has('small')) result.small = await attempt('small', () => smallPhase(stack, clamd, prepared, name));
     if (phases.has('requests')) result.requests = await attempt('requests', () => requestsPhase(stack, clamd, name, result.small));
     if (phases.has('latency')) result.latency = await attempt('latency', () => latencyPhase(stack, clamd, name));
+    if (phases.has('network')) result.network = await attempt('network', () => networkPhase(stack, clamd, prepared, name));
   } finally {
     await clamd.stop();
   }
@@ -225,12 +376,32 @@ async function main(argv: string[]): Promise<number> {
   const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
   const out = resolve(parsed.out ?? join(ROOT, 'bench', 'results', `${stamp}${options.smoke ? '-smoke' : ''}.json`));
 
+  const production = productionCommand();
+  const command = { nodeArgs: options.workerNodeArgs ?? production.nodeArgs, cli: parsed.cli ? resolve(parsed.cli) : production.cli };
+  if (parsed.cli) {
+    if (!existsSync(command.cli)) throw new Error(`--worker-cli: no such file ${command.cli}`);
+  } else {
+    ensureBuilt(command.cli, progress);
+  }
+  progress(`the worker runs as: node ${[...command.nodeArgs, relative(ROOT, command.cli), 'worker'].join(' ')}`);
+
   let emulator: EmulatorHandle | undefined;
   const errors: string[] = [];
   const warnings: string[] = [];
   const sets: SetResult[] = [];
   const clients: Array<{ destroy(): void }> = [];
+  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak'> = {};
+  const selected = new Set(options.phases);
   try {
+    if (selected.has('imports')) {
+      progress('import cost: fresh processes loading each dependency');
+      try {
+        global.imports = await measureImportCost({ runs: options.importRuns, nodeArgs: command.nodeArgs, cli: command.cli, progress });
+      } catch (error) {
+        errors.push(`imports: ${(error as Error)?.stack ?? String(error)}`);
+        progress(`FAILED imports: ${(error as Error)?.stack ?? String(error)}`);
+      }
+    }
     emulator = await startEmulatorProcess();
     progress(`emulator (pid ${emulator.pid}) at ${emulator.endpoint}`);
     const common = {
@@ -247,13 +418,29 @@ async function main(argv: string[]): Promise<number> {
       s3,
       sqs,
       runDir,
-      maxFileMiB: Math.min(2047, Math.max(options.largeMiB, options.hugeMiB) + 64),
+      command,
+      maxFileMiB: Math.min(2047, Math.max(options.largeMiB, options.hugeMiB, options.inFlightMiB) + 64),
       progress,
       errors,
       warnings,
     };
     const prepared = await prepare(stack);
-    for (const name of options.signatures) sets.push(await runSet(stack, prepared, name));
+    if (SET_PHASES.some((phase) => selected.has(phase))) {
+      for (const name of options.signatures) sets.push(await runSet(stack, prepared, name));
+    }
+    if (selected.has('startup') || selected.has('sweep') || selected.has('soak')) {
+      const name = options.signatures[0] ?? 'small';
+      global.globalSet = name;
+      const clamd = await startClamdFor(stack, name);
+      const attempt = attempter(stack, name);
+      try {
+        if (selected.has('startup')) global.startup = await attempt('startup', () => startupPhase(stack, clamd));
+        if (selected.has('sweep')) global.sweep = await attempt('sweep', () => sweepPhase(stack, clamd, prepared));
+        if (selected.has('soak')) global.soak = await attempt('soak', () => soakPhase(stack, clamd));
+      } finally {
+        await clamd.stop();
+      }
+    }
   } catch (error) {
     errors.push(`run: ${(error as Error)?.stack ?? String(error)}`);
     progress(`FAILED ${(error as Error)?.stack ?? String(error)}`);
@@ -264,16 +451,18 @@ async function main(argv: string[]): Promise<number> {
 
   const finished = new Date();
   const results: BenchResults = {
-    schema: 1,
+    schema: 2,
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationSeconds: round((finished.getTime() - started.getTime()) / 1000, 1),
     command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
     machine: describeMachine(clamavVersion()),
     options,
+    production: { script: production.text, nodeArgs: command.nodeArgs, ...(parsed.cli ? { cli: command.cli } : {}) },
     prices: PRICES,
     sets,
-    targets: checkTargets(sets),
+    ...global,
+    targets: checkTargets({ sets, ...global }),
     errors,
     warnings,
   };

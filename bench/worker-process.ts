@@ -1,17 +1,17 @@
 /**
  * `bucketscan worker` as a separate process, the way it runs in production: the
+ * production command (`npm run worker`: `node <flags> dist/cli.js worker`, see
+ * bench/production.ts) as exactly one process, no npm or launcher around it. The
  * benchmark starts a fresh one per phase (so its VmHWM is that phase's peak),
- * reads its JSON log lines for outcomes, and has it count its AWS requests
- * (BUCKETSCAN_COUNT_REQUESTS, written when it exits).
+ * reads its JSON log lines for outcomes and per-record durations, and has it
+ * count its AWS requests (BUCKETSCAN_COUNT_REQUESTS, written when it exits).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { RequestCounts } from '../src/aws/request-counter.ts';
 import { REQUEST_COUNT_VARIABLE } from '../src/aws/request-counter.ts';
 import { memoryOf, type Memory } from './proc.ts';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 /** Only these are passed on from the driver's environment; the rest is set explicitly. */
 const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'];
 
@@ -23,6 +23,8 @@ export interface WorkerProcessOptions {
   /** Where the worker writes its request counts on exit. */
   countsFile: string;
   startTimeoutMs?: number;
+  /** The production command's Node flags and compiled CLI (bench/production.ts). */
+  command: { nodeArgs: string[]; cli: string };
 }
 
 export interface WorkerExit {
@@ -33,8 +35,14 @@ export interface WorkerExit {
 
 export interface WorkerHandle {
   pid: number;
+  /** performance.now() just before the process was spawned. */
+  spawnedAt: number;
   /** performance.now() when its "worker started" line arrived: queues resolved, clamd answering. */
   startedAt: number;
+  /** The fields of that line (concurrency, maxFileSizeBytes, ...): the settings in force. */
+  started: Record<string, unknown>;
+  /** durationMs of every record logged clean, in log order. */
+  cleanDurationsMs: number[];
   /** `outcome` fields of its log lines, tallied. */
   outcomes: Record<string, number>;
   /** Messages of its warn/error lines other than per-file outcomes (infected files log at warn), tallied. */
@@ -53,11 +61,14 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     if (value !== undefined) env[name] = value;
   }
   Object.assign(env, options.env);
-  const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const spawnedAt = performance.now();
+  const child = spawn(process.execPath, [...options.command.nodeArgs, options.command.cli, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const stderrTail: string[] = [];
   const outcomes: Record<string, number> = {};
   const problems: Record<string, number> = {};
+  const cleanDurationsMs: number[] = [];
+  let startedFields: Record<string, unknown> = {};
   let total = 0;
   const outcomeWaiters: Array<{ count: number; done(): void }> = [];
 
@@ -74,7 +85,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     carry = lines.pop() ?? '';
     for (const line of lines) {
       if (!line.includes('"outcome"') && !line.includes('worker started') && !line.includes('"level":"error"') && !line.includes('"level":"warn"')) continue;
-      let parsed: { outcome?: unknown; msg?: unknown; level?: unknown };
+      let parsed: { outcome?: unknown; msg?: unknown; level?: unknown; durationMs?: unknown };
       try {
         parsed = JSON.parse(line) as typeof parsed;
       } catch {
@@ -82,6 +93,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
       }
       if (typeof parsed.outcome === 'string') {
         outcomes[parsed.outcome] = (outcomes[parsed.outcome] ?? 0) + 1;
+        if (parsed.outcome === 'clean' && typeof parsed.durationMs === 'number') cleanDurationsMs.push(parsed.durationMs);
         total += 1;
         for (let i = outcomeWaiters.length - 1; i >= 0; i--) {
           const waiter = outcomeWaiters[i];
@@ -91,6 +103,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
           }
         }
       } else if (parsed.msg === 'worker started') {
+        startedFields = parsed as Record<string, unknown>;
         markStarted(performance.now());
       } else if (parsed.level === 'error' || parsed.level === 'warn') {
         const message = String(parsed.msg);
@@ -129,7 +142,10 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   let stopping: Promise<WorkerExit> | undefined;
   return {
     pid: child.pid ?? -1,
+    spawnedAt,
     startedAt: outcome.at,
+    started: startedFields,
+    cleanDurationsMs,
     outcomes,
     problems,
     outcomesReached(count) {

@@ -18,13 +18,19 @@ interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: () => import('./commands/worker.ts'),
   local: () => import('./commands/local.ts'),
+  scan: () => import('./commands/scan.ts'),
+  policy: () => import('./commands/policy.ts'),
+  rescan: () => import('./commands/rescan.ts'),
+  dlq: () => import('./commands/dlq.ts'),
 };
 
 async function usage(): Promise<string> {
   const lines: string[] = [];
   for (const [name, load] of Object.entries(COMMANDS)) {
     const command = await load();
-    lines.push(`  ${(command.synopsis ?? name).padEnd(14)} ${command.summary}`);
+    const head = command.synopsis ?? name;
+    // A synopsis too long for the column gets a line of its own, the summary below it.
+    lines.push(head.length <= 14 ? `  ${head.padEnd(14)} ${command.summary}` : `  ${head}\n  ${''.padEnd(14)} ${command.summary}`);
   }
   return `Usage: bucketscan <command> [options]
 

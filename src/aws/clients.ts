@@ -41,18 +41,53 @@ function common(connection: ServiceConnection, maxSockets: number) {
   };
 }
 
-export function createClients(config: Config): AwsClients {
-  const sockets = Math.max(16, config.concurrency * 4);
-  const s3 = new S3Client({
-    ...common(config.aws.s3, sockets),
+/** An S3 client as the worker's; one-off commands that need only S3 use it alone. */
+export function createS3Client(connection: ServiceConnection, maxSockets = 16): S3Client {
+  return new S3Client({
+    ...common(connection, maxSockets),
     // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
-    forcePathStyle: config.aws.s3.endpoint !== undefined,
+    forcePathStyle: connection.endpoint !== undefined,
   });
-  const sqs = new SQSClient(common(config.aws.sqs, sockets));
+}
+
+/** Service and operation of a request, e.g. ("S3", "GetObject"). */
+export type ErrorListener = (service: string, operation: string, error: unknown) => void;
+
+/**
+ * Reports each request that failed after the SDK's own retries (an initialize
+ * step middleware sees the final result), for bucketscan_aws_errors_total.
+ */
+function reportErrors(stack: S3Client['middlewareStack'], service: string, listener: ErrorListener): void {
+  stack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        listener(service, context.commandName?.replace(/Command$/, '') ?? 'unknown', error);
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'bucketscanErrors', override: true },
+  );
+}
+
+export function createSqsClient(connection: ServiceConnection, maxSockets = 16): SQSClient {
+  return new SQSClient(common(connection, maxSockets));
+}
+
+export function createClients(config: Config, onError?: ErrorListener): AwsClients {
+  const sockets = Math.max(16, config.concurrency * 4);
+  const s3 = createS3Client(config.aws.s3, sockets);
+  const sqs = createSqsClient(config.aws.sqs, sockets);
   const sns = new SNSClient(common(config.aws.sns, sockets));
   // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.
   const counter = requestCounterFromEnv();
   if (counter) for (const client of [s3, sqs, sns]) counter.attach(client.middlewareStack);
+  if (onError) {
+    reportErrors(s3.middlewareStack, 'S3', onError);
+    reportErrors(sqs.middlewareStack as unknown as S3Client['middlewareStack'], 'SQS', onError);
+    reportErrors(sns.middlewareStack as unknown as S3Client['middlewareStack'], 'SNS', onError);
+  }
   return {
     s3,
     sqs,

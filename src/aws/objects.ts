@@ -6,6 +6,9 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
+  PutObjectTaggingCommand,
+  type Tag,
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCopyCommand,
@@ -14,7 +17,8 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import type { ObjectState } from '../pipeline/decide.ts';
-import { awsErrorInfo } from './errors.ts';
+import { unquoteETag } from '../events/text.ts';
+import { isInvalidVersion, isNotFound, isObjectGone, isPreconditionFailed } from './errors.ts';
 
 /** Identifies one version of one object: by VersionId where S3 gave one, else by ETag. */
 export interface ObjectVersion {
@@ -38,7 +42,12 @@ export interface ObjectAttributes {
 
 export type OpenedObject =
   | Exclude<ObjectState, { kind: 'found' }>
-  | (Extract<ObjectState, { kind: 'found' }> & { body: Readable; attributes: ObjectAttributes });
+  | (Extract<ObjectState, { kind: 'found' }> & {
+      body: Readable;
+      attributes: ObjectAttributes;
+      /** x-amz-tagging-count: when 0, the tag set is known to be empty without asking. */
+      tagCount: number;
+    });
 
 function attributesOf(response: GetObjectCommandOutput): ObjectAttributes {
   return {
@@ -51,7 +60,6 @@ function attributesOf(response: GetObjectCommandOutput): ObjectAttributes {
 }
 
 const quoted = (eTag: string) => `"${eTag}"`;
-const unquoted = (eTag: string | undefined) => eTag?.replace(/^"+|"+$/g, '') || undefined;
 
 /**
  * Opens the announced version for streaming. Pinning the GET (VersionId, or
@@ -74,17 +82,14 @@ export async function openObject(s3: S3Client, version: ObjectVersion, signal?: 
       kind: 'found',
       body,
       size: response.ContentLength ?? 0,
-      eTag: unquoted(response.ETag),
+      eTag: unquoteETag(response.ETag),
       versionId: response.VersionId && response.VersionId !== 'null' ? response.VersionId : undefined,
       attributes: attributesOf(response),
+      tagCount: response.TagCount ?? 0,
     };
   } catch (error) {
-    const { status, code } = awsErrorInfo(error);
-    if (status === 404 && (code === 'NoSuchKey' || code === 'NoSuchVersion' || code === 'NotFound')) return { kind: 'gone' };
-    // S3 answers a versionId it cannot parse with 400 InvalidArgument: that version
-    // cannot exist, and retrying would only walk the message to the dead-letter queue.
-    if (status === 400 && code === 'InvalidArgument' && version.versionId) return { kind: 'gone' };
-    if (status === 412 || code === 'PreconditionFailed') return { kind: 'precondition-failed' };
+    if (isObjectGone(error) || (isInvalidVersion(error) && version.versionId)) return { kind: 'gone' };
+    if (isPreconditionFailed(error)) return { kind: 'precondition-failed' };
     throw error;
   }
 }
@@ -103,6 +108,8 @@ const MAX_PARTS = 10_000;
 export interface CopyOptions {
   size: number;
   attributes?: ObjectAttributes;
+  /** The copy's whole tag set (the source's are not carried over when this is given). */
+  tags?: Tag[];
   /** Objects above this many bytes are copied with UploadPartCopy (default: S3's single-copy limit). */
   multipartThreshold?: number;
 }
@@ -116,6 +123,32 @@ function encryptionOf(attributes: ObjectAttributes | undefined) {
     ...(attributes.kmsKeyId ? { SSEKMSKeyId: attributes.kmsKeyId } : {}),
     ...(attributes.bucketKeyEnabled !== undefined ? { BucketKeyEnabled: attributes.bucketKeyEnabled } : {}),
   };
+}
+
+/** Tags as the x-amz-tagging header carries them: URL query encoding. */
+export function taggingHeader(tags: Tag[]): string {
+  return new URLSearchParams(tags.map((tag): [string, string] => [tag.Key ?? '', tag.Value ?? ''])).toString();
+}
+
+/** The tag set of exactly this version. */
+export async function getTags(s3: S3Client, version: ObjectVersion, signal?: AbortSignal): Promise<Tag[]> {
+  const response = await s3.send(
+    new GetObjectTaggingCommand({ Bucket: version.bucket, Key: version.key, ...(version.versionId ? { VersionId: version.versionId } : {}) }),
+    signal ? { abortSignal: signal } : {},
+  );
+  return response.TagSet ?? [];
+}
+
+/** Replaces the tag set of exactly this version (S3 has no per-tag write). */
+export async function putTags(s3: S3Client, version: ObjectVersion, tags: Tag[]): Promise<void> {
+  await s3.send(
+    new PutObjectTaggingCommand({
+      Bucket: version.bucket,
+      Key: version.key,
+      ...(version.versionId ? { VersionId: version.versionId } : {}),
+      Tagging: { TagSet: tags },
+    }),
+  );
 }
 
 /** Server-side copy: the file never passes through the worker. */
@@ -137,6 +170,7 @@ export async function copyObject(
       CopySource: copySource(source),
       ...(!source.versionId && source.eTag ? { CopySourceIfMatch: quoted(source.eTag) } : {}),
       MetadataDirective: 'COPY',
+      ...(options.tags ? { TaggingDirective: 'REPLACE', Tagging: taggingHeader(options.tags) } : {}),
       ...encryptionOf(options.attributes),
     }),
   );
@@ -161,6 +195,7 @@ async function multipartCopy(
       Key: destination.key,
       ...(attributes?.contentType ? { ContentType: attributes.contentType } : {}),
       ...(attributes?.metadata ? { Metadata: attributes.metadata } : {}),
+      ...(options.tags ? { Tagging: taggingHeader(options.tags) } : {}),
       ...encryptionOf(attributes),
     }),
   );
@@ -228,8 +263,7 @@ export async function headMetadata(s3: S3Client, bucket: string, key: string): P
     const response = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return response.Metadata ?? {};
   } catch (error) {
-    const { status } = awsErrorInfo(error);
-    if (status === 404) return undefined;
+    if (isNotFound(error)) return undefined;
     throw error;
   }
 }

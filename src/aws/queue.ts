@@ -3,6 +3,7 @@ import {
   DeleteMessageBatchCommand,
   DeleteMessageCommand,
   SendMessageBatchCommand,
+  GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
   type Message,
@@ -35,10 +36,39 @@ export async function receiveMessages(sqs: SQSClient, queueUrl: string, options:
       WaitTimeSeconds: options.waitSeconds,
       VisibilityTimeout: options.visibilityTimeoutSeconds,
       MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      MessageAttributeNames: [ORIGIN_ATTRIBUTE],
     }),
     options.signal ? { abortSignal: options.signal } : {},
   );
   return response.Messages ?? [];
+}
+
+/** Set by `bucketscan rescan` on the events it queues (String "rescan"). */
+export const ORIGIN_ATTRIBUTE = 'bucketscan-origin';
+
+export function originOf(message: Message): 'event' | 'rescan' {
+  return message.MessageAttributes?.[ORIGIN_ATTRIBUTE]?.StringValue === 'rescan' ? 'rescan' : 'event';
+}
+
+/**
+ * The queue's maxReceiveCount from its redrive policy; undefined when it has
+ * none or it cannot be read (the worker then cannot say which failure is the last).
+ */
+export async function maxReceiveCountOf(sqs: SQSClient, queueUrl: string): Promise<number | undefined> {
+  const response = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }));
+  const policy = response.Attributes?.RedrivePolicy;
+  if (!policy) return undefined;
+  try {
+    const count = Number((JSON.parse(policy) as { maxReceiveCount?: unknown }).maxReceiveCount);
+    return Number.isInteger(count) && count > 0 ? count : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SQS counts receives from 1; a missing or garbled count is taken as the first. */
+export function receiveCountOf(message: Message): number {
+  return Number(message.Attributes?.ApproximateReceiveCount ?? '1') || 1;
 }
 
 export async function deleteMessage(sqs: SQSClient, queueUrl: string, receiptHandle: string): Promise<void> {

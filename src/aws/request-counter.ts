@@ -10,6 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { FinalizeRequestMiddleware, MiddlewareStack } from '@smithy/types';
+import { errorMessage } from './errors.ts';
 
 export const REQUEST_COUNT_VARIABLE = 'BUCKETSCAN_COUNT_REQUESTS';
 
@@ -110,7 +111,7 @@ export function requestCounterFromEnv(env: Record<string, string | undefined> = 
       try {
         entry.counter.writeTo(entry.path);
       } catch (error) {
-        process.stderr.write(`bucketscan: could not write request counts to ${entry.path}: ${(error as Error).message}\n`);
+        process.stderr.write(`bucketscan: could not write request counts to ${entry.path}: ${errorMessage(error)}\n`);
       }
     });
   }

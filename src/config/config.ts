@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
 import type { Env } from './env-file.ts';
+import { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
+import { DEFAULT_MAX_DEFINITIONS_AGE_HOURS, DEFAULT_STALE_DEFINITIONS, STALE_DEFINITIONS_MODES, type StaleDefinitionsMode } from '../scan/freshness.ts';
+import { LOG_FORMATS, type LogFormatSetting } from '../log/pretty.ts';
 
 /** A bad setting, named by the variable a user has to fix. */
 export class ConfigError extends Error {
@@ -41,6 +44,8 @@ export interface Config {
   /** What happens to a file clamd could not fully scan (UNSCANNABLE): quarantined, or forwarded marked as such. */
   unscannableAction: 'quarantine' | 'forward';
   concurrency: number;
+  /** Messages received ahead of a free slot (RECEIVE_AHEAD). */
+  receiveAhead: number;
   visibilityTimeoutSeconds: number;
   receiveWaitSeconds: number;
   shutdownTimeoutSeconds: number;
@@ -48,6 +53,17 @@ export interface Config {
   retryDelaySeconds: number;
   /** Objects above this are quarantined with a multipart copy (S3 copies at most 5 GiB at once). */
   multipartCopyThresholdBytes: number;
+  /** METRICS: Prometheus text on /metrics (needs HEALTH_PORT), CloudWatch EMF lines on stdout, or none. */
+  metrics: 'prometheus' | 'emf' | 'off';
+  /** METRICS_NAMESPACE: the CloudWatch namespace of EMF metrics. */
+  metricsNamespace: string;
+  /** MAX_DEFINITIONS_AGE, in hours: older definitions are stale. */
+  maxDefinitionsAgeHours: number;
+  /** STALE_DEFINITIONS: keep scanning (warn) or stop taking messages (pause) while stale. */
+  staleDefinitions: StaleDefinitionsMode;
+  logFormat: LogFormatSetting;
+  /** SCAN_STATUS_TAG: the tag key for the scan status; undefined: no tagging. */
+  statusTag: string | undefined;
   /** TCP port of the /healthz and /readyz endpoints; undefined: none. */
   healthPort: number | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -62,8 +78,11 @@ const MAX_SCANNABLE_MB = 2047;
 const text = z.string().trim().min(1, 'must not be empty');
 const optionalText = z.string().trim().optional().transform((value) => (value ? value : undefined));
 
+/** S3's rule for bucket names (general purpose buckets). */
+export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 const bucketName = text.regex(
-  /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+  BUCKET_NAME,
   'must be an S3 bucket name (3-63 characters: lowercase letters, digits, dots and hyphens)',
 );
 
@@ -187,12 +206,50 @@ const schema = z.object({
   MAX_FILE_SIZE: megabytes,
   UNSCANNABLE_ACTION: unscannableAction,
   CONCURRENCY: integer(4, 1, 256, 'messages'),
+  RECEIVE_AHEAD: integer(4, 0, 100, 'messages'),
   VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
   RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
   SHUTDOWN_TIMEOUT: integer(25, 1, 3600, 'seconds'),
   MULTIPART_COPY_THRESHOLD: integer(5120, 5, 5120, 'megabytes'),
   RETRY_DELAY: integer(15, 0, 43200, 'seconds'),
   HEALTH_PORT: integer(0, 0, 65535, 'port'),
+  MAX_DEFINITIONS_AGE: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return DEFAULT_MAX_DEFINITIONS_AGE_HOURS;
+      if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+        ctx.addIssue({ code: 'custom', message: `must be a number of hours above 0, got "${value}"` });
+        return z.NEVER;
+      }
+      return Number(value);
+    }),
+  STALE_DEFINITIONS: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value.toLowerCase() : DEFAULT_STALE_DEFINITIONS))
+    .pipe(z.enum(STALE_DEFINITIONS_MODES, { error: 'must be warn or pause' })),
+  LOG_FORMAT: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value.toLowerCase() : 'auto'))
+    .pipe(z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })),
+  METRICS: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value.toLowerCase() : 'prometheus'))
+    .pipe(z.enum(['prometheus', 'emf', 'off'], { error: 'must be prometheus, emf or off' })),
+  METRICS_NAMESPACE: text.regex(/^[A-Za-z0-9 ._\-/#:]{1,255}$/, 'must be a CloudWatch namespace (1-255 letters, digits, spaces and . _ - / # :)').optional(),
+  // Unset: the default key; set but empty: no tagging (told apart in loadConfig).
+  SCAN_STATUS_TAG: z
+    .string()
+    .trim()
+    .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,128}$/u, 'must be an S3 tag key (at most 128 letters, digits, spaces and _ . : / = + - @), or empty to turn tagging off')
+    .optional(),
   LOG_LEVEL: logLevel,
 });
 
@@ -247,6 +304,7 @@ export interface CommandSettings {
   unprocessedBucket(): string;
   unprocessedPrefix(): string;
   quarantineBucket(): string;
+  quarantinePrefix(): string;
   inboundQueue(): QueueRef;
   validationQueue(): QueueRef;
   logLevel(): Config['logLevel'];
@@ -269,14 +327,20 @@ export function loadCommandSettings(env: Env): CommandSettings {
     VALIDATION_QUEUE_NAME: 'unused',
     VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:unused',
   };
-  const full = () => loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== '')) });
+  const present: Env = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const full = () => loadConfig({ ...STAND_INS, ...present });
+  // clamd and the size limit owe nothing to AWS: read without any AWS_* variable, so
+  // a command that only scans local files needs no region and no credentials.
+  const withoutAws = () =>
+    loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(present).filter(([name]) => !name.startsWith('AWS_'))), AWS_REGION: 'unused' });
   return {
-    clamd: () => full().clamd,
-    maxFileSizeBytes: () => full().maxFileSizeBytes,
+    clamd: () => withoutAws().clamd,
+    maxFileSizeBytes: () => withoutAws().maxFileSizeBytes,
     aws: (service) => full().aws[service],
     unprocessedBucket: () => required('UNPROCESSED_BUCKET_NAME', p.UNPROCESSED_BUCKET_NAME),
     unprocessedPrefix: () => p.UNPROCESSED_PREFIX ?? '',
     quarantineBucket: () => required('QUARANTINE_BUCKET_NAME', p.QUARANTINE_BUCKET_NAME),
+    quarantinePrefix: () => p.QUARANTINE_PREFIX ?? '',
     inboundQueue: () => queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', p.VIRUS_SCANNING_QUEUE_NAME, p.VIRUS_SCANNING_QUEUE_URL),
     validationQueue: () => queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', p.VALIDATION_QUEUE_NAME, p.VALIDATION_QUEUE_URL),
     logLevel: () => p.LOG_LEVEL ?? 'info',
@@ -336,12 +400,19 @@ export function loadConfig(env: Env): Config {
     maxFileSizeBytes: Math.floor(p.MAX_FILE_SIZE * MEGABYTE),
     unscannableAction: p.UNSCANNABLE_ACTION,
     concurrency: p.CONCURRENCY,
+    receiveAhead: p.RECEIVE_AHEAD,
     visibilityTimeoutSeconds: p.VISIBILITY_TIMEOUT,
     receiveWaitSeconds: p.RECEIVE_WAIT_TIME,
     shutdownTimeoutSeconds: p.SHUTDOWN_TIMEOUT,
     multipartCopyThresholdBytes: p.MULTIPART_COPY_THRESHOLD * MEGABYTE,
     retryDelaySeconds: p.RETRY_DELAY,
     healthPort: p.HEALTH_PORT === 0 ? undefined : p.HEALTH_PORT,
+    maxDefinitionsAgeHours: p.MAX_DEFINITIONS_AGE,
+    staleDefinitions: p.STALE_DEFINITIONS,
+    logFormat: p.LOG_FORMAT,
+    metrics: p.METRICS,
+    metricsNamespace: p.METRICS_NAMESPACE ?? 'bucketscan',
+    statusTag: p.SCAN_STATUS_TAG === undefined ? DEFAULT_STATUS_TAG : p.SCAN_STATUS_TAG || undefined,
     logLevel: p.LOG_LEVEL,
   };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { checkKeyText, decodeEventKey, parseSubmissionKey } from './key.ts';
-import { quoteValue, utf8Bytes } from './text.ts';
+import { quoteValue, unquoteETag, utf8Bytes } from './text.ts';
 
 /** A validated ObjectCreated record: the one object a worker should scan. */
 export interface ScanTarget {
@@ -135,7 +135,7 @@ export function checkRecord(record: unknown, rules: RecordRules): RecordCheck {
   if (!text.ok) return { ok: false, reason: text.reason, bucket, key };
   const layout = parseSubmissionKey(key, rules.prefix);
   if (!layout.ok) return { ok: false, reason: layout.reason, bucket, key };
-  const eTag = r.s3.object.eTag?.replace(/^"+|"+$/g, '') || undefined;
+  const eTag = unquoteETag(r.s3.object.eTag);
   const versionId = r.s3.object.versionId;
   const token = checkToken('eTag', eTag, ETAG) ?? checkToken('versionId', versionId, VERSION_ID);
   if (token) return { ok: false, reason: token, bucket, key };

@@ -42,3 +42,8 @@ export function quoteValue(value: string, maxBytes = 100): string {
 export function codePointName(char: string): string {
   return `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
+
+/** S3 writes ETags quoted in headers and sometimes in events; bucketscan keeps them bare. */
+export function unquoteETag(eTag: string | undefined): string | undefined {
+  return eTag?.replace(/^"+|"+$/g, '') || undefined;
+}

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.ts';
 import { ClamdClient, type ClamdAddress } from '../scan/clamd-client.ts';
 import { freePort } from './free-port.ts';
+import { errorMessage } from '../aws/errors.ts';
 
 export interface StartClamdOptions {
   /** Generated config, database and temporary directories go here. */
@@ -431,7 +432,7 @@ async function waitUntilReady(
       await client.ping(childGone.signal);
       return { kind: 'ready' };
     } catch (error) {
-      lastError = (error as Error).message;
+      lastError = errorMessage(error);
     }
     if (exit) return { kind: 'exited', exit };
     if (Date.now() >= deadline) return { kind: 'timeout', lastError };

@@ -3,7 +3,7 @@ import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../log/logger.ts';
 import { startNotificationBridge, type NotificationBridge } from './notification-bridge.ts';
-import { buildTestEvent } from './s3-event.ts';
+import { buildTestEvent } from '../events/s3-event.ts';
 
 /**
  * The AWS side of the local stack: an in-process S3/SQS/SNS emulator holding the

@@ -1,3 +1,5 @@
+import { isNotFound } from '../aws/errors.ts';
+import { unquoteETag } from '../events/text.ts';
 import type { FauxqsServer, S3SpyEvent, SpyMessage } from 'fauxqs';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../log/logger.ts';
@@ -5,8 +7,9 @@ import {
   buildEventDocument,
   buildObjectCreatedRecord,
   createSequencer,
+  writeEventName,
   type ObjectCreatedEventName,
-} from './s3-event.ts';
+} from '../events/s3-event.ts';
 
 /**
  * Stands in for S3 event notifications, which the emulator does not implement: every
@@ -125,7 +128,7 @@ export function startNotificationBridge(options: NotificationBridgeOptions): Not
       }
       // A HEAD racing a later overwrite reports the newer object; S3 would report each
       // version. Both events then describe the current object, which is what a scan needs.
-      const eTag = unquote(head.ETag ?? '');
+      const eTag = unquoteETag(head.ETag) ?? '';
       const record = buildObjectCreatedRecord({
         bucket,
         key,
@@ -225,17 +228,6 @@ function eventNameFor(origin: Origin, eTag: string): ObjectCreatedEventName {
     case 'post':
       return 'ObjectCreated:Post';
     case 'write':
-      // Only multipart uploads get the "<md5 of part md5s>-<part count>" form.
-      return /-\d+$/.test(eTag) ? 'ObjectCreated:CompleteMultipartUpload' : 'ObjectCreated:Put';
+      return writeEventName(eTag);
   }
-}
-
-function unquote(eTag: string): string {
-  return eTag.replace(/^"(.*)"$/, '$1');
-}
-
-function isNotFound(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const { name, $metadata } = error as { name?: unknown; $metadata?: { httpStatusCode?: unknown } };
-  return name === 'NotFound' || name === 'NoSuchKey' || $metadata?.httpStatusCode === 404;
 }

@@ -8,6 +8,7 @@ import { describeAddress } from '../scan/wait-ready.ts';
 import { startClamd, type ClamdProcess } from './clamd-process.ts';
 import { startEmulator, type Emulator, type LocalResources } from './emulator.ts';
 import { runDemo } from './demo.ts';
+import { errorMessage } from '../aws/errors.ts';
 
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566';
 
@@ -146,7 +147,7 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
     if (options.demo) {
       void runDemo(local, emulator, signal).then(
         (lines) => process.stderr.write(`${lines.join('\n')}\n\n`),
-        (error: unknown) => logger.error({ error: (error as Error).message }, 'demo failed'),
+        (error: unknown) => logger.error({ error: errorMessage(error) }, 'demo failed'),
       );
     }
     await worker;

@@ -1,6 +1,8 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { colorsWanted, parseLogFormat, prettyDestination, resolveLogFormat, type LogFormatSetting } from './pretty.ts';
 
 export type { Logger };
+export type { LogFormatSetting };
 
 // Legal raw inside JSON strings, but line breaks to some readers (U+0085, U+2028,
 // U+2029: Python's splitlines, some log viewers), or not UTF-8 at all (a lone
@@ -10,14 +12,32 @@ const UNSAFE_IN_LINE = /[\u0085\u2028\u2029]|\p{Cs}/gu;
 const escapeUnsafe = (line: string) =>
   line.replace(UNSAFE_IN_LINE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
+export interface LoggerOptions {
+  /**
+   * `json`, `pretty` (readable lines, src/log/pretty.ts) or `auto`: pretty when
+   * stdout is a terminal. Default: LOG_FORMAT from the environment, else auto.
+   * With an explicit destination only `pretty` given here makes it pretty (the
+   * environment is not read: tests that parse their logger's JSON stay JSON).
+   */
+  format?: LogFormatSetting;
+}
+
 /**
  * JSON lines on stdout. Keys and filenames come from uploaders; pino writes every
  * value (the message text included) JSON-escaped, so a key holding a newline or a
  * quote cannot forge a log line.
  * The few characters JSON leaves raw that some readers still take as a line
  * break are escaped as well (`escapeUnsafe`).
+ * On a terminal (or with LOG_FORMAT=pretty) the same lines are rewritten as
+ * readable ones by a synchronous destination, with the same one-event-one-line
+ * guarantee (src/log/pretty.ts).
  */
-export function createLogger(level: LevelWithSilent = 'info', name = 'bucketscan', destination?: DestinationStream): Logger {
+export function createLogger(
+  level: LevelWithSilent = 'info',
+  name = 'bucketscan',
+  destination?: DestinationStream,
+  loggerOptions: LoggerOptions = {},
+): Logger {
   const options = {
     name,
     level,
@@ -26,7 +46,16 @@ export function createLogger(level: LevelWithSilent = 'info', name = 'bucketscan
     formatters: { level: (label: string) => ({ level: label }) },
     hooks: { streamWrite: escapeUnsafe },
   };
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) {
+    if (loggerOptions.format !== 'pretty') return pino(options, destination);
+    return pino(options, prettyDestination((text) => destination.write(text), { colors: colorsWanted(process.env, {}) }));
+  }
+  const setting = loggerOptions.format ?? parseLogFormat(process.env['LOG_FORMAT']);
+  if (resolveLogFormat(setting, process.stdout.isTTY === true) === 'json') return pino(options);
+  // Synchronous like a terminal expects: nothing is lost on process.exit and no
+  // flush is needed; a terminal takes a few lines per second without noticing.
+  const stdout = pino.destination({ dest: 1, sync: true });
+  return pino(options, prettyDestination((text) => stdout.write(text), { colors: colorsWanted(process.env, process.stdout) }));
 }
 
 export function silentLogger(): Logger {

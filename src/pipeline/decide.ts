@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ScanTarget } from '../events/record.ts';
-import type { UnscannableReason } from '../scan/reply.ts';
+import type { ScanVerdict } from '../scan/reply.ts';
+import { MAX_KEY_BYTES } from '../events/key.ts';
 
 /** What S3 said when the scanned version was opened. */
 export type ObjectState =
@@ -33,6 +34,14 @@ export type PreScanDecision =
   | { action: 'scan' };
 
 /**
+ * MAX_FILE_SIZE: a file larger than this is never scanned. One rule for the worker
+ * (TOO_LARGE) and `bucketscan scan` (UNSCANNABLE, reason too-large).
+ */
+export function isTooLarge(size: number, maxFileSizeBytes: number): boolean {
+  return size > maxFileSizeBytes;
+}
+
+/**
  * Before scanning: an object that is gone, or no longer the version the event
  * announced, has (or had) its own event, so this one has nothing left to do.
  */
@@ -47,14 +56,9 @@ export function decideBeforeScan(target: ScanTarget, state: ObjectState, maxFile
   if (target.eTag && state.eTag && state.eTag !== target.eTag) {
     return { action: 'drop', reason: 'object changed since the event (eTag differs)' };
   }
-  if (state.size > maxFileSizeBytes) return { action: 'quarantine', status: 'TOO_LARGE', reason: REASONS.TOO_LARGE };
+  if (isTooLarge(state.size, maxFileSizeBytes)) return { action: 'quarantine', status: 'TOO_LARGE', reason: REASONS.TOO_LARGE };
   return { action: 'scan' };
 }
-
-export type ScanResult =
-  | { status: 'clean' }
-  | { status: 'infected'; signature: string }
-  | { status: 'unscannable'; reason: UnscannableReason; detail: string; signature: string | null };
 
 /** An UNSCANNABLE verdict as it travels on: why, in words, and the heuristic clamd named if any. */
 export interface UnscannableDecision {
@@ -75,7 +79,7 @@ export type PostScanDecision =
  * never passed as clean: it is quarantined like an infected file or, when the
  * deployment chose `forward`, sent on marked UNSCANNABLE for the next stage to judge.
  */
-export function decideAfterScan(result: ScanResult, unscannableAction: UnscannableAction = 'quarantine'): PostScanDecision {
+export function decideAfterScan(result: ScanVerdict, unscannableAction: UnscannableAction = 'quarantine'): PostScanDecision {
   switch (result.status) {
     case 'clean':
       return { action: 'forward', status: 'CLEAN' };
@@ -91,8 +95,6 @@ export function decideAfterScan(result: ScanResult, unscannableAction: Unscannab
       };
   }
 }
-
-const MAX_KEY_BYTES = 1024;
 
 /** Where a quarantined file and its report go: the same key under the quarantine prefix. */
 export function quarantineKeys(prefix: string, key: string): { object: string; report: string } {

@@ -1,4 +1,4 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client, Tag } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import {
   copyObject,
@@ -39,8 +39,12 @@ export interface QuarantinePlan {
   objectKey: string;
   reportKey: string;
   report: unknown;
-  /** Builds the notification from a report: this attempt's, or the one an earlier attempt stored. */
-  toNotification(report: unknown): Notification;
+  /** The copy's tag set (its status among the source's tags); absent: S3 copies the source's. */
+  tags?: Tag[];
+  /** This attempt's notification. */
+  notification: Notification;
+  /** The notification for a report an earlier attempt stored; undefined when it cannot be read. */
+  storedNotification(stored: unknown): Notification | undefined;
 }
 
 /** What a redelivery found already done. */
@@ -76,22 +80,27 @@ export async function quarantine(deps: QuarantineDeps, plan: QuarantinePlan): Pr
   const existing = await headMetadata(deps.s3, plan.bucket, plan.reportKey);
   const previous = existing && reportIsFor(existing, plan.source) ? existing : undefined;
   let resumed: Resumed = 'nothing';
-  if (!previous) {
+  if (previous?.[NOTIFICATION_ID]) {
+    resumed = 'notification';
+  } else if (previous) {
+    // The stored report is the one to announce: it is what the quarantine holds.
+    // One that cannot be read (another version's, edited by hand) is replaced below.
+    const stored = plan.storedNotification(await getJson(deps.s3, plan.bucket, plan.reportKey));
+    if (stored) {
+      resumed = 'report';
+      await notifyOnce(deps, plan.bucket, plan.reportKey, previous, stored);
+    }
+  }
+  if (resumed === 'nothing') {
     await copyObject(deps.s3, plan.source, { bucket: plan.bucket, key: plan.objectKey }, {
       size: plan.size,
       attributes: plan.attributes,
+      ...(plan.tags ? { tags: plan.tags } : {}),
       multipartThreshold: deps.multipartCopyThresholdBytes,
     });
     const metadata = sourceMetadata(plan.source);
     await putJson(deps.s3, plan.bucket, plan.reportKey, plan.report, metadata);
-    await notifyOnce(deps, plan.bucket, plan.reportKey, metadata, plan.toNotification(plan.report));
-  } else if (!previous[NOTIFICATION_ID]) {
-    resumed = 'report';
-    // The stored report is the one to announce: it is what the quarantine holds.
-    const stored = await getJson(deps.s3, plan.bucket, plan.reportKey);
-    await notifyOnce(deps, plan.bucket, plan.reportKey, previous, plan.toNotification(stored));
-  } else {
-    resumed = 'notification';
+    await notifyOnce(deps, plan.bucket, plan.reportKey, metadata, plan.notification);
   }
   await deleteVersion(deps.s3, plan.source);
   return resumed;
@@ -106,11 +115,14 @@ export async function finishInterruptedNotification(
   deps: QuarantineDeps,
   location: { bucket: string; reportKey: string },
   source: ObjectVersion,
-  toNotification: (report: unknown) => Notification,
+  storedNotification: (report: unknown) => Notification | undefined,
 ): Promise<boolean> {
   const metadata = await headMetadata(deps.s3, location.bucket, location.reportKey);
   if (!metadata || !reportIsFor(metadata, source) || metadata[NOTIFICATION_ID]) return false;
-  const report = await getJson(deps.s3, location.bucket, location.reportKey);
-  await notifyOnce(deps, location.bucket, location.reportKey, metadata, toNotification(report));
+  // A report that cannot be read cannot be announced; retrying would not change
+  // that, so the record is dropped as it would be without one.
+  const notification = storedNotification(await getJson(deps.s3, location.bucket, location.reportKey));
+  if (!notification) return false;
+  await notifyOnce(deps, location.bucket, location.reportKey, metadata, notification);
   return true;
 }

@@ -1,6 +1,8 @@
+import { z } from 'zod';
 import type { ScanTarget } from '../events/record.ts';
 import type { EngineInfo } from '../scan/reply.ts';
 import { REASONS, type QuarantineStatus } from './decide.ts';
+import type { TagResult } from './tags.ts';
 
 export interface QuarantineReport {
   key: string;
@@ -19,6 +21,45 @@ export interface QuarantineReport {
   quarantine: { bucket: string; key: string; reportKey: string };
   scannedAt: string;
   engine: EngineInfo | null;
+  /** Present when the file was found by `bucketscan rescan` rather than on upload. */
+  origin?: 'rescan';
+}
+
+const engineSchema = z.object({
+  clamav: z.string(),
+  databaseVersion: z.number().nullable(),
+  databaseDate: z.string().nullable(),
+  raw: z.string(),
+});
+
+/**
+ * A report read back from the quarantine bucket (an earlier attempt's, to resume
+ * its notification) is input like any other: it may be from an older version of
+ * bucketscan, or edited by hand. Checked, not cast.
+ */
+const storedReportSchema = z.object({
+  key: z.string(),
+  submissionGuid: z.string(),
+  filename: z.string(),
+  time: z.string(),
+  reason: z.enum([REASONS.INFECTED, REASONS.TOO_LARGE, REASONS.UNSCANNABLE]),
+  status: z.enum(['INFECTED', 'TOO_LARGE', 'UNSCANNABLE']),
+  signature: z.string().nullable(),
+  detail: z.string().optional(),
+  bucket: z.string(),
+  versionId: z.string().nullable(),
+  eTag: z.string().nullable(),
+  size: z.number(),
+  quarantine: z.object({ bucket: z.string(), key: z.string(), reportKey: z.string() }),
+  scannedAt: z.string(),
+  engine: engineSchema.nullable(),
+  origin: z.literal('rescan').optional(),
+});
+
+/** The stored report, or undefined when it is not one this version can announce. */
+export function parseStoredReport(stored: unknown): QuarantineReport | undefined {
+  const parsed = storedReportSchema.safeParse(stored);
+  return parsed.success ? (parsed.data as QuarantineReport) : undefined;
 }
 
 export interface ReportInput {
@@ -31,6 +72,7 @@ export interface ReportInput {
   quarantine: { bucket: string; key: string; reportKey: string };
   scannedAt: Date;
   engine: EngineInfo | null;
+  origin?: 'event' | 'rescan';
 }
 
 /** The one document that goes to the quarantine bucket and to the topic alike. */
@@ -52,6 +94,7 @@ export function buildReport(input: ReportInput): QuarantineReport {
     quarantine: input.quarantine,
     scannedAt: input.scannedAt.toISOString(),
     engine: input.engine,
+    ...(input.origin === 'rescan' ? { origin: 'rescan' as const } : {}),
   };
 }
 
@@ -96,6 +139,7 @@ export function buildForwardMessage(
   scannedAt: Date,
   engine: EngineInfo | null,
   unscannable?: { detail: string; signature: string | null },
+  tag?: TagResult,
 ): ForwardMessage {
   const attributes: Record<string, StringAttribute> = {
     status: attribute(unscannable ? 'UNSCANNABLE' : 'CLEAN'),
@@ -107,5 +151,8 @@ export function buildForwardMessage(
     // SQS, like SNS, refuses empty attribute values.
     if (unscannable.signature) attributes['signature'] = attribute(unscannable.signature);
   }
+  // A consumer that relies on the tag (the fail-closed bucket policy does) learns
+  // here that this file has none, and why (README "Status tags").
+  if (tag && !tag.written) attributes['statusTagProblem'] = attribute(tag.problem.slice(0, 256));
   return { body: JSON.stringify({ Records: [target.record] }), attributes };
 }

@@ -11,6 +11,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { errorMessage } from '../aws/errors.ts';
 import {
   describeBytes,
   isStreamLimitReply,
@@ -18,7 +19,7 @@ import {
   parseVersionReply,
   streamLimitExceeded,
   type EngineInfo,
-  type Unscannable,
+  type ScanVerdict,
 } from './reply.ts';
 
 export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'socket'; path: string };
@@ -43,7 +44,7 @@ export interface ClamdClientOptions {
   chunkBytes?: number;
 }
 
-export type ScanVerdict = { status: 'clean' } | { status: 'infected'; signature: string } | Unscannable;
+export type { ScanVerdict };
 
 export type ClamdErrorKind = 'connect' | 'timeout' | 'closed' | 'reply' | 'limit' | 'aborted';
 
@@ -115,7 +116,7 @@ export class ClamdClient {
     try {
       return parseVersionReply(reply);
     } catch (error) {
-      throw new ClamdError('reply', (error as Error).message, { cause: error, reply: describeBytes(reply) });
+      throw new ClamdError('reply', errorMessage(error), { cause: error, reply: describeBytes(reply) });
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { EngineInfo } from './reply.ts';
+import { errorMessage } from '../aws/errors.ts';
 
 /**
  * clamd's VERSION changes only when its database reloads, so one answer serves
@@ -18,7 +19,7 @@ export function cachedEngine(read: () => Promise<EngineInfo>, logger: Logger, tt
         return info;
       })
       .catch((error: unknown) => {
-        logger.warn({ error: (error as Error).message }, 'could not read the clamd version');
+        logger.warn({ error: errorMessage(error) }, 'could not read the clamd version');
         return value;
       })
       .finally(() => {

@@ -21,11 +21,11 @@ export interface Unscannable {
   signature: string | null;
 }
 
-export type ScanReply =
-  | { status: 'clean' }
-  | { status: 'infected'; signature: string }
-  | Unscannable
-  | { status: 'error'; message: string };
+/** What a finished scan says about a whole stream. */
+export type ScanVerdict = { status: 'clean' } | { status: 'infected'; signature: string } | Unscannable;
+
+/** A reply as read off the socket: a verdict, or clamd's error. */
+export type ScanReply = ScanVerdict | { status: 'error'; message: string };
 
 export interface EngineInfo {
   /** ClamAV engine version, e.g. "1.4.6". */

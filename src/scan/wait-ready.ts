@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log/logger.ts';
 import type { ClamdAddress } from './clamd-client.ts';
 import { backoffSeconds } from '../worker/backoff.ts';
+import { errorMessage } from '../aws/errors.ts';
 
 export function describeAddress(address: ClamdAddress): string {
   return address.kind === 'tcp' ? `${address.host}:${address.port}` : `unix:${address.path}`;
@@ -26,7 +27,7 @@ export async function waitForClamd(
     } catch (error) {
       if (signal.aborted) break;
       const wait = backoffSeconds(attempt, 0.5, 5);
-      const fields = { clamd: describeAddress(address), attempt, error: (error as Error).message };
+      const fields = { clamd: describeAddress(address), attempt, error: errorMessage(error) };
       if (attempt === 1 || attempt % 10 === 0) logger.warn(fields, 'waiting for clamd to answer PING');
       else logger.debug(fields, 'clamd not ready yet');
       await delay(wait * 1000, undefined, { signal }).catch(() => undefined);

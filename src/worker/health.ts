@@ -12,7 +12,13 @@ export interface HealthState {
  * /readyz answers 200 only while the worker takes messages (readiness: clamd up,
  * not draining), so an orchestrator can tell "alive but waiting for clamd".
  */
-export async function startHealthServer(port: number, state: () => HealthState, logger: Logger): Promise<Server> {
+export async function startHealthServer(
+  port: number,
+  state: () => HealthState,
+  logger: Logger,
+  /** GET /metrics (Prometheus text); absent: 404. */
+  metrics?: () => Promise<{ contentType: string; body: string }>,
+): Promise<Server> {
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -23,7 +29,15 @@ export async function startHealthServer(port: number, state: () => HealthState, 
       response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       response.end(request.method === 'HEAD' ? undefined : `${JSON.stringify(body)}\n`);
     };
-    if (path === '/healthz') send(200, { status: 'alive' });
+    if (path === '/metrics' && metrics) {
+      metrics().then(
+        ({ contentType, body }) => {
+          response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+          response.end(request.method === 'HEAD' ? undefined : body);
+        },
+        () => send(500, { status: 'metrics-failed' }),
+      );
+    } else if (path === '/healthz') send(200, { status: 'alive' });
     else if (path === '/readyz') {
       const current = state();
       send(current.ready ? 200 : 503, { status: current.ready ? 'ready' : 'not-ready', ...current.detail });
@@ -36,6 +50,6 @@ export async function startHealthServer(port: number, state: () => HealthState, 
       resolve();
     });
   });
-  logger.info({ port }, 'health endpoints listening on /healthz and /readyz');
+  logger.info({ port, metrics: metrics !== undefined }, `health endpoints listening on /healthz and /readyz${metrics ? ' and /metrics' : ''}`);
   return server;
 }

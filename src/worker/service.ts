@@ -2,8 +2,11 @@ import type { Config, QueueRef } from '../config/config.ts';
 import { ConfigError } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
-import { awsErrorInfo } from '../aws/errors.ts';
-import { createQueueBatchers, resolveQueueUrl } from '../aws/queue.ts';
+import { errorMessage, isAccessProblem, isQueueMissing } from '../aws/errors.ts';
+import { changeVisibility, createQueueBatchers, maxReceiveCountOf, originOf, receiveCountOf, receiveMessages, resolveQueueUrl } from '../aws/queue.ts';
+import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics } from '../metrics/metrics.ts';
+import type { OutcomeEvent, OutcomeListener } from '../pipeline/outcome.ts';
+import { startFreshnessMonitor, type FreshnessMonitor } from '../scan/freshness.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ClamdClient, ClamdError } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
@@ -30,18 +33,31 @@ async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string, logge
     try {
       return await resolveQueueUrl(sqs, queue, signal);
     } catch (error) {
-      const { code, status } = awsErrorInfo(error);
-      if (code === 'QueueDoesNotExist' || code === 'AWS.SimpleQueueService.NonExistentQueue') {
+      if (isQueueMissing(error)) {
         throw new ConfigError(variable, `queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
       }
       if (signal.aborted) break;
       // Credentials and permissions do not fix themselves; say so at once.
-      if (status === 403 || code === 'AccessDenied' || code === 'InvalidClientTokenId' || code === 'UnrecognizedClientException') throw error;
+      if (isAccessProblem(error)) throw error;
       const wait = backoffSeconds(attempt, 1, 30);
-      logger.warn({ queue: variable, attempt, error: (error as Error).message, retryInSeconds: wait }, 'could not look up the queue; retrying');
+      logger.warn({ queue: variable, attempt, error: errorMessage(error), retryInSeconds: wait }, 'could not look up the queue; retrying');
       await delay(wait * 1000, undefined, { signal }).catch(() => undefined);
     }
   }
+  return undefined;
+}
+
+export interface RunOptions {
+  /** Every outcome event, as the metrics see it (tests). */
+  onOutcome?: OutcomeListener;
+}
+
+/** METRICS: prometheus only where something serves it (HEALTH_PORT). */
+async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | undefined> {
+  if (config.metrics === 'emf') {
+    return createEmfMetrics({ namespace: config.metricsNamespace, intervalMs: 60_000, gauges, write: (line) => process.stdout.write(line) });
+  }
+  if (config.metrics === 'prometheus' && config.healthPort) return createPrometheusMetrics(gauges);
   return undefined;
 }
 
@@ -49,20 +65,44 @@ async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string, logge
  * Runs the worker until `signal` aborts, then shuts down gracefully. Resolves once
  * every message in work is settled and the clients are closed.
  */
-export async function runWorker(config: Config, logger: Logger, signal: AbortSignal): Promise<void> {
-  const clients = createClients(config);
+export async function runWorker(config: Config, logger: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<void> {
   let phase: 'starting' | 'waiting-for-clamd' | 'running' | 'stopped' = 'starting';
   let worker: Worker | undefined;
+  let freshness: FreshnessMonitor | undefined;
+  const gauges: Gauges = {
+    inFlight: () => worker?.inFlight ?? 0,
+    clamdUp: () => (phase === 'running' && worker ? worker.dependencyUp : phase === 'waiting-for-clamd' ? false : undefined),
+    definitionsAgeSeconds: () => freshness?.state().ageSeconds ?? undefined,
+  };
+  const metrics = await createMetrics(config, gauges);
+  const clients = createClients(config, (service, operation) => metrics?.awsError(service, operation));
   const health = config.healthPort
     ? await startHealthServer(
         config.healthPort,
-        () => ({
-          ready: phase === 'running' && worker?.ready === true,
-          detail: { phase, clamd: phase === 'running' && worker && !worker.ready ? 'unavailable or stopping' : undefined, inFlight: worker?.inFlight ?? 0 },
-        }),
+        () => {
+          const definitions = freshness?.state();
+          const paused = definitions?.pause === true;
+          return {
+            ready: phase === 'running' && worker?.ready === true,
+            detail: {
+              phase,
+              clamd: phase === 'running' && worker && !worker.dependencyUp ? 'unavailable' : undefined,
+              paused: paused ? 'stale definitions (STALE_DEFINITIONS=pause)' : undefined,
+              inFlight: worker?.inFlight ?? 0,
+              ...(definitions
+                ? { definitions: { status: definitions.status, ageSeconds: definitions.ageSeconds, databaseVersion: definitions.databaseVersion, databaseDate: definitions.databaseDate, detail: definitions.detail } }
+                : {}),
+            },
+          };
+        },
         logger,
+        metrics?.render?.bind(metrics),
       )
     : undefined;
+  const onOutcome = (event: OutcomeEvent) => {
+    metrics?.observe(event);
+    options.onOutcome?.(event);
+  };
   try {
     const clamd = new ClamdClient({
       address: config.clamd.address,
@@ -78,6 +118,19 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
     const engine = cachedEngine(() => clamd.version(), logger);
     const info = await engine();
+    freshness = startFreshnessMonitor({
+      readVersion: () => clamd.version(),
+      maxAgeHours: config.maxDefinitionsAgeHours,
+      mode: config.staleDefinitions,
+      logger,
+      onChange: () => worker?.recheck(),
+    });
+    // In pause mode a worker must not start on stale definitions.
+    await freshness.settled();
+    const maxReceiveCount = await maxReceiveCountOf(clients.sqs, inboundUrl).catch((error: unknown) => {
+      logger.warn({ error: errorMessage(error) }, "could not read the inbound queue's redrive policy; the last receive before the dead-letter queue cannot be told");
+      return undefined;
+    });
     logger.info(
       {
         clamd: describeAddress(config.clamd.address),
@@ -86,6 +139,9 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         validationQueue: validationUrl,
         concurrency: config.concurrency,
         maxFileSizeBytes: config.maxFileSizeBytes,
+        maxReceiveCount,
+        statusTag: config.statusTag ?? null,
+        metrics: metrics ? config.metrics : 'off',
       },
       'worker started',
     );
@@ -105,35 +161,49 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         topicArn: config.topicArn,
         multipartCopyThresholdBytes: config.multipartCopyThresholdBytes,
         unscannableAction: config.unscannableAction,
+        statusTag: config.statusTag,
       },
       now: () => new Date(),
     };
     const rules = { bucket: config.unprocessedBucket, prefix: config.unprocessedPrefix };
     worker = new Worker({
-      sqs: clients.sqs,
-      queueUrl: inboundUrl,
+      queue: {
+        receive: (max, receiveSignal) =>
+          receiveMessages(clients.sqs, inboundUrl, {
+            max,
+            waitSeconds: config.receiveWaitSeconds,
+            visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+            signal: receiveSignal,
+          }),
+        changeVisibility: (receiptHandle, seconds) => changeVisibility(clients.sqs, inboundUrl, receiptHandle, seconds),
+        remove: batchers.delete,
+      },
       concurrency: config.concurrency,
+      receiveAhead: config.receiveAhead,
       visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-      receiveWaitSeconds: config.receiveWaitSeconds,
       shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
       retryDelaySeconds: config.retryDelaySeconds,
-      remove: batchers.delete,
       logger,
+      paused: () => freshness?.state().pause === true,
       outage: {
         isOutage: isClamdOutage,
         recovered: (outageSignal) => waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, outageSignal),
       },
-      handle: (message, messageSignal) =>
+      handle: (message, messageSignal, scanned) =>
         processMessage(
           {
             messageId: message.MessageId,
             body: message.Body,
-            receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? '1') || 1,
+            receiveCount: receiveCountOf(message),
+            origin: originOf(message),
+            ...(maxReceiveCount === undefined ? {} : { maxReceiveCount }),
           },
           rules,
           deps,
           logger,
           messageSignal,
+          scanned,
+          onOutcome,
         ).catch((error: unknown) => ({ action: 'retry' as const, error })),
     });
     const running = worker;
@@ -147,6 +217,8 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     logger.info('worker stopped');
   } finally {
     phase = 'stopped';
+    freshness?.stop();
+    metrics?.stop();
     clients.destroy();
     health?.close();
   }

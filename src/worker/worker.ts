@@ -1,24 +1,38 @@
-import { setTimeout as delay } from 'node:timers/promises';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from '../log/logger.ts';
-import { changeVisibility, deleteMessage, receiveMessages, type Message } from '../aws/queue.ts';
+import { receiveCountOf, type Message } from '../aws/queue.ts';
 import type { MessageResult } from '../pipeline/process-message.ts';
-import { backoffSeconds } from './backoff.ts';
-import { Slots } from './slots.ts';
+import { errorMessage } from '../aws/errors.ts';
+import { backoffSeconds, pause } from './backoff.ts';
+
+/** The inbound queue, as the worker uses it (src/aws/queue.ts adapts SQS to it). */
+export interface WorkerQueue {
+  receive(max: number, signal: AbortSignal): Promise<Message[]>;
+  changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
+  /** Deletes a finished message (the caller may batch). */
+  remove(receiptHandle: string): Promise<void>;
+}
 
 export interface WorkerOptions {
-  sqs: SQSClient;
-  queueUrl: string;
+  queue: WorkerQueue;
+  /** Messages scanned at once (CONCURRENCY). */
   concurrency: number;
+  /**
+   * Messages received ahead of a free slot (RECEIVE_AHEAD), so a slot that frees
+   * up starts its next file at once instead of waiting a receive round trip.
+   */
+  receiveAhead: number;
   visibilityTimeoutSeconds: number;
-  receiveWaitSeconds: number;
   shutdownTimeoutMs: number;
   retryDelaySeconds: number;
-  /** Deletes a finished message (batched by the caller); defaults to one DeleteMessage each. */
-  remove?(receiptHandle: string): Promise<void>;
-  /** Must not throw: every failure is a result. */
-  handle(message: Message, signal: AbortSignal): Promise<MessageResult>;
+  /**
+   * Must not throw: every failure is a result. `scanned()` may be called once
+   * the message needs no more clamd time (only network steps are left): its slot
+   * then goes to the next message while this one finishes.
+   */
+  handle(message: Message, signal: AbortSignal, scanned: () => void): Promise<MessageResult>;
   logger: Logger;
+  /** True while no messages should be taken (stale definitions, STALE_DEFINITIONS=pause); see `recheck`. */
+  paused?: () => boolean;
   /**
    * A dependency every message needs (clamd). When a failure shows it is down,
    * the worker stops receiving instead of failing message after message (each
@@ -31,22 +45,29 @@ export interface WorkerOptions {
   };
 }
 
-interface InFlight {
+interface Held {
   message: Message;
   controller: AbortController;
+  heartbeat: NodeJS.Timeout;
+  state: 'waiting' | 'scanning' | 'finishing';
 }
 
-const receiveCount = (message: Message) => Number(message.Attributes?.ApproximateReceiveCount ?? '1') || 1;
-
 /**
- * Polls the inbound queue and keeps up to `concurrency` messages in work. A slot
- * freed by a finished message is refilled at once, so one slow file never holds
- * the others back.
+ * Polls the inbound queue and keeps up to `concurrency` messages scanning. A slot
+ * is held from the start of a message until its verdict; the network steps after
+ * it (tag, forward, delete) run without one, and a few messages are received
+ * ahead, so that with AWS round trips of tens of milliseconds the slots spend
+ * their time scanning rather than waiting (docs/benchmarks.md, latency mode).
+ *
+ * Every held message, waiting, scanning or finishing, has a visibility
+ * heartbeat, and the total held is bounded (twice the slots plus those received
+ * ahead) so a slow network cannot pile up work.
  */
 export class Worker {
   readonly #options: WorkerOptions;
-  readonly #slots: Slots;
-  readonly #inFlight = new Set<InFlight>();
+  readonly #held = new Set<Held>();
+  readonly #waiting: Held[] = [];
+  #scanning = 0;
   /** Aborted when the stop begins: ends backoff and outage waits at once. */
   readonly #stopController = new AbortController();
   /**
@@ -58,20 +79,31 @@ export class Worker {
   #stopping = false;
   #loop: Promise<void> | undefined;
   #outage: Promise<void> | undefined;
-  readonly #deletions = new Set<Promise<void>>();
+  readonly #settling = new Set<Promise<void>>();
+  #wake: (() => void) | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
-    this.#slots = new Slots(options.concurrency);
   }
 
+  /** Messages held: received and not yet deleted or returned. */
   get inFlight(): number {
-    return this.#inFlight.size;
+    return this.#held.size;
   }
 
-  /** Taking messages: started, not stopping, and no dependency down. */
+  /** False while clamd is known to be down (an outage), true otherwise. */
+  get dependencyUp(): boolean {
+    return this.#outage === undefined;
+  }
+
+  /** Taking messages: started, not stopping, not paused and no dependency down. */
   get ready(): boolean {
-    return this.#loop !== undefined && !this.#stopping && this.#outage === undefined;
+    return this.#loop !== undefined && !this.#stopping && this.#outage === undefined && this.#options.paused?.() !== true;
+  }
+
+  /** Looks at `paused` again (call it when what it reads has changed). */
+  recheck(): void {
+    this.#notify();
   }
 
   /** Starts polling; the promise settles when the poll loop has ended. */
@@ -80,141 +112,215 @@ export class Worker {
     return this.#loop;
   }
 
+  get #limit(): number {
+    return 2 * this.#options.concurrency + this.#options.receiveAhead;
+  }
+
+  /** How many to receive now: enough for the free slots and the read-ahead, within the bound. */
+  #wanted(): number {
+    const { concurrency, receiveAhead } = this.#options;
+    const forSlots = concurrency - this.#scanning + receiveAhead - this.#waiting.length;
+    return Math.min(10, forSlots, this.#limit - this.#held.size);
+  }
+
+  /** Resolves at the next change of state (a slot freed, a message settled, the stop). */
+  #changed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
   async #poll(): Promise<void> {
-    const { logger } = this.#options;
+    const { logger, queue } = this.#options;
     let failures = 0;
     while (!this.#stopping) {
-      await this.#slots.waitForFree();
-      if (this.#outage) await this.#outage;
-      if (this.#stopping) break;
+      if (this.#outage) {
+        await this.#outage;
+        continue;
+      }
+      if (this.#options.paused?.()) {
+        await this.#changed();
+        continue;
+      }
+      const wanted = this.#wanted();
+      if (wanted <= 0) {
+        await this.#changed();
+        continue;
+      }
       let messages: Message[];
       try {
-        messages = await receiveMessages(this.#options.sqs, this.#options.queueUrl, {
-          max: this.#slots.free,
-          waitSeconds: this.#options.receiveWaitSeconds,
-          visibilityTimeoutSeconds: this.#options.visibilityTimeoutSeconds,
-          signal: this.#receiveController.signal,
-        });
+        messages = await queue.receive(wanted, this.#receiveController.signal);
         failures = 0;
       } catch (error) {
         if (this.#stopping) break;
         failures += 1;
         const wait = backoffSeconds(failures, 1, 30);
-        logger.error({ error: (error as Error).message, retryInSeconds: wait }, 'receive from the inbound queue failed');
-        await delay(wait * 1000, undefined, { signal: this.#stopController.signal }).catch(() => undefined);
+        logger.error({ error: errorMessage(error), retryInSeconds: wait }, 'receive from the inbound queue failed');
+        await pause(wait * 1000, this.#stopController.signal);
         continue;
       }
       for (const message of messages) {
-        if (this.#stopping) {
-          // Received as the stop began: hand it straight back rather than sit on it.
-          void this.#release(message, 0);
-        } else {
-          this.#run(message);
-        }
+        // Received as the stop or an outage began: hand it straight back rather than sit on it.
+        if (this.#stopping || this.#outage) this.#track(message, this.#returnNow(message));
+        else this.#waiting.push(this.#hold(message));
       }
+      this.#dispatch();
     }
   }
 
-  #run(message: Message): void {
-    const entry: InFlight = { message, controller: new AbortController() };
-    this.#inFlight.add(entry);
-    this.#slots.acquire();
-    const heartbeat = this.#startHeartbeat(message);
-    void this.#options
-      .handle(message, entry.controller.signal)
+  #hold(message: Message): Held {
+    const held: Held = { message, controller: new AbortController(), heartbeat: this.#startHeartbeat(message), state: 'waiting' };
+    this.#held.add(held);
+    return held;
+  }
+
+  #dispatch(): void {
+    while (!this.#stopping && !this.#outage && this.#scanning < this.#options.concurrency) {
+      const next = this.#waiting.shift();
+      if (!next) break;
+      this.#run(next);
+    }
+  }
+
+  #run(held: Held): void {
+    const { message } = held;
+    held.state = 'scanning';
+    this.#scanning += 1;
+    const scanned = () => {
+      if (held.state !== 'scanning') return;
+      held.state = 'finishing';
+      this.#scanning -= 1;
+      this.#dispatch();
+      this.#notify();
+    };
+    const settled = this.#options
+      .handle(message, held.controller.signal, scanned)
       .then(async (result) => {
-        clearInterval(heartbeat);
+        // Before the slot is freed: an outage must hand back the waiting messages, not start one.
+        if (result.action === 'retry' && !this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
+        scanned();
+        clearInterval(held.heartbeat);
         if (result.action === 'delete') {
-          // The work is done: the delete may wait for its batch without holding a
-          // slot (a slot waiting out a batch linger is a slot not scanning).
-          const { remove, sqs, queueUrl } = this.#options;
-          this.#settleLater(message, remove ? remove(message.ReceiptHandle!) : deleteMessage(sqs, queueUrl, message.ReceiptHandle!));
-        } else {
-          if (!this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
-          // Stopping: give it to another worker now. Otherwise wait a little longer
-          // each time, so a short outage does not use up the redrive budget at once.
-          const seconds = this.#stopping
-            ? 0
-            : backoffSeconds(receiveCount(message), this.#options.retryDelaySeconds, this.#options.visibilityTimeoutSeconds);
-          await this.#release(message, seconds);
+          // Done: the delete may wait for its batch without counting against the bound.
+          this.#forget(held);
+          await this.#options.queue.remove(message.ReceiptHandle!).catch((error: unknown) => {
+            this.#options.logger.error(
+              { messageId: message.MessageId, error: errorMessage(error) },
+              'could not delete the finished message; it will be delivered again and its steps redone',
+            );
+          });
+          return;
         }
+        // Stopping: give it to another worker now. Otherwise wait a little longer
+        // each time, so a short outage does not use up the redrive budget at once.
+        const seconds = this.#stopping
+          ? 0
+          : backoffSeconds(receiveCountOf(message), this.#options.retryDelaySeconds, this.#options.visibilityTimeoutSeconds);
+        await this.#returnAfter(message, seconds);
       })
+      .finally(() => {
+        scanned();
+        this.#forget(held);
+      });
+    this.#track(message, settled);
+  }
+
+  /** Keeps track of a message's last step, so the stop can wait for it. */
+  #track(message: Message, settling: Promise<void>): void {
+    const tracked = settling
       .catch((error: unknown) => {
         this.#options.logger.error(
-          { messageId: message.MessageId, error: (error as Error).message },
+          { messageId: message.MessageId, error: errorMessage(error) },
           'could not settle the message; it returns when its visibility timeout ends',
         );
       })
       .finally(() => {
-        clearInterval(heartbeat);
-        this.#inFlight.delete(entry);
-        this.#slots.release();
+        this.#settling.delete(tracked);
+        this.#notify();
       });
+    this.#settling.add(tracked);
   }
 
-  #settleLater(message: Message, deletion: Promise<void>): void {
-    const tracked = deletion
-      .catch((error: unknown) => {
-        this.#options.logger.error(
-          { messageId: message.MessageId, error: (error as Error).message },
-          'could not delete the finished message; it will be delivered again and its steps redone',
-        );
-      })
-      .finally(() => this.#deletions.delete(tracked));
-    this.#deletions.add(tracked);
+  #forget(held: Held): void {
+    clearInterval(held.heartbeat);
+    this.#held.delete(held);
+    this.#notify();
+  }
+
+  /** Gives back every message not yet started (the stop, or an outage). */
+  #returnWaiting(): void {
+    for (const held of this.#waiting.splice(0)) {
+      this.#forget(held);
+      this.#track(held.message, this.#returnNow(held.message));
+    }
   }
 
   #enterOutage(): void {
     if (this.#outage || !this.#options.outage) return;
     const { logger } = this.#options;
     logger.warn('clamd is unavailable: not taking new messages until it answers again');
+    this.#returnWaiting();
     const recovered = this.#options.outage.recovered(this.#stopController.signal);
     this.#outage = recovered
       .then((ok) => {
         if (ok) logger.info('clamd answers again: taking messages');
       })
       .catch((error: unknown) => {
-        logger.error({ error: (error as Error).message }, 'waiting for clamd failed; taking messages again');
+        logger.error({ error: errorMessage(error) }, 'waiting for clamd failed; taking messages again');
       })
       .finally(() => {
         this.#outage = undefined;
+        this.#notify();
       });
   }
 
-  /** Keeps a message hidden while it is in work, so a long scan is not handed to another worker. */
+  /** Keeps a message hidden while it is held, so a long scan is not handed to another worker. */
   #startHeartbeat(message: Message): NodeJS.Timeout {
-    const { visibilityTimeoutSeconds, sqs, queueUrl, logger } = this.#options;
+    const { visibilityTimeoutSeconds, queue, logger } = this.#options;
     const everyMs = Math.max(1, Math.floor(visibilityTimeoutSeconds / 3)) * 1000;
     const timer = setInterval(() => {
-      changeVisibility(sqs, queueUrl, message.ReceiptHandle!, visibilityTimeoutSeconds).catch((error: unknown) => {
-        logger.warn({ messageId: message.MessageId, error: (error as Error).message }, 'visibility heartbeat failed');
+      queue.changeVisibility(message.ReceiptHandle!, visibilityTimeoutSeconds).catch((error: unknown) => {
+        logger.warn({ messageId: message.MessageId, error: errorMessage(error) }, 'visibility heartbeat failed');
       });
     }, everyMs);
     timer.unref();
     return timer;
   }
 
-  async #release(message: Message, seconds: number): Promise<void> {
+  #returnNow(message: Message): Promise<void> {
+    return this.#returnAfter(message, 0);
+  }
+
+  async #returnAfter(message: Message, seconds: number): Promise<void> {
     try {
-      await changeVisibility(this.#options.sqs, this.#options.queueUrl, message.ReceiptHandle!, seconds);
+      await this.#options.queue.changeVisibility(message.ReceiptHandle!, seconds);
     } catch (error) {
       this.#options.logger.warn(
-        { messageId: message.MessageId, error: (error as Error).message },
+        { messageId: message.MessageId, error: errorMessage(error) },
         'could not return the message early; it returns when its visibility timeout ends',
       );
     }
   }
 
   /**
-   * Stops receiving, lets work in progress finish within the shutdown timeout,
-   * then aborts what is left and returns those messages to the queue.
+   * Stops receiving, returns what was received ahead, lets work in progress finish
+   * within the shutdown timeout, then aborts what is left and returns those
+   * messages to the queue.
    */
   async stop(): Promise<void> {
     if (this.#stopping) return this.#settled();
     this.#stopping = true;
     this.#stopController.abort();
+    this.#returnWaiting();
+    this.#notify();
     const { logger, shutdownTimeoutMs } = this.#options;
-    logger.info({ inFlight: this.#inFlight.size, shutdownTimeoutMs }, 'stopping: no new messages; finishing work in progress');
+    logger.info({ inFlight: this.#held.size, shutdownTimeoutMs }, 'stopping: no new messages; finishing work in progress');
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), shutdownTimeoutMs);
     timer.unref();
@@ -222,16 +328,15 @@ export class Worker {
     await Promise.race([settled, new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }))]);
     clearTimeout(timer);
     if (deadline.signal.aborted) {
-      logger.warn({ inFlight: this.#inFlight.size }, 'shutdown timeout reached: aborting work in progress and returning it to the queue');
+      logger.warn({ inFlight: this.#held.size }, 'shutdown timeout reached: aborting work in progress and returning it to the queue');
       this.#receiveController.abort();
-      for (const entry of this.#inFlight) entry.controller.abort(new Error('worker is shutting down'));
+      for (const held of this.#held) held.controller.abort(new Error('worker is shutting down'));
     }
     return settled;
   }
 
   async #settled(): Promise<void> {
     await this.#loop;
-    await this.#slots.waitForIdle();
-    await Promise.all([...this.#deletions]);
+    while (this.#settling.size > 0) await Promise.all([...this.#settling]);
   }
 }

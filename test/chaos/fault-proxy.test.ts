@@ -125,4 +125,32 @@ describe('fault proxy', () => {
       });
     });
   }
+
+  // The benchmark's latency mode (bench/network.ts): faults off, a fixed delay on every request.
+  test('with faults off and a latency, every request goes through unchanged and is reported as it arrives', async () => {
+    const seen: string[] = [];
+    const proxy = await startFaultProxy({
+      target: emulator.endpoint,
+      random: new Random(1),
+      latencyMs: 5,
+      onRequest: (event) => seen.push(`${event.service}:${event.operation}`),
+    });
+    proxy.setEnabled(false);
+    const c = clients(proxy.endpoint);
+    try {
+      const response = await c.s3.send(new GetObjectCommand({ Bucket: RESOURCES.unprocessedBucket, Key: 'k/file.bin' }));
+      const body = Buffer.from(await response.Body!.transformToByteArray());
+      assert.deepEqual(body, Buffer.alloc(256 * 1024, 7));
+      const sent = await c.sqs.send(new SendMessageCommand({ QueueUrl: emulator.queueUrls.validation, MessageBody: 'x' }));
+      assert.ok(sent.MessageId);
+      assert.deepEqual(seen, ['s3:GetObject', 'sqs:SendMessage']);
+      assert.equal(proxy.stats.delayed, 0, 'no random delays');
+      assert.equal(Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0), 0, 'no faults');
+    } finally {
+      c.s3.destroy();
+      c.sqs.destroy();
+      c.sns.destroy();
+      await proxy.stop();
+    }
+  });
 });

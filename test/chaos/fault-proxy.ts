@@ -98,6 +98,14 @@ export interface FaultProxyOptions {
   onFault?: (event: { kind: FaultKind; service: Service; operation: string; method: string; url: string; detail?: string }) => void;
   /** Forces one fault kind on every request of the matching operation (for the proxy's own tests). */
   force?: { operation: string; kind: FaultKind };
+  /**
+   * A fixed delay for every request, on or off with the faults alike (the
+   * benchmark's latency mode, bench/network.ts): half before the request is
+   * forwarded, half before its answer, as a network's round trip is spent.
+   */
+  latencyMs?: number;
+  /** Told of every request once it has been read and classified (the benchmark times start-up by it). */
+  onRequest?: (event: { service: Service; operation: string; at: number }) => void;
 }
 
 interface Classified {
@@ -222,6 +230,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const outageUntil: Partial<Record<Service, { until: number; style: 'unavailable' | 'throttle' }>> = {};
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const sockets = new Set<Socket>();
+  const latencyOut = Math.floor((options.latencyMs ?? 0) / 2);
+  const latencyBack = (options.latencyMs ?? 0) - latencyOut;
 
   const count = (key: string, kind: FaultKind | 'delayed') => {
     const entry = (stats.byOperation[key] ??= { requests: 0, delayed: 0, faults: {} });
@@ -278,6 +288,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const op = classify(req.method ?? 'GET', req.url ?? '/', req.headers, body);
     const key = `${op.service}:${op.operation}`;
     (stats.byOperation[key] ??= { requests: 0, delayed: 0, faults: {} }).requests += 1;
+    options.onRequest?.({ service: op.service, operation: op.operation, at: performance.now() });
+    if (latencyOut > 0) await sleep(latencyOut);
 
     const fault = chooseFault(op);
     if (fault) {
@@ -340,6 +352,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return;
     }
     upstream.on('error', () => res.destroy());
+    if (latencyBack > 0) await sleep(latencyBack);
     if (delayMs > 0 && !delayBefore) await sleep(delayMs);
 
     if (fault === 'reset-response') {

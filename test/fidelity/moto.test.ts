@@ -12,8 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   PutBucketNotificationConfigurationCommand,
@@ -42,6 +44,7 @@ import { startMoto, type Moto } from '../support/moto.ts';
 import { eicar, EICAR_SIGNATURE, MARKER, MARKER_SIGNATURE } from '../support/samples.ts';
 import { LogSink, REGION, RESOURCES, startTestClamd } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
+import { freePort } from '../../src/local/free-port.ts';
 
 const UNPROCESSED = RESOURCES.unprocessedBucket;
 const QUARANTINE = RESOURCES.quarantineBucket;
@@ -226,6 +229,12 @@ async function versionsOf(bucket: string, objectKey: string) {
   };
 }
 
+/** The tag set of one version, as an object. */
+async function tagsOf(bucket: string, objectKey: string, versionId?: string): Promise<Record<string, string>> {
+  const response = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: objectKey, ...(versionId ? { VersionId: versionId } : {}) }));
+  return Object.fromEntries((response.TagSet ?? []).map((tag) => [tag.Key!, tag.Value!]));
+}
+
 async function queueDepth(url: string): Promise<number> {
   const response = await sqs.send(
     new GetQueueAttributesCommand({
@@ -365,6 +374,8 @@ describe("moto's own bucket notifications, worker running", () => {
     });
     assert.equal((await getBytes(UNPROCESSED, objectKey)).toString('utf8'), 'hello, world\n');
     assert.equal(await exists(QUARANTINE, objectKey), false, 'a clean file is never quarantined');
+    assert.deepEqual(await tagsOf(UNPROCESSED, objectKey, uploaded.VersionId), { 'bucketscan-status': 'CLEAN' }, 'the scanned version is tagged CLEAN');
+    assert.equal(logged['statusTag'], 'CLEAN');
     await expectDrained(inbound);
   });
 
@@ -395,6 +406,99 @@ describe("moto's own bucket notifications, worker running", () => {
     await outcome(infected, 'infected');
     assert.deepEqual(await versionsOf(UNPROCESSED, infected), { versions: [], deleteMarkers: [] });
     assert.equal((await getBytes(UNPROCESSED, clean)).toString('utf8'), 'fine');
+    await expectDrained(inbound);
+  });
+});
+
+describe('status tags, metrics and rescans (worker with HEALTH_PORT)', () => {
+  let inbound: Inbound;
+  let stopWorker: (() => Promise<void>) | undefined;
+  let metricsUrl: string;
+  before(async () => {
+    inbound = await routeNotificationsToNewQueue(`${RESOURCES.inboundQueueName}-tags`);
+    const port = await freePort();
+    metricsUrl = `http://127.0.0.1:${port}/metrics`;
+    stopWorker = startWorker(inbound, { HEALTH_PORT: String(port) });
+  });
+  after(async () => {
+    await stopWorker?.();
+  });
+
+  const putTagged = (objectKey: string, body: Buffer | string, tagging: string) =>
+    s3.send(new PutObjectCommand({ Bucket: UNPROCESSED, Key: objectKey, Body: body, Tagging: tagging }));
+
+  test("the status joins the object's own tags on exactly the scanned version", async () => {
+    const objectKey = key('tagged.txt');
+    const uploaded = await putTagged(objectKey, 'tagged and clean', 'team=payments&case=42');
+    await validation.message(`the forward of ${objectKey}`, (m) => forwardedKey(m) === objectKey);
+    assert.deepEqual(await tagsOf(UNPROCESSED, objectKey, uploaded.VersionId), { team: 'payments', case: '42', 'bucketscan-status': 'CLEAN' });
+    await expectDrained(inbound);
+  });
+
+  test('an uploader cannot pre-set the status: a CLEAN it wrote on EICAR is replaced on the quarantined copy', async () => {
+    const objectKey = key('pretagged.com');
+    const uploaded = await putTagged(objectKey, eicar(), 'bucketscan-status=CLEAN&team=x');
+    await expectQuarantined(objectKey, uploaded);
+    assert.deepEqual(await tagsOf(QUARANTINE, objectKey), { team: 'x', 'bucketscan-status': 'INFECTED' });
+    const logged = await outcome(objectKey, 'infected');
+    assert.equal(logged['statusTag'], 'INFECTED');
+    await expectDrained(inbound);
+  });
+
+  test("an object with S3's ten tags already is forwarded untagged, saying why, never retried", async () => {
+    const objectKey = key('ten-tags.txt');
+    const ten = Array.from({ length: 10 }, (_, i) => `t${i}=v${i}`).join('&');
+    const uploaded = await putTagged(objectKey, 'clean but full of tags', ten);
+    const forwarded = await validation.message(`the forward of ${objectKey}`, (m) => forwardedKey(m) === objectKey);
+    assert.match(forwarded.MessageAttributes?.['statusTagProblem']?.StringValue ?? '', /10 other tags/);
+    const tags = await tagsOf(UNPROCESSED, objectKey, uploaded.VersionId);
+    assert.equal(Object.keys(tags).length, 10);
+    assert.equal(tags['bucketscan-status'], undefined, 'no status was written, so a fail-closed policy keeps denying reads');
+    const logged = await outcome(objectKey, 'clean');
+    assert.equal(logged['statusTag'], null);
+    assert.match(String(logged['statusTagProblem']), /S3's limit is 10/);
+    await expectDrained(inbound);
+  });
+
+  test('a rescan event says so in the log, the report and the metrics', async () => {
+    const objectKey = key('rescanned.com');
+    // Uploaded elsewhere first, so that moto's own event does not race the rescan's.
+    const uploaded = await put(ADAPTERS, objectKey, eicar());
+    await s3.send(new CopyObjectCommand({ Bucket: UNPROCESSED, Key: objectKey, CopySource: `${ADAPTERS}/${objectKey}` }));
+    const current = await s3.send(new HeadObjectCommand({ Bucket: UNPROCESSED, Key: objectKey }));
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: inbound.url,
+        MessageBody: JSON.stringify({
+          Records: [
+            {
+              eventVersion: '2.1',
+              eventSource: 'aws:s3',
+              awsRegion: REGION,
+              eventTime: new Date().toISOString(),
+              eventName: 'ObjectCreated:Put',
+              s3: { bucket: { name: UNPROCESSED }, object: { key: encodeURIComponent(objectKey).replace(/%2F/g, '/'), size: eicar().length, eTag: unquoted(uploaded.ETag), versionId: current.VersionId } },
+            },
+          ],
+        }),
+        MessageAttributes: { 'bucketscan-origin': { DataType: 'String', StringValue: 'rescan' } },
+      }),
+    );
+    const rescanned = await until('the rescan outcome', () => logs.find((l) => l['key'] === objectKey && l['outcome'] === 'infected' && l['origin'] === 'rescan'));
+    assert.equal(rescanned['versionId'], current.VersionId);
+    const report = JSON.parse((await getBytes(QUARANTINE, `${objectKey}.report.json`)).toString('utf8')) as Json;
+    assert.equal(report['origin'], 'rescan');
+    const text = await until('the rescan to be counted', async () => {
+      const body = await (await fetch(metricsUrl)).text();
+      return /bucketscan_records_total\{outcome="infected",origin="rescan"\} [1-9]/.test(body) ? body : undefined;
+    });
+    assert.match(text, /bucketscan_records_total\{outcome="clean",origin="event"\} [1-9]/);
+    assert.match(text, /bucketscan_scan_duration_seconds_count [1-9]/);
+    assert.match(text, /bucketscan_scanned_bytes_total [1-9]/);
+    assert.match(text, /bucketscan_object_size_bytes_bucket/);
+    assert.match(text, /bucketscan_in_flight_messages \d/);
+    assert.match(text, /bucketscan_clamd_up 1/);
+    assert.match(text, /process_resident_memory_bytes/);
     await expectDrained(inbound);
   });
 });
@@ -550,7 +654,7 @@ describe('the S3 adapters on a versioned moto bucket', () => {
     if (pinned.kind !== 'found') return;
     assert.equal(Buffer.concat(await pinned.body.toArray()).toString('utf8'), 'version A');
     const { body: _body, attributes, ...state } = pinned;
-    assert.deepEqual(state, { kind: 'found', size: 9, eTag: unquoted(a.ETag), versionId: a.VersionId });
+    assert.deepEqual(state, { kind: 'found', size: 9, eTag: unquoted(a.ETag), versionId: a.VersionId, tagCount: 0 });
     assert.equal(attributes.serverSideEncryption === undefined || attributes.serverSideEncryption === 'AES256', true);
 
     assert.deepEqual(await openObject(s3, { ...version(a), versionId: undefined }), { kind: 'precondition-failed' });

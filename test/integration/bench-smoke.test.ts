@@ -59,11 +59,45 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
       assert.ok((set.requests?.clean?.perFile['S3.GetObject'] ?? 0) > 0, at('the clean count includes the GET'));
       finite(set.latency?.p50Ms, at('latency p50'));
       finite(set.latency?.p99Ms, at('latency p99'));
+      finite(set.inFlight?.peakRssMiB, at('peak RSS with large objects in flight'));
+      finite(set.network?.clamdMsPerFile, at('clamd time per latency-mode file'));
+      assert.deepEqual(set.network?.delays.map((d) => d.delayMs), results.options.networkDelays, at('one latency-mode block per delay'));
+      for (const d of set.network?.delays ?? []) {
+        const ms = (what: string) => at(`+${d.delayMs} ms ${what}`);
+        finite(d.roundTripMs, ms('round trip'));
+        finite(d.worker.filesPerSecond, ms('files/s, default settings'));
+        finite(d.workerC1.filesPerSecond, ms('files/s, CONCURRENCY=1'));
+        assert.equal(d.workerC1.concurrency, 1, ms('the baseline ran at CONCURRENCY=1'));
+        finite(d.ceiling.filesPerSecond, ms('ceiling'));
+        finite(d.worker.inWorkRoundTrips?.p50, ms('round trips in work'));
+        assert.equal(d.worker.inWork?.records, d.worker.files, ms('a duration for every clean record'));
+      }
     }
+    // Measured once per run.
+    assert.ok((results.startup?.runs.length ?? 0) >= 1, 'start-up runs');
+    finite(results.startup?.maxMs, 'start-up, slowest');
+    finite(results.startup?.idleRssMiB, 'idle RSS');
+    assert.ok(results.startup?.runs.every((run) => run.children === 0), 'the production command is one process');
+    assert.deepEqual(
+      results.imports?.rows.map((row) => row.name),
+      ['node', 'pino', 'zod', 'node-http-handler', 'client-s3', 'client-sqs', 'client-sns', 'sdk', 'all', 'bundle'],
+    );
+    for (const row of results.imports?.rows ?? []) finite(row.rssMiB, `import cost of ${row.name}`);
+    assert.deepEqual(results.sweep?.rows.map((row) => row.value), results.options.sweep?.values, 'one sweep row per value');
+    for (const row of results.sweep?.rows ?? []) assert.equal(String(row.run.concurrency), row.value, `the sweep's CONCURRENCY=${row.value} reached the worker`);
+    assert.equal(results.soak?.outcomes['clean'], results.options.soakFiles, 'every soak file clean');
+    assert.ok((results.soak?.samples.length ?? 0) >= 2, 'soak samples');
+    // Drifts may be negative (a level that fell), but must be numbers.
+    assert.ok(Number.isFinite(results.soak?.rss.driftMiB), 'soak RSS drift');
+    assert.ok(Number.isFinite(results.soak?.fds.drift), 'soak descriptor drift');
     assert.ok(results.targets.length > 0);
     assert.ok(results.targets.every((target) => target.value !== null), JSON.stringify(results.targets));
     // The report renders from what was produced.
-    assert.match(renderDoc(results, out), /\| Large: worker \/ bare clamd \|/);
+    const doc = renderDoc(results, out);
+    assert.match(doc, /\| Large: worker \/ bare clamd \|/);
+    for (const heading of ['### Small files at a network\'s latency', '#### Choosing the defaults', '### Where idle memory goes', '### Soak']) {
+      assert.ok(doc.includes(heading), `the report has "${heading}"`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

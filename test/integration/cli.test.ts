@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -76,8 +76,11 @@ describe('a worker process', () => {
     await emulator?.stop();
   });
 
-  function startWorker(env: Record<string, string>): { child: ChildProcess; lines: Array<Record<string, unknown>>; exit: Promise<number | null> } {
-    const child = spawn(process.execPath, [cli, 'worker'], {
+  function startWorker(
+    env: Record<string, string>,
+    args: string[] = [cli, 'worker'],
+  ): { child: ChildProcess; lines: Array<Record<string, unknown>>; exit: Promise<number | null> } {
+    const child = spawn(process.execPath, args, {
       env: {
         PATH: process.env['PATH'] ?? '',
         BUCKETSCAN_ENV_FILE: 'none',
@@ -117,6 +120,23 @@ describe('a worker process', () => {
     assert.equal(await worker.exit, 0);
   });
 
+  test('the installed command runs the compiled worker as exactly one process, with its V8 flags', async () => {
+    assert.ok(existsSync(join(root, 'dist', 'cli.js')), 'npm run build first (npm test does)');
+    const fake = await startFakeClamd('hang');
+    const address = fake.address as { host: string; port: number };
+    await fake.stop();
+    // Started without the flag, as `bucketscan worker` would be: the bin replaces itself.
+    const worker = startWorker({ CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) }, [join(root, 'bin', 'bucketscan.js'), 'worker']);
+    await waitFor('the compiled worker to run', () => worker.lines.find((l) => l['msg'] === 'waiting for clamd to answer PING'));
+    const pid = worker.child.pid!;
+    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(commandLine.includes('--max-semi-space-size=1'), `the same pid runs with the flag: ${commandLine.join(' ')}`);
+    const children = readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    assert.deepEqual(children, [], 'no child process: the worker is the process');
+    worker.child.kill('SIGTERM');
+    assert.equal(await worker.exit, 0, 'SIGTERM reaches the worker itself');
+  });
+
   test('waits out SQS being unreachable at start instead of crashing, then exits 0 on SIGTERM', async () => {
     const fake = await startFakeClamd('hang');
     const closed = fake.address as { host: string; port: number };
@@ -128,16 +148,19 @@ describe('a worker process', () => {
     assert.equal(await worker.exit, 0);
   });
 
-  test('keeps a long scan hidden with a heartbeat, and on SIGTERM returns it to the queue and exits 0', async () => {
+  test('keeps a long scan hidden with a heartbeat, and on SIGTERM returns it to the queue and exits 0 (compiled worker)', async () => {
     const fake = await startFakeClamd('hang');
     const address = fake.address as { host: string; port: number };
-    const worker = startWorker({
-      CLAMD_HOST: address.host,
-      CLAMD_PORT: String(address.port),
-      VISIBILITY_TIMEOUT: '10',
-      SHUTDOWN_TIMEOUT: '1',
-      CLAMD_TIMEOUT: '600',
-    });
+    const worker = startWorker(
+      {
+        CLAMD_HOST: address.host,
+        CLAMD_PORT: String(address.port),
+        VISIBILITY_TIMEOUT: '10',
+        SHUTDOWN_TIMEOUT: '1',
+        CLAMD_TIMEOUT: '600',
+      },
+      ['--max-semi-space-size=1', join(root, 'dist', 'cli.js'), 'worker'],
+    );
     try {
       await waitFor('the worker to start', () => worker.lines.find((l) => l['msg'] === 'worker started'));
       const key = `${randomUUID()}/slow.bin`;

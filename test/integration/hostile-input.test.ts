@@ -10,7 +10,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { decodeEventKey } from '../../src/events/key.ts';
 import { clipUtf8 } from '../../src/events/text.ts';
-import { buildEventDocument, buildObjectCreatedRecord } from '../../src/local/s3-event.ts';
+import { buildEventDocument, buildObjectCreatedRecord } from '../../src/events/s3-event.ts';
 import { MAX_LOGGED_BYTES } from '../../src/pipeline/process-message.ts';
 import { loadHostileCorpus, reasonMatches, type HostileCase } from '../support/hostile-corpus.ts';
 import { eicar } from '../support/samples.ts';

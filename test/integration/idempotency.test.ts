@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { buildEventDocument, buildObjectCreatedRecord } from '../../src/local/s3-event.ts';
+import { buildEventDocument, buildObjectCreatedRecord } from '../../src/events/s3-event.ts';
 import { copyObject, putJson, replaceMetadata } from '../../src/aws/objects.ts';
 import { NOTIFICATION_ID, SOURCE_ETAG } from '../../src/pipeline/quarantine.ts';
 import { eicar, EICAR_SIGNATURE } from '../support/samples.ts';

@@ -22,7 +22,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { silentLogger, type Logger } from '../../src/log/logger.ts';
 import { startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
 import { startNotificationBridge } from '../../src/local/notification-bridge.ts';
-import { encodeEventKey, type S3EventDocument, type S3EventRecord } from '../../src/local/s3-event.ts';
+import { encodeEventKey, type S3EventDocument, type S3EventRecord } from '../../src/events/s3-event.ts';
 import { RESOURCES } from '../support/stack.ts';
 import { listeningAddresses } from '../support/listening.ts';
 

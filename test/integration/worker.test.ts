@@ -11,7 +11,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { Message } from '@aws-sdk/client-sqs';
-import { buildEventDocument, buildObjectCreatedRecord, encodeEventKey } from '../../src/local/s3-event.ts';
+import { buildEventDocument, buildObjectCreatedRecord, encodeEventKey } from '../../src/events/s3-event.ts';
 import { eicar, EICAR_SIGNATURE, MARKER, MARKER_SIGNATURE, zipStored } from '../support/samples.ts';
 import { outcomeFor, RESOURCES, startTestClamd, startTestStack, type TestStack } from '../support/stack.ts';
 import { startFakeClamd } from '../support/fake-clamd.ts';

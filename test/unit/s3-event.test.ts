@@ -7,7 +7,7 @@ import {
   createSequencer,
   encodeEventKey,
   type ObjectCreatedInput,
-} from '../../src/local/s3-event.ts';
+} from '../../src/events/s3-event.ts';
 
 // The inverse consumers apply to S3 event keys (as the AWS docs prescribe).
 const decode = (encoded: string): string => decodeURIComponent(encoded.replace(/\+/g, ' '));

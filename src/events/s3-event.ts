@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 
 /**
  * Builders for the JSON documents Amazon S3 delivers to an SQS queue when a bucket
- * has an event notification configured. The local stack fabricates them because the
- * emulator has no notification support; keeping them byte-for-byte in S3's shape
- * means the worker cannot tell the local stack from the real thing.
+ * has an event notification configured. Two callers fabricate them: the local
+ * stack (the emulator has no notification support) and `bucketscan rescan` (which
+ * asks the workers to scan existing objects again). Keeping them byte-for-byte in
+ * S3's shape means the worker cannot tell either from the real thing.
  */
 
 export type ObjectCreatedEventName =
@@ -29,6 +30,9 @@ export interface ObjectCreatedInput {
   hostId?: string;
   /** The notification configuration's Id; S3 echoes it so consumers can tell rules apart. */
   configurationId?: string;
+  /** Who caused the event ("AWS:<id>" in S3's events); defaults to the local stand-in. */
+  principalId?: string;
+  sourceIPAddress?: string;
 }
 
 export interface S3EventRecord {
@@ -106,6 +110,15 @@ function isLeftAsIs(byte: number): boolean {
   );
 }
 
+
+/**
+ * The event name S3 gives a plain write: only multipart uploads get the
+ * "<md5 of part md5s>-<part count>" form of ETag.
+ */
+export function writeEventName(eTag: string): 'ObjectCreated:Put' | 'ObjectCreated:CompleteMultipartUpload' {
+  return /-\d+$/.test(eTag) ? 'ObjectCreated:CompleteMultipartUpload' : 'ObjectCreated:Put';
+}
+
 export function buildObjectCreatedRecord(input: ObjectCreatedInput): S3EventRecord {
   const object: S3EventRecord['s3']['object'] = {
     key: encodeEventKey(input.key),
@@ -122,8 +135,8 @@ export function buildObjectCreatedRecord(input: ObjectCreatedInput): S3EventReco
     awsRegion: input.region,
     eventTime: input.eventTime.toISOString(),
     eventName: input.eventName,
-    userIdentity: { principalId: LOCAL_CALLER_PRINCIPAL },
-    requestParameters: { sourceIPAddress: LOCAL_SOURCE_IP },
+    userIdentity: { principalId: input.principalId ?? LOCAL_CALLER_PRINCIPAL },
+    requestParameters: { sourceIPAddress: input.sourceIPAddress ?? LOCAL_SOURCE_IP },
     responseElements: {
       'x-amz-request-id': input.requestId ?? newRequestId(),
       'x-amz-id-2': input.hostId ?? newHostId(),

@@ -1,0 +1,149 @@
+/**
+ * The stack behind deploy/bucketscan.template.json: the BucketScan construct with
+ * CloudFormation parameters instead of CDK properties, for teams that deploy with
+ * `aws cloudformation deploy`. Environment-agnostic (no account, no region, no
+ * lookups), so it synthesizes offline.
+ */
+import { Aws, CfnCondition, CfnMapping, CfnOutput, CfnParameter, type CfnResource, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { BucketScan, DEFAULT_AWS_CLI_IMAGE } from './bucketscan.ts';
+import { TEMPLATE_CONCURRENCIES, TEMPLATE_MAX_FILE_SIZES, taskSize } from './sizing.ts';
+
+export class BucketScanTemplateStack extends Stack {
+  public readonly bucketScan: BucketScan;
+
+  constructor(scope: Construct, id: string, props: StackProps = {}) {
+    super(scope, id, {
+      description: 'bucketscan: S3 virus scanning with ClamAV on ECS Fargate (synthesized from deploy/lib/bucketscan.ts)',
+      ...props,
+    });
+    const parameter = (name: string, options: ConstructorParameters<typeof CfnParameter>[2]) => new CfnParameter(this, name, options);
+
+    const vpcId = parameter('VpcId', {
+      type: 'AWS::EC2::VPC::Id',
+      description: 'VPC for the tasks. It needs an S3 gateway endpoint on the subnets\' route tables (the definitions mirror is read through it).',
+    });
+    const subnetIds = parameter('SubnetIds', {
+      type: 'List<AWS::EC2::Subnet::Id>',
+      description: 'Subnets for the tasks: private subnets with a NAT gateway or VPC endpoints, or public subnets with AssignPublicIp=ENABLED.',
+    });
+    const assignPublicIp = parameter('AssignPublicIp', { type: 'String', default: 'DISABLED', allowedValues: ['DISABLED', 'ENABLED'] });
+    const workerImage = parameter('WorkerImage', { type: 'String', description: 'Worker image URI (the repository\'s Dockerfile), e.g. <account>.dkr.ecr.<region>.amazonaws.com/bucketscan:<tag>' });
+    const clamdImage = parameter('ClamdImage', { type: 'String', description: 'clamd image URI (images/clamd/Dockerfile)' });
+    const awsCliImage = parameter('AwsCliImage', { type: 'String', default: DEFAULT_AWS_CLI_IMAGE, description: 'AWS CLI v2 image for the definitions updater' });
+    const unprocessedBucket = parameter('UnprocessedBucketName', {
+      type: 'String',
+      minLength: 3,
+      description: 'The existing bucket uploads land in. Its ObjectCreated notifications are set to the inbound queue (other notification configurations are kept).',
+    });
+    const unprocessedPrefix = parameter('UnprocessedPrefix', { type: 'String', default: '', description: 'Only keys under this prefix are scanned (UNPROCESSED_PREFIX)' });
+    const quarantinePrefix = parameter('QuarantinePrefix', { type: 'String', default: '', description: 'Prefix in the quarantine bucket (QUARANTINE_PREFIX)' });
+    const quarantineDays = parameter('QuarantineExpirationDays', { type: 'Number', default: 365, minValue: 1, description: 'Quarantined files and reports expire after this many days' });
+    const maxFileSize = parameter('MaxFileSize', {
+      type: 'Number',
+      default: '100',
+      allowedValues: TEMPLATE_MAX_FILE_SIZES.map(String),
+      description: 'MAX_FILE_SIZE in MB: larger files are quarantined as TOO_LARGE. Task storage follows from it.',
+    });
+    const concurrency = parameter('Concurrency', {
+      type: 'Number',
+      default: '4',
+      allowedValues: TEMPLATE_CONCURRENCIES.map(String),
+      description: 'CONCURRENCY: scans at once per task. Task CPU, memory and storage follow from it.',
+    });
+    const minTasks = parameter('MinTasks', { type: 'Number', default: 0, minValue: 0, description: 'Fewest tasks (0: none while the queue is empty)' });
+    const maxTasks = parameter('MaxTasks', { type: 'Number', default: 10, minValue: 1, description: 'Most tasks' });
+    const alarmEmail = parameter('AlarmEmail', { type: 'String', default: '', description: 'Email address for alarms (empty: subscribe later to the AlarmTopic output)' });
+    const unscannableAction = parameter('UnscannableAction', { type: 'String', default: 'quarantine', allowedValues: ['quarantine', 'forward'] });
+    const failClosed = parameter('FailClosedReads', {
+      type: 'String',
+      default: 'false',
+      allowedValues: ['false', 'true'],
+      description: 'Apply the fail-closed read policy to the unprocessed bucket. It REPLACES the bucket\'s existing bucket policy: see docs/deploy.md.',
+    });
+    const readers = parameter('FailClosedReaders', { type: 'CommaDelimitedList', default: '', description: 'Role ARNs that may read unscanned objects' });
+
+    // Task sizes for every allowed MaxFileSize x Concurrency, computed by sizing.ts:
+    // CloudFormation has no arithmetic, so the template looks them up.
+    const fields = ['cpu', 'memoryMiB', 'clamdMemoryMiB', 'ephemeralStorageGiB'] as const;
+    const maps = Object.fromEntries(
+      fields.map((field) => {
+        const mapping: Record<string, Record<string, number>> = {};
+        for (const mb of TEMPLATE_MAX_FILE_SIZES) {
+          mapping[`${mb}`] = Object.fromEntries(TEMPLATE_CONCURRENCIES.map((c) => [`${c}`, taskSize(mb, c)[field]]));
+        }
+        return [field, new CfnMapping(this, `Task${field[0]!.toUpperCase()}${field.slice(1)}`, { mapping })];
+      }),
+    ) as Record<(typeof fields)[number], CfnMapping>;
+    const lookup = (field: (typeof fields)[number]) =>
+      Fn.findInMap(maps[field].logicalId, maxFileSize.valueAsString, concurrency.valueAsString) as unknown as number;
+
+    const hasEmail = new CfnCondition(this, 'HasAlarmEmail', { expression: Fn.conditionNot(Fn.conditionEquals(alarmEmail.valueAsString, '')) });
+    const applyFailClosed = new CfnCondition(this, 'ApplyFailClosedReads', { expression: Fn.conditionEquals(failClosed.valueAsString, 'true') });
+    const hasReaders = new CfnCondition(this, 'HasFailClosedReaders', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', readers.valueAsList), '')),
+    });
+
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: vpcId.valueAsString,
+      availabilityZones: Fn.getAzs(),
+      privateSubnetIds: subnetIds.valueAsList,
+    });
+
+    this.bucketScan = new BucketScan(this, 'BucketScan', {
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      assignPublicIp: assignPublicIp.valueAsString,
+      workerImage: ecs.ContainerImage.fromRegistry(workerImage.valueAsString),
+      clamdImage: ecs.ContainerImage.fromRegistry(clamdImage.valueAsString),
+      awsCliImage: ecs.ContainerImage.fromRegistry(awsCliImage.valueAsString),
+      unprocessedBucketName: unprocessedBucket.valueAsString,
+      unprocessedPrefix: unprocessedPrefix.valueAsString,
+      quarantinePrefix: quarantinePrefix.valueAsString,
+      quarantineExpirationDays: quarantineDays.valueAsNumber,
+      maxFileSizeMb: maxFileSize.valueAsNumber,
+      concurrency: concurrency.valueAsNumber,
+      taskSize: {
+        cpu: lookup('cpu'),
+        memoryMiB: lookup('memoryMiB'),
+        clamdMemoryMiB: lookup('clamdMemoryMiB'),
+        ephemeralStorageGiB: lookup('ephemeralStorageGiB'),
+      },
+      minTasks: minTasks.valueAsNumber,
+      maxTasks: maxTasks.valueAsNumber,
+      unscannableAction: unscannableAction.valueAsString as 'quarantine',
+      alarmEmail: alarmEmail.valueAsString,
+      failClosedReads: { readers: readers.valueAsList, condition: applyFailClosed, readersCondition: hasReaders },
+    });
+
+    // An empty prefix means "the whole bucket": no filter rule at all (S3 would
+    // refuse a prefix rule with an empty value).
+    const hasPrefix = new CfnCondition(this, 'HasUnprocessedPrefix', { expression: Fn.conditionNot(Fn.conditionEquals(unprocessedPrefix.valueAsString, '')) });
+    const notifications = this.bucketScan.node.findChild('Unprocessed').node.findChild('Notifications').node.defaultChild as CfnResource;
+    notifications.addPropertyOverride(
+      'NotificationConfiguration.QueueConfigurations.0.Filter',
+      Fn.conditionIf(hasPrefix.logicalId, { Key: { FilterRules: [{ Name: 'prefix', Value: unprocessedPrefix.valueAsString }] } }, Aws.NO_VALUE),
+    );
+
+    // The email subscription exists only when an address was given.
+    for (const child of this.bucketScan.alarmTopic.node.findAll()) {
+      if (child instanceof sns.CfnSubscription) child.cfnOptions.condition = hasEmail;
+    }
+
+    const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
+    output('InboundQueueUrl', this.bucketScan.inboundQueue.queueUrl, 'S3 events arrive here');
+    output('DeadLetterQueueUrl', this.bucketScan.deadLetterQueue.queueUrl, 'Messages that failed 5 times (bucketscan dlq list)');
+    output('ValidationQueueUrl', this.bucketScan.validationQueue.queueUrl, 'Clean files are announced here');
+    output('NotificationTopicArn', this.bucketScan.notificationTopic.topicArn, 'Reports of quarantined files: subscribe here');
+    output('AlarmTopicArn', this.bucketScan.alarmTopic.topicArn, 'Alarms: subscribe here');
+    output('QuarantineBucketName', this.bucketScan.quarantineBucket.bucketName, 'Quarantined files and their reports');
+    output('DefinitionsMirrorBucketName', this.bucketScan.mirrorBucket.bucketName, 'The ClamAV definitions mirror');
+    output('ScannerRoleArn', this.bucketScan.taskDefinition.taskRole.roleArn, 'The worker\'s role (for bucketscan policy --scanner-role)');
+    output('ClusterName', this.bucketScan.cluster.clusterName, 'ECS cluster');
+    output('ServiceName', this.bucketScan.service.serviceName, 'ECS service');
+    output('Region', Aws.REGION, 'Region');
+  }
+}

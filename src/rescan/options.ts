@@ -1,0 +1,111 @@
+/**
+ * The pure parts of `bucketscan rescan`'s command line: the s3:// URL, --since and
+ * --rate. Each returns a reason instead of throwing, so the command turns it into
+ * its one-line usage error.
+ */
+import { BUCKET_NAME } from '../config/config.ts';
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export interface S3Location {
+  bucket: string;
+  /** Verbatim (S3 URLs are not percent-encoded); "" for the whole bucket. */
+  prefix: string;
+}
+
+/** `s3://bucket`, `s3://bucket/`, `s3://bucket/some/prefix`. */
+export function parseS3Url(text: string): Parsed<S3Location> {
+  const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/s.exec(text);
+  if (!match) return { ok: false, reason: `${JSON.stringify(text)} is not an s3:// URL (s3://bucket or s3://bucket/prefix)` };
+  const bucket = match[1] ?? '';
+  const prefix = match[2] ?? '';
+  if (bucket === '') return { ok: false, reason: `${JSON.stringify(text)} names no bucket (s3://bucket or s3://bucket/prefix)` };
+  if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
+    return {
+      ok: false,
+      reason: `${JSON.stringify(bucket)} is not a valid bucket name (3-63 lowercase letters, digits, dots and hyphens)`,
+    };
+  }
+  // S3 keys are at most 1024 bytes; a longer prefix can match nothing.
+  if (Buffer.byteLength(prefix) > 1024) return { ok: false, reason: 'the prefix is longer than 1024 bytes, the longest S3 key' };
+  return { ok: true, value: { bucket, prefix } };
+}
+
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+
+// Calendar date, optionally with a time; a time without a zone is taken as UTC.
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * --since: an ISO 8601 date (`2026-03-01`, midnight UTC) or date and time
+ * (`2026-03-01T12:00:00Z`, `2026-03-01T12:00+02:00`; no zone means UTC), or an
+ * age relative to `now`: `90m`, `24h`, `7d`, `2w`.
+ */
+export function parseSince(text: string, now: Date): Parsed<Date> {
+  const value = text.trim();
+  const relative = /^(\d+)\s*([smhdw])$/i.exec(value);
+  if (relative) {
+    const unit = relative[2]!.toLowerCase() as keyof typeof UNIT_MS;
+    return { ok: true, value: new Date(now.getTime() - Number(relative[1]) * UNIT_MS[unit]) };
+  }
+  const iso = ISO.exec(value);
+  if (!iso) {
+    return {
+      ok: false,
+      reason: `--since ${JSON.stringify(text)} is neither an ISO 8601 time (2026-03-01, 2026-03-01T12:00:00Z) nor an age (90m, 24h, 7d, 2w)`,
+    };
+  }
+  const [, year, month, day, hour = '00', minute = '00', second = '00', fraction = '', zone = 'Z'] = iso;
+  const normalisedZone = zone.toUpperCase() === 'Z' ? 'Z' : zone.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+  const stamp = `${year}-${month}-${day}T${hour}:${minute}:${second}${fraction.slice(0, 4)}${normalisedZone}`;
+  const date = new Date(stamp);
+  // Date accepts 2026-02-31 as March 3rd; a calendar check catches such typos.
+  const check = new Date(`${year}-${month}-${day}T00:00:00Z`);
+  if (
+    Number.isNaN(date.getTime()) ||
+    check.getUTCFullYear() !== Number(year) ||
+    check.getUTCMonth() + 1 !== Number(month) ||
+    check.getUTCDate() !== Number(day) ||
+    Number(hour) > 23 ||
+    Number(minute) > 59 ||
+    Number(second) > 59
+  ) {
+    return { ok: false, reason: `--since ${JSON.stringify(text)} is not a real date and time` };
+  }
+  if (date.getTime() > now.getTime()) {
+    return { ok: false, reason: `--since ${date.toISOString()} is in the future: no object was modified since then` };
+  }
+  return { ok: true, value: date };
+}
+
+/** SendMessageBatch throughput is far above this; a higher --rate is a typo. */
+export const MAX_RATE = 10_000;
+
+/** --rate: messages per second, a positive number (fractions allowed: 0.5 is one every 2 s). */
+export function parseRate(text: string): Parsed<number> {
+  const value = text.trim().replace(/\/s$/, '');
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_RATE) {
+    return { ok: false, reason: `--rate must be a number of messages per second above 0 and at most ${MAX_RATE}, got ${JSON.stringify(text)}` };
+  }
+  return { ok: true, value: Number(value) };
+}
+
+/**
+ * What to list: the URL's prefix narrowed to UNPROCESSED_PREFIX when it is wider
+ * (nothing outside that prefix can be valid), or a reason when the two do not
+ * overlap at all (the worker would reject every key).
+ */
+export function listingPrefix(urlPrefix: string, unprocessedPrefix: string): Parsed<string> {
+  if (urlPrefix.startsWith(unprocessedPrefix)) return { ok: true, value: urlPrefix };
+  if (unprocessedPrefix.startsWith(urlPrefix)) return { ok: true, value: unprocessedPrefix };
+  return {
+    ok: false,
+    reason: `prefix ${JSON.stringify(urlPrefix)} is outside UNPROCESSED_PREFIX ${JSON.stringify(unprocessedPrefix)}: the worker would reject every key under it`,
+  };
+}
+
+/** A word the shell passes through unchanged, for the printed resume command. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}

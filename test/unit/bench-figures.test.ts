@@ -1,0 +1,62 @@
+// The benchmark's arithmetic (issue 7): the latency-bound ceiling, the soak's
+// drift, and reading the production command. The measurements themselves are
+// covered by the smoke run (test/integration/bench-smoke.test.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { latencyCeiling } from '../../bench/network.ts';
+import { parseWorkerScript } from '../../bench/production.ts';
+import { checkTargets, type SoakSample } from '../../bench/results.ts';
+import { soakDrift } from '../../bench/soak.ts';
+
+test('the latency-bound ceiling is concurrency over (round trips × round trip + scan)', () => {
+  // 4 slots, 2 round trips of 20 ms and a 2 ms scan: 42 ms a file per slot.
+  assert.deepEqual(latencyCeiling(4, 2, 20, 2), { concurrency: 4, perFileMs: 42, filesPerSecond: 95.24 });
+  assert.equal(latencyCeiling(1, 2, 50, 0).filesPerSecond, 10);
+});
+
+const sample = (files: number, rssMiB: number, fds: number): SoakSample => ({ t: files / 100, files, rssMiB, fds });
+
+test('soak drift: the highest value of the last quarter after warm-up minus that of the first', () => {
+  const samples = [
+    sample(0, 50, 10), // warm-up: left out
+    sample(10, 70, 20), // warm-up
+    ...[80, 84, 81, 85, 82, 86, 83, 87].map((rss, i) => sample(100 + i * 100, rss, 25)),
+  ];
+  const drift = soakDrift(samples, 100);
+  assert.equal(drift.rss.firstMiB, 84);
+  assert.equal(drift.rss.lastMiB, 87);
+  assert.equal(drift.rss.driftMiB, 3);
+  assert.equal(drift.rss.minMiB, 80);
+  assert.equal(drift.rss.maxMiB, 87);
+  assert.equal(drift.fds.drift, 0);
+  assert.ok(drift.rss.slopeMiBPer10kFiles > 0);
+});
+
+test('soak drift: a descriptor leak shows, and too few samples give no figure', () => {
+  const leaking = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => sample(i * 100, 80, 20 + i));
+  assert.equal(soakDrift(leaking, 0).fds.drift, 6);
+  assert.ok(Number.isNaN(soakDrift([sample(100, 80, 20)], 0).rss.driftMiB));
+});
+
+test('the production command is read from the "worker" script', () => {
+  const parsed = parseWorkerScript('node --max-semi-space-size=1 --max-old-space-size=48 dist/cli.js worker');
+  assert.deepEqual(parsed.nodeArgs, ['--max-semi-space-size=1', '--max-old-space-size=48']);
+  assert.equal(parsed.cliRelative, 'dist/cli.js');
+  assert.throws(() => parseWorkerScript('npm start'), /not of the form/);
+  assert.throws(() => parseWorkerScript('node dist/cli.js local'), /not of the form/);
+});
+
+test('issue 7 targets are judged from the figures', () => {
+  const checks = checkTargets({
+    sets: [],
+    globalSet: 'small',
+    startup: { runs: [], idleSeconds: 5, p50Ms: 300, maxMs: 600, idleRssMiB: 60 },
+  });
+  assert.deepEqual(
+    checks.map((c) => [c.name, c.met]),
+    [
+      ['Memory: idle RSS after start (MiB)', true],
+      ['Start-up: spawn to first receive, slowest run (ms)', false],
+    ],
+  );
+});

@@ -1,0 +1,242 @@
+// The poll loop on its own, through the small queue interface, with Node's mock
+// timers: how much it receives, receiving ahead, freeing a slot at the verdict,
+// pausing, backoff after a failed receive, the outage pause, and the shutdown.
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../src/log/logger.ts';
+import { Worker, type WorkerOptions, type WorkerQueue } from '../../src/worker/worker.ts';
+import type { Message } from '../../src/aws/queue.ts';
+import type { MessageResult } from '../../src/pipeline/process-message.ts';
+
+interface Job {
+  message: Message;
+  signal: AbortSignal;
+  scanned: () => void;
+  finish(result: MessageResult): void;
+}
+
+/** A queue of `total` messages; receives wait (like a long poll) while it is empty. */
+function fakeQueue(total: number) {
+  let next = 0;
+  const receives: number[] = [];
+  const returned: Array<{ id: string; seconds: number }> = [];
+  const removed: string[] = [];
+  let failNext = 0;
+  let wake: (() => void) | undefined;
+  const queue: WorkerQueue = {
+    async receive(max, signal) {
+      receives.push(max);
+      if (failNext > 0) {
+        failNext -= 1;
+        throw new Error('SQS is down');
+      }
+      // A long poll: it ends when messages arrive, after 20 s (mock time), or on abort.
+      if (next >= total && !signal.aborted) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 20_000);
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      }
+      const count = Math.min(max, total - next);
+      return Array.from({ length: count }, () => {
+        const id = `m${next++}`;
+        return { MessageId: id, ReceiptHandle: id, Body: '{}' };
+      });
+    },
+    async changeVisibility(handle, seconds) {
+      returned.push({ id: handle, seconds });
+    },
+    async remove(handle) {
+      removed.push(handle);
+    },
+  };
+  return {
+    queue,
+    receives,
+    returned,
+    removed,
+    add(count: number) {
+      total += count;
+      wake?.();
+    },
+    failReceives(count: number) {
+      failNext = count;
+    },
+  };
+}
+
+/** Stops the worker: the long poll under way ends (20 s of mock time) and `jobs` finish. */
+async function stopAll(w: Worker, jobs: Job[], finish = true): Promise<void> {
+  const stopping = w.stop();
+  await settle();
+  mock.timers.tick(20_000);
+  await settle();
+  if (finish) for (const job of jobs) job.finish({ action: 'delete' });
+  await stopping;
+}
+
+/** Lets every promise callback that is ready run (the mock timers do not). */
+const settle = async () => {
+  for (let i = 0; i < 20; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+};
+
+function worker(queue: WorkerQueue, jobs: Job[], overrides: Partial<WorkerOptions> = {}): Worker {
+  return new Worker({
+    queue,
+    concurrency: 2,
+    receiveAhead: 1,
+    visibilityTimeoutSeconds: 30,
+    shutdownTimeoutMs: 60_000,
+    retryDelaySeconds: 5,
+    logger: silentLogger(),
+    handle: (message, signal, scanned) =>
+      new Promise<MessageResult>((resolve) => {
+        jobs.push({ message, signal, scanned, finish: resolve });
+        signal.addEventListener('abort', () => resolve({ action: 'retry', error: signal.reason }), { once: true });
+      }),
+    ...overrides,
+  });
+}
+
+describe('the poll loop', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
+  afterEach(() => mock.timers.reset());
+
+  test('fills the slots, receives one ahead, and takes no more while all are held', async () => {
+    const q = fakeQueue(10);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs);
+    void w.start();
+    await settle();
+    assert.deepEqual(q.receives, [3], 'two for the slots and one ahead');
+    assert.equal(jobs.length, 2, 'two scanning, one waiting');
+    assert.equal(w.inFlight, 3);
+    // A verdict frees the slot at once: the waiting message starts, and one more is received ahead.
+    jobs[0]!.scanned();
+    await settle();
+    assert.equal(jobs.length, 3);
+    assert.deepEqual(q.receives, [3, 1]);
+    // The first message is still finishing (network steps): it stays held until its result.
+    jobs[0]!.finish({ action: 'delete' });
+    await settle();
+    assert.deepEqual(q.removed, ['m0']);
+    await stopAll(w, jobs.slice(1));
+    assert.deepEqual(q.returned.filter((r) => r.seconds === 0), [{ id: 'm3', seconds: 0 }], 'the one received ahead is handed back at the stop');
+  });
+
+  test('a message that needs a retry comes back after a backoff growing with its receive count', async () => {
+    const q = fakeQueue(1);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs);
+    void w.start();
+    await settle();
+    jobs[0]!.finish({ action: 'retry', error: new Error('S3 500') });
+    await settle();
+    assert.deepEqual(q.returned, [{ id: 'm0', seconds: 5 }]);
+    await stopAll(w, [], false);
+  });
+
+  test('while paused nothing is received; recheck resumes', async () => {
+    const q = fakeQueue(5);
+    const jobs: Job[] = [];
+    let paused = true;
+    const w = worker(q.queue, jobs, { paused: () => paused });
+    void w.start();
+    await settle();
+    assert.deepEqual(q.receives, []);
+    assert.equal(w.ready, false);
+    paused = false;
+    w.recheck();
+    await settle();
+    assert.deepEqual(q.receives, [3]);
+    assert.equal(w.ready, true);
+    await stopAll(w, jobs);
+  });
+
+  test('a failed receive is retried after a backoff, not in a tight loop', async () => {
+    const q = fakeQueue(1);
+    q.failReceives(2);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs);
+    void w.start();
+    await settle();
+    assert.equal(q.receives.length, 1);
+    mock.timers.tick(999);
+    await settle();
+    assert.equal(q.receives.length, 1, 'nothing before the first second');
+    mock.timers.tick(1);
+    await settle();
+    assert.equal(q.receives.length, 2);
+    mock.timers.tick(2000);
+    await settle();
+    // Then after two seconds; that one brings the message, and the next long-polls for more.
+    assert.equal(q.receives.length, 4, 'then after two seconds');
+    assert.equal(jobs.length, 1);
+    await stopAll(w, jobs);
+  });
+
+  test('an outage hands back what was received ahead and stops receiving until clamd is back', async () => {
+    const q = fakeQueue(10);
+    const jobs: Job[] = [];
+    let recover!: (ok: boolean) => void;
+    const outageError = new Error('clamd down');
+    const w = worker(q.queue, jobs, {
+      outage: { isOutage: (error) => error === outageError, recovered: () => new Promise((resolve) => (recover = resolve)) },
+    });
+    void w.start();
+    await settle();
+    jobs[0]!.finish({ action: 'retry', error: outageError });
+    await settle();
+    assert.equal(w.ready, false);
+    assert.deepEqual(
+      q.returned.map((r) => r.id).sort(),
+      ['m0', 'm2'],
+      'the failed one (with its backoff) and the waiting one (at once)',
+    );
+    assert.equal(q.returned.find((r) => r.id === 'm2')?.seconds, 0);
+    const receivesDuringOutage = q.receives.length;
+    jobs[1]!.finish({ action: 'delete' });
+    await settle();
+    assert.equal(q.receives.length, receivesDuringOutage, 'no receive while clamd is down');
+    recover(true);
+    await settle();
+    assert.equal(w.ready, true);
+    assert.ok(q.receives.length > receivesDuringOutage);
+    await stopAll(w, jobs.slice(2));
+  });
+
+  test('at the shutdown deadline work in progress is aborted and returned at once', async () => {
+    const q = fakeQueue(1);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs, { shutdownTimeoutMs: 10_000 });
+    void w.start();
+    await settle();
+    let stopped = false;
+    const stopping = w.stop().then(() => {
+      stopped = true;
+    });
+    await settle();
+    mock.timers.tick(9_999);
+    await settle();
+    assert.equal(stopped, false, 'the scan gets the whole shutdown timeout');
+    assert.equal(jobs[0]!.signal.aborted, false);
+    mock.timers.tick(1);
+    await settle();
+    await stopping;
+    assert.equal(jobs[0]!.signal.aborted, true);
+    assert.deepEqual(q.returned.filter((r) => r.seconds === 0), [{ id: 'm0', seconds: 0 }]);
+  });
+
+  test('the visibility heartbeat keeps every held message hidden, waiting ones included', async () => {
+    const q = fakeQueue(3);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs);
+    void w.start();
+    await settle();
+    mock.timers.tick(10_000);
+    await settle();
+    assert.deepEqual(q.returned.map((r) => `${r.id}:${r.seconds}`).sort(), ['m0:30', 'm1:30', 'm2:30']);
+    await stopAll(w, jobs);
+  });
+});
