@@ -50,6 +50,26 @@ read_number() {
   printf -v "$var" '%s' "$((10#${BASH_REMATCH[1]}))"
 }
 
+# read_megabytes VAR NAME DEFAULT MAX_BYTES: $NAME in MiB (blank: DEFAULT), decimals allowed as
+# in the worker's MAX_FILE_SIZE, into VAR as bytes, rounded down as the worker rounds it, so
+# the same number on both sides gives StreamMaxLength equal to the worker's largest file.
+read_megabytes() {
+  local var=$1 name=$2 default=$3 max=$4 raw=${!2-} whole fraction bytes
+  [[ $raw =~ ^[[:space:]]*$ ]] && raw=$default
+  if [[ ! $raw =~ ^[[:space:]]*([0-9]{1,4})(\.([0-9]{1,6}))?[[:space:]]*$ ]]; then
+    config_error "$name" "must be a number of megabytes (MiB) above 0 and at most $((max / MIB)), got \"${!name}\""
+  fi
+  whole=$((10#${BASH_REMATCH[1]}))
+  fraction=${BASH_REMATCH[3]:-0}
+  # bytes = floor((whole + 0.fraction) * MiB), in integers: the fraction scaled to 6 digits.
+  fraction=$((10#$(printf '%-6s' "$fraction" | tr ' ' 0)))
+  bytes=$((whole * MIB + fraction * MIB / 1000000))
+  if ((bytes < 1 || bytes > max)); then
+    config_error "$name" "must be a number of megabytes (MiB) above 0 and at most $((max / MIB)), got \"${!name}\""
+  fi
+  printf -v "$var" '%s' "$bytes"
+}
+
 # read_words VAR NAME: the blank-separated words of $NAME into the array VAR, each checked
 # to be a host name or URL (a blank or a line break would start another option).
 read_words() {
@@ -66,8 +86,8 @@ settings_from_environment() {
   [[ $tcp_addr =~ ^[A-Za-z0-9.:_-]+$ ]] || config_error CLAMD_TCP_ADDR "must be an IP address or host name, got \"$tcp_addr\""
   read_number tcp_port CLAMD_TCP_PORT 3310 1 65535
   read_number max_threads CLAMD_MAX_THREADS 10 1 1000
-  read_number stream_mb CLAMD_STREAM_MAX_LENGTH_MB 100 1 $((MAX_STREAM_BYTES / MIB))
-  stream_max=$((stream_mb * MIB))
+  # At most 2047 MiB, as the worker's MAX_FILE_SIZE (MAX_STREAM_BYTES is just above that).
+  read_megabytes stream_max CLAMD_STREAM_MAX_LENGTH_MB 100 $(((MAX_STREAM_BYTES / MIB) * MIB))
 
   # Derived as scanLimitsFor() does; an explicit MaxScanSize moves the derived MaxFileSize with it.
   local scan_mb file_mb

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ListQueuesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { loadConfig } from '../../src/config/config.ts';
 import { renderClamdConfig, type ClamdScanLimits } from '../../src/local/clamd-process.ts';
 import { startEmulator, type Emulator } from '../../src/local/emulator.ts';
 import { freePort } from '../../src/local/free-port.ts';
@@ -27,6 +28,15 @@ const SIGNATURES = join(root, 'test', 'fixtures', 'signatures');
 const MIB = 1024 * 1024;
 const REGION = RESOURCES.region;
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+/** The variables the worker requires, for computing what it makes of MAX_FILE_SIZE. */
+const WORKER_MINIMUM = {
+  UNPROCESSED_BUCKET_NAME: 'unprocessed',
+  QUARANTINE_BUCKET_NAME: 'quarantine',
+  VIRUS_SCANNING_QUEUE_NAME: 'virus-scanning',
+  VALIDATION_QUEUE_NAME: 'validation',
+  VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:virus-notification',
+  AWS_REGION: 'us-east-1',
+};
 /** What each Dockerfile starts FROM, as podman names it. */
 const BASES = {
   worker: 'docker.io/library/node:24-bookworm-slim',
@@ -103,6 +113,8 @@ describe('the images as built', () => {
   for (const [variable, value] of [
     ['CLAMD_MAX_THREADS', 'lots'],
     ['CLAMD_STREAM_MAX_LENGTH_MB', '4096'],
+    ['CLAMD_STREAM_MAX_LENGTH_MB', '0'],
+    ['CLAMD_STREAM_MAX_LENGTH_MB', '1e3'],
     ['FRESHCLAM', 'sometimes'],
     // Not above MaxScanSize (400 MB by default) by the margin docs/clamd.md explains.
     ['CLAMD_MAX_FILE_SIZE_MB', '400'],
@@ -129,6 +141,9 @@ describe('the images as built', () => {
     { env: {}, streamMaxBytes: 100 * MIB, maxThreads: 10 },
     { env: { CLAMD_STREAM_MAX_LENGTH_MB: '1000', CLAMD_MAX_THREADS: '16' }, streamMaxBytes: 1000 * MIB, maxThreads: 16 },
     { env: { CLAMD_STREAM_MAX_LENGTH_MB: '2047' }, streamMaxBytes: 2047 * MIB, maxThreads: 10 },
+    // A fractional MAX_FILE_SIZE, in bytes as the worker computes it (loadConfig).
+    { env: { CLAMD_STREAM_MAX_LENGTH_MB: '2.5' }, streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '2.5' }).maxFileSizeBytes, maxThreads: 10 },
+    { env: { CLAMD_STREAM_MAX_LENGTH_MB: '0.333333' }, streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '0.333333' }).maxFileSizeBytes, maxThreads: 10 },
     {
       env: {
         CLAMD_STREAM_MAX_LENGTH_MB: '20',
