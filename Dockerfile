@@ -1,20 +1,44 @@
-# The worker only; run clamd beside it (a sidecar container, or a clamd service
-# reachable over TCP) and point CLAMD_HOST/CLAMD_PORT at it.
-# Not built in this project's CI: the machines it runs on have no Docker engine.
+# The bucketscan worker. clamd runs beside it (images/clamd: a sidecar in the same
+# ECS task, or a service reachable over TCP); point CLAMD_HOST/CLAMD_PORT at it.
+# Build: make image, or docker build -t bucketscan-worker . (docs/containers.md)
+
+# Stage 1: compile. esbuild bundles the worker and its dependencies (AWS SDK,
+# pino, zod) into dist/, so nothing from node_modules is needed at run time.
+FROM node:24-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+# No install scripts: the only ones are the `node` package's download of a second
+# Node (this image has one) and esbuild's optional binary check.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY scripts/build.ts scripts/
+COPY src src
+RUN npm run build
+
+# Stage 2: the runtime. Node, the bundle, package.json (for `version`) and the
+# health check; no node_modules, no sources, no .env (.dockerignore keeps them
+# out of the build context altogether).
 FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production \
-    # The committed .env holds local-emulator defaults; a deployment configures
-    # the worker through real environment variables only.
-    BUCKETSCAN_ENV_FILE=none
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
-COPY bin ./bin
-COPY src ./src
+    # Settings come from the task's environment only, never from a file.
+    BUCKETSCAN_ENV_FILE=none \
+    # /healthz and /readyz, for the HEALTHCHECK below; HEALTH_PORT=0 turns them off.
+    HEALTH_PORT=8080
+COPY --from=build /src/package.json ./
+COPY --from=build /src/dist ./dist
+COPY images/worker/healthcheck.mjs ./
+# The base image's unprivileged user (uid 1000): the worker needs no privileges.
 USER node
-# Node 24 runs the TypeScript sources directly (type stripping); exec form so
-# that SIGTERM reaches the worker, which then shuts down gracefully. A 1 MB
-# young-generation semi-space keeps streaming garbage from lifting peak RSS
-# (docs/benchmarks.md).
-ENTRYPOINT ["node", "--max-semi-space-size=1", "src/cli.ts"]
+# GET /healthz on HEALTH_PORT with Node's fetch (no curl or shell in the image);
+# an ECS task definition uses the same: ["CMD", "node", "healthcheck.mjs"].
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["node", "healthcheck.mjs"]
+# On SIGTERM the worker stops receiving, lets work in progress finish for up to
+# SHUTDOWN_TIMEOUT (25 s), returns the rest to the queue and exits 0: inside
+# ECS's stopTimeout (30 s by default, 120 s at most). docker stop waits only 10 s
+# unless given -t; compose.yaml sets stop_grace_period.
+STOPSIGNAL SIGTERM
+# Exec form: node is PID 1 and receives SIGTERM itself. A 1 MB young-generation
+# semi-space keeps streaming garbage from lifting peak RSS (docs/benchmarks.md).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/cli.js"]
 CMD ["worker"]

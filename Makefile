@@ -79,3 +79,23 @@ test-deploy: deps clamd dist/cli.js deploy/node_modules/.bucketscan-installed
 # Rewrites deploy/bucketscan.template.json from the construct.
 deploy-template: deploy/node_modules/.bucketscan-installed
 	npm --prefix deploy run template --silent
+
+# ---- Container images (docs/containers.md) ----------------------------------
+# make image       build localhost/bucketscan-{worker,clamd,emulator}:$(IMAGE_TAG) with podman
+# make test-image  build them (tag "test") and run them for real (test/image): clamd with
+#                  the test signatures and freshclam off, the worker against the emulator,
+#                  all on the host's loopback; prints the image sizes
+# Both install podman, runc and debootstrap when missing (apt-get), and build a local
+# stand-in for a base image that cannot be pulled (scripts/base-images.sh, which says
+# so loudly; such images are for tests only).
+IMAGE_TAG ?= latest
+
+.PHONY: image test-image
+
+image: deps
+	@scripts/images.sh setup
+	@scripts/images.sh build $(IMAGE_TAG)
+
+test-image: IMAGE_TAG = test
+test-image: image
+	BUCKETSCAN_IMAGE_TAG=$(IMAGE_TAG) PATH="$(CURDIR)/node_modules/.bin:$$PATH" node --test --test-concurrency=1 --test-timeout=600000 test/image/image.test.ts

@@ -35,7 +35,10 @@ export function figuresOf(event: OutcomeEvent): { scanSeconds?: number; size?: n
 
 export async function createPrometheusMetrics(gauges: Gauges): Promise<Metrics> {
   // Loaded only when metrics are served: prom-client costs resident memory.
-  const client = await import('prom-client');
+  // `.default`: prom-client is CommonJS, and in the esbuild bundle (dist/) a dynamic
+  // import of it has its exports under `default` only; Node's own import has them
+  // there too.
+  const client = (await import('prom-client')).default;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const records = new client.Counter({
