@@ -13,6 +13,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { startFakeClamd } from '../support/fake-clamd.ts';
 import { RESOURCES } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
+import { freePort } from '../../src/local/free-port.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'src', 'cli.ts');
@@ -126,8 +127,16 @@ describe('a worker process', () => {
     const address = fake.address as { host: string; port: number };
     await fake.stop();
     // Started without the flag, as `bucketscan worker` would be: the bin replaces itself.
-    const worker = startWorker({ CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) }, [join(root, 'bin', 'bucketscan.js'), 'worker']);
+    const healthPort = await freePort();
+    const worker = startWorker(
+      { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port), HEALTH_PORT: String(healthPort) },
+      [join(root, 'bin', 'bucketscan.js'), 'worker'],
+    );
     await waitFor('the compiled worker to run', () => worker.lines.find((l) => l['msg'] === 'waiting for clamd to answer PING'));
+    // The bundle serves metrics too (a dynamic import of CommonJS differs there from the sources).
+    const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+    assert.match(metrics, /bucketscan_records_total\{outcome="clean",origin="event"\} 0/);
+    assert.match(metrics, /bucketscan_clamd_up 0/);
     const pid = worker.child.pid!;
     const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     assert.ok(commandLine.includes('--max-semi-space-size=1') && commandLine.includes('--max-old-space-size=64'), `the same pid runs with the flags: ${commandLine.join(' ')}`);
