@@ -62,8 +62,12 @@ class Batcher<T> {
     const batch = this.#entries.splice(0, 10);
     if (batch.length === 0) return;
     this.#flush(batch.map((item) => item.entry)).then(
-      () => batch.forEach((item) => item.done()),
-      (error: unknown) => batch.forEach((item) => item.fail(error)),
+      () => {
+        for (const item of batch) item.done();
+      },
+      (error: unknown) => {
+        for (const item of batch) item.fail(error);
+      },
     );
   }
 }

@@ -322,7 +322,7 @@ export async function largePhase(stack: Stack, clamd: BenchClamd, prepared: Prep
 export async function memoryPhase(
   stack: Stack,
   clamd: BenchClamd,
-  prepared: Prepared,
+  _prepared: Prepared,
   label: string,
   large: SetResult['large'],
 ): Promise<NonNullable<SetResult['memory']>> {

@@ -1,7 +1,7 @@
 /** The shape of a results file (bench/results/*.json) and the targets it is judged by. */
 import type { Machine, MemoryMap } from './proc.ts';
 import type { RequestSummary } from './prices.ts';
-import { PRICES } from './prices.ts';
+import type { PRICES } from './prices.ts';
 
 export interface BenchOptions {
   smoke: boolean;

@@ -7,7 +7,7 @@
  * from one scheduled updater through a private mirror, never from every task to
  * the public CDN. docs/deploy.md explains each choice.
  */
-import { Aws, CfnCondition, CustomResource, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Aws, type CfnCondition, CustomResource, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';

@@ -34,7 +34,7 @@ test('the checked-in template has no cfn-lint errors', () => {
 
 test('the construct with concrete values has no cfn-lint errors', () => {
   const { app, stack } = constructStack({ unprocessedPrefix: 'incoming/', minTasks: 1 });
-  let assembly;
+  let assembly: ReturnType<typeof app.synth>;
   try {
     assembly = app.synth();
   } catch {

@@ -53,7 +53,9 @@ export class RequestCounter {
    * finalizeRequest step, inside the SDK's retry middleware, so it runs once per
    * HTTP attempt. Adding it twice to the same client replaces the first.
    */
+  // biome-ignore lint/suspicious/noExplicitAny: one middleware for every client, whose input and output types differ
   attach(stack: MiddlewareStack<any, any>): void {
+    // biome-ignore lint/suspicious/noExplicitAny: as above
     const middleware: FinalizeRequestMiddleware<any, any> = (next, context) => async (args) => {
       const name = operationName(context.clientName, context.commandName);
       bump(this.#attempts, name);

@@ -258,7 +258,7 @@ async function redrive(sqs: SQSClient, settings: CommandSettings, request: Reque
   if (method === 'move-task') {
     let latest: MoveTask = { taskHandle: undefined, status: 'RUNNING', moved: 0, toMove: dlq.visible, failureReason: undefined };
     const progress = new Progress({ stream: stderr, tty: stderr.isTTY === true, clock: realClock, render: (ms) => moveTaskLine(latest, ms) });
-    let outcome;
+    let outcome: Awaited<ReturnType<typeof runMoveTask>>;
     try {
       outcome = await runMoveTask(
         {

@@ -8,7 +8,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * one-line usage errors (exit 2) every command promises.
  */
 export function parseCommandLine<T extends Options>(command: string, argv: string[], options: T, maxPositionals = 0) {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: boolean }>>;
   try {
     parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: maxPositionals > 0 });
   } catch (error) {

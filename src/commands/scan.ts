@@ -168,7 +168,7 @@ async function scanFile(target: Extract<ScanTargetSpec, { kind: 'file' }>, conte
 
 async function scanObject(target: Extract<ScanTargetSpec, { kind: 's3' }>, context: Context): Promise<TargetReport> {
   if (!context.s3) return failed(target, 'no S3 client'); // created whenever an s3:// target is given
-  let opened;
+  let opened: Awaited<ReturnType<typeof openObject>>;
   try {
     // The worker's reader: GetObject with the body left as a stream.
     opened = await openObject(context.s3, { bucket: target.bucket, key: target.key, versionId: undefined, eTag: undefined });

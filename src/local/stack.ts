@@ -61,7 +61,7 @@ function localConfig(config: Config, emulator: Emulator, clamdAddress: Config['c
 
 function banner(config: Config, emulator: Emulator, resources: LocalResources, clamd: string): string {
   const e = emulator.endpoint;
-  const env = 'AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=' + resources.region;
+  const env = `AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=${resources.region}`;
   const guid = '0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00';
   return [
     '',

@@ -161,7 +161,10 @@ function startWorker(inbound: Inbound, env: Record<string, string> = {}): () => 
   done.catch(failWorker);
   let stopping: Promise<void> | undefined;
   return () => {
-    stopping ??= (controller.abort(), done);
+    if (!stopping) {
+      controller.abort();
+      stopping = done;
+    }
     return stopping;
   };
 }

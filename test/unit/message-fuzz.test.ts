@@ -199,7 +199,12 @@ function locations(root: unknown): Array<{ parent: Record<string, unknown> | unk
   const pending: unknown[] = [root];
   while (pending.length > 0 && found.length < 10_000) {
     const current = pending.pop();
-    if (Array.isArray(current)) current.forEach((child, index) => (found.push({ parent: current, name: index }), pending.push(child)));
+    if (Array.isArray(current)) {
+      current.forEach((child, index) => {
+        found.push({ parent: current, name: index });
+        pending.push(child);
+      });
+    }
     else if (typeof current === 'object' && current !== null) {
       for (const [name, child] of Object.entries(current)) {
         found.push({ parent: current as Record<string, unknown>, name });
