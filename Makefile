@@ -98,4 +98,4 @@ image: deps
 
 test-image: IMAGE_TAG = test
 test-image: image
-	BUCKETSCAN_IMAGE_TAG=$(IMAGE_TAG) PATH="$(CURDIR)/node_modules/.bin:$$PATH" node --test --test-concurrency=1 --test-timeout=600000 test/image/image.test.ts
+	BUCKETSCAN_IMAGE_TAG=$(IMAGE_TAG) PATH="$(CURDIR)/node_modules/.bin:$$PATH" node --test --test-concurrency=1 --test-timeout=600000 test/image/image.test.ts test/image/deployed-config.test.ts
