@@ -125,3 +125,27 @@ export function summarizeRequests(counts: RequestCounts, files: number): Request
 function round4(value: number): number {
   return Math.round(value * 10_000) / 10_000;
 }
+
+/** The requests the status tag adds to a clean file (the rest does not depend on tagging). */
+export const TAG_OPERATIONS = ['S3.PutObjectTagging', 'S3.GetObjectTagging'] as const;
+
+/**
+ * A count made without tags (the emulator's) plus the tag requests per file of
+ * one made with them: the tag's S3 requests are one per file whatever the timing,
+ * while the SQS share depends on how many files finish together.
+ */
+export function withTagRequests(untaggedCount: RequestSummary, tagged: RequestSummary): { billablePerFile: number; usdPerMillionFiles: number } {
+  let billable = untaggedCount.billablePerFile;
+  let usd = untaggedCount.usdPerMillionFiles.total;
+  for (const operation of TAG_OPERATIONS) {
+    const each = tagged.perFile[operation] ?? 0;
+    billable += each;
+    usd += each * 1e6 * usdPerRequest(operation);
+  }
+  return { billablePerFile: round4(billable), usdPerMillionFiles: round4(usd) };
+}
+
+/** SQS requests per file (receives that brought messages, forwards, deletes). */
+export function sqsPerFile(summary: RequestSummary): number {
+  return round4(Object.entries(summary.perFile).reduce((sum, [operation, each]) => sum + (priceClass(operation) === 'sqs' ? each : 0), 0));
+}
