@@ -17,15 +17,39 @@ export const PRICES = {
   sqsPerMillion: 0.4,
   /** SNS standard topic: per million publishes (delivery to SQS is free). */
   snsPublishPerMillion: 0.5,
+  /**
+   * S3 Object Tagging, per 10,000 tags per month (the pricing page's storage
+   * management charge): not a request charge, so not in any per-file request cost;
+   * the status tag is one tag on every scanned version for as long as it is kept.
+   */
+  s3ObjectTagsPer10000PerMonth: 0.01,
 } as const;
 
 export type PriceClass = 's3-put' | 's3-get' | 's3-free' | 'sqs' | 'sns' | 'unpriced';
+
+/**
+ * S3 operations whose class is not plain from their name, with the category of
+ * the "Requests & data retrievals" table of https://aws.amazon.com/s3/pricing/ they
+ * are billed in. Requests on tags are billed as other requests: PutObjectTagging is
+ * an HTTP PUT (on the ?tagging subresource), so "PUT, COPY, POST, LIST requests";
+ * GetObjectTagging an HTTP GET, so "GET, SELECT, and all other requests".
+ */
+const S3_CLASSES: Record<string, PriceClass> = {
+  PutObjectTagging: 's3-put',
+  GetObjectTagging: 's3-get',
+  HeadObject: 's3-get',
+  // DELETE and CANCEL requests are free (the same table).
+  DeleteObject: 's3-free',
+  DeleteObjects: 's3-free',
+  AbortMultipartUpload: 's3-free',
+};
 
 /** "S3.GetObject" -> its price class. */
 export function priceClass(operation: string): PriceClass {
   const [service = '', name = ''] = operation.split('.');
   if (service === 'S3') {
-    if (/^(DeleteObject|DeleteObjects|AbortMultipartUpload)$/.test(name)) return 's3-free';
+    const known = S3_CLASSES[name];
+    if (known) return known;
     if (/^(Put|Copy|Post|List|Create|Complete|Upload|Restore)/.test(name)) return 's3-put';
     return 's3-get';
   }
@@ -49,8 +73,8 @@ export function usdPerRequest(operation: string): number {
   }
 }
 
-/** Operations made once per worker start, not per file. */
-const PER_START = new Set(['SQS.GetQueueUrl']);
+/** Operations made once per worker start, not per file (GetQueueAttributes: the inbound queue's redrive policy). */
+const PER_START = new Set(['SQS.GetQueueUrl', 'SQS.GetQueueAttributes']);
 
 export interface RequestSummary {
   files: number;
@@ -100,4 +124,28 @@ export function summarizeRequests(counts: RequestCounts, files: number): Request
 
 function round4(value: number): number {
   return Math.round(value * 10_000) / 10_000;
+}
+
+/** The requests the status tag adds to a clean file (the rest does not depend on tagging). */
+export const TAG_OPERATIONS = ['S3.PutObjectTagging', 'S3.GetObjectTagging'] as const;
+
+/**
+ * A count made without tags (the emulator's) plus the tag requests per file of
+ * one made with them: the tag's S3 requests are one per file whatever the timing,
+ * while the SQS share depends on how many files finish together.
+ */
+export function withTagRequests(untaggedCount: RequestSummary, tagged: RequestSummary): { billablePerFile: number; usdPerMillionFiles: number } {
+  let billable = untaggedCount.billablePerFile;
+  let usd = untaggedCount.usdPerMillionFiles.total;
+  for (const operation of TAG_OPERATIONS) {
+    const each = tagged.perFile[operation] ?? 0;
+    billable += each;
+    usd += each * 1e6 * usdPerRequest(operation);
+  }
+  return { billablePerFile: round4(billable), usdPerMillionFiles: round4(usd) };
+}
+
+/** SQS requests per file (receives that brought messages, forwards, deletes). */
+export function sqsPerFile(summary: RequestSummary): number {
+  return round4(Object.entries(summary.perFile).reduce((sum, [operation, each]) => sum + (priceClass(operation) === 'sqs' ? each : 0), 0));
 }

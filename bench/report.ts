@@ -1,8 +1,8 @@
 /** Tables for the terminal and docs/benchmarks.md, from a results file. */
 import { fileURLToPath } from 'node:url';
-import { PRICES } from './prices.ts';
+import { PRICES, priceClass, sqsPerFile, usdPerRequest, withTagRequests, type PriceClass } from './prices.ts';
 import type { RequestSummary } from './prices.ts';
-import type { BenchResults, Drain, NetworkRun, SetResult, TargetCheck } from './results.ts';
+import type { BenchResults, Drain, NetworkRun, SetResult, TaggedBatch, TargetCheck } from './results.ts';
 import { isFullRun, MEMORY_GROWTH_ALLOWANCE_MIB, TARGETS } from './results.ts';
 
 export const DOC_PATH = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
@@ -141,8 +141,8 @@ function globalMark(results: BenchResults, prefix: string): string {
 
 /** Figures measured once per run (not per signature set). */
 export function onceTable(results: BenchResults): string {
-  const { startup, soak, imports } = results;
-  if (!startup && !soak && !imports) return '';
+  const { startup, soak, imports, requestsTagged } = results;
+  if (!startup && !soak && !imports && !requestsTagged) return '';
   const rows: string[][] = [];
   if (startup) {
     rows.push(
@@ -169,7 +169,58 @@ export function onceTable(results: BenchResults): string {
       ['Soak: open descriptors after warm-up, fewest / most', `${num(soak.fds.min, 0)} / ${num(soak.fds.max, 0)}`, ''],
     );
   }
+  if (requestsTagged) {
+    const { untagged, pretagged } = requestsTagged;
+    const c = untagged.concurrency;
+    rows.push(
+      [`Requests, status tag on (moto, versioned bucket): billable per clean file, uploaded untagged, CONCURRENCY=${c}`, num(untagged.requests.billablePerFile, 2), ''],
+      [`Requests, status tag on: billable per clean file, uploaded with a tag of its own, CONCURRENCY=${pretagged.concurrency}`, num(pretagged.requests.billablePerFile, 2), ''],
+      ['Cost, status tag on: AWS requests per million clean files uploaded untagged (USD)', num(untagged.requests.usdPerMillionFiles.total, 2), ''],
+      ['Cost, status tag on: AWS requests per million clean files uploaded with a tag (USD)', num(pretagged.requests.usdPerMillionFiles.total, 2), ''],
+    );
+  }
   return table(['Figure', `Measured${results.globalSet ? ` (${results.globalSet} sigs)` : ''}`, 'Target'], rows);
+}
+
+const PRICE_CLASS_LABELS: Record<PriceClass, string> = {
+  's3-put': 'S3 PUT, COPY, POST, LIST',
+  's3-get': 'S3 GET and all other',
+  's3-free': 'free (S3 DELETE)',
+  sqs: 'SQS request',
+  sns: 'SNS publish',
+  unpriced: 'not charged per request',
+};
+
+/** The status-tag batches side by side, per operation (requests-tagged phase). */
+export function taggedRequestsTable(results: BenchResults): string {
+  const tagged = results.requestsTagged;
+  if (!tagged) return '';
+  const batches: TaggedBatch[] = [tagged.untagged, tagged.pretagged];
+  const operations = [...new Set(batches.flatMap((batch) => Object.keys(batch.requests.perFile)))].sort();
+  const rows = operations.map((operation) => [
+    operation,
+    PRICE_CLASS_LABELS[priceClass(operation)],
+    ...batches.map((batch) => num(batch.requests.perFile[operation] ?? 0, 3)),
+  ]);
+  rows.push(
+    ['**Billable requests per clean file**', '', ...batches.map((batch) => `**${num(batch.requests.billablePerFile, 2)}**`)],
+    ['**Request cost per million clean files (USD)**', '', ...batches.map((batch) => `**${num(batch.requests.usdPerMillionFiles.total, 2)}**`)],
+  );
+  for (const klass of ['s3-get', 's3-put', 'sqs'] as const) {
+    rows.push([`of which ${PRICE_CLASS_LABELS[klass]} (USD)`, '', ...batches.map((batch) => num(batch.requests.usdPerMillionFiles[klass] ?? 0, 2))]);
+  }
+  // The tag's requests are one per file whatever the timing; the SQS share depends on
+  // how many files finish together, so it is also given as the emulator counted it.
+  const clean = results.sets.find((set) => set.requests?.clean)?.requests?.clean;
+  if (clean) {
+    const sqs = num(sqsPerFile(clean), 2);
+    rows.push(
+      [`Billable requests per clean file, with the emulator's SQS share (${sqs} per file)`, '', ...batches.map((batch) => num(withTagRequests(clean, batch.requests).billablePerFile, 2))],
+      [`Request cost per million clean files, with the emulator's SQS share (USD)`, '', ...batches.map((batch) => num(withTagRequests(clean, batch.requests).usdPerMillionFiles, 2))],
+    );
+  }
+  const uploadTags = Object.entries(tagged.pretagged.uploadTags).map(([k, v]) => `${k}=${v}`).join('&');
+  return table(['Operation', 'Billed as', 'Uploaded untagged: per file', `Uploaded tagged (\`${uploadTags}\`): per file`], rows);
 }
 
 function inWorkCells(run: NetworkRun | undefined): string[] {
@@ -375,7 +426,9 @@ export function notes(results: BenchResults): string[] {
 
 export function terminalReport(results: BenchResults, path: string): string {
   const parts = [
-    ...[summaryTable(results), onceTable(results), networkTable(results), sweepTable(results), importsTable(results)].filter(Boolean).flatMap((block) => ['', block]),
+    ...[summaryTable(results), onceTable(results), taggedRequestsTable(results), networkTable(results), sweepTable(results), importsTable(results)]
+      .filter(Boolean)
+      .flatMap((block) => ['', block]),
     '',
     notes(results).map((line) => `- ${line}`).join('\n'),
     '',
@@ -484,6 +537,58 @@ same files and reclaimable under memory pressure, but counted in RSS).`,
   return `${parts.join('\n\n')}\n`;
 }
 
+function taggedRequestsSection(results: BenchResults, clean: RequestSummary | undefined): string {
+  const tagged = results.requestsTagged;
+  if (!tagged) return '';
+  const { untagged, pretagged } = tagged;
+  const target = TARGETS.billablePerCleanFile;
+  const tagsPerMonth = (1e6 / 10_000) * PRICES.s3ObjectTagsPer10000PerMonth;
+  const uploadTags = Object.entries(pretagged.uploadTags).map(([k, v]) => `${k}=${v}`).join('&');
+  const derived = clean !== undefined;
+  const putUsd = (untagged.requests.perFile['S3.PutObjectTagging'] ?? 0) * 1e6 * usdPerRequest('S3.PutObjectTagging');
+  const verdict = (batch: TaggedBatch) => {
+    const values = [...(clean ? [withTagRequests(clean, batch.requests).billablePerFile] : []), batch.requests.billablePerFile];
+    const low = Math.min(...values);
+    const high = Math.max(...values);
+    const range = low === high ? num(low, 2) : `${num(low, 2)}–${num(high, 2)}`;
+    return `${high <= target ? 'within it' : low > target ? '**above it**' : 'at the limit'} (${range})`;
+  };
+  return `### AWS requests per file with the status tag
+
+The emulator has neither versioning nor tags, and the worker tags a scanned version
+only when it knows its version id, so every request figure above is without the
+status tag (\`SCAN_STATUS_TAG\`, \`${tagged.statusTag}\`) that production writes on a versioned
+bucket. These are counted with tagging on, against moto_server (Method below): a
+versioned bucket whose ObjectCreated notifications moto itself sends to the inbound
+queue; ${untagged.files} clean files of ${tagged.fileKiB} KiB uploaded untagged, then ${pretagged.files} uploaded with a tag of their
+own (\`${uploadTags}\`), each batch drained from a full queue by a freshly started worker
+(\`CONCURRENCY=${untagged.concurrency}\`). The worker logged the status tag \`CLEAN\` for ${untagged.statusTags['CLEAN'] ?? 0} of ${untagged.files} and ${pretagged.statusTags['CLEAN'] ?? 0} of ${pretagged.files}
+files, and the tags read back from ${untagged.verifiedVersions} + ${pretagged.verifiedVersions} of the versions (by version id) were the
+status, and the upload's own tag where it had one.
+
+**moto is slow** (one Python process): this is a request count, not a speed
+figure; nothing in this phase is timed. S3 requests are one per file whatever the
+speed; batched SQS calls are shared by the files that were ready together, so
+their share per file depends on timing and may differ from the emulator's.
+
+${taggedRequestsTable(results)}
+
+S3 bills requests on tags by their HTTP verb, in the categories of its pricing
+page's request table: PutObjectTagging as a PUT ($${PRICES.s3PutCopyPostListPer1000} per 1,000), GetObjectTagging as a
+GET ($${PRICES.s3GetAndOtherPer1000} per 1,000). A file with tags of its own costs a GetObjectTagging more: S3
+replaces the whole tag set on each write, so the worker reads the tags it must keep
+(GetObject's tag count tells it whether there are any; with none it does not read).
+SQS requests per file: ${num(sqsPerFile(untagged.requests), 2)} and ${num(sqsPerFile(pretagged.requests), 2)} here${clean ? `, ${num(sqsPerFile(clean), 2)} on the emulator above` : ''}.
+The PUT is most of a clean file's request cost: $${num(putUsd, 2)} of the $${num(untagged.requests.usdPerMillionFiles.total, 2)} per million untagged uploads${
+    clean ? `, against $${num(clean.usdPerMillionFiles.total, 2)} a million without the tag` : ''
+  }.
+Issue 7's target of at most ${target} billable requests per clean file was set, and is judged above,
+without the tag. With it: ${verdict(untagged)} for files uploaded untagged, ${verdict(pretagged)} for files uploaded with tags of their own${derived ? ' (with the emulator\'s SQS share, and as counted against moto)' : ''}.
+Besides requests, S3 charges $${PRICES.s3ObjectTagsPer10000PerMonth} per 10,000 tags stored per month: the status
+tag on a million kept files adds $${num(tagsPerMonth, 2)} a month.
+`;
+}
+
 function soakSection(results: BenchResults): string {
   const soak = results.soak;
   if (!soak) return '';
@@ -527,12 +632,13 @@ npm run bench:doc -- <results.json>   # rewrite this file from an earlier result
 npm run bench -- --soak         # the soak alone
 npm run bench -- --sweep concurrency=1,4,8,16,32 [--worker-env KEY=VALUE ...]   # a setting, in the latency mode
 node bench/import-cost.ts       # the import-cost table alone
+npm run bench -- --phases requests-tagged   # requests per clean file with the status tag alone (moto_server)
 \`\`\`
 
 \`npm run bench -- --help\` lists the flags (sizes, concurrency, signature sets,
 phases, delays, the worker's settings). Results go to \`bench/results/<timestamp>.json\` (not committed) and every
 worker's log and request counts to a temporary run directory printed at the start.
-The full run needs clamd (\`make clamd\`), about ${memoryNeededGiB(options)} GiB of free memory
+The full run needs clamd (\`make clamd\`), moto_server for the status-tag request count (\`pip install 'moto[server]'\`), about ${memoryNeededGiB(options)} GiB of free memory
 for the emulator and the test data, ${Math.ceil((options.inFlightObjects * options.inFlightMiB) / 1024 + 1)} GiB of disk for clamd's spooled
 streams, and a quiet machine: timings taken while anything else runs are noise.
 
@@ -558,11 +664,12 @@ per HTTP attempt, retries included, during the small-file phase at
 \`CONCURRENCY=${options.smallConcurrency}\` (clean) and a batch of ${options.infectedFiles} EICAR files at \`CONCURRENCY=${options.concurrency}\`
 (infected). Batched calls share their cost among the files in the batch, so the
 per-file figure depends on how many files are in work at once: the table above
-also gives it at \`CONCURRENCY=1\`, where every batch holds one file. Per-start calls (\`GetQueueUrl\`)
-and receives that brought nothing (the idle polls at the end of a phase) are left
+also gives it at \`CONCURRENCY=1\`, where every batch holds one file. Per-start calls (\`GetQueueUrl\`,
+and \`GetQueueAttributes\` for the inbound queue's redrive policy) and receives that brought nothing (the idle polls at the end of a phase) are left
 out: the figures are what a busy queue costs. An idle worker adds one
 \`ReceiveMessage\` per \`RECEIVE_WAIT_TIME\` (3 a minute at the default 20 s, about
-$0.05 a month).
+$0.05 a month). The emulator keeps no tags, so these figures are without the
+status tag${results.requestsTagged ? ' (counted with it in the next section)' : ''}.
 
 ${requestsTable(results)}
 
@@ -575,7 +682,7 @@ SNS publish $${PRICES.snsPublishPerMillion} per million (delivery to SQS free).$
       : ''
   }
 
-${[latencySection(results), importsSection(results), soakSection(results)]
+${[taggedRequestsSection(results, cleanSummary), latencySection(results), importsSection(results), soakSection(results)]
   .filter(Boolean)
   .map((section) => `${section.trimEnd()}\n\n`)
   .join('')}### Where the time goes
@@ -693,6 +800,18 @@ and is otherwise idle while the worker works.
   difference beyond noise, because clamd spools the stream to a file and scans after
   the terminator. 64 KiB is kept: S3 bodies arrive in chunks of about that size, so
   frames are rarely split.
+- **Requests with the status tag** (\`requests-tagged\`). moto_server (started by
+  \`test/support/moto.ts\` on a free loopback port) stands in for the emulator as
+  the S3, SQS and SNS of the same production worker process, counted the same way,
+  with the ${results.globalSet ?? 'first'} signature set's clamd. The unprocessed bucket is versioned; for
+  each batch its notification configuration points at a fresh inbound queue
+  (\`test/support/moto-notifications.ts\`), whose \`s3:TestEvent\` is purged before the
+  uploads. The driver waits until the queue holds every event, starts the worker,
+  waits for every outcome and an empty queue, and stops it. Rather than report a
+  figure measured without tags, the phase fails unless every clean record logged
+  its status tag, the counts hold a PutObjectTagging per file (and a
+  GetObjectTagging per file uploaded with tags, none for the others), and
+  GetObjectTagging on up to 20 versions per batch finds the expected tags.
 - **Requests** are counted in the worker process by an SDK middleware enabled with
   \`BUCKETSCAN_COUNT_REQUESTS=<file>\` (off by default; nothing is added to the
   clients then), which writes the counts when the worker exits.

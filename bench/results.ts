@@ -50,6 +50,8 @@ export interface BenchOptions {
   soakUploaders: number;
   /** The driver pauses its uploads while the inbound queue holds more than this. */
   soakBacklog: number;
+  /** The tagged request count (moto, versioned bucket): clean files per batch, one batch uploaded untagged and one with a tag of its own. */
+  taggedFiles: number;
   phases: Phase[];
   /** NODE_OPTIONS for the worker processes (experiments: heap and GC flags); empty: none. */
   workerNodeOptions: string;
@@ -62,7 +64,7 @@ export interface BenchOptions {
 /** Phases run once per signature set. */
 export const SET_PHASES = ['large', 'memory', 'inflight', 'small', 'requests', 'latency', 'network'] as const;
 /** Phases run once, with the first signature set's clamd (imports needs none). */
-export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak'] as const;
+export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged'] as const;
 export type Phase = (typeof SET_PHASES)[number] | (typeof GLOBAL_PHASES)[number];
 
 /** What `npm run bench` measures with no flags: the full run. */
@@ -100,6 +102,7 @@ export const FULL_OPTIONS: Omit<BenchOptions, 'smoke'> = {
   soakWarmup: 0.1,
   soakUploaders: 4,
   soakBacklog: 1000,
+  taggedFiles: 300,
   phases: [...SET_PHASES, ...GLOBAL_PHASES],
   // The worker runs as the production command starts it (bench/production.ts);
   // these only add to it, for experiments.
@@ -316,6 +319,30 @@ export interface SoakResult {
   cpuSeconds: Record<string, number>;
 }
 
+/** One batch of clean files through a worker with the status tag on (moto, versioned bucket). */
+export interface TaggedBatch {
+  files: number;
+  /** The tags each file was uploaded with (none for the untagged batch). */
+  uploadTags: Record<string, string>;
+  concurrency: number;
+  outcomes: Record<string, number>;
+  /** statusTag of the worker's clean log lines, tallied ("none": not written). */
+  statusTags: Record<string, number>;
+  problems: Record<string, number>;
+  /** Versions whose tag set the driver read back (GetObjectTagging) and found as expected. */
+  verifiedVersions: number;
+  requests: RequestSummary;
+}
+
+/** Requests per clean file with the status tag written: moto_server, not the emulator, which has no versioning and no tags. */
+export interface TaggedRequestsResult {
+  fileKiB: number;
+  /** SCAN_STATUS_TAG of the workers. */
+  statusTag: string;
+  untagged: TaggedBatch;
+  pretagged: TaggedBatch;
+}
+
 export interface TargetCheck {
   set: string;
   name: string;
@@ -337,12 +364,13 @@ export interface BenchResults {
   production?: { script: string; nodeArgs: string[]; /** --worker-cli: a bundle other than the production command's. */ cli?: string };
   prices: typeof PRICES;
   sets: SetResult[];
-  /** Signature set whose clamd served the phases run once (startup, sweep, soak). */
+  /** Signature set whose clamd served the phases run once (startup, sweep, soak, requests-tagged). */
   globalSet?: string;
   imports?: ImportCostResult;
   startup?: StartupResult;
   sweep?: SweepResult;
   soak?: SoakResult;
+  requestsTagged?: TaggedRequestsResult;
   targets: TargetCheck[];
   /** Anything that went wrong in a phase without stopping the run (the run then exits 1). */
   errors: string[];

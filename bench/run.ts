@@ -21,6 +21,7 @@ import { clamdRssMiB, inFlightPhase, largePhase, latencyPhase, memoryPhase, prep
 import { ensureBuilt, productionCommand } from './production.ts';
 import { soakPhase } from './soak.ts';
 import { startupPhase } from './startup.ts';
+import { taggedRequestsPhase } from './tagged-requests.ts';
 import { PRICES } from './prices.ts';
 import { describeMachine, round } from './proc.ts';
 import { DOC_PATH, renderDoc, terminalReport } from './report.ts';
@@ -37,7 +38,7 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --signature-wildcards <f> share of them with a wildcard byte, 0-1 (default 0)
   --phases <list>           comma-separated, default all of them:
                               per signature set: large,memory,inflight,small,requests,latency,network
-                              once: imports,startup,sweep,soak
+                              once: imports,startup,sweep,soak,requests-tagged
 
  Emulator speed (no added latency):
   --concurrency <n>         CONCURRENCY for large objects, memory, infected, latency (default 4)
@@ -81,6 +82,9 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --soak-uploaders <n>      uploads at once (default 4)
   --soak-backlog <n>        uploads pause while the inbound queue holds more than this (default 1000)
 
+ Requests with the status tag on (moto_server, versioned bucket; a count, not timed):
+  --tagged-files <n>        clean files per batch: one batch uploaded untagged, one with a tag (default 300)
+
  The worker (it runs as package.json's "worker" script, node <flags> dist/cli.js worker):
   --worker-env KEY=VALUE    a setting for every worker, over the benchmark's own (repeatable); a
                             phase's own CONCURRENCY (the =1 baselines, a sweep) still wins
@@ -122,6 +126,7 @@ const SMOKE: Omit<BenchOptions, 'smoke'> = {
   soakFiles: 200,
   soakSampleSeconds: 0.2,
   soakBacklog: 50,
+  taggedFiles: 10,
 };
 
 function parseOptions(
@@ -166,6 +171,7 @@ function parseOptions(
       'soak-warmup': { type: 'string' },
       'soak-uploaders': { type: 'string' },
       'soak-backlog': { type: 'string' },
+      'tagged-files': { type: 'string' },
       phases: { type: 'string' },
       'worker-env': { type: 'string', multiple: true },
       'worker-node-args': { type: 'string' },
@@ -258,6 +264,7 @@ function parseOptions(
     soakWarmup: fraction('soak-warmup', values['soak-warmup'], base.soakWarmup, 0, 0.9),
     soakUploaders: int('soak-uploaders', values['soak-uploaders'], base.soakUploaders, 1, 64),
     soakBacklog: int('soak-backlog', values['soak-backlog'], base.soakBacklog, 1),
+    taggedFiles: int('tagged-files', values['tagged-files'], base.taggedFiles, 1, 100_000),
     phases,
     workerNodeOptions: values['worker-node-options'] ?? base.workerNodeOptions,
     workerNodeArgs: nodeArgs === undefined ? base.workerNodeArgs : nodeArgs.split(/\s+/).filter(Boolean),
@@ -390,7 +397,7 @@ async function main(argv: string[]): Promise<number> {
   const warnings: string[] = [];
   const sets: SetResult[] = [];
   const clients: Array<{ destroy(): void }> = [];
-  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak'> = {};
+  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak' | 'requestsTagged'> = {};
   const selected = new Set(options.phases);
   try {
     if (selected.has('imports')) {
@@ -428,7 +435,7 @@ async function main(argv: string[]): Promise<number> {
     if (SET_PHASES.some((phase) => selected.has(phase))) {
       for (const name of options.signatures) sets.push(await runSet(stack, prepared, name));
     }
-    if (selected.has('startup') || selected.has('sweep') || selected.has('soak')) {
+    if (selected.has('startup') || selected.has('sweep') || selected.has('soak') || selected.has('requests-tagged')) {
       const name = options.signatures[0] ?? 'small';
       global.globalSet = name;
       const clamd = await startClamdFor(stack, name);
@@ -437,6 +444,7 @@ async function main(argv: string[]): Promise<number> {
         if (selected.has('startup')) global.startup = await attempt('startup', () => startupPhase(stack, clamd));
         if (selected.has('sweep')) global.sweep = await attempt('sweep', () => sweepPhase(stack, clamd, prepared));
         if (selected.has('soak')) global.soak = await attempt('soak', () => soakPhase(stack, clamd));
+        if (selected.has('requests-tagged')) global.requestsTagged = await attempt('requests-tagged', () => taggedRequestsPhase(stack, clamd));
       } finally {
         await clamd.stop();
       }

@@ -47,6 +47,8 @@ export interface WorkerHandle {
   cleanVerdictsMs: number[];
   /** `outcome` fields of its log lines, tallied. */
   outcomes: Record<string, number>;
+  /** The `statusTag` of its clean lines (the status tag written, SCAN_STATUS_TAG), tallied; "none" when not written or off. */
+  statusTags: Record<string, number>;
   /** Messages of its warn/error lines other than per-file outcomes (infected files log at warn), tallied. */
   problems: Record<string, number>;
   /** Resolves when `count` outcomes in total have been logged. */
@@ -68,6 +70,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const stderrTail: string[] = [];
   const outcomes: Record<string, number> = {};
+  const statusTags: Record<string, number> = {};
   const problems: Record<string, number> = {};
   const cleanDurationsMs: number[] = [];
   const cleanVerdictsMs: number[] = [];
@@ -88,7 +91,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     carry = lines.pop() ?? '';
     for (const line of lines) {
       if (!line.includes('"outcome"') && !line.includes('worker started') && !line.includes('"level":"error"') && !line.includes('"level":"warn"')) continue;
-      let parsed: { outcome?: unknown; msg?: unknown; level?: unknown; durationMs?: unknown; verdictMs?: unknown };
+      let parsed: { outcome?: unknown; msg?: unknown; level?: unknown; durationMs?: unknown; verdictMs?: unknown; statusTag?: unknown };
       try {
         parsed = JSON.parse(line) as typeof parsed;
       } catch {
@@ -98,6 +101,10 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
         outcomes[parsed.outcome] = (outcomes[parsed.outcome] ?? 0) + 1;
         if (parsed.outcome === 'clean' && typeof parsed.durationMs === 'number') cleanDurationsMs.push(parsed.durationMs);
         if (parsed.outcome === 'clean' && typeof parsed.verdictMs === 'number') cleanVerdictsMs.push(parsed.verdictMs);
+        if (parsed.outcome === 'clean') {
+          const tag = typeof parsed.statusTag === 'string' ? parsed.statusTag : 'none';
+          statusTags[tag] = (statusTags[tag] ?? 0) + 1;
+        }
         total += 1;
         for (let i = outcomeWaiters.length - 1; i >= 0; i--) {
           const waiter = outcomeWaiters[i];
@@ -152,6 +159,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     cleanDurationsMs,
     cleanVerdictsMs,
     outcomes,
+    statusTags,
     problems,
     outcomesReached(count) {
       if (total >= count) return Promise.resolve();

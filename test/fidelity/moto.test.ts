@@ -18,7 +18,6 @@ import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
-  PutBucketNotificationConfigurationCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
@@ -26,9 +25,7 @@ import {
 } from '@aws-sdk/client-s3';
 import {
   ChangeMessageVisibilityCommand,
-  CreateQueueCommand,
   DeleteMessageCommand,
-  GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
@@ -41,6 +38,13 @@ import { runWorker } from '../../src/worker/service.ts';
 import { decodeEventKey } from '../../src/events/key.ts';
 import { copyObject, deleteVersion, openObject } from '../../src/aws/objects.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
+import {
+  createQueue as createQueueIn,
+  queueArn as queueArnIn,
+  queueDepth as queueDepthOf,
+  routeNotificationsToNewQueue as routeNotifications,
+  type Inbound,
+} from '../support/moto-notifications.ts';
 import { eicar, EICAR_SIGNATURE, MARKER, MARKER_SIGNATURE } from '../support/samples.ts';
 import { LogSink, REGION, RESOURCES, startTestClamd } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
@@ -88,54 +92,13 @@ const forwardedKey = (message: Message) => eventKey(JSON.parse(message.Body!).Re
 const envelopeOf = (message: Message) => JSON.parse(message.Body!) as Json;
 const reportOf = (message: Message) => JSON.parse(envelopeOf(message)['Message']) as Json;
 
-async function queueArn(url: string): Promise<string> {
-  const response = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
-  return response.Attributes!['QueueArn']!;
-}
+const createQueue = (name: string, attributes: Record<string, string> = {}) => createQueueIn(sqs, name, attributes);
+const queueDepth = (url: string) => queueDepthOf(sqs, url);
+const queueArn = (url: string) => queueArnIn(sqs, url);
 
-async function createQueue(name: string, attributes: Record<string, string> = {}): Promise<string> {
-  const response = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
-  return response.QueueUrl!;
-}
-
-interface Inbound {
-  name: string;
-  url: string;
-  dlqUrl: string;
-  /** The s3:TestEvent moto put on the queue when the configuration was saved. */
-  testEvent: Message;
-}
-
-/**
- * A fresh inbound queue (with its dead-letter queue) that the unprocessed bucket's
- * notifications now go to. Every worker gets its own: a stopped worker's long poll
- * lives on in moto for up to RECEIVE_WAIT_TIME and would hide a message meant for
- * the next one.
- */
-async function routeNotificationsToNewQueue(name: string): Promise<Inbound> {
-  const dlqUrl = await createQueue(`${name}-dlq`);
-  const url = await createQueue(name, {
-    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(dlqUrl), maxReceiveCount: String(RESOURCES.maxReceiveCount) }),
-  });
-  await s3.send(
-    new PutBucketNotificationConfigurationCommand({
-      Bucket: UNPROCESSED,
-      NotificationConfiguration: {
-        QueueConfigurations: [{ Id: NOTIFICATION_ID, QueueArn: await queueArn(url), Events: ['s3:ObjectCreated:*'] }],
-      },
-    }),
-  );
-  // Look at the test event without consuming it: it is left for the worker.
-  const testEvent = await waitFor(`moto's s3:TestEvent on ${name}`, async () => {
-    const response = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-    let found: Message | undefined;
-    for (const message of response.Messages ?? []) {
-      if (JSON.parse(message.Body!)['Event'] === 's3:TestEvent') found = message;
-      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }));
-    }
-    return found;
-  });
-  return { name, url, dlqUrl, testEvent };
+/** A fresh inbound queue that the unprocessed bucket's notifications now go to (see test/support/moto-notifications.ts). */
+function routeNotificationsToNewQueue(name: string): Promise<Inbound> {
+  return routeNotifications(s3, sqs, { bucket: UNPROCESSED, queueName: name, maxReceiveCount: RESOURCES.maxReceiveCount, notificationId: NOTIFICATION_ID });
 }
 
 /** Starts the worker in this process, reading `inbound`; returns a function that stops it gracefully. */
@@ -236,17 +199,6 @@ async function versionsOf(bucket: string, objectKey: string) {
 async function tagsOf(bucket: string, objectKey: string, versionId?: string): Promise<Record<string, string>> {
   const response = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: objectKey, ...(versionId ? { VersionId: versionId } : {}) }));
   return Object.fromEntries((response.TagSet ?? []).map((tag) => [tag.Key!, tag.Value!]));
-}
-
-async function queueDepth(url: string): Promise<number> {
-  const response = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
-    }),
-  );
-  const a = response.Attributes ?? {};
-  return Number(a['ApproximateNumberOfMessages']) + Number(a['ApproximateNumberOfMessagesNotVisible']) + Number(a['ApproximateNumberOfMessagesDelayed']);
 }
 
 /** Every message the worker settled was deleted: nothing left in flight, nothing dead-lettered. */

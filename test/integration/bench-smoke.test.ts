@@ -90,12 +90,35 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     // Drifts may be negative (a level that fell), but must be numbers.
     assert.ok(Number.isFinite(results.soak?.rss.driftMiB), 'soak RSS drift');
     assert.ok(Number.isFinite(results.soak?.fds.drift), 'soak descriptor drift');
+    // With the status tag on (moto, versioned bucket): the tag was written, and its requests counted.
+    const tagged = results.requestsTagged;
+    for (const [name, batch] of [['untagged', tagged?.untagged], ['pretagged', tagged?.pretagged]] as const) {
+      const at = (what: string) => `requests-tagged ${name}: ${what}`;
+      assert.equal(batch?.files, results.options.taggedFiles, at('files'));
+      assert.equal(batch?.outcomes['clean'], batch?.files, at('every file clean'));
+      assert.equal(batch?.statusTags['CLEAN'], batch?.files, at('every clean file logged its status tag'));
+      assert.ok((batch?.verifiedVersions ?? 0) >= 1, at('tags read back'));
+      assert.ok((batch?.requests.perFile['S3.PutObjectTagging'] ?? 0) >= 1, at('a PutObjectTagging per file'));
+      assert.ok((batch?.requests.perFile['S3.GetObject'] ?? 0) >= 1, at('a GetObject per file'));
+      finite(batch?.requests.billablePerFile, at('billable requests per clean file'));
+      finite(batch?.requests.usdPerMillionFiles.total, at('cost per million clean files'));
+    }
+    assert.equal(tagged?.untagged.requests.perFile['S3.GetObjectTagging'], undefined, 'no tag read for files uploaded without tags');
+    assert.ok((tagged?.pretagged.requests.perFile['S3.GetObjectTagging'] ?? 0) >= 1, 'a GetObjectTagging per file uploaded with a tag');
     assert.ok(results.targets.length > 0);
     assert.ok(results.targets.every((target) => target.value !== null), JSON.stringify(results.targets));
     // The report renders from what was produced.
     const doc = renderDoc(results, out);
     assert.match(doc, /\| Large: worker \/ bare clamd \|/);
-    for (const heading of ['### Small files at a network\'s latency', '#### Choosing the defaults', '### Where idle memory goes', '### Soak']) {
+    assert.match(doc, /\| Requests, status tag on \(moto, versioned bucket\): billable per clean file, uploaded untagged/);
+    assert.match(doc, /\| S3\.PutObjectTagging \| S3 PUT, COPY, POST, LIST \|/);
+    for (const heading of [
+      '### Small files at a network\'s latency',
+      '#### Choosing the defaults',
+      '### Where idle memory goes',
+      '### Soak',
+      '### AWS requests per file with the status tag',
+    ]) {
       assert.ok(doc.includes(heading), `the report has "${heading}"`);
     }
   } finally {

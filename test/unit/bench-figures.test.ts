@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { latencyCeiling } from '../../bench/network.ts';
 import { parseWorkerScript } from '../../bench/production.ts';
+import { PRICES, priceClass, summarizeRequests } from '../../bench/prices.ts';
 import { checkTargets, type SoakSample } from '../../bench/results.ts';
 import { soakDrift } from '../../bench/soak.ts';
 
@@ -59,4 +60,48 @@ test('issue 7 targets are judged from the figures', () => {
       ['Start-up: spawn to first receive, slowest run (ms)', false],
     ],
   );
+});
+
+test('requests on tags are billed by their verb: PutObjectTagging as a PUT, GetObjectTagging as a GET', () => {
+  assert.equal(priceClass('S3.PutObjectTagging'), 's3-put');
+  assert.equal(priceClass('S3.GetObjectTagging'), 's3-get');
+  assert.equal(priceClass('S3.GetObject'), 's3-get');
+  assert.equal(priceClass('S3.CopyObject'), 's3-put');
+  assert.equal(priceClass('S3.DeleteObject'), 's3-free');
+  assert.equal(priceClass('SQS.SendMessageBatch'), 'sqs');
+});
+
+test('per-file requests leave out per-start calls and empty receives, and price the tag write as a PUT', () => {
+  const summary = summarizeRequests(
+    {
+      pid: 1,
+      startedAt: '',
+      writtenAt: '',
+      attempts: {
+        'S3.GetObject': 100,
+        'S3.PutObjectTagging': 100,
+        'SQS.GetQueueAttributes': 1,
+        'SQS.GetQueueUrl': 2,
+        'SQS.ReceiveMessage': 12,
+        'SQS.SendMessageBatch': 10,
+        'SQS.DeleteMessageBatch': 10,
+      },
+      failed: {},
+      emptyReceives: 2,
+      receivedMessages: 100,
+    },
+    100,
+  );
+  assert.deepEqual(summary.perFile, {
+    'S3.GetObject': 1,
+    'S3.PutObjectTagging': 1,
+    'SQS.ReceiveMessage': 0.1,
+    'SQS.SendMessageBatch': 0.1,
+    'SQS.DeleteMessageBatch': 0.1,
+  });
+  assert.equal(summary.billablePerFile, 2.3);
+  // Per million files: a million GETs, a million tag PUTs, 300,000 SQS requests.
+  assert.equal(summary.usdPerMillionFiles['s3-put'], PRICES.s3PutCopyPostListPer1000 * 1000);
+  assert.equal(summary.usdPerMillionFiles['s3-get'], PRICES.s3GetAndOtherPer1000 * 1000);
+  assert.equal(summary.usdPerMillionFiles.total, 5.52);
 });

@@ -1,0 +1,228 @@
+/**
+ * The `requests-tagged` phase: AWS requests per clean file with the status tag
+ * (SCAN_STATUS_TAG) written, as it is in production on a versioned bucket.
+ *
+ * The emulator has no versioning and no tags, and the worker tags a version only
+ * when it knows the version id (src/pipeline/process-record.ts, writeStatusTag),
+ * so the other phases' counts leave tagging out. Here the production worker
+ * process runs against moto_server instead (test/support/moto.ts): a versioned
+ * unprocessed bucket whose ObjectCreated notifications moto itself sends to a
+ * fresh inbound queue. Two batches of clean files, each drained from a full queue
+ * by a freshly started worker: one uploaded untagged (GetObject, PutObjectTagging)
+ * and one uploaded with a tag of its own, which the worker must read first to keep
+ * it (GetObjectTagging too).
+ *
+ * moto is slow (Python, one request at a time), so only the counts mean anything:
+ * nothing here is timed. The figure must not be measurable with tagging off, so
+ * the phase fails unless every record logged its status tag, the counts hold a
+ * PutObjectTagging per file, and the tags read back from a sample of the versions
+ * are what the worker should have written.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  CreateBucketCommand,
+  GetObjectTaggingCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { DEFAULT_STATUS_TAG } from '../src/pipeline/tags.ts';
+import { startMoto, type Moto } from '../test/support/moto.ts';
+import { createQueue, queueDepth, routeNotificationsToNewQueue } from '../test/support/moto-notifications.ts';
+import type { BenchClamd } from './clamd.ts';
+import { benchKey, inParallel, randomBuffer } from './data.ts';
+import { BENCH_RESOURCES } from './emulator.ts';
+import { concurrencyOf, startWorker, type Stack } from './phases.ts';
+import { summarizeRequests } from './prices.ts';
+import type { TaggedBatch, TaggedRequestsResult } from './results.ts';
+
+const { region, unprocessedBucket, quarantineBucket, validationQueueName, topicName, maxReceiveCount } = BENCH_RESOURCES;
+
+/** The tag every file of the second batch is uploaded with. */
+const UPLOAD_TAGS: Record<string, string> = { team: 'bench' };
+/** Versions whose tags are read back per batch (spread over the batch). */
+const VERIFY_SAMPLE = 20;
+/** Guards against a stuck phase, not speed checks: moto takes tens of milliseconds a request. */
+const QUEUE_FILL_TIMEOUT_MS = 120_000;
+const DRAIN_TIMEOUT_MS = 600_000;
+
+/** Polls `probe` until it returns a value, or throws naming `what` after `timeoutMs`. */
+async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await delay(100);
+  }
+}
+
+interface Moto3 {
+  moto: Moto;
+  s3: S3Client;
+  sqs: SQSClient;
+  validationUrl: string;
+  topicArn: string;
+}
+
+async function setUp(moto: Moto): Promise<Moto3> {
+  const connection = { region, endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+  const s3 = new S3Client({ ...connection, forcePathStyle: true });
+  const sqs = new SQSClient(connection);
+  const sns = new SNSClient(connection);
+  try {
+    for (const bucket of [unprocessedBucket, quarantineBucket]) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: unprocessedBucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    const validationUrl = await createQueue(sqs, validationQueueName);
+    const topicArn = (await sns.send(new CreateTopicCommand({ Name: topicName }))).TopicArn;
+    if (!topicArn) throw new Error('moto gave no TopicArn');
+    return { moto, s3, sqs, validationUrl, topicArn };
+  } catch (error) {
+    s3.destroy();
+    sqs.destroy();
+    throw error;
+  } finally {
+    sns.destroy();
+  }
+}
+
+/** Up to `count` indices spread evenly over 0 .. n-1, the first and the last included. */
+function spread(n: number, count: number): number[] {
+  const k = Math.min(n, count);
+  if (k <= 1) return n > 0 ? [0] : [];
+  return [...new Set(Array.from({ length: k }, (_, j) => Math.round((j * (n - 1)) / (k - 1))))];
+}
+
+/** The tags a version must carry once the worker has scanned it clean. */
+function expectedTags(uploadTags: Record<string, string>, statusTag: string): string {
+  return JSON.stringify(Object.entries({ ...uploadTags, [statusTag]: 'CLEAN' }).sort());
+}
+
+async function runBatch(
+  stack: Stack,
+  clamd: BenchClamd,
+  m: Moto3,
+  spec: { label: string; files: number; uploadTags: Record<string, string>; statusTag: string },
+): Promise<TaggedBatch> {
+  const { options } = stack;
+  const { s3, sqs } = m;
+  // A queue per batch: a stopped worker's last long poll lives on in moto and
+  // could take a message meant for the next worker.
+  const inbound = await routeNotificationsToNewQueue(s3, sqs, {
+    bucket: unprocessedBucket,
+    queueName: `${BENCH_RESOURCES.inboundQueueName}-${spec.label}`,
+    maxReceiveCount,
+    notificationId: 'bucketscan-bench',
+  });
+  // moto's s3:TestEvent is not a file: gone before the worker starts, so it is not counted.
+  await sqs.send(new PurgeQueueCommand({ QueueUrl: inbound.url }));
+  await poll(`the test event to leave ${inbound.name}`, QUEUE_FILL_TIMEOUT_MS, async () => ((await queueDepth(sqs, inbound.url)) === 0 ? true : undefined));
+
+  const tagging = new URLSearchParams(spec.uploadTags).toString();
+  stack.progress(`requests-tagged: uploading ${spec.files} x ${options.smallKiB} KiB to moto${tagging ? `, tagged ${tagging}` : ', untagged'}`);
+  const versions: Array<{ key: string; versionId: string }> = new Array(spec.files);
+  await inParallel(spec.files, 8, async (i) => {
+    const key = benchKey(`tagged-${spec.label}-${i}.bin`);
+    const put = await s3.send(
+      new PutObjectCommand({ Bucket: unprocessedBucket, Key: key, Body: randomBuffer(options.smallKiB * 1024), ...(tagging ? { Tagging: tagging } : {}) }),
+    );
+    if (!put.VersionId) throw new Error(`moto returned no VersionId for ${key}: the bucket is not versioned, so the worker would not tag`);
+    versions[i] = { key, versionId: put.VersionId };
+  });
+  await poll(`${spec.files} events on ${inbound.name}`, QUEUE_FILL_TIMEOUT_MS, async () => ((await queueDepth(sqs, inbound.url)) >= spec.files ? true : undefined));
+
+  const worker = await startWorker(
+    stack,
+    clamd,
+    {
+      concurrency: options.smallConcurrency,
+      env: {
+        UNPROCESSED_BUCKET_NAME: unprocessedBucket,
+        QUARANTINE_BUCKET_NAME: quarantineBucket,
+        VIRUS_SCANNING_QUEUE_URL: inbound.url,
+        VALIDATION_QUEUE_URL: m.validationUrl,
+        VIRUS_NOTIFICATION_TOPIC_ARN: m.topicArn,
+        AWS_ENDPOINT_URL: m.moto.endpoint,
+        SCAN_STATUS_TAG: spec.statusTag,
+      },
+    },
+    `requests-tagged-${spec.label}`,
+  );
+  let drained = false;
+  try {
+    stack.progress(`requests-tagged: the worker drains ${spec.files} files from moto at CONCURRENCY=${concurrencyOf(worker)}`);
+    const finished = await Promise.race([worker.outcomesReached(spec.files).then(() => true), delay(DRAIN_TIMEOUT_MS, false)]);
+    // Outcomes are logged before their messages' batched delete: wait for the queue too.
+    if (finished) {
+      await poll(`${inbound.name} to be empty`, QUEUE_FILL_TIMEOUT_MS, async () => ((await queueDepth(sqs, inbound.url)) === 0 ? true : undefined));
+      drained = true;
+    }
+  } catch (error) {
+    await worker.stop();
+    throw error;
+  }
+  const { counts, code: exitCode } = await worker.stop();
+  if (!drained) {
+    throw new Error(`requests-tagged ${spec.label}: ${spec.files} files not handled within ${DRAIN_TIMEOUT_MS / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`);
+  }
+  if (!counts) throw new Error(`requests-tagged ${spec.label}: the worker wrote no request counts; logs in ${stack.runDir}`);
+  const label = `requests-tagged ${spec.label}`;
+  if ((worker.outcomes['clean'] ?? 0) !== spec.files) stack.errors.push(`${label}: expected ${spec.files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);
+  if (Object.keys(worker.problems).length > 0) stack.errors.push(`${label}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
+  if (exitCode !== 0) stack.errors.push(`${label}: worker exited with code ${exitCode}`);
+  if (await queueDepth(sqs, inbound.dlqUrl) !== 0) stack.errors.push(`${label}: messages reached the dead-letter queue`);
+
+  // Tagging must really have happened, or the figure is the untagged one.
+  if ((worker.statusTags['CLEAN'] ?? 0) !== spec.files) {
+    throw new Error(`${label}: the worker logged the status tag CLEAN for ${worker.statusTags['CLEAN'] ?? 0} of ${spec.files} files (${JSON.stringify(worker.statusTags)}); logs in ${stack.runDir}`);
+  }
+  const puts = counts.attempts['S3.PutObjectTagging'] ?? 0;
+  if (puts < spec.files) throw new Error(`${label}: ${puts} PutObjectTagging requests for ${spec.files} files`);
+  const reads = counts.attempts['S3.GetObjectTagging'] ?? 0;
+  const needsRead = Object.keys(spec.uploadTags).length > 0;
+  if (needsRead ? reads < spec.files : reads > 0) {
+    throw new Error(`${label}: ${reads} GetObjectTagging requests for ${spec.files} files uploaded ${needsRead ? 'with' : 'without'} tags of their own`);
+  }
+  const sample = spread(spec.files, VERIFY_SAMPLE).map((i) => versions[i]!);
+  const expected = expectedTags(spec.uploadTags, spec.statusTag);
+  for (const { key, versionId } of sample) {
+    const read = await s3.send(new GetObjectTaggingCommand({ Bucket: unprocessedBucket, Key: key, VersionId: versionId }));
+    const found = JSON.stringify((read.TagSet ?? []).map((tag) => [tag.Key, tag.Value]).sort());
+    if (found !== expected) throw new Error(`${label}: version ${versionId} of ${key} has tags ${found}, expected ${expected}`);
+  }
+  await sqs.send(new PurgeQueueCommand({ QueueUrl: m.validationUrl }));
+
+  const requests = summarizeRequests(counts, spec.files);
+  stack.progress(`requests-tagged: ${spec.label}: ${requests.billablePerFile} billable requests per clean file, $${requests.usdPerMillionFiles.total} per million`);
+  return {
+    files: spec.files,
+    uploadTags: spec.uploadTags,
+    concurrency: concurrencyOf(worker),
+    outcomes: { ...worker.outcomes },
+    statusTags: { ...worker.statusTags },
+    problems: { ...worker.problems },
+    verifiedVersions: sample.length,
+    requests,
+  };
+}
+
+export async function taggedRequestsPhase(stack: Stack, clamd: BenchClamd): Promise<TaggedRequestsResult> {
+  const { options } = stack;
+  // The phase is about tagging on: an empty SCAN_STATUS_TAG from --worker-env does not turn it off here.
+  const statusTag = options.workerEnv['SCAN_STATUS_TAG'] || DEFAULT_STATUS_TAG;
+  stack.progress('requests-tagged: starting moto_server (versioned bucket, its own S3 notifications)');
+  const moto = await startMoto();
+  let m: Moto3 | undefined;
+  try {
+    m = await setUp(moto);
+    const untagged = await runBatch(stack, clamd, m, { label: 'untagged', files: options.taggedFiles, uploadTags: {}, statusTag });
+    const pretagged = await runBatch(stack, clamd, m, { label: 'pretagged', files: options.taggedFiles, uploadTags: UPLOAD_TAGS, statusTag });
+    return { fileKiB: options.smallKiB, statusTag, untagged, pretagged };
+  } finally {
+    m?.s3.destroy();
+    m?.sqs.destroy();
+    await moto.stop();
+  }
+}
