@@ -12,12 +12,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  CopyObjectCommand,
   CreateBucketCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
+  PutBucketNotificationConfigurationCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
@@ -417,10 +417,12 @@ describe('status tags, metrics and rescans (worker with HEALTH_PORT)', () => {
 
   test('a rescan event says so in the log, the report and the metrics', async () => {
     const objectKey = key('rescanned.com');
-    // Uploaded elsewhere first, so that moto's own event does not race the rescan's.
-    const uploaded = await put(ADAPTERS, objectKey, eicar());
-    await s3.send(new CopyObjectCommand({ Bucket: UNPROCESSED, Key: objectKey, CopySource: `${ADAPTERS}/${objectKey}` }));
-    const current = await s3.send(new HeadObjectCommand({ Bucket: UNPROCESSED, Key: objectKey }));
+    // An object already in the bucket, as rescans find them: with the bucket's
+    // notifications off while it is written, so that no upload event races the
+    // rescan's (this is the describe's last test; the next describe routes them anew).
+    await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: UNPROCESSED, NotificationConfiguration: {} }));
+    const uploaded = await put(UNPROCESSED, objectKey, eicar());
+    const current = { VersionId: uploaded.VersionId };
     await sqs.send(
       new SendMessageCommand({
         QueueUrl: inbound.url,
