@@ -73,7 +73,9 @@ class Batcher<T> {
 }
 
 function targetOf(message: Message): { bucket: string; key: string; eTag: string | undefined; record: unknown } {
-  const record = (JSON.parse(message.Body ?? '{}') as { Records: Array<{ s3: { bucket: { name: string }; object: { key: string; eTag?: string } } }> }).Records[0];
+  const record = (
+    JSON.parse(message.Body ?? '{}') as { Records: Array<{ s3: { bucket: { name: string }; object: { key: string; eTag?: string } } }> }
+  ).Records[0];
   if (!record) throw new Error('message without a record');
   return {
     bucket: record.s3.bucket.name,
@@ -126,7 +128,10 @@ export async function runCeiling(options: CeilingOptions): Promise<void> {
     }
     const body = JSON.stringify({ Records: [target.record] });
     if (options.batchSends) await sends.add({ body, at: new Date() });
-    else await sqs.send(new SendMessageCommand({ QueueUrl: options.validationUrl, MessageBody: body, MessageAttributes: attributes(new Date()) }));
+    else
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: options.validationUrl, MessageBody: body, MessageAttributes: attributes(new Date()) }),
+      );
     if (options.batchDeletes) await deletes.add(message.ReceiptHandle!);
     else await sqs.send(new DeleteMessageCommand({ QueueUrl: options.inboundUrl, ReceiptHandle: message.ReceiptHandle }));
   };

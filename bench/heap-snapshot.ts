@@ -37,7 +37,10 @@ export function summarizeHeapSnapshot(raw: RawSnapshot, top = 15): Omit<HeapSnap
     t.count += 1;
     byType.set(type, t);
     // Strings are grouped as one: their names are their contents.
-    const name = type === 'string' || type === 'concatenated string' || type === 'sliced string' ? '(strings)' : (raw.strings[raw.nodes[i + nameAt]!] ?? '?').slice(0, 80);
+    const name =
+      type === 'string' || type === 'concatenated string' || type === 'sliced string'
+        ? '(strings)'
+        : (raw.strings[raw.nodes[i + nameAt]!] ?? '?').slice(0, 80);
     const key = `${type}\u0000${name}`;
     const n = byName.get(key) ?? { type, bytes: 0, count: 0 };
     n.bytes += size;

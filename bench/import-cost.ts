@@ -33,7 +33,11 @@ const PROBES: Array<{ name: string; what: string; source: string | null }> = [
   { name: 'node', what: 'Node alone (an empty module)', source: 'export {};' },
   { name: 'pino', what: 'pino (logging)', source: "import * as m from 'pino'; globalThis.__probe = m;" },
   { name: 'zod', what: 'zod (settings validation)', source: "import * as m from 'zod'; globalThis.__probe = m;" },
-  { name: 'node-http-handler', what: '@smithy/node-http-handler (the SDK\'s HTTP agent)', source: "import * as m from '@smithy/node-http-handler'; globalThis.__probe = m;" },
+  {
+    name: 'node-http-handler',
+    what: "@smithy/node-http-handler (the SDK's HTTP agent)",
+    source: "import * as m from '@smithy/node-http-handler'; globalThis.__probe = m;",
+  },
   { name: 'client-s3', what: '@aws-sdk/client-s3', source: "import * as m from '@aws-sdk/client-s3'; globalThis.__probe = m;" },
   { name: 'client-sqs', what: '@aws-sdk/client-sqs', source: "import * as m from '@aws-sdk/client-sqs'; globalThis.__probe = m;" },
   { name: 'client-sns', what: '@aws-sdk/client-sns', source: "import * as m from '@aws-sdk/client-sns'; globalThis.__probe = m;" },
@@ -78,7 +82,9 @@ async function buildProbe(dir: string, name: string, source: string): Promise<st
     minifyWhitespace: true,
     minifySyntax: true,
     keepNames: true,
-    banner: { js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);",
+    },
     logLevel: 'warning',
     nodePaths: [join(ROOT, 'node_modules')],
   });
@@ -116,8 +122,19 @@ export async function measureImportCost(options: {
         rss.push(memory.rss / MIB);
         heap.push(memory.heapUsed / MIB);
       }
-      const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
-      rows.push({ name: probe.name, what: probe.what, rssMiB: round(median(rss), 1), heapUsedMiB: round(median(heap), 1), addedMiB: 0, wallMs: round(median(wall), 0) });
+      const median = (values: number[]) =>
+        percentile(
+          [...values].sort((a, b) => a - b),
+          50,
+        );
+      rows.push({
+        name: probe.name,
+        what: probe.what,
+        rssMiB: round(median(rss), 1),
+        heapUsedMiB: round(median(heap), 1),
+        addedMiB: 0,
+        wallMs: round(median(wall), 0),
+      });
       options.progress?.(`imports: ${probe.name} ${round(median(rss), 1)} MiB`);
     }
     const base = rows.find((row) => row.name === 'node')?.rssMiB ?? 0;
@@ -136,9 +153,13 @@ async function main(): Promise<void> {
   ensureBuilt(command.cli, (message) => process.stderr.write(`${message}\n`));
   const result = await measureImportCost({ runs, nodeArgs: command.nodeArgs, cli: command.cli });
   process.stdout.write(`node ${command.nodeArgs.join(' ')}, median of ${runs} processes each\n\n`);
-  process.stdout.write('| Loaded | RSS (MiB) | over Node alone (MiB) | V8 heap used (MiB) | process wall time (ms) |\n|---|---:|---:|---:|---:|\n');
+  process.stdout.write(
+    '| Loaded | RSS (MiB) | over Node alone (MiB) | V8 heap used (MiB) | process wall time (ms) |\n|---|---:|---:|---:|---:|\n',
+  );
   for (const row of result.rows) {
-    process.stdout.write(`| ${row.what} | ${row.rssMiB.toFixed(1)} | ${row.addedMiB.toFixed(1)} | ${row.heapUsedMiB.toFixed(1)} | ${row.wallMs} |\n`);
+    process.stdout.write(
+      `| ${row.what} | ${row.rssMiB.toFixed(1)} | ${row.addedMiB.toFixed(1)} | ${row.heapUsedMiB.toFixed(1)} | ${row.wallMs} |\n`,
+    );
   }
 }
 

@@ -82,7 +82,13 @@ export async function measureRoundTrip(endpoint: string, key: string, samples = 
       await response.Body?.transformToByteArray();
       if (i >= 0) times.push(performance.now() - started);
     }
-    return round(percentile(times.sort((a, b) => a - b), 50), 2);
+    return round(
+      percentile(
+        times.sort((a, b) => a - b),
+        50,
+      ),
+      2,
+    );
   } finally {
     s3.destroy();
   }
@@ -100,7 +106,13 @@ export async function clamdMsPerFile(clamd: BenchClamd, buffers: Buffer[], sampl
     if (verdict.status !== 'clean') throw new Error(`bare clamd: a latency-mode file is ${JSON.stringify(verdict)}`);
     if (i >= 0) times.push(performance.now() - started);
   }
-  return round(percentile(times.sort((a, b) => a - b), 50), 3);
+  return round(
+    percentile(
+      times.sort((a, b) => a - b),
+      50,
+    ),
+    3,
+  );
 }
 
 interface RunContext {
@@ -134,7 +146,12 @@ async function networkRun(
   };
 }
 
-async function withProxy<T>(stack: Stack, delayMs: number, prepared: Prepared, use: (context: Omit<RunContext, 'clamdMs'>) => Promise<T>): Promise<T> {
+async function withProxy<T>(
+  stack: Stack,
+  delayMs: number,
+  prepared: Prepared,
+  use: (context: Omit<RunContext, 'clamdMs'>) => Promise<T>,
+): Promise<T> {
   const proxy = await startLatencyProxy(stack.emulator.endpoint, delayMs);
   try {
     const key = prepared.networkKeys[0];
@@ -155,10 +172,18 @@ export async function networkPhase(stack: Stack, clamd: BenchClamd, prepared: Pr
     delays.push(
       await withProxy(stack, delayMs, prepared, async ({ endpoint, roundTripMs }) => {
         const context = { endpoint, roundTripMs, clamdMs };
-        stack.progress(`${label}: +${delayMs} ms per request (a round trip measures ${roundTripMs} ms): ${options.networkFiles} files, default settings`);
+        stack.progress(
+          `${label}: +${delayMs} ms per request (a round trip measures ${roundTripMs} ms): ${options.networkFiles} files, default settings`,
+        );
         const worker = await networkRun(stack, clamd, context, { count: options.networkFiles, label: `${label}-network-${delayMs}ms` });
-        stack.progress(`${label}: ${worker.filesPerSecond} files/s at CONCURRENCY=${worker.concurrency}; now ${options.networkFilesC1} at CONCURRENCY=1`);
-        const workerC1 = await networkRun(stack, clamd, context, { concurrency: 1, count: options.networkFilesC1, label: `${label}-network-${delayMs}ms-c1` });
+        stack.progress(
+          `${label}: ${worker.filesPerSecond} files/s at CONCURRENCY=${worker.concurrency}; now ${options.networkFilesC1} at CONCURRENCY=1`,
+        );
+        const workerC1 = await networkRun(stack, clamd, context, {
+          concurrency: 1,
+          count: options.networkFilesC1,
+          label: `${label}-network-${delayMs}ms-c1`,
+        });
         const ceiling = latencyCeiling(worker.concurrency, options.minRoundTrips, roundTripMs, clamdMs);
         stack.progress(`${label}: ${workerC1.filesPerSecond} files/s at CONCURRENCY=1; ceiling ${ceiling.filesPerSecond} files/s`);
         return {
@@ -191,7 +216,9 @@ export async function sweepPhase(stack: Stack, clamd: BenchClamd, prepared: Prep
       const run = await networkRun(stack, clamd, context, { env: { [sweep.name]: value }, count, label: `sweep-${sweep.name}-${value}` });
       const ceiling = latencyCeiling(run.concurrency, options.minRoundTrips, roundTripMs, clamdMs);
       rows.push({ value, run, ceiling, ratioVsCeiling: round(run.filesPerSecond / ceiling.filesPerSecond, 3), ratioVsC1: null });
-      stack.progress(`sweep: ${sweep.name}=${value}: ${run.filesPerSecond} files/s, ${round(run.filesPerSecond / ceiling.filesPerSecond, 2)} of the ceiling, peak RSS ${run.peakRssMiB} MiB`);
+      stack.progress(
+        `sweep: ${sweep.name}=${value}: ${run.filesPerSecond} files/s, ${round(run.filesPerSecond / ceiling.filesPerSecond, 2)} of the ceiling, peak RSS ${run.peakRssMiB} MiB`,
+      );
     }
     const baseline = rows.find((row) => row.run.concurrency === 1)?.run.filesPerSecond;
     if (baseline) for (const row of rows) row.ratioVsC1 = round(row.run.filesPerSecond / baseline, 2);

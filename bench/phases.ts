@@ -76,7 +76,9 @@ export async function prepare(stack: Stack): Promise<Prepared> {
     for (let i = 0; i < count; i++) {
       const buffer = randomBuffer(options.largeMiB * MIB);
       largeBuffers.push(buffer);
-      await uploadObject(s3, unprocessedBucket, benchKey(`large-${i}.bin`), buffer.length, (offset, length) => buffer.subarray(offset, offset + length));
+      await uploadObject(s3, unprocessedBucket, benchKey(`large-${i}.bin`), buffer.length, (offset, length) =>
+        buffer.subarray(offset, offset + length),
+      );
     }
     await capture(stack, 'large', count);
   }
@@ -90,7 +92,9 @@ export async function prepare(stack: Stack): Promise<Prepared> {
   if (phases.has('small') || phases.has('requests')) {
     stack.progress(`uploading ${options.smallFiles} x ${options.smallKiB} KiB`);
     await inParallel(options.smallFiles, 16, async (i) => {
-      await s3.send(new PutObjectCommand({ Bucket: unprocessedBucket, Key: benchKey(`small-${i}.bin`), Body: randomBuffer(options.smallKiB * 1024) }));
+      await s3.send(
+        new PutObjectCommand({ Bucket: unprocessedBucket, Key: benchKey(`small-${i}.bin`), Body: randomBuffer(options.smallKiB * 1024) }),
+      );
     });
     await capture(stack, 'small', options.smallFiles);
   }
@@ -99,7 +103,9 @@ export async function prepare(stack: Stack): Promise<Prepared> {
     inFlightObjects = options.inFlightObjects;
     stack.progress(`uploading ${inFlightObjects} x ${options.inFlightMiB} MiB`);
     for (let i = 0; i < inFlightObjects; i++) {
-      await uploadObject(s3, unprocessedBucket, benchKey(`inflight-${i}.bin`), options.inFlightMiB * MIB, (_offset, length) => randomBuffer(length));
+      await uploadObject(s3, unprocessedBucket, benchKey(`inflight-${i}.bin`), options.inFlightMiB * MIB, (_offset, length) =>
+        randomBuffer(length),
+      );
     }
     await capture(stack, 'inflight', inFlightObjects);
   }
@@ -229,12 +235,15 @@ export async function drain(
   const exit = await worker.stop();
   await purge(stack, 'inbound', 'validation', 'notification');
   if (timedOut) {
-    throw new Error(`${spec.label}: ${files} messages not all handled within ${timeoutMs / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`);
+    throw new Error(
+      `${spec.label}: ${files} messages not all handled within ${timeoutMs / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`,
+    );
   }
   if ((worker.outcomes[spec.expect] ?? 0) !== files) {
     stack.errors.push(`${spec.label}: expected ${files} "${spec.expect}" outcomes, got ${JSON.stringify(worker.outcomes)}`);
   }
-  if (Object.keys(worker.problems).length > 0) stack.errors.push(`${spec.label}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
+  if (Object.keys(worker.problems).length > 0)
+    stack.errors.push(`${spec.label}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
   if (exit.code !== 0) stack.errors.push(`${spec.label}: worker exited with code ${exit.code} (signal ${exit.signal})`);
   const seconds = (end - worker.startedAt) / 1000;
   return {
@@ -277,14 +286,25 @@ async function bareClamd(stack: Stack, clamd: BenchClamd, buffers: Buffer[], par
   };
 }
 
-export async function largePhase(stack: Stack, clamd: BenchClamd, prepared: Prepared, label: string): Promise<NonNullable<SetResult['large']>> {
+export async function largePhase(
+  stack: Stack,
+  clamd: BenchClamd,
+  prepared: Prepared,
+  label: string,
+): Promise<NonNullable<SetResult['large']>> {
   const { options } = stack;
   const bytes = prepared.largeBuffers.reduce((sum, buffer) => sum + buffer.length, 0);
   const what = `${prepared.largeBuffers.length} x ${options.largeMiB} MiB at ${options.concurrency} at once`;
   stack.progress(`${label}: bare clamd, ${what}`);
   const before = await bareClamd(stack, clamd, prepared.largeBuffers, options.concurrency);
   stack.progress(`${label}: bare clamd ${before.mibPerSecond} MiB/s; now the worker, CONCURRENCY=${options.concurrency}`);
-  const worker = await drain(stack, clamd, { snapshot: 'large', concurrency: options.concurrency, bytes, label: `${label}-large`, expect: 'clean' });
+  const worker = await drain(stack, clamd, {
+    snapshot: 'large',
+    concurrency: options.concurrency,
+    bytes,
+    label: `${label}-large`,
+    expect: 'clean',
+  });
   stack.progress(`${label}: worker ${worker.mibPerSecond} MiB/s, peak RSS ${worker.peakRssMiB} MiB; bare clamd again`);
   const after = await bareClamd(stack, clamd, prepared.largeBuffers, options.concurrency);
   stack.progress(`${label}: bare clamd ${after.mibPerSecond} MiB/s`);
@@ -354,7 +374,12 @@ export async function memoryPhase(
 }
 
 /** Peak RSS with many large objects in work at once (issue 7: 16 × 128 MiB at CONCURRENCY=16). */
-export async function inFlightPhase(stack: Stack, clamd: BenchClamd, prepared: Prepared, label: string): Promise<NonNullable<SetResult['inFlight']>> {
+export async function inFlightPhase(
+  stack: Stack,
+  clamd: BenchClamd,
+  prepared: Prepared,
+  label: string,
+): Promise<NonNullable<SetResult['inFlight']>> {
   const { options } = stack;
   const objects = prepared.inFlightObjects;
   stack.progress(`${label}: ${objects} x ${options.inFlightMiB} MiB at CONCURRENCY=${options.inFlightConcurrency}`);
@@ -367,18 +392,37 @@ export async function inFlightPhase(stack: Stack, clamd: BenchClamd, prepared: P
     watchInFlight: true,
   });
   if ((result.maxInFlight ?? 0) < Math.min(objects, options.inFlightConcurrency)) {
-    stack.warnings.push(`${label}: at most ${result.maxInFlight} of the ${objects} objects were in work at once (CONCURRENCY=${options.inFlightConcurrency}); the peak RSS is for fewer than asked`);
+    stack.warnings.push(
+      `${label}: at most ${result.maxInFlight} of the ${objects} objects were in work at once (CONCURRENCY=${options.inFlightConcurrency}); the peak RSS is for fewer than asked`,
+    );
   }
   stack.progress(`${label}: peak RSS ${result.peakRssMiB} MiB with ${objects} x ${options.inFlightMiB} MiB in work`);
   const { startRssMiB: _start, ...drained } = result;
-  return { objects, objectMiB: options.inFlightMiB, concurrency: options.inFlightConcurrency, peakRssMiB: result.peakRssMiB, drain: drained };
+  return {
+    objects,
+    objectMiB: options.inFlightMiB,
+    concurrency: options.inFlightConcurrency,
+    peakRssMiB: result.peakRssMiB,
+    drain: drained,
+  };
 }
 
-export async function smallPhase(stack: Stack, clamd: BenchClamd, prepared: Prepared, label: string): Promise<NonNullable<SetResult['small']>> {
+export async function smallPhase(
+  stack: Stack,
+  clamd: BenchClamd,
+  prepared: Prepared,
+  label: string,
+): Promise<NonNullable<SetResult['small']>> {
   const { options, emulator } = stack;
   const bytes = prepared.smallFiles * options.smallKiB * 1024;
   stack.progress(`${label}: ${prepared.smallFiles} x ${options.smallKiB} KiB, CONCURRENCY=${options.smallConcurrency}`);
-  const worker = await drain(stack, clamd, { snapshot: 'small', concurrency: options.smallConcurrency, bytes, label: `${label}-small-c${options.smallConcurrency}`, expect: 'clean' });
+  const worker = await drain(stack, clamd, {
+    snapshot: 'small',
+    concurrency: options.smallConcurrency,
+    bytes,
+    label: `${label}-small-c${options.smallConcurrency}`,
+    expect: 'clean',
+  });
   stack.progress(`${label}: ${worker.filesPerSecond} files/s; now CONCURRENCY=1`);
   const c1Files = Math.min(options.smallFilesC1, prepared.smallFiles);
   const workerC1 = await drain(stack, clamd, {
@@ -447,7 +491,15 @@ export async function requestsPhase(
   if (!clean) {
     stack.progress(`${label}: clean files for the request count`);
     const bytes = options.smallFiles * options.smallKiB * 1024;
-    clean = (await drain(stack, clamd, { snapshot: 'small', concurrency: options.smallConcurrency, bytes, label: `${label}-clean`, expect: 'clean' })).requests;
+    clean = (
+      await drain(stack, clamd, {
+        snapshot: 'small',
+        concurrency: options.smallConcurrency,
+        bytes,
+        label: `${label}-clean`,
+        expect: 'clean',
+      })
+    ).requests;
   }
   stack.progress(`${label}: ${options.infectedFiles} EICAR files`);
   const sample = eicar();
@@ -518,4 +570,3 @@ export function summarizeDurations(durations: number[]): NonNullable<Drain['inWo
 export function clamdRssMiB(clamd: BenchClamd): number {
   return round(memoryOf(clamd.pid)?.rssMiB ?? NaN, 1);
 }
-

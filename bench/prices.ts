@@ -134,7 +134,10 @@ export const TAG_OPERATIONS = ['S3.PutObjectTagging', 'S3.GetObjectTagging'] as 
  * one made with them: the tag's S3 requests are one per file whatever the timing,
  * while the SQS share depends on how many files finish together.
  */
-export function withTagRequests(untaggedCount: RequestSummary, tagged: RequestSummary): { billablePerFile: number; usdPerMillionFiles: number } {
+export function withTagRequests(
+  untaggedCount: RequestSummary,
+  tagged: RequestSummary,
+): { billablePerFile: number; usdPerMillionFiles: number } {
   let billable = untaggedCount.billablePerFile;
   let usd = untaggedCount.usdPerMillionFiles.total;
   for (const operation of TAG_OPERATIONS) {

@@ -47,13 +47,16 @@ export function summaryTable(results: BenchResults): string {
     ),
     row(`Large: worker, CONCURRENCY=${options.concurrency} (MiB/s)`, (s) => num(s.large?.worker.mibPerSecond)),
     row('Large: worker / bare clamd', (s) => num(s.large?.ratio, 2) + mark(check(s, 'Large objects')), '≥ 0.9'),
-    row(
-      `Small: worker, ${options.smallFiles} × ${options.smallKiB} KiB, CONCURRENCY=${options.smallConcurrency} (files/s)`,
-      (s) => num(s.small?.worker.filesPerSecond),
+    row(`Small: worker, ${options.smallFiles} × ${options.smallKiB} KiB, CONCURRENCY=${options.smallConcurrency} (files/s)`, (s) =>
+      num(s.small?.worker.filesPerSecond),
     ),
     row(`Small: worker, ${options.smallFilesC1} files, CONCURRENCY=1 (files/s)`, (s) => num(s.small?.workerC1.filesPerSecond)),
     row(`Small: emulator-bound ceiling, ${options.smallConcurrency} at once (files/s)`, (s) => num(s.small?.ceiling.filesPerSecond)),
-    row(`Small: CONCURRENCY=${options.smallConcurrency} / CONCURRENCY=1`, (s) => num(s.small?.ratioVsC1, 2) + mark(check(s, 'Small objects: worker / CONCURRENCY=1')), '≥ 5'),
+    row(
+      `Small: CONCURRENCY=${options.smallConcurrency} / CONCURRENCY=1`,
+      (s) => num(s.small?.ratioVsC1, 2) + mark(check(s, 'Small objects: worker / CONCURRENCY=1')),
+      '≥ 5',
+    ),
     row('Small: worker / ceiling', (s) => num(s.small?.ratioVsCeiling, 2) + mark(check(s, 'Small objects: worker / emulator')), '≥ 0.5'),
   ];
   for (const [index, single] of (memory?.single ?? []).entries()) {
@@ -67,13 +70,16 @@ export function summaryTable(results: BenchResults): string {
     );
   }
   rows.push(
-    row('Memory: growth with object size (MiB)', (s) => {
-      const c = check(s, 'Memory: growth');
-      return num(c?.value) + mark(c);
-    }, `≤ ${MEMORY_GROWTH_ALLOWANCE_MIB}`),
     row(
-      `Memory: worker peak RSS, ${memory?.concurrent?.objects ?? options.largeObjects} × ${options.largeMiB} MiB at once (MiB)`,
-      (s) => num(s.memory?.concurrent?.peakRssMiB),
+      'Memory: growth with object size (MiB)',
+      (s) => {
+        const c = check(s, 'Memory: growth');
+        return num(c?.value) + mark(c);
+      },
+      `≤ ${MEMORY_GROWTH_ALLOWANCE_MIB}`,
+    ),
+    row(`Memory: worker peak RSS, ${memory?.concurrent?.objects ?? options.largeObjects} × ${options.largeMiB} MiB at once (MiB)`, (s) =>
+      num(s.memory?.concurrent?.peakRssMiB),
     ),
     row(
       `Memory: worker peak RSS, ${options.inFlightObjects} × ${options.inFlightMiB} MiB in work at once, CONCURRENCY=${options.inFlightConcurrency} (MiB)`,
@@ -81,7 +87,11 @@ export function summaryTable(results: BenchResults): string {
       `≤ ${TARGETS.inFlightPeakRssMiB}`,
     ),
     row('Memory: worker RSS at its "worker started" line (MiB)', (s) => num(s.memory?.idleRssMiB)),
-    row(`Requests: billable per clean file, CONCURRENCY=${options.smallConcurrency}`, (s) => num(s.requests?.clean?.billablePerFile, 2) + mark(check(s, 'Requests')), '≤ 3'),
+    row(
+      `Requests: billable per clean file, CONCURRENCY=${options.smallConcurrency}`,
+      (s) => num(s.requests?.clean?.billablePerFile, 2) + mark(check(s, 'Requests')),
+      '≤ 3',
+    ),
     row('Requests: billable per clean file, CONCURRENCY=1', (s) => num(s.small?.workerC1.requests?.billablePerFile, 2)),
     row('Requests: billable per infected file', (s) => num(s.requests?.infected?.billablePerFile, 2)),
     row('Cost: AWS requests per million clean files (USD)', (s) => num(s.requests?.clean?.usdPerMillionFiles.total, 2)),
@@ -109,7 +119,9 @@ function networkSummaryRows(results: BenchResults, row: RowFn, check: CheckFn): 
     const concurrency = results.sets.map((s) => at(s)?.worker.concurrency).find((c) => c !== undefined);
     const prefix = `Latency mode ${delayMs} ms:`;
     rows.push(
-      row(`${prefix} worker, default settings (CONCURRENCY=${concurrency ?? '?'}), ${options.networkKiB} KiB files (files/s)`, (s) => num(at(s)?.worker.filesPerSecond)),
+      row(`${prefix} worker, default settings (CONCURRENCY=${concurrency ?? '?'}), ${options.networkKiB} KiB files (files/s)`, (s) =>
+        num(at(s)?.worker.filesPerSecond),
+      ),
       row(`${prefix} worker, CONCURRENCY=1 (files/s)`, (s) => num(at(s)?.workerC1.filesPerSecond)),
       row(`${prefix} latency-bound ceiling (files/s)`, (s) => num(at(s)?.ceiling.filesPerSecond)),
       row(
@@ -147,9 +159,21 @@ export function onceTable(results: BenchResults): string {
   if (startup) {
     rows.push(
       [`Start-up: spawn to first ReceiveMessage, median of ${startup.runs.length} (ms)`, num(startup.p50Ms), ''],
-      ['Start-up: spawn to first ReceiveMessage, slowest (ms)', num(startup.maxMs) + globalMark(results, 'Start-up'), `≤ ${TARGETS.startupMs}`],
-      [`Memory: worker RSS after ${startup.idleSeconds} s idle, median (MiB)`, num(startup.idleRssMiB) + globalMark(results, 'Memory: idle RSS'), `≤ ${TARGETS.idleRssMiB}`],
-      ['Processes per worker (the production command, its children included)', num(1 + Math.max(...startup.runs.map((run) => run.children)), 0), '1'],
+      [
+        'Start-up: spawn to first ReceiveMessage, slowest (ms)',
+        num(startup.maxMs) + globalMark(results, 'Start-up'),
+        `≤ ${TARGETS.startupMs}`,
+      ],
+      [
+        `Memory: worker RSS after ${startup.idleSeconds} s idle, median (MiB)`,
+        num(startup.idleRssMiB) + globalMark(results, 'Memory: idle RSS'),
+        `≤ ${TARGETS.idleRssMiB}`,
+      ],
+      [
+        'Processes per worker (the production command, its children included)',
+        num(1 + Math.max(...startup.runs.map((run) => run.children)), 0),
+        '1',
+      ],
     );
   }
   const bundle = imports?.rows.find((row) => row.name === 'bundle');
@@ -162,9 +186,17 @@ export function onceTable(results: BenchResults): string {
   }
   if (soak) {
     rows.push(
-      [`Soak: ${soak.files.toLocaleString('en-US')} × ${soak.fileKiB} KiB, CONCURRENCY=${soak.concurrency} (files/s)`, num(soak.filesPerSecond), ''],
+      [
+        `Soak: ${soak.files.toLocaleString('en-US')} × ${soak.fileKiB} KiB, CONCURRENCY=${soak.concurrency} (files/s)`,
+        num(soak.filesPerSecond),
+        '',
+      ],
       ['Soak: RSS drift after warm-up (MiB)', num(soak.rss.driftMiB) + globalMark(results, 'Soak: RSS'), `≤ ${TARGETS.soakRssDriftMiB}`],
-      ['Soak: open descriptors drift after warm-up', num(soak.fds.drift, 0) + globalMark(results, 'Soak: open'), `≤ ${TARGETS.soakFdDrift}`],
+      [
+        'Soak: open descriptors drift after warm-up',
+        num(soak.fds.drift, 0) + globalMark(results, 'Soak: open'),
+        `≤ ${TARGETS.soakFdDrift}`,
+      ],
       ['Soak: RSS after warm-up, lowest / highest (MiB)', `${num(soak.rss.minMiB)} / ${num(soak.rss.maxMiB)}`, ''],
       ['Soak: open descriptors after warm-up, fewest / most', `${num(soak.fds.min, 0)} / ${num(soak.fds.max, 0)}`, ''],
     );
@@ -173,10 +205,26 @@ export function onceTable(results: BenchResults): string {
     const { untagged, pretagged } = requestsTagged;
     const c = untagged.concurrency;
     rows.push(
-      [`Requests, status tag on (moto, versioned bucket): billable per clean file, uploaded untagged, CONCURRENCY=${c}`, num(untagged.requests.billablePerFile, 2), ''],
-      [`Requests, status tag on: billable per clean file, uploaded with a tag of its own, CONCURRENCY=${pretagged.concurrency}`, num(pretagged.requests.billablePerFile, 2), ''],
-      ['Cost, status tag on: AWS requests per million clean files uploaded untagged (USD)', num(untagged.requests.usdPerMillionFiles.total, 2), ''],
-      ['Cost, status tag on: AWS requests per million clean files uploaded with a tag (USD)', num(pretagged.requests.usdPerMillionFiles.total, 2), ''],
+      [
+        `Requests, status tag on (moto, versioned bucket): billable per clean file, uploaded untagged, CONCURRENCY=${c}`,
+        num(untagged.requests.billablePerFile, 2),
+        '',
+      ],
+      [
+        `Requests, status tag on: billable per clean file, uploaded with a tag of its own, CONCURRENCY=${pretagged.concurrency}`,
+        num(pretagged.requests.billablePerFile, 2),
+        '',
+      ],
+      [
+        'Cost, status tag on: AWS requests per million clean files uploaded untagged (USD)',
+        num(untagged.requests.usdPerMillionFiles.total, 2),
+        '',
+      ],
+      [
+        'Cost, status tag on: AWS requests per million clean files uploaded with a tag (USD)',
+        num(pretagged.requests.usdPerMillionFiles.total, 2),
+        '',
+      ],
     );
   }
   return table(['Figure', `Measured${results.globalSet ? ` (${results.globalSet} sigs)` : ''}`, 'Target'], rows);
@@ -204,10 +252,18 @@ export function taggedRequestsTable(results: BenchResults): string {
   ]);
   rows.push(
     ['**Billable requests per clean file**', '', ...batches.map((batch) => `**${num(batch.requests.billablePerFile, 2)}**`)],
-    ['**Request cost per million clean files (USD)**', '', ...batches.map((batch) => `**${num(batch.requests.usdPerMillionFiles.total, 2)}**`)],
+    [
+      '**Request cost per million clean files (USD)**',
+      '',
+      ...batches.map((batch) => `**${num(batch.requests.usdPerMillionFiles.total, 2)}**`),
+    ],
   );
   for (const klass of ['s3-get', 's3-put', 'sqs'] as const) {
-    rows.push([`of which ${PRICE_CLASS_LABELS[klass]} (USD)`, '', ...batches.map((batch) => num(batch.requests.usdPerMillionFiles[klass] ?? 0, 2))]);
+    rows.push([
+      `of which ${PRICE_CLASS_LABELS[klass]} (USD)`,
+      '',
+      ...batches.map((batch) => num(batch.requests.usdPerMillionFiles[klass] ?? 0, 2)),
+    ]);
   }
   // The tag's requests are one per file whatever the timing; the SQS share depends on
   // how many files finish together, so it is also given as the emulator counted it.
@@ -215,11 +271,21 @@ export function taggedRequestsTable(results: BenchResults): string {
   if (clean) {
     const sqs = num(sqsPerFile(clean), 2);
     rows.push(
-      [`Billable requests per clean file, with the emulator's SQS share (${sqs} per file)`, '', ...batches.map((batch) => num(withTagRequests(clean, batch.requests).billablePerFile, 2))],
-      [`Request cost per million clean files, with the emulator's SQS share (USD)`, '', ...batches.map((batch) => num(withTagRequests(clean, batch.requests).usdPerMillionFiles, 2))],
+      [
+        `Billable requests per clean file, with the emulator's SQS share (${sqs} per file)`,
+        '',
+        ...batches.map((batch) => num(withTagRequests(clean, batch.requests).billablePerFile, 2)),
+      ],
+      [
+        `Request cost per million clean files, with the emulator's SQS share (USD)`,
+        '',
+        ...batches.map((batch) => num(withTagRequests(clean, batch.requests).usdPerMillionFiles, 2)),
+      ],
     );
   }
-  const uploadTags = Object.entries(tagged.pretagged.uploadTags).map(([k, v]) => `${k}=${v}`).join('&');
+  const uploadTags = Object.entries(tagged.pretagged.uploadTags)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
   return table(['Operation', 'Billed as', 'Uploaded untagged: per file', `Uploaded tagged (\`${uploadTags}\`): per file`], rows);
 }
 
@@ -264,7 +330,19 @@ export function networkTable(results: BenchResults): string {
   }
   if (rows.length === 0) return '';
   return table(
-    ['Signatures', 'Delay (round trip) ms', 'Worker', 'Files', 'Files/s', 'Slot ms per file', 'In work (slot) p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Until forwarded p50 / p90 ms', 'Billable requests per file', 'Worker CPU ms per file'],
+    [
+      'Signatures',
+      'Delay (round trip) ms',
+      'Worker',
+      'Files',
+      'Files/s',
+      'Slot ms per file',
+      'In work (slot) p50 / p90 ms',
+      'Beyond scan, RT p50 / p90',
+      'Until forwarded p50 / p90 ms',
+      'Billable requests per file',
+      'Worker CPU ms per file',
+    ],
     rows,
   );
 }
@@ -285,7 +363,22 @@ export function sweepTable(results: BenchResults): string {
     num(row.run.peakRssMiB),
   ]);
   return table(
-    ['Setting', 'CONCURRENCY', 'Files', 'Files/s', 'Slot ms per file', 'In work (slot) p50 / p90 ms', 'Beyond scan, RT p50 / p90', 'Until forwarded p50 / p90 ms', 'Ceiling files/s', '/ ceiling', '/ C=1', 'Billable requests per file', 'Worker CPU ms per file', 'Peak RSS MiB'],
+    [
+      'Setting',
+      'CONCURRENCY',
+      'Files',
+      'Files/s',
+      'Slot ms per file',
+      'In work (slot) p50 / p90 ms',
+      'Beyond scan, RT p50 / p90',
+      'Until forwarded p50 / p90 ms',
+      'Ceiling files/s',
+      '/ ceiling',
+      '/ C=1',
+      'Billable requests per file',
+      'Worker CPU ms per file',
+      'Peak RSS MiB',
+    ],
     rows,
   );
 }
@@ -314,7 +407,13 @@ export function soakTable(results: BenchResults): string {
   const picked = soak.samples.filter((_, index) => index % step === 0 || index === soak.samples.length - 1);
   return table(
     ['Seconds', 'Files done', 'RSS (MiB)', 'Open descriptors', ''],
-    picked.map((sample) => [num(sample.t, 1), sample.files.toLocaleString('en-US'), num(sample.rssMiB), num(sample.fds, 0), sample.files < soak.warmupFiles ? 'warm-up' : '']),
+    picked.map((sample) => [
+      num(sample.t, 1),
+      sample.files.toLocaleString('en-US'),
+      num(sample.rssMiB),
+      num(sample.fds, 0),
+      sample.files < soak.warmupFiles ? 'warm-up' : '',
+    ]),
   );
 }
 
@@ -357,17 +456,23 @@ export function cpuTable(results: BenchResults): string {
       ['small: worker c=1', set.small?.workerC1],
       ['infected: worker', set.requests?.infectedDrain],
       [`in flight: worker c=${set.inFlight?.concurrency ?? ''}`, set.inFlight?.drain],
-      ...(set.network?.delays ?? []).flatMap((d): Array<[string, Drain | undefined]> => [
-        [`+${d.delayMs} ms: worker c=${d.worker.concurrency}`, d.worker],
-        [`+${d.delayMs} ms: worker c=1`, d.workerC1],
-      ]),
+      ...(set.network?.delays ?? []).flatMap(
+        (d): Array<[string, Drain | undefined]> => [
+          [`+${d.delayMs} ms: worker c=${d.worker.concurrency}`, d.worker],
+          [`+${d.delayMs} ms: worker c=1`, d.workerC1],
+        ],
+      ),
     ];
     if (set.large) rows.push([`${label}`, 'large: bare clamd', ...cpuCells(set.large.bare.cpuSeconds, set.large.bare.seconds)]);
     for (const [phase, drain] of drains) if (drain) rows.push([label, phase, ...cpuCells(drain.cpuSeconds, drain.seconds)]);
     if (set.small) rows.push([label, 'small: ceiling', ...cpuCells(set.small.ceiling.cpuSeconds, set.small.ceiling.seconds)]);
   }
   for (const row of results.sweep?.rows ?? []) {
-    rows.push([results.globalSet ?? '', `sweep +${results.sweep?.delayMs} ms: ${results.sweep?.name}=${row.value}`, ...cpuCells(row.run.cpuSeconds, row.run.seconds)]);
+    rows.push([
+      results.globalSet ?? '',
+      `sweep +${results.sweep?.delayMs} ms: ${results.sweep?.name}=${row.value}`,
+      ...cpuCells(row.run.cpuSeconds, row.run.seconds),
+    ]);
   }
   if (results.soak) rows.push([results.globalSet ?? '', 'soak', ...cpuCells(results.soak.cpuSeconds, results.soak.seconds)]);
   return table(['Signatures', 'Phase', 'Wall (s)', 'worker CPU (s)', 'clamd CPU (s)', 'emulator CPU (s)', 'bench CPU (s)'], rows);
@@ -398,7 +503,7 @@ export function notes(results: BenchResults): string[] {
       lines.push(
         `${name}, small: at CONCURRENCY=${worker.concurrency} each slot spent ${num(slotMs, 1)} ms per file while the worker process ` +
           `used ${num(cpuMs, 2)} ms of CPU per file; at CONCURRENCY=1 a file took ${num(c1Ms, 1)} ms, ${num(c1CpuMs, 2)} ms of it ` +
-          'on the worker\'s CPU. Wall time far above CPU time is waiting (round trips, timers), not work.',
+          "on the worker's CPU. Wall time far above CPU time is waiting (round trips, timers), not work.",
       );
     }
     if (set.memory) {
@@ -426,11 +531,20 @@ export function notes(results: BenchResults): string[] {
 
 export function terminalReport(results: BenchResults, path: string): string {
   const parts = [
-    ...[summaryTable(results), onceTable(results), taggedRequestsTable(results), networkTable(results), sweepTable(results), importsTable(results)]
+    ...[
+      summaryTable(results),
+      onceTable(results),
+      taggedRequestsTable(results),
+      networkTable(results),
+      sweepTable(results),
+      importsTable(results),
+    ]
       .filter(Boolean)
       .flatMap((block) => ['', block]),
     '',
-    notes(results).map((line) => `- ${line}`).join('\n'),
+    notes(results)
+      .map((line) => `- ${line}`)
+      .join('\n'),
     '',
     `Results: ${path}`,
     results.errors.length > 0 ? `\nProblems during the run:\n${results.errors.map((e) => `  - ${e}`).join('\n')}` : '',
@@ -484,8 +598,8 @@ ceiling.${network ? ` clamd's own time for one ${network.fileKiB} KiB file: ${nu
 
 ${detail}
 ${
-    sweep
-      ? `
+  sweep
+    ? `
 #### Choosing the defaults
 
 The worker's defaults come from this measurement, not from guesses: the same
@@ -494,8 +608,8 @@ Memory (peak RSS) and AWS requests per file are the price of a higher value.
 
 ${sweep}
 `
-      : ''
-  }
+    : ''
+}
 `;
 }
 
@@ -520,14 +634,20 @@ in every row.`,
 anonymous (the V8 heap, malloc, stacks: the process's own) and ${num(map.fileMiB)} MiB file-backed (the
 node binary's code and the shared libraries: clean pages, shared with any process that maps the
 same files and reclaimable under memory pressure, but counted in RSS).`,
-      table(['Mapping', 'RSS (MiB)'], map.mappings.map((m) => [m.name.replace(/\|/g, '\\|'), num(m.rssMiB)])),
+      table(
+        ['Mapping', 'RSS (MiB)'],
+        map.mappings.map((m) => [m.name.replace(/\|/g, '\\|'), num(m.rssMiB)]),
+      ),
     );
   }
   if (heap) {
     parts.push(
       `A heap snapshot of the same idle worker (\`--heap-snapshot\`): ${num(heap.totalMiB, 2)} MiB of live objects in ` +
         `${heap.nodes.toLocaleString('en-US')} heap nodes, by V8's kind, and the largest groups by constructor or name:`,
-      table(['Kind', 'MiB', 'Count'], heap.byType.slice(0, 10).map((t) => [t.type, num(t.mib, 2), t.count.toLocaleString('en-US')])),
+      table(
+        ['Kind', 'MiB', 'Count'],
+        heap.byType.slice(0, 10).map((t) => [t.type, num(t.mib, 2), t.count.toLocaleString('en-US')]),
+      ),
       table(
         ['Name', 'Kind', 'MiB', 'Count'],
         heap.largest.map((l) => [`\`${l.name.replace(/[|`\n]/g, ' ')}\``, l.type, num(l.mib, 2), l.count.toLocaleString('en-US')]),
@@ -543,7 +663,9 @@ function taggedRequestsSection(results: BenchResults, clean: RequestSummary | un
   const { untagged, pretagged } = tagged;
   const target = TARGETS.billablePerCleanFile;
   const tagsPerMonth = (1e6 / 10_000) * PRICES.s3ObjectTagsPer10000PerMonth;
-  const uploadTags = Object.entries(pretagged.uploadTags).map(([k, v]) => `${k}=${v}`).join('&');
+  const uploadTags = Object.entries(pretagged.uploadTags)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
   const derived = clean !== undefined;
   const putUsd = (untagged.requests.perFile['S3.PutObjectTagging'] ?? 0) * 1e6 * usdPerRequest('S3.PutObjectTagging');
   const verdict = (batch: TaggedBatch) => {
@@ -583,7 +705,7 @@ The PUT is most of a clean file's request cost: $${num(putUsd, 2)} of the $${num
     clean ? `, against $${num(clean.usdPerMillionFiles.total, 2)} a million without the tag` : ''
   }.
 Issue 7's target of at most ${target} billable requests per clean file was set, and is judged above,
-without the tag. With it: ${verdict(untagged)} for files uploaded untagged, ${verdict(pretagged)} for files uploaded with tags of their own${derived ? ' (with the emulator\'s SQS share, and as counted against moto)' : ''}.
+without the tag. With it: ${verdict(untagged)} for files uploaded untagged, ${verdict(pretagged)} for files uploaded with tags of their own${derived ? " (with the emulator's SQS share, and as counted against moto)" : ''}.
 Besides requests, S3 charges $${PRICES.s3ObjectTagsPer10000PerMonth} per 10,000 tags stored per month: the status
 tag on a million kept files adds $${num(tagsPerMonth, 2)} a month.
 `;
@@ -655,8 +777,8 @@ ${onceTable(results) ? `\nMeasured once per run, with the ${results.globalSet ??
 
 ${targetsTable(results)}
 ${results.errors.length > 0 ? `\n### Problems during the run\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}${
-    (results.warnings ?? []).length > 0 ? `\n### Warnings\n\n${results.warnings.map((w) => `- ${w}`).join('\n')}\n` : ''
-  }
+  (results.warnings ?? []).length > 0 ? `\n### Warnings\n\n${results.warnings.map((w) => `- ${w}`).join('\n')}\n` : ''
+}
 ### AWS requests per file
 
 Counted inside the worker by an SDK middleware (\`src/aws/request-counter.ts\`), one
@@ -677,9 +799,7 @@ Cost per million files uses ${PRICES.basis}: S3 PUT/COPY/POST/LIST $${PRICES.s3P
 S3 GET and other $${PRICES.s3GetAndOtherPer1000} per 1,000, S3 DELETE free, SQS $${PRICES.sqsPerMillion} per million
 requests (each message and batch here is well under 64 KiB, so one request each),
 SNS publish $${PRICES.snsPublishPerMillion} per million (delivery to SQS free).${
-    cleanSummary
-      ? ` For a clean file that is $${num(cleanSummary.usdPerMillionFiles.total, 2)} per million files.`
-      : ''
+    cleanSummary ? ` For a clean file that is $${num(cleanSummary.usdPerMillionFiles.total, 2)} per million files.` : ''
   }
 
 ${[taggedRequestsSection(results, cleanSummary), latencySection(results), importsSection(results), soakSection(results)]
@@ -692,7 +812,9 @@ The machine has ${machine.cpus} CPUs, so a phase of W wall seconds has ${machine
 
 ${cpuTable(results)}
 
-${notes(results).map((line) => `- ${line}`).join('\n')}
+${notes(results)
+  .map((line) => `- ${line}`)
+  .join('\n')}
 
 ## Method
 
@@ -708,7 +830,13 @@ and is otherwise idle while the worker works.
   benchmark sets the queue URLs (so the worker looks none up), \`RECEIVE_WAIT_TIME=1\`
   (so that a worker stops quickly at the end of a phase; with a full queue
   receives return at once anyway) and \`LOG_LEVEL=info\`; everything else is the
-  worker's default unless a figure names it${Object.keys(options.workerEnv ?? {}).length > 0 ? ` (this run also set ${Object.entries(options.workerEnv).map(([k, v]) => `\`${k}=${v}\``).join(', ')} for every worker)` : ''}.
+  worker's default unless a figure names it${
+    Object.keys(options.workerEnv ?? {}).length > 0
+      ? ` (this run also set ${Object.entries(options.workerEnv)
+          .map(([k, v]) => `\`${k}=${v}\``)
+          .join(', ')} for every worker)`
+      : ''
+  }.
 - **Test data.** Random bytes (incompressible, no file format), uploaded once before
   any worker runs: ${options.largeObjects} × ${options.largeMiB} MiB and 1 × ${options.hugeMiB} MiB as multipart uploads
   in 8 MiB parts, ${options.smallFiles} × ${options.smallKiB} KiB with PutObject. The emulator turns each upload
@@ -767,10 +895,14 @@ and is otherwise idle while the worker works.
   record (from its start to its verdict: the GET and the scan, the time it held a
   slot); *until forwarded* is its \`durationMs\` (to the forward accepted); *beyond
   its scan* is (verdictMs − clamd's time per file) ÷ round trip. *Slot ms per file* is CONCURRENCY × wall time ÷ files: in
-  work plus the time a slot stood empty.${options.sweep ? `
+  work plus the time a slot stood empty.${
+    options.sweep
+      ? `
 - **Sweep.** The latency mode at +${options.sweep.delayMs} ms once per value of \`${options.sweep.name}\`, given to the
   worker through its environment (over \`--worker-env\`), ${options.networkFiles} files each (${options.networkFilesC1} at
-  \`CONCURRENCY=1\`), each with its own ceiling at the concurrency it ran with.` : ''}
+  \`CONCURRENCY=1\`), each with its own ceiling at the concurrency it ran with.`
+      : ''
+  }
 - **Soak.** See the section above: ${options.soakFiles.toLocaleString('en-US')} files of ${options.soakKiB} KiB through one worker with
   default settings, no added latency, uploaded by ${options.soakUploaders} uploaders while it runs (paused
   while more than ${options.soakBacklog.toLocaleString('en-US')} events wait), \`VmRSS\` and open descriptors sampled every

@@ -191,7 +191,16 @@ export interface SetResult {
     ratioVsCeiling: number;
   };
   requests?: { clean?: RequestSummary; infected?: RequestSummary; infectedDrain?: Drain };
-  latency?: { files: number; gapMs: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number; meanMs: number; samplesMs: number[] };
+  latency?: {
+    files: number;
+    gapMs: number;
+    p50Ms: number;
+    p90Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    meanMs: number;
+    samplesMs: number[];
+  };
   /** Peak RSS with inFlightObjects large objects in work at once. */
   inFlight?: { objects: number; objectMiB: number; concurrency: number; peakRssMiB: number; drain: Drain };
   network?: NetworkResult;
@@ -361,7 +370,7 @@ export interface BenchResults {
   machine: Machine;
   options: BenchOptions;
   /** The worker's command line: package.json's "worker" script, and the Node flags the benchmark gave it. */
-  production?: { script: string; nodeArgs: string[]; /** --worker-cli: a bundle other than the production command's. */ cli?: string };
+  production?: { script: string; nodeArgs: string[] /** --worker-cli: a bundle other than the production command's. */; cli?: string };
   prices: typeof PRICES;
   sets: SetResult[];
   /** Signature set whose clamd served the phases run once (startup, sweep, soak, requests-tagged). */
@@ -411,11 +420,23 @@ export function checkTargets(results: Pick<BenchResults, 'sets' | 'startup' | 's
     const name = set.signatures.name;
     add(name, 'Large objects: worker / bare clamd', `>= ${t.largeRatio}`, set.large?.ratio, (v) => v >= t.largeRatio);
     add(name, 'Small objects: worker / CONCURRENCY=1', `>= ${t.smallVsC1}`, set.small?.ratioVsC1, (v) => v >= t.smallVsC1);
-    add(name, 'Small objects: worker / emulator-bound ceiling', `>= ${t.smallVsCeiling}`, set.small?.ratioVsCeiling, (v) => v >= t.smallVsCeiling);
+    add(
+      name,
+      'Small objects: worker / emulator-bound ceiling',
+      `>= ${t.smallVsCeiling}`,
+      set.small?.ratioVsCeiling,
+      (v) => v >= t.smallVsCeiling,
+    );
     const single = set.memory?.single ?? [];
     const largest = single.reduce<(typeof single)[number] | undefined>((a, b) => (a && a.objectMiB >= b.objectMiB ? a : b), undefined);
     const smallest = single.reduce<(typeof single)[number] | undefined>((a, b) => (a && a.objectMiB <= b.objectMiB ? a : b), undefined);
-    add(name, `Memory: peak RSS scanning one ${largest?.objectMiB ?? '?'} MiB object (MiB)`, `<= ${t.hugePeakRssMiB}`, largest?.peakRssMiB, (v) => v <= t.hugePeakRssMiB);
+    add(
+      name,
+      `Memory: peak RSS scanning one ${largest?.objectMiB ?? '?'} MiB object (MiB)`,
+      `<= ${t.hugePeakRssMiB}`,
+      largest?.peakRssMiB,
+      (v) => v <= t.hugePeakRssMiB,
+    );
     add(
       name,
       `Memory: growth from ${smallest?.objectMiB ?? '?'} MiB to ${largest?.objectMiB ?? '?'} MiB object (MiB)`,
@@ -425,15 +446,45 @@ export function checkTargets(results: Pick<BenchResults, 'sets' | 'startup' | 's
     );
     if (set.inFlight) {
       const f = set.inFlight;
-      add(name, `Memory: peak RSS with ${f.objects} × ${f.objectMiB} MiB in work, CONCURRENCY=${f.concurrency} (MiB)`, `<= ${t.inFlightPeakRssMiB}`, f.peakRssMiB, (v) => v <= t.inFlightPeakRssMiB);
+      add(
+        name,
+        `Memory: peak RSS with ${f.objects} × ${f.objectMiB} MiB in work, CONCURRENCY=${f.concurrency} (MiB)`,
+        `<= ${t.inFlightPeakRssMiB}`,
+        f.peakRssMiB,
+        (v) => v <= t.inFlightPeakRssMiB,
+      );
     }
-    add(name, 'Requests: billable per clean file', `<= ${t.billablePerCleanFile}`, set.requests?.clean?.billablePerFile, (v) => v <= t.billablePerCleanFile);
+    add(
+      name,
+      'Requests: billable per clean file',
+      `<= ${t.billablePerCleanFile}`,
+      set.requests?.clean?.billablePerFile,
+      (v) => v <= t.billablePerCleanFile,
+    );
     const at20 = set.network?.delays.find((d) => d.delayMs === t.networkDelayMs);
     if (set.network) {
       const ms = t.networkDelayMs;
-      add(name, `Latency mode ${ms} ms: default settings / CONCURRENCY=1`, `>= ${t.networkVsC1}`, at20?.ratioVsC1, (v) => v >= t.networkVsC1);
-      add(name, `Latency mode ${ms} ms: clean record in work, median, round trips beyond its scan`, `<= ${t.networkInWorkRoundTrips}`, at20?.worker.inWorkRoundTrips?.p50, (v) => v <= t.networkInWorkRoundTrips);
-      add(name, `Latency mode ${ms} ms: default settings / latency-bound ceiling`, `>= ${t.networkVsCeiling}`, at20?.ratioVsCeiling, (v) => v >= t.networkVsCeiling);
+      add(
+        name,
+        `Latency mode ${ms} ms: default settings / CONCURRENCY=1`,
+        `>= ${t.networkVsC1}`,
+        at20?.ratioVsC1,
+        (v) => v >= t.networkVsC1,
+      );
+      add(
+        name,
+        `Latency mode ${ms} ms: clean record in work, median, round trips beyond its scan`,
+        `<= ${t.networkInWorkRoundTrips}`,
+        at20?.worker.inWorkRoundTrips?.p50,
+        (v) => v <= t.networkInWorkRoundTrips,
+      );
+      add(
+        name,
+        `Latency mode ${ms} ms: default settings / latency-bound ceiling`,
+        `>= ${t.networkVsCeiling}`,
+        at20?.ratioVsCeiling,
+        (v) => v >= t.networkVsCeiling,
+      );
     }
   }
   const global = results.globalSet ?? 'any';

@@ -17,7 +17,18 @@ import { chunksOf, MIB, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES, startEmulatorProcess, type EmulatorHandle } from './emulator.ts';
 import { measureImportCost } from './import-cost.ts';
 import { networkPhase, sweepPhase } from './network.ts';
-import { clamdRssMiB, inFlightPhase, largePhase, latencyPhase, memoryPhase, prepare, requestsPhase, smallPhase, type Prepared, type Stack } from './phases.ts';
+import {
+  clamdRssMiB,
+  inFlightPhase,
+  largePhase,
+  latencyPhase,
+  memoryPhase,
+  prepare,
+  requestsPhase,
+  smallPhase,
+  type Prepared,
+  type Stack,
+} from './phases.ts';
 import { ensureBuilt, productionCommand } from './production.ts';
 import { soakPhase } from './soak.ts';
 import { startupPhase } from './startup.ts';
@@ -25,7 +36,16 @@ import { taggedRequestsPhase } from './tagged-requests.ts';
 import { PRICES } from './prices.ts';
 import { describeMachine, round } from './proc.ts';
 import { DOC_PATH, renderDoc, terminalReport } from './report.ts';
-import { checkTargets, FULL_OPTIONS, GLOBAL_PHASES, SET_PHASES, type BenchOptions, type BenchResults, type Phase, type SetResult } from './results.ts';
+import {
+  checkTargets,
+  FULL_OPTIONS,
+  GLOBAL_PHASES,
+  SET_PHASES,
+  type BenchOptions,
+  type BenchResults,
+  type Phase,
+  type SetResult,
+} from './results.ts';
 import { OFFICIAL_DATABASE_DIR, TEST_SIGNATURES_DIR, writeLargeSignatureSet } from './signatures.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -189,7 +209,8 @@ function parseOptions(
   const int = (name: string, value: string | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     if (value === undefined) return fallback;
     const parsed = Number(value);
-    if (!Number.isInteger(parsed) || parsed < min || parsed > max) throw new Error(`--${name} must be a whole number from ${min} to ${max}, got ${value}`);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max)
+      throw new Error(`--${name} must be a whole number from ${min} to ${max}, got ${value}`);
     return parsed;
   };
   const sets: Record<string, BenchOptions['signatures']> = {
@@ -202,11 +223,22 @@ function parseOptions(
   // --soak and --sweep alone run just that, with the small signature set.
   const only: Phase[] = [...(values.sweep !== undefined ? (['sweep'] as const) : []), ...(values.soak ? (['soak'] as const) : [])];
   const signatures =
-    values.signatures === undefined ? (only.length > 0 && values.phases === undefined ? (['small'] as BenchOptions['signatures']) : base.signatures) : sets[values.signatures];
+    values.signatures === undefined
+      ? only.length > 0 && values.phases === undefined
+        ? (['small'] as BenchOptions['signatures'])
+        : base.signatures
+      : sets[values.signatures];
   if (!signatures) throw new Error(`--signatures must be one of ${Object.keys(sets).join(', ')}, got ${values.signatures}`);
   const known: readonly string[] = [...SET_PHASES, ...GLOBAL_PHASES];
   const phases =
-    values.phases === undefined ? (only.length > 0 ? only : base.phases) : (values.phases.split(',').map((p) => p.trim()).filter(Boolean) as Phase[]);
+    values.phases === undefined
+      ? only.length > 0
+        ? only
+        : base.phases
+      : (values.phases
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean) as Phase[]);
   for (const phase of phases) if (!known.includes(phase)) throw new Error(`--phases: unknown phase ${phase}; known: ${known.join(', ')}`);
   const fraction = (name: string, value: string | undefined, fallback: number, min: number, max: number): number => {
     if (value === undefined) return fallback;
@@ -221,7 +253,12 @@ function parseOptions(
       : values['network-delays'].split(',').map((d) => int('network-delays', d.trim(), 0, 0, 10_000));
   if (delays.length === 0) throw new Error('--network-delays: give at least one delay');
   const sweepDelay = int('sweep-delay', values['sweep-delay'], base.sweep?.delayMs ?? 20, 0, 10_000);
-  const sweep = values.sweep === undefined ? (base.sweep ? { ...base.sweep, delayMs: sweepDelay } : null) : { ...parseSweep(values.sweep), delayMs: sweepDelay };
+  const sweep =
+    values.sweep === undefined
+      ? base.sweep
+        ? { ...base.sweep, delayMs: sweepDelay }
+        : null
+      : { ...parseSweep(values.sweep), delayMs: sweepDelay };
   const workerEnv: Record<string, string> = {};
   for (const pair of values['worker-env'] ?? []) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(pair);
@@ -278,7 +315,11 @@ function parseOptions(
 /** "concurrency=1,4,8" -> CONCURRENCY at 1, 4 and 8 (the name is an environment variable of the worker's). */
 function parseSweep(text: string): { name: string; values: string[] } {
   const match = /^([A-Za-z_][A-Za-z0-9_-]*)=(.+)$/.exec(text.trim());
-  const values = match?.[2]?.split(',').map((value) => value.trim()).filter(Boolean) ?? [];
+  const values =
+    match?.[2]
+      ?.split(',')
+      .map((value) => value.trim())
+      .filter(Boolean) ?? [];
   if (!match || values.length === 0) throw new Error(`--sweep must be NAME=v1,v2,... (e.g. concurrency=1,4,8,16,32), got ${text}`);
   return { name: match[1]!.toUpperCase().replace(/-/g, '_'), values };
 }
@@ -305,7 +346,9 @@ async function startClamdFor(stack: Stack, set: SetResult['signatures']['name'])
   let signaturesDir = TEST_SIGNATURES_DIR;
   if (set === 'large') {
     progress(`generating ${options.signatureCount} body signatures`);
-    signaturesDir = await writeLargeSignatureSet(join(runDir, 'signatures-large'), options.signatureCount, { wildcardShare: options.signatureWildcards });
+    signaturesDir = await writeLargeSignatureSet(join(runDir, 'signatures-large'), options.signatureCount, {
+      wildcardShare: options.signatureWildcards,
+    });
   }
   progress(`starting clamd with the ${set} signature set`);
   const clamd = await startBenchClamd({
@@ -315,7 +358,8 @@ async function startClamdFor(stack: Stack, set: SetResult['signatures']['name'])
     streamMaxBytes: stack.maxFileMiB * MIB,
     // Above every concurrency a phase may run at, the worker's default included
     // (not known here; the lead may raise it), so that no scan waits for a thread.
-    maxThreads: Math.max(32, options.concurrency, options.smallConcurrency, options.inFlightConcurrency, ...sweepConcurrencies(options)) + 2,
+    maxThreads:
+      Math.max(32, options.concurrency, options.smallConcurrency, options.inFlightConcurrency, ...sweepConcurrencies(options)) + 2,
     // A big object against a large set can take minutes; the default 90 s would cut it short.
     limits: { maxScanTimeMs: 3_600_000 },
   });
@@ -372,7 +416,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const major = Number(process.versions.node.split('.')[0]);
-  if (major < 24) throw new Error(`Node ${process.version} cannot run the .ts sources; use the project's Node 24 (npm run bench, or npx node bench/run.ts)`);
+  if (major < 24)
+    throw new Error(
+      `Node ${process.version} cannot run the .ts sources; use the project's Node 24 (npm run bench, or npx node bench/run.ts)`,
+    );
   const { options } = parsed;
   if (options.signatures.includes('official') && !(await hasOfficialDatabase())) {
     throw new Error(`--signatures official: no official database (.cvd/.cld) in ${OFFICIAL_DATABASE_DIR}; run freshclam first`);
@@ -380,7 +427,10 @@ async function main(argv: string[]): Promise<number> {
   const started = new Date();
   const runDir = mkdtempSync(join(tmpdir(), 'bucketscan-bench-'));
   progress(`run directory (worker logs, request counts): ${runDir}`);
-  const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  const stamp = started
+    .toISOString()
+    .replace(/[:]/g, '-')
+    .replace(/\.\d+Z$/, 'Z');
   const out = resolve(parsed.out ?? join(ROOT, 'bench', 'results', `${stamp}${options.smoke ? '-smoke' : ''}.json`));
 
   const production = productionCommand();
@@ -444,7 +494,8 @@ async function main(argv: string[]): Promise<number> {
         if (selected.has('startup')) global.startup = await attempt('startup', () => startupPhase(stack, clamd));
         if (selected.has('sweep')) global.sweep = await attempt('sweep', () => sweepPhase(stack, clamd, prepared));
         if (selected.has('soak')) global.soak = await attempt('soak', () => soakPhase(stack, clamd));
-        if (selected.has('requests-tagged')) global.requestsTagged = await attempt('requests-tagged', () => taggedRequestsPhase(stack, clamd));
+        if (selected.has('requests-tagged'))
+          global.requestsTagged = await attempt('requests-tagged', () => taggedRequestsPhase(stack, clamd));
       } finally {
         await clamd.stop();
       }

@@ -56,7 +56,11 @@ export function randomSignatureLine(index: number, next: () => number, wildcardS
  * Writes a signature directory for startClamd's `signaturesDir`: copies of the
  * test signatures plus `bench-random.ndb` with `count` random body signatures.
  */
-export async function writeLargeSignatureSet(dir: string, count: number, options: { seed?: number; wildcardShare?: number } = {}): Promise<string> {
+export async function writeLargeSignatureSet(
+  dir: string,
+  count: number,
+  options: { seed?: number; wildcardShare?: number } = {},
+): Promise<string> {
   const seed = options.seed ?? 20260101;
   mkdirSync(dir, { recursive: true });
   for (const name of readdirSync(TEST_SIGNATURES_DIR)) {

@@ -69,7 +69,9 @@ export async function soakPhase(stack: Stack, clamd: BenchClamd): Promise<SoakRe
   const deleted = emulator.call({ cmd: 'awaitDeleted', count: files });
   const worker = await startWorker(stack, clamd, {}, 'soak');
   const concurrency = concurrencyOf(worker);
-  stack.progress(`soak: ${files} x ${options.soakKiB} KiB through one worker (CONCURRENCY=${concurrency}), sampled every ${options.soakSampleSeconds} s`);
+  stack.progress(
+    `soak: ${files} x ${options.soakKiB} KiB through one worker (CONCURRENCY=${concurrency}), sampled every ${options.soakSampleSeconds} s`,
+  );
   const meter = new CpuMeter({ worker: worker.pid, clamd: clamd.pid, emulator: emulator.pid, bench: process.pid });
   const done = () => Object.values(worker.outcomes).reduce((sum, count) => sum + count, 0);
   const samples: SoakSample[] = [];
@@ -141,9 +143,12 @@ export async function soakPhase(stack: Stack, clamd: BenchClamd): Promise<SoakRe
   await purge(stack, 'inbound', 'validation');
   if (failure) throw new Error(`soak: uploads failed: ${(failure as Error)?.message ?? String(failure)}`);
   if (timedOut) {
-    throw new Error(`soak: ${files} files not all handled within ${timeoutMs / 1000} s (uploads ${uploadsDone ? 'done' : 'not done'}); outcomes ${JSON.stringify(worker.outcomes)}; logs in ${stack.runDir}`);
+    throw new Error(
+      `soak: ${files} files not all handled within ${timeoutMs / 1000} s (uploads ${uploadsDone ? 'done' : 'not done'}); outcomes ${JSON.stringify(worker.outcomes)}; logs in ${stack.runDir}`,
+    );
   }
-  if ((worker.outcomes['clean'] ?? 0) !== files) stack.errors.push(`soak: expected ${files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);
+  if ((worker.outcomes['clean'] ?? 0) !== files)
+    stack.errors.push(`soak: expected ${files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);
   if (Object.keys(worker.problems).length > 0) stack.errors.push(`soak: worker warnings/errors ${JSON.stringify(worker.problems)}`);
   if (exit.code !== 0) stack.errors.push(`soak: worker exited with code ${exit.code} (signal ${exit.signal})`);
 

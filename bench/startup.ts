@@ -36,7 +36,10 @@ export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<Sta
       const worker = await startWorker(
         stack,
         clamd,
-        { endpoint: proxy.endpoint, ...(snapshot ? { extraNodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${stack.runDir}`] } : {}) },
+        {
+          endpoint: proxy.endpoint,
+          ...(snapshot ? { extraNodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${stack.runDir}`] } : {}),
+        },
         `startup-${run + 1}`,
       );
       try {
@@ -58,11 +61,14 @@ export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<Sta
           heapSnapshot = await takeHeapSnapshot(worker.pid, stack.runDir);
         }
         const last = runs[runs.length - 1]!;
-        stack.progress(`start-up ${run + 1}/${options.startupRuns}: first receive after ${last.toFirstReceiveMs} ms; idle RSS ${last.idleRssMiB} MiB`);
+        stack.progress(
+          `start-up ${run + 1}/${options.startupRuns}: first receive after ${last.toFirstReceiveMs} ms; idle RSS ${last.idleRssMiB} MiB`,
+        );
       } finally {
         const exit = await worker.stop();
         if (exit.code !== 0) stack.errors.push(`start-up run ${run + 1}: worker exited with code ${exit.code} (signal ${exit.signal})`);
-        if (Object.keys(worker.problems).length > 0) stack.errors.push(`start-up run ${run + 1}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
+        if (Object.keys(worker.problems).length > 0)
+          stack.errors.push(`start-up run ${run + 1}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
       }
     } finally {
       await proxy.stop();
@@ -70,7 +76,10 @@ export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<Sta
   }
   const times = runs.map((run) => run.toFirstReceiveMs).sort((a, b) => a - b);
   const idle = runs.map((run) => run.idleRssMiB).sort((a, b) => a - b);
-  if (runs.some((run) => run.children > 0)) stack.errors.push(`start-up: the worker started child processes (${runs.map((run) => run.children).join(', ')}); production runs one process`);
+  if (runs.some((run) => run.children > 0))
+    stack.errors.push(
+      `start-up: the worker started child processes (${runs.map((run) => run.children).join(', ')}); production runs one process`,
+    );
   return {
     runs,
     idleSeconds: options.idleSeconds,

@@ -19,13 +19,7 @@
  * are what the worker should have written.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import {
-  CreateBucketCommand,
-  GetObjectTaggingCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectTaggingCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { DEFAULT_STATUS_TAG } from '../src/pipeline/tags.ts';
@@ -118,20 +112,31 @@ async function runBatch(
   });
   // moto's s3:TestEvent is not a file: gone before the worker starts, so it is not counted.
   await sqs.send(new PurgeQueueCommand({ QueueUrl: inbound.url }));
-  await poll(`the test event to leave ${inbound.name}`, QUEUE_FILL_TIMEOUT_MS, async () => ((await queueDepth(sqs, inbound.url)) === 0 ? true : undefined));
+  await poll(`the test event to leave ${inbound.name}`, QUEUE_FILL_TIMEOUT_MS, async () =>
+    (await queueDepth(sqs, inbound.url)) === 0 ? true : undefined,
+  );
 
   const tagging = new URLSearchParams(spec.uploadTags).toString();
-  stack.progress(`requests-tagged: uploading ${spec.files} x ${options.smallKiB} KiB to moto${tagging ? `, tagged ${tagging}` : ', untagged'}`);
+  stack.progress(
+    `requests-tagged: uploading ${spec.files} x ${options.smallKiB} KiB to moto${tagging ? `, tagged ${tagging}` : ', untagged'}`,
+  );
   const versions: Array<{ key: string; versionId: string }> = new Array(spec.files);
   await inParallel(spec.files, 8, async (i) => {
     const key = benchKey(`tagged-${spec.label}-${i}.bin`);
     const put = await s3.send(
-      new PutObjectCommand({ Bucket: unprocessedBucket, Key: key, Body: randomBuffer(options.smallKiB * 1024), ...(tagging ? { Tagging: tagging } : {}) }),
+      new PutObjectCommand({
+        Bucket: unprocessedBucket,
+        Key: key,
+        Body: randomBuffer(options.smallKiB * 1024),
+        ...(tagging ? { Tagging: tagging } : {}),
+      }),
     );
     if (!put.VersionId) throw new Error(`moto returned no VersionId for ${key}: the bucket is not versioned, so the worker would not tag`);
     versions[i] = { key, versionId: put.VersionId };
   });
-  await poll(`${spec.files} events on ${inbound.name}`, QUEUE_FILL_TIMEOUT_MS, async () => ((await queueDepth(sqs, inbound.url)) >= spec.files ? true : undefined));
+  await poll(`${spec.files} events on ${inbound.name}`, QUEUE_FILL_TIMEOUT_MS, async () =>
+    (await queueDepth(sqs, inbound.url)) >= spec.files ? true : undefined,
+  );
 
   const worker = await startWorker(
     stack,
@@ -156,7 +161,9 @@ async function runBatch(
     const finished = await Promise.race([worker.outcomesReached(spec.files).then(() => true), delay(DRAIN_TIMEOUT_MS, false)]);
     // Outcomes are logged before their messages' batched delete: wait for the queue too.
     if (finished) {
-      await poll(`${inbound.name} to be empty`, QUEUE_FILL_TIMEOUT_MS, async () => ((await queueDepth(sqs, inbound.url)) === 0 ? true : undefined));
+      await poll(`${inbound.name} to be empty`, QUEUE_FILL_TIMEOUT_MS, async () =>
+        (await queueDepth(sqs, inbound.url)) === 0 ? true : undefined,
+      );
       drained = true;
     }
   } catch (error) {
@@ -165,25 +172,32 @@ async function runBatch(
   }
   const { counts, code: exitCode } = await worker.stop();
   if (!drained) {
-    throw new Error(`requests-tagged ${spec.label}: ${spec.files} files not handled within ${DRAIN_TIMEOUT_MS / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`);
+    throw new Error(
+      `requests-tagged ${spec.label}: ${spec.files} files not handled within ${DRAIN_TIMEOUT_MS / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`,
+    );
   }
   if (!counts) throw new Error(`requests-tagged ${spec.label}: the worker wrote no request counts; logs in ${stack.runDir}`);
   const label = `requests-tagged ${spec.label}`;
-  if ((worker.outcomes['clean'] ?? 0) !== spec.files) stack.errors.push(`${label}: expected ${spec.files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);
+  if ((worker.outcomes['clean'] ?? 0) !== spec.files)
+    stack.errors.push(`${label}: expected ${spec.files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);
   if (Object.keys(worker.problems).length > 0) stack.errors.push(`${label}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
   if (exitCode !== 0) stack.errors.push(`${label}: worker exited with code ${exitCode}`);
-  if (await queueDepth(sqs, inbound.dlqUrl) !== 0) stack.errors.push(`${label}: messages reached the dead-letter queue`);
+  if ((await queueDepth(sqs, inbound.dlqUrl)) !== 0) stack.errors.push(`${label}: messages reached the dead-letter queue`);
 
   // Tagging must really have happened, or the figure is the untagged one.
   if ((worker.statusTags['CLEAN'] ?? 0) !== spec.files) {
-    throw new Error(`${label}: the worker logged the status tag CLEAN for ${worker.statusTags['CLEAN'] ?? 0} of ${spec.files} files (${JSON.stringify(worker.statusTags)}); logs in ${stack.runDir}`);
+    throw new Error(
+      `${label}: the worker logged the status tag CLEAN for ${worker.statusTags['CLEAN'] ?? 0} of ${spec.files} files (${JSON.stringify(worker.statusTags)}); logs in ${stack.runDir}`,
+    );
   }
   const puts = counts.attempts['S3.PutObjectTagging'] ?? 0;
   if (puts < spec.files) throw new Error(`${label}: ${puts} PutObjectTagging requests for ${spec.files} files`);
   const reads = counts.attempts['S3.GetObjectTagging'] ?? 0;
   const needsRead = Object.keys(spec.uploadTags).length > 0;
   if (needsRead ? reads < spec.files : reads > 0) {
-    throw new Error(`${label}: ${reads} GetObjectTagging requests for ${spec.files} files uploaded ${needsRead ? 'with' : 'without'} tags of their own`);
+    throw new Error(
+      `${label}: ${reads} GetObjectTagging requests for ${spec.files} files uploaded ${needsRead ? 'with' : 'without'} tags of their own`,
+    );
   }
   const sample = spread(spec.files, VERIFY_SAMPLE).map((i) => versions[i]!);
   const expected = expectedTags(spec.uploadTags, spec.statusTag);
@@ -195,7 +209,9 @@ async function runBatch(
   await sqs.send(new PurgeQueueCommand({ QueueUrl: m.validationUrl }));
 
   const requests = summarizeRequests(counts, spec.files);
-  stack.progress(`requests-tagged: ${spec.label}: ${requests.billablePerFile} billable requests per clean file, $${requests.usdPerMillionFiles.total} per million`);
+  stack.progress(
+    `requests-tagged: ${spec.label}: ${requests.billablePerFile} billable requests per clean file, $${requests.usdPerMillionFiles.total} per million`,
+  );
   return {
     files: spec.files,
     uploadTags: spec.uploadTags,
@@ -218,7 +234,12 @@ export async function taggedRequestsPhase(stack: Stack, clamd: BenchClamd): Prom
   try {
     m = await setUp(moto);
     const untagged = await runBatch(stack, clamd, m, { label: 'untagged', files: options.taggedFiles, uploadTags: {}, statusTag });
-    const pretagged = await runBatch(stack, clamd, m, { label: 'pretagged', files: options.taggedFiles, uploadTags: UPLOAD_TAGS, statusTag });
+    const pretagged = await runBatch(stack, clamd, m, {
+      label: 'pretagged',
+      files: options.taggedFiles,
+      uploadTags: UPLOAD_TAGS,
+      statusTag,
+    });
     return { fileKiB: options.smallKiB, statusTag, untagged, pretagged };
   } finally {
     m?.s3.destroy();

@@ -66,7 +66,10 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   }
   Object.assign(env, options.env);
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...options.command.nodeArgs, options.command.cli, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...options.command.nodeArgs, options.command.cli, 'worker'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const stderrTail: string[] = [];
   const outcomes: Record<string, number> = {};
@@ -90,7 +93,13 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     const lines = text.split('\n');
     carry = lines.pop() ?? '';
     for (const line of lines) {
-      if (!line.includes('"outcome"') && !line.includes('worker started') && !line.includes('"level":"error"') && !line.includes('"level":"warn"')) continue;
+      if (
+        !line.includes('"outcome"') &&
+        !line.includes('worker started') &&
+        !line.includes('"level":"error"') &&
+        !line.includes('"level":"warn"')
+      )
+        continue;
       let parsed: { outcome?: unknown; msg?: unknown; level?: unknown; durationMs?: unknown; verdictMs?: unknown; statusTag?: unknown };
       try {
         parsed = JSON.parse(line) as typeof parsed;
@@ -146,7 +155,10 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     child.kill('SIGKILL');
     await exited;
     process.off('exit', killOnExit);
-    const why = outcome.kind === 'exited' ? `exited (code ${outcome.exit.code}, signal ${outcome.exit.signal})` : `did not start within ${timeoutMs} ms`;
+    const why =
+      outcome.kind === 'exited'
+        ? `exited (code ${outcome.exit.code}, signal ${outcome.exit.signal})`
+        : `did not start within ${timeoutMs} ms`;
     throw new Error(`the worker ${why}; stderr:\n${stderrTail.join('\n')}\nlog: ${options.logFile}`);
   }
 
@@ -174,9 +186,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
         clearTimeout(kill);
         process.off('exit', killOnExit);
         await new Promise<void>((resolveEnd) => log.end(() => resolveEnd()));
-        const counts = existsSync(options.countsFile)
-          ? (JSON.parse(readFileSync(options.countsFile, 'utf8')) as RequestCounts)
-          : undefined;
+        const counts = existsSync(options.countsFile) ? (JSON.parse(readFileSync(options.countsFile, 'utf8')) as RequestCounts) : undefined;
         return { ...exit, counts };
       })();
       return stopping;

@@ -43,9 +43,7 @@ if (major >= 24) {
 } else {
   const bundled = join(root, 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(bundled)) {
-    process.stderr.write(
-      `bucketscan: needs Node.js 24 or later (this is ${process.version}); run "npm ci" in ${root} to install it\n`,
-    );
+    process.stderr.write(`bucketscan: needs Node.js 24 or later (this is ${process.version}); run "npm ci" in ${root} to install it\n`);
     process.exit(2);
   }
   const child = spawn(bundled, [...V8_FLAGS, cli, ...process.argv.slice(2)], { stdio: 'inherit' });
@@ -58,7 +56,6 @@ if (major >= 24) {
     if (signal) {
       process.removeAllListeners(signal);
       process.kill(process.pid, signal);
-    }
-    else process.exit(code ?? 1);
+    } else process.exit(code ?? 1);
   });
 }

@@ -26,7 +26,9 @@ await build({
   keepNames: true,
   legalComments: 'eof',
   // Bundled CommonJS packages (fastify's dependencies) call require() for Node built-ins.
-  banner: { js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 process.stdout.write(`bucketscan: built ${outfile}\n`);

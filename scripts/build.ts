@@ -38,7 +38,9 @@ const result = await build({
   minifySyntax: true,
   legalComments: 'eof',
   // A few bundled CommonJS packages call require() for Node built-ins.
-  banner: { js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);",
+  },
   metafile: true,
   logLevel: 'warning',
 });

@@ -24,7 +24,8 @@ export function buildApp(options: { outdir?: string } = {}): { app: App; stack: 
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   Validations.of(stack).acknowledge({
     id: 'CloudFormation-Validate::W9052',
-    reason: 'A notice from CDK\'s built-in template validation that it stopped early on a large template; cfn-lint checks the whole template in the tests.',
+    reason:
+      "A notice from CDK's built-in template validation that it stopped early on a large template; cfn-lint checks the whole template in the tests.",
   });
   return { app, stack };
 }

@@ -393,7 +393,10 @@ export class BucketScan extends Construct {
 
     const publicIp = publicIpSetting(props.assignPublicIp);
     if (typeof props.assignPublicIp === 'string') {
-      (this.service.node.defaultChild as ecs.CfnService).addPropertyOverride('NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp', publicIp);
+      (this.service.node.defaultChild as ecs.CfnService).addPropertyOverride(
+        'NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp',
+        publicIp,
+      );
     }
 
     // -------------------------------------------------------------------- IAM
@@ -421,7 +424,8 @@ export class BucketScan extends Construct {
         // bucket policy replaces whatever policy the bucket had (docs/deploy.md).
         const policy = new s3.BucketPolicy(this, 'UnprocessedPolicy', { bucket: this.unprocessedBucket });
         policy.document.addStatements(...enforceTls(this.unprocessedBucket), ...this.failClosedPolicy);
-        if (props.failClosedReads.condition) (policy.node.defaultChild as s3.CfnBucketPolicy).cfnOptions.condition = props.failClosedReads.condition;
+        if (props.failClosedReads.condition)
+          (policy.node.defaultChild as s3.CfnBucketPolicy).cfnOptions.condition = props.failClosedReads.condition;
       } else {
         for (const statement of this.failClosedPolicy) this.unprocessedBucket.addToResourcePolicy(statement);
       }
@@ -547,26 +551,14 @@ export class BucketScan extends Construct {
         // and the report. GetObject: HeadObject and GetObject of a stored report
         // (resuming an interrupted quarantine) and the report's metadata update
         // (a copy onto itself). Tagging: copies keep their tags; the status tag.
-        actions: [
-          's3:PutObject',
-          's3:PutObjectTagging',
-          's3:GetObject',
-          's3:GetObjectTagging',
-          's3:AbortMultipartUpload',
-        ],
+        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:GetObjectTagging', 's3:AbortMultipartUpload'],
         resources: [quarantineObjects],
       }),
       new iam.PolicyStatement({
         sid: 'ConsumeInboundQueue',
         // DeleteMessageBatch and ChangeMessageVisibility(Batch) use these actions;
         // GetQueueAttributes reads the redrive policy's maxReceiveCount.
-        actions: [
-          'sqs:ReceiveMessage',
-          'sqs:DeleteMessage',
-          'sqs:ChangeMessageVisibility',
-          'sqs:GetQueueUrl',
-          'sqs:GetQueueAttributes',
-        ],
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
         resources: [this.inboundQueue.queueArn],
       }),
       new iam.PolicyStatement({
@@ -679,9 +671,7 @@ export class BucketScan extends Construct {
     publish.addContainerDependencies({ container: freshclam, condition: ecs.ContainerDependencyCondition.SUCCESS });
 
     // `aws s3 sync` lists, reads and writes; nothing else.
-    taskDefinition.addToTaskRolePolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.mirrorBucket.bucketArn] }),
-    );
+    taskDefinition.addToTaskRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.mirrorBucket.bucketArn] }));
     taskDefinition.addToTaskRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [this.mirrorBucket.arnForObjects('*')] }),
     );
@@ -713,7 +703,9 @@ export class BucketScan extends Construct {
     // wait for the first scheduled run (up to an hour). Inline code, so that the
     // template needs no asset bucket: `aws cloudformation deploy` takes it as is.
     const subnets = props.vpc.selectSubnets(props.vpcSubnets).subnetIds;
-    const starterLogs = new logs.LogGroup(this, 'InitialDefinitionsLogs', { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH });
+    const starterLogs = new logs.LogGroup(this, 'InitialDefinitionsLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    });
     const starterRole = new iam.Role(this, 'InitialDefinitionsRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'bucketscan: start the definitions updater once when the stack is created',
@@ -907,9 +899,7 @@ export class BucketScan extends Construct {
         width: 12,
       }),
     );
-    dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }),
-    );
+    dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarms), width: 24 }));
     return dashboard;
   }
 
@@ -921,7 +911,11 @@ export class BucketScan extends Construct {
     if (!props.accessLogsBucket) {
       for (const bucket of [this.unprocessedBucket, this.quarantineBucket, this.mirrorBucket]) {
         if (bucket instanceof s3.Bucket) {
-          ack(bucket, 'AwsSolutions-S1', 'Server access logging is optional (accessLogsBucket); CloudTrail data events are the alternative.');
+          ack(
+            bucket,
+            'AwsSolutions-S1',
+            'Server access logging is optional (accessLogsBucket); CloudTrail data events are the alternative.',
+          );
         }
       }
     }
@@ -931,7 +925,7 @@ export class BucketScan extends Construct {
       'The worker and clamd are configured through environment variables by design (README, Configuration); none is a secret: ' +
         'the task role provides the credentials.',
     );
-    ack(this.updaterTaskDefinition, 'AwsSolutions-ECS2', 'No secret: the updater\'s containers get none, only the task role.');
+    ack(this.updaterTaskDefinition, 'AwsSolutions-ECS2', "No secret: the updater's containers get none, only the task role.");
     const worker = this.node.findChild('WorkerPolicy');
     ack(
       worker,
@@ -944,7 +938,11 @@ export class BucketScan extends Construct {
       'The worker writes quarantined files and reports under the quarantine prefix, keyed by the original key.',
     );
     const updaterPolicy = this.updaterTaskDefinition.taskRole.node.findChild('DefaultPolicy');
-    ack(updaterPolicy, `AwsSolutions-IAM5[Resource::${nagArn(this.mirrorBucket.arnForObjects('*'))}]`, 'The updater syncs the database files of its own mirror bucket.');
+    ack(
+      updaterPolicy,
+      `AwsSolutions-IAM5[Resource::${nagArn(this.mirrorBucket.arnForObjects('*'))}]`,
+      'The updater syncs the database files of its own mirror bucket.',
+    );
     // CDK's EcsTask target lets EventBridge tag the task it starts: task/<cluster>/*.
     const eventsPolicy = this.updaterTaskDefinition.node.findChild('EventsRole').node.findChild('DefaultPolicy');
     const document = Stack.of(this).resolve((eventsPolicy.node.defaultChild as iam.CfnPolicy).policyDocument) as {
@@ -953,7 +951,11 @@ export class BucketScan extends Construct {
     for (const resource of document.Statement.flatMap((statement) => [statement.Resource].flat())) {
       const flat = flattenCfnReference(resource);
       if (flat.includes(':task/')) {
-        ack(eventsPolicy, `AwsSolutions-IAM5[Resource::${flat}]`, 'Written by CDK\'s EcsTask target: EventBridge tags the task it starts, whose id is not known in advance.');
+        ack(
+          eventsPolicy,
+          `AwsSolutions-IAM5[Resource::${flat}]`,
+          "Written by CDK's EcsTask target: EventBridge tags the task it starts, whose id is not known in advance.",
+        );
       }
     }
     const handler = Stack.of(this).node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');
@@ -961,11 +963,11 @@ export class BucketScan extends Construct {
       ack(
         handler,
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        'CDK\'s own handler that sets S3 bucket notifications (it merges with existing ones); it only writes its logs with this policy.',
+        "CDK's own handler that sets S3 bucket notifications (it merges with existing ones); it only writes its logs with this policy.",
       );
     }
-    ack(this.deadLetterQueue, 'AwsSolutions-SQS3', 'This queue is the inbound queue\'s dead-letter queue.');
-    ack(this.validationDeadLetterQueue, 'AwsSolutions-SQS3', 'This queue is the validation queue\'s dead-letter queue.');
+    ack(this.deadLetterQueue, 'AwsSolutions-SQS3', "This queue is the inbound queue's dead-letter queue.");
+    ack(this.validationDeadLetterQueue, 'AwsSolutions-SQS3', "This queue is the validation queue's dead-letter queue.");
   }
 }
 
@@ -1097,5 +1099,6 @@ function checkProps(props: BucketScanProps, statusTag: string, shutdown: Duratio
     problem(`minTasks ${min} and maxTasks ${max} must satisfy 0 <= minTasks <= maxTasks, maxTasks >= 1`);
   }
   // Fargate's stopTimeout is at most 120 s, and it must exceed SHUTDOWN_TIMEOUT.
-  if (shutdown.toSeconds() + 10 > 120) problem('shutdownTimeout must be at most 110 seconds (Fargate stops a container after 120 s at most)');
+  if (shutdown.toSeconds() + 10 > 120)
+    problem('shutdownTimeout must be at most 110 seconds (Fargate stops a container after 120 s at most)');
 }

@@ -24,24 +24,47 @@ export class BucketScanTemplateStack extends Stack {
 
     const vpcId = parameter('VpcId', {
       type: 'AWS::EC2::VPC::Id',
-      description: 'VPC for the tasks. It needs an S3 gateway endpoint on the subnets\' route tables (the definitions mirror is read through it).',
+      description:
+        "VPC for the tasks. It needs an S3 gateway endpoint on the subnets' route tables (the definitions mirror is read through it).",
     });
     const subnetIds = parameter('SubnetIds', {
       type: 'List<AWS::EC2::Subnet::Id>',
-      description: 'Subnets for the tasks: private subnets with a NAT gateway or VPC endpoints, or public subnets with AssignPublicIp=ENABLED.',
+      description:
+        'Subnets for the tasks: private subnets with a NAT gateway or VPC endpoints, or public subnets with AssignPublicIp=ENABLED.',
     });
     const assignPublicIp = parameter('AssignPublicIp', { type: 'String', default: 'DISABLED', allowedValues: ['DISABLED', 'ENABLED'] });
-    const workerImage = parameter('WorkerImage', { type: 'String', description: 'Worker image URI (the repository\'s Dockerfile), e.g. <account>.dkr.ecr.<region>.amazonaws.com/bucketscan:<tag>' });
+    const workerImage = parameter('WorkerImage', {
+      type: 'String',
+      description: "Worker image URI (the repository's Dockerfile), e.g. <account>.dkr.ecr.<region>.amazonaws.com/bucketscan:<tag>",
+    });
     const clamdImage = parameter('ClamdImage', { type: 'String', description: 'clamd image URI (images/clamd/Dockerfile)' });
-    const awsCliImage = parameter('AwsCliImage', { type: 'String', default: DEFAULT_AWS_CLI_IMAGE, description: 'AWS CLI v2 image for the definitions updater' });
+    const awsCliImage = parameter('AwsCliImage', {
+      type: 'String',
+      default: DEFAULT_AWS_CLI_IMAGE,
+      description: 'AWS CLI v2 image for the definitions updater',
+    });
     const unprocessedBucket = parameter('UnprocessedBucketName', {
       type: 'String',
       minLength: 3,
-      description: 'The existing bucket uploads land in. Its ObjectCreated notifications are set to the inbound queue (other notification configurations are kept).',
+      description:
+        'The existing bucket uploads land in. Its ObjectCreated notifications are set to the inbound queue (other notification configurations are kept).',
     });
-    const unprocessedPrefix = parameter('UnprocessedPrefix', { type: 'String', default: '', description: 'Only keys under this prefix are scanned (UNPROCESSED_PREFIX)' });
-    const quarantinePrefix = parameter('QuarantinePrefix', { type: 'String', default: '', description: 'Prefix in the quarantine bucket (QUARANTINE_PREFIX)' });
-    const quarantineDays = parameter('QuarantineExpirationDays', { type: 'Number', default: 365, minValue: 1, description: 'Quarantined files and reports expire after this many days' });
+    const unprocessedPrefix = parameter('UnprocessedPrefix', {
+      type: 'String',
+      default: '',
+      description: 'Only keys under this prefix are scanned (UNPROCESSED_PREFIX)',
+    });
+    const quarantinePrefix = parameter('QuarantinePrefix', {
+      type: 'String',
+      default: '',
+      description: 'Prefix in the quarantine bucket (QUARANTINE_PREFIX)',
+    });
+    const quarantineDays = parameter('QuarantineExpirationDays', {
+      type: 'Number',
+      default: 365,
+      minValue: 1,
+      description: 'Quarantined files and reports expire after this many days',
+    });
     const maxFileSize = parameter('MaxFileSize', {
       type: 'Number',
       default: '100',
@@ -54,17 +77,35 @@ export class BucketScanTemplateStack extends Stack {
       allowedValues: TEMPLATE_CONCURRENCIES.map(String),
       description: 'CONCURRENCY: scans at once per task. Task CPU, memory and storage follow from it.',
     });
-    const minTasks = parameter('MinTasks', { type: 'Number', default: 0, minValue: 0, description: 'Fewest tasks (0: none while the queue is empty)' });
+    const minTasks = parameter('MinTasks', {
+      type: 'Number',
+      default: 0,
+      minValue: 0,
+      description: 'Fewest tasks (0: none while the queue is empty)',
+    });
     const maxTasks = parameter('MaxTasks', { type: 'Number', default: 10, minValue: 1, description: 'Most tasks' });
-    const alarmEmail = parameter('AlarmEmail', { type: 'String', default: '', description: 'Email address for alarms (empty: subscribe later to the AlarmTopic output)' });
-    const unscannableAction = parameter('UnscannableAction', { type: 'String', default: 'quarantine', allowedValues: ['quarantine', 'forward'] });
+    const alarmEmail = parameter('AlarmEmail', {
+      type: 'String',
+      default: '',
+      description: 'Email address for alarms (empty: subscribe later to the AlarmTopic output)',
+    });
+    const unscannableAction = parameter('UnscannableAction', {
+      type: 'String',
+      default: 'quarantine',
+      allowedValues: ['quarantine', 'forward'],
+    });
     const failClosed = parameter('FailClosedReads', {
       type: 'String',
       default: 'false',
       allowedValues: ['false', 'true'],
-      description: 'Apply the fail-closed read policy to the unprocessed bucket. It REPLACES the bucket\'s existing bucket policy: see docs/deploy.md.',
+      description:
+        "Apply the fail-closed read policy to the unprocessed bucket. It REPLACES the bucket's existing bucket policy: see docs/deploy.md.",
     });
-    const readers = parameter('FailClosedReaders', { type: 'CommaDelimitedList', default: '', description: 'Role ARNs that may read unscanned objects' });
+    const readers = parameter('FailClosedReaders', {
+      type: 'CommaDelimitedList',
+      default: '',
+      description: 'Role ARNs that may read unscanned objects',
+    });
 
     // Task sizes for every allowed MaxFileSize x Concurrency, computed by sizing.ts:
     // CloudFormation has no arithmetic, so the template looks them up.
@@ -81,8 +122,12 @@ export class BucketScanTemplateStack extends Stack {
     const lookup = (field: (typeof fields)[number]) =>
       Fn.findInMap(maps[field].logicalId, maxFileSize.valueAsString, concurrency.valueAsString) as unknown as number;
 
-    const hasEmail = new CfnCondition(this, 'HasAlarmEmail', { expression: Fn.conditionNot(Fn.conditionEquals(alarmEmail.valueAsString, '')) });
-    const applyFailClosed = new CfnCondition(this, 'ApplyFailClosedReads', { expression: Fn.conditionEquals(failClosed.valueAsString, 'true') });
+    const hasEmail = new CfnCondition(this, 'HasAlarmEmail', {
+      expression: Fn.conditionNot(Fn.conditionEquals(alarmEmail.valueAsString, '')),
+    });
+    const applyFailClosed = new CfnCondition(this, 'ApplyFailClosedReads', {
+      expression: Fn.conditionEquals(failClosed.valueAsString, 'true'),
+    });
     const hasReaders = new CfnCondition(this, 'HasFailClosedReaders', {
       expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', readers.valueAsList), '')),
     });
@@ -121,11 +166,17 @@ export class BucketScanTemplateStack extends Stack {
 
     // An empty prefix means "the whole bucket": no filter rule at all (S3 would
     // refuse a prefix rule with an empty value).
-    const hasPrefix = new CfnCondition(this, 'HasUnprocessedPrefix', { expression: Fn.conditionNot(Fn.conditionEquals(unprocessedPrefix.valueAsString, '')) });
+    const hasPrefix = new CfnCondition(this, 'HasUnprocessedPrefix', {
+      expression: Fn.conditionNot(Fn.conditionEquals(unprocessedPrefix.valueAsString, '')),
+    });
     const notifications = this.bucketScan.node.findChild('Unprocessed').node.findChild('Notifications').node.defaultChild as CfnResource;
     notifications.addPropertyOverride(
       'NotificationConfiguration.QueueConfigurations.0.Filter',
-      Fn.conditionIf(hasPrefix.logicalId, { Key: { FilterRules: [{ Name: 'prefix', Value: unprocessedPrefix.valueAsString }] } }, Aws.NO_VALUE),
+      Fn.conditionIf(
+        hasPrefix.logicalId,
+        { Key: { FilterRules: [{ Name: 'prefix', Value: unprocessedPrefix.valueAsString }] } },
+        Aws.NO_VALUE,
+      ),
     );
 
     // The email subscription exists only when an address was given.
@@ -141,7 +192,7 @@ export class BucketScanTemplateStack extends Stack {
     output('AlarmTopicArn', this.bucketScan.alarmTopic.topicArn, 'Alarms: subscribe here');
     output('QuarantineBucketName', this.bucketScan.quarantineBucket.bucketName, 'Quarantined files and their reports');
     output('DefinitionsMirrorBucketName', this.bucketScan.mirrorBucket.bucketName, 'The ClamAV definitions mirror');
-    output('ScannerRoleArn', this.bucketScan.taskDefinition.taskRole.roleArn, 'The worker\'s role (for bucketscan policy --scanner-role)');
+    output('ScannerRoleArn', this.bucketScan.taskDefinition.taskRole.roleArn, "The worker's role (for bucketscan policy --scanner-role)");
     output('ClusterName', this.bucketScan.cluster.clusterName, 'ECS cluster');
     output('ServiceName', this.bucketScan.service.serviceName, 'ECS service');
     output('Region', Aws.REGION, 'Region');

@@ -29,8 +29,14 @@ test('cdk-nag is really checking: an unencrypted queue without a DLQ is reported
   const { app, stack } = constructStack();
   new sqs.Queue(stack, 'Careless', { encryption: sqs.QueueEncryption.UNENCRYPTED });
   const { violations } = synth(app, stack);
-  assert.ok(violations.some((v) => v.includes('AwsSolutions-SQS3') && v.includes('Scan/Careless')), violations.join('\n'));
-  assert.ok(violations.some((v) => v.includes('AwsSolutions-SQS2') && v.includes('Scan/Careless')), violations.join('\n'));
+  assert.ok(
+    violations.some((v) => v.includes('AwsSolutions-SQS3') && v.includes('Scan/Careless')),
+    violations.join('\n'),
+  );
+  assert.ok(
+    violations.some((v) => v.includes('AwsSolutions-SQS2') && v.includes('Scan/Careless')),
+    violations.join('\n'),
+  );
 });
 
 test('every acknowledgement carries a written reason', () => {

@@ -56,7 +56,10 @@ export function synth(app: App, stack: Stack): Synthesized {
     }
     try {
       const report = JSON.parse(readFileSync(join(assemblyDir, 'validation-report.json'), 'utf8')) as {
-        pluginReports: Array<{ pluginName: string; violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }> }>;
+        pluginReports: Array<{
+          pluginName: string;
+          violations: Array<{ ruleName: string; severity: string; violatingConstructs: Array<{ constructPath: string }> }>;
+        }>;
       };
       violations = report.pluginReports.flatMap((plugin) =>
         plugin.violations

@@ -17,7 +17,12 @@ test('npx cdk synth works offline with no AWS credentials and writes the same te
   try {
     // Only what a fresh shell has: no AWS_* variables, an empty HOME (no ~/.aws).
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: home, CDK_DISABLE_VERSION_CHECK: '1', CI: 'true' };
-    const result = spawnSync('npx', ['--no-install', 'cdk', 'synth', '--quiet', '--output', out], { cwd: DEPLOY, env, encoding: 'utf8', timeout: 300_000 });
+    const result = spawnSync('npx', ['--no-install', 'cdk', 'synth', '--quiet', '--output', out], {
+      cwd: DEPLOY,
+      env,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     assert.equal(result.status, 0, `cdk synth failed:\n${result.stdout}\n${result.stderr}`);
     const synthesized = JSON.parse(readFileSync(join(out, 'BucketScan.template.json'), 'utf8'));
     const checkedIn = JSON.parse(readFileSync(join(DEPLOY, 'bucketscan.template.json'), 'utf8'));
@@ -30,7 +35,10 @@ test('npx cdk synth works offline with no AWS credentials and writes the same te
 
 test('deploy/bucketscan.template.json is current (npm --prefix deploy run template rewrites it)', () => {
   const checkedIn = readFileSync(join(DEPLOY, 'bucketscan.template.json'), 'utf8');
-  assert.ok(checkedIn === renderTemplate(synthesizeTemplate()), 'the checked-in template is stale: run `npm --prefix deploy run template` and commit it');
+  assert.ok(
+    checkedIn === renderTemplate(synthesizeTemplate()),
+    'the checked-in template is stale: run `npm --prefix deploy run template` and commit it',
+  );
 });
 
 test('the CLI pinned here reads the cloud assembly this aws-cdk-lib writes', () => {

@@ -30,7 +30,11 @@ const TASK_ROLE = id('AWS::IAM::Role', 'BucketScanTaskTaskRole');
 type Container = Record<string, unknown> & { Name: string; Environment: Array<{ Name: string; Value: unknown }> };
 const taskProps = raw.Resources[TASK]!.Properties!;
 const containers = taskProps['ContainerDefinitions'] as Container[];
-const container = (name: string) => only(containers.filter((c) => c.Name === name), `container ${name}`);
+const container = (name: string) =>
+  only(
+    containers.filter((c) => c.Name === name),
+    `container ${name}`,
+  );
 const envOf = (name: string) => Object.fromEntries(container(name).Environment.map((e) => [e.Name, e.Value]));
 
 describe('S3 notifications and queues', () => {
@@ -73,7 +77,10 @@ describe('S3 notifications and queues', () => {
       'inbound queue policy',
     )[1];
     const statements = (policy['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
-    const s3 = only(statements.filter((s) => JSON.stringify(s['Principal']).includes('s3.amazonaws.com')), 'S3 statement');
+    const s3 = only(
+      statements.filter((s) => JSON.stringify(s['Principal']).includes('s3.amazonaws.com')),
+      'S3 statement',
+    );
     assert.deepEqual(s3, {
       Sid: 'AllowUnprocessedBucketNotifications',
       Effect: 'Allow',
@@ -81,12 +88,18 @@ describe('S3 notifications and queues', () => {
       Action: 'sqs:SendMessage',
       Resource: { 'Fn::GetAtt': [INBOUND, 'Arn'] },
       Condition: {
-        ArnEquals: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::', { Ref: 'UnprocessedBucketName' }]] } },
+        ArnEquals: {
+          'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::', { Ref: 'UnprocessedBucketName' }]] },
+        },
         StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
       },
     });
     // TLS only, as on every queue
-    assert.ok(statements.some((s) => s['Effect'] === 'Deny' && JSON.stringify(s['Condition']) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } })));
+    assert.ok(
+      statements.some(
+        (s) => s['Effect'] === 'Deny' && JSON.stringify(s['Condition']) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } }),
+      ),
+    );
   });
 
   test('the inbound queue dead-letters after 5 receives into a 14-day queue; every queue is encrypted', () => {
@@ -111,7 +124,10 @@ describe('S3 notifications and queues', () => {
 
   test('the notification topic is encrypted with the SNS managed key; both topics refuse plain HTTP; alarm email is conditional', () => {
     assert.deepEqual(raw.Resources[TOPIC]!.Properties!['KmsMasterKeyId'], {
-      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alias/aws/sns']],
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alias/aws/sns'],
+      ],
     });
     for (const topic of [TOPIC, ALARM_TOPIC]) {
       const policy = only(
@@ -130,7 +146,12 @@ describe('S3 notifications and queues', () => {
 describe('buckets', () => {
   test('the quarantine bucket: Block Public Access, SSE, TLS only, versioned, expiry from a parameter', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
       VersioningConfiguration: { Status: 'Enabled' },
       LifecycleConfiguration: {
@@ -162,7 +183,10 @@ describe('buckets', () => {
 
   test('quarantine expiry: 0 keeps files; a number of days expires current and noncurrent versions', () => {
     const keep = synth(...pick(constructStack({ quarantineExpirationDays: 0 })));
-    const rules = only(resourcesOf(keep.template, 'AWS::S3::Bucket').filter(([bid]) => bid.startsWith('BucketScanQuarantine')), 'quarantine')[1];
+    const rules = only(
+      resourcesOf(keep.template, 'AWS::S3::Bucket').filter(([bid]) => bid.startsWith('BucketScanQuarantine')),
+      'quarantine',
+    )[1];
     assert.doesNotMatch(JSON.stringify(rules), /ExpirationInDays/);
     const days = synth(...pick(constructStack({ quarantineExpirationDays: 30 })));
     days.template.hasResourceProperties('AWS::S3::Bucket', {
@@ -204,7 +228,12 @@ describe('buckets', () => {
     assert.ok(statements.some((s) => s['Effect'] === 'Deny' && JSON.stringify(s).includes('aws:SecureTransport')));
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      PublicAccessBlockConfiguration: { BlockPublicPolicy: true, RestrictPublicBuckets: true, BlockPublicAcls: true, IgnorePublicAcls: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicPolicy: true,
+        RestrictPublicBuckets: true,
+        BlockPublicAcls: true,
+        IgnorePublicAcls: true,
+      },
     });
   });
 
@@ -216,31 +245,42 @@ describe('buckets', () => {
     const props = (resource as { Properties: Record<string, unknown> }).Properties;
     assert.deepEqual(props['Bucket'], { Ref: 'UnprocessedBucketName' });
     const statements = (props['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
-    const objects = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::', { Ref: 'UnprocessedBucketName' }, '/', { Ref: 'UnprocessedPrefix' }, '*']] };
+    const objects = {
+      'Fn::Join': [
+        '',
+        ['arn:', { Ref: 'AWS::Partition' }, ':s3:::', { Ref: 'UnprocessedBucketName' }, '/', { Ref: 'UnprocessedPrefix' }, '*'],
+      ],
+    };
     const scanner = { 'Fn::GetAtt': [TASK_ROLE, 'Arn'] };
-    assert.deepEqual(statements.find((s) => s['Sid'] === 'DenyReadUnlessScannedClean'), {
-      Sid: 'DenyReadUnlessScannedClean',
-      Effect: 'Deny',
-      Principal: { AWS: '*' },
-      Action: ['s3:GetObject', 's3:GetObjectVersion'],
-      Resource: objects,
-      Condition: {
-        StringNotEquals: { 's3:ExistingObjectTag/bucketscan-status': 'CLEAN' },
-        ArnNotEquals: { 'aws:PrincipalArn': scanner },
-        ArnNotLike: { 'Fn::If': ['HasFailClosedReaders', { 'aws:PrincipalArn': { Ref: 'FailClosedReaders' } }, { Ref: 'AWS::NoValue' }] },
+    assert.deepEqual(
+      statements.find((s) => s['Sid'] === 'DenyReadUnlessScannedClean'),
+      {
+        Sid: 'DenyReadUnlessScannedClean',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: ['s3:GetObject', 's3:GetObjectVersion'],
+        Resource: objects,
+        Condition: {
+          StringNotEquals: { 's3:ExistingObjectTag/bucketscan-status': 'CLEAN' },
+          ArnNotEquals: { 'aws:PrincipalArn': scanner },
+          ArnNotLike: { 'Fn::If': ['HasFailClosedReaders', { 'aws:PrincipalArn': { Ref: 'FailClosedReaders' } }, { Ref: 'AWS::NoValue' }] },
+        },
       },
-    });
-    assert.deepEqual(statements.find((s) => s['Sid'] === 'DenyStatusTagWritesExceptScanner'), {
-      Sid: 'DenyStatusTagWritesExceptScanner',
-      Effect: 'Deny',
-      Principal: { AWS: '*' },
-      Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
-      Resource: objects,
-      Condition: {
-        'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': ['bucketscan-status'] },
-        ArnNotEquals: { 'aws:PrincipalArn': scanner },
+    );
+    assert.deepEqual(
+      statements.find((s) => s['Sid'] === 'DenyStatusTagWritesExceptScanner'),
+      {
+        Sid: 'DenyStatusTagWritesExceptScanner',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+        Resource: objects,
+        Condition: {
+          'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': ['bucketscan-status'] },
+          ArnNotEquals: { 'aws:PrincipalArn': scanner },
+        },
       },
-    });
+    );
     assert.ok(statements.some((s) => s['Sid'] === 'DenyInsecureTransport'));
     template.hasCondition('ApplyFailClosedReads', { 'Fn::Equals': [{ Ref: 'FailClosedReads' }, 'true'] });
   });
@@ -299,7 +339,9 @@ describe('the ECS service', () => {
     assert.deepEqual(clamd['CLAMD_STREAM_MAX_LENGTH_MB'], { Ref: 'MaxFileSize' });
     assert.deepEqual(clamd['CLAMD_MAX_THREADS'], { Ref: 'Concurrency' });
     assert.equal(clamd['FRESHCLAM'], 'on');
-    assert.deepEqual(clamd['FRESHCLAM_PRIVATE_MIRROR'], { 'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [MIRROR, 'RegionalDomainName'] }]] });
+    assert.deepEqual(clamd['FRESHCLAM_PRIVATE_MIRROR'], {
+      'Fn::Join': ['', ['https://', { 'Fn::GetAtt': [MIRROR, 'RegionalDomainName'] }]],
+    });
   });
 
   test('stopTimeout is above SHUTDOWN_TIMEOUT', () => {
@@ -309,8 +351,9 @@ describe('the ECS service', () => {
     assert.equal(worker['StopTimeout'], 35);
     assert.ok((worker['StopTimeout'] as number) > shutdown);
     const long = synth(...pick(constructStack({ shutdownTimeout: Duration.seconds(90) })));
-    const c = (Object.values(long.template.findResources('AWS::ECS::TaskDefinition'))[0] as { Properties: { ContainerDefinitions: Container[] } })
-      .Properties.ContainerDefinitions.find((x) => x.Name === 'worker')!;
+    const c = (
+      Object.values(long.template.findResources('AWS::ECS::TaskDefinition'))[0] as { Properties: { ContainerDefinitions: Container[] } }
+    ).Properties.ContainerDefinitions.find((x) => x.Name === 'worker')!;
     assert.equal(c['StopTimeout'], 100);
     assert.throws(() => constructStack({ shutdownTimeout: Duration.seconds(115) }), /at most 110 seconds/);
   });
@@ -370,7 +413,10 @@ describe('autoscaling', () => {
   const policies = resourcesOf(template, 'AWS::ApplicationAutoScaling::ScalingPolicy');
   const alarms = resourcesOf(template, 'AWS::CloudWatch::Alarm');
   const alarmActing = (policyId: string) =>
-    only(alarms.filter(([, a]) => JSON.stringify(a['AlarmActions']) === JSON.stringify([{ Ref: policyId }])), `alarm of ${policyId}`)[1];
+    only(
+      alarms.filter(([, a]) => JSON.stringify(a['AlarmActions']) === JSON.stringify([{ Ref: policyId }])),
+      `alarm of ${policyId}`,
+    )[1];
 
   test('min and max come from the parameters', () => {
     assert.deepEqual(target[1]['MinCapacity'], { Ref: 'MinTasks' });
@@ -379,7 +425,10 @@ describe('autoscaling', () => {
   });
 
   test('target tracking on (visible + in flight) / running tasks, aiming at CONCURRENCY', () => {
-    const [, policy] = only(policies.filter(([, p]) => p['PolicyType'] === 'TargetTrackingScaling'), 'target tracking policy');
+    const [, policy] = only(
+      policies.filter(([, p]) => p['PolicyType'] === 'TargetTrackingScaling'),
+      'target tracking policy',
+    );
     const config = policy['TargetTrackingScalingPolicyConfiguration'] as Record<string, unknown>;
     assert.deepEqual(config['TargetValue'], { Ref: 'Concurrency' });
     const metrics = (config['CustomizedMetricSpecification'] as { Metrics: Array<Record<string, unknown>> }).Metrics;
@@ -388,11 +437,18 @@ describe('autoscaling', () => {
       Id: 'visible',
       ReturnData: false,
       MetricStat: {
-        Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [INBOUND, 'QueueName'] } }] },
+        Metric: {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [INBOUND, 'QueueName'] } }],
+        },
         Stat: 'Sum',
       },
     });
-    assert.equal((byId['inflight']!['MetricStat'] as { Metric: { MetricName: string } }).Metric.MetricName, 'ApproximateNumberOfMessagesNotVisible');
+    assert.equal(
+      (byId['inflight']!['MetricStat'] as { Metric: { MetricName: string } }).Metric.MetricName,
+      'ApproximateNumberOfMessagesNotVisible',
+    );
     assert.deepEqual((byId['running']!['MetricStat'] as { Metric: unknown }).Metric, {
       Namespace: 'ECS/ContainerInsights',
       MetricName: 'RunningTaskCount',
@@ -401,7 +457,10 @@ describe('autoscaling', () => {
         { Name: 'ServiceName', Value: { 'Fn::GetAtt': [SERVICE, 'Name'] } },
       ],
     });
-    assert.equal(byId['backlogpertask']!['Expression'], 'IF(FILL(running, 0) >= 1, (visible + inflight) / FILL(running, 0), visible + inflight)');
+    assert.equal(
+      byId['backlogpertask']!['Expression'],
+      'IF(FILL(running, 0) >= 1, (visible + inflight) / FILL(running, 0), visible + inflight)',
+    );
     assert.equal(byId['backlogpertask']!['ReturnData'], true);
     assert.equal(metrics.filter((m) => m['ReturnData'] === true).length, 1);
   });
@@ -426,7 +485,10 @@ describe('autoscaling', () => {
   });
 
   test('down to zero only after 15 minutes with nothing visible and nothing in flight', () => {
-    const [policyId, policy] = only(policies.filter(([pid]) => pid.startsWith('BucketScanScaleInToZero')), 'scale-in-to-zero policy');
+    const [policyId, policy] = only(
+      policies.filter(([pid]) => pid.startsWith('BucketScanScaleInToZero')),
+      'scale-in-to-zero policy',
+    );
     assert.deepEqual(policy['StepScalingPolicyConfiguration'], {
       AdjustmentType: 'ExactCapacity',
       Cooldown: 300,
@@ -447,7 +509,11 @@ describe('autoscaling', () => {
 describe('alarms', () => {
   const alarms = resourcesOf(template, 'AWS::CloudWatch::Alarm');
   const toAlarmTopic = alarms.filter(([, a]) => JSON.stringify(a['AlarmActions']) === JSON.stringify([{ Ref: ALARM_TOPIC }]));
-  const named = (prefix: string) => only(toAlarmTopic.filter(([aid]) => aid.startsWith(prefix)), prefix)[1];
+  const named = (prefix: string) =>
+    only(
+      toAlarmTopic.filter(([aid]) => aid.startsWith(prefix)),
+      prefix,
+    )[1];
 
   test('four alarms notify the alarm topic, on alarm and on recovery', () => {
     assert.equal(toAlarmTopic.length, 4);
@@ -470,7 +536,7 @@ describe('alarms', () => {
     assert.equal(alarm['ComparisonOperator'], 'GreaterThanThreshold');
   });
 
-  test('definitions older than 48 hours, from the worker\'s metric, in the stack\'s namespace', () => {
+  test("definitions older than 48 hours, from the worker's metric, in the stack's namespace", () => {
     const alarm = named('BucketScanStaleDefinitionsAlarm');
     assert.equal(alarm['MetricName'], 'bucketscan_definitions_age_seconds');
     assert.deepEqual(alarm['Namespace'], { 'Fn::Join': ['', ['bucketscan/', { Ref: 'AWS::StackName' }]] });
@@ -493,7 +559,14 @@ describe('alarms', () => {
   test('a dashboard shows outcomes, scan duration, backlog and definitions age', () => {
     const dashboard = only(resourcesOf(template, 'AWS::CloudWatch::Dashboard'), 'dashboard')[1];
     const body = JSON.stringify(dashboard['DashboardBody']);
-    for (const text of ['bucketscan_records_total', 'outcome', 'infected', 'bucketscan_scan_duration_seconds', 'ApproximateNumberOfMessagesVisible', 'bucketscan_definitions_age_seconds']) {
+    for (const text of [
+      'bucketscan_records_total',
+      'outcome',
+      'infected',
+      'bucketscan_scan_duration_seconds',
+      'ApproximateNumberOfMessagesVisible',
+      'bucketscan_definitions_age_seconds',
+    ]) {
       assert.ok(body.includes(text), `dashboard mentions ${text}`);
     }
   });
@@ -506,23 +579,41 @@ describe('IAM', () => {
   )[1];
   const statements = (workerPolicy['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
   const arn = (...parts: unknown[]) => ({ 'Fn::Join': ['', parts] });
-  const unprocessedObjects = arn('arn:', { Ref: 'AWS::Partition' }, ':s3:::', { Ref: 'UnprocessedBucketName' }, '/', { Ref: 'UnprocessedPrefix' }, '*');
+  const unprocessedObjects = arn(
+    'arn:',
+    { Ref: 'AWS::Partition' },
+    ':s3:::',
+    { Ref: 'UnprocessedBucketName' },
+    '/',
+    { Ref: 'UnprocessedPrefix' },
+    '*',
+  );
   const quarantineObjects = arn({ 'Fn::GetAtt': [QUARANTINE, 'Arn'] }, '/', { Ref: 'QuarantinePrefix' }, '*');
 
-  test('the task role gets exactly the worker\'s actions on exactly its resources', () => {
+  test("the task role gets exactly the worker's actions on exactly its resources", () => {
     assert.deepEqual(workerPolicy['Roles'], [{ Ref: TASK_ROLE }]);
     assert.deepEqual(statements, [
       {
         Sid: 'ReadAndRemoveScannedObjects',
         Effect: 'Allow',
-        Action: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:GetObjectVersionTagging', 's3:DeleteObject', 's3:DeleteObjectVersion'],
+        Action: [
+          's3:GetObject',
+          's3:GetObjectVersion',
+          's3:GetObjectTagging',
+          's3:GetObjectVersionTagging',
+          's3:DeleteObject',
+          's3:DeleteObjectVersion',
+        ],
         Resource: unprocessedObjects,
       },
       {
         Sid: 'KnowMissingObjects',
         Effect: 'Allow',
         Action: 's3:ListBucket',
-        Resource: [arn('arn:', { Ref: 'AWS::Partition' }, ':s3:::', { Ref: 'UnprocessedBucketName' }), { 'Fn::GetAtt': [QUARANTINE, 'Arn'] }],
+        Resource: [
+          arn('arn:', { Ref: 'AWS::Partition' }, ':s3:::', { Ref: 'UnprocessedBucketName' }),
+          { 'Fn::GetAtt': [QUARANTINE, 'Arn'] },
+        ],
       },
       {
         Sid: 'WriteQuarantine',
@@ -536,7 +627,12 @@ describe('IAM', () => {
         Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
         Resource: { 'Fn::GetAtt': [INBOUND, 'Arn'] },
       },
-      { Sid: 'ForwardCleanFiles', Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueUrl'], Resource: { 'Fn::GetAtt': [VALIDATION, 'Arn'] } },
+      {
+        Sid: 'ForwardCleanFiles',
+        Effect: 'Allow',
+        Action: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+        Resource: { 'Fn::GetAtt': [VALIDATION, 'Arn'] },
+      },
       { Sid: 'PublishReports', Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: TOPIC } },
       {
         Sid: 'WriteStatusTag',
@@ -561,16 +657,25 @@ describe('IAM', () => {
   test('without a status tag there is no tagging write permission; KMS only for the keys given, only through S3', () => {
     const key = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`;
     const { template: t } = synth(...pick(constructStack({ scanStatusTag: '', kmsKeyArns: [key] })));
-    const policy = only(resourcesOf(t, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanWorkerPolicy')), 'worker policy')[1];
+    const policy = only(
+      resourcesOf(t, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanWorkerPolicy')),
+      'worker policy',
+    )[1];
     const s = (policy['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
-    assert.equal(s.find((x) => x['Sid'] === 'WriteStatusTag'), undefined);
-    assert.deepEqual(s.find((x) => x['Sid'] === 'UseBucketKeys'), {
-      Sid: 'UseBucketKeys',
-      Effect: 'Allow',
-      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-      Resource: key,
-      Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
-    });
+    assert.equal(
+      s.find((x) => x['Sid'] === 'WriteStatusTag'),
+      undefined,
+    );
+    assert.deepEqual(
+      s.find((x) => x['Sid'] === 'UseBucketKeys'),
+      {
+        Sid: 'UseBucketKeys',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: key,
+        Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+      },
+    );
     assert.equal(JSON.stringify(template.toJSON()).includes('"kms:'), false, 'the template (no keys given) grants no KMS action');
   });
 
@@ -582,20 +687,32 @@ describe('IAM', () => {
         const actions = ([] as string[]).concat(statement['Action'] as string | string[]);
         const why = `${pid}: ${actions.join(', ')} on *`;
         // CDK's notification handler: s3:PutBucketNotification is granted per bucket above; its Resource * statement is absent.
-        assert.ok(actions.every((action) => allowedStar.has(action)), why);
+        assert.ok(
+          actions.every((action) => allowedStar.has(action)),
+          why,
+        );
       }
     }
   });
 
   test('the updater may only sync its mirror; the initial run may only start the updater', () => {
-    const updater = only(resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanUpdaterTaskTaskRoleDefaultPolicy')), 'updater policy')[1];
+    const updater = only(
+      resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanUpdaterTaskTaskRoleDefaultPolicy')),
+      'updater policy',
+    )[1];
     assert.deepEqual((updater['PolicyDocument'] as { Statement: unknown[] }).Statement, [
       { Action: 's3:ListBucket', Effect: 'Allow', Resource: { 'Fn::GetAtt': [MIRROR, 'Arn'] } },
       { Action: ['s3:GetObject', 's3:PutObject'], Effect: 'Allow', Resource: arn({ 'Fn::GetAtt': [MIRROR, 'Arn'] }, '/*') },
     ]);
-    const starter = only(resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanInitialDefinitionsRoleDefaultPolicy')), 'starter policy')[1];
+    const starter = only(
+      resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanInitialDefinitionsRoleDefaultPolicy')),
+      'starter policy',
+    )[1];
     const s = (starter['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
-    assert.deepEqual(s.map((x) => x['Action']), ['ecs:RunTask', 'iam:PassRole', ['logs:CreateLogStream', 'logs:PutLogEvents']]);
+    assert.deepEqual(
+      s.map((x) => x['Action']),
+      ['ecs:RunTask', 'iam:PassRole', ['logs:CreateLogStream', 'logs:PutLogEvents']],
+    );
     assert.deepEqual(s[0]!['Resource'], { Ref: id('AWS::ECS::TaskDefinition', 'BucketScanUpdaterTask') });
   });
 });
@@ -605,17 +722,25 @@ describe('definitions for a fleet', () => {
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(23 * * * ? *)', State: 'ENABLED' });
     const updater = raw.Resources[id('AWS::ECS::TaskDefinition', 'BucketScanUpdaterTask')]!.Properties!;
     const defs = updater['ContainerDefinitions'] as Container[];
-    assert.deepEqual(defs.map((d) => [d.Name, d['Essential'], d['DependsOn']]), [
-      ['restore', false, undefined],
-      ['freshclam', false, [{ ContainerName: 'restore', Condition: 'SUCCESS' }]],
-      ['publish', true, [{ ContainerName: 'freshclam', Condition: 'SUCCESS' }]],
-    ]);
+    assert.deepEqual(
+      defs.map((d) => [d.Name, d['Essential'], d['DependsOn']]),
+      [
+        ['restore', false, undefined],
+        ['freshclam', false, [{ ContainerName: 'restore', Condition: 'SUCCESS' }]],
+        ['publish', true, [{ ContainerName: 'freshclam', Condition: 'SUCCESS' }]],
+      ],
+    );
     const script = (defs[1]!['Command'] as string[])[0]!;
     assert.match(script, /ScriptedUpdates no/);
     assert.match(script, /DatabaseMirror database\.clamav\.net/);
     assert.deepEqual(defs[1]!['Image'], { Ref: 'ClamdImage' });
-    template.hasResourceProperties('Custom::BucketScanInitialDefinitions', { TaskDefinition: { Ref: id('AWS::ECS::TaskDefinition', 'BucketScanUpdaterTask') } });
-    template.hasResourceProperties('AWS::Lambda::Function', { Runtime: 'nodejs24.x', Code: { ZipFile: Match.stringLikeRegexp('RunTaskCommand') } });
+    template.hasResourceProperties('Custom::BucketScanInitialDefinitions', {
+      TaskDefinition: { Ref: id('AWS::ECS::TaskDefinition', 'BucketScanUpdaterTask') },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Code: { ZipFile: Match.stringLikeRegexp('RunTaskCommand') },
+    });
   });
 
   test('the template needs no asset bucket: no file assets, inline code only', () => {
@@ -624,6 +749,8 @@ describe('definitions for a fleet', () => {
   });
 });
 
-function pick(built: ReturnType<typeof constructStack>): [ReturnType<typeof constructStack>['app'], ReturnType<typeof constructStack>['stack']] {
+function pick(
+  built: ReturnType<typeof constructStack>,
+): [ReturnType<typeof constructStack>['app'], ReturnType<typeof constructStack>['stack']] {
   return [built.app, built.stack];
 }

@@ -89,10 +89,7 @@ export async function describeQueue(sqs: SQSClient, url: string, signal?: AbortS
 
 /** The URL of the queue an ARN names (a dead-letter queue is in its source queue's account and region). */
 export async function queueUrlFromArn(sqs: SQSClient, arn: QueueArn, signal?: AbortSignal): Promise<string> {
-  const response = await sqs.send(
-    new GetQueueUrlCommand({ QueueName: arn.name, QueueOwnerAWSAccountId: arn.account }),
-    options(signal),
-  );
+  const response = await sqs.send(new GetQueueUrlCommand({ QueueName: arn.name, QueueOwnerAWSAccountId: arn.account }), options(signal));
   if (!response.QueueUrl) throw new Error(`queue "${arn.name}" has no URL`);
   return response.QueueUrl;
 }

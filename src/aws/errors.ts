@@ -59,7 +59,8 @@ export function isAccessProblem(error: unknown): boolean {
 export function isPermanentTaggingError(error: unknown): boolean {
   const { status, code } = awsErrorInfo(error);
   if (isAccessProblem(error)) return true;
-  if (status === 400 && (code === 'InvalidTag' || code === 'BadRequest' || code === 'InvalidArgument' || code === 'MalformedXML')) return true;
+  if (status === 400 && (code === 'InvalidTag' || code === 'BadRequest' || code === 'InvalidArgument' || code === 'MalformedXML'))
+    return true;
   return status === 405 || status === 501 || code === 'MethodNotAllowed' || code === 'NotImplemented';
 }
 

@@ -1,9 +1,4 @@
-import {
-  GetBucketVersioningCommand,
-  ListObjectVersionsCommand,
-  ListObjectsV2Command,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetBucketVersioningCommand, ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
 /** One current object version as a listing reports it. */
 export interface ListedObject {

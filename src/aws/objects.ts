@@ -133,7 +133,11 @@ export function taggingHeader(tags: Tag[]): string {
 /** The tag set of exactly this version. */
 export async function getTags(s3: S3Client, version: ObjectVersion, signal?: AbortSignal): Promise<Tag[]> {
   const response = await s3.send(
-    new GetObjectTaggingCommand({ Bucket: version.bucket, Key: version.key, ...(version.versionId ? { VersionId: version.versionId } : {}) }),
+    new GetObjectTaggingCommand({
+      Bucket: version.bucket,
+      Key: version.key,
+      ...(version.versionId ? { VersionId: version.versionId } : {}),
+    }),
     signal ? { abortSignal: signal } : {},
   );
   return response.TagSet ?? [];
@@ -229,7 +233,9 @@ async function multipartCopy(
     );
   } catch (error) {
     // An abandoned upload keeps its parts (and their storage cost) until a lifecycle rule removes them.
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: destination.bucket, Key: destination.key, UploadId: uploadId })).catch(() => undefined);
+    await s3
+      .send(new AbortMultipartUploadCommand({ Bucket: destination.bucket, Key: destination.key, UploadId: uploadId }))
+      .catch(() => undefined);
     throw error;
   }
 }

@@ -76,9 +76,7 @@ export async function deleteMessage(sqs: SQSClient, queueUrl: string, receiptHan
 }
 
 export async function changeVisibility(sqs: SQSClient, queueUrl: string, receiptHandle: string, seconds: number): Promise<void> {
-  await sqs.send(
-    new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }),
-  );
+  await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
 }
 
 export interface OutgoingMessage {

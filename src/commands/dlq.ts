@@ -92,7 +92,9 @@ async function lookUp(sqs: SQSClient, ref: QueueRef, label: string, signal: Abor
 }
 
 function inboundLabel(ref: QueueRef): string {
-  return 'url' in ref ? `the inbound queue ${ref.url} (VIRUS_SCANNING_QUEUE_URL)` : `the inbound queue "${ref.name}" (VIRUS_SCANNING_QUEUE_NAME)`;
+  return 'url' in ref
+    ? `the inbound queue ${ref.url} (VIRUS_SCANNING_QUEUE_URL)`
+    : `the inbound queue "${ref.name}" (VIRUS_SCANNING_QUEUE_NAME)`;
 }
 
 /** The dead-letter queue: named with --queue, or from the inbound queue's redrive policy. */
@@ -113,7 +115,8 @@ async function findDeadLetterQueue(
     throw new Stop(`queue "${name}" has no redrive policy, so it has no dead-letter queue (name one with --queue)`, 2);
   }
   const arn = parseQueueArn(policy.deadLetterTargetArn);
-  if (!arn) throw new Stop(`the redrive policy of queue "${name}" names ${JSON.stringify(policy.deadLetterTargetArn)}, not an SQS queue ARN`, 2);
+  if (!arn)
+    throw new Stop(`the redrive policy of queue "${name}" names ${JSON.stringify(policy.deadLetterTargetArn)}, not an SQS queue ARN`, 2);
   try {
     return await describeQueue(sqs, await queueUrlFromArn(sqs, arn, signal), signal);
   } catch (error) {
@@ -238,7 +241,9 @@ async function redrive(sqs: SQSClient, settings: CommandSettings, request: Reque
         throw new Stop(failure.line, failure.exitCode);
       }
       method = 'by-hand';
-      stderr.write(`this endpoint has no SQS message move tasks (${awsErrorInfo(error).code ?? 'unsupported'}): moving messages by receive, send, delete\n`);
+      stderr.write(
+        `this endpoint has no SQS message move tasks (${awsErrorInfo(error).code ?? 'unsupported'}): moving messages by receive, send, delete\n`,
+      );
     }
   }
   if (running) {
@@ -250,14 +255,21 @@ async function redrive(sqs: SQSClient, settings: CommandSettings, request: Reque
   const howMany = max !== undefined ? `up to ${formatCount(Math.min(max, dlq.visible))}` : `~${formatCount(dlq.visible)}`;
   const how = method === 'move-task' ? 'an SQS message move task' : 'receive, send, delete';
   if (request.dryRun) {
-    process.stdout.write(`dry run: would move ${howMany} message${dlq.visible === 1 ? '' : 's'} from "${from}" to "${to}" with ${how}${dlq.inFlight + dlq.delayed > 0 ? ` (the queue holds ${counts(dlq)})` : ''}\n`);
+    process.stdout.write(
+      `dry run: would move ${howMany} message${dlq.visible === 1 ? '' : 's'} from "${from}" to "${to}" with ${how}${dlq.inFlight + dlq.delayed > 0 ? ` (the queue holds ${counts(dlq)})` : ''}\n`,
+    );
     return 0;
   }
 
   const startedAt = realClock.now();
   if (method === 'move-task') {
     let latest: MoveTask = { taskHandle: undefined, status: 'RUNNING', moved: 0, toMove: dlq.visible, failureReason: undefined };
-    const progress = new Progress({ stream: stderr, tty: stderr.isTTY === true, clock: realClock, render: (ms) => moveTaskLine(latest, ms) });
+    const progress = new Progress({
+      stream: stderr,
+      tty: stderr.isTTY === true,
+      clock: realClock,
+      render: (ms) => moveTaskLine(latest, ms),
+    });
     let outcome: Awaited<ReturnType<typeof runMoveTask>>;
     try {
       outcome = await runMoveTask(
@@ -291,13 +303,20 @@ async function redrive(sqs: SQSClient, settings: CommandSettings, request: Reque
       stderr.write(`bucketscan: dlq redrive: the move task failed: ${outcome.task.failureReason ?? 'no reason given'}\n`);
       return 1;
     }
-    process.stdout.write(`move task cancelled${outcome.byUs ? '' : ' (not by this command)'} after moving ${moved} from "${from}" to "${to}"; the rest stay in "${from}"\n`);
+    process.stdout.write(
+      `move task cancelled${outcome.byUs ? '' : ' (not by this command)'} after moving ${moved} from "${from}" to "${to}"; the rest stay in "${from}"\n`,
+    );
     return outcome.byUs ? 130 : 1;
   }
 
   let latest: ManualStats = { moved: 0, sendFailed: 0, deleteFailed: 0 };
   const total = max !== undefined ? Math.min(max, dlq.visible) : dlq.visible;
-  const progress = new Progress({ stream: stderr, tty: stderr.isTTY === true, clock: realClock, render: (ms) => manualProgressLine(latest, total, ms) });
+  const progress = new Progress({
+    stream: stderr,
+    tty: stderr.isTTY === true,
+    clock: realClock,
+    render: (ms) => manualProgressLine(latest, total, ms),
+  });
   const result = await redriveByHand({
     sqs,
     sourceUrl: dlq.url,
@@ -323,8 +342,12 @@ async function redrive(sqs: SQSClient, settings: CommandSettings, request: Reque
     stderr.write(`bucketscan: dlq redrive: ${failure.line}\n`);
     return failure.exitCode;
   }
-  if (stats.sendFailed > 0) stderr.write(`bucketscan: dlq redrive: ${stats.sendFailed} message(s) could not be sent and stay in "${from}"\n`);
-  if (stats.deleteFailed > 0) stderr.write(`bucketscan: dlq redrive: ${stats.deleteFailed} message(s) were sent but are still in "${from}": a later redrive moves them again\n`);
+  if (stats.sendFailed > 0)
+    stderr.write(`bucketscan: dlq redrive: ${stats.sendFailed} message(s) could not be sent and stay in "${from}"\n`);
+  if (stats.deleteFailed > 0)
+    stderr.write(
+      `bucketscan: dlq redrive: ${stats.deleteFailed} message(s) were sent but are still in "${from}": a later redrive moves them again\n`,
+    );
   if (outcome.kind === 'interrupted') return 130;
   return failed > 0 ? 1 : 0;
 }
@@ -334,7 +357,9 @@ export async function run(argv: string[]): Promise<number> {
   if (action === undefined) throw new UsageError('dlq: name an action: dlq list or dlq redrive (bucketscan dlq --help)');
   if (action !== 'list' && action !== 'redrive') throw new UsageError(`dlq: unknown action ${JSON.stringify(action)} (list or redrive)`);
   const values: { json?: boolean; 'dry-run'?: boolean; max?: string; queue?: string } =
-    action === 'list' ? parseCommandLine('dlq list', rest, LIST_OPTIONS).values : parseCommandLine('dlq redrive', rest, REDRIVE_OPTIONS).values;
+    action === 'list'
+      ? parseCommandLine('dlq list', rest, LIST_OPTIONS).values
+      : parseCommandLine('dlq redrive', rest, REDRIVE_OPTIONS).values;
   const request: Request = {
     max: values.max === undefined ? undefined : parseCount(`dlq ${action}`, '--max', values.max, 1, action === 'list' ? 10_000 : 1_000_000),
     named: values.queue === undefined ? undefined : parseQueueOption(values.queue),

@@ -24,7 +24,9 @@ function describeParseError(error: unknown, options: Options): string {
   const { code, message } = error as { code?: string; message?: string };
   const text = message ?? String(error);
   const option = /'(-{1,2}[^' ]+)/.exec(text)?.[1];
-  const known = Object.keys(options).map((name) => `--${name}`).join(', ');
+  const known = Object.keys(options)
+    .map((name) => `--${name}`)
+    .join(', ');
   switch (code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return `unknown option ${JSON.stringify(option ?? text)} (options: ${known}, --help)`;

@@ -63,7 +63,12 @@ export async function run(argv: string[]): Promise<number> {
   if (scannerRoleArn === undefined) throw new UsageError("policy: --scanner-role <arn> is required (the worker's role)");
 
   try {
-    const document = bucketPolicy({ bucket, scannerRoleArn, readerArns: values.reader ?? [], tagKey: values['tag-key'] ?? statusTagFromEnvironment() });
+    const document = bucketPolicy({
+      bucket,
+      scannerRoleArn,
+      readerArns: values.reader ?? [],
+      tagKey: values['tag-key'] ?? statusTagFromEnvironment(),
+    });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
     return 0;
   } catch (error) {

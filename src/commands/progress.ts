@@ -101,7 +101,9 @@ export function fitWidth(text: string, columns: number | undefined): string {
 
 /** 1234567 → "1,234,567". */
 export function formatCount(n: number): string {
-  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return Math.round(n)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 /** 4.2 s → "4.2s", 95 s → "1m 35s", 3 h 5 m → "3h 05m". */

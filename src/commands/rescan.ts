@@ -93,7 +93,9 @@ function plan(argv: string[], settings: CommandSettings, now: Date): Plan {
     // The quarantine area may share the unprocessed bucket under QUARANTINE_PREFIX.
     const sharesBucket = bucket === unprocessedBucket && quarantinePrefix !== '';
     if (!sharesBucket || location.value.prefix.startsWith(quarantinePrefix)) {
-      throw new UsageError(`rescan: s3://${bucket}/${sharesBucket ? quarantinePrefix : ''} is the quarantine area (QUARANTINE_BUCKET_NAME${sharesBucket ? ', QUARANTINE_PREFIX' : ''}): it is never rescanned`);
+      throw new UsageError(
+        `rescan: s3://${bucket}/${sharesBucket ? quarantinePrefix : ''} is the quarantine area (QUARANTINE_BUCKET_NAME${sharesBucket ? ', QUARANTINE_PREFIX' : ''}): it is never rescanned`,
+      );
     }
   }
   if (bucket !== unprocessedBucket) {
@@ -191,7 +193,9 @@ export async function run(argv: string[]): Promise<number> {
       await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }), { abortSignal: signal });
     } catch (error) {
       if (isMissingQueue(error)) {
-        stderr.write(`bucketscan: rescan: the inbound queue "${queueName}" does not exist (VIRUS_SCANNING_QUEUE_${'url' in queueRef ? 'URL' : 'NAME'})\n`);
+        stderr.write(
+          `bucketscan: rescan: the inbound queue "${queueName}" does not exist (VIRUS_SCANNING_QUEUE_${'url' in queueRef ? 'URL' : 'NAME'})\n`,
+        );
         return 2;
       }
       if (signal.aborted) return 130;

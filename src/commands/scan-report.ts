@@ -33,7 +33,10 @@ export function parseTargets(args: readonly string[]): { ok: true; targets: Scan
       targets.push({ kind: 's3', target: arg, ...parsed.value });
     } else if (/^s3:/i.test(arg)) {
       // s3:/b/k, S3://b/k: a mistyped URL, not a file anyone means (./s3:x names such a file).
-      return { ok: false, reason: `${printable(arg)}: an S3 URL starts with s3:// (for a local file of that name, write ./${printable(arg)})` };
+      return {
+        ok: false,
+        reason: `${printable(arg)}: an S3 URL starts with s3:// (for a local file of that name, write ./${printable(arg)})`,
+      };
     } else if (arg === '') {
       return { ok: false, reason: 'an empty argument names no file' };
     } else {

@@ -2,7 +2,12 @@ import { z } from 'zod';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
 import type { Env } from './env-file.ts';
 import { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
-import { DEFAULT_MAX_DEFINITIONS_AGE_HOURS, DEFAULT_STALE_DEFINITIONS, STALE_DEFINITIONS_MODES, type StaleDefinitionsMode } from '../scan/freshness.ts';
+import {
+  DEFAULT_MAX_DEFINITIONS_AGE_HOURS,
+  DEFAULT_STALE_DEFINITIONS,
+  STALE_DEFINITIONS_MODES,
+  type StaleDefinitionsMode,
+} from '../scan/freshness.ts';
 import { LOG_FORMATS, type LogFormatSetting } from '../log/pretty.ts';
 
 /** A bad setting, named by the variable a user has to fix. */
@@ -76,15 +81,16 @@ export const MEGABYTE = 1024 * 1024;
 const MAX_SCANNABLE_MB = 2047;
 
 const text = z.string().trim().min(1, 'must not be empty');
-const optionalText = z.string().trim().optional().transform((value) => (value ? value : undefined));
+const optionalText = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => (value ? value : undefined));
 
 /** S3's rule for bucket names (general purpose buckets). */
 export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-const bucketName = text.regex(
-  BUCKET_NAME,
-  'must be an S3 bucket name (3-63 characters: lowercase letters, digits, dots and hyphens)',
-);
+const bucketName = text.regex(BUCKET_NAME, 'must be an S3 bucket name (3-63 characters: lowercase letters, digits, dots and hyphens)');
 
 const queueName = z
   .string()
@@ -155,9 +161,11 @@ const logLevel = z
   .trim()
   .optional()
   .transform((value) => (value ? value.toLowerCase() : 'info'))
-  .pipe(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-    error: 'must be one of fatal, error, warn, info, debug, trace, silent',
-  }));
+  .pipe(
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    }),
+  );
 
 const unscannableAction = z
   .string()
@@ -245,12 +253,17 @@ const schema = z.object({
     .optional()
     .transform((value) => (value ? value.toLowerCase() : 'prometheus'))
     .pipe(z.enum(['prometheus', 'emf', 'off'], { error: 'must be prometheus, emf or off' })),
-  METRICS_NAMESPACE: text.regex(/^[A-Za-z0-9 ._\-/#:]{1,255}$/, 'must be a CloudWatch namespace (1-255 letters, digits, spaces and . _ - / # :)').optional(),
+  METRICS_NAMESPACE: text
+    .regex(/^[A-Za-z0-9 ._\-/#:]{1,255}$/, 'must be a CloudWatch namespace (1-255 letters, digits, spaces and . _ - / # :)')
+    .optional(),
   // Unset: the default key; set but empty: no tagging (told apart in loadConfig).
   SCAN_STATUS_TAG: z
     .string()
     .trim()
-    .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,128}$/u, 'must be an S3 tag key (at most 128 letters, digits, spaces and _ . : / = + - @), or empty to turn tagging off')
+    .regex(
+      /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,128}$/u,
+      'must be an S3 tag key (at most 128 letters, digits, spaces and _ . : / = + - @), or empty to turn tagging off',
+    )
     .optional(),
   LOG_LEVEL: logLevel,
 });
@@ -334,7 +347,11 @@ export function loadCommandSettings(env: Env): CommandSettings {
   // clamd and the size limit owe nothing to AWS: read without any AWS_* variable, so
   // a command that only scans local files needs no region and no credentials.
   const withoutAws = () =>
-    loadConfig({ ...STAND_INS, ...Object.fromEntries(Object.entries(present).filter(([name]) => !name.startsWith('AWS_'))), AWS_REGION: 'unused' });
+    loadConfig({
+      ...STAND_INS,
+      ...Object.fromEntries(Object.entries(present).filter(([name]) => !name.startsWith('AWS_'))),
+      AWS_REGION: 'unused',
+    });
   return {
     clamd: () => withoutAws().clamd,
     maxFileSizeBytes: () => withoutAws().maxFileSizeBytes,
@@ -343,7 +360,8 @@ export function loadCommandSettings(env: Env): CommandSettings {
     unprocessedPrefix: () => p.UNPROCESSED_PREFIX ?? '',
     quarantineBucket: () => required('QUARANTINE_BUCKET_NAME', p.QUARANTINE_BUCKET_NAME),
     quarantinePrefix: () => p.QUARANTINE_PREFIX ?? '',
-    inboundQueue: () => queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', p.VIRUS_SCANNING_QUEUE_NAME, p.VIRUS_SCANNING_QUEUE_URL),
+    inboundQueue: () =>
+      queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', p.VIRUS_SCANNING_QUEUE_NAME, p.VIRUS_SCANNING_QUEUE_URL),
     validationQueue: () => queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', p.VALIDATION_QUEUE_NAME, p.VALIDATION_QUEUE_URL),
     logLevel: () => p.LOG_LEVEL ?? 'info',
   };
@@ -355,7 +373,12 @@ export function loadConfig(env: Env): Config {
   if (!result.success) throw firstIssue(result.error);
   const p = result.data;
 
-  const inboundQueue = queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', p.VIRUS_SCANNING_QUEUE_NAME, p.VIRUS_SCANNING_QUEUE_URL);
+  const inboundQueue = queueRef(
+    'VIRUS_SCANNING_QUEUE_NAME',
+    'VIRUS_SCANNING_QUEUE_URL',
+    p.VIRUS_SCANNING_QUEUE_NAME,
+    p.VIRUS_SCANNING_QUEUE_URL,
+  );
   const validationQueue = queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', p.VALIDATION_QUEUE_NAME, p.VALIDATION_QUEUE_URL);
 
   const defaultRegion = p.AWS_REGION ?? p.AWS_DEFAULT_REGION;

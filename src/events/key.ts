@@ -45,10 +45,7 @@ export interface SubmissionKey {
 }
 
 /** The layout uploads must follow: `<prefix><submission_guid>/<filename>`. */
-export function parseSubmissionKey(
-  key: string,
-  prefix: string,
-): { ok: true; value: SubmissionKey } | { ok: false; reason: string } {
+export function parseSubmissionKey(key: string, prefix: string): { ok: true; value: SubmissionKey } | { ok: false; reason: string } {
   if (!key.startsWith(prefix)) {
     return { ok: false, reason: `object key is outside the unprocessed prefix "${prefix}"` };
   }

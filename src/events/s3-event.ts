@@ -110,7 +110,6 @@ function isLeftAsIs(byte: number): boolean {
   );
 }
 
-
 /**
  * The event name S3 gives a plain write: only multipart uploads get the
  * "<md5 of part md5s>-<part count>" form of ETag.
@@ -162,10 +161,7 @@ export function buildEventDocument(records: S3EventRecord[]): S3EventDocument {
  * The message S3 sends once when a notification configuration is saved. It has
  * no Records array, so consumers have to recognise and drop it.
  */
-export function buildTestEvent(
-  bucket: string,
-  options: { time?: Date; requestId?: string; hostId?: string } = {},
-): S3TestEvent {
+export function buildTestEvent(bucket: string, options: { time?: Date; requestId?: string; hostId?: string } = {}): S3TestEvent {
   return {
     Service: 'Amazon S3',
     Event: 's3:TestEvent',

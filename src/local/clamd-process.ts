@@ -106,8 +106,32 @@ const PORT_ATTEMPTS = 3;
 const OFFICIAL_EXTENSIONS = new Set(['.cvd', '.cld', '.cud']);
 /** Plain-text database formats clamd loads from a database directory. */
 const SIGNATURE_EXTENSIONS = new Set([
-  '.hdb', '.hsb', '.hdu', '.hsu', '.mdb', '.msb', '.mdu', '.msu', '.ndb', '.ndu', '.ldb', '.ldu',
-  '.cdb', '.cat', '.crb', '.idb', '.ign', '.ign2', '.fp', '.sfp', '.pdb', '.gdb', '.wdb', '.ftm', '.yar', '.yara',
+  '.hdb',
+  '.hsb',
+  '.hdu',
+  '.hsu',
+  '.mdb',
+  '.msb',
+  '.mdu',
+  '.msu',
+  '.ndb',
+  '.ndu',
+  '.ldb',
+  '.ldu',
+  '.cdb',
+  '.cat',
+  '.crb',
+  '.idb',
+  '.ign',
+  '.ign2',
+  '.fp',
+  '.sfp',
+  '.pdb',
+  '.gdb',
+  '.wdb',
+  '.ftm',
+  '.yar',
+  '.yara',
 ]);
 
 /** clamd's size options top out at 4 GB. */
@@ -225,10 +249,10 @@ export function renderClamdConfig(settings: ClamdConfigSettings): string {
     '# zip member larger than this down to this size and says nothing (AlertExceedsMax or not); a',
     '# member that large is then over MaxScanSize, which does raise Heuristics.Limits.Exceeded.',
     `MaxFileSize ${maxFileSize}`,
-    '# Nesting depth and member count (clamd\'s defaults unless overridden), explicit so they are visible.',
+    "# Nesting depth and member count (clamd's defaults unless overridden), explicit so they are visible.",
     `MaxRecursion ${maxRecursion}`,
     `MaxFiles ${maxFiles}`,
-    '# Below the client\'s default 120 s idle timeout, so a slow scan ends with clamd\'s own',
+    "# Below the client's default 120 s idle timeout, so a slow scan ends with clamd's own",
     '# answer (a limit alert) instead of a client timeout.',
     `MaxScanTime ${maxScanTimeMs}`,
     '# PCRE subsignatures are skipped on larger files; keep them for everything we accept.',
@@ -272,7 +296,8 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
     options.officialDatabaseDir === null ? null : (options.officialDatabaseDir ?? DEFAULT_OFFICIAL_DATABASE_DIR),
   );
   const extra = (options.extraConfig ?? []).map((line) => {
-    if (!/^[A-Za-z]+ [^\r\n]+$/.test(line)) throw new Error(`extra clamd configuration must be one "Option value" line, got ${JSON.stringify(line)}`);
+    if (!/^[A-Za-z]+ [^\r\n]+$/.test(line))
+      throw new Error(`extra clamd configuration must be one "Option value" line, got ${JSON.stringify(line)}`);
     return line;
   });
   await mkdir(temporaryDir, { recursive: true });
@@ -365,10 +390,7 @@ async function launch(
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       child.kill('SIGTERM');
       const grace = new AbortController();
-      const stillRunning = await Promise.race([
-        exited.then(() => false),
-        delay(STOP_GRACE_MS, true, { signal: grace.signal }),
-      ]);
+      const stillRunning = await Promise.race([exited.then(() => false), delay(STOP_GRACE_MS, true, { signal: grace.signal })]);
       grace.abort();
       if (stillRunning) {
         logger.warn({ pid: child.pid }, `clamd ignored SIGTERM for ${STOP_GRACE_MS} ms; killing it`);
@@ -478,7 +500,7 @@ async function prepareDatabaseDir(
 
   if (testFiles.length === 0 && officialFiles.length === 0) {
     throw new Error(
-      `no signatures for clamd: no test signatures in ${signaturesDir ?? DEFAULT_SIGNATURES_DIR} and no official database in ${officialDir ?? "(none asked for)"}`,
+      `no signatures for clamd: no test signatures in ${signaturesDir ?? DEFAULT_SIGNATURES_DIR} and no official database in ${officialDir ?? '(none asked for)'}`,
     );
   }
   return { test: testFiles, official: officialFiles };
@@ -487,7 +509,10 @@ async function prepareDatabaseDir(
 async function listFiles(dir: string, missingIsEmpty: boolean): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true });
-    return entries.filter((entry) => entry.isFile() || entry.isSymbolicLink()).map((entry) => entry.name).sort();
+    return entries
+      .filter((entry) => entry.isFile() || entry.isSymbolicLink())
+      .map((entry) => entry.name)
+      .sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     if (missingIsEmpty) return [];

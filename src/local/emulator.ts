@@ -83,18 +83,20 @@ const DEFAULT_HOST = '127.0.0.1';
 
 export async function startEmulator(options: StartEmulatorOptions): Promise<Emulator> {
   const { resources, logger } = options;
-  const server = await listeningOn(options.bindHost ?? DEFAULT_HOST, () => startFauxqs({
-    port: options.port,
-    logger: false,
-    // Resources created through the server object land in this region, so their ARNs
-    // match what SDK clients configured with the same region look up.
-    defaultRegion: resources.region,
-    // The bridge only listens to the spy; the buffer is for ad-hoc inspection.
-    messageSpies: { bufferSize: 100 },
-    // An explicit (empty) init keeps a FAUXQS_INIT in the environment from adding
-    // resources behind our back.
-    init: {},
-  }));
+  const server = await listeningOn(options.bindHost ?? DEFAULT_HOST, () =>
+    startFauxqs({
+      port: options.port,
+      logger: false,
+      // Resources created through the server object land in this region, so their ARNs
+      // match what SDK clients configured with the same region look up.
+      defaultRegion: resources.region,
+      // The bridge only listens to the spy; the buffer is for ad-hoc inspection.
+      messageSpies: { bufferSize: 100 },
+      // An explicit (empty) init keeps a FAUXQS_INIT in the environment from adding
+      // resources behind our back.
+      init: {},
+    }),
+  );
 
   let s3: S3Client | undefined;
   try {
@@ -114,17 +116,18 @@ export async function startEmulator(options: StartEmulatorOptions): Promise<Emul
     if (options.sendTestEvent === true) {
       server.sendMessage(resources.inboundQueueName, JSON.stringify(buildTestEvent(resources.unprocessedBucket)));
     }
-    const bridge: NotificationBridge = options.notifications === false
-      ? { stop() {}, idle: async () => {} }
-      : startNotificationBridge({
-      server,
-      s3,
-      bucket: resources.unprocessedBucket,
-      queueName: resources.inboundQueueName,
-      region: resources.region,
-      prefix: options.notificationPrefix,
-      logger,
-    });
+    const bridge: NotificationBridge =
+      options.notifications === false
+        ? { stop() {}, idle: async () => {} }
+        : startNotificationBridge({
+            server,
+            s3,
+            bucket: resources.unprocessedBucket,
+            queueName: resources.inboundQueueName,
+            region: resources.region,
+            prefix: options.notificationPrefix,
+            logger,
+          });
 
     logger.info({ endpoint, queueUrls, topicArn }, 'local AWS emulator started');
     const bridgeClient = s3;
@@ -179,11 +182,7 @@ async function listeningOn<T>(host: string, start: () => Promise<T>): Promise<T>
   }
 }
 
-function createResources(
-  server: FauxqsServer,
-  resources: LocalResources,
-  endpoint: string,
-): Record<QueueRole, string> {
+function createResources(server: FauxqsServer, resources: LocalResources, endpoint: string): Record<QueueRole, string> {
   server.createBucket(resources.unprocessedBucket);
   server.createBucket(resources.quarantineBucket);
 

@@ -21,7 +21,10 @@ function localEndpoint(config: Config): URL {
   const endpoint = config.aws.sqs.endpoint ?? config.aws.s3.endpoint ?? DEFAULT_ENDPOINT;
   const url = new URL(endpoint);
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
-    throw new ConfigError('AWS_ENDPOINT_URL', `the local stack serves AWS on this machine; expected http://127.0.0.1:<port>, got ${endpoint}`);
+    throw new ConfigError(
+      'AWS_ENDPOINT_URL',
+      `the local stack serves AWS on this machine; expected http://127.0.0.1:<port>, got ${endpoint}`,
+    );
   }
   return url;
 }
@@ -120,7 +123,10 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
   let workDir: string | undefined;
   try {
     if (config.topicArn !== emulator.topicArn) {
-      logger.warn({ configured: config.topicArn, local: emulator.topicArn }, 'the local topic ARN differs from VIRUS_NOTIFICATION_TOPIC_ARN; using the local one');
+      logger.warn(
+        { configured: config.topicArn, local: emulator.topicArn },
+        'the local topic ARN differs from VIRUS_NOTIFICATION_TOPIC_ARN; using the local one',
+      );
     }
     let address = config.clamd.address;
     if (!config.clamd.explicit) {

@@ -9,8 +9,7 @@ export type { LogFormatSetting };
 // surrogate would be written as U+FFFD). They can only occur inside string
 // values, so writing them as \u escapes keeps every line the same JSON.
 const UNSAFE_IN_LINE = /[\u0085\u2028\u2029]|\p{Cs}/gu;
-const escapeUnsafe = (line: string) =>
-  line.replace(UNSAFE_IN_LINE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const escapeUnsafe = (line: string) => line.replace(UNSAFE_IN_LINE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 export interface LoggerOptions {
   /**
@@ -48,14 +47,20 @@ export function createLogger(
   };
   if (destination) {
     if (loggerOptions.format !== 'pretty') return pino(options, destination);
-    return pino(options, prettyDestination((text) => destination.write(text), { colors: colorsWanted(process.env, {}) }));
+    return pino(
+      options,
+      prettyDestination((text) => destination.write(text), { colors: colorsWanted(process.env, {}) }),
+    );
   }
   const setting = loggerOptions.format ?? parseLogFormat(process.env['LOG_FORMAT']);
   if (resolveLogFormat(setting, process.stdout.isTTY === true) === 'json') return pino(options);
   // Synchronous like a terminal expects: nothing is lost on process.exit and no
   // flush is needed; a terminal takes a few lines per second without noticing.
   const stdout = pino.destination({ dest: 1, sync: true });
-  return pino(options, prettyDestination((text) => stdout.write(text), { colors: colorsWanted(process.env, process.stdout) }));
+  return pino(
+    options,
+    prettyDestination((text) => stdout.write(text), { colors: colorsWanted(process.env, process.stdout) }),
+  );
 }
 
 export function silentLogger(): Logger {

@@ -151,7 +151,8 @@ export function formatLogLine(line: string, options: PrettyOptions): string {
   const level = levelName(record['level']);
   let out = `${paint(STYLE.dim, clock(record['time']))} ${paint(LEVEL_STYLES[level] ?? STYLE.magenta, escapeForTerminal(level.toUpperCase()).padEnd(5))}`;
   const name = record['name'];
-  if (name !== undefined && name !== DEFAULT_NAME) out += ` ${paint(STYLE.dim, `[${typeof name === 'string' ? escapeForTerminal(name) : formatValue(name)}]`)}`;
+  if (name !== undefined && name !== DEFAULT_NAME)
+    out += ` ${paint(STYLE.dim, `[${typeof name === 'string' ? escapeForTerminal(name) : formatValue(name)}]`)}`;
   const msg = record['msg'];
   if (msg !== undefined) out += ` ${typeof msg === 'string' ? escapeForTerminal(msg) : formatValue(msg)}`;
 

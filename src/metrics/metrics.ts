@@ -60,7 +60,11 @@ export async function createPrometheusMetrics(gauges: Gauges): Promise<Metrics> 
     buckets: SIZE_BYTES_BUCKETS,
     registers: [registry],
   });
-  const scannedBytes = new client.Counter({ name: 'bucketscan_scanned_bytes_total', help: 'Bytes streamed to clamd.', registers: [registry] });
+  const scannedBytes = new client.Counter({
+    name: 'bucketscan_scanned_bytes_total',
+    help: 'Bytes streamed to clamd.',
+    registers: [registry],
+  });
   const awsErrors = new client.Counter({
     name: 'bucketscan_aws_errors_total',
     help: 'Failed AWS requests (after the SDK retries), by service and operation.',
@@ -118,7 +122,13 @@ export async function createPrometheusMetrics(gauges: Gauges): Promise<Metrics> 
  * what happened since the last line. Counters are sent as deltas (CloudWatch
  * sums them), durations and sizes as value/count arrays.
  */
-export function createEmfMetrics(options: { namespace: string; intervalMs: number; gauges: Gauges; write(line: string): void; now?: () => number }): Metrics {
+export function createEmfMetrics(options: {
+  namespace: string;
+  intervalMs: number;
+  gauges: Gauges;
+  write(line: string): void;
+  now?: () => number;
+}): Metrics {
   const now = options.now ?? Date.now;
   let records = new Map<string, number>();
   let awsErrors = new Map<string, number>();
@@ -132,15 +142,30 @@ export function createEmfMetrics(options: { namespace: string; intervalMs: numbe
   const flush = () => {
     for (const [key, count] of records) {
       const [outcome, origin] = key.split('|');
-      options.write(document([['outcome'], ['outcome', 'origin']], [{ Name: 'bucketscan_records_total', Unit: 'Count' }], { outcome, origin, bucketscan_records_total: count }));
+      options.write(
+        document([['outcome'], ['outcome', 'origin']], [{ Name: 'bucketscan_records_total', Unit: 'Count' }], {
+          outcome,
+          origin,
+          bucketscan_records_total: count,
+        }),
+      );
     }
     for (const [key, count] of awsErrors) {
       const [service, operation] = key.split('|');
-      options.write(document([['service', 'operation']], [{ Name: 'bucketscan_aws_errors_total', Unit: 'Count' }], { service, operation, bucketscan_aws_errors_total: count }));
+      options.write(
+        document([['service', 'operation']], [{ Name: 'bucketscan_aws_errors_total', Unit: 'Count' }], {
+          service,
+          operation,
+          bucketscan_aws_errors_total: count,
+        }),
+      );
     }
     const up = options.gauges.clamdUp();
     const age = options.gauges.definitionsAgeSeconds();
-    const values: Record<string, unknown> = { bucketscan_in_flight_messages: options.gauges.inFlight(), bucketscan_scanned_bytes_total: bytes };
+    const values: Record<string, unknown> = {
+      bucketscan_in_flight_messages: options.gauges.inFlight(),
+      bucketscan_scanned_bytes_total: bytes,
+    };
     const metrics = [
       { Name: 'bucketscan_in_flight_messages', Unit: 'Count' },
       { Name: 'bucketscan_scanned_bytes_total', Unit: 'Bytes' },

@@ -41,12 +41,25 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
       return;
     case 'invalid':
       if ('records' in event) {
-        log.warn({ outcome: 'invalid', records: event.records, firstUnlogged: event.firstUnlogged }, 'further invalid records dropped without a line each');
+        log.warn(
+          { outcome: 'invalid', records: event.records, firstUnlogged: event.firstUnlogged },
+          'further invalid records dropped without a line each',
+        );
       } else if ('bodyBytes' in event) {
-        log.warn({ outcome: 'invalid', ...bounded('reason', event.reason), bodyBytes: event.bodyBytes }, 'message dropped: %s', boundedText(event.reason));
+        log.warn(
+          { outcome: 'invalid', ...bounded('reason', event.reason), bodyBytes: event.bodyBytes },
+          'message dropped: %s',
+          boundedText(event.reason),
+        );
       } else {
         log.warn(
-          { outcome: 'invalid', record: event.record, ...bounded('reason', event.reason), ...bounded('bucket', event.bucket), ...bounded('key', event.key) },
+          {
+            outcome: 'invalid',
+            record: event.record,
+            ...bounded('reason', event.reason),
+            ...bounded('bucket', event.bucket),
+            ...bounded('key', event.key),
+          },
           'record dropped: %s',
           boundedText(event.reason),
         );
@@ -59,7 +72,10 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
       log.warn({ ...fields, outcome: 'dropped', reason: event.reason, durationMs: event.durationMs }, 'record dropped: %s', event.reason);
       return;
     case 'clean':
-      log.info({ ...fields, outcome: 'clean', signature: null, ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs }, 'clean: forwarded');
+      log.info(
+        { ...fields, outcome: 'clean', signature: null, ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs },
+        'clean: forwarded',
+      );
       return;
     case 'retry':
       if (event.lastReceive) {
@@ -68,13 +84,26 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
           'record not finished on the last receive: the message is about to be dead-lettered',
         );
       } else {
-        log.error({ ...fields, outcome: 'retry', durationMs: event.durationMs, ...errorFields(event.error) }, 'record not finished; message kept for a retry');
+        log.error(
+          { ...fields, outcome: 'retry', durationMs: event.durationMs, ...errorFields(event.error) },
+          'record not finished; message kept for a retry',
+        );
       }
       return;
   }
   if (event.action === 'forwarded') {
     log.warn(
-      { ...fields, outcome: 'unscannable', action: 'forwarded', status: 'UNSCANNABLE', signature: event.signature, reason: event.detail, ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs },
+      {
+        ...fields,
+        outcome: 'unscannable',
+        action: 'forwarded',
+        status: 'UNSCANNABLE',
+        signature: event.signature,
+        reason: event.detail,
+        ...tagFields(event.tag),
+        durationMs: event.durationMs,
+        verdictMs: event.verdictMs,
+      },
       'could not be fully scanned (%s): forwarded marked UNSCANNABLE',
       event.detail,
     );

@@ -41,7 +41,11 @@ export async function processMessage(
   onOutcome?: OutcomeListener,
 ): Promise<MessageResult> {
   const origin = message.origin ?? 'event';
-  const log = logger.child({ messageId: message.messageId, receiveCount: message.receiveCount, ...(origin === 'rescan' ? { origin } : {}) });
+  const log = logger.child({
+    messageId: message.messageId,
+    receiveCount: message.receiveCount,
+    ...(origin === 'rescan' ? { origin } : {}),
+  });
   const facts: MessageFacts = { messageId: message.messageId, receiveCount: message.receiveCount, origin };
   const emit = (event: OutcomeEvent) => {
     logOutcome(log, event);
@@ -79,7 +83,14 @@ export async function processMessage(
       continue;
     }
     const { target } = check;
-    const where = { ...facts, record: index, bucket: target.bucket, key: target.key, versionId: target.versionId, envelope: parsed.envelope };
+    const where = {
+      ...facts,
+      record: index,
+      bucket: target.bucket,
+      key: target.key,
+      versionId: target.versionId,
+      envelope: parsed.envelope,
+    };
     const elapsed = () => Math.round(performance.now() - started);
     try {
       // Only the last record frees the slot: earlier ones are followed by more scanning.
@@ -89,9 +100,22 @@ export async function processMessage(
       if (result.outcome === 'dropped') {
         emit({ ...where, outcome: 'dropped', reason: result.reason, durationMs });
       } else if (result.outcome === 'forwarded') {
-        const figures = { durationMs, verdictMs: Math.round(result.verdictMs), size: result.size, ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }), ...(result.tag ? { tag: result.tag } : {}) };
+        const figures = {
+          durationMs,
+          verdictMs: Math.round(result.verdictMs),
+          size: result.size,
+          ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }),
+          ...(result.tag ? { tag: result.tag } : {}),
+        };
         if (result.unscannable) {
-          emit({ ...where, ...figures, outcome: 'unscannable', action: 'forwarded', signature: result.unscannable.signature, detail: result.unscannable.detail });
+          emit({
+            ...where,
+            ...figures,
+            outcome: 'unscannable',
+            action: 'forwarded',
+            signature: result.unscannable.signature,
+            detail: result.unscannable.detail,
+          });
         } else {
           emit({ ...where, ...figures, outcome: 'clean' });
         }

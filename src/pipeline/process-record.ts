@@ -122,7 +122,13 @@ function tagReader(deps: PipelineDeps, version: ObjectVersion, tagCount: number,
  * the record goes on untagged (and so unreadable under the fail-closed bucket
  * policy), with the problem reported. Anything else throws: the message is retried.
  */
-async function writeStatusTag(deps: PipelineDeps, key: string, version: ObjectVersion, value: StatusValue, existing: () => Promise<Tag[]>): Promise<TagResult> {
+async function writeStatusTag(
+  deps: PipelineDeps,
+  key: string,
+  version: ObjectVersion,
+  value: StatusValue,
+  existing: () => Promise<Tag[]>,
+): Promise<TagResult> {
   if (!version.versionId) {
     // Without a version id a tag write lands on whatever the key holds by then,
     // possibly a newer, unscanned upload: never risk calling that CLEAN.

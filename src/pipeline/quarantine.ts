@@ -65,7 +65,13 @@ export function reportIsFor(metadata: Record<string, string>, source: ObjectVers
   return source.eTag !== undefined && metadata[SOURCE_ETAG] === source.eTag;
 }
 
-async function notifyOnce(deps: QuarantineDeps, bucket: string, reportKey: string, metadata: Record<string, string>, notification: Notification) {
+async function notifyOnce(
+  deps: QuarantineDeps,
+  bucket: string,
+  reportKey: string,
+  metadata: Record<string, string>,
+  notification: Notification,
+) {
   const messageId = await publish(deps.sns, deps.topicArn, notification);
   await replaceMetadata(deps.s3, bucket, reportKey, { ...metadata, [NOTIFICATION_ID]: messageId ?? 'published' }, 'application/json');
 }
@@ -92,12 +98,17 @@ export async function quarantine(deps: QuarantineDeps, plan: QuarantinePlan): Pr
     }
   }
   if (resumed === 'nothing') {
-    await copyObject(deps.s3, plan.source, { bucket: plan.bucket, key: plan.objectKey }, {
-      size: plan.size,
-      attributes: plan.attributes,
-      ...(plan.tags ? { tags: plan.tags } : {}),
-      multipartThreshold: deps.multipartCopyThresholdBytes,
-    });
+    await copyObject(
+      deps.s3,
+      plan.source,
+      { bucket: plan.bucket, key: plan.objectKey },
+      {
+        size: plan.size,
+        attributes: plan.attributes,
+        ...(plan.tags ? { tags: plan.tags } : {}),
+        multipartThreshold: deps.multipartCopyThresholdBytes,
+      },
+    );
     const metadata = sourceMetadata(plan.source);
     await putJson(deps.s3, plan.bucket, plan.reportKey, plan.report, metadata);
     await notifyOnce(deps, plan.bucket, plan.reportKey, metadata, plan.notification);

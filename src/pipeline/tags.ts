@@ -24,6 +24,4 @@ export function withStatus(existing: Tag[], key: string, value: StatusValue): Me
 }
 
 /** What happened to the status tag of one record; absent when tagging is off. */
-export type TagResult =
-  | { written: true; value: StatusValue }
-  | { written: false; value: StatusValue; problem: string };
+export type TagResult = { written: true; value: StatusValue } | { written: false; value: StatusValue; problem: string };

@@ -101,7 +101,9 @@ export interface ParsedPrincipal {
 
 /** Reads a role (or, with `allowUser`, a user) ARN; throws PolicyInputError naming `input`. */
 export function parsePrincipalArn(arn: string, input: PolicyInput, allowUser: boolean): ParsedPrincipal {
-  const wanted = allowUser ? 'an IAM role or user ARN (arn:aws:iam::<account>:role/<name> or :user/<name>)' : 'an IAM role ARN (arn:aws:iam::<account>:role/<name>)';
+  const wanted = allowUser
+    ? 'an IAM role or user ARN (arn:aws:iam::<account>:role/<name> or :user/<name>)'
+    : 'an IAM role ARN (arn:aws:iam::<account>:role/<name>)';
   const shown = JSON.stringify(arn.length > 200 ? `${arn.slice(0, 200)}…` : arn);
   if (/^arn:[^:]*:sts::\d*:assumed-role\//.test(arn)) {
     throw new PolicyInputError(input, `${shown} is a role session, not a role: give ${wanted}; every session of a role counts as the role`);
@@ -141,7 +143,8 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
 
   const scanner = parsePrincipalArn(options.scannerRoleArn, 'scannerRoleArn', false);
   const partition = options.partition ?? scanner.partition;
-  if (!PARTITION.test(partition)) throw new PolicyInputError('partition', `${JSON.stringify(partition)} is not an AWS partition (aws, aws-cn, aws-us-gov…)`);
+  if (!PARTITION.test(partition))
+    throw new PolicyInputError('partition', `${JSON.stringify(partition)} is not an AWS partition (aws, aws-cn, aws-us-gov…)`);
   if (scanner.partition !== partition) {
     throw new PolicyInputError('scannerRoleArn', `the scanner role is in partition ${scanner.partition}, the bucket in ${partition}`);
   }
@@ -220,7 +223,10 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
   };
   const bytes = Buffer.byteLength(JSON.stringify(document));
   if (bytes > MAX_BUCKET_POLICY_BYTES) {
-    throw new PolicyInputError('readerArns', `the policy would be ${bytes} bytes, over S3's ${MAX_BUCKET_POLICY_BYTES}-byte limit: name fewer readers`);
+    throw new PolicyInputError(
+      'readerArns',
+      `the policy would be ${bytes} bytes, over S3's ${MAX_BUCKET_POLICY_BYTES}-byte limit: name fewer readers`,
+    );
   }
   return document;
 }

@@ -85,7 +85,10 @@ export const MAX_RATE = 10_000;
 export function parseRate(text: string): Parsed<number> {
   const value = text.trim().replace(/\/s$/, '');
   if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_RATE) {
-    return { ok: false, reason: `--rate must be a number of messages per second above 0 and at most ${MAX_RATE}, got ${JSON.stringify(text)}` };
+    return {
+      ok: false,
+      reason: `--rate must be a number of messages per second above 0 and at most ${MAX_RATE}, got ${JSON.stringify(text)}`,
+    };
   }
   return { ok: true, value: Number(value) };
 }

@@ -430,7 +430,10 @@ class Connection {
     const part = end === -1 ? data : data.subarray(0, end);
     if (this.#replyBytes + part.length > MAX_REPLY_BYTES) {
       this.#replyChunks.push(part.subarray(0, MAX_REPLY_BYTES - this.#replyBytes));
-      this.#fail('reply', `clamd sent more than ${MAX_REPLY_BYTES} bytes without ending its reply: ${describeBytes(Buffer.concat(this.#replyChunks))}`);
+      this.#fail(
+        'reply',
+        `clamd sent more than ${MAX_REPLY_BYTES} bytes without ending its reply: ${describeBytes(Buffer.concat(this.#replyChunks))}`,
+      );
       return;
     }
     this.#replyChunks.push(part);

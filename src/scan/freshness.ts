@@ -123,20 +123,38 @@ export function assessFreshness(info: EngineInfo, nowMs: number, maxAgeHours: nu
     };
   }
   if (databaseDate === null) {
-    return { ...base, status: 'unknown', detail: `clamd reports database version ${databaseVersion} without a build date, so its age is unknown` };
+    return {
+      ...base,
+      status: 'unknown',
+      detail: `clamd reports database version ${databaseVersion} without a build date, so its age is unknown`,
+    };
   }
   const builtAt = databaseBuildTime(databaseDate);
   if (builtAt === null) {
-    return { ...base, status: 'unknown', detail: `clamd's database date ${JSON.stringify(databaseDate)} could not be read, so the definitions' age is unknown` };
+    return {
+      ...base,
+      status: 'unknown',
+      detail: `clamd's database date ${JSON.stringify(databaseDate)} could not be read, so the definitions' age is unknown`,
+    };
   }
   // A build time in the future (clamd in a time zone ahead of ours, or a clock
   // off) is taken as just built rather than as an error.
   const ageSeconds = Math.max(0, Math.floor((nowMs - builtAt) / 1000));
   const which = `daily ${databaseVersion ?? '?'} built ${databaseDate}`;
   if (ageSeconds > maxAgeHours * 3_600) {
-    return { ...base, ageSeconds, status: 'stale', detail: `definitions are stale: ${formatAge(ageSeconds)} old (${which}; ${hoursText(maxAgeHours)})` };
+    return {
+      ...base,
+      ageSeconds,
+      status: 'stale',
+      detail: `definitions are stale: ${formatAge(ageSeconds)} old (${which}; ${hoursText(maxAgeHours)})`,
+    };
   }
-  return { ...base, ageSeconds, status: 'fresh', detail: `definitions are fresh: ${formatAge(ageSeconds)} old (${which}; ${hoursText(maxAgeHours)})` };
+  return {
+    ...base,
+    ageSeconds,
+    status: 'fresh',
+    detail: `definitions are fresh: ${formatAge(ageSeconds)} old (${which}; ${hoursText(maxAgeHours)})`,
+  };
 }
 
 /** The state the worker acts on: the assessment plus whether to stop taking messages. */
@@ -146,9 +164,10 @@ export function freshnessState(
   extra: Pick<FreshnessState, 'clamav' | 'checkedAt' | 'consecutiveFailures'>,
 ): FreshnessState {
   const pause = mode === 'pause' && assessment.status === 'stale';
-  const detail = assessment.status === 'stale'
-    ? `${assessment.detail}; ${pause ? 'not taking messages until they are fresh again (STALE_DEFINITIONS=pause)' : 'still scanning (STALE_DEFINITIONS=warn)'}`
-    : assessment.detail;
+  const detail =
+    assessment.status === 'stale'
+      ? `${assessment.detail}; ${pause ? 'not taking messages until they are fresh again (STALE_DEFINITIONS=pause)' : 'still scanning (STALE_DEFINITIONS=warn)'}`
+      : assessment.detail;
   return { ...assessment, detail, pause, ...extra };
 }
 

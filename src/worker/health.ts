@@ -50,6 +50,9 @@ export async function startHealthServer(
       resolve();
     });
   });
-  logger.info({ port, metrics: metrics !== undefined }, `health endpoints listening on /healthz and /readyz${metrics ? ' and /metrics' : ''}`);
+  logger.info(
+    { port, metrics: metrics !== undefined },
+    `health endpoints listening on /healthz and /readyz${metrics ? ' and /metrics' : ''}`,
+  );
   return server;
 }

@@ -3,7 +3,15 @@ import { ConfigError } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
 import { errorMessage, isAccessProblem, isQueueMissing } from '../aws/errors.ts';
-import { changeVisibility, createQueueBatchers, maxReceiveCountOf, originOf, receiveCountOf, receiveMessages, resolveQueueUrl } from '../aws/queue.ts';
+import {
+  changeVisibility,
+  createQueueBatchers,
+  maxReceiveCountOf,
+  originOf,
+  receiveCountOf,
+  receiveMessages,
+  resolveQueueUrl,
+} from '../aws/queue.ts';
 import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics } from '../metrics/metrics.ts';
 import type { OutcomeEvent, OutcomeListener } from '../pipeline/outcome.ts';
 import { startFreshnessMonitor, type FreshnessMonitor } from '../scan/freshness.ts';
@@ -28,7 +36,13 @@ function isClamdOutage(error: unknown): boolean {
  * throttling or unavailable while the worker starts) is waited out, as clamd is,
  * rather than crash-looping the worker. Undefined when `signal` aborts first.
  */
-async function queueUrl(sqs: SQSClient, queue: QueueRef, variable: string, logger: Logger, signal: AbortSignal): Promise<string | undefined> {
+async function queueUrl(
+  sqs: SQSClient,
+  queue: QueueRef,
+  variable: string,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<string | undefined> {
   for (let attempt = 1; !signal.aborted; attempt += 1) {
     try {
       return await resolveQueueUrl(sqs, queue, signal);
@@ -55,7 +69,12 @@ export interface RunOptions {
 /** METRICS: prometheus only where something serves it (HEALTH_PORT). */
 async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | undefined> {
   if (config.metrics === 'emf') {
-    return createEmfMetrics({ namespace: config.metricsNamespace, intervalMs: 60_000, gauges, write: (line) => process.stdout.write(line) });
+    return createEmfMetrics({
+      namespace: config.metricsNamespace,
+      intervalMs: 60_000,
+      gauges,
+      write: (line) => process.stdout.write(line),
+    });
   }
   if (config.metrics === 'prometheus' && config.healthPort) return createPrometheusMetrics(gauges);
   return undefined;
@@ -90,7 +109,15 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
               paused: paused ? 'stale definitions (STALE_DEFINITIONS=pause)' : undefined,
               inFlight: worker?.inFlight ?? 0,
               ...(definitions
-                ? { definitions: { status: definitions.status, ageSeconds: definitions.ageSeconds, databaseVersion: definitions.databaseVersion, databaseDate: definitions.databaseDate, detail: definitions.detail } }
+                ? {
+                    definitions: {
+                      status: definitions.status,
+                      ageSeconds: definitions.ageSeconds,
+                      databaseVersion: definitions.databaseVersion,
+                      databaseDate: definitions.databaseDate,
+                      detail: definitions.detail,
+                    },
+                  }
                 : {}),
             },
           };
@@ -128,7 +155,10 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     // In pause mode a worker must not start on stale definitions.
     await freshness.settled();
     const maxReceiveCount = await maxReceiveCountOf(clients.sqs, inboundUrl).catch((error: unknown) => {
-      logger.warn({ error: errorMessage(error) }, "could not read the inbound queue's redrive policy; the last receive before the dead-letter queue cannot be told");
+      logger.warn(
+        { error: errorMessage(error) },
+        "could not read the inbound queue's redrive policy; the last receive before the dead-letter queue cannot be told",
+      );
       return undefined;
     });
     logger.info(

@@ -15,7 +15,9 @@ const seed = Number(process.env['CHAOS_SEED']) || (process.env['CI'] ? CI_SEED :
 const files = Number(process.env['CHAOS_FILES']) || 60;
 const kills = Number(process.env['CHAOS_KILLS']) || 3;
 
-test(`chaos: ${files} files, ${kills} worker SIGKILLs, a clamd SIGKILL, S3/SQS/SNS faults (seed ${seed})`, { timeout: 240_000 }, async (t) => {
+test(`chaos: ${files} files, ${kills} worker SIGKILLs, a clamd SIGKILL, S3/SQS/SNS faults (seed ${seed})`, {
+  timeout: 240_000,
+}, async (t) => {
   const result = await runChaos({
     ...DEFAULTS,
     files,
@@ -32,7 +34,10 @@ test(`chaos: ${files} files, ${kills} worker SIGKILLs, a clamd SIGKILL, S3/SQS/S
   // The run must have had its chaos: a pass without kills or faults proves nothing.
   assert.equal(result.worker.kills, kills, 'every planned worker kill happened');
   assert.equal(result.clamd.restarts, 1, 'clamd was killed and came back');
-  assert.ok(Object.values(result.proxy.faults).some((count) => count > 0), 'faults were injected');
+  assert.ok(
+    Object.values(result.proxy.faults).some((count) => count > 0),
+    'faults were injected',
+  );
   rmSync(result.runDir, { recursive: true, force: true });
 });
 

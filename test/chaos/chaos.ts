@@ -228,7 +228,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const thresholds = (count: number, low: number, high: number) =>
     Array.from({ length: count }, () => scheduleRandom.between(low, high)).sort((a, b) => a - b);
   const killPlan = thresholds(options.kills, 0.02, 0.95).map((at) => ({ at, jitterMs: scheduleRandom.int(0, 1500) }));
-  const clamdPlan = thresholds(options.scanner === 'lying' ? 0 : options.clamdKills, 0.2, 0.7).map((at) => ({ at, downMs: scheduleRandom.int(...options.clamdDownMs) }));
+  const clamdPlan = thresholds(options.scanner === 'lying' ? 0 : options.clamdKills, 0.2, 0.7).map((at) => ({
+    at,
+    downMs: scheduleRandom.int(...options.clamdDownMs),
+  }));
   const services: Service[] = ['s3', 'sqs', 'sns'];
   const outagePlan = thresholds(options.outages, 0.05, 0.9).map((at) => ({
     at,
@@ -377,7 +380,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         await delay(step.jitterMs);
         while (!finished && !worker.alive()) await delay(50);
         if (finished) return;
-        note(`SIGKILL worker #${worker.stats.started} (kill ${worker.stats.kills + 1}/${options.kills}, planned at ${(step.at * 100).toFixed(0)}%)`);
+        note(
+          `SIGKILL worker #${worker.stats.started} (kill ${worker.stats.kills + 1}/${options.kills}, planned at ${(step.at * 100).toFixed(0)}%)`,
+        );
         await worker.kill();
       }
     })().finally(() => {
@@ -499,7 +504,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (verdict.misreported > 0) failures.push(`${verdict.misreported} file(s) misreported`);
     if (verdict.infectedForwarded > 0) failures.push(`${verdict.infectedForwarded} infected or unscanned file(s) FORWARDED`);
     if (verdict.deadLettered > 0) failures.push(`${verdict.deadLettered} message(s) reached the dead-letter queue`);
-    if (verdict.strays.length > 0) failures.push(`${verdict.strays.length} stray effect(s) (forwards, notifications or quarantine objects of no file)`);
+    if (verdict.strays.length > 0)
+      failures.push(`${verdict.strays.length} stray effect(s) (forwards, notifications or quarantine objects of no file)`);
     if (verdict.inboxDeliveries !== verdict.notifications) {
       failures.push(`${verdict.notifications} notifications published but ${verdict.inboxDeliveries} delivered to the subscribed queue`);
     }

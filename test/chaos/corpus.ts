@@ -223,7 +223,12 @@ export function buildCorpus(options: CorpusOptions): CorpusFile[] {
       case 'invalid-infected':
         key = invalidKey(random, index);
         expect = 'invalid';
-        make = random.chance(0.5) ? () => eicar() : ((size: number) => () => buried(block, size))(random.logInt(1024, 64 * 1024));
+        make = random.chance(0.5)
+          ? () => eicar()
+          : (
+              (size: number) => () =>
+                buried(block, size)
+            )(random.logInt(1024, 64 * 1024));
         break;
     }
     if (keys.has(key)) continue;

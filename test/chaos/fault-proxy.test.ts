@@ -145,7 +145,11 @@ describe('fault proxy', () => {
       assert.ok(sent.MessageId);
       assert.deepEqual(seen, ['s3:GetObject', 'sqs:SendMessage']);
       assert.equal(proxy.stats.delayed, 0, 'no random delays');
-      assert.equal(Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0), 0, 'no faults');
+      assert.equal(
+        Object.values(proxy.stats.faults).reduce((a, b) => a + b, 0),
+        0,
+        'no faults',
+      );
     } finally {
       c.s3.destroy();
       c.sqs.destroy();

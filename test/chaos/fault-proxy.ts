@@ -20,7 +20,14 @@
  * on 503), SQS as AWS JSON 1.0 with the query-compatible `x-amzn-query-error`
  * header (`RequestThrottled`), SNS as query-protocol XML (`Throttling`).
  */
-import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Random } from './random.ts';
 
@@ -276,7 +283,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const entry = (stats.byOperation[`${early.service}:${early.operation}`] ??= { requests: 0, delayed: 0, faults: {} });
       entry.requests += 1;
       entry.faults['reset-request'] = (entry.faults['reset-request'] ?? 0) + 1;
-      options.onFault?.({ kind: 'reset-request', service: early.service, operation: early.operation, method: req.method ?? '', url: req.url ?? '' });
+      options.onFault?.({
+        kind: 'reset-request',
+        service: early.service,
+        operation: early.operation,
+        method: req.method ?? '',
+        url: req.url ?? '',
+      });
       // Cut the connection while the request is still arriving (or right after its head).
       req.once('data', () => req.socket.destroy());
       setImmediate(() => req.socket.destroy());
@@ -294,7 +307,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const fault = chooseFault(op);
     if (fault) {
       count(key, fault);
-      options.onFault?.({ kind: fault, service: op.service, operation: op.operation, method: req.method ?? '', url: req.url ?? '', detail: describeBody(op, body) });
+      options.onFault?.({
+        kind: fault,
+        service: op.service,
+        operation: op.operation,
+        method: req.method ?? '',
+        url: req.url ?? '',
+        detail: describeBody(op, body),
+      });
     }
 
     const delayMs = enabled && !options.force && random.chance(policy.delayRate) ? random.int(100, policy.maxDelayMs) : 0;
@@ -325,7 +345,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const entries = request.Entries ?? [];
       const failing = new Set(entries.filter(() => random.chance(0.5)).map((entry) => entry.Id));
       if (failing.size === 0 && entries.length > 0) failing.add(entries[random.int(0, entries.length - 1)]!.Id);
-      refused = [...failing].map((Id) => ({ Id, SenderFault: false, Code: 'InternalError', Message: 'We encountered an internal error. Please try again.' }));
+      refused = [...failing].map((Id) => ({
+        Id,
+        SenderFault: false,
+        Code: 'InternalError',
+        Message: 'We encountered an internal error. Please try again.',
+      }));
       const kept = entries.filter((entry) => !failing.has(entry.Id));
       if (kept.length === 0) {
         const answer = JSON.stringify({ Successful: [], Failed: refused });
@@ -339,10 +364,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     // Forward to the emulator.
     const headers = forwardBody === body ? req.headers : { ...req.headers, 'content-length': String(forwardBody.length) };
     const upstream = await new Promise<IncomingMessage | Error>((resolve) => {
-      const forward = httpRequest(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent },
-        resolve,
-      );
+      const forward = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, resolve);
       forward.on('error', resolve);
       forward.end(forwardBody);
     });
@@ -371,7 +393,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         answer = Buffer.concat(parts).toString('utf8');
       }
       if (res.destroyed) return;
-      res.writeHead(upstream.statusCode ?? 200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': String(Buffer.byteLength(answer)) });
+      res.writeHead(upstream.statusCode ?? 200, {
+        'content-type': 'application/x-amz-json-1.0',
+        'content-length': String(Buffer.byteLength(answer)),
+      });
       res.end(answer);
       return;
     }

@@ -9,7 +9,8 @@ const FAULT_MEANING: Record<FaultKind, string> = {
   'http-503': 'HTTP 503 (ServiceUnavailable) instead of forwarding',
   throttle: 'throttling instead of forwarding: S3 503 SlowDown, SQS 400 RequestThrottled, SNS 400 Throttling',
   'reset-request': 'connection reset while the request was arriving',
-  'partial-batch': 'SQS batch call (SendMessageBatch, DeleteMessageBatch…) answered 200 with some entries Failed; those never reached the emulator',
+  'partial-batch':
+    'SQS batch call (SendMessageBatch, DeleteMessageBatch…) answered 200 with some entries Failed; those never reached the emulator',
   outage: 'inside an outage window: every request to one service refused (503 or throttling)',
   'reset-response': 'forwarded and carried out, then the connection reset before the response',
   'error-after': 'forwarded and carried out, then answered HTTP 500',
@@ -31,10 +32,16 @@ export function figures(result: ChaosResult): Array<[string, string]> {
     ['files', `${v.files} (${expectations}); ${(result.corpus.bytes / 1024 / 1024).toFixed(1)} MiB`],
     ['worker SIGKILLs', `${worker.kills} of ${result.options.kills} planned; ${worker.started} worker processes in all`],
     ['worker exits on its own', String(worker.crashes.length)],
-    ['clamd SIGKILLs / restarts', `${result.clamd.kills} / ${result.clamd.restarts} (down ${result.clamd.downtimeMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ') || '-'})`],
+    [
+      'clamd SIGKILLs / restarts',
+      `${result.clamd.kills} / ${result.clamd.restarts} (down ${result.clamd.downtimeMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ') || '-'})`,
+    ],
     ['requests through the proxy', String(proxy.requests)],
     ['faults injected', `${notApplied + applied}: ${notApplied} not applied, ${applied} applied but reported as failed`],
-    ['outage windows', `${result.outagesDone} (${proxy.outages.map((o) => `${o.service} ${o.style} ${(o.durationMs / 1000).toFixed(1)} s`).join(', ') || '-'})`],
+    [
+      'outage windows',
+      `${result.outagesDone} (${proxy.outages.map((o) => `${o.service} ${o.style} ${(o.durationMs / 1000).toFixed(1)} s`).join(', ') || '-'})`,
+    ],
     ['slow responses', `${proxy.delayed} (${(proxy.delayMsTotal / 1000).toFixed(1)} s in all)`],
     ['lost', String(v.lost)],
     ['misplaced', String(v.misplaced)],
@@ -55,15 +62,22 @@ export function renderTable(result: ChaosResult): string {
   const rows = figures(result);
   const width = Math.max(...rows.map(([name]) => name.length));
   const lines = rows.map(([name, value]) => `${name.padEnd(width)}  ${value}`);
-  const faults = ([...NOT_APPLIED_FAULTS, ...APPLIED_FAULTS] as FaultKind[]).map((kind) => `${kind}=${result.proxy.faults[kind]}`).join(' ');
+  const faults = ([...NOT_APPLIED_FAULTS, ...APPLIED_FAULTS] as FaultKind[])
+    .map((kind) => `${kind}=${result.proxy.faults[kind]}`)
+    .join(' ');
   lines.push('', `faults by kind: ${faults}`, `worker log outcomes: ${JSON.stringify(result.worker.outcomes)}`);
   if (result.exampleProblems.length > 0) lines.push('', 'problems (first 40):', ...result.exampleProblems.map((p) => `  ${p}`));
-  if (result.verdict.duplicates.length > 0) lines.push('', 'files with duplicates (first 30):', ...result.verdict.duplicates.slice(0, 30).map((d) => `  ${d}`));
+  if (result.verdict.duplicates.length > 0)
+    lines.push('', 'files with duplicates (first 30):', ...result.verdict.duplicates.slice(0, 30).map((d) => `  ${d}`));
   if (result.verdict.strays.length > 0) lines.push('', 'strays:', ...result.verdict.strays.slice(0, 20).map((s) => `  ${s}`));
-  if (result.verdict.eventAnomalies.length > 0) lines.push('', 'event anomalies (harness):', ...result.verdict.eventAnomalies.slice(0, 20).map((s) => `  ${s}`));
+  if (result.verdict.eventAnomalies.length > 0)
+    lines.push('', 'event anomalies (harness):', ...result.verdict.eventAnomalies.slice(0, 20).map((s) => `  ${s}`));
   if (result.worker.crashes.length > 0) {
     lines.push('', 'worker exits on its own:');
-    for (const crash of result.worker.crashes) lines.push(`  #${crash.incarnation}: code ${crash.code}, signal ${crash.signal}, after ${crash.uptimeMs} ms: ${crash.stderrTail.slice(-3).join(' | ')}`);
+    for (const crash of result.worker.crashes)
+      lines.push(
+        `  #${crash.incarnation}: code ${crash.code}, signal ${crash.signal}, after ${crash.uptimeMs} ms: ${crash.stderrTail.slice(-3).join(' | ')}`,
+      );
   }
   if (result.failures.length > 0) lines.push('', `worker log tail:`, ...result.workerTail.slice(-25).map((l) => `  ${l.slice(0, 400)}`));
   lines.push('', `logs: ${result.runDir}`);
@@ -80,7 +94,10 @@ export function renderMarkdown(result: ChaosResult, command: string): string {
     .map(([name, value]) => `| ${cell(name)} | ${cell(value)} |`)
     .join('\n');
   const faultRows = ([...NOT_APPLIED_FAULTS, ...APPLIED_FAULTS] as FaultKind[])
-    .map((kind) => `| \`${kind}\` | ${(NOT_APPLIED_FAULTS as readonly string[]).includes(kind) ? 'no' : 'yes'} | ${proxy.faults[kind]} | ${FAULT_MEANING[kind]} |`)
+    .map(
+      (kind) =>
+        `| \`${kind}\` | ${(NOT_APPLIED_FAULTS as readonly string[]).includes(kind) ? 'no' : 'yes'} | ${proxy.faults[kind]} | ${FAULT_MEANING[kind]} |`,
+    )
     .join('\n');
   const operations = Object.entries(proxy.byOperation)
     .sort((a, b) => b[1].requests - a[1].requests)
@@ -104,23 +121,25 @@ export function renderMarkdown(result: ChaosResult, command: string): string {
     .slice(0, 12)
     .map(([msg, count]) => `| ${cell(msg)} | ${count} |`)
     .join('\n');
-  const timeline = result.timeline.map((t) => `| ${(t.atMs / 1000).toFixed(1)} s | ${(t.progress * 100).toFixed(0)}% | ${cell(t.event)} |`).join('\n');
+  const timeline = result.timeline
+    .map((t) => `| ${(t.atMs / 1000).toFixed(1)} s | ${(t.progress * 100).toFixed(0)}% | ${cell(t.event)} |`)
+    .join('\n');
   const machine = Object.entries(result.machine)
     .map(([name, value]) => `${name} ${value}`)
     .join('; ');
   const found =
     verdict.problems.length === 0 && result.failures.length === 0
       ? 'None: every file ended exactly where it must, and nothing infected was forwarded.'
-      : [
-          ...result.failures.map((f) => `- ${f}`),
-          ...result.exampleProblems.map((p) => `- ${cell(p)}`),
-        ].join('\n');
+      : [...result.failures.map((f) => `- ${f}`), ...result.exampleProblems.map((p) => `- ${cell(p)}`)].join('\n');
 
   const crashes =
     result.worker.crashes.length === 0
       ? ''
       : `\n\nWorker exits nobody asked for (restarted after a second, as an orchestrator would):\n\n${result.worker.crashes
-          .map((c) => `- process #${c.incarnation}, ${c.uptimeMs} ms after its start: code ${c.code}, signal ${c.signal}: \`${cell(c.stderrTail[0] ?? '')}\``)
+          .map(
+            (c) =>
+              `- process #${c.incarnation}, ${c.uptimeMs} ms after its start: code ${c.code}, signal ${c.signal}: \`${cell(c.stderrTail[0] ?? '')}\``,
+          )
           .join('\n')}`;
 
   return `# Reliability

@@ -45,8 +45,14 @@ function good(): { state: EndState; recording: Recording } {
       inboundEvents: new Map(corpus.map((f) => [f.key, 1])),
       inboundConsumed: 3,
       deadLettered: [],
-      quarantineWrites: new Map([[P + infected.key, 1], [`${P}${infected.key}.report.json`, 2]]),
-      quarantineCopies: new Map([[P + infected.key, 1], [`${P}${infected.key}.report.json`, 1]]),
+      quarantineWrites: new Map([
+        [P + infected.key, 1],
+        [`${P}${infected.key}.report.json`, 2],
+      ]),
+      quarantineCopies: new Map([
+        [P + infected.key, 1],
+        [`${P}${infected.key}.report.json`, 1],
+      ]),
       unprocessedDeletes: new Map([[infected.key, 1]]),
       unprocessedWrites: new Map(corpus.map((f) => [f.key, 1])),
       events: 0,
@@ -64,16 +70,26 @@ test('a correct end state passes, with its duplicates counted', () => {
   assert.equal(verdict.infectedForwarded, 0);
 });
 
-const broken: Array<[string, (s: ReturnType<typeof good>) => void, Partial<Record<'lost' | 'misplaced' | 'misreported' | 'infectedForwarded', number>>]> = [
+const broken: Array<
+  [string, (s: ReturnType<typeof good>) => void, Partial<Record<'lost' | 'misplaced' | 'misreported' | 'infectedForwarded', number>>]
+> = [
   ['a clean file never forwarded', (s) => void (s.recording.forwards = []), { lost: 1 }],
   ['a clean file quarantined', (s) => void s.state.quarantine.set(...object(P + clean.key, 'c1')), { misplaced: 1 }],
   ['a clean file removed', (s) => void s.state.unprocessed.delete(clean.key), { misplaced: 1 }],
   ['an infected file forwarded', (s) => void s.recording.forwards.push(forward(infected)), { misplaced: 1, infectedForwarded: 1 }],
-  ['a forward carrying an infected ETag under a clean key', (s) => void s.recording.forwards.push(forward(clean, 'e1')), { infectedForwarded: 1 }],
+  [
+    'a forward carrying an infected ETag under a clean key',
+    (s) => void s.recording.forwards.push(forward(clean, 'e1')),
+    { infectedForwarded: 1 },
+  ],
   ['an infected file left in unprocessed', (s) => void s.state.unprocessed.set(...object(infected.key, 'e1')), { misplaced: 1 }],
   ['an infected file deleted without its copy', (s) => void s.state.quarantine.delete(P + infected.key), { lost: 1 }],
   ['an infected file without a notification', (s) => void (s.recording.notifications = []), { lost: 1 }],
-  ['a report with the wrong signature', (s) => void s.state.reports.set(`${P}${infected.key}.report.json`, { ...report(infected), signature: 'x' }), { misreported: 1 }],
+  [
+    'a report with the wrong signature',
+    (s) => void s.state.reports.set(`${P}${infected.key}.report.json`, { ...report(infected), signature: 'x' }),
+    { misreported: 1 },
+  ],
   ['an invalid key removed', (s) => void s.state.unprocessed.delete(invalid.key), { misplaced: 1 }],
   ['an invalid (infected) key forwarded', (s) => void s.recording.forwards.push(forward(invalid)), { misplaced: 1, infectedForwarded: 1 }],
 ];

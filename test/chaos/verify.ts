@@ -80,12 +80,7 @@ export interface Verdict {
 
 const unquote = (eTag: string) => eTag.replace(/^"+|"+$/g, '');
 
-export function verify(
-  corpus: readonly CorpusFile[],
-  state: EndState,
-  recording: Recording,
-  quarantinePrefix: string,
-): Verdict {
+export function verify(corpus: readonly CorpusFile[], state: EndState, recording: Recording, quarantinePrefix: string): Verdict {
   const problems: Problem[] = [];
   const forwardsByKey = new Map<string, Recording['forwards']>();
   for (const forward of recording.forwards) {
@@ -135,7 +130,8 @@ export function verify(
         }
         for (const forward of forwards) if (forward.status !== 'CLEAN') problem('misreported', `forwarded with status ${forward.status}`);
         if (!left) problem('misplaced', 'clean file gone from the unprocessed bucket');
-        else if (unquote(left.eTag) !== file.md5 || left.size !== file.size) problem('misplaced', 'clean file changed in the unprocessed bucket');
+        else if (unquote(left.eTag) !== file.md5 || left.size !== file.size)
+          problem('misplaced', 'clean file changed in the unprocessed bucket');
         if (quarantined || reported) problem('misplaced', 'clean file quarantined');
         if (notifications.length > 0) problem('misplaced', 'clean file notified as infected');
         break;
@@ -145,7 +141,10 @@ export function verify(
         expectedQuarantine.add(objectKey).add(reportKey);
         if (forwards.length > 0) problem('misplaced', `${file.expect} file FORWARDED as clean (${forwards.length}x)`);
         if (!quarantined) {
-          problem('lost', left ? `${file.expect} file never quarantined (still in unprocessed)` : `${file.expect} file DELETED WITHOUT A QUARANTINE COPY`);
+          problem(
+            'lost',
+            left ? `${file.expect} file never quarantined (still in unprocessed)` : `${file.expect} file DELETED WITHOUT A QUARANTINE COPY`,
+          );
         } else if (unquote(quarantined.eTag) !== file.md5 || quarantined.size !== file.size) {
           problem('misreported', 'quarantine copy differs from the upload');
         }
@@ -192,24 +191,36 @@ export function verify(
     if (duplicated) {
       filesWithDuplicates += 1;
       const copies = recording.quarantineCopies.get(objectKey) ?? 0;
-      duplicates.push(`${file.key} [${file.variant}]: ${forwards.length} forwards, ${notifications.length} notifications, ${copies} copies`);
+      duplicates.push(
+        `${file.key} [${file.variant}]: ${forwards.length} forwards, ${notifications.length} notifications, ${copies} copies`,
+      );
     }
   }
 
   // Nothing infected forwarded, checked on every message ever sent to the validation
   // queue rather than per file: by the key it names and by the ETag it carries.
-  const infectedContent = (file: CorpusFile) => file.expect === 'infected' || file.expect === 'too-large' || file.variant === 'invalid-infected';
+  const infectedContent = (file: CorpusFile) =>
+    file.expect === 'infected' || file.expect === 'too-large' || file.variant === 'invalid-infected';
   const infectedKeys = new Set(corpus.filter(infectedContent).map((file) => file.key));
   const cleanMd5s = new Set(corpus.filter((file) => !infectedContent(file)).map((file) => file.md5));
-  const infectedMd5s = new Set(corpus.filter(infectedContent).map((file) => file.md5).filter((md5) => !cleanMd5s.has(md5)));
+  const infectedMd5s = new Set(
+    corpus
+      .filter(infectedContent)
+      .map((file) => file.md5)
+      .filter((md5) => !cleanMd5s.has(md5)),
+  );
   for (const forward of recording.forwards) {
     const eTag = forwardedETag(forward.body);
-    if ((forward.key !== undefined && infectedKeys.has(forward.key)) || (eTag !== undefined && infectedMd5s.has(eTag))) infectedForwarded += 1;
+    if ((forward.key !== undefined && infectedKeys.has(forward.key)) || (eTag !== undefined && infectedMd5s.has(eTag)))
+      infectedForwarded += 1;
   }
 
   const strays: string[] = [];
-  for (const forward of recording.forwards) if (!forward.key || !known.has(forward.key)) strays.push(`forward of ${forward.key ?? forward.body.slice(0, 80)}`);
-  for (const notification of recording.notifications) if (!notification.key || !known.has(notification.key)) strays.push(`notification of ${notification.key ?? notification.body.slice(0, 80)}`);
+  for (const forward of recording.forwards)
+    if (!forward.key || !known.has(forward.key)) strays.push(`forward of ${forward.key ?? forward.body.slice(0, 80)}`);
+  for (const notification of recording.notifications)
+    if (!notification.key || !known.has(notification.key))
+      strays.push(`notification of ${notification.key ?? notification.body.slice(0, 80)}`);
   for (const key of state.quarantine.keys()) if (!expectedQuarantine.has(key)) strays.push(`quarantine object ${key}`);
 
   const filesWith = (kind: ProblemKind) => new Set(problems.filter((p) => p.kind === kind).map((p) => p.key)).size;
@@ -256,7 +267,8 @@ function reportProblems(report: unknown, file: CorpusFile): string | undefined {
   const status = file.expect === 'too-large' ? 'TOO_LARGE' : 'INFECTED';
   if (r['key'] !== file.key) wrong.push(`key ${JSON.stringify(r['key'])}`);
   if (r['status'] !== status) wrong.push(`status ${JSON.stringify(r['status'])} (expected ${status})`);
-  if (r['signature'] !== file.signature) wrong.push(`signature ${JSON.stringify(r['signature'])} (expected ${JSON.stringify(file.signature)})`);
+  if (r['signature'] !== file.signature)
+    wrong.push(`signature ${JSON.stringify(r['signature'])} (expected ${JSON.stringify(file.signature)})`);
   if (r['size'] !== file.size) wrong.push(`size ${JSON.stringify(r['size'])} (expected ${file.size})`);
   return wrong.length > 0 ? wrong.join(', ') : undefined;
 }

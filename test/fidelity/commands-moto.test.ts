@@ -9,13 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   DeleteMessageCommand,
@@ -47,7 +41,9 @@ before(async () => {
   for (const bucket of ['unprocessed', 'quarantine']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new PutBucketVersioningCommand({ Bucket: 'unprocessed', VersioningConfiguration: { Status: 'Enabled' } }));
   dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'virus-scanning-dlq' }))).QueueUrl!;
-  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))).Attributes!['QueueArn']!;
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))).Attributes![
+    'QueueArn'
+  ]!;
   inboundUrl = (
     await sqs.send(
       new CreateQueueCommand({
@@ -69,7 +65,13 @@ async function drain(url: string): Promise<Message[]> {
   const messages: Message[] = [];
   for (;;) {
     const response = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
     );
     if (!response.Messages?.length) return messages;
     for (const message of response.Messages) {
@@ -122,12 +124,24 @@ describe('rescan of a versioned bucket', () => {
 
 describe('dlq against moto', () => {
   test('a dead-lettered message keeps its MessageId; list shows it; redrive falls back and moves it exactly once', async () => {
-    const body = JSON.stringify({ Records: [{ eventVersion: '2.1', eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', eventTime: new Date().toISOString(), s3: { bucket: { name: 'unprocessed' }, object: { key: `${randomUUID()}/x.txt`, size: 1 } } }] });
+    const body = JSON.stringify({
+      Records: [
+        {
+          eventVersion: '2.1',
+          eventSource: 'aws:s3',
+          eventName: 'ObjectCreated:Put',
+          eventTime: new Date().toISOString(),
+          s3: { bucket: { name: 'unprocessed' }, object: { key: `${randomUUID()}/x.txt`, size: 1 } },
+        },
+      ],
+    });
     const sent = await sqs.send(new SendMessageCommand({ QueueUrl: inboundUrl, MessageBody: body }));
     // A worker failing it on every receive, until moto's redrive moves it.
     await waitFor('the message in the dead-letter queue', async () => {
       await sqs.send(new ReceiveMessageCommand({ QueueUrl: inboundUrl, VisibilityTimeout: 0, WaitTimeSeconds: 0 }));
-      const attributes = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+      const attributes = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+      );
       return Number(attributes.Attributes?.ApproximateNumberOfMessages) > 0 ? true : undefined;
     });
 

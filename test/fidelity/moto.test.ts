@@ -98,7 +98,12 @@ const queueArn = (url: string) => queueArnIn(sqs, url);
 
 /** A fresh inbound queue that the unprocessed bucket's notifications now go to (see test/support/moto-notifications.ts). */
 function routeNotificationsToNewQueue(name: string): Promise<Inbound> {
-  return routeNotifications(s3, sqs, { bucket: UNPROCESSED, queueName: name, maxReceiveCount: RESOURCES.maxReceiveCount, notificationId: NOTIFICATION_ID });
+  return routeNotifications(s3, sqs, {
+    bucket: UNPROCESSED,
+    queueName: name,
+    maxReceiveCount: RESOURCES.maxReceiveCount,
+    notificationId: NOTIFICATION_ID,
+  });
 }
 
 /** Starts the worker in this process, reading `inbound`; returns a function that stops it gracefully. */
@@ -190,14 +195,18 @@ async function exists(bucket: string, objectKey: string): Promise<boolean> {
 async function versionsOf(bucket: string, objectKey: string) {
   const response = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: objectKey }));
   return {
-    versions: (response.Versions ?? []).filter((v) => v.Key === objectKey).map((v) => ({ versionId: v.VersionId, isLatest: v.IsLatest, eTag: unquoted(v.ETag) })),
+    versions: (response.Versions ?? [])
+      .filter((v) => v.Key === objectKey)
+      .map((v) => ({ versionId: v.VersionId, isLatest: v.IsLatest, eTag: unquoted(v.ETag) })),
     deleteMarkers: (response.DeleteMarkers ?? []).filter((m) => m.Key === objectKey).map((m) => m.VersionId),
   };
 }
 
 /** The tag set of one version, as an object. */
 async function tagsOf(bucket: string, objectKey: string, versionId?: string): Promise<Record<string, string>> {
-  const response = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: objectKey, ...(versionId ? { VersionId: versionId } : {}) }));
+  const response = await s3.send(
+    new GetObjectTaggingCommand({ Bucket: bucket, Key: objectKey, ...(versionId ? { VersionId: versionId } : {}) }),
+  );
   return Object.fromEntries((response.TagSet ?? []).map((tag) => [tag.Key!, tag.Value!]));
 }
 
@@ -309,10 +318,15 @@ describe("moto's own bucket notifications, worker running", () => {
     assert.equal(body['Service'], 'Amazon S3');
     assert.equal(body['Bucket'], UNPROCESSED);
     const id = inbound.testEvent.MessageId;
-    const line = await until('the test event to be handled', () => logs.find((l) => l['messageId'] === id && l['outcome'] === 'test-event'));
+    const line = await until('the test event to be handled', () =>
+      logs.find((l) => l['messageId'] === id && l['outcome'] === 'test-event'),
+    );
     assert.equal(line['level'], 'info');
     assert.equal(line['receiveCount'], 2, 'moto reports the receive count (the setup looked at the message once)');
-    assert.deepEqual(logs.lines.filter((l) => l['messageId'] === id && (l['level'] === 'warn' || l['level'] === 'error')), []);
+    assert.deepEqual(
+      logs.lines.filter((l) => l['messageId'] === id && (l['level'] === 'warn' || l['level'] === 'error')),
+      [],
+    );
     await expectDrained(inbound);
   });
 
@@ -329,7 +343,11 @@ describe("moto's own bucket notifications, worker running", () => {
     });
     assert.equal((await getBytes(UNPROCESSED, objectKey)).toString('utf8'), 'hello, world\n');
     assert.equal(await exists(QUARANTINE, objectKey), false, 'a clean file is never quarantined');
-    assert.deepEqual(await tagsOf(UNPROCESSED, objectKey, uploaded.VersionId), { 'bucketscan-status': 'CLEAN' }, 'the scanned version is tagged CLEAN');
+    assert.deepEqual(
+      await tagsOf(UNPROCESSED, objectKey, uploaded.VersionId),
+      { 'bucketscan-status': 'CLEAN' },
+      'the scanned version is tagged CLEAN',
+    );
     assert.equal(logged['statusTag'], 'CLEAN');
     await expectDrained(inbound);
   });
@@ -386,7 +404,11 @@ describe('status tags, metrics and rescans (worker with HEALTH_PORT)', () => {
     const objectKey = key('tagged.txt');
     const uploaded = await putTagged(objectKey, 'tagged and clean', 'team=payments&case=42');
     await validation.message(`the forward of ${objectKey}`, (m) => forwardedKey(m) === objectKey);
-    assert.deepEqual(await tagsOf(UNPROCESSED, objectKey, uploaded.VersionId), { team: 'payments', case: '42', 'bucketscan-status': 'CLEAN' });
+    assert.deepEqual(await tagsOf(UNPROCESSED, objectKey, uploaded.VersionId), {
+      team: 'payments',
+      case: '42',
+      'bucketscan-status': 'CLEAN',
+    });
     await expectDrained(inbound);
   });
 
@@ -434,14 +456,24 @@ describe('status tags, metrics and rescans (worker with HEALTH_PORT)', () => {
               awsRegion: REGION,
               eventTime: new Date().toISOString(),
               eventName: 'ObjectCreated:Put',
-              s3: { bucket: { name: UNPROCESSED }, object: { key: encodeURIComponent(objectKey).replace(/%2F/g, '/'), size: eicar().length, eTag: unquoted(uploaded.ETag), versionId: current.VersionId } },
+              s3: {
+                bucket: { name: UNPROCESSED },
+                object: {
+                  key: encodeURIComponent(objectKey).replace(/%2F/g, '/'),
+                  size: eicar().length,
+                  eTag: unquoted(uploaded.ETag),
+                  versionId: current.VersionId,
+                },
+              },
             },
           ],
         }),
         MessageAttributes: { 'bucketscan-origin': { DataType: 'String', StringValue: 'rescan' } },
       }),
     );
-    const rescanned = await until('the rescan outcome', () => logs.find((l) => l['key'] === objectKey && l['outcome'] === 'infected' && l['origin'] === 'rescan'));
+    const rescanned = await until('the rescan outcome', () =>
+      logs.find((l) => l['key'] === objectKey && l['outcome'] === 'infected' && l['origin'] === 'rescan'),
+    );
     assert.equal(rescanned['versionId'], current.VersionId);
     const report = JSON.parse((await getBytes(QUARANTINE, `${objectKey}.report.json`)).toString('utf8')) as Json;
     assert.equal(report['origin'], 'rescan');
@@ -524,7 +556,10 @@ describe('an EICAR upload overwritten by a clean one before the worker runs', ()
       assert.deepEqual(await getBytes(UNPROCESSED, objectKey, a.VersionId), eicar(), 'the infected noncurrent version is left behind');
       assert.equal((await getBytes(UNPROCESSED, objectKey)).toString('utf8'), 'clean second version');
       assert.equal(await exists(QUARANTINE, objectKey), false);
-      assert.deepEqual((await inbox.received()).filter((m) => reportOf(m)['key'] === objectKey), []);
+      assert.deepEqual(
+        (await inbox.received()).filter((m) => reportOf(m)['key'] === objectKey),
+        [],
+      );
       await expectDrained(inbound);
     } finally {
       await stopWorker();
@@ -538,14 +573,19 @@ describe('an EICAR upload overwritten by a clean one before the worker runs', ()
     const b = await put(UNPROCESSED, objectKey, 'clean second version');
 
     // Take moto's two records off the queue and put them back with the versionId AWS would have set.
-    const versionByETag = new Map([[unquoted(a.ETag), a.VersionId], [unquoted(b.ETag), b.VersionId]]);
+    const versionByETag = new Map([
+      [unquoted(a.ETag), a.VersionId],
+      [unquoted(b.ETag), b.VersionId],
+    ]);
     const taken: Json[] = [];
     await until(`moto's two events for ${objectKey}`, async () => {
       const response = await sqs.send(new ReceiveMessageCommand({ QueueUrl: inbound.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
       for (const message of response.Messages ?? []) {
         const document = JSON.parse(message.Body!) as Json;
         if (document['Event'] === 's3:TestEvent') {
-          await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: inbound.url, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }));
+          await sqs.send(
+            new ChangeMessageVisibilityCommand({ QueueUrl: inbound.url, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }),
+          );
           continue;
         }
         taken.push(...(document['Records'] as Json[]));

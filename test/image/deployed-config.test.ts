@@ -29,7 +29,12 @@ const containerLauncher: Launcher = {
       'the clamd container to answer PING',
       async () => {
         if (clamd.child.exitCode !== null) throw new Error(`the clamd container exited${tail(clamd)}`);
-        return (await client.ping().then(() => true).catch(() => undefined)) ?? undefined;
+        return (
+          (await client
+            .ping()
+            .then(() => true)
+            .catch(() => undefined)) ?? undefined
+        );
       },
       120_000,
     );

@@ -21,7 +21,19 @@ import { ClamdClient } from '../../src/scan/clamd-client.ts';
 import { EICAR_SIGNATURE, eicar } from '../support/samples.ts';
 import { RESOURCES } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
-import { IMAGES, TAG, imageSize, inspect, isStandInBased, podman, podmanOk, startContainer, tail, uniqueName, type Container } from './podman.ts';
+import {
+  IMAGES,
+  TAG,
+  imageSize,
+  inspect,
+  isStandInBased,
+  podman,
+  podmanOk,
+  startContainer,
+  tail,
+  uniqueName,
+  type Container,
+} from './podman.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SIGNATURES = join(root, 'test', 'fixtures', 'signatures');
@@ -45,7 +57,8 @@ const BASES = {
 } as const;
 
 /** One-off runs: no health-check timers (podman would try to set them up through systemd). */
-const oneOff = (image: string, args: string[], command: string[] = []) => podman(['run', '--rm', '--network', 'host', '--pull', 'never', '--no-healthcheck', ...args, image, ...command]);
+const oneOff = (image: string, args: string[], command: string[] = []) =>
+  podman(['run', '--rm', '--network', 'host', '--pull', 'never', '--no-healthcheck', ...args, image, ...command]);
 
 before(async () => {
   for (const image of Object.values(IMAGES)) {
@@ -72,12 +85,17 @@ describe('the images as built', () => {
       const baseBytes = await imageSize(base);
       assert.ok(bytes > baseBytes, `${image} is larger than its base ${base}`);
       const kind = (await isStandInBased(image)) ? 'local stand-in (scripts/base-images.sh)' : 'official';
-      rows.push(`| ${role} | \`${image}\` | ${megabytes(bytes)} | ${megabytes(bytes - baseBytes)} | \`${base}\`, ${kind}, ${megabytes(baseBytes)} |`);
+      rows.push(
+        `| ${role} | \`${image}\` | ${megabytes(bytes)} | ${megabytes(bytes - baseBytes)} | \`${base}\`, ${kind}, ${megabytes(baseBytes)} |`,
+      );
     }
     const table = ['| Image | Tag | Size (uncompressed) | Added to the base | Base |', '|---|---|---|---|---|', ...rows].join('\n');
     process.stdout.write(`\nImage sizes:\n${table}\n\n`);
     mkdirSync(join(root, '.local'), { recursive: true });
-    writeFileSync(join(root, '.local', 'image-sizes.md'), `${table}\n\nMeasured ${new Date().toISOString()} by test/image/image.test.ts.\n`);
+    writeFileSync(
+      join(root, '.local', 'image-sizes.md'),
+      `${table}\n\nMeasured ${new Date().toISOString()} by test/image/image.test.ts.\n`,
+    );
   });
 
   test('the worker image holds the bundle, package.json and the health check only: no node_modules, sources or .env', async () => {
@@ -132,7 +150,10 @@ describe('the images as built', () => {
   test('FRESHCLAM=off with no database and no extra signatures: exit 2, clamd not started', async () => {
     const result = await oneOff(IMAGES.clamd, ['-e', 'FRESHCLAM=off']);
     assert.equal(result.code, 2, result.stderr);
-    assert.match(result.stderr.trim(), /^clamd-entrypoint: configuration error: FRESHCLAM: is off and \/var\/lib\/clamav holds no database/);
+    assert.match(
+      result.stderr.trim(),
+      /^clamd-entrypoint: configuration error: FRESHCLAM: is off and \/var\/lib\/clamav holds no database/,
+    );
   });
 
   // The image writes clamd.conf with bash; the local stack with renderClamdConfig. Same
@@ -142,8 +163,16 @@ describe('the images as built', () => {
     { env: { CLAMD_STREAM_MAX_LENGTH_MB: '1000', CLAMD_MAX_THREADS: '16' }, streamMaxBytes: 1000 * MIB, maxThreads: 16 },
     { env: { CLAMD_STREAM_MAX_LENGTH_MB: '2047' }, streamMaxBytes: 2047 * MIB, maxThreads: 10 },
     // A fractional MAX_FILE_SIZE, in bytes as the worker computes it (loadConfig).
-    { env: { CLAMD_STREAM_MAX_LENGTH_MB: '2.5' }, streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '2.5' }).maxFileSizeBytes, maxThreads: 10 },
-    { env: { CLAMD_STREAM_MAX_LENGTH_MB: '0.333333' }, streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '0.333333' }).maxFileSizeBytes, maxThreads: 10 },
+    {
+      env: { CLAMD_STREAM_MAX_LENGTH_MB: '2.5' },
+      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '2.5' }).maxFileSizeBytes,
+      maxThreads: 10,
+    },
+    {
+      env: { CLAMD_STREAM_MAX_LENGTH_MB: '0.333333' },
+      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '0.333333' }).maxFileSizeBytes,
+      maxThreads: 10,
+    },
     {
       env: {
         CLAMD_STREAM_MAX_LENGTH_MB: '20',
@@ -160,7 +189,11 @@ describe('the images as built', () => {
   ];
   for (const { env, streamMaxBytes, maxThreads, limits } of parity) {
     test(`clamd.conf from the environment ${JSON.stringify(env)} has renderClamdConfig's limits and alerts`, async () => {
-      const result = await oneOff(IMAGES.clamd, Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]), ['print-config']);
+      const result = await oneOff(
+        IMAGES.clamd,
+        Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+        ['print-config'],
+      );
       assert.equal(result.code, 0, result.stderr);
       const image = options(result.stdout);
       const local = options(
@@ -192,9 +225,17 @@ describe('the images as built', () => {
     await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve));
     const port = (mirror.address() as { port: number }).port;
     try {
-      const result = await oneOff(IMAGES.clamd, ['-e', `FRESHCLAM_PRIVATE_MIRROR=http://127.0.0.1:${port}`, '-e', `CLAMD_TCP_PORT=${await freePort()}`]);
+      const result = await oneOff(IMAGES.clamd, [
+        '-e',
+        `FRESHCLAM_PRIVATE_MIRROR=http://127.0.0.1:${port}`,
+        '-e',
+        `CLAMD_TCP_PORT=${await freePort()}`,
+      ]);
       assert.equal(result.code, 1, result.stderr);
-      assert.ok(requests.some((path) => /^\/daily\.c[lv]d$/.test(path)), `requests to the mirror: ${requests.join(', ')}`);
+      assert.ok(
+        requests.some((path) => /^\/daily\.c[lv]d$/.test(path)),
+        `requests to the mirror: ${requests.join(', ')}`,
+      );
       assert.match(result.stderr, /freshclam could not download the database .*FRESHCLAM_PRIVATE_MIRROR/s);
       assert.doesNotMatch(result.stdout + result.stderr, /Self checking every/, 'clamd must not have started');
     } finally {
@@ -211,16 +252,23 @@ describe('the images as built', () => {
     });
     t.after(() => clamd.remove());
     const client = new ClamdClient({ address: { kind: 'tcp', host: '127.0.0.1', port }, connectTimeoutMs: 1_000, idleTimeoutMs: 5_000 });
-    await waitFor('clamd to answer PING', async () => {
-      if (clamd.child.exitCode !== null) throw new Error(`the clamd container exited${tail(clamd)}`);
-      await client.ping();
-      return true;
-    }, 60_000);
+    await waitFor(
+      'clamd to answer PING',
+      async () => {
+        if (clamd.child.exitCode !== null) throw new Error(`the clamd container exited${tail(clamd)}`);
+        await client.ping();
+        return true;
+      },
+      60_000,
+    );
     const pid = await podmanOk(['exec', clamd.name, 'ps', '-C', 'clamd', '-o', 'pid=']);
     assert.match(pid, /^\d+$/, `one clamd process: ${pid}`);
     await podmanOk(['exec', clamd.name, 'kill', '-KILL', pid]);
     assert.equal(await clamd.exit, 1, tail(clamd));
-    assert.ok(clamd.lines.some((line) => /clamd-entrypoint: clamd exited unexpectedly \(status 137\)/.test(line)), tail(clamd));
+    assert.ok(
+      clamd.lines.some((line) => /clamd-entrypoint: clamd exited unexpectedly \(status 137\)/.test(line)),
+      tail(clamd),
+    );
   });
 
   test('the emulator image serves the buckets and queues the worker expects', async (t) => {
@@ -235,7 +283,10 @@ describe('the images as built', () => {
     t.after(() => sqs.destroy());
     const urls = await waitFor('the emulator container to answer', async () => (await sqs.send(new ListQueuesCommand({}))).QueueUrls);
     const names = urls.map((url) => url.split('/').pop()).sort();
-    assert.deepEqual(names, [RESOURCES.validationQueueName, RESOURCES.notificationQueueName, RESOURCES.inboundQueueName, RESOURCES.deadLetterQueueName].sort());
+    assert.deepEqual(
+      names,
+      [RESOURCES.validationQueueName, RESOURCES.notificationQueueName, RESOURCES.inboundQueueName, RESOURCES.deadLetterQueueName].sort(),
+    );
     await podmanOk(['stop', '--time', '30', emulator.name]);
     assert.equal(await emulator.exit, 0, tail(emulator));
   });
@@ -269,7 +320,11 @@ describe('the clamd and worker containers against the emulator', () => {
         },
         args: ['--volume', `${SIGNATURES}:/signatures:ro`],
       });
-      const client = new ClamdClient({ address: { kind: 'tcp', host: '127.0.0.1', port: clamdPort }, connectTimeoutMs: 1_000, idleTimeoutMs: 5_000 });
+      const client = new ClamdClient({
+        address: { kind: 'tcp', host: '127.0.0.1', port: clamdPort },
+        connectTimeoutMs: 1_000,
+        idleTimeoutMs: 5_000,
+      });
       const ready = await waitFor(
         'the clamd container to answer PING',
         async () => {
@@ -312,10 +367,14 @@ describe('the clamd and worker containers against the emulator', () => {
         LOG_LEVEL: 'debug',
       },
     });
-    await waitFor('the worker container to start', () => {
-      if (worker.child.exitCode !== null) throw new Error(`the worker container exited (${worker.child.exitCode})${tail(worker)}`);
-      return worker.json.find((line) => line['msg'] === 'worker started');
-    }, 60_000);
+    await waitFor(
+      'the worker container to start',
+      () => {
+        if (worker.child.exitCode !== null) throw new Error(`the worker container exited (${worker.child.exitCode})${tail(worker)}`);
+        return worker.json.find((line) => line['msg'] === 'worker started');
+      },
+      60_000,
+    );
   });
 
   after(async () => {
@@ -332,7 +391,9 @@ describe('the clamd and worker containers against the emulator', () => {
   const received: Record<string, Message[]> = {};
   async function message(queueUrl: string, predicate: (message: Message) => boolean): Promise<Message> {
     return waitFor(`a matching message on ${queueUrl}`, async () => {
-      const response = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }));
+      const response = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }),
+      );
       for (const each of response.Messages ?? []) {
         (received[queueUrl] ??= []).push(each);
         await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: each.ReceiptHandle }));
@@ -341,14 +402,18 @@ describe('the clamd and worker containers against the emulator', () => {
     });
   }
 
-  const keyOf = (message: Message) => (JSON.parse(message.Body ?? '{}') as { Records?: Array<{ s3?: { object?: { key?: string } } }> }).Records?.[0]?.s3?.object?.key;
+  const keyOf = (message: Message) =>
+    (JSON.parse(message.Body ?? '{}') as { Records?: Array<{ s3?: { object?: { key?: string } } }> }).Records?.[0]?.s3?.object?.key;
 
   test('both containers run as a non-root user', async () => {
     assert.equal(await podmanOk(['exec', worker.name, 'id', '-u']), '1000');
     assert.equal(await podmanOk(['exec', clamd.name, 'id', '-u']), '100');
     // Every process in them, not only the one exec starts.
     for (const container of [worker, clamd]) {
-      const users = (await podmanOk(['top', container.name, 'user'])).split('\n').slice(1).map((user) => user.trim());
+      const users = (await podmanOk(['top', container.name, 'user']))
+        .split('\n')
+        .slice(1)
+        .map((user) => user.trim());
       assert.ok(users.length > 0 && !users.includes('root') && !users.includes('0'), `${container.name} runs: ${users.join(', ')}`);
     }
   });
@@ -434,7 +499,10 @@ describe('the clamd and worker containers against the emulator', () => {
       assert.equal(state.inflight.length, 0, 'handed back, not left to its 600 s visibility timeout');
       assert.equal(state.ready.length, 1, 'visible again for another worker');
       assert.ok(state.ready[0]!.body.includes(key));
-      assert.ok(worker.json.some((line) => line['msg'] === 'shutdown timeout reached: aborting work in progress and returning it to the queue'), tail(worker));
+      assert.ok(
+        worker.json.some((line) => line['msg'] === 'shutdown timeout reached: aborting work in progress and returning it to the queue'),
+        tail(worker),
+      );
       assert.ok(!worker.json.some((line) => line['key'] === key && ['clean', 'infected', 'unscannable'].includes(String(line['outcome']))));
     } finally {
       await podman(['unpause', clamd.name]);
@@ -444,7 +512,10 @@ describe('the clamd and worker containers against the emulator', () => {
   test('clamd stops on SIGTERM and exits 0', async () => {
     await podmanOk(['stop', '--time', '60', clamd.name]);
     assert.equal(await clamd.exit, 0, tail(clamd));
-    assert.ok(clamd.lines.some((line) => /clamd-entrypoint: clamd stopped \(status 0\)/.test(line)), tail(clamd));
+    assert.ok(
+      clamd.lines.some((line) => /clamd-entrypoint: clamd stopped \(status 0\)/.test(line)),
+      tail(clamd),
+    );
   });
 
   async function text(bucket: string, key: string): Promise<string> {

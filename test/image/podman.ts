@@ -73,10 +73,26 @@ export interface Container {
   remove(): Promise<void>;
 }
 
-export function startContainer(image: string, options: { name: string; env?: Record<string, string>; args?: string[]; command?: string[] }): Container {
+export function startContainer(
+  image: string,
+  options: { name: string; env?: Record<string, string>; args?: string[]; command?: string[] },
+): Container {
   const child = spawn(
     PODMAN,
-    ['run', '--rm', '--name', options.name, '--network', 'host', '--pull', 'never', ...envArgs(options.env ?? {}), ...(options.args ?? []), image, ...(options.command ?? [])],
+    [
+      'run',
+      '--rm',
+      '--name',
+      options.name,
+      '--network',
+      'host',
+      '--pull',
+      'never',
+      ...envArgs(options.env ?? {}),
+      ...(options.args ?? []),
+      image,
+      ...(options.command ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: string[] = [];

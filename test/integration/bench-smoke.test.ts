@@ -61,7 +61,11 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
       finite(set.latency?.p99Ms, at('latency p99'));
       finite(set.inFlight?.peakRssMiB, at('peak RSS with large objects in flight'));
       finite(set.network?.clamdMsPerFile, at('clamd time per latency-mode file'));
-      assert.deepEqual(set.network?.delays.map((d) => d.delayMs), results.options.networkDelays, at('one latency-mode block per delay'));
+      assert.deepEqual(
+        set.network?.delays.map((d) => d.delayMs),
+        results.options.networkDelays,
+        at('one latency-mode block per delay'),
+      );
       for (const d of set.network?.delays ?? []) {
         const ms = (what: string) => at(`+${d.delayMs} ms ${what}`);
         finite(d.roundTripMs, ms('round trip'));
@@ -77,14 +81,22 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     assert.ok((results.startup?.runs.length ?? 0) >= 1, 'start-up runs');
     finite(results.startup?.maxMs, 'start-up, slowest');
     finite(results.startup?.idleRssMiB, 'idle RSS');
-    assert.ok(results.startup?.runs.every((run) => run.children === 0), 'the production command is one process');
+    assert.ok(
+      results.startup?.runs.every((run) => run.children === 0),
+      'the production command is one process',
+    );
     assert.deepEqual(
       results.imports?.rows.map((row) => row.name),
       ['node', 'pino', 'zod', 'node-http-handler', 'client-s3', 'client-sqs', 'client-sns', 'sdk', 'all', 'bundle'],
     );
     for (const row of results.imports?.rows ?? []) finite(row.rssMiB, `import cost of ${row.name}`);
-    assert.deepEqual(results.sweep?.rows.map((row) => row.value), results.options.sweep?.values, 'one sweep row per value');
-    for (const row of results.sweep?.rows ?? []) assert.equal(String(row.run.concurrency), row.value, `the sweep's CONCURRENCY=${row.value} reached the worker`);
+    assert.deepEqual(
+      results.sweep?.rows.map((row) => row.value),
+      results.options.sweep?.values,
+      'one sweep row per value',
+    );
+    for (const row of results.sweep?.rows ?? [])
+      assert.equal(String(row.run.concurrency), row.value, `the sweep's CONCURRENCY=${row.value} reached the worker`);
     assert.equal(results.soak?.outcomes['clean'], results.options.soakFiles, 'every soak file clean');
     assert.ok((results.soak?.samples.length ?? 0) >= 2, 'soak samples');
     // Drifts may be negative (a level that fell), but must be numbers.
@@ -92,7 +104,10 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     assert.ok(Number.isFinite(results.soak?.fds.drift), 'soak descriptor drift');
     // With the status tag on (moto, versioned bucket): the tag was written, and its requests counted.
     const tagged = results.requestsTagged;
-    for (const [name, batch] of [['untagged', tagged?.untagged], ['pretagged', tagged?.pretagged]] as const) {
+    for (const [name, batch] of [
+      ['untagged', tagged?.untagged],
+      ['pretagged', tagged?.pretagged],
+    ] as const) {
       const at = (what: string) => `requests-tagged ${name}: ${what}`;
       assert.equal(batch?.files, results.options.taggedFiles, at('files'));
       assert.equal(batch?.outcomes['clean'], batch?.files, at('every file clean'));
@@ -106,14 +121,17 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     assert.equal(tagged?.untagged.requests.perFile['S3.GetObjectTagging'], undefined, 'no tag read for files uploaded without tags');
     assert.ok((tagged?.pretagged.requests.perFile['S3.GetObjectTagging'] ?? 0) >= 1, 'a GetObjectTagging per file uploaded with a tag');
     assert.ok(results.targets.length > 0);
-    assert.ok(results.targets.every((target) => target.value !== null), JSON.stringify(results.targets));
+    assert.ok(
+      results.targets.every((target) => target.value !== null),
+      JSON.stringify(results.targets),
+    );
     // The report renders from what was produced.
     const doc = renderDoc(results, out);
     assert.match(doc, /\| Large: worker \/ bare clamd \|/);
     assert.match(doc, /\| Requests, status tag on \(moto, versioned bucket\): billable per clean file, uploaded untagged/);
     assert.match(doc, /\| S3\.PutObjectTagging \| S3 PUT, COPY, POST, LIST \|/);
     for (const heading of [
-      '### Small files at a network\'s latency',
+      "### Small files at a network's latency",
       '#### Choosing the defaults',
       '### Where idle memory goes',
       '### Soak',

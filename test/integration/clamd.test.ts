@@ -167,7 +167,10 @@ describe('a real clamd started by startClamd', () => {
 
   test('the client limit stops a stream before clamd has to', async () => {
     const strict = new ClamdClient({ address: clamd.address, idleTimeoutMs: 30_000, maxStreamBytes: STREAM_MAX_BYTES });
-    await assert.rejects(strict.scan(generated(STREAM_MAX_BYTES + 1)), (error: unknown) => error instanceof ClamdError && error.kind === 'limit');
+    await assert.rejects(
+      strict.scan(generated(STREAM_MAX_BYTES + 1)),
+      (error: unknown) => error instanceof ClamdError && error.kind === 'limit',
+    );
   });
 
   test('an archive nested deeper than MaxRecursion is unscannable, not passed as clean', async () => {

@@ -70,7 +70,12 @@ describe('a worker process', () => {
   let s3: S3Client;
   before(async () => {
     emulator = await startEmulator({ port: 0, resources: RESOURCES, logger: createLogger('warn', 'emulator') });
-    s3 = new S3Client({ region: 'us-east-1', endpoint: emulator.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: emulator.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
   });
   after(async () => {
     s3?.destroy();
@@ -115,7 +120,9 @@ describe('a worker process', () => {
     await fake.stop();
     // Nothing listens on that port now: the worker must wait rather than fail.
     const worker = startWorker({ CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) });
-    const waiting = await waitFor('the waiting-for-clamd line', () => worker.lines.find((l) => l['msg'] === 'waiting for clamd to answer PING'));
+    const waiting = await waitFor('the waiting-for-clamd line', () =>
+      worker.lines.find((l) => l['msg'] === 'waiting for clamd to answer PING'),
+    );
     assert.equal(waiting['clamd'], `${address.host}:${address.port}`);
     worker.child.kill('SIGTERM');
     assert.equal(await worker.exit, 0);
@@ -128,10 +135,10 @@ describe('a worker process', () => {
     await fake.stop();
     // Started without the flag, as `bucketscan worker` would be: the bin replaces itself.
     const healthPort = await freePort();
-    const worker = startWorker(
-      { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port), HEALTH_PORT: String(healthPort) },
-      [join(root, 'bin', 'bucketscan.js'), 'worker'],
-    );
+    const worker = startWorker({ CLAMD_HOST: address.host, CLAMD_PORT: String(address.port), HEALTH_PORT: String(healthPort) }, [
+      join(root, 'bin', 'bucketscan.js'),
+      'worker',
+    ]);
     await waitFor('the compiled worker to run', () => worker.lines.find((l) => l['msg'] === 'waiting for clamd to answer PING'));
     // The bundle serves metrics too (a dynamic import of CommonJS differs there from the sources).
     const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
@@ -139,8 +146,13 @@ describe('a worker process', () => {
     assert.match(metrics, /bucketscan_clamd_up 0/);
     const pid = worker.child.pid!;
     const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(commandLine.includes('--max-semi-space-size=1') && commandLine.includes('--max-old-space-size=64'), `the same pid runs with the flags: ${commandLine.join(' ')}`);
-    const children = readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    assert.ok(
+      commandLine.includes('--max-semi-space-size=1') && commandLine.includes('--max-old-space-size=64'),
+      `the same pid runs with the flags: ${commandLine.join(' ')}`,
+    );
+    const children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
+    );
     assert.deepEqual(children, [], 'no child process: the worker is the process');
     worker.child.kill('SIGTERM');
     assert.equal(await worker.exit, 0, 'SIGTERM reaches the worker itself');
@@ -151,7 +163,9 @@ describe('a worker process', () => {
     const closed = fake.address as { host: string; port: number };
     await fake.stop();
     const worker = startWorker({ AWS_ENDPOINT_URL: `http://127.0.0.1:${closed.port}` });
-    const retrying = await waitFor('the queue lookup to be retried', () => worker.lines.find((l) => l['msg'] === 'could not look up the queue; retrying'));
+    const retrying = await waitFor('the queue lookup to be retried', () =>
+      worker.lines.find((l) => l['msg'] === 'could not look up the queue; retrying'),
+    );
     assert.equal(retrying['queue'], 'VIRUS_SCANNING_QUEUE_NAME');
     worker.child.kill('SIGTERM');
     assert.equal(await worker.exit, 0);

@@ -71,7 +71,9 @@ async function deadLetter(body: string, attributes?: Record<string, string>): Pr
   );
   for (let receive = 0; receive < RESOURCES.maxReceiveCount; receive++) {
     const got = await waitFor('the message back on the inbound queue', async () => {
-      const response = await sqs.send(new ReceiveMessageCommand({ QueueUrl: emulator.queueUrls.inbound, VisibilityTimeout: 0, WaitTimeSeconds: 0 }));
+      const response = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: emulator.queueUrls.inbound, VisibilityTimeout: 0, WaitTimeSeconds: 0 }),
+      );
       return response.Messages?.find((m) => m.MessageId === sent.MessageId);
     });
     assert.ok(got);
@@ -91,7 +93,10 @@ async function sendToDlq(body: string): Promise<string> {
 
 async function counts(url: string): Promise<{ visible: number; inFlight: number }> {
   const response = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
   );
   return {
     visible: Number(response.Attributes?.ApproximateNumberOfMessages),
@@ -101,7 +106,13 @@ async function counts(url: string): Promise<{ visible: number; inFlight: number 
 
 async function receiveAll(url: string): Promise<Message[]> {
   const response = await sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }),
+    new ReceiveMessageCommand({
+      QueueUrl: url,
+      MaxNumberOfMessages: 10,
+      VisibilityTimeout: 0,
+      WaitTimeSeconds: 0,
+      MessageAttributeNames: ['All'],
+    }),
   );
   return response.Messages ?? [];
 }
@@ -121,7 +132,10 @@ describe('dlq list', () => {
     // The MessageId is the one the message had on the inbound queue: a worker's log
     // lines about it can be found by it.
     assert.ok(dead, `no row for ${deadId}:\n${result.stdout}`);
-    assert.match(dead, new RegExp(`^${deadId} +\\d+ +\\d+(\\.\\d)?s +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ +\\[rescan\\] "s3://unprocessed/${key}"$`));
+    assert.match(
+      dead,
+      new RegExp(`^${deadId} +\\d+ +\\d+(\\.\\d)?s +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ +\\[rescan\\] "s3://unprocessed/${key}"$`),
+    );
     const receives = Number(dead.split(/ +/)[1]);
     assert.ok(receives > RESOURCES.maxReceiveCount, `receive count ${receives} includes the inbound queue's receives`);
     assert.match(rows.find((row) => row.startsWith(junkId)) ?? '', /\(unreadable: message body is not valid JSON\)$/);
@@ -137,7 +151,10 @@ describe('dlq list', () => {
     for (const key of keys) await sendToDlq(eventBody(key));
     const result = await runCli(['dlq', 'list', '--json'], env);
     assert.equal(result.code, 0, result.stderr);
-    const lines = result.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, any>);
+    const lines = result.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, any>);
     assert.equal(lines.length, 3);
     assert.deepEqual(lines.map((line) => line['objects'][0].key).sort(), [...keys].sort());
     for (const line of lines) {
@@ -177,7 +194,12 @@ describe('dlq redrive', () => {
     const moved: Message[] = [];
     for (let round = 0; round < 5 && moved.length < 13; round++) {
       const response = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: emulator.queueUrls.inbound, MaxNumberOfMessages: 10, VisibilityTimeout: 60, MessageAttributeNames: ['All'] }),
+        new ReceiveMessageCommand({
+          QueueUrl: emulator.queueUrls.inbound,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 60,
+          MessageAttributeNames: ['All'],
+        }),
       );
       moved.push(...(response.Messages ?? []));
     }
@@ -185,7 +207,10 @@ describe('dlq redrive', () => {
     const rescanned = moved.filter((m) => m.MessageAttributes?.['bucketscan-origin']?.StringValue === 'rescan');
     assert.equal(rescanned.length, 1, 'message attributes travel with the body');
     assert.deepEqual(
-      moved.filter((m) => !m.MessageAttributes).map((m) => m.Body).sort(),
+      moved
+        .filter((m) => !m.MessageAttributes)
+        .map((m) => m.Body)
+        .sort(),
       [...bodies].sort(),
     );
   });
@@ -218,11 +243,31 @@ describe('dlq refuses bad input with one line and exit 2', () => {
     ['an unknown action', ['dlq', 'purge'], {}, /unknown action "purge"/],
     ['a bad --max', ['dlq', 'list', '--max', '0'], {}, /--max must be a whole number from 1 to 10000/],
     ['an option of the other action', ['dlq', 'list', '--dry-run'], {}, /unknown option "--dry-run"/],
-    ['a queue without a redrive policy', ['dlq', 'list'], { VIRUS_SCANNING_QUEUE_NAME: 'validation' }, /queue "validation" has no redrive policy, so it has no dead-letter queue/],
-    ['an inbound queue that does not exist', ['dlq', 'redrive'], { VIRUS_SCANNING_QUEUE_NAME: 'no-such-queue' }, /the inbound queue "no-such-queue" \(VIRUS_SCANNING_QUEUE_NAME\) does not exist$/],
+    [
+      'a queue without a redrive policy',
+      ['dlq', 'list'],
+      { VIRUS_SCANNING_QUEUE_NAME: 'validation' },
+      /queue "validation" has no redrive policy, so it has no dead-letter queue/,
+    ],
+    [
+      'an inbound queue that does not exist',
+      ['dlq', 'redrive'],
+      { VIRUS_SCANNING_QUEUE_NAME: 'no-such-queue' },
+      /the inbound queue "no-such-queue" \(VIRUS_SCANNING_QUEUE_NAME\) does not exist$/,
+    ],
     ['a --queue that does not exist', ['dlq', 'list', '--queue', 'no-such-dlq'], {}, /queue "no-such-dlq" \(--queue\) does not exist$/],
-    ['a --queue that is the inbound queue', ['dlq', 'redrive', '--queue', 'virus-scanning'], {}, /"virus-scanning" is the inbound queue itself/],
-    ['no inbound queue setting', ['dlq', 'list'], { VIRUS_SCANNING_QUEUE_NAME: '' }, /configuration error: VIRUS_SCANNING_QUEUE_NAME: is required/],
+    [
+      'a --queue that is the inbound queue',
+      ['dlq', 'redrive', '--queue', 'virus-scanning'],
+      {},
+      /"virus-scanning" is the inbound queue itself/,
+    ],
+    [
+      'no inbound queue setting',
+      ['dlq', 'list'],
+      { VIRUS_SCANNING_QUEUE_NAME: '' },
+      /configuration error: VIRUS_SCANNING_QUEUE_NAME: is required/,
+    ],
   ];
   for (const [what, args, extra, message] of cases) {
     test(what, async () => {

@@ -25,7 +25,13 @@ describe('freshness against a real clamd with only the test signatures', () => {
 
   before(async () => {
     workDir = mkdtempSync(join(tmpdir(), 'bucketscan-freshness-it-'));
-    clamd = await startClamd({ workDir, streamMaxBytes: 1024 * 1024, maxThreads: 2, officialDatabaseDir: null, logger: createLogger('warn', 'clamd') });
+    clamd = await startClamd({
+      workDir,
+      streamMaxBytes: 1024 * 1024,
+      maxThreads: 2,
+      officialDatabaseDir: null,
+      logger: createLogger('warn', 'clamd'),
+    });
   });
 
   after(async () => {
@@ -51,8 +57,14 @@ describe('freshness against a real clamd with only the test signatures', () => {
     assert.equal(state.databaseVersion, null);
     assert.equal(state.pause, false);
     assert.match(state.clamav ?? '', /^\d+\.\d+/);
-    assert.match(state.detail, new RegExp(`^no official ClamAV database is loaded \\(clamd says "ClamAV ${state.clamav?.replaceAll('.', '\\.')}"\\)`));
-    assert.deepEqual(lines.map((line) => [line['level'], line['definitions']]), [['info', 'test-signatures']]);
+    assert.match(
+      state.detail,
+      new RegExp(`^no official ClamAV database is loaded \\(clamd says "ClamAV ${state.clamav?.replaceAll('.', '\\.')}"\\)`),
+    );
+    assert.deepEqual(
+      lines.map((line) => [line['level'], line['definitions']]),
+      [['info', 'test-signatures']],
+    );
 
     await clamd.stop();
     for (let i = 1; i < FAILURES_BEFORE_UNKNOWN; i++) {
@@ -63,7 +75,16 @@ describe('freshness against a real clamd with only the test signatures', () => {
     const unknown = await monitor.checkNow();
     assert.equal(unknown.status, 'unknown');
     assert.equal(unknown.pause, false);
-    assert.match(unknown.detail, new RegExp(`^clamd's VERSION could not be read ${FAILURES_BEFORE_UNKNOWN} times in a row \\(last error: .+\\)$`));
-    assert.deepEqual(lines.map((line) => [line['level'], line['definitions']]), [['info', 'test-signatures'], ['warn', 'unknown']]);
+    assert.match(
+      unknown.detail,
+      new RegExp(`^clamd's VERSION could not be read ${FAILURES_BEFORE_UNKNOWN} times in a row \\(last error: .+\\)$`),
+    );
+    assert.deepEqual(
+      lines.map((line) => [line['level'], line['definitions']]),
+      [
+        ['info', 'test-signatures'],
+        ['warn', 'unknown'],
+      ],
+    );
   });
 });

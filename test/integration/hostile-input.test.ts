@@ -73,7 +73,8 @@ describe('the hostile-input corpus against a real worker', () => {
     await stack?.stop();
   });
 
-  const linesOf = (c: HostileCase) => stack.logs.lines.filter((l) => l['messageId'] === messageIds.get(c.name) && typeof l['outcome'] === 'string');
+  const linesOf = (c: HostileCase) =>
+    stack.logs.lines.filter((l) => l['messageId'] === messageIds.get(c.name) && typeof l['outcome'] === 'string');
 
   for (const c of corpus.cases) {
     test(c.name, async () => {
@@ -92,8 +93,9 @@ describe('the hostile-input corpus against a real worker', () => {
         assert.equal(lines[0]!['outcome'], 'test-event');
         return;
       }
-      const sentRecords = (JSON.parse(c.body) as { Records?: unknown[]; Type?: string; Message?: string }).Records
-        ?? (JSON.parse((JSON.parse(c.body) as { Message: string }).Message) as { Records: unknown[] }).Records;
+      const sentRecords =
+        (JSON.parse(c.body) as { Records?: unknown[]; Type?: string; Message?: string }).Records ??
+        (JSON.parse((JSON.parse(c.body) as { Message: string }).Message) as { Records: unknown[] }).Records;
       for (const [index, expected] of c.expect.records.entries()) {
         const line = lines.find((l) => l['record'] === index);
         assert.ok(line, `a line for record ${index}`);
@@ -136,7 +138,10 @@ describe('the hostile-input corpus against a real worker', () => {
     });
     const dlq = stack.emulator.server.inspectQueue(RESOURCES.deadLetterQueueName)!;
     assert.equal(dlq.messages.ready.length + dlq.messages.inflight.length + dlq.messages.delayed.length, 0);
-    assert.deepEqual(stack.logs.lines.filter((l) => l['outcome'] === 'retry' || l['level'] === 'error' || l['level'] === 'fatal'), []);
+    assert.deepEqual(
+      stack.logs.lines.filter((l) => l['outcome'] === 'retry' || l['level'] === 'error' || l['level'] === 'fatal'),
+      [],
+    );
     // Exactly one line per outcome: nothing handled twice, nothing extra.
     for (const c of corpus.cases) assert.equal(linesOf(c).length, expectedLines(c), c.name);
   });
@@ -166,7 +171,9 @@ describe('the hostile-input corpus against a real worker', () => {
       eventTime: new Date(),
       sequencer: '0000000000000000A1',
     });
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.emulator.queueUrls.inbound, MessageBody: JSON.stringify(buildEventDocument([record])) }));
+    await stack.sqs.send(
+      new SendMessageCommand({ QueueUrl: stack.emulator.queueUrls.inbound, MessageBody: JSON.stringify(buildEventDocument([record])) }),
+    );
     await outcomeFor(stack.logs, key, 'clean');
     await stack.message('validation', (m) => firstKey(m) === key);
   });

@@ -93,12 +93,16 @@ describe('quarantine interrupted, then the event is delivered again', () => {
       await queueIdle();
       assert.equal(notificationsFor(key), 1);
       assert.equal(await stack.exists(RESOURCES.unprocessedBucket, key), false);
-      assert.equal(await stack.getText(RESOURCES.quarantineBucket, `${key}.report.json`), reportBefore, 'the first report stands; no second one');
+      assert.equal(
+        await stack.getText(RESOURCES.quarantineBucket, `${key}.report.json`),
+        reportBefore,
+        'the first report stands; no second one',
+      );
       const head = await stack.s3.send(new HeadObjectCommand({ Bucket: RESOURCES.quarantineBucket, Key: `${key}.report.json` }));
       assert.ok(head.Metadata?.[NOTIFICATION_ID], 'the report records its notification');
-      const published = stack.emulator.server.inspectQueue(RESOURCES.notificationQueueName)!.messages.ready.find(
-        (m) => (JSON.parse(JSON.parse(m.body).Message) as { key: string }).key === key,
-      )!;
+      const published = stack.emulator.server
+        .inspectQueue(RESOURCES.notificationQueueName)!
+        .messages.ready.find((m) => (JSON.parse(JSON.parse(m.body).Message) as { key: string }).key === key)!;
       assert.deepEqual(JSON.parse(JSON.parse(published.body).Message), JSON.parse(reportBefore), 'the stored report is the one announced');
     } finally {
       await stop();
@@ -111,7 +115,13 @@ describe('quarantine interrupted, then the event is delivered again', () => {
     const source = { bucket: RESOURCES.unprocessedBucket, key, versionId: undefined, eTag: EICAR_ETAG };
     await copyObject(stack.s3, source, { bucket: RESOURCES.quarantineBucket, key }, { size: 68 });
     await putJson(stack.s3, RESOURCES.quarantineBucket, `${key}.report.json`, { key, status: 'INFECTED' }, { [SOURCE_ETAG]: EICAR_ETAG });
-    await replaceMetadata(stack.s3, RESOURCES.quarantineBucket, `${key}.report.json`, { [SOURCE_ETAG]: EICAR_ETAG, [NOTIFICATION_ID]: 'earlier' }, 'application/json');
+    await replaceMetadata(
+      stack.s3,
+      RESOURCES.quarantineBucket,
+      `${key}.report.json`,
+      { [SOURCE_ETAG]: EICAR_ETAG, [NOTIFICATION_ID]: 'earlier' },
+      'application/json',
+    );
 
     const stop = stack.startWorker();
     try {
@@ -121,7 +131,11 @@ describe('quarantine interrupted, then the event is delivered again', () => {
       await queueIdle();
       assert.equal(await stack.exists(RESOURCES.unprocessedBucket, key), false, 'the delete was finished');
       assert.equal(notificationsFor(key), 0, 'no second notification');
-      assert.deepEqual(JSON.parse(await stack.getText(RESOURCES.quarantineBucket, `${key}.report.json`)), { key, status: 'INFECTED' }, 'no second report');
+      assert.deepEqual(
+        JSON.parse(await stack.getText(RESOURCES.quarantineBucket, `${key}.report.json`)),
+        { key, status: 'INFECTED' },
+        'no second report',
+      );
     } finally {
       await stop();
     }
@@ -130,7 +144,12 @@ describe('quarantine interrupted, then the event is delivered again', () => {
   test('died after the copy only: the redelivery makes one report and one notification', async () => {
     const key = `${randomUUID()}/eicar.com`;
     await stack.put(key, eicar());
-    await copyObject(stack.s3, { bucket: RESOURCES.unprocessedBucket, key, versionId: undefined, eTag: EICAR_ETAG }, { bucket: RESOURCES.quarantineBucket, key }, { size: 68 });
+    await copyObject(
+      stack.s3,
+      { bucket: RESOURCES.unprocessedBucket, key, versionId: undefined, eTag: EICAR_ETAG },
+      { bucket: RESOURCES.quarantineBucket, key },
+      { size: 68 },
+    );
     const stop = stack.startWorker();
     try {
       sendEvent(key, 68, EICAR_ETAG);
@@ -187,7 +206,9 @@ test('a duplicate clean event forwards at most once more', async () => {
     sendEvent(key, 4, head.ETag!.replace(/"/g, ''));
     sendEvent(key, 4, head.ETag!.replace(/"/g, ''));
     await queueIdle();
-    await waitFor('both deliveries handled', () => (stack.logs.lines.filter((l) => l['key'] === key && l['outcome'] === 'clean').length === 2 ? true : undefined));
+    await waitFor('both deliveries handled', () =>
+      stack.logs.lines.filter((l) => l['key'] === key && l['outcome'] === 'clean').length === 2 ? true : undefined,
+    );
     const forwards = (await stack.received('validation')).filter((m) => m.Body!.includes(encodeURIComponent(key.split('/')[0]!)));
     assert.ok(forwards.length >= 1 && forwards.length <= 2, `forwards: ${forwards.length}`);
     assert.equal(await stack.exists(RESOURCES.unprocessedBucket, key), true);

@@ -38,17 +38,26 @@ test('the local stack prints a working upload command, runs the demo, and stops 
   try {
     await waitFor('the banner', () => (stderr.includes('Ctrl-C stops') ? true : undefined), 120_000);
     assert.match(stderr, new RegExp(`AWS endpoint \\(S3, SQS, SNS\\): http://127\\.0\\.0\\.1:${port}`));
-    const results = await waitFor('the demo results', () => (/Demo results:[\s\S]*EICAR[^\n]*\n[^\n]*moved to/.test(stderr) ? true : undefined), 120_000);
+    const results = await waitFor(
+      'the demo results',
+      () => (/Demo results:[\s\S]*EICAR[^\n]*\n[^\n]*moved to/.test(stderr) ? true : undefined),
+      120_000,
+    );
     assert.ok(results);
     assert.match(stderr, /clean {2}s3:\/\/unprocessed\/[^\n]+\n\s+-> stayed in place; its event was forwarded/);
     assert.match(stderr, /-> report s3:\/\/quarantine\/[^\n]+eicar\.com\.report\.json/);
 
     // The upload line exactly as printed, run from a scratch directory.
-    const line = stderr.split('\n').find((l) => l.includes(' s3 cp hello.txt '))!.trim();
+    const line = stderr
+      .split('\n')
+      .find((l) => l.includes(' s3 cp hello.txt '))!
+      .trim();
     const scratch = mkdtempSync(join(tmpdir(), 'bucketscan-newcomer-'));
     execFileSync('bash', ['-c', line], { cwd: scratch, stdio: 'pipe' });
     const key = /s3:\/\/unprocessed\/(\S+)/.exec(line)![1]!;
-    await waitFor('the uploaded file to be forwarded', () => (stdout.includes(`"key":"${key}"`) && stdout.includes('"outcome":"clean"') ? true : undefined));
+    await waitFor('the uploaded file to be forwarded', () =>
+      stdout.includes(`"key":"${key}"`) && stdout.includes('"outcome":"clean"') ? true : undefined,
+    );
     const clamdPid = await waitFor('the clamd child pid', () => {
       const out = execFileSync('pgrep', ['-P', String(child.pid), 'clamd'], { encoding: 'utf8' }).trim();
       return out ? Number(out.split('\n')[0]) : undefined;

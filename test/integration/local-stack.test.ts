@@ -12,12 +12,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import {
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { silentLogger, type Logger } from '../../src/log/logger.ts';
 import { startEmulator, type Emulator, type LocalResources } from '../../src/local/emulator.ts';
@@ -92,9 +87,7 @@ describe('local stack emulator', () => {
    */
   async function takeInboundEvents(): Promise<S3EventRecord[]> {
     const queueUrl = emulator.queueUrls.inbound;
-    const first = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 5 }),
-    );
+    const first = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 5 }));
     const bodies: string[] = [];
     for (const message of first.Messages ?? []) {
       bodies.push(message.Body ?? '');
@@ -247,9 +240,7 @@ describe('local stack emulator', () => {
 
   it('delivers topic publications to the notification queue in an SNS envelope', async () => {
     const message = JSON.stringify({ file: 'x.pdf', status: 'infected' });
-    const { MessageId } = await sns.send(
-      new PublishCommand({ TopicArn: emulator.topicArn, Message: message, Subject: 'scan result' }),
-    );
+    const { MessageId } = await sns.send(new PublishCommand({ TopicArn: emulator.topicArn, Message: message, Subject: 'scan result' }));
 
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: emulator.queueUrls.notification, MaxNumberOfMessages: 1, WaitTimeSeconds: 5 }),
@@ -261,9 +252,7 @@ describe('local stack emulator', () => {
     assert.equal(envelope['TopicArn'], emulator.topicArn);
     assert.equal(envelope['Subject'], 'scan result');
     assert.equal(envelope['Message'], message);
-    await sqs.send(
-      new DeleteMessageCommand({ QueueUrl: emulator.queueUrls.notification, ReceiptHandle: Messages[0]?.ReceiptHandle }),
-    );
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: emulator.queueUrls.notification, ReceiptHandle: Messages[0]?.ReceiptHandle }));
   });
 
   describe('bridge options and failures', () => {

@@ -21,8 +21,7 @@ let clamd: ClamdProcess | undefined;
 let healthPort: number;
 let stack: TestStack;
 
-const startOurClamd = () =>
-  startClamd({ workDir, port: clamdPort, streamMaxBytes: 16 * MB, logger: createLogger('warn', 'clamd') });
+const startOurClamd = () => startClamd({ workDir, port: clamdPort, streamMaxBytes: 16 * MB, logger: createLogger('warn', 'clamd') });
 
 async function readiness(): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
@@ -71,7 +70,9 @@ test('clamd down: the worker stops taking messages, reports not ready, and resum
   const during = Array.from({ length: 5 }, (_, i) => `${randomUUID()}/during-${i}.txt`);
   for (const key of during) await stack.put(key, `uploaded while clamd is down ${key}`);
 
-  await waitFor('the outage to be noticed', () => stack.logs.find((l) => l['msg'] === 'clamd is unavailable: not taking new messages until it answers again'));
+  await waitFor('the outage to be noticed', () =>
+    stack.logs.find((l) => l['msg'] === 'clamd is unavailable: not taking new messages until it answers again'),
+  );
   await waitFor('readiness to drop', async () => ((await readiness()).status === 503 ? true : undefined));
   const failed = stack.logs.lines.filter((l) => l['outcome'] === 'retry').length;
   assert.ok(failed >= 1 && failed <= 2, `only the messages in work when clamd went away fail (CONCURRENCY=2), saw ${failed}`);

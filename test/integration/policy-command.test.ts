@@ -54,7 +54,10 @@ test('bad input: one line naming the option, exit 2, nothing printed', () => {
     [['--bucket'], /^bucketscan: policy: --bucket needs a value/],
     [['--bucket', 'Uploads_2024', '--scanner-role', SCANNER], /^bucketscan: policy: --bucket: "Uploads_2024" is not a bucket name: /],
     [['--bucket', 'unprocessed', '--scanner-role', 'worker'], /^bucketscan: policy: --scanner-role: "worker" is not an IAM role ARN/],
-    [['--bucket', 'unprocessed', '--scanner-role', READER], /^bucketscan: policy: --scanner-role: .* is a user: the scanner must be the worker's role$/],
+    [
+      ['--bucket', 'unprocessed', '--scanner-role', READER],
+      /^bucketscan: policy: --scanner-role: .* is a user: the scanner must be the worker's role$/,
+    ],
     [
       ['--bucket', 'unprocessed', '--scanner-role', 'arn:aws:sts::123456789012:assumed-role/worker-task/ecs-1'],
       /^bucketscan: policy: --scanner-role: .* is a role session, not a role/,

@@ -73,7 +73,10 @@ test('on a terminal: one readable line per event, hostile values escaped', async
   const out = await onTerminal({ NO_COLOR: '1', TERM: 'xterm-256color' });
   assert.equal(out.length, 3, out.join('\n'));
   const [clean, dropped, failed] = out as [string, string, string];
-  assert.match(clean, /^\d\d:\d\d:\d\d\.\d{3} INFO {2}clean: forwarded {2}key=0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00\/hello\.txt outcome=clean durationMs=12$/);
+  assert.match(
+    clean,
+    /^\d\d:\d\d:\d\d\.\d{3} INFO {2}clean: forwarded {2}key=0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00\/hello\.txt outcome=clean durationMs=12$/,
+  );
   assert.match(dropped, /^\d\d:\d\d:\d\d\.\d{3} WARN {2}record dropped: evil\\r\\nline {2}/);
   assert.ok(dropped.endsWith(String.raw`  key="a/b\nINFO forged line" reason="red \u001b[31malert\u001b[0m" sep="x\u2028y"`), dropped);
   assert.match(failed, /^\d\d:\d\d:\d\d\.\d{3} ERROR failed {2}component=clamd error=boom nested=\{"k":"v\\u0085w"\}$/);
@@ -102,7 +105,11 @@ test('piped stdout stays JSON, one object per line', async () => {
   const entries = out.map((line) => JSON.parse(line) as Record<string, unknown>);
   assert.deepEqual(
     entries.map((entry) => [entry['level'], entry['msg']]),
-    [['info', 'clean: forwarded'], ['warn', 'record dropped: evil\r\nline'], ['error', 'failed']],
+    [
+      ['info', 'clean: forwarded'],
+      ['warn', 'record dropped: evil\r\nline'],
+      ['error', 'failed'],
+    ],
   );
   assert.equal(entries[1]?.['key'], 'a/b\nINFO forged line');
 });

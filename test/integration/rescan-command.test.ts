@@ -51,13 +51,21 @@ async function drainInbound(): Promise<Message[]> {
   const messages: Message[] = [];
   for (;;) {
     const response = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: emulator.queueUrls.inbound, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: emulator.queueUrls.inbound,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageAttributeNames: ['All'],
+      }),
     );
     const batch = response.Messages ?? [];
     if (batch.length === 0) return messages;
     messages.push(...batch);
     await sqs.send(
-      new DeleteMessageBatchCommand({ QueueUrl: emulator.queueUrls.inbound, Entries: batch.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+      new DeleteMessageBatchCommand({
+        QueueUrl: emulator.queueUrls.inbound,
+        Entries: batch.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+      }),
     );
   }
 }
@@ -88,7 +96,8 @@ describe('rescan of a prefix', () => {
     const guid = randomUUID();
     const other = randomUUID();
     const files: Record<string, Awaited<ReturnType<typeof put>>> = {};
-    for (const name of ['a.txt', 'b c+d.txt', 'résumé.pdf']) files[`${guid}/${name}`] = await put(`${guid}/${name}`, `body ${name} `.repeat(3));
+    for (const name of ['a.txt', 'b c+d.txt', 'résumé.pdf'])
+      files[`${guid}/${name}`] = await put(`${guid}/${name}`, `body ${name} `.repeat(3));
     await put(`${other}/not-this-one.txt`);
 
     const result = await runCli(['rescan', `s3://unprocessed/${guid}/`], env);
@@ -133,10 +142,7 @@ describe('rescan of a prefix', () => {
     const result = await runCli(['rescan', `s3://unprocessed/${guid}`, '--json'], env);
     assert.equal(result.code, 0, result.stderr);
     const summary = JSON.parse(result.stdout) as Record<string, any>;
-    assert.deepEqual(
-      [summary['listed'], summary['queued'], summary['skipped']],
-      [3, 1, 2],
-    );
+    assert.deepEqual([summary['listed'], summary['queued'], summary['skipped']], [3, 1, 2]);
     assert.deepEqual(summary['skippedByReason'], {
       'object key has an empty filename': 1,
       'object key filename contains a slash (nested folders are not accepted)': 1,
@@ -223,9 +229,24 @@ describe('rescan refuses bad input with one line and exit 2', () => {
     ['a URL without a bucket', ['rescan', 's3:///x'], {}, /names no bucket/],
     ['the quarantine bucket', ['rescan', 's3://quarantine/'], {}, /quarantine area \(QUARANTINE_BUCKET_NAME\): it is never rescanned/],
     ['another bucket', ['rescan', 's3://somewhere-else/'], {}, /is not the unprocessed bucket "unprocessed"/],
-    ['a bucket that does not exist', ['rescan', 's3://missing-bucket/'], { UNPROCESSED_BUCKET_NAME: 'missing-bucket' }, /bucket "missing-bucket" does not exist$/],
-    ['a prefix that matches nothing', ['rescan', 's3://unprocessed/no-such-prefix/'], {}, /no objects under s3:\/\/unprocessed\/no-such-prefix\/: check the bucket and prefix$/],
-    ['a queue that does not exist', ['rescan', 's3://unprocessed/'], { VIRUS_SCANNING_QUEUE_NAME: 'no-such-queue' }, /the inbound queue "no-such-queue" does not exist/],
+    [
+      'a bucket that does not exist',
+      ['rescan', 's3://missing-bucket/'],
+      { UNPROCESSED_BUCKET_NAME: 'missing-bucket' },
+      /bucket "missing-bucket" does not exist$/,
+    ],
+    [
+      'a prefix that matches nothing',
+      ['rescan', 's3://unprocessed/no-such-prefix/'],
+      {},
+      /no objects under s3:\/\/unprocessed\/no-such-prefix\/: check the bucket and prefix$/,
+    ],
+    [
+      'a queue that does not exist',
+      ['rescan', 's3://unprocessed/'],
+      { VIRUS_SCANNING_QUEUE_NAME: 'no-such-queue' },
+      /the inbound queue "no-such-queue" does not exist/,
+    ],
     ['a bad --since', ['rescan', 's3://unprocessed/', '--since', 'last tuesday'], {}, /--since "last tuesday" is neither an ISO 8601 time/],
     ['a bad --rate', ['rescan', 's3://unprocessed/', '--rate', '0'], {}, /--rate must be a number of messages per second above 0/],
     ['an unknown option', ['rescan', 's3://unprocessed/', '--fast'], {}, /unknown option "--fast"/],
@@ -235,8 +256,18 @@ describe('rescan refuses bad input with one line and exit 2', () => {
       { QUARANTINE_BUCKET_NAME: 'unprocessed', QUARANTINE_PREFIX: 'quarantine' },
       /s3:\/\/unprocessed\/quarantine\/ is the quarantine area/,
     ],
-    ['a value starting with a dash', ['rescan', 's3://unprocessed/', '--rate', '-5'], {}, /--rate needs a value \(one starting with "-" is written --rate=-value\)/],
-    ['a prefix outside UNPROCESSED_PREFIX', ['rescan', 's3://unprocessed/other/'], { UNPROCESSED_PREFIX: 'incoming/' }, /outside UNPROCESSED_PREFIX "incoming\/"/],
+    [
+      'a value starting with a dash',
+      ['rescan', 's3://unprocessed/', '--rate', '-5'],
+      {},
+      /--rate needs a value \(one starting with "-" is written --rate=-value\)/,
+    ],
+    [
+      'a prefix outside UNPROCESSED_PREFIX',
+      ['rescan', 's3://unprocessed/other/'],
+      { UNPROCESSED_PREFIX: 'incoming/' },
+      /outside UNPROCESSED_PREFIX "incoming\/"/,
+    ],
   ];
   for (const [what, args, extra, message] of cases) {
     test(what, async () => {
@@ -259,7 +290,9 @@ test('a batch entry SQS refuses stops the run with the key to resume after; noth
       const entries = command.input.Entries;
       return {
         Successful: entries.filter((_, i) => i !== 2).map((entry) => ({ Id: entry.Id, MessageId: 'm' })),
-        Failed: entries.filter((_, i) => i === 2).map((entry) => ({ Id: entry.Id, Code: 'InvalidMessageContents', Message: 'no', SenderFault: true })),
+        Failed: entries
+          .filter((_, i) => i === 2)
+          .map((entry) => ({ Id: entry.Id, Code: 'InvalidMessageContents', Message: 'no', SenderFault: true })),
       };
     },
   } as unknown as SQSClient;
@@ -275,7 +308,11 @@ test('a batch entry SQS refuses stops the run with the key to resume after; noth
     signal: new AbortController().signal,
   });
   assert.equal(result.outcome.kind, 'rejected');
-  if (result.outcome.kind === 'rejected') assert.deepEqual(result.outcome.failures.map((f) => f.key), [keys[2]]);
+  if (result.outcome.kind === 'rejected')
+    assert.deepEqual(
+      result.outcome.failures.map((f) => f.key),
+      [keys[2]],
+    );
   assert.equal(result.resumeAfter, keys[1], 'resuming re-queues the refused key (and those after it)');
   assert.equal(result.stats.queued, 3);
 });

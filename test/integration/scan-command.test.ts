@@ -81,7 +81,12 @@ describe('bucketscan scan', () => {
     // StreamMaxLength 1 MiB, so MaxScanSize 4 MiB; MaxFiles 50, MaxRecursion 5.
     clamd = await startTestClamd({ maxFileSizeMb: 1, limits: { maxFiles: 50, maxRecursion: 5 } });
     emulator = await startEmulator({ port: 0, resources: RESOURCES, logger: createLogger('warn', 'emulator'), notifications: false });
-    s3 = new S3Client({ region: RESOURCES.region, endpoint: emulator.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    s3 = new S3Client({
+      region: RESOURCES.region,
+      endpoint: emulator.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
     const address = clamd.clamd.address;
     assert.equal(address.kind, 'tcp');
     env = {
@@ -121,7 +126,12 @@ describe('bucketscan scan', () => {
   });
 
   const scan = (args: string[], extra: { env?: Record<string, string>; input?: Buffer; entry?: string } = {}) =>
-    run(['scan', ...args], { env: { ...env, ...extra.env }, cwd: dir, ...(extra.input ? { input: extra.input } : {}), ...(extra.entry ? { entry: extra.entry } : {}) });
+    run(['scan', ...args], {
+      env: { ...env, ...extra.env },
+      cwd: dir,
+      ...(extra.input ? { input: extra.input } : {}),
+      ...(extra.entry ? { entry: extra.entry } : {}),
+    });
 
   test('a clean file: OK, exit 0', async () => {
     const result = await scan(['clean.txt']);
@@ -139,7 +149,10 @@ describe('bucketscan scan', () => {
 
   test('EICAR and a clean file in S3, streamed with GetObject', async () => {
     const result = await scan([`s3://${BUCKET}/${prefix}/clean file.txt`, `s3://${BUCKET}/${prefix}/eicar.com`]);
-    assert.equal(result.stdout, `s3://${BUCKET}/${prefix}/clean file.txt: OK\ns3://${BUCKET}/${prefix}/eicar.com: ${EICAR_SIGNATURE} FOUND\n`);
+    assert.equal(
+      result.stdout,
+      `s3://${BUCKET}/${prefix}/clean file.txt: OK\ns3://${BUCKET}/${prefix}/eicar.com: ${EICAR_SIGNATURE} FOUND\n`,
+    );
     assert.equal(result.code, 1);
     assertQuietStderr(result.stderr);
   });
@@ -154,7 +167,14 @@ describe('bucketscan scan', () => {
   });
 
   test('files clamd cannot fully scan: UNSCANNABLE with what was not scanned, exit 1', async () => {
-    const result = await scan(['bomb.zip', 'protected.zip', `s3://${BUCKET}/${prefix}/protected.zip`, 'huge.bin', `s3://${BUCKET}/${prefix}/huge.bin`, 'clean.txt']);
+    const result = await scan([
+      'bomb.zip',
+      'protected.zip',
+      `s3://${BUCKET}/${prefix}/protected.zip`,
+      'huge.bin',
+      `s3://${BUCKET}/${prefix}/huge.bin`,
+      'clean.txt',
+    ]);
     assert.equal(
       result.stdout,
       [
@@ -276,7 +296,9 @@ describe('bucketscan scan', () => {
     );
     assertOneLineError(await scan(['eicar.com'], { env: { MAX_FILE_SIZE: 'lots' } }), /^bucketscan: configuration error: MAX_FILE_SIZE: /);
     // Local files need no AWS settings at all.
-    const local = await scan(['eicar.com'], { env: { AWS_REGION: '', AWS_ENDPOINT_URL: '', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' } });
+    const local = await scan(['eicar.com'], {
+      env: { AWS_REGION: '', AWS_ENDPOINT_URL: '', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' },
+    });
     assert.equal(local.stdout, `eicar.com: ${EICAR_SIGNATURE} FOUND\n`);
     assert.equal(local.code, 1);
   });
@@ -292,7 +314,10 @@ describe('bucketscan scan', () => {
     const build = await run([], { env: {}, cwd: root, entry: join(root, 'scripts', 'build.ts') });
     assert.equal(build.code, 0, build.stderr);
     const result = await scan(['clean.txt', 'eicar.com', `s3://${BUCKET}/${prefix}/eicar.com`], { entry: join(root, 'dist', 'cli.js') });
-    assert.equal(result.stdout, `clean.txt: OK\neicar.com: ${EICAR_SIGNATURE} FOUND\ns3://${BUCKET}/${prefix}/eicar.com: ${EICAR_SIGNATURE} FOUND\n`);
+    assert.equal(
+      result.stdout,
+      `clean.txt: OK\neicar.com: ${EICAR_SIGNATURE} FOUND\ns3://${BUCKET}/${prefix}/eicar.com: ${EICAR_SIGNATURE} FOUND\n`,
+    );
     assert.equal(result.code, 1);
   });
 });

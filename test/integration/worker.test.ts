@@ -4,12 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  HeadObjectCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import type { Message } from '@aws-sdk/client-sqs';
 import { buildEventDocument, buildObjectCreatedRecord, encodeEventKey } from '../../src/events/s3-event.ts';
 import { eicar, EICAR_SIGNATURE, MARKER, MARKER_SIGNATURE, zipStored } from '../support/samples.ts';
@@ -122,7 +117,13 @@ describe('worker against the emulator and a real clamd', () => {
 
   test('EICAR inside a zip is found', async () => {
     const objectKey = key('archive.zip');
-    await stack.put(objectKey, zipStored([{ name: 'readme.txt', data: Buffer.from('nothing here') }, { name: 'eicar.com', data: eicar() }]));
+    await stack.put(
+      objectKey,
+      zipStored([
+        { name: 'readme.txt', data: Buffer.from('nothing here') },
+        { name: 'eicar.com', data: eicar() },
+      ]),
+    );
     await expectQuarantined(stack, objectKey, 'INFECTED', EICAR_SIGNATURE);
   });
 
@@ -136,12 +137,23 @@ describe('worker against the emulator and a real clamd', () => {
       const part = Buffer.alloc(Math.min(partSize, total - offset), number);
       if (offset + part.length === total) Buffer.from(MARKER).copy(part, part.length - MARKER.length);
       const response = await stack.s3.send(
-        new UploadPartCommand({ Bucket: RESOURCES.unprocessedBucket, Key: objectKey, UploadId: upload.UploadId, PartNumber: number, Body: part }),
+        new UploadPartCommand({
+          Bucket: RESOURCES.unprocessedBucket,
+          Key: objectKey,
+          UploadId: upload.UploadId,
+          PartNumber: number,
+          Body: part,
+        }),
       );
       parts.push({ PartNumber: number, ETag: response.ETag });
     }
     await stack.s3.send(
-      new CompleteMultipartUploadCommand({ Bucket: RESOURCES.unprocessedBucket, Key: objectKey, UploadId: upload.UploadId, MultipartUpload: { Parts: parts } }),
+      new CompleteMultipartUploadCommand({
+        Bucket: RESOURCES.unprocessedBucket,
+        Key: objectKey,
+        UploadId: upload.UploadId,
+        MultipartUpload: { Parts: parts },
+      }),
     );
     const report = await expectQuarantined(stack, objectKey, 'INFECTED', MARKER_SIGNATURE);
     assert.equal(report['size'], total);
@@ -190,7 +202,10 @@ describe('hand-built messages (no bucket notifications)', () => {
 
   test('an object gone before the scan is dropped', async () => {
     const objectKey = key('vanished.txt');
-    stack.emulator.server.sendMessage(RESOURCES.inboundQueueName, JSON.stringify(buildEventDocument([recordFor(objectKey, 5, 'd41d8cd98f00b204e9800998ecf8427e')])));
+    stack.emulator.server.sendMessage(
+      RESOURCES.inboundQueueName,
+      JSON.stringify(buildEventDocument([recordFor(objectKey, 5, 'd41d8cd98f00b204e9800998ecf8427e')])),
+    );
     const logged = await outcomeFor(stack.logs, objectKey, 'dropped');
     assert.equal(logged['reason'], 'object no longer exists');
   });
@@ -199,7 +214,10 @@ describe('hand-built messages (no bucket notifications)', () => {
     const objectKey = key('changed.txt');
     // The event announces the EICAR upload, but the key was overwritten before the worker got to it.
     await stack.put(objectKey, 'second version');
-    stack.emulator.server.sendMessage(RESOURCES.inboundQueueName, JSON.stringify(buildEventDocument([recordFor(objectKey, 68, '44d88612fea8a8f36de82e1278abb02f')])));
+    stack.emulator.server.sendMessage(
+      RESOURCES.inboundQueueName,
+      JSON.stringify(buildEventDocument([recordFor(objectKey, 68, '44d88612fea8a8f36de82e1278abb02f')])),
+    );
     const logged = await outcomeFor(stack.logs, objectKey, 'dropped');
     assert.match(String(logged['reason']), /changed since the event/);
     assert.equal(await stack.getText(RESOURCES.unprocessedBucket, objectKey), 'second version');
@@ -244,11 +262,15 @@ describe('hand-built messages (no bucket notifications)', () => {
 
   test('the s3:TestEvent and a body that is not JSON are deleted quietly', async () => {
     const before = stack.logs.lines.length;
-    stack.emulator.server.sendMessage(RESOURCES.inboundQueueName, JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'unprocessed' }));
+    stack.emulator.server.sendMessage(
+      RESOURCES.inboundQueueName,
+      JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'unprocessed' }),
+    );
     stack.emulator.server.sendMessage(RESOURCES.inboundQueueName, 'this is not json');
     await waitFor('both messages to be handled', () => {
       const lines = stack.logs.lines.slice(before);
-      return lines.some((l) => l['outcome'] === 'test-event') && lines.some((l) => l['outcome'] === 'invalid' && l['reason'] === 'message body is not valid JSON')
+      return lines.some((l) => l['outcome'] === 'test-event') &&
+        lines.some((l) => l['outcome'] === 'invalid' && l['reason'] === 'message body is not valid JSON')
         ? true
         : undefined;
     });
@@ -257,7 +279,6 @@ describe('hand-built messages (no bucket notifications)', () => {
       return state.messages.ready.length + state.messages.inflight.length === 0 ? true : undefined;
     });
   });
-
 });
 
 describe('files over MAX_FILE_SIZE', () => {
@@ -298,7 +319,10 @@ describe('when clamd fails', () => {
         assert.equal(await stack.exists(RESOURCES.unprocessedBucket, objectKey), true);
         assert.equal(await stack.exists(RESOURCES.quarantineBucket, objectKey), false);
         assert.deepEqual(await stack.received('validation'), []);
-        assert.equal(stack.logs.find((l) => l['key'] === objectKey && (l['outcome'] === 'clean' || l['outcome'] === 'infected')), undefined);
+        assert.equal(
+          stack.logs.find((l) => l['key'] === objectKey && (l['outcome'] === 'clean' || l['outcome'] === 'infected')),
+          undefined,
+        );
       } finally {
         await stack.stop();
         await fake.stop();

@@ -39,7 +39,7 @@ export async function startFakeClamd(
       else if (name === 'zINSTREAM') {
         scanning = true;
         scans += 1;
-        if (behaviour === 'error-reply') socket.end('Can\'t allocate memory ERROR\0');
+        if (behaviour === 'error-reply') socket.end("Can't allocate memory ERROR\0");
         else if (behaviour === 'garbage') socket.end(Buffer.from([0xff, 0xfe, 0x41, 0x0a, 0xc3, 0x28, 0x00]));
         else if (behaviour === 'close') socket.destroy();
         else if (behaviour === 'lie') readFrames(command.subarray(end + 1));

@@ -133,7 +133,12 @@ function buildCase(raw: RawCase): HostileCase {
         }
         for (let i = 0; i < count; i += 1) records.push(record);
       }
-      return { name: raw.name, note: raw.note, body, expect: { message: 'records', records, untouched: (expect['untouched'] as UntouchedObject[] | undefined) ?? [] } };
+      return {
+        name: raw.name,
+        note: raw.note,
+        body,
+        expect: { message: 'records', records, untouched: (expect['untouched'] as UntouchedObject[] | undefined) ?? [] },
+      };
     }
     default:
       throw new Error(`${raw.name}: unknown expected message kind ${String(expect['message'])}`);

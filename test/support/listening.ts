@@ -27,6 +27,9 @@ export function listeningAddresses(port: number): string[] {
 
 /** /proc writes IPv4 addresses as one little-endian 32-bit word. */
 function ipv4(hex: string): string {
-  const bytes = hex.match(/../g)!.map((pair) => Number.parseInt(pair, 16)).reverse();
+  const bytes = hex
+    .match(/../g)!
+    .map((pair) => Number.parseInt(pair, 16))
+    .reverse();
   return bytes.join('.');
 }

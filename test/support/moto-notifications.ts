@@ -35,7 +35,11 @@ export async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
     }),
   );
   const a = response.Attributes ?? {};
-  return Number(a['ApproximateNumberOfMessages']) + Number(a['ApproximateNumberOfMessagesNotVisible']) + Number(a['ApproximateNumberOfMessagesDelayed']);
+  return (
+    Number(a['ApproximateNumberOfMessages']) +
+    Number(a['ApproximateNumberOfMessagesNotVisible']) +
+    Number(a['ApproximateNumberOfMessagesDelayed'])
+  );
 }
 
 export interface Inbound {

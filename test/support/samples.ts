@@ -13,7 +13,6 @@ export const EICAR_SIGNATURE = 'Win.Test.EICAR_HDB-1.UNOFFICIAL';
 /** What clamd reports for a stream containing MARKER. */
 export const MARKER_SIGNATURE = 'BucketScan.Test.Marker-1.UNOFFICIAL';
 
-
 export { eicar } from '../../src/local/eicar.ts';
 
 /**

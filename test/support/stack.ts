@@ -113,9 +113,7 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     RECEIVE_WAIT_TIME: '1',
-    ...(address.kind === 'tcp'
-      ? { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) }
-      : { CLAMD_SOCKET: address.path }),
+    ...(address.kind === 'tcp' ? { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) } : { CLAMD_SOCKET: address.path }),
     ...options.env,
   };
   const config = loadConfig(env);

@@ -38,14 +38,26 @@ test('the byte cap starts a new batch before it would be passed', async () => {
 test('each entry learns its own failure; the others succeed', async () => {
   const { batcher } = recorder(() => new Map([[1, new Error('ReceiptHandleIsInvalid')]]));
   const results = await Promise.allSettled(['a', 'b', 'c'].map((item) => batcher.add(item)));
-  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled'],
+  );
   assert.match(String((results[1] as PromiseRejectedResult).reason), /ReceiptHandleIsInvalid/);
 });
 
 test('a failed call rejects every entry of its batch', async () => {
-  const batcher = new Batcher<string>({ maxEntries: 10, lingerMs: 5, send: async () => { throw new Error('503'); } });
+  const batcher = new Batcher<string>({
+    maxEntries: 10,
+    lingerMs: 5,
+    send: async () => {
+      throw new Error('503');
+    },
+  });
   const results = await Promise.allSettled([batcher.add('a'), batcher.add('b')]);
-  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
 });
 
 test('drain sends what is pending and waits for it', async () => {

@@ -27,7 +27,12 @@ test('four Deny statements on the bucket objects, for everyone', () => {
   assert.equal(policy.Version, '2012-10-17');
   assert.deepEqual(
     policy.Statement.map((s) => s.Sid),
-    ['DenyReadUnlessScannedClean', 'DenyStatusTagWritesExceptScanner', 'DenyTagChangesOnScannedObjectsExceptScanner', 'DenyCopiesInExceptScanner'],
+    [
+      'DenyReadUnlessScannedClean',
+      'DenyStatusTagWritesExceptScanner',
+      'DenyTagChangesOnScannedObjectsExceptScanner',
+      'DenyCopiesInExceptScanner',
+    ],
   );
   for (const s of policy.Statement) {
     assert.equal(s.Effect, 'Deny');
@@ -35,7 +40,10 @@ test('four Deny statements on the bucket objects, for everyone', () => {
     assert.equal(s.Resource, 'arn:aws:s3:::unprocessed/*');
     // No IfExists variants: their absent-key rules differ, and each condition here
     // relies on the plain operators' documented behaviour.
-    assert.ok(Object.keys(s.Condition).every((operator) => !operator.endsWith('IfExists')), s.Sid);
+    assert.ok(
+      Object.keys(s.Condition).every((operator) => !operator.endsWith('IfExists')),
+      s.Sid,
+    );
   }
   assert.equal(DEFAULT_STATUS_TAG, 'bucketscan-status');
 });
@@ -68,7 +76,12 @@ test('the status tag key: only the scanner may set it, at upload or afterwards',
 test('tags of a scanned object: only the scanner changes or removes them', () => {
   const policy = bucketPolicy({ bucket: 'unprocessed', scannerRoleArn: SCANNER, readerArns: [READER] });
   const change = statement(policy.Statement, 'DenyTagChangesOnScannedObjectsExceptScanner');
-  assert.deepEqual(change.Action, ['s3:PutObjectTagging', 's3:PutObjectVersionTagging', 's3:DeleteObjectTagging', 's3:DeleteObjectVersionTagging']);
+  assert.deepEqual(change.Action, [
+    's3:PutObjectTagging',
+    's3:PutObjectVersionTagging',
+    's3:DeleteObjectTagging',
+    's3:DeleteObjectVersionTagging',
+  ]);
   assert.deepEqual(change.Condition, {
     Null: { 's3:ExistingObjectTag/bucketscan-status': 'false' },
     ArnNotLike: { 'aws:PrincipalArn': [SCANNER] },
@@ -115,17 +128,37 @@ test('bad inputs name the option and the problem', () => {
       'scannerRoleArn',
       /is a role session, not a role/,
     ],
-    [{ bucket: 'ok-bucket', scannerRoleArn: `arn:aws:iam::123456789012:role/${'n'.repeat(65)}` }, 'scannerRoleArn', /at most 64 characters/],
-    [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, readerArns: ['arn:aws:iam::123456789012:group/admins'] }, 'readerArns', /role or user ARN/],
-    [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, readerArns: ['arn:aws-cn:iam::123456789012:role/r'] }, 'readerArns', /partition aws-cn, the bucket in aws/],
-    [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, partition: 'aws-us-gov' }, 'scannerRoleArn', /partition aws, the bucket in aws-us-gov/],
+    [
+      { bucket: 'ok-bucket', scannerRoleArn: `arn:aws:iam::123456789012:role/${'n'.repeat(65)}` },
+      'scannerRoleArn',
+      /at most 64 characters/,
+    ],
+    [
+      { bucket: 'ok-bucket', scannerRoleArn: SCANNER, readerArns: ['arn:aws:iam::123456789012:group/admins'] },
+      'readerArns',
+      /role or user ARN/,
+    ],
+    [
+      { bucket: 'ok-bucket', scannerRoleArn: SCANNER, readerArns: ['arn:aws-cn:iam::123456789012:role/r'] },
+      'readerArns',
+      /partition aws-cn, the bucket in aws/,
+    ],
+    [
+      { bucket: 'ok-bucket', scannerRoleArn: SCANNER, partition: 'aws-us-gov' },
+      'scannerRoleArn',
+      /partition aws, the bucket in aws-us-gov/,
+    ],
     [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, partition: 'azure' }, 'partition', /not an AWS partition/],
     [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, tagKey: '' }, 'tagKey', /cannot be empty/],
     [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, tagKey: 'k'.repeat(129) }, 'tagKey', /at most 128 characters, not 129/],
     [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, tagKey: 'status*' }, 'tagKey', /only letters, digits, spaces/],
     [{ bucket: 'ok-bucket', scannerRoleArn: SCANNER, tagKey: 'aws:status' }, 'tagKey', /reserved/],
     [
-      { bucket: 'ok-bucket', scannerRoleArn: SCANNER, readerArns: Array.from({ length: 500 }, (_, i) => `arn:aws:iam::123456789012:role/reader-${i}`) },
+      {
+        bucket: 'ok-bucket',
+        scannerRoleArn: SCANNER,
+        readerArns: Array.from({ length: 500 }, (_, i) => `arn:aws:iam::123456789012:role/reader-${i}`),
+      },
       'readerArns',
       /over S3's 20480-byte limit/,
     ],
@@ -133,14 +166,16 @@ test('bad inputs name the option and the problem', () => {
   for (const [options, input, message] of cases) {
     assert.throws(
       () => bucketPolicy(options),
-      (error: unknown) => error instanceof PolicyInputError && error.input === input && message.test(error.message) && !error.message.includes('\n'),
+      (error: unknown) =>
+        error instanceof PolicyInputError && error.input === input && message.test(error.message) && !error.message.includes('\n'),
       JSON.stringify(options).slice(0, 200),
     );
   }
 });
 
 test('tag keys: S3 rules', () => {
-  for (const good of ['bucketscan-status', 'k', 'a'.repeat(128), 'é/ü:=+@._-', 'scan status']) assert.equal(tagKeyProblem(good), undefined, good);
+  for (const good of ['bucketscan-status', 'k', 'a'.repeat(128), 'é/ü:=+@._-', 'scan status'])
+    assert.equal(tagKeyProblem(good), undefined, good);
   assert.match(tagKeyProblem(' status') ?? '', /space/);
   assert.match(tagKeyProblem('sta\ttus') ?? '', /only letters/);
   // 128 characters, not bytes: a key of 128 two-byte letters is valid.

@@ -241,7 +241,7 @@ describe('failures are errors, never clean', () => {
     assert.equal(error.reply, '"\\x01garbage\\xff"');
   });
 
-  test('an ERROR reply carries clamd\'s text', async () => {
+  test("an ERROR reply carries clamd's text", async () => {
     const fake = await fakeClamd(replyingAtEnd("stream: Can't allocate memory ERROR\0"));
     await rejectsWith(client(fake).scan(chunks(Buffer.from('x'))), 'reply', /Can't allocate memory ERROR/);
   });
@@ -263,7 +263,7 @@ describe('failures are errors, never clean', () => {
     assert.ok(state.closed, 'the source must be closed');
   });
 
-  test('a hang-up in the middle of the stream within clamd\'s limit stays an error (after asking clamd)', async () => {
+  test("a hang-up in the middle of the stream within clamd's limit stays an error (after asking clamd)", async () => {
     // The probe that follows the hang-up (see below) finds the stream within
     // clamd's limit, so the hang-up keeps its meaning: no verdict, retry.
     const fake = await fakeClamd(clamdLike({ limit: 1_000_000, hangUpAfter: 50_000 }));
@@ -411,7 +411,7 @@ function clamdLike(options: { limit: number; loseReply?: boolean; hangUpAfter?: 
   };
 }
 
-describe('clamd\'s stream limit (StreamMaxLength)', () => {
+describe("clamd's stream limit (StreamMaxLength)", () => {
   test('a refusal read before the end of the stream: unscannable, the source closed, no terminator sent', async () => {
     const fake = await fakeClamd(clamdLike({ limit: 100_000 }));
     const { source, state } = endless();
@@ -453,14 +453,17 @@ describe('clamd\'s stream limit (StreamMaxLength)', () => {
     assert.equal(fake.sessions.length, 1, 'no probe after a verdict');
   });
 
-  test('exceedsStreamLimit: a definite yes only for clamd\'s refusal', async () => {
+  test("exceedsStreamLimit: a definite yes only for clamd's refusal", async () => {
     const fake = await fakeClamd(clamdLike({ limit: 1000 }));
     const probing = client(fake);
     assert.equal(await probing.exceedsStreamLimit(1001), true);
     assert.equal(await probing.exceedsStreamLimit(1000), false);
     assert.equal(await probing.exceedsStreamLimit(0), false);
     assert.equal(fake.sessions.length, 2, 'no connection for 0 bytes');
-    assert.deepEqual(fake.sessions.map((session) => session.frames), [[1001], [1000]]);
+    assert.deepEqual(
+      fake.sessions.map((session) => session.frames),
+      [[1001], [1000]],
+    );
 
     const garbage = await fakeClamd({ onFrame: (session) => session.socket.end('stream: OK\0') });
     assert.equal(await client(garbage).exceedsStreamLimit(5000), false, 'any other answer is not a yes');

@@ -79,7 +79,7 @@ describe('parseScanReply', () => {
     assert.deepEqual(parseScanReply(Buffer.from('stream: C1\u0085 FOUND', 'utf8')), { status: 'infected', signature: 'C1\\u0085' });
   });
 
-  test('an ERROR reply is an error carrying clamd\'s text', () => {
+  test("an ERROR reply is an error carrying clamd's text", () => {
     const other = parseScanReply(bytes("stream: Can't allocate memory ERROR\0"));
     assert.equal(other.status, 'error');
     assert.match(other.status === 'error' ? other.message : '', /Can't allocate memory/);
@@ -125,8 +125,16 @@ describe('classifyDetection', () => {
   // Every limit and encryption name in libclamav 1.4.6 (strings of libclamav.so.12),
   // as clamd reports them: without ".UNOFFICIAL", since the engine makes them up.
   const limits = [
-    'MaxFileSize', 'MaxScanSize', 'MaxFiles', 'MaxRecursion', 'MaxScanTime',
-    'EmailHeaderBytes', 'EmailHeaders', 'EmailLineFoldCnt', 'EmailMIMEArguments', 'EmailMIMEPartsPerMessage',
+    'MaxFileSize',
+    'MaxScanSize',
+    'MaxFiles',
+    'MaxRecursion',
+    'MaxScanTime',
+    'EmailHeaderBytes',
+    'EmailHeaders',
+    'EmailLineFoldCnt',
+    'EmailMIMEArguments',
+    'EmailMIMEPartsPerMessage',
   ];
   const encrypted = ['Zip', 'RAR', '7Zip', 'EGG', 'PDF'];
 

@@ -42,7 +42,10 @@ function message(body: string, extra: Partial<Message> = {}): Message {
 describe('describeMessage', () => {
   test('an S3 event: keys decoded by the worker rules, receive count, times, origin', () => {
     const body = JSON.stringify(buildEventDocument([record(`${GUID}/a b.txt`, 'unprocessed', 'v1'), record('junk.txt')]));
-    const entry = describeMessage(message(body, { MessageAttributes: { 'bucketscan-origin': { DataType: 'String', StringValue: 'rescan' } } }), rules);
+    const entry = describeMessage(
+      message(body, { MessageAttributes: { 'bucketscan-origin': { DataType: 'String', StringValue: 'rescan' } } }),
+      rules,
+    );
     assert.equal(entry.receiveCount, 6);
     assert.equal(entry.sentAt?.getTime(), sent);
     assert.equal(entry.firstReceivedAt?.getTime(), sent + 1500);
@@ -180,7 +183,13 @@ describe('runMoveTask', () => {
         const step = statuses[Math.min(polls++, statuses.length - 1)]!;
         const status = cancelledAt !== undefined && polls > cancelledAt ? 'CANCELLED' : (step.status ?? 'RUNNING');
         return [
-          { taskHandle: status === 'RUNNING' ? 'handle-1' : undefined, status, moved: step.moved ?? 0, toMove: 10, failureReason: step.failureReason },
+          {
+            taskHandle: status === 'RUNNING' ? 'handle-1' : undefined,
+            status,
+            moved: step.moved ?? 0,
+            toMove: 10,
+            failureReason: step.failureReason,
+          },
           { taskHandle: undefined, status: 'COMPLETED', moved: 99, toMove: 99, failureReason: undefined },
         ];
       },
@@ -212,7 +221,10 @@ describe('runMoveTask', () => {
   });
 
   test('a failed task says why', async () => {
-    const { api, clock } = scripted([{ moved: 2 }, { status: 'FAILED', moved: 2, failureReason: 'AWS.SimpleQueueService.NonExistentQueue' }]);
+    const { api, clock } = scripted([
+      { moved: 2 },
+      { status: 'FAILED', moved: 2, failureReason: 'AWS.SimpleQueueService.NonExistentQueue' },
+    ]);
     const outcome = await runMoveTask(api, { signal: new AbortController().signal, clock });
     assert.equal(outcome.kind, 'failed');
     assert.equal(outcome.task.failureReason, 'AWS.SimpleQueueService.NonExistentQueue');
@@ -236,7 +248,8 @@ describe('runMoveTask', () => {
 
 test('AWS failures become one line, exit 2 only where the fix is in the settings', async () => {
   const { describeAwsFailure, isMissingBucket, isMissingQueue } = await import('../../src/commands/aws-failure.ts');
-  const aws = (name: string, status: number, message: string) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
+  const aws = (name: string, status: number, message: string) =>
+    Object.assign(new Error(message), { name, $metadata: { httpStatusCode: status } });
   assert.equal(isMissingQueue(aws('QueueDoesNotExist', 400, 'x')), true);
   assert.equal(isMissingQueue(aws('AWS.SimpleQueueService.NonExistentQueue', 400, 'x')), true);
   assert.equal(isMissingBucket(aws('NoSuchBucket', 404, 'x')), true);
@@ -248,5 +261,8 @@ test('AWS failures become one line, exit 2 only where the fix is in the settings
     line: 'send: cannot reach the endpoint (ECONNREFUSED)',
     exitCode: 1,
   });
-  assert.equal(describeAwsFailure('x', Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' })).exitCode, 2);
+  assert.equal(
+    describeAwsFailure('x', Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' })).exitCode,
+    2,
+  );
 });

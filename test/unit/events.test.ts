@@ -77,7 +77,10 @@ test('every record of a multi-record message is returned', () => {
   assert.equal(parsed.kind, 'records');
   if (parsed.kind !== 'records') return;
   assert.equal(parsed.records.length, 3);
-  assert.deepEqual(parsed.records.map((r) => checkRecord(r, rules).ok), [true, true, false]);
+  assert.deepEqual(
+    parsed.records.map((r) => checkRecord(r, rules).ok),
+    [true, true, false],
+  );
 });
 
 test('bodies that are not S3 events are invalid with a specific reason', () => {
@@ -162,8 +165,16 @@ test('records of the wrong shape say what is missing', () => {
 
 test('key rules: no control characters, at most 1024 UTF-8 bytes, no dot filenames, never normalised', () => {
   assert.deepEqual(checkKeyText(`${GUID}/a.txt`), { ok: true });
-  for (const [char, name] of [['\u0000', 'U+0000'], ['\n', 'U+000A'], ['\u001f', 'U+001F'], ['\u007f', 'U+007F']] as const) {
-    assert.equal(rejected(checkRecord(record({ key: `${GUID}/a${encodeURIComponent(char)}b` }), rules)), `object key contains a control character (${name})`);
+  for (const [char, name] of [
+    ['\u0000', 'U+0000'],
+    ['\n', 'U+000A'],
+    ['\u001f', 'U+001F'],
+    ['\u007f', 'U+007F'],
+  ] as const) {
+    assert.equal(
+      rejected(checkRecord(record({ key: `${GUID}/a${encodeURIComponent(char)}b` }), rules)),
+      `object key contains a control character (${name})`,
+    );
   }
   assert.deepEqual(checkKeyText(`${GUID}/a\u0085\u2028b`), { ok: true }, 'C1 and line separators are not C0 controls');
   const fill = 1024 - GUID.length - 1;
@@ -183,5 +194,8 @@ test('eventSource, when present, is aws:s3; eTag and versionId are printable ASC
   assert.match(rejected(checkRecord({ ...record(), eventSource: 'aws:sqs' }, rules)), /eventSource/);
   assert.match(rejected(checkRecord(record({ object: { eTag: 'abc\r\nX: 1' } }), rules)), /eTag .* is not printable ASCII/);
   assert.match(rejected(checkRecord(record({ object: { versionId: 'v'.repeat(1025) } }), rules)), /versionId is longer than 1024 bytes/);
-  assert.match(rejected(checkRecord({ ...record(), deep: JSON.parse(`${'['.repeat(40)}${']'.repeat(40)}`) }, rules)), /nested more than 32 levels/);
+  assert.match(
+    rejected(checkRecord({ ...record(), deep: JSON.parse(`${'['.repeat(40)}${']'.repeat(40)}`) }, rules)),
+    /nested more than 32 levels/,
+  );
 });

@@ -108,7 +108,11 @@ describe('assessFreshness', () => {
     const warned = freshnessState(stale, 'warn', extra);
     assert.equal(warned.pause, false);
     assert.match(warned.detail, /; still scanning \(STALE_DEFINITIONS=warn\)$/);
-    for (const other of [assessFreshness(OFFICIAL, BUILT, 48), assessFreshness(engine('test-signatures-only'), BUILT, 48), assessFreshness(engine('unreadable-date'), BUILT, 48)]) {
+    for (const other of [
+      assessFreshness(OFFICIAL, BUILT, 48),
+      assessFreshness(engine('test-signatures-only'), BUILT, 48),
+      assessFreshness(engine('unreadable-date'), BUILT, 48),
+    ]) {
       assert.equal(freshnessState(other, 'pause', extra).pause, false, other.status);
     }
   });
@@ -163,7 +167,9 @@ describe('startFreshnessMonitor', () => {
     };
   }
 
-  async function start(options: Partial<FreshnessMonitorOptions> & Pick<FreshnessMonitorOptions, 'readVersion'>): Promise<FreshnessMonitor> {
+  async function start(
+    options: Partial<FreshnessMonitorOptions> & Pick<FreshnessMonitorOptions, 'readVersion'>,
+  ): Promise<FreshnessMonitor> {
     monitor = startFreshnessMonitor({ maxAgeHours: 48, mode: 'warn', intervalMs: INTERVAL, logger: logger(), ...options });
     await monitor.settled();
     return monitor;
@@ -183,7 +189,9 @@ describe('startFreshnessMonitor', () => {
     assert.equal(m.state().status, 'fresh');
     assert.equal(m.state().ageSeconds, 3 * 3_600);
     assert.equal(m.state().clamav, '1.4.6');
-    assert.deepEqual(messages(), ['info: definitions are fresh: 3 hours old (daily 27431 built 2025-10-30T09:22:40; MAX_DEFINITIONS_AGE=48h)']);
+    assert.deepEqual(messages(), [
+      'info: definitions are fresh: 3 hours old (daily 27431 built 2025-10-30T09:22:40; MAX_DEFINITIONS_AGE=48h)',
+    ]);
     assert.equal(lines[0]?.['definitions'], 'fresh');
     assert.equal(lines[0]?.['definitionsAgeSeconds'], 3 * 3_600);
 
@@ -231,7 +239,11 @@ describe('startFreshnessMonitor', () => {
     await advance(INTERVAL);
     assert.equal(m.state().pause, false);
     assert.match(String(lines.at(-1)?.['msg']), /^definitions are fresh: .*; taking messages again$/);
-    assert.deepEqual(changes, [['unknown', 'fresh'], ['fresh', 'stale'], ['stale', 'fresh']]);
+    assert.deepEqual(changes, [
+      ['unknown', 'fresh'],
+      ['fresh', 'stale'],
+      ['stale', 'fresh'],
+    ]);
   });
 
   test('a new database under the same status is logged once as an update', async () => {
@@ -270,7 +282,11 @@ describe('startFreshnessMonitor', () => {
     await advance(INTERVAL);
     assert.deepEqual(
       lines.map((line) => [line['level'], line['definitions']]),
-      [['info', 'fresh'], ['error', 'stale'], ['warn', 'unknown']],
+      [
+        ['info', 'fresh'],
+        ['error', 'stale'],
+        ['warn', 'unknown'],
+      ],
       'one line per change, none per failed read',
     );
     assert.equal(lines.at(-1)?.['consecutiveFailures'], 3);
@@ -278,7 +294,13 @@ describe('startFreshnessMonitor', () => {
 
   test('clamd answering again ends unknown', async () => {
     const answers: Array<EngineInfo | Error> = [new Error('down')];
-    const m = await start({ readVersion: async () => { const a = answers[0]; if (a instanceof Error) throw a; return a as EngineInfo; } });
+    const m = await start({
+      readVersion: async () => {
+        const a = answers[0];
+        if (a instanceof Error) throw a;
+        return a as EngineInfo;
+      },
+    });
     assert.equal(m.state().status, 'unknown');
     assert.equal(m.state().detail, 'the definitions have not been checked yet');
     await advance(INTERVAL);
@@ -286,7 +308,9 @@ describe('startFreshnessMonitor', () => {
     await advance(INTERVAL);
     assert.equal(m.state().detail, "clamd's VERSION could not be read 3 times in a row (last error: down)");
     assert.equal(m.state().databaseVersion, null);
-    assert.deepEqual(messages(), ["warn: cannot tell how old the definitions are: clamd's VERSION could not be read 3 times in a row (last error: down)"]);
+    assert.deepEqual(messages(), [
+      "warn: cannot tell how old the definitions are: clamd's VERSION could not be read 3 times in a row (last error: down)",
+    ]);
     answers[0] = OFFICIAL;
     const back = await advance(INTERVAL);
     assert.equal(back.status, 'fresh');

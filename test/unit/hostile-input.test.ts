@@ -12,7 +12,13 @@ import { clipUtf8, quoteValue } from '../../src/events/text.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { MAX_LOGGED_BYTES, processMessage } from '../../src/pipeline/process-message.ts';
 import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
-import { loadHostileCorpus, reasonMatches, SQS_BODY_CHARACTERS, SQS_CLASSIC_MAX_BYTES, type HostileCase } from '../support/hostile-corpus.ts';
+import {
+  loadHostileCorpus,
+  reasonMatches,
+  SQS_BODY_CHARACTERS,
+  SQS_CLASSIC_MAX_BYTES,
+  type HostileCase,
+} from '../support/hostile-corpus.ts';
 
 const corpus = loadHostileCorpus();
 const rules = { bucket: 'unprocessed', prefix: '' };
@@ -24,11 +30,35 @@ describe('the corpus itself', () => {
     const names = corpus.cases.map((c) => c.name);
     assert.equal(new Set(names).size, names.length, 'names are unique');
     for (const required of [
-      'not-json/', 'shape/', 'record/', 'deep/100k-nested-arrays', 'size/as-a-string', 'size/256KiB-', 'versionId/null', 'versionId/empty',
-      'eTag/quoted', 'key/newline', 'key/carriage-return', 'key/nul', 'key/del', 'key/log-forgery', 'key/filename-dot-dot', 'key/1024-bytes', 'key/non-nfc', 'bucket/another-bucket',
-      'eventName/without-s3-prefix', 'eventName/with-s3-prefix', 'eventSource/', 'many/', 'sns/', 'test-event/',
+      'not-json/',
+      'shape/',
+      'record/',
+      'deep/100k-nested-arrays',
+      'size/as-a-string',
+      'size/256KiB-',
+      'versionId/null',
+      'versionId/empty',
+      'eTag/quoted',
+      'key/newline',
+      'key/carriage-return',
+      'key/nul',
+      'key/del',
+      'key/log-forgery',
+      'key/filename-dot-dot',
+      'key/1024-bytes',
+      'key/non-nfc',
+      'bucket/another-bucket',
+      'eventName/without-s3-prefix',
+      'eventName/with-s3-prefix',
+      'eventSource/',
+      'many/',
+      'sns/',
+      'test-event/',
     ]) {
-      assert.ok(names.some((n) => n.startsWith(required) || n.includes(required)), `a case for ${required}`);
+      assert.ok(
+        names.some((n) => n.startsWith(required) || n.includes(required)),
+        `a case for ${required}`,
+      );
     }
   });
 
@@ -75,7 +105,10 @@ function checkCase(c: HostileCase): void {
       assert.equal(check.target.key.normalize('NFC') === check.target.key, expected.key!.normalize('NFC') === expected.key);
     } else {
       assert.ok(!check.ok, `record ${index} should be invalid`);
-      assert.ok(reasonMatches(expected!, check.reason), `record ${index}: reason ${JSON.stringify(check.reason)}, expected ${expected!.reason ?? `/${expected!.reasonMatches}/`}`);
+      assert.ok(
+        reasonMatches(expected!, check.reason),
+        `record ${index}: reason ${JSON.stringify(check.reason)}, expected ${expected!.reason ?? `/${expected!.reasonMatches}/`}`,
+      );
       if (expected!.key !== undefined) assert.equal(check.key, expected!.key, `record ${index} key`);
     }
   });

@@ -86,10 +86,59 @@ const RULES: RecordRules[] = [
 
 /** Pieces that have broken parsers and log lines before, mixed into random text. */
 const FRAGMENTS = [
-  '\n', '\r', '\r\n', '\t', '\u0000', '\u007f', '\u0085', '\u2028', '\u2029', '\u001b[31m', '\u009b', '\u202e', '\u200b', '\ufeff',
-  '\ud800', '\udfff', '\ud83d\ude00', 'e\u0301', '"', '\\', "'", '/', '//', '.', '..', '+', ' ', '%', '%2', '%2F', '%2B', '%20', '%0A',
-  '%00', '%C0%AF', '%ED%A0%80', '%E2%80%A8', '%F0%9F%98%80', '%FF', '{', '}', '[', ']', ':', ',', 'null', '__proto__', 'constructor',
-  's3:', 'ObjectCreated:', 'ObjectRemoved:', '3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34', 'incoming/',
+  '\n',
+  '\r',
+  '\r\n',
+  '\t',
+  '\u0000',
+  '\u007f',
+  '\u0085',
+  '\u2028',
+  '\u2029',
+  '\u001b[31m',
+  '\u009b',
+  '\u202e',
+  '\u200b',
+  '\ufeff',
+  '\ud800',
+  '\udfff',
+  '\ud83d\ude00',
+  'e\u0301',
+  '"',
+  '\\',
+  "'",
+  '/',
+  '//',
+  '.',
+  '..',
+  '+',
+  ' ',
+  '%',
+  '%2',
+  '%2F',
+  '%2B',
+  '%20',
+  '%0A',
+  '%00',
+  '%C0%AF',
+  '%ED%A0%80',
+  '%E2%80%A8',
+  '%F0%9F%98%80',
+  '%FF',
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  ',',
+  'null',
+  '__proto__',
+  'constructor',
+  's3:',
+  'ObjectCreated:',
+  'ObjectRemoved:',
+  '3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34',
+  'incoming/',
 ];
 
 const hostileUnit = fc.oneof(
@@ -103,7 +152,11 @@ const longString = fc.tuple(hostileString, fc.integer({ min: 1, max: 300 })).map
 const anyString = fc.oneof({ weight: 4, arbitrary: hostileString }, { weight: 1, arbitrary: longString });
 
 const jsonValue = fc.jsonValue({ maxDepth: 4 });
-const anyValue = fc.oneof({ weight: 3, arbitrary: jsonValue }, { weight: 2, arbitrary: anyString }, { weight: 1, arbitrary: fc.constantFrom(null, 0, -1, 1.5, true, '', [], {}) });
+const anyValue = fc.oneof(
+  { weight: 3, arbitrary: jsonValue },
+  { weight: 2, arbitrary: anyString },
+  { weight: 1, arbitrary: fc.constantFrom(null, 0, -1, 1.5, true, '', [], {}) },
+);
 
 /** Encodes a key the way S3 does in events: form encoding, a space as `+`. */
 function formEncode(key: string): string {
@@ -114,17 +167,27 @@ function formEncode(key: string): string {
   }
 }
 
-const filename = fc.oneof({ weight: 3, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }) }, { weight: 2, arbitrary: anyString });
+const filename = fc.oneof(
+  { weight: 3, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }) },
+  { weight: 2, arbitrary: anyString },
+);
 /** Keys in `prefix` (mostly), encoded as S3 encodes them (mostly). */
 function encodedKey(prefix: string): fc.Arbitrary<unknown> {
   const keyText = fc
     .tuple(
-      fc.oneof({ weight: 8, arbitrary: fc.constant(prefix) }, { weight: 1, arbitrary: fc.constantFrom('', 'incoming/', 'other/', 'incoming', '/') }),
+      fc.oneof(
+        { weight: 8, arbitrary: fc.constant(prefix) },
+        { weight: 1, arbitrary: fc.constantFrom('', 'incoming/', 'other/', 'incoming', '/') },
+      ),
       fc.oneof({ weight: 8, arbitrary: fc.uuid() }, { weight: 1, arbitrary: hostileString }),
       filename,
     )
     .map(([folder, guid, name]) => `${folder}${guid}/${name}`);
-  return fc.oneof({ weight: 4, arbitrary: keyText.map(formEncode) }, { weight: 1, arbitrary: keyText }, { weight: 1, arbitrary: anyString });
+  return fc.oneof(
+    { weight: 4, arbitrary: keyText.map(formEncode) },
+    { weight: 1, arbitrary: keyText },
+    { weight: 1, arbitrary: anyString },
+  );
 }
 
 const optionalField = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined, freq: 3 });
@@ -132,58 +195,88 @@ const optionalField = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { 
 const usually = <T>(plausible: fc.Arbitrary<T>) => fc.oneof({ weight: 12, arbitrary: plausible }, { weight: 1, arbitrary: anyValue });
 
 /** A record shaped like S3's, with every field drawn from plausible and hostile values. */
-const s3Record = (rules: RecordRules) => fc
-  .record({
-    eventVersion: usually(fc.constantFrom('2.1', '2.2', '2.0')),
-    eventSource: optionalField(usually(fc.constant('aws:s3'))),
-    eventName: fc.oneof(
-      { weight: 12, arbitrary: fc.constantFrom('ObjectCreated:Put', 's3:ObjectCreated:Copy', 'ObjectCreated:CompleteMultipartUpload') },
-      { weight: 1, arbitrary: fc.constantFrom('ObjectRemoved:Delete', 's3:TestEvent') },
-      { weight: 1, arbitrary: anyValue },
-    ),
-    eventTime: usually(fc.constant('2026-11-21T10:00:00.000Z')),
-    bucket: usually(fc.constant(rules.bucket)),
-    key: usually(encodedKey(rules.prefix)),
-    size: optionalField(fc.oneof({ weight: 6, arbitrary: fc.nat() }, { weight: 1, arbitrary: fc.constantFrom('123', ' 1 ', '0x10', -1, 1.5, 2 ** 60, null, '') }, { weight: 1, arbitrary: anyValue })),
-    eTag: optionalField(fc.oneof({ weight: 6, arbitrary: fc.stringMatching(/^"?[0-9a-f]{32}(-[0-9]{1,3})?"?$/) }, { weight: 1, arbitrary: fc.constantFrom('', null, '"', '""x""') }, { weight: 1, arbitrary: anyValue })),
-    versionId: optionalField(fc.oneof({ weight: 6, arbitrary: fc.stringMatching(/^[A-Za-z0-9._]{1,40}$/) }, { weight: 1, arbitrary: fc.constantFrom('', null, 'null') }, { weight: 1, arbitrary: anyValue })),
-  })
-  .map((r) => ({
-    eventVersion: r.eventVersion,
-    ...(r.eventSource === undefined ? {} : { eventSource: r.eventSource }),
-    awsRegion: 'us-west-2',
-    eventName: r.eventName,
-    eventTime: r.eventTime,
-    s3: {
-      s3SchemaVersion: '1.0',
-      bucket: { name: r.bucket, arn: 'arn:aws:s3:::unprocessed' },
-      object: {
-        key: r.key,
-        ...(r.size === undefined ? {} : { size: r.size }),
-        ...(r.eTag === undefined ? {} : { eTag: r.eTag }),
-        ...(r.versionId === undefined ? {} : { versionId: r.versionId }),
-        sequencer: '0055AED6DCD90281E5',
+const s3Record = (rules: RecordRules) =>
+  fc
+    .record({
+      eventVersion: usually(fc.constantFrom('2.1', '2.2', '2.0')),
+      eventSource: optionalField(usually(fc.constant('aws:s3'))),
+      eventName: fc.oneof(
+        { weight: 12, arbitrary: fc.constantFrom('ObjectCreated:Put', 's3:ObjectCreated:Copy', 'ObjectCreated:CompleteMultipartUpload') },
+        { weight: 1, arbitrary: fc.constantFrom('ObjectRemoved:Delete', 's3:TestEvent') },
+        { weight: 1, arbitrary: anyValue },
+      ),
+      eventTime: usually(fc.constant('2026-11-21T10:00:00.000Z')),
+      bucket: usually(fc.constant(rules.bucket)),
+      key: usually(encodedKey(rules.prefix)),
+      size: optionalField(
+        fc.oneof(
+          { weight: 6, arbitrary: fc.nat() },
+          { weight: 1, arbitrary: fc.constantFrom('123', ' 1 ', '0x10', -1, 1.5, 2 ** 60, null, '') },
+          { weight: 1, arbitrary: anyValue },
+        ),
+      ),
+      eTag: optionalField(
+        fc.oneof(
+          { weight: 6, arbitrary: fc.stringMatching(/^"?[0-9a-f]{32}(-[0-9]{1,3})?"?$/) },
+          { weight: 1, arbitrary: fc.constantFrom('', null, '"', '""x""') },
+          { weight: 1, arbitrary: anyValue },
+        ),
+      ),
+      versionId: optionalField(
+        fc.oneof(
+          { weight: 6, arbitrary: fc.stringMatching(/^[A-Za-z0-9._]{1,40}$/) },
+          { weight: 1, arbitrary: fc.constantFrom('', null, 'null') },
+          { weight: 1, arbitrary: anyValue },
+        ),
+      ),
+    })
+    .map((r) => ({
+      eventVersion: r.eventVersion,
+      ...(r.eventSource === undefined ? {} : { eventSource: r.eventSource }),
+      awsRegion: 'us-west-2',
+      eventName: r.eventName,
+      eventTime: r.eventTime,
+      s3: {
+        s3SchemaVersion: '1.0',
+        bucket: { name: r.bucket, arn: 'arn:aws:s3:::unprocessed' },
+        object: {
+          key: r.key,
+          ...(r.size === undefined ? {} : { size: r.size }),
+          ...(r.eTag === undefined ? {} : { eTag: r.eTag }),
+          ...(r.versionId === undefined ? {} : { versionId: r.versionId }),
+          sequencer: '0055AED6DCD90281E5',
+        },
       },
-    },
-  }));
+    }));
 
 /** A document wrapped in an SNS envelope, as S3 → SNS → SQS delivers it without raw delivery. */
 function snsEnvelope(message: string): string {
-  return JSON.stringify({ Type: 'Notification', MessageId: '22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324', TopicArn: 'arn:aws:sns:us-west-2:123456789012:s3-events', Message: message });
+  return JSON.stringify({
+    Type: 'Notification',
+    MessageId: '22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324',
+    TopicArn: 'arn:aws:sns:us-west-2:123456789012:s3-events',
+    Message: message,
+  });
 }
 
-const builtBody = (rules: RecordRules) => fc
-  .tuple(fc.array(fc.oneof({ weight: 6, arbitrary: s3Record(rules) }, { weight: 1, arbitrary: anyValue }), { minLength: 1, maxLength: 6 }), fc.boolean())
-  .map(([records, wrapped]) => {
-    const document = JSON.stringify({ Records: records });
-    return wrapped ? snsEnvelope(document) : document;
-  });
+const builtBody = (rules: RecordRules) =>
+  fc
+    .tuple(
+      fc.array(fc.oneof({ weight: 6, arbitrary: s3Record(rules) }, { weight: 1, arbitrary: anyValue }), { minLength: 1, maxLength: 6 }),
+      fc.boolean(),
+    )
+    .map(([records, wrapped]) => {
+      const document = JSON.stringify({ Records: records });
+      return wrapped ? snsEnvelope(document) : document;
+    });
 
 // Real documents to mutate: the S3 event fixtures and the smaller bodies of the hostile corpus.
 const FIXTURE_DIR = new URL('../fixtures/events/', import.meta.url);
 const REAL_BODIES = [
   ...['aws-docs-put.json', 'sns-envelope.json', 's3-test-event.json'].map((name) => readFileSync(new URL(name, FIXTURE_DIR), 'utf8')),
-  ...loadHostileCorpus().cases.map((c) => c.body).filter((body) => Buffer.byteLength(body) <= 8 * 1024),
+  ...loadHostileCorpus()
+    .cases.map((c) => c.body)
+    .filter((body) => Buffer.byteLength(body) <= 8 * 1024),
 ];
 
 type Mutation = { at: number; kind: 'replace' | 'string' | 'delete' | 'duplicate' | 'nest'; value: unknown };
@@ -204,8 +297,7 @@ function locations(root: unknown): Array<{ parent: Record<string, unknown> | unk
         found.push({ parent: current, name: index });
         pending.push(child);
       });
-    }
-    else if (typeof current === 'object' && current !== null) {
+    } else if (typeof current === 'object' && current !== null) {
       for (const [name, child] of Object.entries(current)) {
         found.push({ parent: current as Record<string, unknown>, name });
         pending.push(child);
@@ -234,7 +326,11 @@ function mutate(root: unknown, mutations: Mutation[]): unknown {
       case 'string': {
         const current = get();
         const extra = typeof m.value === 'string' ? m.value : JSON.stringify(m.value);
-        set(typeof current === 'string' ? `${current.slice(0, m.at % (current.length + 1))}${extra}${current.slice(m.at % (current.length + 1))}` : extra);
+        set(
+          typeof current === 'string'
+            ? `${current.slice(0, m.at % (current.length + 1))}${extra}${current.slice(m.at % (current.length + 1))}`
+            : extra,
+        );
         break;
       }
       case 'delete':
@@ -380,10 +476,21 @@ test('an undefined body and blank bodies are reasons too', () => {
  * classification and the log lines are under test here.
  */
 function fakeDeps(forwarded: OutgoingMessage[]): PipelineDeps {
-  const unreachable = new Proxy({}, { get: () => { throw new Error('SNS must not be used for clean files'); } });
+  const unreachable = new Proxy(
+    {},
+    {
+      get: () => {
+        throw new Error('SNS must not be used for clean files');
+      },
+    },
+  );
   return {
     s3: {
-      send: async (command: { input: { VersionId?: string } }) => ({ Body: Readable.from([]), ContentLength: 0, VersionId: command.input.VersionId }),
+      send: async (command: { input: { VersionId?: string } }) => ({
+        Body: Readable.from([]),
+        ContentLength: 0,
+        VersionId: command.input.VersionId,
+      }),
     } as unknown as PipelineDeps['s3'],
     sns: unreachable as PipelineDeps['sns'],
     scanner: {
@@ -410,10 +517,18 @@ test('the worst lines known (every untrusted field long and made of control char
   const sink: DestinationStream = { write: (chunk: string) => void chunks.push(chunk) };
   const controls = '\u0001'.repeat(6_000);
   const record = (bucket: string, key: string) => ({
-    eventVersion: '2.1', eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', eventTime: '2026-11-21T10:00:00.000Z',
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    eventName: 'ObjectCreated:Put',
+    eventTime: '2026-11-21T10:00:00.000Z',
     s3: { bucket: { name: bucket }, object: { key } },
   });
-  const body = JSON.stringify({ Records: [record(controls, formEncode(controls)), record('unprocessed', formEncode(`3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34/${controls}`))] });
+  const body = JSON.stringify({
+    Records: [
+      record(controls, formEncode(controls)),
+      record('unprocessed', formEncode(`3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34/${controls}`)),
+    ],
+  });
   await processMessage({ messageId: 'm-1', body, receiveCount: 1 }, RULES[0]!, fakeDeps([]), createLogger('debug', 'bucketscan', sink));
   assert.equal(chunks.length, 2);
   for (const chunk of chunks) {
@@ -445,7 +560,10 @@ test(`processMessage never throws and logs only bounded single lines of JSON (se
       const parsed = parseMessageBody(body);
       const records = parsed.kind === 'records' ? parsed.records.length : 0;
       assert.ok(chunks.length >= 1, 'every message leaves at least one line');
-      assert.ok(chunks.length <= Math.min(records, MAX_RECORD_LINES) + 1 || chunks.length <= 1, `${chunks.length} lines for ${records} records`);
+      assert.ok(
+        chunks.length <= Math.min(records, MAX_RECORD_LINES) + 1 || chunks.length <= 1,
+        `${chunks.length} lines for ${records} records`,
+      );
       for (const chunk of chunks) {
         assert.ok(chunk.endsWith('\n') && chunk.indexOf('\n') === chunk.length - 1, 'one write is one line');
         const line = chunk.slice(0, -1);

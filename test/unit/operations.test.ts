@@ -16,8 +16,21 @@ const awsError = (name: string, status: number) => Object.assign(new Error(name)
 
 describe('the status tag merge', () => {
   test('adds the status to the other tags, replacing an earlier status', () => {
-    const merged = withStatus([{ Key: 'team', Value: 'a' }, { Key: 's', Value: 'CLEAN' }], 's', 'INFECTED');
-    assert.deepEqual(merged, { ok: true, tags: [{ Key: 'team', Value: 'a' }, { Key: 's', Value: 'INFECTED' }] });
+    const merged = withStatus(
+      [
+        { Key: 'team', Value: 'a' },
+        { Key: 's', Value: 'CLEAN' },
+      ],
+      's',
+      'INFECTED',
+    );
+    assert.deepEqual(merged, {
+      ok: true,
+      tags: [
+        { Key: 'team', Value: 'a' },
+        { Key: 's', Value: 'INFECTED' },
+      ],
+    });
   });
   test("refuses when the object already has S3's ten tags of its own", () => {
     const ten = Array.from({ length: MAX_TAGS }, (_, i) => ({ Key: `t${i}`, Value: 'v' }));
@@ -86,10 +99,24 @@ describe('outcome events', () => {
   test('each record is one typed event, and the same event is the log line', async () => {
     const { lines, logger } = capture();
     const events: OutcomeEvent[] = [];
-    const result = await processMessage({ messageId: 'm', body, receiveCount: 2, maxReceiveCount: 5, origin: 'rescan' }, rules, failingS3, logger, undefined, undefined, (e) => events.push(e));
+    const result = await processMessage(
+      { messageId: 'm', body, receiveCount: 2, maxReceiveCount: 5, origin: 'rescan' },
+      rules,
+      failingS3,
+      logger,
+      undefined,
+      undefined,
+      (e) => events.push(e),
+    );
     assert.equal(result.action, 'retry');
-    assert.deepEqual(events.map((e) => e.outcome), ['invalid', 'retry']);
-    assert.deepEqual(lines.map((l) => l['outcome']), ['invalid', 'retry']);
+    assert.deepEqual(
+      events.map((e) => e.outcome),
+      ['invalid', 'retry'],
+    );
+    assert.deepEqual(
+      lines.map((l) => l['outcome']),
+      ['invalid', 'retry'],
+    );
     assert.equal(events[1]!.outcome === 'retry' && events[1]!.lastReceive, false);
     assert.ok(events.every((e) => e.origin === 'rescan'));
     assert.equal(lines[1]!['origin'], 'rescan');
@@ -108,8 +135,19 @@ describe('outcome events', () => {
 });
 
 const clean: OutcomeEvent = {
-  messageId: 'm', receiveCount: 1, origin: 'event', record: 0, bucket: 'b', key: 'k', versionId: undefined, envelope: 'direct',
-  outcome: 'clean', durationMs: 12, verdictMs: 8, size: 2048, scanMs: 5,
+  messageId: 'm',
+  receiveCount: 1,
+  origin: 'event',
+  record: 0,
+  bucket: 'b',
+  key: 'k',
+  versionId: undefined,
+  envelope: 'direct',
+  outcome: 'clean',
+  durationMs: 12,
+  verdictMs: 8,
+  size: 2048,
+  scanMs: 5,
 };
 
 describe('metrics', () => {
@@ -138,7 +176,13 @@ describe('metrics', () => {
 
   test('EMF lines carry the same names, as deltas, under the namespace', () => {
     const lines: string[] = [];
-    const metrics = createEmfMetrics({ namespace: 'ns', intervalMs: 3_600_000, gauges, write: (line) => lines.push(line), now: () => 1000 });
+    const metrics = createEmfMetrics({
+      namespace: 'ns',
+      intervalMs: 3_600_000,
+      gauges,
+      write: (line) => lines.push(line),
+      now: () => 1000,
+    });
     metrics.observe(clean);
     metrics.observe(clean);
     metrics.awsError('SQS', 'ReceiveMessage');
@@ -161,8 +205,12 @@ describe('metrics', () => {
 
 describe('settings', () => {
   const base = {
-    UNPROCESSED_BUCKET_NAME: 'unprocessed', QUARANTINE_BUCKET_NAME: 'quarantine', VIRUS_SCANNING_QUEUE_NAME: 'in', VALIDATION_QUEUE_NAME: 'out',
-    VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:t', AWS_REGION: 'us-east-1',
+    UNPROCESSED_BUCKET_NAME: 'unprocessed',
+    QUARANTINE_BUCKET_NAME: 'quarantine',
+    VIRUS_SCANNING_QUEUE_NAME: 'in',
+    VALIDATION_QUEUE_NAME: 'out',
+    VIRUS_NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:t',
+    AWS_REGION: 'us-east-1',
   };
   test('SCAN_STATUS_TAG: a default when unset, off when empty, checked when set', () => {
     assert.equal(loadConfig(base).statusTag, 'bucketscan-status');

@@ -22,10 +22,7 @@ test('before the scan: gone, changed, too large, or scan', () => {
   assert.deepEqual(decideBeforeScan(target, { kind: 'gone' }, 100), { action: 'drop', reason: 'object no longer exists' });
   assert.equal(decideBeforeScan(target, { kind: 'precondition-failed' }, 100).action, 'drop');
   assert.match(JSON.stringify(decideBeforeScan(target, { ...found, eTag: 'other' }, 100)), /eTag differs/);
-  assert.match(
-    JSON.stringify(decideBeforeScan({ ...target, versionId: 'v1' }, { ...found, versionId: 'v2' }, 100)),
-    /versionId differs/,
-  );
+  assert.match(JSON.stringify(decideBeforeScan({ ...target, versionId: 'v1' }, { ...found, versionId: 'v2' }, 100)), /versionId differs/);
   assert.deepEqual(decideBeforeScan(target, found, 67), { action: 'quarantine', status: 'TOO_LARGE', reason: 'file too large' });
   assert.deepEqual(decideBeforeScan(target, found, 68), { action: 'scan' });
   // The event's size is only a hint; S3's answer decides.
@@ -93,7 +90,12 @@ test('quarantine keys keep the original key under the prefix', () => {
   assert.deepEqual(quarantineKeys('quarantine/', long), keys, 'the same key always lands in the same place');
 });
 
-const engine = { clamav: '1.4.6', databaseVersion: 27000, databaseDate: '2026-11-20T09:00:00.000Z', raw: 'ClamAV 1.4.6/27000/Thu Nov 20 09:00:00 2026' };
+const engine = {
+  clamav: '1.4.6',
+  databaseVersion: 27000,
+  databaseDate: '2026-11-20T09:00:00.000Z',
+  raw: 'ClamAV 1.4.6/27000/Thu Nov 20 09:00:00 2026',
+};
 
 test('the report carries every field the contract names', () => {
   const report = buildReport({
@@ -121,7 +123,17 @@ test('the report carries every field the contract names', () => {
     scannedAt: '2026-11-21T10:00:01.000Z',
     engine,
   });
-  const tooLarge = buildReport({ ...{ target, object: { size: 1, eTag: undefined, versionId: undefined }, quarantine: report.quarantine, scannedAt: new Date(0), engine: null }, status: 'TOO_LARGE', signature: null });
+  const tooLarge = buildReport({
+    ...{
+      target,
+      object: { size: 1, eTag: undefined, versionId: undefined },
+      quarantine: report.quarantine,
+      scannedAt: new Date(0),
+      engine: null,
+    },
+    status: 'TOO_LARGE',
+    signature: null,
+  });
   assert.equal(tooLarge.reason, 'file too large');
   assert.equal(tooLarge.versionId, null);
   assert.equal(tooLarge.eTag, 'abc', 'falls back to the event eTag');
@@ -158,7 +170,12 @@ test('an UNSCANNABLE report says so, with the detail; other reports have no deta
     scannedAt: new Date(0),
     engine: null,
   };
-  const report = buildReport({ ...base, status: 'UNSCANNABLE', signature: 'Heuristics.Limits.Exceeded.MaxFiles', detail: "it holds more files than clamd's MaxFiles" });
+  const report = buildReport({
+    ...base,
+    status: 'UNSCANNABLE',
+    signature: 'Heuristics.Limits.Exceeded.MaxFiles',
+    detail: "it holds more files than clamd's MaxFiles",
+  });
   assert.equal(report.status, 'UNSCANNABLE');
   assert.equal(report.reason, 'file could not be fully scanned');
   assert.equal(report.detail, "it holds more files than clamd's MaxFiles");

@@ -45,12 +45,28 @@ const HOSTILE: Array<[string, string]> = [
 ];
 
 test('a line reads time, level, message and the other fields', () => {
-  const line = JSON.stringify({ level: 'info', time: TIME, name: 'bucketscan', key: 'guid/a.txt', outcome: 'clean', durationMs: 12, msg: 'clean: forwarded' });
+  const line = JSON.stringify({
+    level: 'info',
+    time: TIME,
+    name: 'bucketscan',
+    key: 'guid/a.txt',
+    outcome: 'clean',
+    durationMs: 12,
+    msg: 'clean: forwarded',
+  });
   assert.equal(formatLogLine(`${line}\n`, plain), '05:47:10.567 INFO  clean: forwarded  key=guid/a.txt outcome=clean durationMs=12\n');
 });
 
 test('other loggers show their name; values that need it are quoted JSON; objects are compact JSON', () => {
-  const line = JSON.stringify({ level: 'warn', time: TIME, name: 'emulator', reason: 'file too large', signature: null, nested: { a: [1, 'x y'] }, msg: 'hello' });
+  const line = JSON.stringify({
+    level: 'warn',
+    time: TIME,
+    name: 'emulator',
+    reason: 'file too large',
+    signature: null,
+    nested: { a: [1, 'x y'] },
+    msg: 'hello',
+  });
   assert.equal(
     formatLogLine(line, plain),
     '05:47:10.567 WARN  [emulator] hello  reason="file too large" signature=null nested={"a":[1,"x y"]}\n',
@@ -156,7 +172,9 @@ test('an explicit destination stays JSON unless pretty is asked for, whatever LO
 test('prettyDestination splits a chunk holding several lines', () => {
   const out: string[] = [];
   const destination = prettyDestination((text) => out.push(text), plain);
-  destination.write(`${JSON.stringify({ level: 'info', time: TIME, msg: 'one' })}\n${JSON.stringify({ level: 'info', time: TIME, msg: 'two' })}\n`);
+  destination.write(
+    `${JSON.stringify({ level: 'info', time: TIME, msg: 'one' })}\n${JSON.stringify({ level: 'info', time: TIME, msg: 'two' })}\n`,
+  );
   assert.deepEqual(out, ['05:47:10.567 INFO  one\n', '05:47:10.567 INFO  two\n']);
 });
 

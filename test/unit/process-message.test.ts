@@ -16,7 +16,14 @@ test('a message of thousands of bogus records logs a bounded number of lines', a
   const logger = createLogger('info', 'bucketscan', sink);
   const records = Array.from({ length: MAX_RECORD_LINES + 500 }, () => 0);
   // Nothing valid in the message, so nothing reaches S3, SQS, SNS or clamd.
-  const untouched = new Proxy({}, { get: () => { throw new Error('no dependency may be used'); } }) as PipelineDeps;
+  const untouched = new Proxy(
+    {},
+    {
+      get: () => {
+        throw new Error('no dependency may be used');
+      },
+    },
+  ) as PipelineDeps;
   const result = await processMessage(
     { messageId: 'm-1', body: JSON.stringify({ Records: records }), receiveCount: 1 },
     { bucket: 'unprocessed', prefix: '' },

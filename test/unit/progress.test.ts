@@ -56,7 +56,10 @@ test('not a terminal: a plain line every 5 s, none in between', () => {
   progress.line('skipped "x": reason');
   assert.equal(written.at(-1), 'skipped "x": reason\n');
   progress.stop();
-  assert.ok((written as string[]).every((text) => !text.includes('\r')), 'no terminal control in a log');
+  assert.ok(
+    (written as string[]).every((text) => !text.includes('\r')),
+    'no terminal control in a log',
+  );
 });
 
 test('a terminal: one line redrawn in place, cut to the width, cleared before other lines and at the end', () => {

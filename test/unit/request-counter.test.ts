@@ -34,7 +34,10 @@ const queueUrl = 'http://127.0.0.1/000000000000/inbound';
 test('counts every attempt per operation, retries and failures included, and receives that brought nothing', async () => {
   const { server, endpoint } = await fakeSqs([
     { status: 500, body: { __type: 'InternalError', message: 'try again' } },
-    { status: 200, body: { Messages: [{ MessageId: '1', ReceiptHandle: 'r1', Body: 'x', MD5OfBody: '9dd4e461268c8034f5c8564e155c67a6' }] } },
+    {
+      status: 200,
+      body: { Messages: [{ MessageId: '1', ReceiptHandle: 'r1', Body: 'x', MD5OfBody: '9dd4e461268c8034f5c8564e155c67a6' }] },
+    },
     { status: 200, body: {} },
     { status: 200, body: {} },
   ]);

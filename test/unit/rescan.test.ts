@@ -181,7 +181,11 @@ describe('decide (the event for one listed object)', () => {
   });
 
   test('queues the document S3 sends, which the worker accepts as the same object', () => {
-    const decision = decide(object(`${GUID}/report 2026 (final).pdf`, { versionId: 'v1.abc' }), rules, createSequencer(() => 0));
+    const decision = decide(
+      object(`${GUID}/report 2026 (final).pdf`, { versionId: 'v1.abc' }),
+      rules,
+      createSequencer(() => 0),
+    );
     assert.equal(decision.kind, 'queue');
     if (decision.kind !== 'queue') return;
     const parsed = parseMessageBody(decision.body);

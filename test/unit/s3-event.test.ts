@@ -26,7 +26,7 @@ describe('encodeEventKey', () => {
     ['日本.pdf', '%E6%97%A5%E6%9C%AC.pdf'],
     ['emoji😀', 'emoji%F0%9F%98%80'],
     ['report 2026 (final).pdf', 'report+2026+%28final%29.pdf'],
-    ["quote'\"?#:;,@$!", 'quote%27%22%3F%23%3A%3B%2C%40%24%21'],
+    ['quote\'"?#:;,@$!', 'quote%27%22%3F%23%3A%3B%2C%40%24%21'],
   ];
 
   for (const [raw, expected] of cases) {

@@ -61,7 +61,12 @@ test("verdicts: the worker's decision, never clean unless clamd said OK", () => 
   const verdicts: ScanVerdict[] = [
     { status: 'clean' },
     { status: 'infected', signature: 'Win.Test.EICAR_HDB-1' },
-    { status: 'unscannable', reason: 'encrypted', detail: 'encrypted Zip content that clamd cannot open', signature: 'Heuristics.Encrypted.Zip' },
+    {
+      status: 'unscannable',
+      reason: 'encrypted',
+      detail: 'encrypted Zip content that clamd cannot open',
+      signature: 'Heuristics.Encrypted.Zip',
+    },
     streamLimitExceeded(),
   ];
   for (const verdict of verdicts) {
@@ -123,7 +128,9 @@ test('text lines: clamdscan style', () => {
   assert.equal(textLine(report({ status: 'CLEAN' })), 'f.txt: OK');
   assert.equal(textLine(report({ status: 'INFECTED', signature: 'Win.Test.EICAR_HDB-1' })), 'f.txt: Win.Test.EICAR_HDB-1 FOUND');
   assert.equal(
-    textLine(report({ status: 'UNSCANNABLE', reason: 'encrypted', detail: 'encrypted Zip content', signature: 'Heuristics.Encrypted.Zip' })),
+    textLine(
+      report({ status: 'UNSCANNABLE', reason: 'encrypted', detail: 'encrypted Zip content', signature: 'Heuristics.Encrypted.Zip' }),
+    ),
     'f.txt: encrypted Zip content (Heuristics.Encrypted.Zip) UNSCANNABLE',
   );
   assert.equal(textLine(report(refusedForSize(2, 1)!)), 'f.txt: larger than MAX_FILE_SIZE (2 bytes; the limit is 1) UNSCANNABLE');

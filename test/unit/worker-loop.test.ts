@@ -122,7 +122,11 @@ describe('the poll loop', () => {
     await settle();
     assert.deepEqual(q.removed, ['m0']);
     await stopAll(w, jobs.slice(1));
-    assert.deepEqual(q.returned.filter((r) => r.seconds === 0), [{ id: 'm3', seconds: 0 }], 'the one received ahead is handed back at the stop');
+    assert.deepEqual(
+      q.returned.filter((r) => r.seconds === 0),
+      [{ id: 'm3', seconds: 0 }],
+      'the one received ahead is handed back at the stop',
+    );
   });
 
   test('a message that needs a retry comes back after a backoff growing with its receive count', async () => {
@@ -189,11 +193,7 @@ describe('the poll loop', () => {
     jobs[0]!.finish({ action: 'retry', error: outageError });
     await settle();
     assert.equal(w.ready, false);
-    assert.deepEqual(
-      q.returned.map((r) => r.id).sort(),
-      ['m0', 'm2'],
-      'the failed one (with its backoff) and the waiting one (at once)',
-    );
+    assert.deepEqual(q.returned.map((r) => r.id).sort(), ['m0', 'm2'], 'the failed one (with its backoff) and the waiting one (at once)');
     assert.equal(q.returned.find((r) => r.id === 'm2')?.seconds, 0);
     const receivesDuringOutage = q.receives.length;
     jobs[1]!.finish({ action: 'delete' });
@@ -225,7 +225,10 @@ describe('the poll loop', () => {
     await settle();
     await stopping;
     assert.equal(jobs[0]!.signal.aborted, true);
-    assert.deepEqual(q.returned.filter((r) => r.seconds === 0), [{ id: 'm0', seconds: 0 }]);
+    assert.deepEqual(
+      q.returned.filter((r) => r.seconds === 0),
+      [{ id: 'm0', seconds: 0 }],
+    );
   });
 
   test('the visibility heartbeat keeps every held message hidden, waiting ones included', async () => {
