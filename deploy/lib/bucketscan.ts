@@ -410,7 +410,6 @@ export class BucketScan extends Construct {
     // -------------------------------------------------- fail-closed reads
     this.failClosedPolicy = statusTag
       ? failClosedStatements({
-          bucketArn: this.unprocessedBucket.bucketArn,
           objectsArn: this.unprocessedBucket.arnForObjects(`${unprocessedPrefix}*`),
           statusTag,
           scannerRoleArn: this.taskDefinition.taskRole.roleArn,

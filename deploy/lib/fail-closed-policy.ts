@@ -1,16 +1,16 @@
 /**
- * The fail-closed read policy for the unprocessed bucket (issue 8's
- * `bucketscan policy`), as IAM statements. Reads of an object are denied unless
- * the scanner tagged it CLEAN, so nothing is readable before its scan, not even
- * in the window between the upload and the first tag; and only the scanner may
- * write that tag, so an uploader cannot pre-tag its own file clean.
+ * The fail-closed policy for the unprocessed bucket as IAM statements: the very
+ * statements `bucketscan policy` prints (src/policy/bucket-policy.ts), with the
+ * deployment's references in place of literal ARNs. Reads of an object are denied
+ * unless the scanner tagged it CLEAN (untagged included), only the scanner may
+ * write or change the status tag, and copies in (which would carry a source's
+ * tags) are the scanner's alone.
  */
 import { Aws, type CfnCondition, Fn } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { policyStatements } from '../../src/policy/bucket-policy.ts';
 
 export interface FailClosedPolicyOptions {
-  /** ARN of the bucket the policy is for. */
-  bucketArn: string;
   /** The objects it covers: `<bucket ARN>/<prefix>*`. */
   objectsArn: string;
   /** The status tag key (SCAN_STATUS_TAG). */
@@ -29,37 +29,15 @@ export function failClosedStatements(options: FailClosedPolicyOptions): iam.Poli
   // none of the readers (ArnNotLike with a list is true when no entry matches).
   const hasReaders = readers.some((reader) => reader !== '');
   const readersClause = { 'aws:PrincipalArn': readers };
-  const exceptReaders = !hasReaders
-    ? {}
-    : readersCondition
-      ? { ArnNotLike: Fn.conditionIf(readersCondition.logicalId, readersClause, Aws.NO_VALUE) }
-      : { ArnNotLike: readersClause };
-  return [
-    new iam.PolicyStatement({
-      sid: 'DenyReadUnlessScannedClean',
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      actions: ['s3:GetObject', 's3:GetObjectVersion'],
-      resources: [objectsArn],
-      conditions: {
-        // An object without the tag has no value for the key: StringNotEquals is
-        // then true, so an untagged object is denied too (fail-closed).
-        StringNotEquals: { [`s3:ExistingObjectTag/${statusTag}`]: 'CLEAN' },
-        // aws:PrincipalArn of an assumed-role session is the role's ARN.
-        ArnNotEquals: { 'aws:PrincipalArn': scannerRoleArn },
-        ...exceptReaders,
-      },
-    }),
-    new iam.PolicyStatement({
-      sid: 'DenyStatusTagWritesExceptScanner',
-      effect: iam.Effect.DENY,
-      principals: [new iam.AnyPrincipal()],
-      actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
-      resources: [objectsArn],
-      conditions: {
-        'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': [statusTag] },
-        ArnNotEquals: { 'aws:PrincipalArn': scannerRoleArn },
-      },
-    }),
-  ];
+  const readExemption = {
+    ArnNotEquals: { 'aws:PrincipalArn': scannerRoleArn },
+    ...(!hasReaders
+      ? {}
+      : readersCondition
+        ? { ArnNotLike: Fn.conditionIf(readersCondition.logicalId, readersClause, Aws.NO_VALUE) }
+        : { ArnNotLike: readersClause }),
+  };
+  return policyStatements({ objectsArn, scannerArn: scannerRoleArn, readerArns: [], tagKey: statusTag, readExemption }).map((statement) =>
+    iam.PolicyStatement.fromJson(statement),
+  );
 }

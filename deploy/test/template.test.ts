@@ -257,7 +257,7 @@ describe('buckets', () => {
       {
         Sid: 'DenyReadUnlessScannedClean',
         Effect: 'Deny',
-        Principal: { AWS: '*' },
+        Principal: '*',
         Action: ['s3:GetObject', 's3:GetObjectVersion'],
         Resource: objects,
         Condition: {
@@ -272,14 +272,24 @@ describe('buckets', () => {
       {
         Sid: 'DenyStatusTagWritesExceptScanner',
         Effect: 'Deny',
-        Principal: { AWS: '*' },
+        Principal: '*',
         Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
         Resource: objects,
         Condition: {
           'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': ['bucketscan-status'] },
-          ArnNotEquals: { 'aws:PrincipalArn': scanner },
+          ArnNotLike: { 'aws:PrincipalArn': [scanner] },
         },
       },
+    );
+    // The same four statements `bucketscan policy` prints (src/policy/bucket-policy.ts).
+    assert.deepEqual(
+      statements.filter((s) => String(s['Sid']).startsWith('Deny') && s['Sid'] !== 'DenyInsecureTransport').map((s) => s['Sid']),
+      [
+        'DenyReadUnlessScannedClean',
+        'DenyStatusTagWritesExceptScanner',
+        'DenyTagChangesOnScannedObjectsExceptScanner',
+        'DenyCopiesInExceptScanner',
+      ],
     );
     assert.ok(statements.some((s) => s['Sid'] === 'DenyInsecureTransport'));
     template.hasCondition('ApplyFailClosedReads', { 'Fn::Equals': [{ Ref: 'FailClosedReads' }, 'true'] });

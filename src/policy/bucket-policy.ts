@@ -62,7 +62,7 @@ export interface PolicyStatement {
   Principal: '*';
   Action: string[];
   Resource: string;
-  Condition: Record<string, Record<string, string | string[]>>;
+  Condition: Record<string, unknown>;
 }
 
 export interface PolicyDocument {
@@ -157,69 +157,14 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
     if (reader.arn !== scanner.arn && !readers.includes(reader.arn)) readers.push(reader.arn);
   }
 
-  const objects = `arn:${partition}:s3:::${options.bucket}/*`;
-  const statusTag = `s3:ExistingObjectTag/${tagKey}`;
-  const exceptScanner = { 'aws:PrincipalArn': [scanner.arn] };
   const document: PolicyDocument = {
     Version: '2012-10-17',
-    Statement: [
-      {
-        // Fail closed: an object with no status tag, or any status but CLEAN, cannot be
-        // downloaded (HTTP 403), whatever the caller's own permissions say.
-        Sid: 'DenyReadUnlessScannedClean',
-        Effect: 'Deny',
-        Principal: '*',
-        Action: ['s3:GetObject', 's3:GetObjectVersion'],
-        Resource: objects,
-        Condition: {
-          StringNotEquals: { [statusTag]: CLEAN_STATUS },
-          ArnNotLike: { 'aws:PrincipalArn': [scanner.arn, ...readers] },
-        },
-      },
-      {
-        // An uploader cannot pre-tag its own file CLEAN: no one but the scanner sets the
-        // status key, at upload (PutObject, POST, CreateMultipartUpload) or afterwards.
-        Sid: 'DenyStatusTagWritesExceptScanner',
-        Effect: 'Deny',
-        Principal: '*',
-        Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
-        Resource: objects,
-        Condition: {
-          'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': [tagKey] },
-          ArnNotLike: exceptScanner,
-        },
-      },
-      {
-        // S3 replaces or deletes the whole tag set on every tagging write, so once an
-        // object carries a status, any tag change by someone else would drop it. That
-        // would fail closed (the object becomes unreadable) but lose the scan's record;
-        // refuse it outright instead.
-        Sid: 'DenyTagChangesOnScannedObjectsExceptScanner',
-        Effect: 'Deny',
-        Principal: '*',
-        Action: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging', 's3:DeleteObjectTagging', 's3:DeleteObjectVersionTagging'],
-        Resource: objects,
-        Condition: {
-          Null: { [statusTag]: 'false' },
-          ArnNotLike: exceptScanner,
-        },
-      },
-      {
-        // CopyObject keeps the source's tags by default (x-amz-tagging-directive COPY),
-        // so a file tagged CLEAN in some other bucket would arrive pre-tagged, and such a
-        // request sets no s3:RequestObjectTagKeys for the statement above to see. Files
-        // enter this bucket by upload only.
-        Sid: 'DenyCopiesInExceptScanner',
-        Effect: 'Deny',
-        Principal: '*',
-        Action: ['s3:PutObject'],
-        Resource: objects,
-        Condition: {
-          Null: { 's3:x-amz-copy-source': 'false' },
-          ArnNotLike: exceptScanner,
-        },
-      },
-    ],
+    Statement: policyStatements({
+      objectsArn: `arn:${partition}:s3:::${options.bucket}/*`,
+      scannerArn: scanner.arn,
+      readerArns: readers,
+      tagKey,
+    }),
   };
   const bytes = Buffer.byteLength(JSON.stringify(document));
   if (bytes > MAX_BUCKET_POLICY_BYTES) {
@@ -229,4 +174,86 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
     );
   }
   return document;
+}
+
+export interface StatementsInput {
+  /** The objects covered, e.g. arn:aws:s3:::bucket/* (or a prefix's). */
+  objectsArn: string;
+  scannerArn: string;
+  readerArns: readonly string[];
+  tagKey: string;
+  /**
+   * Replaces the read deny's exemption (ArnNotLike on the scanner and readers)
+   * with other condition operators: the deployment's template names its readers
+   * with a list parameter, which cannot be joined to the scanner in one list.
+   */
+  readExemption?: Record<string, unknown>;
+}
+
+/**
+ * The four statements, unchecked: `bucketPolicy` validates its inputs first; the
+ * CDK construct (deploy/) passes CloudFormation references instead of literal ARNs.
+ */
+export function policyStatements(input: StatementsInput): PolicyStatement[] {
+  const { objectsArn: objects, scannerArn, readerArns, tagKey } = input;
+  const statusTag = `s3:ExistingObjectTag/${tagKey}`;
+  const exceptScanner = { 'aws:PrincipalArn': [scannerArn] };
+  return [
+    {
+      // Fail closed: an object with no status tag, or any status but CLEAN, cannot be
+      // downloaded (HTTP 403), whatever the caller's own permissions say.
+      Sid: 'DenyReadUnlessScannedClean',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: ['s3:GetObject', 's3:GetObjectVersion'],
+      Resource: objects,
+      Condition: {
+        StringNotEquals: { [statusTag]: CLEAN_STATUS },
+        ...(input.readExemption ?? { ArnNotLike: { 'aws:PrincipalArn': [scannerArn, ...readerArns] } }),
+      },
+    },
+    {
+      // An uploader cannot pre-tag its own file CLEAN: no one but the scanner sets the
+      // status key, at upload (PutObject, POST, CreateMultipartUpload) or afterwards.
+      Sid: 'DenyStatusTagWritesExceptScanner',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+      Resource: objects,
+      Condition: {
+        'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': [tagKey] },
+        ArnNotLike: exceptScanner,
+      },
+    },
+    {
+      // S3 replaces or deletes the whole tag set on every tagging write, so once an
+      // object carries a status, any tag change by someone else would drop it. That
+      // would fail closed (the object becomes unreadable) but lose the scan's record;
+      // refuse it outright instead.
+      Sid: 'DenyTagChangesOnScannedObjectsExceptScanner',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging', 's3:DeleteObjectTagging', 's3:DeleteObjectVersionTagging'],
+      Resource: objects,
+      Condition: {
+        Null: { [statusTag]: 'false' },
+        ArnNotLike: exceptScanner,
+      },
+    },
+    {
+      // CopyObject keeps the source's tags by default (x-amz-tagging-directive COPY),
+      // so a file tagged CLEAN in some other bucket would arrive pre-tagged, and such a
+      // request sets no s3:RequestObjectTagKeys for the statement above to see. Files
+      // enter this bucket by upload only.
+      Sid: 'DenyCopiesInExceptScanner',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: ['s3:PutObject'],
+      Resource: objects,
+      Condition: {
+        Null: { 's3:x-amz-copy-source': 'false' },
+        ArnNotLike: exceptScanner,
+      },
+    },
+  ];
 }
