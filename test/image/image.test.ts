@@ -19,7 +19,7 @@ import { freePort } from '../../src/local/free-port.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { ClamdClient } from '../../src/scan/clamd-client.ts';
 import { EICAR_SIGNATURE, eicar } from '../support/samples.ts';
-import { RESOURCES } from '../support/stack.ts';
+import { emulatorEnv, RESOURCES } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 import {
   IMAGES,
@@ -347,15 +347,7 @@ describe('the clamd and worker containers against the emulator', () => {
     worker = startContainer(IMAGES.worker, {
       name: uniqueName('worker'),
       env: {
-        UNPROCESSED_BUCKET_NAME: RESOURCES.unprocessedBucket,
-        QUARANTINE_BUCKET_NAME: RESOURCES.quarantineBucket,
-        VIRUS_SCANNING_QUEUE_NAME: RESOURCES.inboundQueueName,
-        VALIDATION_QUEUE_NAME: RESOURCES.validationQueueName,
-        VIRUS_NOTIFICATION_TOPIC_ARN: emulator.topicArn,
-        AWS_REGION: REGION,
-        AWS_ENDPOINT_URL: emulator.endpoint,
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
+        ...emulatorEnv(emulator),
         CLAMD_HOST: '127.0.0.1',
         CLAMD_PORT: String(clamdPort),
         HEALTH_PORT: String(healthPort),

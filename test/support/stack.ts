@@ -92,6 +92,21 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
+/** The worker settings that point at a running emulator (clamd and the rest added by the caller). */
+export function emulatorEnv(emulator: { topicArn: string; endpoint: string }): Record<string, string> {
+  return {
+    UNPROCESSED_BUCKET_NAME: RESOURCES.unprocessedBucket,
+    QUARANTINE_BUCKET_NAME: RESOURCES.quarantineBucket,
+    VIRUS_SCANNING_QUEUE_NAME: RESOURCES.inboundQueueName,
+    VALIDATION_QUEUE_NAME: RESOURCES.validationQueueName,
+    VIRUS_NOTIFICATION_TOPIC_ARN: emulator.topicArn,
+    AWS_REGION: REGION,
+    AWS_ENDPOINT_URL: emulator.endpoint,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  };
+}
+
 export async function startTestStack(options: StackOptions): Promise<TestStack> {
   const logs = new LogSink();
   const logger = createLogger('debug', 'bucketscan', logs.stream);
@@ -103,15 +118,7 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
   });
   const address = options.clamd;
   const env: Record<string, string> = {
-    UNPROCESSED_BUCKET_NAME: RESOURCES.unprocessedBucket,
-    QUARANTINE_BUCKET_NAME: RESOURCES.quarantineBucket,
-    VIRUS_SCANNING_QUEUE_NAME: RESOURCES.inboundQueueName,
-    VALIDATION_QUEUE_NAME: RESOURCES.validationQueueName,
-    VIRUS_NOTIFICATION_TOPIC_ARN: emulator.topicArn,
-    AWS_REGION: REGION,
-    AWS_ENDPOINT_URL: emulator.endpoint,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
+    ...emulatorEnv(emulator),
     RECEIVE_WAIT_TIME: '1',
     ...(address.kind === 'tcp' ? { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) } : { CLAMD_SOCKET: address.path }),
     ...options.env,
