@@ -28,10 +28,10 @@ deps: node_modules/.bucketscan-installed
 clamd:
 	@scripts/ensure-clamd.sh
 
-run: deps clamd
+run: deps clamd build
 	npm start --silent -- local
 
-demo: deps clamd
+demo: deps clamd build
 	npm start --silent -- local --demo
 
 test: deps clamd test-deploy
