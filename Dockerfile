@@ -11,7 +11,7 @@ COPY package.json package-lock.json ./
 # Node (this image has one) and esbuild's optional binary check.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
-COPY scripts/build.ts scripts/
+COPY scripts/build.ts scripts/bundle-options.ts scripts/
 COPY src src
 RUN npm run build
 

@@ -25,6 +25,7 @@ import { ensureBuilt, productionCommand, ROOT } from './production.ts';
 import { round } from './proc.ts';
 import type { ImportCostResult, ImportCostRow } from './results.ts';
 import { percentile } from './results.ts';
+import { BUNDLE_OPTIONS } from '../scripts/bundle-options.ts';
 
 const MIB = 1024 * 1024;
 
@@ -69,23 +70,12 @@ async function buildProbe(dir: string, name: string, source: string): Promise<st
   const entry = join(dir, `${name}.entry.mjs`);
   const out = join(dir, `${name}.mjs`);
   writeFileSync(entry, source);
-  // The options of scripts/build.ts that shape what is loaded.
+  // Built as production is (scripts/bundle-options.ts).
   await build({
     absWorkingDir: ROOT,
     entryPoints: [entry],
     outfile: out,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node24',
-    mainFields: ['module', 'main'],
-    minifyWhitespace: true,
-    minifySyntax: true,
-    keepNames: true,
-    banner: {
-      js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);",
-    },
-    logLevel: 'warning',
+    ...BUNDLE_OPTIONS,
     nodePaths: [join(ROOT, 'node_modules')],
   });
   return out;

@@ -6,6 +6,7 @@
  *   node scripts/build-emulator.ts [outfile]   default dist-emulator/emulator.js
  */
 import { build } from 'esbuild';
+import { BUNDLE_OPTIONS } from './bundle-options.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,19 +17,7 @@ await build({
   absWorkingDir: root,
   entryPoints: ['src/local/emulator-main.ts'],
   outfile,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node24',
-  mainFields: ['module', 'main'],
-  minifyWhitespace: true,
-  minifySyntax: true,
-  keepNames: true,
+  ...BUNDLE_OPTIONS,
   legalComments: 'eof',
-  // Bundled CommonJS packages (fastify's dependencies) call require() for Node built-ins.
-  banner: {
-    js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);",
-  },
-  logLevel: 'warning',
 });
 process.stdout.write(`bucketscan: built ${outfile}\n`);

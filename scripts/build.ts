@@ -12,6 +12,7 @@
  * (fauxqs, a development dependency) stays external: production never loads it.
  */
 import { build } from 'esbuild';
+import { BUNDLE_OPTIONS } from './bundle-options.ts';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,25 +25,11 @@ const result = await build({
   absWorkingDir: root,
   entryPoints: ['src/cli.ts'],
   outdir,
-  bundle: true,
+  ...BUNDLE_OPTIONS,
   splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node24',
-  // ESM builds of the SDK (its "module" field) tree-shake better than its CJS ones.
-  mainFields: ['module', 'main'],
   external: ['fauxqs'],
-  // Whitespace and syntax only: identifiers stay, so stack traces stay readable
-  // (and keepNames, which wraps every function in a naming call, is not needed).
-  minifyWhitespace: true,
-  minifySyntax: true,
   legalComments: 'eof',
-  // A few bundled CommonJS packages call require() for Node built-ins.
-  banner: {
-    js: "import { createRequire as __bucketscanRequire } from 'node:module'; const require = __bucketscanRequire(import.meta.url);",
-  },
   metafile: true,
-  logLevel: 'warning',
 });
 const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
 process.stdout.write(`bucketscan: built dist/ (${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1024).toFixed(0)} KiB)\n`);
