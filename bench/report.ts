@@ -289,6 +289,17 @@ export function taggedRequestsTable(results: BenchResults): string {
   return table(['Operation', 'Billed as', 'Uploaded untagged: per file', `Uploaded tagged (\`${uploadTags}\`): per file`], rows);
 }
 
+/** The headers of inWorkCells' columns, in its order. */
+const IN_WORK_HEADERS = [
+  'Files/s',
+  'Slot ms per file',
+  'In work (slot) p50 / p90 ms',
+  'Beyond scan, RT p50 / p90',
+  'Until forwarded p50 / p90 ms',
+  'Billable requests per file',
+  'Worker CPU ms per file',
+];
+
 function inWorkCells(run: NetworkRun | undefined): string[] {
   return [
     num(run?.filesPerSecond),
@@ -329,22 +340,7 @@ export function networkTable(results: BenchResults): string {
     }
   }
   if (rows.length === 0) return '';
-  return table(
-    [
-      'Signatures',
-      'Delay (round trip) ms',
-      'Worker',
-      'Files',
-      'Files/s',
-      'Slot ms per file',
-      'In work (slot) p50 / p90 ms',
-      'Beyond scan, RT p50 / p90',
-      'Until forwarded p50 / p90 ms',
-      'Billable requests per file',
-      'Worker CPU ms per file',
-    ],
-    rows,
-  );
+  return table(['Signatures', 'Delay (round trip) ms', 'Worker', 'Files', ...IN_WORK_HEADERS], rows);
 }
 
 export function sweepTable(results: BenchResults): string {
@@ -354,33 +350,13 @@ export function sweepTable(results: BenchResults): string {
     `${sweep.name}=${row.value}`,
     num(row.run.concurrency, 0),
     num(row.run.files, 0),
-    ...inWorkCells(row.run).slice(0, 5),
+    ...inWorkCells(row.run),
     num(row.ceiling.filesPerSecond),
     num(row.ratioVsCeiling, 2),
     num(row.ratioVsC1, 2),
-    num(row.run.requests?.billablePerFile, 2),
-    num(((row.run.cpuSeconds['worker'] ?? NaN) / row.run.files) * 1000, 2),
     num(row.run.peakRssMiB),
   ]);
-  return table(
-    [
-      'Setting',
-      'CONCURRENCY',
-      'Files',
-      'Files/s',
-      'Slot ms per file',
-      'In work (slot) p50 / p90 ms',
-      'Beyond scan, RT p50 / p90',
-      'Until forwarded p50 / p90 ms',
-      'Ceiling files/s',
-      '/ ceiling',
-      '/ C=1',
-      'Billable requests per file',
-      'Worker CPU ms per file',
-      'Peak RSS MiB',
-    ],
-    rows,
-  );
+  return table(['Setting', 'CONCURRENCY', 'Files', ...IN_WORK_HEADERS, 'Ceiling files/s', '/ ceiling', '/ C=1', 'Peak RSS MiB'], rows);
 }
 
 export function importsTable(results: BenchResults): string {
