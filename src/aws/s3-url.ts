@@ -6,6 +6,9 @@
 import { checkKeyText } from '../events/key.ts';
 import { quoteValue } from '../events/text.ts';
 
+/** S3's rule for bucket names (general purpose buckets). */
+export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 const IP_ADDRESS = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
 /**

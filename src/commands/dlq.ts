@@ -12,17 +12,20 @@ import {
   type QueueDescription,
 } from '../aws/dead-letter.ts';
 import { awsErrorInfo } from '../aws/errors.ts';
-import { resolveQueueUrl } from '../aws/queue.ts';
-import { ConfigError, loadCommandSettings, type CommandSettings, type QueueRef } from '../config/config.ts';
+import { resolveQueueUrl, type QueueRef } from '../aws/queue.ts';
+import { ConfigError, loadCommandSettings, type CommandSettings } from '../config/config.ts';
 import type { RecordRules } from '../events/record.ts';
 import { describeMessage, formatTable, toJson } from '../dlq/describe.ts';
 import { peekMessages } from '../dlq/peek.ts';
 import { redriveByHand, runMoveTask, type ManualStats } from '../dlq/redrive.ts';
 import { describeAwsFailure, isMissingQueue } from './aws-failure.ts';
-import { realClock } from './clock.ts';
-import { readEnvironment, shutdownSignal, UsageError } from './common.ts';
+import { realClock } from '../shared/time.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
+import { UsageError } from './common.ts';
 import { parseCommandLine, parseCount } from './parse-args.ts';
-import { formatCount, formatDuration, Progress } from './progress.ts';
+import { formatCount, formatDuration } from '../shared/format.ts';
+import { Progress } from './progress.ts';
 
 export const summary = "List the inbound queue's dead-letter queue, or move its messages back (redrive).";
 export const synopsis = 'dlq list|redrive [options]';

@@ -1,5 +1,6 @@
 import { createLogger } from '../log/logger.ts';
-import { shutdownSignal, UsageError, workerConfig } from './common.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
+import { UsageError, workerConfig } from './common.ts';
 
 export const summary = `Start the local stack (S3/SQS/SNS emulator, clamd, worker) in the foreground;
                  --demo also uploads a clean file and the EICAR test file and shows where each went.`;

@@ -4,8 +4,10 @@
  * `aws s3api put-bucket-policy --policy file://…`. Reads nothing but its
  * arguments and SCAN_STATUS_TAG; talks to no service.
  */
-import { bucketPolicy, DEFAULT_STATUS_TAG, PolicyInputError, type PolicyInput } from '../policy/bucket-policy.ts';
-import { ConfigError, readEnvironment, UsageError } from './common.ts';
+import { bucketPolicy, PolicyInputError, type PolicyInput } from '../policy/bucket-policy.ts';
+import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { ConfigError, UsageError } from './common.ts';
 import { parseCommandArgs } from './parse-args.ts';
 
 export const summary = 'Print the bucket policy that keeps unscanned files unreadable (JSON on stdout).';

@@ -7,10 +7,13 @@ import { quoteValue } from '../events/text.ts';
 import { listingPrefix, parseRate, parseS3Url, parseSince, shellQuote } from '../rescan/options.ts';
 import { rescan, type RescanResult, type RescanStats } from '../rescan/rescan.ts';
 import { describeAwsFailure, isMissingBucket, isMissingQueue } from './aws-failure.ts';
-import { realClock } from './clock.ts';
-import { ConfigError, readEnvironment, shutdownSignal, UsageError } from './common.ts';
+import { realClock } from '../shared/time.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
+import { ConfigError, UsageError } from './common.ts';
 import { parseCommandLine } from './parse-args.ts';
-import { formatCount, formatDuration, formatRate, Progress } from './progress.ts';
+import { formatCount, formatDuration, formatRate } from '../shared/format.ts';
+import { Progress } from './progress.ts';
 
 export const summary = 'Queue an S3 event for every object under a prefix, so the workers scan them again.';
 export const synopsis = 'rescan s3://bucket[/prefix] [--since <time>] [--rate <n/s>] [--start-after <key>] [--dry-run] [--json]';

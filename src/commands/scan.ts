@@ -13,18 +13,19 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadCommandSettings } from '../config/config.ts';
 import { createS3Client } from '../aws/clients.ts';
-import { awsErrorInfo, errorMessage } from '../aws/errors.ts';
+import { awsErrorInfo } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 import { openObject } from '../aws/objects.ts';
 import { ClamdClient, ClamdError, type ClamdAddress } from '../scan/clamd-client.ts';
 import { describeAddress } from '../scan/wait-ready.ts';
-import { readEnvironment, UsageError } from './common.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { UsageError } from './common.ts';
 import { parseCommandArgs } from './parse-args.ts';
+import { tooLarge } from '../pipeline/decide.ts';
 import {
   exitCode,
   jsonLine,
-  outcomeFromVerdict,
   parseTargets,
-  refusedForSize,
   streamTooLong,
   textLine,
   type ScanOutcome,
@@ -155,7 +156,7 @@ async function scanFile(target: Extract<ScanTargetSpec, { kind: 'file' }>, conte
     if (info.isDirectory()) return failed(target, 'is a directory (scan takes files; name the files in it)');
     // Pipes and devices have no size up front; MAX_FILE_SIZE then stops them as they stream.
     if (info.isFile()) {
-      const refused = refusedForSize(info.size, context.maxFileSizeBytes);
+      const refused = tooLarge(info.size, context.maxFileSizeBytes);
       if (refused) return reportOf(target, refused, info.size);
     }
     return await scanStream(target, handle.createReadStream({ autoClose: false }), context, null);
@@ -178,7 +179,7 @@ async function scanObject(target: Extract<ScanTargetSpec, { kind: 's3' }>, conte
   if (opened.kind === 'gone') return failed(target, 'no such key (NoSuchKey)');
   if (opened.kind === 'precondition-failed') return failed(target, 'the object changed while it was being opened');
   const version = { versionId: opened.versionId ?? null, eTag: opened.eTag ?? null };
-  const refused = refusedForSize(opened.size, context.maxFileSizeBytes);
+  const refused = tooLarge(opened.size, context.maxFileSizeBytes);
   if (refused) {
     opened.body.destroy(); // an unread body holds its connection
     return { ...reportOf(target, refused, opened.size), ...version };
@@ -213,11 +214,11 @@ async function scanStream(
   const piped = pipeline(source, counter).catch(() => undefined);
   let outcome: ScanOutcome;
   try {
-    outcome = outcomeFromVerdict(await context.clamd.scan(counter));
+    outcome = await context.clamd.scan(counter);
   } catch (error) {
     if (error instanceof ClamdError && error.kind === 'limit') outcome = streamTooLong(context.maxFileSizeBytes);
-    else if (error instanceof ClamdError) outcome = { status: 'ERROR', detail: clamdFailure(error, context.address) };
-    else outcome = { status: 'ERROR', detail: readProblem(target, error) };
+    else if (error instanceof ClamdError) outcome = { status: 'error', detail: clamdFailure(error, context.address) };
+    else outcome = { status: 'error', detail: readProblem(target, error) };
   }
   counter.destroy();
   await piped;
@@ -229,7 +230,7 @@ function reportOf(target: ScanTargetSpec, outcome: ScanOutcome, bytes: number | 
 }
 
 function failed(target: ScanTargetSpec, detail: string): TargetReport {
-  return reportOf(target, { status: 'ERROR', detail }, null);
+  return reportOf(target, { status: 'error', detail }, null);
 }
 
 /** A file system failure in words, by its code; the path is already the target. */

@@ -1,6 +1,7 @@
 import { createLogger } from '../log/logger.ts';
 import { runWorker } from '../worker/service.ts';
-import { shutdownSignal, UsageError, workerConfig } from './common.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
+import { UsageError, workerConfig } from './common.ts';
 
 export const summary = 'Scan S3 uploads announced on the inbound SQS queue (runs until SIGTERM/SIGINT).';
 

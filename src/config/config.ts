@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
 import type { Env } from './env-file.ts';
-import { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
+import type { ServiceConnection } from '../aws/clients.ts';
+import type { QueueRef } from '../aws/queue.ts';
+import { BUCKET_NAME } from '../aws/s3-url.ts';
+import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
 import {
   DEFAULT_MAX_DEFINITIONS_AGE_HOURS,
   DEFAULT_STALE_DEFINITIONS,
@@ -18,15 +21,6 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.variable = variable;
   }
-}
-
-export type QueueRef = { url: string } | { name: string };
-
-export interface ServiceConnection {
-  region: string;
-  endpoint: string | undefined;
-  /** Absent: the SDK's default credential chain (env, profile, ECS/EC2 role…). */
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
 }
 
 export interface Config {
@@ -86,9 +80,6 @@ const optionalText = z
   .trim()
   .optional()
   .transform((value) => (value ? value : undefined));
-
-/** S3's rule for bucket names (general purpose buckets). */
-export const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 const bucketName = text.regex(BUCKET_NAME, 'must be an S3 bucket name (3-63 characters: lowercase letters, digits, dots and hyphens)');
 

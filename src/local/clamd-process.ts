@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.ts';
 import { ClamdClient, type ClamdAddress } from '../scan/clamd-client.ts';
 import { freePort } from './free-port.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { retryUntil } from '../shared/time.ts';
 
 export interface StartClamdOptions {
   /** Generated config, database and temporary directories go here. */
@@ -449,18 +450,26 @@ async function waitUntilReady(
   const client = new ClamdClient({ address, connectTimeoutMs: 1_000, idleTimeoutMs: 5_000 });
   const deadline = Date.now() + readyTimeoutMs;
   let lastError = 'no attempt made';
-  for (;;) {
-    try {
-      await client.ping(childGone.signal);
-      return { kind: 'ready' };
-    } catch (error) {
-      lastError = errorMessage(error);
-    }
-    if (exit) return { kind: 'exited', exit };
-    if (Date.now() >= deadline) return { kind: 'timeout', lastError };
-    await delay(READY_POLL_MS, undefined, { signal: childGone.signal }).catch(() => undefined);
+  try {
+    const ready = await retryUntil((signal) => client.ping(signal).then(() => true), {
+      signal: childGone.signal,
+      delayMs: () => READY_POLL_MS,
+      check: (error) => {
+        lastError = errorMessage(error);
+      },
+      onRetry: () => {
+        if (Date.now() >= deadline) throw new ReadyTimeout();
+      },
+    });
+    if (ready) return { kind: 'ready' };
+  } catch (error) {
+    if (!(error instanceof ReadyTimeout)) throw error;
+    return { kind: 'timeout', lastError };
   }
+  return { kind: 'exited', exit: exit! };
 }
+
+class ReadyTimeout extends Error {}
 
 /** Sends each line of clamd's output to the logger and to the tail kept for errors. */
 function pipeLines(stream: Readable, logger: Logger, remember: (line: string) => void): void {

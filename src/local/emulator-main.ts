@@ -17,8 +17,8 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError, loadConfig } from '../config/config.ts';
-import type { Env } from '../config/env-file.ts';
-import { readEnvironment, shutdownSignal } from '../commands/common.ts';
+import { readEnvironment, type Env } from '../config/env-file.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
 import { createLogger } from '../log/logger.ts';
 import { DEFAULT_RESOURCES, startEmulator } from './emulator.ts';
 import { localResources } from './stack.ts';

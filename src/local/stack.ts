@@ -1,14 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, type Config, type QueueRef } from '../config/config.ts';
+import { ConfigError, type Config } from '../config/config.ts';
+import type { QueueRef } from '../aws/queue.ts';
 import type { Logger } from '../log/logger.ts';
 import { runWorker } from '../worker/service.ts';
 import { describeAddress } from '../scan/wait-ready.ts';
 import { startClamd, type ClamdProcess } from './clamd-process.ts';
 import { startEmulator, type Emulator, type LocalResources } from './emulator.ts';
 import { runDemo } from './demo.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566';
 

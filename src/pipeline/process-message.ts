@@ -2,9 +2,10 @@ import type { Logger } from '../log/logger.ts';
 import { parseMessageBody } from '../events/message.ts';
 import { checkRecord, type RecordRules } from '../events/record.ts';
 import { processRecord, type PipelineDeps } from './process-record.ts';
-import { LOG_OUTCOMES } from './decide.ts';
+import { outcomeOf } from '../verdict/verdict.ts';
 import { logOutcome } from './log-outcome.ts';
-import type { MessageFacts, OutcomeEvent, OutcomeListener, Origin } from './outcome.ts';
+import type { Origin } from '../aws/queue.ts';
+import type { MessageFacts, OutcomeEvent, OutcomeListener } from './outcome.ts';
 
 export { MAX_LOGGED_BYTES } from './log-outcome.ts';
 
@@ -97,44 +98,11 @@ export async function processMessage(
       const last = index === parsed.records.length - 1;
       const result = await processRecord(target, deps, signal, last ? scanned : undefined, origin);
       const durationMs = elapsed();
-      if (result.outcome === 'dropped') {
+      if (result.action === 'dropped') {
         emit({ ...where, outcome: 'dropped', reason: result.reason, durationMs });
-      } else if (result.outcome === 'forwarded') {
-        const figures = {
-          durationMs,
-          verdictMs: Math.round(result.verdictMs),
-          size: result.size,
-          ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }),
-          ...(result.tag ? { tag: result.tag } : {}),
-        };
-        if (result.unscannable) {
-          emit({
-            ...where,
-            ...figures,
-            outcome: 'unscannable',
-            action: 'forwarded',
-            signature: result.unscannable.signature,
-            detail: result.unscannable.detail,
-          });
-        } else {
-          emit({ ...where, ...figures, outcome: 'clean' });
-        }
       } else {
-        emit({
-          ...where,
-          outcome: LOG_OUTCOMES[result.status],
-          action: 'quarantined',
-          status: result.status,
-          signature: result.signature,
-          ...(result.detail ? { detail: result.detail } : {}),
-          quarantineKey: result.quarantineKey,
-          resumed: result.resumed,
-          durationMs,
-          verdictMs: Math.round(result.verdictMs),
-          size: result.size,
-          ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }),
-          ...(result.tag ? { tag: result.tag } : {}),
-        });
+        const verdictMs = Math.round(result.verdictMs);
+        emit({ ...where, ...result, outcome: outcomeOf(result.verdict), durationMs, verdictMs });
       }
     } catch (error) {
       const lastReceive = message.maxReceiveCount !== undefined && message.receiveCount >= message.maxReceiveCount;

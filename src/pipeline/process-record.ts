@@ -4,21 +4,16 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { ScanTarget } from '../events/record.ts';
 import type { EngineInfo, ScanVerdict } from '../scan/reply.ts';
 import { getTags, openObject, putTags, type ObjectVersion } from '../aws/objects.ts';
-import { isPermanentTaggingError, errorMessage } from '../aws/errors.ts';
+import { isPermanentTaggingError } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 import type { OutgoingMessage } from '../aws/queue.ts';
-import { finishInterruptedNotification, quarantine, type QuarantineDeps, type Resumed } from './quarantine.ts';
+import { finishInterruptedNotification, quarantine, type QuarantineDeps } from './quarantine.ts';
 import { buildForwardMessage, buildNotification, buildReport, parseStoredReport } from './report.ts';
-import {
-  decideAfterScan,
-  decideBeforeScan,
-  quarantineKeys,
-  type PostScanDecision,
-  type PreScanDecision,
-  type QuarantineStatus,
-  type UnscannableAction,
-} from './decide.ts';
-import type { Origin } from './outcome.ts';
-import { withStatus, type StatusValue, type TagResult } from './tags.ts';
+import { decideBeforeScan, dispose, quarantineKeys, type UnscannableAction } from './decide.ts';
+import type { Origin } from '../aws/queue.ts';
+import type { RecordFigures, RecordResult } from './outcome.ts';
+import { withStatus, type TagResult } from './tags.ts';
+import { statusOf, type StatusWord, type Verdict } from '../verdict/verdict.ts';
 
 export interface Scanner {
   /** Resolves only with a verdict; any failure to scan rejects (and is never clean). */
@@ -58,45 +53,10 @@ function quarantineDeps(deps: PipelineDeps): QuarantineDeps {
   };
 }
 
-/** What was measured of a record that reached clamd (or was judged by its size). */
-export interface RecordFigures {
-  /** The object's size as S3 reported it. */
-  size: number;
-  /** Time clamd spent on it, from the first byte sent to the verdict; absent when it was not scanned. */
-  scanMs?: number;
-  /**
-   * From the start of the record to its verdict: the time it held a slot (the
-   * network steps after the verdict run without one, see Worker).
-   */
-  verdictMs: number;
-}
-
-export type RecordOutcome =
-  | ({
-      outcome: 'forwarded';
-      /** Set when the file went on marked UNSCANNABLE (UNSCANNABLE_ACTION=forward). */
-      unscannable?: { detail: string; signature: string | null };
-      tag?: TagResult;
-    } & RecordFigures)
-  | ({
-      outcome: 'quarantined';
-      status: QuarantineStatus;
-      signature: string | null;
-      quarantineKey: string;
-      resumed: Resumed;
-      /** Set for UNSCANNABLE: what clamd could not scan. */
-      detail?: string;
-      tag?: TagResult;
-    } & RecordFigures)
-  | { outcome: 'dropped'; reason: string };
-
 function storedNotification(stored: unknown) {
   const report = parseStoredReport(stored);
   return report && buildNotification(report);
 }
-
-/** The decision that ends a record, before or after its scan. */
-type Verdict = Exclude<PreScanDecision, { action: 'drop' } | { action: 'scan' }> | PostScanDecision;
 
 /**
  * The object's current tags, read only when it has any (GetObject reports the
@@ -126,7 +86,7 @@ async function writeStatusTag(
   deps: PipelineDeps,
   key: string,
   version: ObjectVersion,
-  value: StatusValue,
+  value: StatusWord,
   existing: () => Promise<Tag[]>,
 ): Promise<TagResult> {
   if (!version.versionId) {
@@ -157,7 +117,7 @@ export async function processRecord(
   onScanned?: () => void,
   /** 'rescan' is recorded in the quarantine report. */
   origin: Origin = 'event',
-): Promise<RecordOutcome> {
+): Promise<RecordResult> {
   const { settings } = deps;
   const started = performance.now();
   const keys = quarantineKeys(settings.quarantinePrefix, target.key);
@@ -176,7 +136,7 @@ export async function processRecord(
       { bucket: target.bucket, key: target.key, versionId: target.versionId, eTag: target.eTag },
       storedNotification,
     );
-    return { outcome: 'dropped', reason: before.action === 'drop' ? before.reason : 'object no longer exists' };
+    return { action: 'dropped', reason: before.action === 'drop' ? before.reason : 'object no longer exists' };
   }
 
   const body: Readable = opened.body;
@@ -191,42 +151,39 @@ export async function processRecord(
 
   let verdict: Verdict;
   const figures: RecordFigures = { size: opened.size, verdictMs: 0 };
-  if (before.action === 'quarantine') {
+  if (before.action === 'judged') {
     body.destroy();
     onScanned?.();
-    verdict = before;
+    verdict = before.verdict;
   } else {
     const scanStarted = performance.now();
-    const result = await deps.scanner.scan(body, signal);
+    verdict = await deps.scanner.scan(body, signal);
     figures.scanMs = performance.now() - scanStarted;
     onScanned?.();
-    verdict = decideAfterScan(result, settings.unscannableAction ?? 'quarantine');
   }
   figures.verdictMs = performance.now() - started;
+  const disposition = dispose(verdict, settings.unscannableAction ?? 'quarantine');
 
-  if (verdict.action === 'forward') {
-    const unscannable = verdict.status === 'UNSCANNABLE' ? { detail: verdict.detail, signature: verdict.signature } : undefined;
+  if (disposition.action === 'forward') {
     // Tagged before the forward, so a consumer reading the file on the forwarded event already sees it.
-    const tag = tagKey ? await writeStatusTag(deps, tagKey, scanned, verdict.status, existingTags) : undefined;
-    await deps.forward(buildForwardMessage(target, deps.now(), await deps.engine(), unscannable, tag));
-    return { outcome: 'forwarded', ...figures, ...(unscannable ? { unscannable } : {}), ...(tag ? { tag } : {}) };
+    const tag = tagKey ? await writeStatusTag(deps, tagKey, scanned, statusOf(disposition.verdict), existingTags) : undefined;
+    await deps.forward(buildForwardMessage(target, deps.now(), await deps.engine(), disposition.verdict, tag));
+    return { action: 'forwarded', verdict: disposition.verdict, ...figures, ...(tag ? { tag } : {}) };
   }
 
-  const signature = verdict.status === 'TOO_LARGE' ? null : verdict.signature;
-  const detail = verdict.status === 'UNSCANNABLE' ? verdict.detail : undefined;
+  const quarantined = disposition.verdict;
+  const status = statusOf(quarantined);
   // The quarantined copy carries its status among the source's own tags.
   let tag: TagResult | undefined;
   let copyTags: Tag[] | undefined;
   if (tagKey) {
-    const merged = withStatus(await existingTags(), tagKey, verdict.status);
-    tag = merged.ok ? { written: true, value: verdict.status } : { written: false, value: verdict.status, problem: merged.problem };
+    const merged = withStatus(await existingTags(), tagKey, status);
+    tag = merged.ok ? { written: true, value: status } : { written: false, value: status, problem: merged.problem };
     if (merged.ok) copyTags = merged.tags;
   }
   const report = buildReport({
     target,
-    status: verdict.status,
-    signature,
-    ...(detail === undefined ? {} : { detail }),
+    verdict: quarantined,
     object: { size: opened.size, eTag: scanned.eTag, versionId: scanned.versionId },
     quarantine: { bucket: settings.quarantineBucket, key: keys.object, reportKey: keys.report },
     scannedAt: deps.now(),
@@ -247,14 +204,5 @@ export async function processRecord(
     notification: buildNotification(report),
     storedNotification,
   });
-  return {
-    outcome: 'quarantined',
-    status: verdict.status,
-    signature,
-    quarantineKey: keys.object,
-    resumed,
-    ...figures,
-    ...(detail === undefined ? {} : { detail }),
-    ...(tag ? { tag } : {}),
-  };
+  return { action: 'quarantined', verdict: quarantined, quarantineKey: keys.object, resumed, ...figures, ...(tag ? { tag } : {}) };
 }

@@ -10,8 +10,7 @@ import {
   type ObjectAttributes,
   type ObjectVersion,
 } from '../aws/objects.ts';
-import { publish } from '../aws/topic.ts';
-import type { Notification } from './report.ts';
+import { publish, type Notification } from '../aws/topic.ts';
 
 /**
  * The quarantine report doubles as the record of how far a quarantine got, in its

@@ -3,7 +3,7 @@
  * --rate. Each returns a reason instead of throwing, so the command turns it into
  * its one-line usage error.
  */
-import { BUCKET_NAME } from '../config/config.ts';
+import { BUCKET_NAME } from '../aws/s3-url.ts';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 

@@ -1,8 +1,9 @@
-import type { Config, QueueRef } from '../config/config.ts';
+import type { Config } from '../config/config.ts';
 import { ConfigError } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
-import { errorMessage, isAccessProblem, isQueueMissing } from '../aws/errors.ts';
+import { isAccessProblem, isQueueMissing } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 import {
   changeVisibility,
   createQueueBatchers,
@@ -11,6 +12,7 @@ import {
   receiveCountOf,
   receiveMessages,
   resolveQueueUrl,
+  type QueueRef,
 } from '../aws/queue.ts';
 import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics } from '../metrics/metrics.ts';
 import type { OutcomeEvent, OutcomeListener } from '../pipeline/outcome.ts';
@@ -21,9 +23,8 @@ import { cachedEngine } from '../scan/engine-cache.ts';
 import { describeAddress, waitForClamd } from '../scan/wait-ready.ts';
 import { processMessage } from '../pipeline/process-message.ts';
 import type { PipelineDeps } from '../pipeline/process-record.ts';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from './worker.ts';
-import { backoffSeconds } from './backoff.ts';
+import { backoffSeconds, retryUntil } from '../shared/time.ts';
 import { startHealthServer } from './health.ts';
 
 /** Failures that say clamd itself is unreachable, as opposed to one file's trouble. */
@@ -43,22 +44,23 @@ async function queueUrl(
   logger: Logger,
   signal: AbortSignal,
 ): Promise<string | undefined> {
-  for (let attempt = 1; !signal.aborted; attempt += 1) {
-    try {
-      return await resolveQueueUrl(sqs, queue, signal);
-    } catch (error) {
+  return retryUntil((attemptSignal) => resolveQueueUrl(sqs, queue, attemptSignal), {
+    signal,
+    delayMs: (attempt) => backoffSeconds(attempt, 1, 30) * 1000,
+    check: (error) => {
       if (isQueueMissing(error)) {
         throw new ConfigError(variable, `queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
       }
-      if (signal.aborted) break;
       // Credentials and permissions do not fix themselves; say so at once.
-      if (isAccessProblem(error)) throw error;
-      const wait = backoffSeconds(attempt, 1, 30);
-      logger.warn({ queue: variable, attempt, error: errorMessage(error), retryInSeconds: wait }, 'could not look up the queue; retrying');
-      await delay(wait * 1000, undefined, { signal }).catch(() => undefined);
-    }
-  }
-  return undefined;
+      if (isAccessProblem(error) && !signal.aborted) throw error;
+    },
+    onRetry: (error, attempt, delayMs) => {
+      logger.warn(
+        { queue: variable, attempt, error: errorMessage(error), retryInSeconds: delayMs / 1000 },
+        'could not look up the queue; retrying',
+      );
+    },
+  });
 }
 
 export interface RunOptions {

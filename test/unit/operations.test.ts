@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log/logger.ts';
 import { withStatus, MAX_TAGS } from '../../src/pipeline/tags.ts';
-import { isPermanentTaggingError, errorMessage, isObjectGone, isQueueMissing } from '../../src/aws/errors.ts';
+import { isPermanentTaggingError, isObjectGone, isQueueMissing } from '../../src/aws/errors.ts';
+import { errorMessage } from '../../src/shared/errors.ts';
 import { processMessage } from '../../src/pipeline/process-message.ts';
 import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
 import type { OutcomeEvent } from '../../src/pipeline/outcome.ts';
@@ -144,6 +145,8 @@ const clean: OutcomeEvent = {
   versionId: undefined,
   envelope: 'direct',
   outcome: 'clean',
+  action: 'forwarded',
+  verdict: { status: 'clean' },
   durationMs: 12,
   verdictMs: 8,
   size: 2048,
@@ -156,7 +159,14 @@ describe('metrics', () => {
   test('Prometheus text has every metric the README lists', async () => {
     const metrics = await createPrometheusMetrics(gauges);
     metrics.observe(clean);
-    const { size: _size, scanMs: _scanMs, verdictMs: _verdictMs, ...where } = clean as Extract<OutcomeEvent, { outcome: 'clean' }>;
+    const {
+      size: _size,
+      scanMs: _scanMs,
+      verdictMs: _verdictMs,
+      action: _action,
+      verdict: _verdict,
+      ...where
+    } = clean as Extract<OutcomeEvent, { action: 'forwarded' }>;
     metrics.observe({ ...where, outcome: 'retry', error: new Error('x'), lastReceive: false });
     metrics.awsError('S3', 'GetObject');
     const { body, contentType } = await metrics.render!();
