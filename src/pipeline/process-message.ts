@@ -1,7 +1,8 @@
 import type { Logger } from '../log/logger.ts';
 import { parseMessageBody } from '../events/message.ts';
-import { checkRecord, type RecordRules } from '../events/record.ts';
-import { processRecord, type PipelineDeps } from './process-record.ts';
+import { checkRecord } from '../events/record.ts';
+import type { PipelineDeps, PipelineSettings } from './deps.ts';
+import { processRecord } from './process-record.ts';
 import { outcomeOf } from '../verdict/verdict.ts';
 import { logOutcome } from './log-outcome.ts';
 import type { Origin } from '../aws/queue.ts';
@@ -14,7 +15,8 @@ export const MAX_RECORD_LINES = 1000;
 
 export type MessageResult = { action: 'delete' } | { action: 'retry'; error: unknown };
 
-export interface MessageContext {
+/** A message as received from the inbound queue. */
+export interface ReceivedMessage {
   messageId: string | undefined;
   body: string | undefined;
   receiveCount: number;
@@ -24,6 +26,19 @@ export interface MessageContext {
   maxReceiveCount?: number;
 }
 
+/** Everything a message is processed with besides itself. */
+export interface MessageContext {
+  settings: PipelineSettings;
+  deps: PipelineDeps;
+  logger: Logger;
+  /** Aborts the work (the worker's shutdown deadline). */
+  signal?: AbortSignal;
+  /** Called once the message needs no more clamd time (see Worker). */
+  scanned?: () => void;
+  /** Every outcome event, after it is logged (metrics, tests). */
+  onOutcome?: OutcomeListener;
+}
+
 /**
  * Every record of a message is taken to its final outcome before the message may
  * be deleted. The first record that cannot be finished stops the rest: they all
@@ -31,16 +46,8 @@ export interface MessageContext {
  * fewer effects then. Each outcome is one event: logged here, and handed to
  * `onOutcome` (metrics, tests).
  */
-export async function processMessage(
-  message: MessageContext,
-  rules: RecordRules,
-  deps: PipelineDeps,
-  logger: Logger,
-  signal?: AbortSignal,
-  /** Called once the message needs no more clamd time (see Worker). */
-  scanned?: () => void,
-  onOutcome?: OutcomeListener,
-): Promise<MessageResult> {
+export async function processMessage(message: ReceivedMessage, context: MessageContext): Promise<MessageResult> {
+  const { settings, logger, onOutcome } = context;
   const origin = message.origin ?? 'event';
   const log = logger.child({
     messageId: message.messageId,
@@ -66,7 +73,7 @@ export async function processMessage(
   let unlogged = 0;
   for (const [index, record] of parsed.records.entries()) {
     const started = performance.now();
-    const check = checkRecord(record, rules);
+    const check = checkRecord(record, settings.source);
     if (!check.ok) {
       // 256 KiB of tiny bogus records would otherwise be ~100,000 log lines from one message.
       if (index >= MAX_RECORD_LINES) {
@@ -96,7 +103,13 @@ export async function processMessage(
     try {
       // Only the last record frees the slot: earlier ones are followed by more scanning.
       const last = index === parsed.records.length - 1;
-      const result = await processRecord(target, deps, signal, last ? scanned : undefined, origin);
+      const result = await processRecord(target, {
+        settings,
+        deps: context.deps,
+        signal: context.signal,
+        scanned: last ? context.scanned : undefined,
+        origin,
+      });
       const durationMs = elapsed();
       if (result.action === 'dropped') {
         emit({ ...where, outcome: 'dropped', reason: result.reason, durationMs });

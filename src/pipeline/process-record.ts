@@ -1,56 +1,27 @@
 import type { Readable } from 'node:stream';
-import type { S3Client, Tag } from '@aws-sdk/client-s3';
-import type { SNSClient } from '@aws-sdk/client-sns';
+import type { Tag } from '@aws-sdk/client-s3';
 import type { ScanTarget } from '../events/record.ts';
-import type { EngineInfo, ScanVerdict } from '../scan/reply.ts';
-import { getTags, openObject, putTags, type ObjectVersion } from '../aws/objects.ts';
+import type { ObjectVersion } from '../aws/objects.ts';
 import { isPermanentTaggingError } from '../aws/errors.ts';
-import { errorMessage } from '../shared/errors.ts';
-import type { OutgoingMessage } from '../aws/queue.ts';
-import { finishInterruptedNotification, quarantine, type QuarantineDeps } from './quarantine.ts';
-import { buildForwardMessage, buildNotification, buildReport, parseStoredReport } from './report.ts';
-import { decideBeforeScan, dispose, quarantineKeys, type UnscannableAction } from './decide.ts';
 import type { Origin } from '../aws/queue.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { statusOf, type StatusWord, type Verdict } from '../verdict/verdict.ts';
+import type { ObjectStore, PipelineDeps, PipelineSettings } from './deps.ts';
+import { finishInterruptedNotification, quarantine } from './quarantine.ts';
+import { buildForwardMessage, buildNotification, buildReport, parseStoredReport } from './report.ts';
+import { decideBeforeScan, dispose, quarantineKeys } from './decide.ts';
 import type { RecordFigures, RecordResult } from './outcome.ts';
 import { withStatus, type TagResult } from './tags.ts';
-import { statusOf, type StatusWord, type Verdict } from '../verdict/verdict.ts';
 
-export interface Scanner {
-  /** Resolves only with a verdict; any failure to scan rejects (and is never clean). */
-  scan(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ScanVerdict>;
-}
-
-export interface PipelineSettings {
-  quarantineBucket: string;
-  quarantinePrefix: string;
-  maxFileSizeBytes: number;
-  topicArn: string;
-  multipartCopyThresholdBytes: number;
-  /** UNSCANNABLE_ACTION. Default 'quarantine'. */
-  unscannableAction?: UnscannableAction;
-  /** SCAN_STATUS_TAG: the tag key written on scanned versions; undefined turns tagging off. */
-  statusTag?: string | undefined;
-}
-
-export interface PipelineDeps {
-  s3: S3Client;
-  sns: SNSClient;
-  scanner: Scanner;
-  /** Sends to the validation queue (batched by the caller). */
-  forward(message: OutgoingMessage): Promise<void>;
-  /** clamd's VERSION, cached by the caller; null when it could not be read. */
-  engine(): Promise<EngineInfo | null>;
+/** What one record is processed with. */
+export interface RecordContext {
   settings: PipelineSettings;
-  now(): Date;
-}
-
-function quarantineDeps(deps: PipelineDeps): QuarantineDeps {
-  return {
-    s3: deps.s3,
-    sns: deps.sns,
-    topicArn: deps.settings.topicArn,
-    multipartCopyThresholdBytes: deps.settings.multipartCopyThresholdBytes,
-  };
+  deps: PipelineDeps;
+  signal?: AbortSignal;
+  /** Called once no more clamd time is needed: only network steps are left. */
+  scanned?: () => void;
+  /** 'rescan' is recorded in the quarantine report. Default 'event'. */
+  origin?: Origin;
 }
 
 function storedNotification(stored: unknown) {
@@ -63,9 +34,9 @@ function storedNotification(stored: unknown) {
  * count), started beside the scan so it costs no time. A failure is kept for
  * whoever needs the tags, so an unneeded read can never fail the record.
  */
-function tagReader(deps: PipelineDeps, version: ObjectVersion, tagCount: number, signal?: AbortSignal): () => Promise<Tag[]> {
+function tagReader(objects: ObjectStore, version: ObjectVersion, tagCount: number, signal?: AbortSignal): () => Promise<Tag[]> {
   if (tagCount === 0) return async () => [];
-  const reading = getTags(deps.s3, version, signal).then(
+  const reading = objects.getTags(version, signal).then(
     (tags) => ({ tags }),
     (error: unknown) => ({ error }),
   );
@@ -83,7 +54,7 @@ function tagReader(deps: PipelineDeps, version: ObjectVersion, tagCount: number,
  * policy), with the problem reported. Anything else throws: the message is retried.
  */
 async function writeStatusTag(
-  deps: PipelineDeps,
+  objects: ObjectStore,
   key: string,
   version: ObjectVersion,
   value: StatusWord,
@@ -97,7 +68,7 @@ async function writeStatusTag(
   const merged = withStatus(await existing(), key, value);
   if (!merged.ok) return { written: false, value, problem: merged.problem };
   try {
-    await putTags(deps.s3, version, merged.tags);
+    await objects.putTags(version, merged.tags);
     return { written: true, value };
   } catch (error) {
     if (isPermanentTaggingError(error)) return { written: false, value, problem: errorMessage(error) };
@@ -109,30 +80,23 @@ async function writeStatusTag(
  * Carries one valid record to its final outcome. Anything that throws leaves the
  * outcome undecided: the caller keeps the message for a retry.
  */
-export async function processRecord(
-  target: ScanTarget,
-  deps: PipelineDeps,
-  signal?: AbortSignal,
-  /** Called once no more clamd time is needed: only network steps are left. */
-  onScanned?: () => void,
-  /** 'rescan' is recorded in the quarantine report. */
-  origin: Origin = 'event',
-): Promise<RecordResult> {
-  const { settings } = deps;
+export async function processRecord(target: ScanTarget, context: RecordContext): Promise<RecordResult> {
+  const { settings, deps, signal } = context;
+  const { source } = settings;
   const started = performance.now();
-  const keys = quarantineKeys(settings.quarantinePrefix, target.key);
-  const opened = await openObject(deps.s3, target, signal);
+  const keys = quarantineKeys(source.quarantine.prefix, target.key);
+  const opened = await deps.objects.open(target, signal);
   const before = decideBeforeScan(target, opened, settings.maxFileSizeBytes);
 
   if (opened.kind !== 'found' || before.action === 'drop') {
-    onScanned?.();
+    context.scanned?.();
     // An unread body pins a pooled socket; let it go before doing anything else.
     if (opened.kind === 'found') opened.body.destroy();
     // A quarantine that died between its report and its notification may have
     // been for this very version; make sure it was announced.
     await finishInterruptedNotification(
-      quarantineDeps(deps),
-      { bucket: settings.quarantineBucket, reportKey: keys.report },
+      deps,
+      { bucket: source.quarantine.bucket, reportKey: keys.report },
       { bucket: target.bucket, key: target.key, versionId: target.versionId, eTag: target.eTag },
       storedNotification,
     );
@@ -146,28 +110,28 @@ export async function processRecord(
     versionId: opened.versionId ?? target.versionId,
     eTag: opened.eTag ?? target.eTag,
   };
-  const tagKey = settings.statusTag;
-  const existingTags = tagKey ? tagReader(deps, scanned, opened.tagCount, signal) : async () => [];
+  const tagKey = source.statusTag;
+  const existingTags = tagKey ? tagReader(deps.objects, scanned, opened.tagCount, signal) : async () => [];
 
   let verdict: Verdict;
   const figures: RecordFigures = { size: opened.size, verdictMs: 0 };
   if (before.action === 'judged') {
     body.destroy();
-    onScanned?.();
+    context.scanned?.();
     verdict = before.verdict;
   } else {
     const scanStarted = performance.now();
     verdict = await deps.scanner.scan(body, signal);
     figures.scanMs = performance.now() - scanStarted;
-    onScanned?.();
+    context.scanned?.();
   }
   figures.verdictMs = performance.now() - started;
-  const disposition = dispose(verdict, settings.unscannableAction ?? 'quarantine');
+  const disposition = dispose(verdict, settings.unscannableAction);
 
   if (disposition.action === 'forward') {
     // Tagged before the forward, so a consumer reading the file on the forwarded event already sees it.
-    const tag = tagKey ? await writeStatusTag(deps, tagKey, scanned, statusOf(disposition.verdict), existingTags) : undefined;
-    await deps.forward(buildForwardMessage(target, deps.now(), await deps.engine(), disposition.verdict, tag));
+    const tag = tagKey ? await writeStatusTag(deps.objects, tagKey, scanned, statusOf(disposition.verdict), existingTags) : undefined;
+    await deps.forwarder.forward(buildForwardMessage(target, deps.now(), await deps.engine(), disposition.verdict, tag));
     return { action: 'forwarded', verdict: disposition.verdict, ...figures, ...(tag ? { tag } : {}) };
   }
 
@@ -185,19 +149,20 @@ export async function processRecord(
     target,
     verdict: quarantined,
     object: { size: opened.size, eTag: scanned.eTag, versionId: scanned.versionId },
-    quarantine: { bucket: settings.quarantineBucket, key: keys.object, reportKey: keys.report },
+    quarantine: { bucket: source.quarantine.bucket, key: keys.object, reportKey: keys.report },
     scannedAt: deps.now(),
     engine: await deps.engine(),
-    origin,
+    origin: context.origin ?? 'event',
   });
   // Order matters: the file is deleted only once its copy, report and notification
   // exist; a redelivery after a crash picks up where this attempt stopped.
-  const resumed = await quarantine(quarantineDeps(deps), {
+  const resumed = await quarantine(deps, {
     source: scanned,
     size: opened.size,
     attributes: opened.attributes,
     ...(copyTags ? { tags: copyTags } : {}),
-    bucket: settings.quarantineBucket,
+    bucket: source.quarantine.bucket,
+    multipartCopyThresholdBytes: settings.multipartCopyThresholdBytes,
     objectKey: keys.object,
     reportKey: keys.report,
     report,

@@ -1,36 +1,27 @@
+/**
+ * The worker's life: metrics and health first, then the queues, clamd and the
+ * definitions' freshness, then the poll loop (built in compose.ts) until the
+ * signal, then a graceful stop. What is running is kept in one WorkerStatus,
+ * from which /readyz and the gauges are computed (status.ts).
+ */
 import type { Config } from '../config/config.ts';
 import { ConfigError } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
 import { isAccessProblem, isQueueMissing } from '../aws/errors.ts';
-import { errorMessage } from '../shared/errors.ts';
-import {
-  changeVisibility,
-  createQueueBatchers,
-  maxReceiveCountOf,
-  originOf,
-  receiveCountOf,
-  receiveMessages,
-  resolveQueueUrl,
-  type QueueRef,
-} from '../aws/queue.ts';
+import { createQueueBatchers, maxReceiveCountOf, resolveQueueUrl, type QueueRef } from '../aws/queue.ts';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics } from '../metrics/metrics.ts';
 import type { OutcomeEvent, OutcomeListener } from '../pipeline/outcome.ts';
-import { startFreshnessMonitor, type FreshnessMonitor } from '../scan/freshness.ts';
-import type { SQSClient } from '@aws-sdk/client-sqs';
-import { ClamdClient, ClamdError } from '../scan/clamd-client.ts';
+import { ClamdClient } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
+import { startFreshnessMonitor } from '../scan/freshness.ts';
 import { describeAddress, waitForClamd } from '../scan/wait-ready.ts';
-import { processMessage } from '../pipeline/process-message.ts';
-import type { PipelineDeps } from '../pipeline/process-record.ts';
-import { Worker } from './worker.ts';
+import { errorMessage } from '../shared/errors.ts';
 import { backoffSeconds, retryUntil } from '../shared/time.ts';
+import { composeWorker } from './compose.ts';
 import { startHealthServer } from './health.ts';
-
-/** Failures that say clamd itself is unreachable, as opposed to one file's trouble. */
-function isClamdOutage(error: unknown): boolean {
-  return error instanceof ClamdError && (error.kind === 'connect' || error.kind === 'closed' || error.kind === 'timeout');
-}
+import { gauges, readiness, WorkerStatus } from './status.ts';
 
 /**
  * A queue that does not exist is a configuration error; anything else (SQS
@@ -87,46 +78,12 @@ async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | 
  * every message in work is settled and the clients are closed.
  */
 export async function runWorker(config: Config, logger: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<void> {
-  let phase: 'starting' | 'waiting-for-clamd' | 'running' | 'stopped' = 'starting';
-  let worker: Worker | undefined;
-  let freshness: FreshnessMonitor | undefined;
-  const gauges: Gauges = {
-    inFlight: () => worker?.inFlight ?? 0,
-    clamdUp: () => (phase === 'running' && worker ? worker.dependencyUp : phase === 'waiting-for-clamd' ? false : undefined),
-    definitionsAgeSeconds: () => freshness?.state().ageSeconds ?? undefined,
-  };
-  const metrics = await createMetrics(config, gauges);
+  const status = new WorkerStatus();
+  const snapshot = () => status.snapshot();
+  const metrics = await createMetrics(config, gauges(snapshot));
   const clients = createClients(config, (service, operation) => metrics?.awsError(service, operation));
   const health = config.healthPort
-    ? await startHealthServer(
-        config.healthPort,
-        () => {
-          const definitions = freshness?.state();
-          const paused = definitions?.pause === true;
-          return {
-            ready: phase === 'running' && worker?.ready === true,
-            detail: {
-              phase,
-              clamd: phase === 'running' && worker && !worker.dependencyUp ? 'unavailable' : undefined,
-              paused: paused ? 'stale definitions (STALE_DEFINITIONS=pause)' : undefined,
-              inFlight: worker?.inFlight ?? 0,
-              ...(definitions
-                ? {
-                    definitions: {
-                      status: definitions.status,
-                      ageSeconds: definitions.ageSeconds,
-                      databaseVersion: definitions.databaseVersion,
-                      databaseDate: definitions.databaseDate,
-                      detail: definitions.detail,
-                    },
-                  }
-                : {}),
-            },
-          };
-        },
-        logger,
-        metrics?.render?.bind(metrics),
-      )
+    ? await startHealthServer(config.healthPort, () => readiness(snapshot()), logger, metrics?.render?.bind(metrics))
     : undefined;
   const onOutcome = (event: OutcomeEvent) => {
     metrics?.observe(event);
@@ -143,17 +100,18 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     const validationUrl = await queueUrl(clients.sqs, config.validationQueue, 'VALIDATION_QUEUE_NAME', logger, signal);
     if (inboundUrl === undefined || validationUrl === undefined) return;
 
-    phase = 'waiting-for-clamd';
+    status.phase = 'waiting-for-clamd';
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
     const engine = cachedEngine(() => clamd.version(), logger);
     const info = await engine();
-    freshness = startFreshnessMonitor({
+    const freshness = startFreshnessMonitor({
       readVersion: () => clamd.version(),
       maxAgeHours: config.maxDefinitionsAgeHours,
       mode: config.staleDefinitions,
       logger,
-      onChange: () => worker?.recheck(),
+      onChange: () => status.worker?.recheck(),
     });
+    status.freshness = freshness;
     // In pause mode a worker must not start on stale definitions.
     await freshness.settled();
     const maxReceiveCount = await maxReceiveCountOf(clients.sqs, inboundUrl).catch((error: unknown) => {
@@ -180,76 +138,23 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
 
     // Deletes can wait a little for company; forwards wait less, as someone downstream is waiting for them.
     const batchers = createQueueBatchers(clients.sqs, { inbound: inboundUrl, outbound: validationUrl }, { deleteMs: 50, sendMs: 10 });
-    const deps: PipelineDeps = {
-      s3: clients.s3,
-      sns: clients.sns,
-      forward: batchers.forward,
-      scanner: clamd,
-      engine,
-      settings: {
-        quarantineBucket: config.quarantineBucket,
-        quarantinePrefix: config.quarantinePrefix,
-        maxFileSizeBytes: config.maxFileSizeBytes,
-        topicArn: config.topicArn,
-        multipartCopyThresholdBytes: config.multipartCopyThresholdBytes,
-        unscannableAction: config.unscannableAction,
-        statusTag: config.statusTag,
-      },
-      now: () => new Date(),
-    };
-    const rules = { bucket: config.unprocessedBucket, prefix: config.unprocessedPrefix };
-    worker = new Worker({
-      queue: {
-        receive: (max, receiveSignal) =>
-          receiveMessages(clients.sqs, inboundUrl, {
-            max,
-            waitSeconds: config.receiveWaitSeconds,
-            visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-            signal: receiveSignal,
-          }),
-        changeVisibility: (receiptHandle, seconds) => changeVisibility(clients.sqs, inboundUrl, receiptHandle, seconds),
-        remove: batchers.delete,
-      },
-      concurrency: config.concurrency,
-      receiveAhead: config.receiveAhead,
-      visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-      shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
-      retryDelaySeconds: config.retryDelaySeconds,
-      logger,
-      paused: () => freshness?.state().pause === true,
-      outage: {
-        isOutage: isClamdOutage,
-        recovered: (outageSignal) => waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, outageSignal),
-      },
-      handle: (message, messageSignal, scanned) =>
-        processMessage(
-          {
-            messageId: message.MessageId,
-            body: message.Body,
-            receiveCount: receiveCountOf(message),
-            origin: originOf(message),
-            ...(maxReceiveCount === undefined ? {} : { maxReceiveCount }),
-          },
-          rules,
-          deps,
-          logger,
-          messageSignal,
-          scanned,
-          onOutcome,
-        ).catch((error: unknown) => ({ action: 'retry' as const, error })),
-    });
-    const running = worker;
-    const stop = () => void running.stop();
+    const worker = composeWorker(
+      config,
+      { clients, clamd, engine, batchers, inboundUrl, maxReceiveCount },
+      { logger, paused: () => freshness.state().pause, onOutcome },
+    );
+    status.worker = worker;
+    const stop = () => void worker.stop();
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
-    phase = 'running';
-    await running.start();
-    await running.stop();
+    status.phase = 'running';
+    await worker.start();
+    await worker.stop();
     await batchers.drain();
     logger.info('worker stopped');
   } finally {
-    phase = 'stopped';
-    freshness?.stop();
+    status.phase = 'stopped';
+    status.freshness?.stop();
     metrics?.stop();
     clients.destroy();
     health?.close();

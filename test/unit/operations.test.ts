@@ -8,7 +8,7 @@ import { withStatus, MAX_TAGS } from '../../src/pipeline/tags.ts';
 import { isPermanentTaggingError, isObjectGone, isQueueMissing } from '../../src/aws/errors.ts';
 import { errorMessage } from '../../src/shared/errors.ts';
 import { processMessage } from '../../src/pipeline/process-message.ts';
-import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
+import { messageContext, pipelineDeps } from '../support/pipeline.ts';
 import type { OutcomeEvent } from '../../src/pipeline/outcome.ts';
 import { createEmfMetrics, createPrometheusMetrics } from '../../src/metrics/metrics.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -90,10 +90,9 @@ const record = (key: string) => ({
 
 describe('outcome events', () => {
   // S3 failing: every valid record ends as a retry; nothing else is reached.
-  const failingS3 = {
-    s3: { send: async () => Promise.reject(awsError('InternalError', 500)) },
-    settings: { quarantineBucket: 'q', quarantinePrefix: '', maxFileSizeBytes: 1024, topicArn: 't', multipartCopyThresholdBytes: 1 },
-  } as unknown as PipelineDeps;
+  const failingS3 = pipelineDeps({
+    objects: { open: async () => Promise.reject(awsError('InternalError', 500)) },
+  });
   const rules = { bucket: 'unprocessed', prefix: '' };
   const body = JSON.stringify({ Records: [record('not-a-guid'), record('0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00/a.txt')] });
 
@@ -102,12 +101,7 @@ describe('outcome events', () => {
     const events: OutcomeEvent[] = [];
     const result = await processMessage(
       { messageId: 'm', body, receiveCount: 2, maxReceiveCount: 5, origin: 'rescan' },
-      rules,
-      failingS3,
-      logger,
-      undefined,
-      undefined,
-      (e) => events.push(e),
+      messageContext(logger, rules, failingS3, { onOutcome: (e) => events.push(e) }),
     );
     assert.equal(result.action, 'retry');
     assert.deepEqual(
@@ -126,7 +120,7 @@ describe('outcome events', () => {
 
   test('a failure on the last receive before the dead-letter queue says so, with the message id', async () => {
     const { lines, logger } = capture();
-    await processMessage({ messageId: 'm-last', body, receiveCount: 5, maxReceiveCount: 5 }, rules, failingS3, logger);
+    await processMessage({ messageId: 'm-last', body, receiveCount: 5, maxReceiveCount: 5 }, messageContext(logger, rules, failingS3));
     const line = lines.find((l) => l['outcome'] === 'retry');
     assert.equal(line?.['messageId'], 'm-last');
     assert.equal(line?.['deadLetter'], true);
