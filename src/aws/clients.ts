@@ -14,10 +14,10 @@ export interface ServiceConnection {
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
 }
 
-/** What the worker's clients are made from: one connection per service, and the concurrency their socket pools serve. */
+/** What the worker's clients are made from (the worker's settings have this shape): one connection per service, and the concurrency their socket pools serve. */
 export interface ClientSettings {
   aws: { s3: ServiceConnection; sqs: ServiceConnection; sns: ServiceConnection };
-  concurrency: number;
+  tuning: { concurrency: number };
 }
 
 export interface AwsClients {
@@ -89,7 +89,7 @@ export function createSqsClient(connection: ServiceConnection, maxSockets = 16):
 }
 
 export function createClients(config: ClientSettings, onError?: ErrorListener): AwsClients {
-  const sockets = Math.max(16, config.concurrency * 4);
+  const sockets = Math.max(16, config.tuning.concurrency * 4);
   const s3 = createS3Client(config.aws.s3, sockets);
   const sqs = createSqsClient(config.aws.sqs, sockets);
   const sns = new SNSClient(common(config.aws.sns, sockets));

@@ -10,12 +10,12 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListMessageMoveTasksCommand,
-  ReceiveMessageCommand,
   StartMessageMoveTaskCommand,
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { awsErrorInfo } from './errors.ts';
+import { QUEUE_NAME, receiveMessages } from './queue.ts';
 
 const options = (signal?: AbortSignal) => (signal ? { abortSignal: signal } : {});
 
@@ -27,8 +27,8 @@ export interface QueueArn {
 
 /** arn:aws:sqs:us-east-1:123456789012:name (any partition). */
 export function parseQueueArn(arn: string): QueueArn | undefined {
-  const match = /^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,80}(?:\.fifo)?)$/.exec(arn);
-  if (!match) return undefined;
+  const match = /^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):(.+)$/.exec(arn);
+  if (!match || !QUEUE_NAME.test(match[3]!)) return undefined;
   return { region: match[1]!, account: match[2]!, name: match[3]! };
 }
 
@@ -95,23 +95,18 @@ export async function queueUrlFromArn(sqs: SQSClient, arn: QueueArn, signal?: Ab
 }
 
 /** Up to ten messages with everything SQS knows about them, hidden for `visibilitySeconds`. */
-export async function receiveForInspection(
+export function receiveForInspection(
   sqs: SQSClient,
   url: string,
   receive: { max: number; visibilitySeconds: number; waitSeconds: number; signal?: AbortSignal },
 ): Promise<Message[]> {
-  const response = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: url,
-      MaxNumberOfMessages: Math.min(10, Math.max(1, receive.max)),
-      VisibilityTimeout: receive.visibilitySeconds,
-      WaitTimeSeconds: receive.waitSeconds,
-      MessageSystemAttributeNames: ['All'],
-      MessageAttributeNames: ['All'],
-    }),
-    options(receive.signal),
-  );
-  return response.Messages ?? [];
+  return receiveMessages(sqs, url, {
+    max: receive.max,
+    waitSeconds: receive.waitSeconds,
+    visibilityTimeoutSeconds: receive.visibilitySeconds,
+    ...(receive.signal ? { signal: receive.signal } : {}),
+    allAttributes: true,
+  });
 }
 
 export interface EntryFailure {

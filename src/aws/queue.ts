@@ -16,6 +16,20 @@ export type { Message };
 /** A queue as settings name it: by URL, or by name (looked up with GetQueueUrl). */
 export type QueueRef = { url: string } | { name: string };
 
+/** SQS's rule for queue names: 1-80 letters, digits, hyphens or underscores, `.fifo` for a FIFO queue. */
+export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}(?:\.fifo)?$/;
+
+/** The queue's name: as given, or the last segment of its URL. */
+export function queueNameOf(queue: QueueRef): string {
+  if ('name' in queue) return queue.name;
+  const last = queue.url.replace(/\/+$/, '').split('/').pop() ?? queue.url;
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
+}
+
 export async function resolveQueueUrl(sqs: SQSClient, queue: QueueRef, signal?: AbortSignal): Promise<string> {
   if ('url' in queue) return queue.url;
   const response = await sqs.send(new GetQueueUrlCommand({ QueueName: queue.name }), signal ? { abortSignal: signal } : {});
@@ -28,8 +42,11 @@ export interface ReceiveOptions {
   waitSeconds: number;
   visibilityTimeoutSeconds: number;
   signal?: AbortSignal;
+  /** Every attribute SQS has (for a look at a message), rather than only what the worker reads. Default false. */
+  allAttributes?: boolean;
 }
 
+/** Up to ten messages (fewer when `max` says so), hidden for the visibility timeout. */
 export async function receiveMessages(sqs: SQSClient, queueUrl: string, options: ReceiveOptions): Promise<Message[]> {
   const response = await sqs.send(
     new ReceiveMessageCommand({
@@ -37,8 +54,8 @@ export async function receiveMessages(sqs: SQSClient, queueUrl: string, options:
       MaxNumberOfMessages: Math.min(10, Math.max(1, options.max)),
       WaitTimeSeconds: options.waitSeconds,
       VisibilityTimeout: options.visibilityTimeoutSeconds,
-      MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-      MessageAttributeNames: [ORIGIN_ATTRIBUTE],
+      MessageSystemAttributeNames: options.allAttributes ? ['All'] : ['ApproximateReceiveCount'],
+      MessageAttributeNames: options.allAttributes ? ['All'] : [ORIGIN_ATTRIBUTE],
     }),
     options.signal ? { abortSignal: options.signal } : {},
   );

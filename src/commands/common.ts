@@ -2,7 +2,8 @@
  * What every command shares: reading the settings and the one-line usage
  * errors (exit 2) the project promises.
  */
-import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import { loadConfig, type Config } from '../config/config.ts';
+import { ConfigError } from '../config/variables.ts';
 import { readEnvironment, type Env } from '../config/env-file.ts';
 
 /** A command-line mistake: printed as one line, exit code 2. */

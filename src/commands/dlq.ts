@@ -12,8 +12,9 @@ import {
   type QueueDescription,
 } from '../aws/dead-letter.ts';
 import { awsErrorInfo } from '../aws/errors.ts';
-import { resolveQueueUrl, type QueueRef } from '../aws/queue.ts';
-import { ConfigError, loadCommandSettings, type CommandSettings } from '../config/config.ts';
+import { QUEUE_NAME, queueNameOf, resolveQueueUrl, type QueueRef } from '../aws/queue.ts';
+import { commandSettings, type CommandSettings } from '../config/config.ts';
+import { ConfigError } from '../config/variables.ts';
 import type { RecordRules } from '../events/record.ts';
 import { describeMessage, formatTable, toJson } from '../dlq/describe.ts';
 import { peekMessages } from '../dlq/peek.ts';
@@ -74,12 +75,12 @@ class Stop extends Error {
   }
 }
 
-const queueName = (url: string) => decodeURIComponent(url.replace(/\/+$/, '').split('/').pop() ?? url);
+const queueName = (url: string) => queueNameOf({ url });
 
 function parseQueueOption(value: string): QueueRef {
   const trimmed = value.trim();
   if (/^https?:\/\/[^\s/]+\/\S+$/.test(trimmed)) return { url: trimmed };
-  if (/^[A-Za-z0-9_-]{1,80}(\.fifo)?$/.test(trimmed)) return { name: trimmed };
+  if (QUEUE_NAME.test(trimmed)) return { name: trimmed };
   throw new UsageError(`dlq: --queue ${JSON.stringify(value)} is neither an SQS queue name nor a queue URL`);
 }
 
@@ -134,7 +135,7 @@ async function findDeadLetterQueue(
 
 function recordRules(settings: CommandSettings): RecordRules | undefined {
   try {
-    return { bucket: settings.unprocessedBucket(), prefix: settings.unprocessedPrefix() };
+    return settings.unprocessed();
   } catch (error) {
     // Without the bucket setting the keys are still shown, read against their own bucket.
     if (error instanceof ConfigError) return undefined;
@@ -369,7 +370,7 @@ export async function run(argv: string[]): Promise<number> {
     json: values.json === true,
     dryRun: values['dry-run'] === true,
   };
-  const settings = loadCommandSettings(readEnvironment());
+  const settings = commandSettings(readEnvironment());
   const sqs = createSqsClient(settings.aws('sqs'));
   const signal = shutdownSignal();
   try {

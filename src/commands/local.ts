@@ -10,7 +10,7 @@ export async function run(argv: string[]): Promise<number> {
   const unknown = argv.find((arg) => arg !== '--demo');
   if (unknown !== undefined) throw new UsageError(`local: unknown option "${unknown}" (only --demo)`);
   const config = workerConfig();
-  const logger = createLogger(config.logLevel, 'bucketscan', undefined, { format: config.logFormat });
+  const logger = createLogger(config.log.level, 'bucketscan', undefined, { format: config.log.format });
   // The emulator is a development dependency: loaded only for this command.
   const { runLocalStack } = await import('../local/stack.ts');
   await runLocalStack(config, logger, shutdownSignal(logger), { demo: argv.includes('--demo') });

@@ -2,15 +2,17 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { createS3Client, createSqsClient } from '../aws/clients.ts';
 import { isVersioned } from '../aws/listing.ts';
 import { resolveQueueUrl } from '../aws/queue.ts';
-import { loadCommandSettings, type CommandSettings } from '../config/config.ts';
+import { commandSettings, type CommandSettings } from '../config/config.ts';
+import { ConfigError } from '../config/variables.ts';
 import { quoteValue } from '../events/text.ts';
-import { listingPrefix, parseRate, parseS3Url, parseSince, shellQuote } from '../rescan/options.ts';
+import { parseS3Url } from '../aws/s3-url.ts';
+import { listingPrefix, parseRate, parseSince, shellQuote } from '../rescan/options.ts';
 import { rescan, type RescanResult, type RescanStats } from '../rescan/rescan.ts';
 import { describeAwsFailure, isMissingBucket, isMissingQueue } from './aws-failure.ts';
 import { realClock } from '../shared/time.ts';
 import { readEnvironment } from '../config/env-file.ts';
 import { shutdownSignal } from '../shared/shutdown.ts';
-import { ConfigError, UsageError } from './common.ts';
+import { UsageError } from './common.ts';
 import { parseCommandLine } from './parse-args.ts';
 import { formatCount, formatDuration, formatRate } from '../shared/format.ts';
 import { Progress } from './progress.ts';
@@ -62,7 +64,7 @@ function optional<T>(read: () => T): T | undefined {
   try {
     return read();
   } catch (error) {
-    // Not set is fine for an optional check; a bad value was already refused on load.
+    // Not set is fine for an optional check; a bad value is still refused.
     if (error instanceof ConfigError && /is required but not set/.test(error.message)) return undefined;
     throw error;
   }
@@ -85,17 +87,19 @@ function plan(argv: string[], settings: CommandSettings, now: Date): Plan {
   const { values, positionals } = parseCommandLine('rescan', argv, OPTIONS, 1);
   const url = positionals[0];
   if (url === undefined) throw new UsageError('rescan: name what to rescan: s3://bucket or s3://bucket/prefix');
-  const location = parseS3Url(url);
+  const location = parseS3Url(url, 'prefix');
   if (!location.ok) throw new UsageError(`rescan: ${location.reason}`);
   const { bucket } = location.value;
 
-  const quarantineBucket = optional(() => settings.quarantineBucket());
-  const quarantinePrefix = settings.quarantinePrefix();
-  const unprocessedBucket = settings.unprocessedBucket();
+  const quarantine = optional(() => settings.quarantine());
+  const quarantineBucket = quarantine?.bucket;
+  const quarantinePrefix = quarantine?.prefix ?? '';
+  const unprocessed = settings.unprocessed();
+  const unprocessedBucket = unprocessed.bucket;
   if (bucket === quarantineBucket) {
     // The quarantine area may share the unprocessed bucket under QUARANTINE_PREFIX.
     const sharesBucket = bucket === unprocessedBucket && quarantinePrefix !== '';
-    if (!sharesBucket || location.value.prefix.startsWith(quarantinePrefix)) {
+    if (!sharesBucket || location.value.key.startsWith(quarantinePrefix)) {
       throw new UsageError(
         `rescan: s3://${bucket}/${sharesBucket ? quarantinePrefix : ''} is the quarantine area (QUARANTINE_BUCKET_NAME${sharesBucket ? ', QUARANTINE_PREFIX' : ''}): it is never rescanned`,
       );
@@ -106,7 +110,7 @@ function plan(argv: string[], settings: CommandSettings, now: Date): Plan {
       `rescan: bucket "${bucket}" is not the unprocessed bucket "${unprocessedBucket}" (UNPROCESSED_BUCKET_NAME): the worker would reject its events`,
     );
   }
-  const prefix = listingPrefix(location.value.prefix, settings.unprocessedPrefix());
+  const prefix = listingPrefix(location.value.key, unprocessed.prefix);
   if (!prefix.ok) throw new UsageError(`rescan: ${prefix.reason}`);
 
   let since: Date | undefined;
@@ -174,7 +178,7 @@ function summaryJson(p: Plan, result: RescanResult, elapsedMs: number, status: s
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const settings = loadCommandSettings(readEnvironment());
+  const settings = commandSettings(readEnvironment());
   const p = plan(argv, settings, new Date());
   const region = settings.aws('s3').region;
   const s3 = createS3Client(settings.aws('s3'));
@@ -234,7 +238,7 @@ export async function run(argv: string[]): Promise<number> {
       versioned,
       rules: {
         bucket: p.bucket,
-        prefix: settings.unprocessedPrefix(),
+        prefix: settings.unprocessed().prefix,
         ...(p.quarantinePrefix ? { quarantinePrefix: p.quarantinePrefix } : {}),
         ...(p.since ? { since: p.since } : {}),
         region,

@@ -11,7 +11,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { loadCommandSettings } from '../config/config.ts';
+import { commandSettings } from '../config/config.ts';
 import { createS3Client } from '../aws/clients.ts';
 import { awsErrorInfo } from '../aws/errors.ts';
 import { errorMessage } from '../shared/errors.ts';
@@ -72,9 +72,9 @@ export async function run(argv: string[]): Promise<number> {
 
   // Settings are checked before anything is scanned: a bad one stops the command
   // with its one-line error instead of failing every target.
-  const settings = loadCommandSettings(readEnvironment());
+  const settings = commandSettings(readEnvironment());
   const clamdSettings = settings.clamd();
-  const maxFileSizeBytes = settings.maxFileSizeBytes();
+  const { maxFileSizeBytes } = clamdSettings;
   const s3 = targets.some((t) => t.kind === 's3') ? createS3Client(settings.aws('s3')) : undefined;
 
   const output = new Output(values.json === true);

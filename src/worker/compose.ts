@@ -30,18 +30,13 @@ export interface Adapters {
   maxReceiveCount: number | undefined;
 }
 
-/** The pipeline's settings: today's one source (UNPROCESSED_*, QUARANTINE_*, SCAN_STATUS_TAG) and the limits. */
+/** The pipeline's settings: today's one source, and the limits. */
 export function pipelineSettings(config: Config): PipelineSettings {
   return {
-    source: {
-      bucket: config.unprocessedBucket,
-      prefix: config.unprocessedPrefix,
-      quarantine: { bucket: config.quarantineBucket, prefix: config.quarantinePrefix },
-      statusTag: config.statusTag,
-    },
-    maxFileSizeBytes: config.maxFileSizeBytes,
-    unscannableAction: config.unscannableAction,
-    multipartCopyThresholdBytes: config.multipartCopyThresholdBytes,
+    source: config.source,
+    maxFileSizeBytes: config.clamd.maxFileSizeBytes,
+    unscannableAction: config.tuning.unscannableAction,
+    multipartCopyThresholdBytes: config.tuning.multipartCopyThresholdBytes,
   };
 }
 
@@ -50,7 +45,7 @@ export function pipelineDeps(config: Config, adapters: Adapters): PipelineDeps {
   const { clients } = adapters;
   return {
     objects: s3ObjectStore(clients.s3),
-    notifier: { publish: (notification) => publish(clients.sns, config.topicArn, notification) },
+    notifier: { publish: (notification) => publish(clients.sns, config.queues.topicArn, notification) },
     forwarder: { forward: adapters.batchers.forward },
     scanner: adapters.clamd,
     engine: adapters.engine,
@@ -75,24 +70,25 @@ export function composeWorker(config: Config, adapters: Adapters, hooks: WorkerH
   const { clients, inboundUrl, maxReceiveCount, clamd } = adapters;
   const { logger, onOutcome } = hooks;
   const settings = pipelineSettings(config);
+  const { tuning } = config;
   const deps = pipelineDeps(config, adapters);
   return new Worker({
     queue: {
       receive: (max, signal) =>
         receiveMessages(clients.sqs, inboundUrl, {
           max,
-          waitSeconds: config.receiveWaitSeconds,
-          visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+          waitSeconds: tuning.receiveWaitSeconds,
+          visibilityTimeoutSeconds: tuning.visibilityTimeoutSeconds,
           signal,
         }),
       changeVisibility: (receiptHandle, seconds) => changeVisibility(clients.sqs, inboundUrl, receiptHandle, seconds),
       remove: adapters.batchers.delete,
     },
-    concurrency: config.concurrency,
-    receiveAhead: config.receiveAhead,
-    visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-    shutdownTimeoutMs: config.shutdownTimeoutSeconds * 1000,
-    retryDelaySeconds: config.retryDelaySeconds,
+    concurrency: tuning.concurrency,
+    receiveAhead: tuning.receiveAhead,
+    visibilityTimeoutSeconds: tuning.visibilityTimeoutSeconds,
+    shutdownTimeoutMs: tuning.shutdownTimeoutSeconds * 1000,
+    retryDelaySeconds: tuning.retryDelaySeconds,
     logger,
     paused: hooks.paused,
     outage: {

@@ -5,7 +5,8 @@
  * from which /readyz and the gauges are computed (status.ts).
  */
 import type { Config } from '../config/config.ts';
-import { ConfigError } from '../config/config.ts';
+import type { MetricsSettings } from '../config/metrics.ts';
+import { ConfigError } from '../config/variables.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
 import { isAccessProblem, isQueueMissing } from '../aws/errors.ts';
@@ -60,16 +61,16 @@ export interface RunOptions {
 }
 
 /** METRICS: prometheus only where something serves it (HEALTH_PORT). */
-async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | undefined> {
-  if (config.metrics === 'emf') {
+async function createMetrics(config: MetricsSettings, gauges: Gauges): Promise<Metrics | undefined> {
+  if (config.mode === 'emf') {
     return createEmfMetrics({
-      namespace: config.metricsNamespace,
+      namespace: config.namespace,
       intervalMs: 60_000,
       gauges,
       write: (line) => process.stdout.write(line),
     });
   }
-  if (config.metrics === 'prometheus' && config.healthPort) return createPrometheusMetrics(gauges);
+  if (config.mode === 'prometheus' && config.healthPort) return createPrometheusMetrics(gauges);
   return undefined;
 }
 
@@ -80,10 +81,10 @@ async function createMetrics(config: Config, gauges: Gauges): Promise<Metrics | 
 export async function runWorker(config: Config, logger: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<void> {
   const status = new WorkerStatus();
   const snapshot = () => status.snapshot();
-  const metrics = await createMetrics(config, gauges(snapshot));
+  const metrics = await createMetrics(config.metrics, gauges(snapshot));
   const clients = createClients(config, (service, operation) => metrics?.awsError(service, operation));
-  const health = config.healthPort
-    ? await startHealthServer(config.healthPort, () => readiness(snapshot()), logger, metrics?.render?.bind(metrics))
+  const health = config.metrics.healthPort
+    ? await startHealthServer(config.metrics.healthPort, () => readiness(snapshot()), logger, metrics?.render?.bind(metrics))
     : undefined;
   const onOutcome = (event: OutcomeEvent) => {
     metrics?.observe(event);
@@ -94,10 +95,10 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       address: config.clamd.address,
       connectTimeoutMs: config.clamd.connectTimeoutMs,
       idleTimeoutMs: config.clamd.idleTimeoutMs,
-      maxStreamBytes: config.maxFileSizeBytes,
+      maxStreamBytes: config.clamd.maxFileSizeBytes,
     });
-    const inboundUrl = await queueUrl(clients.sqs, config.inboundQueue, 'VIRUS_SCANNING_QUEUE_NAME', logger, signal);
-    const validationUrl = await queueUrl(clients.sqs, config.validationQueue, 'VALIDATION_QUEUE_NAME', logger, signal);
+    const inboundUrl = await queueUrl(clients.sqs, config.queues.inbound, 'VIRUS_SCANNING_QUEUE_NAME', logger, signal);
+    const validationUrl = await queueUrl(clients.sqs, config.queues.validation, 'VALIDATION_QUEUE_NAME', logger, signal);
     if (inboundUrl === undefined || validationUrl === undefined) return;
 
     status.phase = 'waiting-for-clamd';
@@ -106,8 +107,8 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     const info = await engine();
     const freshness = startFreshnessMonitor({
       readVersion: () => clamd.version(),
-      maxAgeHours: config.maxDefinitionsAgeHours,
-      mode: config.staleDefinitions,
+      maxAgeHours: config.clamd.maxDefinitionsAgeHours,
+      mode: config.clamd.staleDefinitions,
       logger,
       onChange: () => status.worker?.recheck(),
     });
@@ -127,11 +128,11 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         engine: info?.raw,
         inboundQueue: inboundUrl,
         validationQueue: validationUrl,
-        concurrency: config.concurrency,
-        maxFileSizeBytes: config.maxFileSizeBytes,
+        concurrency: config.tuning.concurrency,
+        maxFileSizeBytes: config.clamd.maxFileSizeBytes,
         maxReceiveCount,
-        statusTag: config.statusTag ?? null,
-        metrics: metrics ? config.metrics : 'off',
+        statusTag: config.source.statusTag ?? null,
+        metrics: metrics ? config.metrics.mode : 'off',
       },
       'worker started',
     );

@@ -165,12 +165,12 @@ describe('the images as built', () => {
     // A fractional MAX_FILE_SIZE, in bytes as the worker computes it (loadConfig).
     {
       env: { CLAMD_STREAM_MAX_LENGTH_MB: '2.5' },
-      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '2.5' }).maxFileSizeBytes,
+      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '2.5' }).clamd.maxFileSizeBytes,
       maxThreads: 10,
     },
     {
       env: { CLAMD_STREAM_MAX_LENGTH_MB: '0.333333' },
-      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '0.333333' }).maxFileSizeBytes,
+      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '0.333333' }).clamd.maxFileSizeBytes,
       maxThreads: 10,
     },
     {

@@ -217,23 +217,23 @@ describe('settings', () => {
     AWS_REGION: 'us-east-1',
   };
   test('SCAN_STATUS_TAG: a default when unset, off when empty, checked when set', () => {
-    assert.equal(loadConfig(base).statusTag, 'bucketscan-status');
-    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: '' }).statusTag, undefined);
-    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: 'scan:status' }).statusTag, 'scan:status');
+    assert.equal(loadConfig(base).source.statusTag, 'bucketscan-status');
+    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: '' }).source.statusTag, undefined);
+    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: 'scan:status' }).source.statusTag, 'scan:status');
     assert.throws(() => loadConfig({ ...base, SCAN_STATUS_TAG: 'x'.repeat(129) }), /SCAN_STATUS_TAG: must be an S3 tag key/);
   });
   test('freshness and log format', () => {
     const config = loadConfig(base);
-    assert.equal(config.maxDefinitionsAgeHours, 48);
-    assert.equal(config.staleDefinitions, 'warn');
-    assert.equal(loadConfig({ ...base, STALE_DEFINITIONS: 'pause', MAX_DEFINITIONS_AGE: '1.5' }).maxDefinitionsAgeHours, 1.5);
+    assert.equal(config.clamd.maxDefinitionsAgeHours, 48);
+    assert.equal(config.clamd.staleDefinitions, 'warn');
+    assert.equal(loadConfig({ ...base, STALE_DEFINITIONS: 'pause', MAX_DEFINITIONS_AGE: '1.5' }).clamd.maxDefinitionsAgeHours, 1.5);
     assert.throws(() => loadConfig({ ...base, MAX_DEFINITIONS_AGE: '0' }), /MAX_DEFINITIONS_AGE: must be a number of hours above 0/);
     assert.throws(() => loadConfig({ ...base, STALE_DEFINITIONS: 'stop' }), /STALE_DEFINITIONS: must be warn or pause/);
     assert.throws(() => loadConfig({ ...base, LOG_FORMAT: 'xml' }), /LOG_FORMAT: must be one of auto, json, pretty/);
   });
   test('METRICS', () => {
-    assert.equal(loadConfig(base).metrics, 'prometheus');
-    assert.equal(loadConfig({ ...base, METRICS: 'EMF' }).metrics, 'emf');
+    assert.equal(loadConfig(base).metrics.mode, 'prometheus');
+    assert.equal(loadConfig({ ...base, METRICS: 'EMF' }).metrics.mode, 'emf');
     assert.throws(() => loadConfig({ ...base, METRICS: 'statsd' }), /METRICS: must be prometheus, emf or off/);
   });
 });
