@@ -129,8 +129,9 @@ export function checkImports(
       }
     }
   }
-  for (const cycle of cyclesOf(graph)) {
-    violations.push({ kind: 'cycle', files: cycle, text: `import cycle: ${[...cycle, cycle[0]].join(' -> ')}` });
+  for (const component of cyclesOf(graph)) {
+    const loop = loopThrough(graph, component);
+    violations.push({ kind: 'cycle', files: component, text: `import cycle: ${[...loop, loop[0]].join(' -> ')}` });
   }
   return violations;
 }
@@ -170,4 +171,28 @@ export function cyclesOf(graph: ReadonlyMap<string, readonly string[]>): string[
   };
   for (const file of [...graph.keys()].sort()) if (!index.has(file)) visit(file);
   return cycles;
+}
+
+/** One shortest loop from the first file of a cycle's component back to it, for the message. */
+function loopThrough(graph: ReadonlyMap<string, readonly string[]>, component: readonly string[]): string[] {
+  const start = component[0]!;
+  const members = new Set(component);
+  const cameFrom = new Map<string, string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const file = queue.shift()!;
+    for (const target of graph.get(file) ?? []) {
+      if (!members.has(target)) continue;
+      if (target === start) {
+        const loop = [file];
+        while (loop[0] !== start) loop.unshift(cameFrom.get(loop[0]!)!);
+        return loop;
+      }
+      if (!cameFrom.has(target)) {
+        cameFrom.set(target, file);
+        queue.push(target);
+      }
+    }
+  }
+  return [...component];
 }
