@@ -28,11 +28,28 @@ s3.configurationId "bucketscan-rescan".
 The bucket must be UNPROCESSED_BUCKET_NAME; the quarantine bucket is never
 rescanned. Keys the worker would reject are skipped and counted by reason.
 
+The event is named ObjectCreated:Put (ObjectCreated:CompleteMultipartUpload for a
+multipart ETag), eventVersion 2.1, with the key form-encoded and eventTime the
+object's LastModified. It is put through the worker's own record check before it
+is queued: a key the worker would reject (no <submission_guid>/ folder, an empty
+filename, a control character…) is skipped, and the first 20 are printed. The
+listing stays inside UNPROCESSED_PREFIX, and a QUARANTINE_PREFIX inside the bucket
+is never rescanned. A versioned bucket is listed with ListObjectVersions (its
+current versions, with their VersionId; a key whose latest entry is a delete
+marker is left out): one request per 1,000 versions, cheaper than a HeadObject
+per object until keys average about 80 versions. An unversioned bucket is listed
+with ListObjectsV2. Tags are not read (that would be a request per object).
+Events are sent with SendMessageBatch, ten at a time; the workers then handle
+them exactly as uploads: clean files are forwarded again, infected ones
+quarantined.
+
 Options:
   --since <time>       only objects modified at or after <time>: ISO 8601
                        (2026-03-01, 2026-03-01T12:00:00Z; no zone means UTC)
                        or an age (90m, 24h, 7d, 2w)
-  --rate <n>           at most n messages per second (e.g. 50, or 0.5)
+  --rate <n>           at most n messages per second (e.g. 50, or 0.5), on average
+                       (a token bucket; below 10/s the batches shrink so that no
+                       second sees more than one batch over the rate)
   --start-after <key>  resume: skip every key up to and including <key>
   --dry-run            count what would be queued; queue nothing
   --json               the final summary on stdout as JSON instead of a line
@@ -41,13 +58,51 @@ Progress goes to stderr: a live line on a terminal, a line every 5 s otherwise.
 Ctrl-C stops cleanly: the batch being sent is finished, and the command to
 resume is printed.
 
+Output: progress (listed, queued, skipped, rate, elapsed), then the skipped
+counts by reason, on stderr; on stdout one summary line, e.g.
+  queued 1,180 events for s3://unprocessed/ (1,200 listed, 20 skipped) in 12s
+or with --json an object with status, listed, queued, skipped, skippedByReason,
+older, resumeAfter and elapsedSeconds.
+
+Stopping and resuming: Ctrl-C (SIGINT) or SIGTERM finishes the batch being sent,
+queues nothing more, prints the command that resumes (bucketscan rescan …
+--start-after '<key>', the last key up to which everything was queued or
+skipped) and exits 130. A send that fails after the SDK's retries, or an entry
+SQS refuses, stops the run the same way with exit 1; entries SQS failed on its
+side are retried first. Nothing is dropped silently: resuming may queue a few
+events twice, never miss one.
+
 Exit codes: 0 done (skipped keys included), 1 an AWS call failed or SQS refused
 events (the resume command is printed), 2 bad arguments or settings, a bucket or
 queue that does not exist, or nothing at all under the prefix, 130 interrupted.
+A --start-after past the last key is done (0); nothing at all under the prefix
+is most likely a typo (2).
 
 IAM: s3:GetBucketVersioning, s3:ListBucket (s3:ListBucketVersions on a
 versioned bucket) on the bucket; sqs:GetQueueUrl, sqs:GetQueueAttributes and
-sqs:SendMessage on the inbound queue.`;
+sqs:SendMessage on the inbound queue.
+
+Rescan events share the inbound queue with new uploads, which SQS hands out
+roughly in arrival order, so a large rescan delays fresh uploads by its backlog.
+Pick --rate below what the workers scan (workers x CONCURRENCY / the average
+scan time); without it the batches go out one after another, a few hundred
+events per second against AWS.
+
+After a definitions update, the files scanned with older definitions are those
+that were already there, so --since <time of the update> selects exactly the
+wrong ones. Once clamd has loaded the new database (the worker logs the engine
+version each file was scanned with), rescan everything, throttled:
+  bucketscan rescan s3://unprocessed/ --rate 50
+or, to bound the work, from the oldest upload you still care about:
+  bucketscan rescan s3://unprocessed/ --since 30d --rate 50
+(which also rescans the few files uploaded after the update: a scan each, nothing
+else). Interrupted or failed? Run the printed command, which adds --start-after.
+
+Examples:
+  bucketscan rescan s3://unprocessed/                    every object
+  bucketscan rescan s3://unprocessed/<submission_guid>/  one submission
+  bucketscan rescan s3://unprocessed/ --since 7d --rate 50
+  bucketscan rescan s3://unprocessed/ --dry-run          count only`;
 
 const OPTIONS = {
   since: { type: 'string' },
