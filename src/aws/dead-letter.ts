@@ -10,12 +10,13 @@ import {
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
   StartMessageMoveTaskCommand,
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { awsErrorInfo } from './errors.ts';
-import { QUEUE_NAME, receiveMessages } from './queue.ts';
+import { QUEUE_NAME } from './queue.ts';
 
 const options = (signal?: AbortSignal) => (signal ? { abortSignal: signal } : {});
 
@@ -95,18 +96,23 @@ export async function queueUrlFromArn(sqs: SQSClient, arn: QueueArn, signal?: Ab
 }
 
 /** Up to ten messages with everything SQS knows about them, hidden for `visibilitySeconds`. */
-export function receiveForInspection(
+export async function receiveForInspection(
   sqs: SQSClient,
   url: string,
   receive: { max: number; visibilitySeconds: number; waitSeconds: number; signal?: AbortSignal },
 ): Promise<Message[]> {
-  return receiveMessages(sqs, url, {
-    max: receive.max,
-    waitSeconds: receive.waitSeconds,
-    visibilityTimeoutSeconds: receive.visibilitySeconds,
-    ...(receive.signal ? { signal: receive.signal } : {}),
-    allAttributes: true,
-  });
+  const response = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: url,
+      MaxNumberOfMessages: Math.min(10, Math.max(1, receive.max)),
+      VisibilityTimeout: receive.visibilitySeconds,
+      WaitTimeSeconds: receive.waitSeconds,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+    }),
+    options(receive.signal),
+  );
+  return response.Messages ?? [];
 }
 
 export interface EntryFailure {

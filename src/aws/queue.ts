@@ -42,11 +42,8 @@ export interface ReceiveOptions {
   waitSeconds: number;
   visibilityTimeoutSeconds: number;
   signal?: AbortSignal;
-  /** Every attribute SQS has (for a look at a message), rather than only what the worker reads. Default false. */
-  allAttributes?: boolean;
 }
 
-/** Up to ten messages (fewer when `max` says so), hidden for the visibility timeout. */
 export async function receiveMessages(sqs: SQSClient, queueUrl: string, options: ReceiveOptions): Promise<Message[]> {
   const response = await sqs.send(
     new ReceiveMessageCommand({
@@ -54,8 +51,8 @@ export async function receiveMessages(sqs: SQSClient, queueUrl: string, options:
       MaxNumberOfMessages: Math.min(10, Math.max(1, options.max)),
       WaitTimeSeconds: options.waitSeconds,
       VisibilityTimeout: options.visibilityTimeoutSeconds,
-      MessageSystemAttributeNames: options.allAttributes ? ['All'] : ['ApproximateReceiveCount'],
-      MessageAttributeNames: options.allAttributes ? ['All'] : [ORIGIN_ATTRIBUTE],
+      MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      MessageAttributeNames: [ORIGIN_ATTRIBUTE],
     }),
     options.signal ? { abortSignal: options.signal } : {},
   );
