@@ -10,13 +10,12 @@ import { copyFile, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promis
 import { dirname, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.ts';
 import { ClamdClient, type ClamdAddress } from '../scan/clamd-client.ts';
 import { freePort } from './free-port.ts';
 import { errorMessage } from '../shared/errors.ts';
-import { retryUntil } from '../shared/time.ts';
+import { retryUntil, sleep } from '../shared/time.ts';
 import { DEFAULT_MAX_THREADS, renderClamdConfig, SIGNATURE_EXTENSIONS, type ClamdScanLimits } from './clamd-config.ts';
 
 export type { ClamdScanLimits };
@@ -198,7 +197,7 @@ async function launch(
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       child.kill('SIGTERM');
       const grace = new AbortController();
-      const stillRunning = await Promise.race([exited.then(() => false), delay(STOP_GRACE_MS, true, { signal: grace.signal })]);
+      const stillRunning = await Promise.race([exited.then(() => false), sleep(STOP_GRACE_MS, grace.signal).then(() => true)]);
       grace.abort();
       if (stillRunning) {
         logger.warn({ pid: child.pid }, `clamd ignored SIGTERM for ${STOP_GRACE_MS} ms; killing it`);

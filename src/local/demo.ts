@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/config.ts';
 import type { Emulator } from './emulator.ts';
 import { eicar } from './eicar.ts';
+import { sleep } from '../shared/time.ts';
 
 const DEADLINE_MS = 120_000;
 
@@ -54,7 +54,7 @@ export async function runDemo(config: Config, emulator: Emulator, signal: AbortS
         (await exists(s3, config.source.quarantine.bucket, `${quarantined}.report.json`)) &&
         !(await exists(s3, config.source.bucket, infectedKey)) &&
         onQueue(emulator, inbox, guid) > 0;
-      if (!(forwarded && isolated)) await delay(200, undefined, { signal }).catch(() => undefined);
+      if (!(forwarded && isolated)) await sleep(200, signal);
     }
     const endpoint = `--endpoint-url ${emulator.endpoint}`;
     return [
