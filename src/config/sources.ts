@@ -8,13 +8,13 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { quoteValue } from '../events/text.ts';
+import { bucketNameProblem } from '../aws/s3-url.ts';
+import { QUEUE_NAME, type QueueRef } from '../aws/queue.ts';
+import { TOPIC_ARN } from '../aws/topic.ts';
 
 /** How keys under a source's prefix must be laid out. */
 export const KEY_LAYOUTS = ['submission', 'any'] as const;
 export type KeyLayout = (typeof KEY_LAYOUTS)[number];
-
-/** A queue named by its name (resolved at start) or given by its URL. */
-export type QueueRef = { url: string } | { name: string };
 
 /** One scanned area and where its results go. */
 export interface Source {
@@ -43,32 +43,19 @@ export class SourcesError extends Error {
   }
 }
 
-/** S3's rule for general purpose bucket names, IP-address-shaped names excluded. */
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const IP_ADDRESS = /^\d{1,3}(\.\d{1,3}){3}$/;
-
-export function bucketNameProblem(name: string): string | undefined {
-  if (!BUCKET_NAME.test(name) || IP_ADDRESS.test(name) || name.includes('..')) {
-    return `must be an S3 bucket name (3-63 characters: lowercase letters, digits, dots and hyphens), got ${JSON.stringify(name)}`;
-  }
-  return undefined;
-}
-
 /** "incoming" and "incoming/" are the same folder; S3 keys never start with a slash. */
 export function normalisePrefix(value: string | undefined): string {
   const trimmed = (value ?? '').trim().replace(/^\/+/, '');
   return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
 }
 
-const TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
-const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}(\.fifo)?$/;
 const QUEUE_URL = /^https?:\/\/[^\s/]+\/\S+$/;
 
 const bucket = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
   .superRefine((value, ctx) => {
     const problem = bucketNameProblem(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    if (problem) ctx.addIssue({ code: 'custom', message: `must be an S3 bucket name (${problem})` });
   });
 
 const prefix = z.string({ error: 'must be a string (a folder such as "incoming/", or "")' }).transform(normalisePrefix);
