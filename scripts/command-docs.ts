@@ -27,6 +27,8 @@ const SEE_ALSO: Record<string, string> = {
   rescan:
     '[status tags](behaviour.md#status-tags-and-fail-closed-reads), [delivery guarantees](behaviour.md#delivery-guarantees) (a rescan forwards clean files again)',
   dlq: '[delivery guarantees](behaviour.md#delivery-guarantees), [what is retried](behaviour.md#outcomes)',
+  signatures: '[detection you control](detection.md), [settings](configuration.md#detection-custom-signatures-and-the-allow-list)',
+  allow: '[detection you control](detection.md), [settings](configuration.md#detection-custom-signatures-and-the-allow-list)',
 };
 
 /** stdout of `bucketscan <args>`, run as a user runs it; anything else is an error. */

@@ -22,6 +22,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   policy: () => import('./commands/policy.ts'),
   rescan: () => import('./commands/rescan.ts'),
   dlq: () => import('./commands/dlq.ts'),
+  signatures: () => import('./commands/signatures.ts'),
+  allow: () => import('./commands/allow.ts'),
 };
 
 async function usage(): Promise<string> {

@@ -14,6 +14,26 @@ export class UsageError extends Error {
   }
 }
 
+/** A failure that ends a command with one line (on stderr) and an exit code. */
+export class Stop extends Error {
+  readonly exitCode: number;
+  constructor(line: string, exitCode: number) {
+    super(line);
+    this.name = 'Stop';
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * A Stop as its line, `bucketscan: <command>: <line>` (none for an interruption,
+ * exit 130), and its exit code; anything else is thrown on.
+ */
+export function stopped(command: string, error: unknown): number {
+  if (!(error instanceof Stop)) throw error;
+  if (error.exitCode !== 130) process.stderr.write(`bucketscan: ${command}: ${error.message}\n`);
+  return error.exitCode;
+}
+
 /** The whole worker configuration; a bad value throws ConfigError (exit 2 in cli.ts). */
 export function workerConfig(env: Env = readEnvironment()): Config {
   return loadConfig(env);

@@ -23,7 +23,7 @@ import { describeAwsFailure, isMissingQueue } from './aws-failure.ts';
 import { realClock } from '../shared/time.ts';
 import { readEnvironment } from '../config/env-file.ts';
 import { shutdownSignal } from '../shared/shutdown.ts';
-import { UsageError } from './common.ts';
+import { Stop, stopped, UsageError } from './common.ts';
 import { parseCommandLine, parseCount } from './parse-args.ts';
 import { formatCount, formatDuration } from '../shared/format.ts';
 import { Progress } from './progress.ts';
@@ -119,15 +119,6 @@ const REDRIVE_OPTIONS = {
   max: { type: 'string' },
   queue: { type: 'string' },
 } as const;
-
-/** A failure that ends the command with one line and an exit code. */
-class Stop extends Error {
-  readonly exitCode: number;
-  constructor(line: string, exitCode: number) {
-    super(line);
-    this.exitCode = exitCode;
-  }
-}
 
 const queueName = (url: string) => queueNameOf({ url });
 
@@ -430,11 +421,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return action === 'list' ? await list(sqs, settings, request, signal) : await redrive(sqs, settings, request, signal);
   } catch (error) {
-    if (error instanceof Stop) {
-      if (error.exitCode !== 130) process.stderr.write(`bucketscan: dlq ${action}: ${error.message}\n`);
-      return error.exitCode;
-    }
-    throw error;
+    return stopped(`dlq ${action}`, error);
   } finally {
     sqs.destroy();
   }

@@ -1,3 +1,5 @@
+import { commandSettings } from '../config/config.ts';
+import { readEnvironment } from '../config/env-file.ts';
 import { createLogger } from '../log/logger.ts';
 import { shutdownSignal } from '../shared/shutdown.ts';
 import { UsageError, workerConfig } from './common.ts';
@@ -17,6 +19,10 @@ export const help = `Starts the local stack in the foreground, with no Docker an
     variable is set; it loads the official database from /var/lib/clamav when
     one is installed (freshclam), and the project's test signatures. With only
     the test signatures, a loud warning says real malware will not be detected;
+    it also loads the detection set in CUSTOM_DATABASES (.local/custom-databases
+    by default; an empty one is published there at the first start): custom
+    signatures and the allow list, which bucketscan signatures publish and
+    bucketscan allow change while it runs (clamd reloads);
   - the worker, logging to stdout; the banner goes to stderr with the endpoint and
     a copy-paste aws upload command.
 
@@ -30,10 +36,15 @@ make run starts it (make demo with --demo).`;
 export async function run(argv: string[]): Promise<number> {
   const unknown = argv.find((arg) => arg !== '--demo');
   if (unknown !== undefined) throw new UsageError(`local: unknown option "${unknown}" (only --demo)`);
-  const config = workerConfig();
+  const env = readEnvironment();
+  const config = workerConfig(env);
+  const { target } = commandSettings(env).detection();
   const logger = createLogger(config.log.level, 'bucketscan', undefined, { format: config.log.format });
   // The emulator is a development dependency: loaded only for this command.
   const { runLocalStack } = await import('../local/stack.ts');
-  await runLocalStack(config, logger, shutdownSignal(logger), { demo: argv.includes('--demo') });
+  await runLocalStack(config, logger, shutdownSignal(logger), {
+    demo: argv.includes('--demo'),
+    ...(target.kind === 'directory' ? { customDatabasesDir: target.path } : {}),
+  });
   return 0;
 }

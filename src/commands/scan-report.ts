@@ -7,7 +7,7 @@
  * cannot disagree about what is clean. Its status column is spelled there too.
  */
 import { parseS3Url, S3_SCHEME } from '../aws/s3-url.ts';
-import { scanStatusOf, signatureOf, type UnscannableReason, type Verdict, type VerdictOf } from '../verdict/verdict.ts';
+import { scanStatusOf, signatureOf, signatureOriginOf, type UnscannableReason, type Verdict, type VerdictOf } from '../verdict/verdict.ts';
 
 export type ScanTargetSpec =
   | { kind: 'file'; target: string; path: string }
@@ -141,6 +141,7 @@ export function jsonLine(report: TargetReport): string {
     kind: target.kind,
     status: statusColumn(outcome),
     signature: outcome.status === 'error' ? null : signatureOf(outcome),
+    signatureOrigin: outcome.status === 'error' ? null : signatureOriginOf(outcome),
     reason: outcome.status === 'unscannable' || outcome.status === 'too-large' ? unscannableWhy(outcome) : null,
     detail: detailOf(outcome),
     bytes: report.bytes,

@@ -55,10 +55,12 @@ never downloaded whole. Nothing is tagged, moved, queued or deleted.
 
 Options:
   --json    one JSON object per line instead: target, kind (file|s3|stdin), status
-            (CLEAN|INFECTED|UNSCANNABLE|ERROR), signature, reason (UNSCANNABLE only:
+            (CLEAN|INFECTED|UNSCANNABLE|ERROR), signature, signatureOrigin
+            (clamav|custom|third-party), reason (UNSCANNABLE only:
             too-large|limit-exceeded|encrypted|stream-limit), detail, bytes, bucket,
             key, versionId, eTag (null where they do not apply). signature: the
-            signature (INFECTED) or the heuristic clamd named (UNSCANNABLE); detail:
+            signature (INFECTED) or the heuristic clamd named (UNSCANNABLE);
+            signatureOrigin: where it comes from (docs/detection.md); detail:
             what was not scanned (UNSCANNABLE) or why (ERROR); bytes: the target's
             length when it was read to the end, or its size when refused as too
             large; bucket, key, versionId, eTag: the S3 version that was scanned

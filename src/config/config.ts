@@ -9,6 +9,7 @@ import type { QueueRef } from '../aws/queue.ts';
 import type { SourceSettings } from '../pipeline/deps.ts';
 import { AWS_VARIABLES, awsSettings, serviceConnection, type AwsSettings } from './aws.ts';
 import { CLAMD_VARIABLES, clamdSettings, type ClamdSettings } from './clamd.ts';
+import { DETECTION_VARIABLES, detectionSettings, type DetectionSettings } from './detection.ts';
 import type { Env } from './env-file.ts';
 import { LOG_VARIABLES, logSettings, type LogSettings } from './log.ts';
 import { HEALTH_VARIABLES, METRICS_VARIABLES, metricsSettings, type MetricsSettings } from './metrics.ts';
@@ -17,6 +18,7 @@ import {
   QUARANTINE_VARIABLES,
   quarantineLocation,
   sourceSettings,
+  statusTag,
   STATUS_TAG_VARIABLES,
   UNPROCESSED_VARIABLES,
   unprocessedLocation,
@@ -82,6 +84,10 @@ export interface CommandSettings {
   /** QUARANTINE_BUCKET_NAME and QUARANTINE_PREFIX. */
   quarantine(): Location;
   inboundQueue(): QueueRef;
+  /** CUSTOM_DATABASES and the memory guard's limits (signatures, allow). */
+  detection(): DetectionSettings;
+  /** SCAN_STATUS_TAG: the status tag's key, undefined when tagging is off (release). */
+  statusTag(): string | undefined;
 }
 
 /** A getter that runs `read` once and then answers (or throws) the same. */
@@ -110,5 +116,7 @@ export function commandSettings(env: Env): CommandSettings {
     unprocessed: once(() => unprocessedLocation(parseVariables(env, UNPROCESSED_VARIABLES))),
     quarantine: once(() => quarantineLocation(parseVariables(env, QUARANTINE_VARIABLES))),
     inboundQueue: once(() => inboundQueue(parseVariables(env, INBOUND_QUEUE_VARIABLES))),
+    detection: once(() => detectionSettings(parseVariables(env, DETECTION_VARIABLES))),
+    statusTag: once(() => statusTag(parseVariables(env, STATUS_TAG_VARIABLES))),
   };
 }

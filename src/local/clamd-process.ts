@@ -17,6 +17,7 @@ import { freePort } from './free-port.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { retryUntil, sleep } from '../shared/time.ts';
 import { DEFAULT_MAX_THREADS, renderClamdConfig, SIGNATURE_EXTENSIONS, type ClamdScanLimits } from './clamd-config.ts';
+import { PUBLISHED_DATABASES } from '../signatures/set.ts';
 
 export type { ClamdScanLimits };
 
@@ -37,6 +38,12 @@ export interface StartClamdOptions {
   officialDatabaseDir?: string | null;
   /** The project's test signatures. Default <repo>/test/fixtures/signatures. */
   signaturesDir?: string;
+  /**
+   * A published detection set (CUSTOM_DATABASES, `bucketscan signatures publish`):
+   * its database files are linked into the database directory, so a publish that
+   * replaces them is loaded on RELOAD. Files missing there are left out.
+   */
+  customDatabasesDir?: string;
   logger: Logger;
   /** How long to wait for PONG. Default 120000: loading the official database is slow. */
   readyTimeoutMs?: number;
@@ -47,6 +54,8 @@ export interface StartClamdOptions {
    * (the benchmark's `DisableCache yes`). Each is one `Option value` line.
    */
   extraConfig?: string[];
+  /** Every line clamd writes (stdout and stderr), as it comes: `bucketscan signatures check` reads its complaints about a database. */
+  onOutput?: (line: string) => void;
 }
 
 export interface ClamdProcess {
@@ -102,6 +111,12 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
     options.signaturesDir,
     options.officialDatabaseDir === null ? null : (options.officialDatabaseDir ?? DEFAULT_OFFICIAL_DATABASE_DIR),
   );
+  if (options.customDatabasesDir !== undefined) {
+    const dir = resolve(options.customDatabasesDir);
+    for (const name of PUBLISHED_DATABASES) {
+      if (existsSync(join(dir, name))) await symlink(join(dir, name), join(databaseDir, name));
+    }
+  }
   const extra = (options.extraConfig ?? []).map((line) => {
     if (!/^[A-Za-z]+ [^\r\n]+$/.test(line))
       throw new Error(`extra clamd configuration must be one "Option value" line, got ${JSON.stringify(line)}`);
@@ -129,7 +144,14 @@ export async function startClamd(options: StartClamdOptions): Promise<ClamdProce
       }) + extra.map((line) => `${line}\n`).join(''),
     );
     try {
-      const running = await launch(clamdPath, configPath, address, logger, options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+      const running = await launch(
+        clamdPath,
+        configPath,
+        address,
+        logger,
+        options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+        options.onOutput,
+      );
       return {
         ...running,
         address,
@@ -166,10 +188,12 @@ async function launch(
   address: ClamdAddress,
   logger: Logger,
   readyTimeoutMs: number,
+  onOutput?: (line: string) => void,
 ): Promise<Running> {
   const child = spawn(clamdPath, [`--config-file=${configPath}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const remember = (line: string) => {
+    onOutput?.(line);
     output.push(line);
     if (output.length > OUTPUT_TAIL_LINES) output.shift();
   };

@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { ConfigError } from '../config/variables.ts';
 import { queueNameOf } from '../aws/queue.ts';
@@ -11,6 +11,9 @@ import { startClamd, type ClamdProcess } from './clamd-process.ts';
 import { startEmulator, type Emulator, type LocalResources } from './emulator.ts';
 import { runDemo } from './demo.ts';
 import { errorMessage } from '../shared/errors.ts';
+import type { ClamdAddress } from '../scan/clamd-client.ts';
+import { initialiseSet } from '../signatures/publish.ts';
+import { directoryTarget } from '../signatures/target.ts';
 
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566';
 
@@ -91,6 +94,46 @@ function banner(config: Config, emulator: Emulator, resources: LocalResources, c
 
 export interface LocalStackOptions {
   demo: boolean;
+  /**
+   * CUSTOM_DATABASES when it is a directory: the detection set its clamd loads
+   * (an empty one is published there first if there is none), and that
+   * `bucketscan signatures publish` and `bucketscan allow` reload it with.
+   */
+  customDatabasesDir?: string;
+}
+
+/**
+ * Written while a local stack runs, so that a publish to its detection set can
+ * ask its clamd to reload. Relative to the working directory, like .env.
+ */
+export const LOCAL_STACK_STATE = '.local/local-stack.json';
+
+export interface LocalStackState {
+  pid: number;
+  clamd: ClamdAddress;
+  customDatabases: string;
+}
+
+/** The running local stack's state, if one runs from this directory. */
+export function readLocalStackState(path: string = LOCAL_STACK_STATE): LocalStackState | undefined {
+  let state: LocalStackState;
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8')) as LocalStackState;
+  } catch {
+    return undefined;
+  }
+  if (typeof state?.pid !== 'number' || typeof state.customDatabases !== 'string' || typeof state.clamd !== 'object') return undefined;
+  try {
+    process.kill(state.pid, 0);
+  } catch {
+    return undefined; // a stack that died without cleaning up
+  }
+  return state;
+}
+
+/** Who publishes to a directory: the local user. */
+export function localPublisher(): string {
+  return `${userInfo().username}@${hostname()}`;
 }
 
 /**
@@ -121,6 +164,7 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
 
   let clamd: ClamdProcess | undefined;
   let workDir: string | undefined;
+  let stateWritten = false;
   try {
     if (config.queues.topicArn !== emulator.topicArn) {
       logger.warn(
@@ -131,12 +175,25 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
     let address = config.clamd.address;
     if (!config.clamd.explicit) {
       workDir = mkdtempSync(join(tmpdir(), 'bucketscan-local-'));
+      const customDatabasesDir = options.customDatabasesDir === undefined ? undefined : resolve(options.customDatabasesDir);
+      if (customDatabasesDir !== undefined) await initialiseSet(directoryTarget(customDatabasesDir), localPublisher(), new Date());
       clamd = await startClamd({
         workDir,
         streamMaxBytes: config.clamd.maxFileSizeBytes,
         maxThreads: Math.max(config.tuning.concurrency, 2),
         logger: logger.child({ component: 'clamd' }),
+        ...(customDatabasesDir === undefined ? {} : { customDatabasesDir }),
       });
+      if (customDatabasesDir !== undefined) {
+        const state: LocalStackState = { pid: process.pid, clamd: clamd.address, customDatabases: customDatabasesDir };
+        mkdirSync(dirname(LOCAL_STACK_STATE), { recursive: true });
+        writeFileSync(LOCAL_STACK_STATE, `${JSON.stringify(state)}\n`);
+        stateWritten = true;
+        logger.info(
+          { customDatabases: customDatabasesDir },
+          'clamd loads the detection set published there (bucketscan signatures publish, bucketscan allow)',
+        );
+      }
       address = clamd.address;
       if (clamd.testSignaturesOnly) {
         logger.warn(
@@ -158,6 +215,7 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
     }
     await worker;
   } finally {
+    if (stateWritten) rmSync(LOCAL_STACK_STATE, { force: true });
     await clamd?.stop();
     await emulator.stop();
     if (workDir) rmSync(workDir, { recursive: true, force: true });

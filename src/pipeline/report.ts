@@ -4,6 +4,7 @@ import type { EngineInfo } from '../scan/reply.ts';
 import {
   REPORT_REASONS,
   signatureOf,
+  signatureOriginOf,
   statusOf,
   type QuarantineStatus,
   type QuarantineVerdict,
@@ -12,6 +13,7 @@ import {
 } from '../verdict/verdict.ts';
 import type { TagResult } from './tags.ts';
 import type { Notification } from '../aws/topic.ts';
+import { SIGNATURE_ORIGINS, signatureOrigin, type SignatureOrigin } from '../verdict/signature.ts';
 
 export interface QuarantineReport {
   key: string;
@@ -21,6 +23,8 @@ export interface QuarantineReport {
   reason: ReportReason;
   status: QuarantineStatus;
   signature: string | null;
+  /** Where the signature comes from: ClamAV itself, the deployment's custom signatures, or a third-party database (docs/detection.md). */
+  signatureOrigin: SignatureOrigin | null;
   /** UNSCANNABLE only: what clamd could not scan, e.g. "encrypted Zip content that clamd cannot open". */
   detail?: string;
   bucket: string;
@@ -54,6 +58,8 @@ const storedReportSchema = z.object({
   reason: z.enum(Object.values(REPORT_REASONS)),
   status: z.enum(Object.keys(REPORT_REASONS) as QuarantineStatus[]),
   signature: z.string().nullable(),
+  // Absent from reports written before it existed.
+  signatureOrigin: z.enum(SIGNATURE_ORIGINS).nullable().optional(),
   detail: z.string().optional(),
   bucket: z.string(),
   versionId: z.string().nullable(),
@@ -68,7 +74,9 @@ const storedReportSchema = z.object({
 /** The stored report, or undefined when it is not one this version can announce. */
 export function parseStoredReport(stored: unknown): QuarantineReport | undefined {
   const parsed = storedReportSchema.safeParse(stored);
-  return parsed.success ? (parsed.data as QuarantineReport) : undefined;
+  if (!parsed.success) return undefined;
+  const { signature, signatureOrigin: origin } = parsed.data;
+  return { ...parsed.data, signatureOrigin: origin ?? (signature === null ? null : signatureOrigin(signature)) } as QuarantineReport;
 }
 
 export interface ReportInput {
@@ -93,6 +101,7 @@ export function buildReport(input: ReportInput): QuarantineReport {
     reason: REPORT_REASONS[status],
     status,
     signature: signatureOf(verdict),
+    signatureOrigin: signatureOriginOf(verdict),
     ...(verdict.status === 'unscannable' ? { detail: verdict.detail } : {}),
     bucket: target.bucket,
     versionId: input.object.versionId ?? target.versionId ?? null,
@@ -121,6 +130,7 @@ export function buildNotification(report: QuarantineReport): Notification {
   };
   // SNS refuses empty attribute values; filters can test a missing signature with {"exists": false}.
   if (report.signature) attributes['signature'] = attribute(report.signature);
+  if (report.signatureOrigin) attributes['signatureOrigin'] = attribute(report.signatureOrigin);
   return { subject, message: JSON.stringify(report), attributes };
 }
 

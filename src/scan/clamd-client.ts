@@ -1,6 +1,6 @@
 /**
- * A small client for clamd's socket protocol: PING, VERSION and INSTREAM, one
- * connection per command.
+ * A small client for clamd's socket protocol: PING, VERSION, RELOAD and INSTREAM,
+ * one connection per command.
  *
  * The contract that matters: `scan` resolves only with a verdict clamd actually
  * gave: clean or infected for the whole stream, or unscannable when clamd said it
@@ -80,6 +80,7 @@ const MAX_FRAME_BYTES = 0xffff_ffff;
 
 const PING = Buffer.from('zPING\0');
 const VERSION = Buffer.from('zVERSION\0');
+const RELOAD = Buffer.from('zRELOAD\0');
 const INSTREAM = Buffer.from('zINSTREAM\0');
 const END_OF_STREAM = Buffer.alloc(4);
 
@@ -117,6 +118,19 @@ export class ClamdClient {
       return parseVersionReply(reply);
     } catch (error) {
       throw new ClamdError('reply', errorMessage(error), { cause: error, reply: describeBytes(reply) });
+    }
+  }
+
+  /**
+   * Asks clamd to load its database directory again (`bucketscan signatures
+   * publish` to the local stack). clamd answers at once and loads in the
+   * background, keeping the database it has if the new one fails to load.
+   */
+  async reload(signal?: AbortSignal): Promise<void> {
+    const reply = await this.#command(RELOAD, signal);
+    const text = reply.toString('latin1').replace(/[\0\s]+$/, '');
+    if (text !== 'RELOADING') {
+      throw new ClamdError('reply', `clamd answered RELOAD with ${describeBytes(reply)}`, { reply: describeBytes(reply) });
     }
   }
 

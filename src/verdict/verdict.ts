@@ -7,6 +7,8 @@
  * consumers (docs/behaviour.md): change them only on purpose.
  */
 
+import { signatureOrigin, type SignatureOrigin } from './signature.ts';
+
 /**
  * Why clamd could not inspect all of a file: a scan limit (reported as
  * Heuristics.Limits.Exceeded.<limit> with AlertExceedsMax), encrypted content it
@@ -79,6 +81,16 @@ export function scanStatusOf(verdict: Verdict): (typeof SPELLINGS)[VerdictStatus
 /** The signature clamd named, null where there is none (clean, too large, the stream limit). */
 export function signatureOf(verdict: Verdict): string | null {
   return verdict.status === 'infected' || verdict.status === 'unscannable' ? verdict.signature : null;
+}
+
+/**
+ * Where that signature comes from (signature.ts): `clamav`, `custom` or
+ * `third-party`; null where there is no signature. The report's and the scan
+ * output's `signatureOrigin`, and the notification's attribute.
+ */
+export function signatureOriginOf(verdict: Verdict): SignatureOrigin | null {
+  const signature = signatureOf(verdict);
+  return signature === null ? null : signatureOrigin(signature);
 }
 
 /**

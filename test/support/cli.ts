@@ -24,8 +24,9 @@ export interface RunningCli {
   done: Promise<CliResult>;
 }
 
-export function startCli(args: string[], env: Record<string, string>, timeoutMs = 120_000): RunningCli {
+export function startCli(args: string[], env: Record<string, string>, timeoutMs = 120_000, cwd?: string): RunningCli {
   const child = spawn(process.execPath, [CLI, ...args], {
+    ...(cwd ? { cwd } : {}),
     env: { PATH: process.env['PATH'] ?? '', BUCKETSCAN_ENV_FILE: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -45,8 +46,9 @@ export function startCli(args: string[], env: Record<string, string>, timeoutMs 
   return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
 
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  return startCli(args, env).done;
+/** `cwd`: the working directory (where .local/ is looked for); default this process's. */
+export function runCli(args: string[], env: Record<string, string>, cwd?: string): Promise<CliResult> {
+  return startCli(args, env, 120_000, cwd).done;
 }
 
 /** The settings a command needs against one emulator (or moto) endpoint. */

@@ -30,6 +30,8 @@ export const LAYERS: Readonly<Record<string, number>> = {
   policy: 3,
   rescan: 3,
   dlq: 3,
+  // Custom signatures and the allow list as files: rules, rendering, publishing.
+  signatures: 3,
   metrics: 4,
   // Settings: each section in the shapes the layers below take.
   config: 5,

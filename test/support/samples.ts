@@ -22,6 +22,13 @@ export { eicar } from '../../src/local/eicar.ts';
  */
 export const MARKER: string = ['BUCKETSCAN', 'TEST', 'SIGNATURE', '063ba0a980f11c320ce3dd9b'].join('-');
 
+/** What test/fixtures/custom-signatures/acme.ndb matches anywhere in a file, joined at run time like MARKER. */
+export const CUSTOM_NDB_MARKER: string = ['CUSTOM', 'NDB', 'MARKER', '5e0c31d8a4b7f29e'].join('-');
+export const CUSTOM_NDB_SIGNATURE = 'Custom.Test.NdbMarker-1.UNOFFICIAL';
+/** What the YARA rule of test/fixtures/custom-signatures/acme.yar matches. */
+export const CUSTOM_YARA_MARKER: string = ['CUSTOM', 'YARA', 'MARKER', 'b93f1a07c6d2e845'].join('-');
+export const CUSTOM_YARA_SIGNATURE = 'YARA.Custom_Test_YaraMarker.UNOFFICIAL';
+
 export interface ZipEntry {
   name: string;
   data: Buffer;

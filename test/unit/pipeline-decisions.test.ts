@@ -93,6 +93,7 @@ test('the report carries every field the contract names', () => {
     reason: 'virus detected',
     status: 'INFECTED',
     signature: 'Win.Test.EICAR_HDB-1',
+    signatureOrigin: 'clamav',
     bucket: 'unprocessed',
     versionId: 'v9',
     eTag: 'abc',
@@ -114,6 +115,7 @@ test('the report carries every field the contract names', () => {
   assert.equal(tooLarge.reason, 'file too large');
   assert.equal(tooLarge.status, 'TOO_LARGE');
   assert.equal(tooLarge.signature, null);
+  assert.equal(tooLarge.signatureOrigin, null);
   assert.equal(tooLarge.versionId, null);
   assert.equal(tooLarge.eTag, 'abc', 'falls back to the event eTag');
 });
@@ -134,9 +136,13 @@ test('the notification is the report, with an ASCII subject and filterable attri
     status: { DataType: 'String', StringValue: 'INFECTED' },
     bucket: { DataType: 'String', StringValue: 'unprocessed' },
     signature: { DataType: 'String', StringValue: 'Win.Test.EICAR_HDB-1' },
+    signatureOrigin: { DataType: 'String', StringValue: 'clamav' },
   });
-  const tooLarge = buildNotification({ ...report, status: 'TOO_LARGE', signature: null });
+  const custom = buildNotification({ ...report, signature: 'Custom.Acme-1.UNOFFICIAL', signatureOrigin: 'custom' });
+  assert.equal(custom.attributes['signatureOrigin']?.StringValue, 'custom', 'subscribers can filter detections by custom signatures');
+  const tooLarge = buildNotification({ ...report, status: 'TOO_LARGE', signature: null, signatureOrigin: null });
   assert.equal(tooLarge.attributes['signature'], undefined);
+  assert.equal(tooLarge.attributes['signatureOrigin'], undefined);
   assert.equal(tooLarge.attributes['status']?.StringValue, 'TOO_LARGE');
 });
 
@@ -167,6 +173,7 @@ test('an UNSCANNABLE report says so, with the detail; other reports have no deta
     status: { DataType: 'String', StringValue: 'UNSCANNABLE' },
     bucket: { DataType: 'String', StringValue: 'unprocessed' },
     signature: { DataType: 'String', StringValue: 'Heuristics.Limits.Exceeded.MaxFiles' },
+    signatureOrigin: { DataType: 'String', StringValue: 'clamav' },
   });
   assert.deepEqual(JSON.parse(notification.message), report);
   assert.equal('detail' in buildReport({ ...base, verdict: { status: 'infected', signature: 'X' } }), false);

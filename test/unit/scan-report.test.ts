@@ -160,12 +160,19 @@ test('text lines: a file name cannot forge a line or a result', () => {
 
 test('JSON lines: every field, always', () => {
   const s3: ScanTargetSpec = { kind: 's3', target: 's3://b/k', bucket: 'b', key: 'k' };
-  const line = jsonLine({ target: s3, outcome: { status: 'infected', signature: 'X' }, bytes: 68, versionId: 'v1', eTag: 'e' });
+  const line = jsonLine({
+    target: s3,
+    outcome: { status: 'infected', signature: 'Custom.X-1.UNOFFICIAL' },
+    bytes: 68,
+    versionId: 'v1',
+    eTag: 'e',
+  });
   assert.deepEqual(JSON.parse(line), {
     target: 's3://b/k',
     kind: 's3',
     status: 'INFECTED',
-    signature: 'X',
+    signature: 'Custom.X-1.UNOFFICIAL',
+    signatureOrigin: 'custom',
     reason: null,
     detail: null,
     bytes: 68,
@@ -179,6 +186,7 @@ test('JSON lines: every field, always', () => {
     kind: 'file',
     status: 'ERROR',
     signature: null,
+    signatureOrigin: null,
     reason: null,
     detail: 'no such file',
     bytes: null,
