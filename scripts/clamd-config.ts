@@ -26,6 +26,7 @@ import {
   SIGNATURE_EXTENSIONS,
   type ClamdConfigValues,
 } from '../src/local/clamd-config.ts';
+import { PUBLISHED_DATABASES } from '../src/signatures/set.ts';
 
 export const ENTRYPOINT = fileURLToPath(new URL('../images/clamd/entrypoint.sh', import.meta.url));
 const BEGIN = '# >>> Generated from src/local/clamd-config.ts by scripts/clamd-config.ts (npm run clamd-config): do not edit by hand.';
@@ -55,6 +56,11 @@ const CONSTANTS: Array<[name: string, value: number | string, why: string]> = [
   ['DEFAULT_MAX_RECURSION', DEFAULT_MAX_RECURSION, ''],
   ['DEFAULT_MAX_FILES', DEFAULT_MAX_FILES, ''],
   ['DEFAULT_MAX_SCAN_TIME_MS', DEFAULT_MAX_SCAN_TIME_MS, ''],
+  [
+    'CUSTOM_DATABASE_FILES',
+    ` ${PUBLISHED_DATABASES.join(' ')} `,
+    'The files of a detection set (src/signatures/set.ts), each fetched from FRESHCLAM_CUSTOM_DATABASES_URL.',
+  ],
   [
     'SIGNATURE_EXTENSIONS',
     ` ${[...SIGNATURE_EXTENSIONS].map((extension) => extension.slice(1)).join(' ')} `,

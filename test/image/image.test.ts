@@ -5,7 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -18,7 +19,10 @@ import { startEmulator, type Emulator } from '../../src/local/emulator.ts';
 import { freePort } from '../../src/local/free-port.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { ClamdClient } from '../../src/scan/clamd-client.ts';
-import { EICAR_SIGNATURE, eicar } from '../support/samples.ts';
+import { CUSTOM_NDB_MARKER, CUSTOM_NDB_SIGNATURE, EICAR_SIGNATURE, eicar } from '../support/samples.ts';
+import { planPublication, readPublished, writePublication } from '../../src/signatures/publish.ts';
+import { checkSourceFiles, readSourceDirectory } from '../../src/signatures/set.ts';
+import { directoryTarget } from '../../src/signatures/target.ts';
 import { emulatorEnv, RESOURCES } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 import {
@@ -37,6 +41,7 @@ import {
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SIGNATURES = join(root, 'test', 'fixtures', 'signatures');
+const CUSTOM_SIGNATURES = join(root, 'test', 'fixtures', 'custom-signatures');
 const REGION = RESOURCES.region;
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 /** The variables the worker requires, for computing what it makes of MAX_FILE_SIZE. */
@@ -199,6 +204,95 @@ describe('the images as built', () => {
       assert.doesNotMatch(result.stdout + result.stderr, /Self checking every/, 'clamd must not have started');
     } finally {
       await new Promise<void>((resolve) => mirror.close(() => resolve()));
+    }
+  });
+
+  /** A folder served over HTTP on 127.0.0.1, as the definitions mirror serves its custom/ prefix; every request is recorded. */
+  async function serveFolder(dir: string | undefined): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+    const requests: string[] = [];
+    const server: Server = createServer((request, response) => {
+      const path = request.url ?? '';
+      requests.push(path);
+      const name = path.replace(/^\/custom\//, '');
+      if (dir === undefined || !/^[A-Za-z0-9._-]+$/.test(name)) return void response.writeHead(404).end();
+      try {
+        response.writeHead(200, { 'content-type': 'text/plain' }).end(readFileSync(join(dir, name)));
+      } catch {
+        response.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}/custom/`, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  test('freshclam fetches the detection set from FRESHCLAM_CUSTOM_DATABASES_URL before clamd starts, and clamd matches with it', async (t) => {
+    // A set published by the real publish path (bucketscan signatures publish), served as the mirror serves it.
+    const dir = mkdtempSync(join(tmpdir(), 'bucketscan-image-set-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const target = directoryTarget(dir);
+    const sources = await readSourceDirectory(CUSTOM_SIGNATURES);
+    const change = { kind: 'signatures' as const, sources: sources.files, signatures: checkSourceFiles(sources.files).signatures };
+    const current = await readPublished(target);
+    await writePublication(target, current, planPublication(current, change, 'image-test', new Date()), undefined);
+    const mirror = await serveFolder(dir);
+    t.after(() => mirror.close());
+
+    const port = await freePort();
+    const clamd = startContainer(IMAGES.clamd, {
+      name: uniqueName('clamd-custom'),
+      env: {
+        FRESHCLAM: 'custom',
+        FRESHCLAM_CUSTOM_DATABASES_URL: mirror.url,
+        CLAMD_TCP_PORT: String(port),
+        CLAMD_EXTRA_SIGNATURES_DIR: '/signatures',
+      },
+      args: ['--no-healthcheck', '--volume', `${SIGNATURES}:/signatures:ro`],
+    });
+    t.after(() => clamd.remove());
+    const client = new ClamdClient({ address: { kind: 'tcp', host: '127.0.0.1', port }, connectTimeoutMs: 1_000, idleTimeoutMs: 5_000 });
+    await waitFor(
+      'clamd with the custom databases to answer PING',
+      async () => {
+        if (clamd.child.exitCode !== null) throw new Error(`the clamd container exited${tail(clamd)}`);
+        await client.ping();
+        return true;
+      },
+      60_000,
+    );
+    assert.ok(mirror.requests.includes('/custom/bucketscan-custom.ndb'), `requests: ${mirror.requests.join(', ')}`);
+    assert.ok(mirror.requests.includes('/custom/bucketscan-allow.ign2'), `requests: ${mirror.requests.join(', ')}`);
+    const verdict = await client.scan(
+      (async function* () {
+        yield Buffer.from(`an invoice with ${CUSTOM_NDB_MARKER} inside`);
+      })(),
+    );
+    assert.deepEqual(verdict, { status: 'infected', signature: CUSTOM_NDB_SIGNATURE });
+  });
+
+  test('with FRESHCLAM_CUSTOM_DATABASES_URL naming a folder that holds no set, clamd does not start (exit 1, with advice)', async () => {
+    const mirror = await serveFolder(undefined);
+    try {
+      const result = await oneOff(IMAGES.clamd, [
+        '-e',
+        'FRESHCLAM=custom',
+        '-e',
+        `FRESHCLAM_CUSTOM_DATABASES_URL=${mirror.url}`,
+        '-e',
+        `CLAMD_TCP_PORT=${await freePort()}`,
+        '-e',
+        'CLAMD_EXTRA_SIGNATURES_DIR=/signatures',
+        '--volume',
+        `${SIGNATURES}:/signatures:ro`,
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(
+        result.stderr,
+        /freshclam could not fetch http:\/\/127\.0\.0\.1:\d+\/custom\/bucketscan-custom\.\w+ .*Publish one there/s,
+      );
+      assert.doesNotMatch(result.stdout + result.stderr, /Self checking every/, 'clamd must not have started');
+    } finally {
+      await mirror.close();
     }
   });
 

@@ -25,6 +25,8 @@ export const LAYERS: Readonly<Record<string, number>> = {
   // Adapters, each owning its types: AWS (S3, SQS, SNS) and clamd.
   aws: 2,
   scan: 2,
+  // What a file is from its first bytes (the file-type package).
+  filetype: 2,
   // What bucketscan does with them.
   pipeline: 3,
   policy: 3,

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createDeflateRaw, crc32, deflateRawSync } from 'node:zlib';
+import { createDeflateRaw, crc32, deflateRawSync, deflateSync } from 'node:zlib';
 
 /** What clamd reports for eicar(): the .hdb name plus the suffix clamd adds to every unsigned database's names. */
 export const EICAR_SIGNATURE = 'Win.Test.EICAR_HDB-1.UNOFFICIAL';
@@ -28,6 +28,48 @@ export const CUSTOM_NDB_SIGNATURE = 'Custom.Test.NdbMarker-1.UNOFFICIAL';
 /** What the YARA rule of test/fixtures/custom-signatures/acme.yar matches. */
 export const CUSTOM_YARA_MARKER: string = ['CUSTOM', 'YARA', 'MARKER', 'b93f1a07c6d2e845'].join('-');
 export const CUSTOM_YARA_SIGNATURE = 'YARA.Custom_Test_YaraMarker.UNOFFICIAL';
+
+/**
+ * The head of a Windows executable as file-type and clamd recognise one: the DOS
+ * header ("MZ", the offset of the PE header at 0x3c), then "PE\0\0" and an empty
+ * COFF header. Not a program that runs; enough to be an executable by its bytes.
+ */
+export function peExecutable(): Buffer {
+  const bytes = Buffer.alloc(1024);
+  bytes.write('MZ', 0, 'latin1');
+  bytes.writeUInt32LE(0x80, 0x3c);
+  bytes.write('PE\0\0', 0x80, 'latin1');
+  bytes.writeUInt16LE(0x14c, 0x84); // i386
+  return bytes;
+}
+
+/** The first lines of a PDF. */
+export function pdfHead(): Buffer {
+  return Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n', 'latin1');
+}
+
+/** A valid 1x1 PNG, built from its chunks. */
+export function png(): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const framed = Buffer.alloc(body.length + 8);
+    framed.writeUInt32BE(data.length, 0);
+    body.copy(framed, 4);
+    framed.writeUInt32BE(crc32(body), body.length + 4);
+    return framed;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(1, 0);
+  header.writeUInt32BE(1, 4);
+  header.writeUInt8(8, 8); // bit depth
+  header.writeUInt8(2, 9); // truecolour
+  return Buffer.concat([
+    Buffer.from('89504e470d0a1a0a', 'hex'),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.from([0, 255, 0, 0]))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
 
 export interface ZipEntry {
   name: string;

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ENTRYPOINT, withFreshBlock } from '../../scripts/clamd-config.ts';
 import { renderClamdConfig } from '../../src/local/clamd-config.ts';
+import { PUBLISHED_DATABASES } from '../../src/signatures/set.ts';
 import { CLAMD_IMAGE_CASES, imageClamdConfig } from '../support/clamd-image-config.ts';
 
 const MiB = 1024 * 1024;
@@ -59,6 +60,48 @@ describe("the entrypoint's clamd.conf is renderClamdConfig's", () => {
     assert.equal(tooLong.status, 2);
     assert.match(tooLong.stderr, /^clamd-entrypoint: configuration error: CLAMD_STREAM_MAX_LENGTH_MB: /);
     assert.throws(() => imageClamdConfig({ streamMaxBytes: 2048 * MiB, maxThreads: 10 }), RangeError);
+  });
+});
+
+describe("the entrypoint's freshclam.conf: the detection set (FRESHCLAM_CUSTOM_DATABASES_URL)", () => {
+  const freshclamConfig = (env: Record<string, string>) =>
+    spawnSync('bash', [ENTRYPOINT, 'print-freshclam-config'], { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8' });
+  const lines = (text: string, option: string) =>
+    text
+      .split('\n')
+      .filter((line) => line.startsWith(`${option} `))
+      .map((line) => line.slice(option.length + 1));
+
+  test('one DatabaseCustomURL per file of a set, the same list bucketscan publishes', () => {
+    const result = freshclamConfig({ FRESHCLAM_CUSTOM_DATABASES_URL: ' https://mirror.s3.eu-west-1.amazonaws.com/custom ' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(
+      lines(result.stdout, 'DatabaseCustomURL'),
+      PUBLISHED_DATABASES.map((name) => `https://mirror.s3.eu-west-1.amazonaws.com/custom/${name}`),
+    );
+    assert.deepEqual(lines(result.stdout, 'ExcludeDatabase'), [], 'the official database is fetched too');
+    assert.deepEqual(lines(freshclamConfig({}).stdout, 'DatabaseCustomURL'), []);
+  });
+
+  test('FRESHCLAM=custom fetches the set only (the official database is mounted)', () => {
+    const result = freshclamConfig({ FRESHCLAM: 'custom', FRESHCLAM_CUSTOM_DATABASES_URL: 'http://127.0.0.1:8080/set/' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(lines(result.stdout, 'ExcludeDatabase'), ['daily', 'main', 'bytecode']);
+    assert.equal(lines(result.stdout, 'DatabaseCustomURL').length, PUBLISHED_DATABASES.length);
+  });
+
+  test('refused: a URL that is not one, a set with freshclam off, custom with nothing to fetch', () => {
+    for (const [env, message] of [
+      [{ FRESHCLAM_CUSTOM_DATABASES_URL: 's3://mirror/custom/' }, /FRESHCLAM_CUSTOM_DATABASES_URL: must be the http\(s\) URL of a folder/],
+      [{ FRESHCLAM_CUSTOM_DATABASES_URL: 'https://x/custom/\nPrivateMirror evil' }, /FRESHCLAM_CUSTOM_DATABASES_URL: must be/],
+      [{ FRESHCLAM: 'off', FRESHCLAM_CUSTOM_DATABASES_URL: 'https://x/custom/' }, /is set but FRESHCLAM is off/],
+      [{ FRESHCLAM: 'custom' }, /FRESHCLAM: is custom but FRESHCLAM_CUSTOM_DATABASES_URL is not set/],
+    ] as const) {
+      const result = freshclamConfig(env);
+      assert.equal(result.status, 2, JSON.stringify(env));
+      assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, message);
+    }
   });
 });
 
