@@ -1,13 +1,8 @@
 import { z } from 'zod';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
 import type { Env } from './env-file.ts';
-import { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
-import {
-  DEFAULT_MAX_DEFINITIONS_AGE_HOURS,
-  DEFAULT_STALE_DEFINITIONS,
-  STALE_DEFINITIONS_MODES,
-  type StaleDefinitionsMode,
-} from '../scan/freshness.ts';
+import { DEFAULT_STATUS_TAG, DEFAULTS } from './defaults.ts';
+import { STALE_DEFINITIONS_MODES, type StaleDefinitionsMode } from '../scan/freshness.ts';
 import { LOG_FORMATS, type LogFormatSetting } from '../log/pretty.ts';
 
 /** A bad setting, named by the variable a user has to fix. */
@@ -131,7 +126,7 @@ const megabytes = z
   .trim()
   .optional()
   .transform((value, ctx) => {
-    if (value === undefined || value === '') return 100;
+    if (value === undefined || value === '') return DEFAULTS.maxFileSizeMb;
     if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_SCANNABLE_MB) {
       ctx.addIssue({
         code: 'custom',
@@ -160,7 +155,7 @@ const logLevel = z
   .string()
   .trim()
   .optional()
-  .transform((value) => (value ? value.toLowerCase() : 'info'))
+  .transform((value) => (value ? value.toLowerCase() : DEFAULTS.logLevel))
   .pipe(
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
@@ -172,7 +167,7 @@ const unscannableAction = z
   .trim()
   .optional()
   .transform((value, ctx) => {
-    const action = value ? value.toLowerCase() : 'quarantine';
+    const action = value ? value.toLowerCase() : DEFAULTS.unscannableAction;
     if (action === 'quarantine' || action === 'forward') return action;
     ctx.addIssue({ code: 'custom', message: `must be quarantine or forward, got "${value}"` });
     return z.NEVER;
@@ -207,28 +202,28 @@ const schema = z.object({
   AWS_SNS_ACCESS_KEY_ID: optionalText,
   AWS_SNS_SECRET_ACCESS_KEY: optionalText,
   CLAMD_HOST: optionalText,
-  CLAMD_PORT: integer(3310, 1, 65535, 'port'),
+  CLAMD_PORT: integer(DEFAULTS.clamdPort, 1, 65535, 'port'),
   CLAMD_SOCKET: optionalText,
-  CLAMD_CONNECT_TIMEOUT: integer(5, 1, 600, 'seconds'),
-  CLAMD_TIMEOUT: integer(120, 1, 3600, 'seconds'),
+  CLAMD_CONNECT_TIMEOUT: integer(DEFAULTS.clamdConnectTimeoutSeconds, 1, 600, 'seconds'),
+  CLAMD_TIMEOUT: integer(DEFAULTS.clamdTimeoutSeconds, 1, 3600, 'seconds'),
   MAX_FILE_SIZE: megabytes,
   UNSCANNABLE_ACTION: unscannableAction,
   // Defaults from the latency-mode sweep (docs/benchmarks.md).
-  CONCURRENCY: integer(8, 1, 256, 'messages'),
+  CONCURRENCY: integer(DEFAULTS.concurrency, 1, 256, 'messages'),
   // Unset: as many as CONCURRENCY (told apart in loadConfig).
   RECEIVE_AHEAD: integer(-1, 0, 256, 'messages'),
-  VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
-  RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
-  SHUTDOWN_TIMEOUT: integer(25, 1, 3600, 'seconds'),
-  MULTIPART_COPY_THRESHOLD: integer(5120, 5, 5120, 'megabytes'),
-  RETRY_DELAY: integer(15, 0, 43200, 'seconds'),
+  VISIBILITY_TIMEOUT: integer(DEFAULTS.visibilityTimeoutSeconds, 10, 43200, 'seconds'),
+  RECEIVE_WAIT_TIME: integer(DEFAULTS.receiveWaitSeconds, 0, 20, 'seconds'),
+  SHUTDOWN_TIMEOUT: integer(DEFAULTS.shutdownTimeoutSeconds, 1, 3600, 'seconds'),
+  MULTIPART_COPY_THRESHOLD: integer(DEFAULTS.multipartCopyThresholdMb, 5, 5120, 'megabytes'),
+  RETRY_DELAY: integer(DEFAULTS.retryDelaySeconds, 0, 43200, 'seconds'),
   HEALTH_PORT: integer(0, 0, 65535, 'port'),
   MAX_DEFINITIONS_AGE: z
     .string()
     .trim()
     .optional()
     .transform((value, ctx) => {
-      if (value === undefined || value === '') return DEFAULT_MAX_DEFINITIONS_AGE_HOURS;
+      if (value === undefined || value === '') return DEFAULTS.maxDefinitionsAgeHours;
       if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
         ctx.addIssue({ code: 'custom', message: `must be a number of hours above 0, got "${value}"` });
         return z.NEVER;
@@ -239,7 +234,7 @@ const schema = z.object({
     .string()
     .trim()
     .optional()
-    .transform((value) => (value ? value.toLowerCase() : DEFAULT_STALE_DEFINITIONS))
+    .transform((value) => (value ? value.toLowerCase() : DEFAULTS.staleDefinitions))
     .pipe(z.enum(STALE_DEFINITIONS_MODES, { error: 'must be warn or pause' })),
   LOG_FORMAT: z
     .string()
@@ -251,7 +246,7 @@ const schema = z.object({
     .string()
     .trim()
     .optional()
-    .transform((value) => (value ? value.toLowerCase() : 'prometheus'))
+    .transform((value) => (value ? value.toLowerCase() : DEFAULTS.metrics))
     .pipe(z.enum(['prometheus', 'emf', 'off'], { error: 'must be prometheus, emf or off' })),
   METRICS_NAMESPACE: text
     .regex(/^[A-Za-z0-9 ._\-/#:]{1,255}$/, 'must be a CloudWatch namespace (1-255 letters, digits, spaces and . _ - / # :)')
@@ -400,7 +395,7 @@ export function loadConfig(env: Env): Config {
   }
   const address: ClamdAddress = p.CLAMD_SOCKET
     ? { kind: 'socket', path: p.CLAMD_SOCKET }
-    : { kind: 'tcp', host: p.CLAMD_HOST ?? '127.0.0.1', port: p.CLAMD_PORT };
+    : { kind: 'tcp', host: p.CLAMD_HOST ?? DEFAULTS.clamdHost, port: p.CLAMD_PORT };
   const explicit = ['CLAMD_HOST', 'CLAMD_PORT', 'CLAMD_SOCKET'].some((name) => (env[name] ?? '').trim() !== '');
 
   if (p.UNPROCESSED_BUCKET_NAME === p.QUARANTINE_BUCKET_NAME && p.UNPROCESSED_PREFIX === p.QUARANTINE_PREFIX) {
@@ -436,7 +431,7 @@ export function loadConfig(env: Env): Config {
     staleDefinitions: p.STALE_DEFINITIONS,
     logFormat: p.LOG_FORMAT,
     metrics: p.METRICS,
-    metricsNamespace: p.METRICS_NAMESPACE ?? 'bucketscan',
+    metricsNamespace: p.METRICS_NAMESPACE ?? DEFAULTS.metricsNamespace,
     statusTag: p.SCAN_STATUS_TAG === undefined ? DEFAULT_STATUS_TAG : p.SCAN_STATUS_TAG || undefined,
     logLevel: p.LOG_LEVEL,
   };

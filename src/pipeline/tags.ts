@@ -9,8 +9,8 @@ export type StatusValue = 'CLEAN' | 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
 
 export const MAX_TAGS = 10;
 
-/** SCAN_STATUS_TAG's default; `bucketscan policy` uses the same. */
-export const DEFAULT_STATUS_TAG = 'bucketscan-status';
+/** SCAN_STATUS_TAG's default; `bucketscan policy` uses the same (defined with the other defaults). */
+export { DEFAULT_STATUS_TAG } from '../config/defaults.ts';
 
 export type Merge = { ok: true; tags: Tag[] } | { ok: false; problem: string };
 
