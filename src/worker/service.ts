@@ -25,6 +25,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from './worker.ts';
 import { backoffSeconds } from './backoff.ts';
 import { startHealthServer } from './health.ts';
+import { taskProtectionFromEnvironment } from './task-protection.ts';
 
 /** Failures that say clamd itself is unreachable, as opposed to one file's trouble. */
 function isClamdOutage(error: unknown): boolean {
@@ -126,6 +127,8 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         metrics?.render?.bind(metrics),
       )
     : undefined;
+  // On ECS: protected from scale-in while holding messages (ECS_AGENT_URI is set by ECS).
+  const protection = taskProtectionFromEnvironment(process.env, logger);
   const onOutcome = (event: OutcomeEvent) => {
     metrics?.observe(event);
     options.onOutcome?.(event);
@@ -235,6 +238,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
           scanned,
           onOutcome,
         ).catch((error: unknown) => ({ action: 'retry' as const, error })),
+      ...(protection ? { onInFlight: (count: number) => protection.update(count) } : {}),
     });
     const running = worker;
     const stop = () => void running.stop();
@@ -247,6 +251,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     logger.info('worker stopped');
   } finally {
     phase = 'stopped';
+    await protection?.stop();
     freshness?.stop();
     metrics?.stop();
     clients.destroy();
