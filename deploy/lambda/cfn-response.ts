@@ -12,7 +12,7 @@ export interface CustomResourceEvent<P = Record<string, unknown>> {
   RequestId: string;
   LogicalResourceId: string;
   PhysicalResourceId?: string;
-  ResourceProperties: P & { ServiceToken?: string };
+  ResourceProperties: P;
   OldResourceProperties?: P;
 }
 

@@ -9,7 +9,6 @@ set -eu
 : "${MIRROR_BUCKET:?MIRROR_BUCKET must name the mirror bucket}"
 : "${METRICS_NAMESPACE:?METRICS_NAMESPACE must be set}"
 database=${DATABASE_DIR:-/database}
-aws s3 sync "$database/" "s3://$MIRROR_BUCKET/" --no-progress --exclude '*' --include '*.cvd' --include 'freshclam.dat'
 
 # A .cvd starts with a 512-byte text header: ClamAV-VDB:<build time>:<version>:...
 # with the build time as "06 Dec 2026 08-30 +0000".
@@ -19,6 +18,8 @@ built_at=$(date -u -d "$built" +%s) || {
   echo "publish: cannot read the build time of $database/daily.cvd (header: $(printf '%s' "$header" | cut -c1-80))" >&2
   exit 1
 }
+# Only now, with a database whose header reads, is anything published.
+aws s3 sync "$database/" "s3://$MIRROR_BUCKET/" --no-progress --exclude '*' --include '*.cvd' --include 'freshclam.dat'
 now=$(date -u +%s)
 age=$((now - built_at))
 printf '{"_aws":{"Timestamp":%s000,"CloudWatchMetrics":[{"Namespace":"%s","Dimensions":[[]],"Metrics":[{"Name":"bucketscan_mirror_definitions_age_seconds","Unit":"Seconds"}]}]},"bucketscan_mirror_definitions_age_seconds":%s,"version":"%s"}\n' \
