@@ -83,6 +83,10 @@ export interface BucketScanProps {
   readonly unprocessedPrefix?: string;
   /** Put before the original key in the quarantine bucket (QUARANTINE_PREFIX). */
   readonly quarantinePrefix?: string;
+  /** Role ARNs that may read a new quarantine bucket besides the scanner (a security team); a list token is accepted. */
+  readonly quarantineReaders?: string[];
+  /** The quarantine readers are used only where this condition holds (the template's empty-list case). */
+  readonly quarantineReadersCondition?: CfnCondition;
   /** A new quarantine bucket expires objects (and noncurrent versions) after this many days; 0 keeps them. Default 365. */
   readonly quarantineExpirationDays?: number;
   /** Server access logs of the buckets this construct creates go here. Default: none. */
@@ -219,6 +223,8 @@ export class BucketScan extends Construct {
   public readonly prefixes: { unprocessed: string; quarantine: string };
   /** The fail-closed statements, also when not applied: add them to your own bucket policy. */
   public readonly failClosedPolicy: iam.PolicyStatement[];
+  /** What the `bucketscan rescan` and `dlq` commands need: attach it to the operators' role. */
+  public readonly operatorPolicy: iam.ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: BucketScanProps) {
     super(scope, id);
@@ -319,6 +325,13 @@ export class BucketScan extends Construct {
         messageKeyCondition: props.messageEncryptionCondition,
       },
     });
+
+    this.quarantine.restrictReads(
+      this.scanService.taskDefinition.taskRole.roleArn,
+      props.quarantineReaders ?? [],
+      props.quarantineReadersCondition,
+    );
+    this.operatorPolicy = this.createOperatorPolicy(props.messageEncryptionCondition);
 
     mirror = new DefinitionsMirror(this, 'Mirror', {
       vpcId: props.vpc.vpcId,
@@ -426,6 +439,62 @@ export class BucketScan extends Construct {
     this.dashboard = this.monitoring.dashboard;
 
     this.acknowledge(props);
+  }
+
+  /**
+   * Exactly what the operators' commands call (deploy/test/iam/operator.json, as the
+   * moto tests record it): `bucketscan rescan` lists the bucket's versions and
+   * queues events, `bucketscan dlq` reads, returns and redrives the dead-letter queue.
+   */
+  private createOperatorPolicy(keyCondition: CfnCondition | undefined): iam.ManagedPolicy {
+    const dlq = this.queues.deadLetters.queueArn;
+    const inbound = this.queues.inbound.queueArn;
+    const policy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
+      description: 'bucketscan: what the rescan and dlq commands need (attach to the operators role)',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'RescanListsVersions',
+          actions: ['s3:ListBucket', 's3:ListBucketVersions', 's3:GetBucketVersioning'],
+          resources: [this.unprocessedBucket.bucketArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'QueueEvents',
+          actions: ['sqs:SendMessage', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
+          resources: [inbound],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadAndRedriveDeadLetters',
+          // StartMessageMoveTask also needs Receive/Delete/GetQueueAttributes on the source and SendMessage on the destination.
+          actions: [
+            'sqs:ReceiveMessage',
+            'sqs:DeleteMessage',
+            'sqs:ChangeMessageVisibility',
+            'sqs:GetQueueAttributes',
+            'sqs:GetQueueUrl',
+            'sqs:ListMessageMoveTasks',
+            'sqs:StartMessageMoveTask',
+          ],
+          resources: [dlq],
+        }),
+        ...(this.messageKey
+          ? [
+              new iam.PolicyStatement({
+                sid: 'UseMessageKey',
+                actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+                resources: [this.messageKey.keyArn],
+                conditions: { StringEquals: { 'kms:ViaService': `sqs.${Stack.of(this).region}.amazonaws.com` } },
+              }),
+            ]
+          : []),
+      ],
+    });
+    if (this.messageKey && keyCondition) {
+      // The key exists only where the condition holds: so does the statement that names it.
+      const cfn = policy.node.defaultChild as iam.CfnManagedPolicy;
+      const document = Stack.of(this).resolve(policy.document.toJSON()) as { Statement: unknown[] };
+      cfn.addPropertyOverride('PolicyDocument.Statement.3', Fn.conditionIf(keyCondition.logicalId, document.Statement[3], Aws.NO_VALUE));
+    }
+    return policy;
   }
 
   /** The S3 gateway endpoint on the task subnets' route tables (the mirror is read through it). */

@@ -3,7 +3,8 @@
  * lifecycle, or an existing one by name) and the virus-notification topic that
  * carries each report.
  */
-import { type CfnCondition, Fn } from 'aws-cdk-lib';
+import { Aws, type CfnCondition, Fn } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -23,6 +24,34 @@ export class Quarantine extends Construct {
   public readonly bucket: s3.IBucket;
   /** Reports of quarantined files (README, "The report"): subscribe here. */
   public readonly topic: sns.Topic;
+
+  /**
+   * On a bucket this construct created: only the scanner, and the named readers
+   * (a security team), may read quarantined files and reports, whatever else their
+   * own policies allow. An existing bucket's policy is its owner's to set (docs/deploy.md).
+   */
+  restrictReads(scannerRoleArn: string, readers: string[], readersCondition?: CfnCondition): void {
+    if (!(this.bucket instanceof s3.Bucket)) return;
+    const hasReaders = readers.some((reader) => reader !== '');
+    const readersClause = { 'aws:PrincipalArn': readers };
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyReadsExceptScannerAndReaders',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [this.bucket.arnForObjects('*')],
+        conditions: {
+          ArnNotEquals: { 'aws:PrincipalArn': scannerRoleArn },
+          ...(!hasReaders
+            ? {}
+            : readersCondition
+              ? { ArnNotLike: Fn.conditionIf(readersCondition.logicalId, readersClause, Aws.NO_VALUE) }
+              : { ArnNotLike: readersClause }),
+        },
+      }),
+    );
+  }
 
   constructor(scope: Construct, id: string, props: QuarantineProps) {
     super(scope, id);

@@ -125,6 +125,11 @@ export class BucketScanTemplateStack extends Stack {
       default: '',
       description: 'Role ARNs that may read unscanned objects',
     });
+    const quarantineReaders = parameter('QuarantineReaders', {
+      type: 'CommaDelimitedList',
+      default: '',
+      description: 'Role ARNs that may read quarantined files and reports besides the scanner (a security team)',
+    });
     const kmsKeyArns = parameter('KmsKeyArns', {
       type: 'CommaDelimitedList',
       default: '',
@@ -172,6 +177,9 @@ export class BucketScanTemplateStack extends Stack {
     const createS3Endpoint = new CfnCondition(this, 'CreateS3Endpoint', {
       expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', routeTableIds.valueAsList), '')),
     });
+    const hasQuarantineReaders = new CfnCondition(this, 'HasQuarantineReaders', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', quarantineReaders.valueAsList), '')),
+    });
     const hasKmsKeys = new CfnCondition(this, 'HasKmsKeys', {
       expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', kmsKeyArns.valueAsList), '')),
     });
@@ -205,6 +213,8 @@ export class BucketScanTemplateStack extends Stack {
       clamdImage: ecs.ContainerImage.fromRegistry(clamdImage.valueAsString),
       awsCliImage: ecs.ContainerImage.fromRegistry(awsCliImage.valueAsString),
       awsCliImageGrant: { condition: awsCliIsPrivate, uri: awsCliImage.valueAsString },
+      quarantineReaders: quarantineReaders.valueAsList,
+      quarantineReadersCondition: hasQuarantineReaders,
       kmsKeyArns: kmsKeyArns.valueAsList,
       kmsKeysCondition: hasKmsKeys,
       messageEncryptionCondition: customerKey,
@@ -268,6 +278,7 @@ export class BucketScanTemplateStack extends Stack {
     output('AlarmTopicArn', this.bucketScan.alarmTopic.topicArn, 'Alarms: subscribe here');
     output('QuarantineBucketName', this.bucketScan.quarantineBucket.bucketName, 'Quarantined files and their reports');
     output('DefinitionsMirrorBucketName', this.bucketScan.mirrorBucket.bucketName, 'The ClamAV definitions mirror');
+    output('OperatorPolicyArn', this.bucketScan.operatorPolicy.managedPolicyArn, 'Attach to the role that runs bucketscan rescan and dlq');
     output('ScannerRoleArn', this.bucketScan.taskDefinition.taskRole.roleArn, "The worker's role (for bucketscan policy --scanner-role)");
     output('ClusterName', this.bucketScan.cluster.clusterName, 'ECS cluster');
     output('ServiceName', this.bucketScan.service.serviceName, 'ECS service');

@@ -23,10 +23,13 @@ import { parseMessageBody } from '../../src/events/message.ts';
 import { checkRecord } from '../../src/events/record.ts';
 import { endpointEnv, runCli } from '../support/cli.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
+import { expectFixture, startIamRecorder, type IamRecorder } from '../support/iam-recorder.ts';
 import { waitFor } from '../support/wait.ts';
 
 const MAX_RECEIVES = 2;
 let moto: Moto | undefined;
+/** The commands reach moto through it (deploy/test/iam.test.ts evaluates what it records). */
+let recorder: IamRecorder | undefined;
 let s3: S3Client;
 let sqs: SQSClient;
 let inboundUrl: string;
@@ -52,12 +55,19 @@ before(async () => {
       }),
     )
   ).QueueUrl!;
-  env = endpointEnv(moto.endpoint);
+  recorder = await startIamRecorder(moto.endpoint, {
+    buckets: { unprocessed: '{unprocessed}', quarantine: '{quarantine}' },
+    queues: { 'virus-scanning-dlq': '{deadLetters}', 'virus-scanning': '{inbound}' },
+    topics: {},
+    statusTag: 'bucketscan-status',
+  });
+  env = endpointEnv(recorder.endpoint);
 });
 
 after(async () => {
   s3?.destroy();
   sqs?.destroy();
+  await recorder?.stop();
   await moto?.stop();
 });
 
@@ -162,4 +172,9 @@ describe('dlq against moto', () => {
     assert.equal(back.length, 1);
     assert.equal(back[0]!.Body, body);
   });
+});
+
+// Last: what the commands called in the tests above, as IAM sees it, is what the IAM proof evaluates.
+test('every AWS call the commands made is listed for the IAM proof (deploy/test/iam/operator.json)', () => {
+  expectFixture('operator', recorder!.calls());
 });
