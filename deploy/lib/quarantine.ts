@@ -3,13 +3,14 @@
  * lifecycle, or an existing one by name) and the virus-notification topic that
  * carries each report.
  */
-import { Aws, type CfnCondition, Fn } from 'aws-cdk-lib';
+import { type CfnCondition, Fn } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { quarantineLifecycle, secureBucketDefaults } from './buckets.ts';
+import { exemptScannerAndReaders } from './fail-closed-policy.ts';
 
 export interface QuarantineProps {
   bucketName?: string | undefined;
@@ -32,8 +33,6 @@ export class Quarantine extends Construct {
    */
   restrictReads(scannerRoleArn: string, readers: string[], readersCondition?: CfnCondition): void {
     if (!(this.bucket instanceof s3.Bucket)) return;
-    const hasReaders = readers.some((reader) => reader !== '');
-    const readersClause = { 'aws:PrincipalArn': readers };
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'DenyReadsExceptScannerAndReaders',
@@ -41,14 +40,7 @@ export class Quarantine extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
         resources: [this.bucket.arnForObjects('*')],
-        conditions: {
-          ArnNotEquals: { 'aws:PrincipalArn': scannerRoleArn },
-          ...(!hasReaders
-            ? {}
-            : readersCondition
-              ? { ArnNotLike: Fn.conditionIf(readersCondition.logicalId, readersClause, Aws.NO_VALUE) }
-              : { ArnNotLike: readersClause }),
-        },
+        conditions: exemptScannerAndReaders(scannerRoleArn, readers, readersCondition),
       }),
     );
   }

@@ -146,7 +146,9 @@ export function resolveDeep(template: Template, value: unknown, context: Resolve
   const keys = Object.keys(value);
   if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::'))) {
     const resolved = resolve(template, value, context, where);
-    return resolved === NO_VALUE || typeof resolved !== 'object' || resolved === null ? resolved : resolveDeep(template, resolved, context, where);
+    return resolved === NO_VALUE || typeof resolved !== 'object' || resolved === null
+      ? resolved
+      : resolveDeep(template, resolved, context, where);
   }
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {

@@ -191,6 +191,20 @@ describe('buckets', () => {
         Principal: { AWS: '*' },
         Resource: [{ 'Fn::GetAtt': [QUARANTINE, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [QUARANTINE, 'Arn'] }, '/*']] }],
       },
+      {
+        // Only the scanner and the named readers read quarantined files (the IAM proof evaluates it).
+        Sid: 'DenyReadsExceptScannerAndReaders',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: ['s3:GetObject', 's3:GetObjectVersion'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [QUARANTINE, 'Arn'] }, '/*']] },
+        Condition: {
+          ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [TASK_ROLE, 'Arn'] } },
+          ArnNotLike: {
+            'Fn::If': ['HasQuarantineReaders', { 'aws:PrincipalArn': { Ref: 'QuarantineReaders' } }, { Ref: 'AWS::NoValue' }],
+          },
+        },
+      },
     ]);
   });
 

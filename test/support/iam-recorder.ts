@@ -61,7 +61,9 @@ export async function startIamRecorder(target: string, names: RecorderNames): Pr
 
   const tagsOf = async (bucket: string, key: string, versionId?: string): Promise<Record<string, string> | undefined> => {
     try {
-      const { TagSet = [] } = await moto.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }));
+      const { TagSet = [] } = await moto.send(
+        new GetObjectTaggingCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      );
       return Object.fromEntries(TagSet.map((t) => [t.Key!, t.Value!]));
     } catch {
       return undefined; // no such object (yet)
@@ -152,13 +154,25 @@ export async function iamCalls(
     const action = form.get('Action')!;
     const topic = form.get('TopicArn') ?? '';
     const topicName = topic.split(':').at(-1) ?? '';
-    return [{ operation: `SNS:${action}`, action: `sns:${action}`, resource: `arn:aws:sns:{region}:{account}:${names.topics[topicName] ?? topicName}`, context: {} }];
+    return [
+      {
+        operation: `SNS:${action}`,
+        action: `sns:${action}`,
+        resource: `arn:aws:sns:{region}:{account}:${names.topics[topicName] ?? topicName}`,
+        context: {},
+      },
+    ];
   }
   return s3Calls(method, url, headers, body, names, tagsOf);
 }
 
 function sqsCalls(operation: string, body: Buffer, names: RecorderNames): IamCall[] {
-  const input = JSON.parse(body.toString('utf8') || '{}') as { QueueUrl?: string; QueueName?: string; SourceArn?: string; DestinationArn?: string };
+  const input = JSON.parse(body.toString('utf8') || '{}') as {
+    QueueUrl?: string;
+    QueueName?: string;
+    SourceArn?: string;
+    DestinationArn?: string;
+  };
   const queueName = input.QueueName ?? input.QueueUrl?.split('/').at(-1) ?? input.SourceArn?.split(':').at(-1) ?? '';
   const placeholder = names.queues[queueName] ?? '{inbound}';
   const action = `sqs:${operation.replace(/Batch$/, '')}`;
@@ -200,7 +214,8 @@ async function s3Calls(
   if (!key) {
     if (method === 'GET' && query.has('versions')) return [call('ListObjectVersions', 's3:ListBucketVersions', bucketArn)];
     if (method === 'GET' && query.has('versioning')) return [call('GetBucketVersioning', 's3:GetBucketVersioning', bucketArn)];
-    if (method === 'GET' || method === 'HEAD') return [call(method === 'HEAD' ? 'HeadBucket' : 'ListObjectsV2', 's3:ListBucket', bucketArn)];
+    if (method === 'GET' || method === 'HEAD')
+      return [call(method === 'HEAD' ? 'HeadBucket' : 'ListObjectsV2', 's3:ListBucket', bucketArn)];
     return [call(`${method}Bucket`, `s3:${method}Bucket?`, bucketArn)];
   }
   const versioned = (plain: string, withVersion: string) => (versionId ? withVersion : plain);
@@ -208,15 +223,31 @@ async function s3Calls(
     case 'GET':
       if (query.has('tagging')) {
         return [
-          call('GetObjectTagging', versioned('s3:GetObjectTagging', 's3:GetObjectVersionTagging'), objectArn(key), await statusContext(bucket, key, versionId)),
+          call(
+            'GetObjectTagging',
+            versioned('s3:GetObjectTagging', 's3:GetObjectVersionTagging'),
+            objectArn(key),
+            await statusContext(bucket, key, versionId),
+          ),
         ];
       }
-      return [call('GetObject', versioned('s3:GetObject', 's3:GetObjectVersion'), objectArn(key), await statusContext(bucket, key, versionId))];
+      return [
+        call('GetObject', versioned('s3:GetObject', 's3:GetObjectVersion'), objectArn(key), await statusContext(bucket, key, versionId)),
+      ];
     case 'HEAD':
-      return [call('HeadObject', versioned('s3:GetObject', 's3:GetObjectVersion'), objectArn(key), await statusContext(bucket, key, versionId))];
+      return [
+        call('HeadObject', versioned('s3:GetObject', 's3:GetObjectVersion'), objectArn(key), await statusContext(bucket, key, versionId)),
+      ];
     case 'DELETE':
       if (query.has('uploadId')) return [call('AbortMultipartUpload', 's3:AbortMultipartUpload', objectArn(key))];
-      return [call('DeleteObject', versioned('s3:DeleteObject', 's3:DeleteObjectVersion'), objectArn(key), await statusContext(bucket, key, versionId))];
+      return [
+        call(
+          'DeleteObject',
+          versioned('s3:DeleteObject', 's3:DeleteObjectVersion'),
+          objectArn(key),
+          await statusContext(bucket, key, versionId),
+        ),
+      ];
     case 'POST':
       if (query.has('uploads')) {
         const tagging = headerText(headers['x-amz-tagging']);
@@ -265,7 +296,9 @@ async function s3Calls(
           if (sourceTags && Object.keys(sourceTags).length > 0) {
             // Copying the tags reads them from the source and writes them on the destination.
             calls.push(call(operation, sourceVersion ? 's3:GetObjectVersionTagging' : 's3:GetObjectTagging', sourceArn, sourceContext));
-            calls.push(call(operation, 's3:PutObjectTagging', objectArn(key), { 's3:RequestObjectTagKeys': Object.keys(sourceTags).sort() }));
+            calls.push(
+              call(operation, 's3:PutObjectTagging', objectArn(key), { 's3:RequestObjectTagKeys': Object.keys(sourceTags).sort() }),
+            );
           }
         }
       }

@@ -130,7 +130,8 @@ export function resolveDeployment(template: Template, parameters: Record<string,
         for (const inline of (props['Policies'] as Array<{ PolicyName: string; PolicyDocument: unknown }> | undefined) ?? []) {
           addRolePolicy(arn, inline.PolicyName, deep<Document>(inline.PolicyDocument, id));
         }
-        if (props['ManagedPolicyArns']) addRolePolicy(arn, `${id}-managed`, { Statement: [{ Effect: 'Allow', Action: 'logs:*', Resource: '*' }] });
+        if (props['ManagedPolicyArns'])
+          addRolePolicy(arn, `${id}-managed`, { Statement: [{ Effect: 'Allow', Action: 'logs:*', Resource: '*' }] });
         break;
       }
       case 'AWS::IAM::Policy':

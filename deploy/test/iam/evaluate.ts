@@ -6,17 +6,7 @@
 import assert from 'node:assert/strict';
 import { anonymousPrincipal, runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import type { Check } from './checks.ts';
-import {
-  ACCOUNT,
-  BUCKET_KEY,
-  CLAMD_IMAGE,
-  type Deployment,
-  READER,
-  SECURITY_TEAM,
-  UPLOADS,
-  VPC,
-  WORKER_IMAGE,
-} from './deployment.ts';
+import { ACCOUNT, BUCKET_KEY, CLAMD_IMAGE, type Deployment, READER, SECURITY_TEAM, UPLOADS, VPC, WORKER_IMAGE } from './deployment.ts';
 
 const BASE = {
   VpcId: VPC,
@@ -34,13 +24,21 @@ export const CONFIGURATIONS: Record<string, Record<string, string>> = {
   'FailClosedReads off, no KMS': { ...BASE, FailClosedReads: 'false' },
   'FailClosedReads on, no KMS': { ...BASE, FailClosedReads: 'true', FailClosedReaders: READER },
   'FailClosedReads off, KMS': { ...BASE, FailClosedReads: 'false', KmsKeyArns: BUCKET_KEY, MessageEncryption: 'customer-key' },
-  'FailClosedReads on, KMS': { ...BASE, FailClosedReads: 'true', FailClosedReaders: READER, KmsKeyArns: BUCKET_KEY, MessageEncryption: 'customer-key' },
+  'FailClosedReads on, KMS': {
+    ...BASE,
+    FailClosedReads: 'true',
+    FailClosedReaders: READER,
+    KmsKeyArns: BUCKET_KEY,
+    MessageEncryption: 'customer-key',
+  },
 };
 
 /** The AWS default key policy (IAM policies decide), for the customer's own bucket keys. */
 const DEFAULT_KEY_POLICY = {
   Version: '2012-10-17',
-  Statement: [{ Sid: 'EnableIamPolicies', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' }],
+  Statement: [
+    { Sid: 'EnableIamPolicies', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' },
+  ],
 };
 
 function resourcePolicyFor(d: Deployment, resource: string): unknown {
@@ -85,7 +83,10 @@ export async function evaluate(d: Deployment, check: Check): Promise<Outcome> {
       principal,
       action: check.action,
       resource: { resource: check.resource, accountId: ACCOUNT },
-      contextVariables: { ...check.context, ...(principalArn ? { 'aws:PrincipalArn': principalArn, 'aws:PrincipalAccount': ACCOUNT } : {}) },
+      contextVariables: {
+        ...check.context,
+        ...(principalArn ? { 'aws:PrincipalArn': principalArn, 'aws:PrincipalAccount': ACCOUNT } : {}),
+      },
     },
     identityPolicies,
     serviceControlPolicies: [],
@@ -99,10 +100,12 @@ export async function evaluate(d: Deployment, check: Check): Promise<Outcome> {
   const analysis = result.analysis as unknown as Record<string, { allowStatements?: Matched[]; denyStatements?: Matched[] } | undefined>;
   const named = (part: string, matched: Matched) => {
     const policy = part === 'identityAnalysis' ? shortName(matched.policyId ?? 'identity policy') : 'resource policy';
-    return matched.statement?.Sid ? `${policy}: ${matched.statement.Sid}` : `${policy} (statement ${matched.explain?.identifier ?? '?'})`;
+    const id = matched.statement?.Sid ?? matched.explain?.identifier ?? '?';
+    return /^\d+$/.test(id) ? `${policy} (statement ${id})` : `${policy}: ${id}`;
   };
-  const statements = (kind: 'allowStatements' | 'denyStatements') =>
-    [...new Set(['identityAnalysis', 'resourceAnalysis'].flatMap((part) => (analysis?.[part]?.[kind] ?? []).map((m) => named(part, m))))];
+  const statements = (kind: 'allowStatements' | 'denyStatements') => [
+    ...new Set(['identityAnalysis', 'resourceAnalysis'].flatMap((part) => (analysis?.[part]?.[kind] ?? []).map((m) => named(part, m)))),
+  ];
   return { result: response.overallResult, allowedBy: statements('allowStatements'), deniedBy: statements('denyStatements') };
 }
 
@@ -110,4 +113,3 @@ export async function evaluate(d: Deployment, check: Check): Promise<Outcome> {
 export function shortName(logicalId: string): string {
   return logicalId.replace(/^BucketScan/, '').replace(/[0-9A-F]{8}$/, '');
 }
-
