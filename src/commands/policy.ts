@@ -1,12 +1,14 @@
 /**
  * `bucketscan policy`: prints the fail-closed bucket policy for the unprocessed
  * bucket (src/policy/bucket-policy.ts) as JSON, ready for
- * `aws s3api put-bucket-policy --policy file://…`. Reads nothing but its
- * arguments and SCAN_STATUS_TAG; talks to no service.
+ * `aws s3api put-bucket-policy --policy file://…`. Reads its arguments and
+ * SCAN_STATUS_TAG; with AWS credentials in the environment it also reads the
+ * bucket's versioning and warns when it is off (policy-versioning.ts).
  */
 import { bucketPolicy, DEFAULT_STATUS_TAG, PolicyInputError, type PolicyInput } from '../policy/bucket-policy.ts';
 import { ConfigError, readEnvironment, UsageError } from './common.ts';
 import { parseCommandArgs } from './parse-args.ts';
+import { versioningWarning } from './policy-versioning.ts';
 
 export const summary = 'Print the bucket policy that keeps unscanned files unreadable (JSON on stdout).';
 export const synopsis = 'policy --bucket <name> --scanner-role <arn> [--reader <arn>]… [--tag-key <key>]';
@@ -35,7 +37,9 @@ Apply it with:
   aws s3api put-bucket-policy --bucket B --policy file://policy.json
 
 It replaces any policy the bucket has: merge its statements into an existing one by
-hand. The local emulators do not enforce bucket policies.`;
+hand. The bucket must be versioned (bucketscan tags the version it scanned): with
+AWS credentials in the environment, the command checks and warns on stderr. The
+local emulators do not enforce bucket policies.`;
 
 const FLAGS: Record<PolicyInput, string> = {
   bucket: '--bucket',
@@ -70,6 +74,8 @@ export async function run(argv: string[]): Promise<number> {
       tagKey: values['tag-key'] ?? statusTagFromEnvironment(),
     });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    const warning = await versioningWarning(bucket, readEnvironment());
+    if (warning) process.stderr.write(`${warning}\n`);
     return 0;
   } catch (error) {
     if (error instanceof PolicyInputError) throw new UsageError(`policy: ${FLAGS[error.input]}: ${error.message}`);
