@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { FinalizeRequestMiddleware, MiddlewareStack } from '@smithy/types';
-import { errorMessage } from './errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 export const REQUEST_COUNT_VARIABLE = 'BUCKETSCAN_COUNT_REQUESTS';
 

@@ -7,9 +7,9 @@
  */
 import { GetBucketVersioningCommand } from '@aws-sdk/client-s3';
 import type { Env } from '../config/env-file.ts';
-import { loadCommandSettings } from '../config/config.ts';
-import { createS3Client } from '../aws/clients.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { commandSettings } from '../config/config.ts';
+import { createS3Client, type ServiceConnection } from '../aws/clients.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 /** Variables that say credentials are meant to be used (the SDK's chain would find them). */
 const CREDENTIAL_HINTS = [
@@ -23,9 +23,9 @@ const CREDENTIAL_HINTS = [
 /** The warning to print for this bucket, or undefined (versioned, or nothing to read it with). */
 export async function versioningWarning(bucket: string, env: Env): Promise<string | undefined> {
   if (!CREDENTIAL_HINTS.some((name) => (env[name] ?? '').trim() !== '')) return undefined;
-  let connection;
+  let connection: ServiceConnection;
   try {
-    connection = loadCommandSettings(env).aws('s3');
+    connection = commandSettings(env).aws('s3');
   } catch {
     return undefined; // no region: nothing to ask
   }

@@ -2,11 +2,11 @@
  * The worker's defaults, in one place: src/config/config.ts falls back to them when
  * a variable is unset, and deploy/ builds task definitions from them (through
  * worker-environment.ts), so a deployment never restates a default as a literal.
- * Self-contained on purpose: deploy/ (its own npm package) imports it.
+ * deploy/ (its own npm package) imports it: it imports nothing but the verdict vocabulary.
  */
 
-/** SCAN_STATUS_TAG's default; `bucketscan policy` and the fail-closed policy use the same. */
-export const DEFAULT_STATUS_TAG = 'bucketscan-status';
+/** SCAN_STATUS_TAG's default, spelled once with the verdict's other external words. */
+export { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
 
 export const DEFAULTS = {
   /** CLAMD_HOST / CLAMD_PORT */

@@ -11,7 +11,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 import {
   describeBytes,
   isStreamLimitReply,

@@ -3,7 +3,8 @@
 // what it leaves at the default is the worker's default.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, MEGABYTE, VARIABLES } from '../../src/config/config.ts';
+import { loadConfig, VARIABLES } from '../../src/config/config.ts';
+import { MEGABYTE } from '../../src/config/variables.ts';
 import { DEFAULT_STATUS_TAG, DEFAULTS } from '../../src/config/defaults.ts';
 import { WORKER_ENVIRONMENT_VARIABLES, workerEnvironment } from '../../src/config/worker-environment.ts';
 
@@ -36,9 +37,9 @@ test('left unset, every setting loads as the worker would default it without the
   });
   // The one difference: naming clamd's address marks it as given (the local stack then starts none).
   assert.deepEqual({ ...built, clamd: { ...built.clamd, explicit: false } }, bare);
-  assert.equal(built.concurrency, DEFAULTS.concurrency);
-  assert.equal(built.statusTag, DEFAULT_STATUS_TAG);
-  assert.equal(built.maxFileSizeBytes, DEFAULTS.maxFileSizeMb * MEGABYTE);
+  assert.equal(built.tuning.concurrency, DEFAULTS.concurrency);
+  assert.equal(built.source.statusTag, DEFAULT_STATUS_TAG);
+  assert.equal(built.clamd.maxFileSizeBytes, DEFAULTS.maxFileSizeMb * MEGABYTE);
 });
 
 test('settings given reach the worker as given', () => {
@@ -60,19 +61,19 @@ test('settings given reach the worker as given', () => {
       staleDefinitions: 'pause',
     }),
   );
-  assert.equal(config.unprocessedPrefix, 'incoming/');
-  assert.equal(config.concurrency, 4);
-  assert.equal(config.receiveAhead, 2);
-  assert.equal(config.maxFileSizeBytes, 250 * MEGABYTE);
-  assert.equal(config.shutdownTimeoutSeconds, 105);
-  assert.equal(config.visibilityTimeoutSeconds, 300);
-  assert.equal(config.statusTag, undefined, "'' turns tagging off");
-  assert.equal(config.metrics, 'emf');
-  assert.equal(config.metricsNamespace, 'bucketscan/Stack');
-  assert.equal(config.healthPort, 8080);
-  assert.equal(config.unscannableAction, 'forward');
-  assert.equal(config.maxDefinitionsAgeHours, 24);
-  assert.equal(config.staleDefinitions, 'pause');
+  assert.equal(config.source.prefix, 'incoming/');
+  assert.equal(config.tuning.concurrency, 4);
+  assert.equal(config.tuning.receiveAhead, 2);
+  assert.equal(config.clamd.maxFileSizeBytes, 250 * MEGABYTE);
+  assert.equal(config.tuning.shutdownTimeoutSeconds, 105);
+  assert.equal(config.tuning.visibilityTimeoutSeconds, 300);
+  assert.equal(config.source.statusTag, undefined, "'' turns tagging off");
+  assert.equal(config.metrics.mode, 'emf');
+  assert.equal(config.metrics.namespace, 'bucketscan/Stack');
+  assert.equal(config.metrics.healthPort, 8080);
+  assert.equal(config.tuning.unscannableAction, 'forward');
+  assert.equal(config.clamd.maxDefinitionsAgeHours, 24);
+  assert.equal(config.clamd.staleDefinitions, 'pause');
 });
 
 test('numbers go through the formatter (deploy/ keeps template tokens that way)', () => {
