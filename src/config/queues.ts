@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { QUEUE_NAME, type QueueRef } from '../aws/queue.ts';
 import { ConfigError, text, url, type Parsed } from './variables.ts';
+import { TOPIC_ARN } from '../aws/topic.ts';
 
 export interface QueueSettings {
   inbound: QueueRef;
@@ -30,10 +31,7 @@ export const QUEUE_VARIABLES = {
   ...INBOUND_QUEUE_VARIABLES,
   VALIDATION_QUEUE_NAME: queueName,
   VALIDATION_QUEUE_URL: url('(the outbound queue URL)'),
-  VIRUS_NOTIFICATION_TOPIC_ARN: text.regex(
-    /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/,
-    'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)',
-  ),
+  VIRUS_NOTIFICATION_TOPIC_ARN: text.regex(TOPIC_ARN, 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)'),
 };
 
 function queueRef(nameVar: string, urlVar: string, name: string | undefined, address: string | undefined): QueueRef {

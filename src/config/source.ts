@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { bucketNameProblem } from '../aws/s3-url.ts';
 import type { SourceSettings } from '../pipeline/deps.ts';
 import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
+import { normalisePrefix } from './sources.ts';
 import { ConfigError, text, type Parsed } from './variables.ts';
 
 /** A bucket and the folder in it (empty, or ending in "/"). */
@@ -21,14 +22,7 @@ const bucketName = text.superRefine((name, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: `must be an S3 bucket name (${problem})` });
 });
 
-const prefix = z
-  .string()
-  .optional()
-  .transform((value) => {
-    // "incoming" and "incoming/" mean the same folder; S3 keys never start with a slash.
-    const trimmed = (value ?? '').trim().replace(/^\/+/, '');
-    return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
-  });
+const prefix = z.string().optional().transform(normalisePrefix);
 
 export const UNPROCESSED_VARIABLES = { UNPROCESSED_BUCKET_NAME: bucketName, UNPROCESSED_PREFIX: prefix };
 export const QUARANTINE_VARIABLES = { QUARANTINE_BUCKET_NAME: bucketName, QUARANTINE_PREFIX: prefix };
