@@ -271,11 +271,7 @@ fetch_custom_databases() {
   for name in $CUSTOM_DATABASE_FILES; do [[ -f $DATABASE_DIR/$name ]] || missing=1; done
   ((missing == 1)) || return 0
   log "fetching the custom databases from $custom_url before clamd starts"
-  freshclam --config-file="$FRESHCLAM_CONF" &
-  children=($!)
-  wait_for "${children[0]}"
-  children=()
-  ((stopping == 0)) || exit 0
+  run_in_background freshclam --config-file="$FRESHCLAM_CONF"
   for name in $CUSTOM_DATABASE_FILES; do
     if [[ ! -f $DATABASE_DIR/$name ]]; then
       log "freshclam could not fetch ${custom_url}${name} (exit $status): clamd does not start without the whole set." \
