@@ -24,6 +24,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   dlq: () => import('./commands/dlq.ts'),
   signatures: () => import('./commands/signatures.ts'),
   allow: () => import('./commands/allow.ts'),
+  quarantine: () => import('./commands/quarantine.ts'),
+  release: () => import('./commands/release.ts'),
 };
 
 async function usage(): Promise<string> {

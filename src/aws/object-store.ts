@@ -22,8 +22,9 @@ export function s3ObjectStore(s3: S3Client) {
     open: (version: ObjectVersion, signal?: AbortSignal) => openObject(s3, version, signal),
     getTags: (version: ObjectVersion, signal?: AbortSignal) => getTags(s3, version, signal),
     putTags: (version: ObjectVersion, tags: Tag[]) => putTags(s3, version, tags),
-    copy: (source: ObjectVersion, destination: { bucket: string; key: string }, options: CopyOptions) =>
-      copyObject(s3, source, destination, options),
+    copy: async (source: ObjectVersion, destination: { bucket: string; key: string }, options: CopyOptions) => {
+      await copyObject(s3, source, destination, options);
+    },
     putJson: (bucket: string, key: string, document: unknown, metadata?: Record<string, string>) =>
       putJson(s3, bucket, key, document, metadata),
     getJson: (bucket: string, key: string) => getJson(s3, bucket, key),

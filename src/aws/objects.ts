@@ -160,19 +160,29 @@ export async function putTags(s3: S3Client, version: ObjectVersion, tags: Tag[])
   );
 }
 
+/** The version a copy wrote (VersionId undefined in an unversioned bucket). */
+export interface CopiedObject {
+  versionId: string | undefined;
+  eTag: string | undefined;
+}
+
+const copied = (versionId: string | undefined, eTag: string | undefined): CopiedObject => ({
+  versionId: versionId && versionId !== 'null' ? versionId : undefined,
+  eTag: unquoteETag(eTag),
+});
+
 /** Server-side copy: the file never passes through the worker. */
 export async function copyObject(
   s3: S3Client,
   source: ObjectVersion,
   destination: { bucket: string; key: string },
   options: CopyOptions = { size: 0 },
-): Promise<void> {
+): Promise<CopiedObject> {
   const threshold = options.multipartThreshold ?? SINGLE_COPY_LIMIT;
   if (options.size > threshold) {
-    await multipartCopy(s3, source, destination, options, threshold);
-    return;
+    return multipartCopy(s3, source, destination, options, threshold);
   }
-  await s3.send(
+  const response = await s3.send(
     new CopyObjectCommand({
       Bucket: destination.bucket,
       Key: destination.key,
@@ -183,6 +193,7 @@ export async function copyObject(
       ...encryptionOf(options.attributes),
     }),
   );
+  return copied(response.VersionId, response.CopyObjectResult?.ETag);
 }
 
 /** Part size: at least S3's 5 MiB minimum, few enough parts for S3's 10,000 limit. */
@@ -196,7 +207,7 @@ async function multipartCopy(
   destination: { bucket: string; key: string },
   options: CopyOptions,
   threshold: number,
-): Promise<void> {
+): Promise<CopiedObject> {
   const { attributes } = options;
   const upload = await s3.send(
     new CreateMultipartUploadCommand({
@@ -228,7 +239,7 @@ async function multipartCopy(
       );
       parts.push({ PartNumber: number, ETag: part.CopyPartResult?.ETag });
     }
-    await s3.send(
+    const completed = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: destination.bucket,
         Key: destination.key,
@@ -236,6 +247,7 @@ async function multipartCopy(
         MultipartUpload: { Parts: parts },
       }),
     );
+    return copied(completed.VersionId, completed.ETag);
   } catch (error) {
     // An abandoned upload keeps its parts (and their storage cost) until a lifecycle rule removes them.
     await s3

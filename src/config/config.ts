@@ -13,7 +13,15 @@ import { DETECTION_VARIABLES, detectionSettings, type DetectionSettings } from '
 import type { Env } from './env-file.ts';
 import { LOG_VARIABLES, logSettings, type LogSettings } from './log.ts';
 import { HEALTH_VARIABLES, METRICS_VARIABLES, metricsSettings, type MetricsSettings } from './metrics.ts';
-import { INBOUND_QUEUE_VARIABLES, inboundQueue, QUEUE_VARIABLES, queueSettings, type QueueSettings } from './queues.ts';
+import {
+  INBOUND_QUEUE_VARIABLES,
+  inboundQueue,
+  QUEUE_VARIABLES,
+  queueSettings,
+  VALIDATION_QUEUE_VARIABLES,
+  validationQueue,
+  type QueueSettings,
+} from './queues.ts';
 import {
   QUARANTINE_VARIABLES,
   quarantineLocation,
@@ -84,6 +92,8 @@ export interface CommandSettings {
   /** QUARANTINE_BUCKET_NAME and QUARANTINE_PREFIX. */
   quarantine(): Location;
   inboundQueue(): QueueRef;
+  /** VALIDATION_QUEUE_URL or _NAME (release forwards there). */
+  validationQueue(): QueueRef;
   /** CUSTOM_DATABASES and the memory guard's limits (signatures, allow). */
   detection(): DetectionSettings;
   /** SCAN_STATUS_TAG: the status tag's key, undefined when tagging is off (release). */
@@ -116,6 +126,7 @@ export function commandSettings(env: Env): CommandSettings {
     unprocessed: once(() => unprocessedLocation(parseVariables(env, UNPROCESSED_VARIABLES))),
     quarantine: once(() => quarantineLocation(parseVariables(env, QUARANTINE_VARIABLES))),
     inboundQueue: once(() => inboundQueue(parseVariables(env, INBOUND_QUEUE_VARIABLES))),
+    validationQueue: once(() => validationQueue(parseVariables(env, VALIDATION_QUEUE_VARIABLES))),
     detection: once(() => detectionSettings(parseVariables(env, DETECTION_VARIABLES))),
     statusTag: once(() => statusTag(parseVariables(env, STATUS_TAG_VARIABLES))),
   };

@@ -27,10 +27,14 @@ export const INBOUND_QUEUE_VARIABLES = {
   VIRUS_SCANNING_QUEUE_URL: url('(the inbound queue URL)'),
 };
 
-export const QUEUE_VARIABLES = {
-  ...INBOUND_QUEUE_VARIABLES,
+export const VALIDATION_QUEUE_VARIABLES = {
   VALIDATION_QUEUE_NAME: queueName,
   VALIDATION_QUEUE_URL: url('(the outbound queue URL)'),
+};
+
+export const QUEUE_VARIABLES = {
+  ...INBOUND_QUEUE_VARIABLES,
+  ...VALIDATION_QUEUE_VARIABLES,
   VIRUS_NOTIFICATION_TOPIC_ARN: text.regex(TOPIC_ARN, 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)'),
 };
 
@@ -45,10 +49,15 @@ export function inboundQueue(v: Parsed<typeof INBOUND_QUEUE_VARIABLES>): QueueRe
   return queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', v.VIRUS_SCANNING_QUEUE_NAME, v.VIRUS_SCANNING_QUEUE_URL);
 }
 
+/** VALIDATION_QUEUE_URL, else VALIDATION_QUEUE_NAME. */
+export function validationQueue(v: Parsed<typeof VALIDATION_QUEUE_VARIABLES>): QueueRef {
+  return queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', v.VALIDATION_QUEUE_NAME, v.VALIDATION_QUEUE_URL);
+}
+
 export function queueSettings(v: Parsed<typeof QUEUE_VARIABLES>): QueueSettings {
   return {
     inbound: inboundQueue(v),
-    validation: queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', v.VALIDATION_QUEUE_NAME, v.VALIDATION_QUEUE_URL),
+    validation: validationQueue(v),
     topicArn: v.VIRUS_NOTIFICATION_TOPIC_ARN,
   };
 }

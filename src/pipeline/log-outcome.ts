@@ -88,6 +88,22 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
   }
   const status = statusOf(event.verdict);
   const signature = signatureOf(event.verdict);
+  if (event.outcome === 'released') {
+    log.info(
+      {
+        ...fields,
+        outcome: 'released',
+        status,
+        signature,
+        release: event.release,
+        durationMs: event.durationMs,
+        verdictMs: event.verdictMs,
+      },
+      'released from quarantine earlier (release %s) and nothing new found: left as released',
+      event.release,
+    );
+    return;
+  }
   const figures = { ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs };
   if (event.action === 'forwarded') {
     const { verdict } = event;

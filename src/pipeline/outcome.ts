@@ -5,12 +5,12 @@
  * (src/verdict/verdict.ts), which also spells its `outcome`.
  */
 import type { Origin } from '../aws/queue.ts';
-import { VERDICT_STATUSES, type QuarantineVerdict, type VerdictOf, type VerdictStatus } from '../verdict/verdict.ts';
+import { VERDICT_STATUSES, type QuarantineVerdict, type Verdict, type VerdictOf, type VerdictStatus } from '../verdict/verdict.ts';
 import type { Resumed } from './quarantine.ts';
 import type { TagResult } from './tags.ts';
 
 /** Every `outcome` of a log line and of the bucketscan_records_total label, in the metrics' order. */
-export const OUTCOMES = [...VERDICT_STATUSES, 'invalid', 'dropped', 'retry', 'test-event'] as const;
+export const OUTCOMES = [...VERDICT_STATUSES, 'released', 'invalid', 'dropped', 'retry', 'test-event'] as const;
 export type OutcomeName = (typeof OUTCOMES)[number];
 
 /** What was measured of a record that reached clamd (or was judged by its size). */
@@ -35,8 +35,15 @@ export type Judged = RecordFigures & {
     | { action: 'quarantined'; verdict: QuarantineVerdict; quarantineKey: string; resumed: Resumed }
   );
 
-/** How one valid record ended: judged, or dropped because its object is gone or changed. */
-export type RecordResult = Judged | { action: 'dropped'; reason: string };
+/**
+ * A file released from quarantine (bucketscan release) whose scan gave nothing
+ * new: clean, or exactly the verdict the release overrode. It is left as the
+ * release left it (tagged CLEAN, already forwarded). `release` is the release's id.
+ */
+export type Released = RecordFigures & { action: 'released'; verdict: Verdict; release: string };
+
+/** How one valid record ended: judged, released earlier, or dropped because its object is gone or changed. */
+export type RecordResult = Judged | Released | { action: 'dropped'; reason: string };
 
 /** Common to every event of one message. */
 export interface MessageFacts {
@@ -58,6 +65,7 @@ export type OutcomeEvent = MessageFacts &
   /** `outcome` is outcomeOf(verdict). */
   (
     | (RecordFacts & Judged & { outcome: VerdictStatus; durationMs: number })
+    | (RecordFacts & Released & { outcome: 'released'; durationMs: number })
     | (RecordFacts & { outcome: 'dropped'; reason: string; durationMs: number })
     | (RecordFacts & { outcome: 'retry'; durationMs: number; error: unknown; lastReceive: boolean })
     /** A record that failed the checks; `bucket`/`key` as found (possibly absent, possibly hostile). */

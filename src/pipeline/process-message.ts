@@ -113,6 +113,8 @@ export async function processMessage(message: ReceivedMessage, context: MessageC
       const durationMs = elapsed();
       if (result.action === 'dropped') {
         emit({ ...where, outcome: 'dropped', reason: result.reason, durationMs });
+      } else if (result.action === 'released') {
+        emit({ ...where, ...result, outcome: 'released', durationMs, verdictMs: Math.round(result.verdictMs) });
       } else {
         const verdictMs = Math.round(result.verdictMs);
         emit({ ...where, ...result, outcome: outcomeOf(result.verdict), durationMs, verdictMs });

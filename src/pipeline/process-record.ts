@@ -12,6 +12,7 @@ import { buildForwardMessage, buildNotification, buildReport, parseStoredReport 
 import { decideBeforeScan, dispose, quarantineKeys } from './decide.ts';
 import type { RecordFigures, RecordResult } from './outcome.ts';
 import { withStatus, type TagResult } from './tags.ts';
+import { coveringRelease } from './release.ts';
 
 /** What one record is processed with. */
 export interface RecordContext {
@@ -111,7 +112,9 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
     eTag: opened.eTag ?? target.eTag,
   };
   const tagKey = source.statusTag;
-  const existingTags = tagKey ? tagReader(deps.objects, scanned, opened.tagCount, signal) : async () => [];
+  // Read beside the scan when the version has tags: for the status tag, and for a release's marker.
+  const tagsOf = tagReader(deps.objects, scanned, opened.tagCount, signal);
+  const existingTags = tagKey ? tagsOf : async () => [];
 
   let verdict: Verdict;
   const figures: RecordFigures = { size: opened.size, verdictMs: 0 };
@@ -126,6 +129,10 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
     context.scanned?.();
   }
   figures.verdictMs = performance.now() - started;
+  // A file bucketscan release put back stays released while its scan finds nothing new (release.ts).
+  const release =
+    opened.tagCount > 0 ? await coveringRelease(deps.objects, source.quarantine, scanned, await tagsOf(), verdict) : undefined;
+  if (release) return { action: 'released', verdict, release, ...figures };
   const disposition = dispose(verdict, settings.unscannableAction);
 
   if (disposition.action === 'forward') {

@@ -98,3 +98,10 @@ export function signatureOriginOf(verdict: Verdict): SignatureOrigin | null {
  * names another.
  */
 export const DEFAULT_STATUS_TAG = 'bucketscan-status';
+
+/**
+ * The tag a file released from quarantine (`bucketscan release`) carries beside
+ * its CLEAN status; its value is the release's id, which names the audit record
+ * beside the report (src/pipeline/release.ts).
+ */
+export const RELEASED_TAG = 'bucketscan-released';

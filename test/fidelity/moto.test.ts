@@ -236,6 +236,8 @@ async function expectQuarantined(
     status: { Type: 'String', Value: 'INFECTED' },
     bucket: { Type: 'String', Value: UNPROCESSED },
     signature: { Type: 'String', Value: signature },
+    // The project's test signatures are unsigned and not custom.
+    signatureOrigin: { Type: 'String', Value: 'third-party' },
   });
   const report = reportOf(notification);
   const stored = JSON.parse((await getBytes(QUARANTINE, `${objectKey}.report.json`)).toString('utf8')) as Json;

@@ -205,7 +205,16 @@ describe('bucketscan scan', () => {
     const result = await scan(['--json', 'clean.txt', `s3://${BUCKET}/${prefix}/eicar.com`, 'protected.zip', 'missing.txt']);
     const lines = result.stdout.split('\n');
     assert.equal(lines.pop(), '');
-    const common = { signature: null, reason: null, detail: null, bucket: null, key: null, versionId: null, eTag: null };
+    const common = {
+      signature: null,
+      signatureOrigin: null,
+      reason: null,
+      detail: null,
+      bucket: null,
+      key: null,
+      versionId: null,
+      eTag: null,
+    };
     assert.deepEqual(
       lines.map((line) => JSON.parse(line) as unknown),
       [
@@ -216,6 +225,8 @@ describe('bucketscan scan', () => {
           kind: 's3',
           status: 'INFECTED',
           signature: EICAR_SIGNATURE,
+          // The project's test signatures are unsigned and not custom.
+          signatureOrigin: 'third-party',
           bytes: 68,
           bucket: BUCKET,
           key: `${prefix}/eicar.com`,
@@ -227,6 +238,7 @@ describe('bucketscan scan', () => {
           kind: 'file',
           status: 'UNSCANNABLE',
           signature: 'Heuristics.Encrypted.Zip',
+          signatureOrigin: 'clamav',
           reason: 'encrypted',
           detail: 'encrypted Zip content that clamd cannot open',
           bytes: protectedZipBytes,

@@ -150,6 +150,10 @@ export async function iamCalls(
   const target = headers['x-amz-target'];
   if (typeof target === 'string' && target.startsWith('AmazonSQS.')) return sqsCalls(target.slice('AmazonSQS.'.length), body, names);
   const form = new URLSearchParams(body.toString('utf8'));
+  if (form.get('Action') === 'GetCallerIdentity' && form.get('Version') === '2011-06-15') {
+    // Needs no permission: AWS answers it for any valid credentials (the IAM proof lists it as such).
+    return [{ operation: 'STS:GetCallerIdentity', action: 'sts:GetCallerIdentity', resource: '*', context: {} }];
+  }
   if (form.get('Action') && form.get('Version') === '2010-03-31') {
     const action = form.get('Action')!;
     const topic = form.get('TopicArn') ?? '';
@@ -313,7 +317,17 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Keys as placeholders: {key}, and the report written beside a quarantined file. */
+/**
+ * Keys as placeholders: {key}; the report and the release records written beside a
+ * quarantined file; the files of a detection set (their names are fixed), under
+ * the {custom} folder of the mirror.
+ */
 function keyPlaceholder(key: string): string {
-  return key.endsWith('.report.json') ? '{key}.report.json' : '{key}';
+  if (key.endsWith('.report.json')) return '{key}.report.json';
+  if (/\.release-\d{8}T\d{9}Z-[0-9a-f]{4}\.json$/.test(key)) return '{key}.release-{id}.json';
+  const set = /^(?:.*\/)?(bucketscan-[a-z-]+\.(?:hdb|hsb|ndb|ldb|yar|sfp|ign2|json)|history\/(?:manifest|allow-list)\.v\d+\.json)$/.exec(
+    key,
+  );
+  if (set) return `{custom}${set[1]!.replace(/\.v\d+\.json$/, '.v{n}.json')}`;
+  return '{key}';
 }

@@ -35,6 +35,8 @@ export const LAYERS: Readonly<Record<string, number>> = {
   // Custom signatures and the allow list as files: rules, rendering, publishing.
   signatures: 3,
   metrics: 4,
+  // What a quarantine holds (reports, release records) and releasing a file from it.
+  quarantine: 4,
   // Settings: each section in the shapes the layers below take.
   config: 5,
   // The long-running worker and its composition root.

@@ -8,6 +8,7 @@ import {
   CLEAN_STATUS,
   DEFAULT_STATUS_TAG,
   outcomeOf,
+  RELEASED_TAG,
   REPORT_REASONS,
   scanStatusOf,
   signatureOf,
@@ -53,5 +54,9 @@ test("the report's reasons, the tag that opens a file, the default tag key, the 
   });
   assert.equal(CLEAN_STATUS, 'CLEAN');
   assert.equal(DEFAULT_STATUS_TAG, 'bucketscan-status');
-  assert.deepEqual([...OUTCOMES], ['clean', 'infected', 'too-large', 'unscannable', 'invalid', 'dropped', 'retry', 'test-event']);
+  assert.equal(RELEASED_TAG, 'bucketscan-released');
+  assert.deepEqual(
+    [...OUTCOMES],
+    ['clean', 'infected', 'too-large', 'unscannable', 'released', 'invalid', 'dropped', 'retry', 'test-event'],
+  );
 });
