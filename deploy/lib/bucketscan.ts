@@ -29,13 +29,14 @@ import { receiveAheadFor, workerEnvironment } from '../../src/config/worker-envi
 import { Alarms, type AlarmName } from './alarms.ts';
 import { enforceTls, normalisePrefix, secureBucketDefaults } from './buckets.ts';
 import { failClosedStatements } from './fail-closed-policy.ts';
+import { feedSettings, type FeedName, type FeedSettings } from './feeds.ts';
 import { smallFunction } from './lambda-code.ts';
-import { DEFAULT_AWS_CLI_IMAGE, DefinitionsMirror } from './mirror.ts';
+import { CUSTOM_DATABASES_FOLDER, DEFAULT_AWS_CLI_IMAGE, DefinitionsMirror } from './mirror.ts';
 import { Quarantine } from './quarantine.ts';
 import { ScanQueues } from './queues.ts';
 import { Scaling } from './scaling.ts';
 import { CLAMD_PORT, HEALTH_PORT, ScanService } from './service.ts';
-import { taskSize, type TaskSize } from './sizing.ts';
+import { CLAMD_RELOAD_MIB, taskSize, type TaskSize } from './sizing.ts';
 
 export { MAX_RECEIVE_COUNT } from './queues.ts';
 export { CLAMD_CONTAINER, CLAMD_HEALTHCHECK, CLAMD_PORT, HEALTH_PORT, WORKER_CONTAINER } from './service.ts';
@@ -166,6 +167,21 @@ export interface BucketScanProps {
   readonly definitionsSchedule?: events.Schedule;
   /** freshclam checks per day in each scanning task, against the private mirror. Default 24. */
   readonly mirrorChecksPerDay?: number;
+
+  /**
+   * Role ARNs that run `bucketscan release` (and the other detection commands:
+   * attach the DetectionPolicy to them): they may read the quarantine, and the
+   * fail-closed policy lets them copy a released file back with its status set.
+   * A list token is accepted.
+   */
+  readonly releasers?: string[];
+  /** The releasers are used only where this condition holds (the template's empty-list case). */
+  readonly releasersCondition?: CfnCondition;
+  /**
+   * Third-party ClamAV databases the updater mirrors, opt-in (feeds.ts, docs/detection.md
+   * for their licences); or, for the template, the settings as tokens. Default none.
+   */
+  readonly feeds?: readonly FeedName[] | FeedSettings;
 }
 
 /** The properties with their defaults applied and checked. */
@@ -225,6 +241,11 @@ export class BucketScan extends Construct {
   public readonly failClosedPolicy: iam.PolicyStatement[];
   /** What the `bucketscan rescan` and `dlq` commands need: attach it to the operators' role. */
   public readonly operatorPolicy: iam.ManagedPolicy;
+  /**
+   * What `bucketscan signatures`, `allow`, `quarantine list` and `release` need:
+   * attach it to the releasers' role (name that role in `releasers` too).
+   */
+  public readonly detectionPolicy: iam.ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: BucketScanProps) {
     super(scope, id);
@@ -261,6 +282,12 @@ export class BucketScan extends Construct {
 
     // The mirror's URL is known once the mirror exists, after the service it waits for.
     let mirror: DefinitionsMirror | undefined;
+    const feeds =
+      props.feeds === undefined
+        ? undefined
+        : Array.isArray(props.feeds)
+          ? feedSettings(props.feeds as FeedName[])
+          : (props.feeds as FeedSettings);
     this.scanService = new ScanService(this, 'Scanner', {
       vpc: props.vpc,
       subnetIds,
@@ -309,6 +336,9 @@ export class BucketScan extends Construct {
         FRESHCLAM: 'on',
         FRESHCLAM_CHECKS: String(props.mirrorChecksPerDay ?? 24),
         FRESHCLAM_PRIVATE_MIRROR: Lazy.string({ produce: () => mirror!.url }),
+        // The detection set (custom signatures, the allow list) that bucketscan publishes to the mirror.
+        FRESHCLAM_CUSTOM_DATABASES_URL: Lazy.string({ produce: () => mirror!.customDatabasesUrl }),
+        ...(feeds ? { FRESHCLAM_FEEDS_URL: Lazy.string({ produce: () => mirror!.feedsUrl }), FRESHCLAM_FEEDS: feeds.files } : {}),
       },
       grants: {
         unprocessedBucket: this.unprocessedBucket,
@@ -330,6 +360,7 @@ export class BucketScan extends Construct {
       this.scanService.taskDefinition.taskRole.roleArn,
       props.quarantineReaders ?? [],
       props.quarantineReadersCondition,
+      { arns: props.releasers ?? [], condition: props.releasersCondition },
     );
     this.operatorPolicy = this.createOperatorPolicy(props.messageEncryptionCondition);
 
@@ -347,8 +378,12 @@ export class BucketScan extends Construct {
       schedule: props.definitionsSchedule ?? events.Schedule.cron({ minute: '23' }),
       metricsNamespace: this.metricsNamespace,
       accessLogsBucket: props.accessLogsBucket,
+      feeds,
+      databaseMemoryMiB: CLAMD_RELOAD_MIB,
+      clamdMemoryMiB: settings.size.clamdMemoryMiB,
     });
     this.mirror = mirror;
+    this.detectionPolicy = this.createDetectionPolicy(settings, props);
     // The first task starts only once the mirror holds a database.
     this.scanService.service.node.addDependency(mirror.initialDefinitions);
 
@@ -403,6 +438,8 @@ export class BucketScan extends Construct {
           scannerRoleArn: this.scanService.taskDefinition.taskRole.roleArn,
           readers: props.failClosedReads?.readers ?? [],
           readersCondition: props.failClosedReads?.readersCondition,
+          releasers: props.releasers ?? [],
+          releasersCondition: props.releasersCondition,
         })
       : [];
     if (props.failClosedReads) {
@@ -494,6 +531,88 @@ export class BucketScan extends Construct {
       const document = Stack.of(this).resolve(policy.document.toJSON()) as { Statement: unknown[] };
       cfn.addPropertyOverride('PolicyDocument.Statement.3', Fn.conditionIf(keyCondition.logicalId, document.Statement[3], Aws.NO_VALUE));
     }
+    return policy;
+  }
+
+  /**
+   * Exactly what the detection commands call (deploy/test/iam/detection.json, as the
+   * moto tests record them): `signatures publish` and `allow` read and write the
+   * mirror's custom/ folder; `quarantine list` lists and reads the quarantine;
+   * `release` reads a quarantined file, writes its audit record beside it, copies it
+   * back with its tags, and forwards its event. sts:GetCallerIdentity needs no grant.
+   */
+  private createDetectionPolicy(settings: Settings, props: BucketScanProps): iam.ManagedPolicy {
+    const quarantineObjects = this.quarantine.bucket.arnForObjects(`${settings.quarantinePrefix}*`);
+    const region = Stack.of(this).region;
+    const statements = [
+      new iam.PolicyStatement({
+        sid: 'PublishDetectionSet',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [this.mirror.bucket.arnForObjects(`${CUSTOM_DATABASES_FOLDER}*`)],
+      }),
+      new iam.PolicyStatement({
+        // A missing file then reads as 404, not 403; quarantine list and release list what they read.
+        sid: 'ListMirrorQuarantineAndUploads',
+        actions: ['s3:ListBucket'],
+        resources: [this.mirror.bucket.bucketArn, this.quarantine.bucket.bucketArn, this.unprocessedBucket.bucketArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadQuarantine',
+        actions: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectTagging', 's3:GetObjectVersionTagging'],
+        resources: [quarantineObjects],
+      }),
+      new iam.PolicyStatement({
+        sid: 'WriteReleaseRecords',
+        actions: ['s3:PutObject'],
+        resources: [this.quarantine.bucket.arnForObjects(`${settings.quarantinePrefix}*.release-*.json`)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'RestoreReleasedFiles',
+        actions: ['s3:PutObject', 's3:PutObjectTagging'],
+        resources: [this.unprocessedBucket.arnForObjects(`${settings.unprocessedPrefix}*`)],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ForwardReleasedFiles',
+        actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
+        resources: [this.queues.validation.queueArn],
+      }),
+    ];
+    const policy = new iam.ManagedPolicy(this, 'DetectionPolicy', {
+      description: 'bucketscan: what signatures, allow, quarantine list and release need (attach to the releasers role)',
+      statements,
+    });
+    const conditional: Array<[iam.PolicyStatement, CfnCondition | undefined]> = [];
+    if ((props.kmsKeyArns ?? []).length > 0) {
+      conditional.push([
+        new iam.PolicyStatement({
+          sid: 'UseBucketKeys',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: props.kmsKeyArns!,
+          conditions: { StringEquals: { 'kms:ViaService': `s3.${region}.amazonaws.com` } },
+        }),
+        props.kmsKeysCondition,
+      ]);
+    }
+    if (this.messageKey) {
+      conditional.push([
+        new iam.PolicyStatement({
+          sid: 'UseMessageKey',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [this.messageKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `sqs.${region}.amazonaws.com` } },
+        }),
+        props.messageEncryptionCondition,
+      ]);
+    }
+    for (const [statement] of conditional) policy.addStatements(statement);
+    // A statement that names something that may not exist is there only where its condition holds.
+    const cfn = policy.node.defaultChild as iam.CfnManagedPolicy;
+    const document = Stack.of(this).resolve(policy.document.toJSON()) as { Statement: unknown[] };
+    conditional.forEach(([, condition], index) => {
+      if (!condition) return;
+      const at = statements.length + index;
+      cfn.addPropertyOverride(`PolicyDocument.Statement.${at}`, Fn.conditionIf(condition.logicalId, document.Statement[at], Aws.NO_VALUE));
+    });
     return policy;
   }
 
@@ -635,6 +754,27 @@ export class BucketScan extends Construct {
       `AwsSolutions-IAM5[Resource::${nagArn(this.mirrorBucket.arnForObjects('*'))}]`,
       'The updater syncs the database files of its own mirror bucket.',
     );
+    const detection = this.detectionPolicy;
+    for (const [arn, reason] of [
+      [
+        this.mirrorBucket.arnForObjects('custom/*'),
+        'bucketscan signatures publish and allow write the files of the detection set, and only those, in the mirror.',
+      ],
+      [
+        this.quarantineBucket.arnForObjects(`${this.prefixes.quarantine}*`),
+        'quarantine list and release read the quarantined files and their reports, keyed by the original key.',
+      ],
+      [
+        this.quarantineBucket.arnForObjects(`${this.prefixes.quarantine}*.release-*.json`),
+        "release writes its audit record beside a quarantined file's report: release records only.",
+      ],
+      [
+        this.unprocessedBucket.arnForObjects(`${this.prefixes.unprocessed}*`),
+        'release copies a quarantined file back to its original key, which can be any key under the unprocessed prefix.',
+      ],
+    ] as const) {
+      ack(detection, `AwsSolutions-IAM5[Resource::${nagArn(arn)}]`, reason);
+    }
     // ECR's GetAuthorizationToken has no resource-level permission: it takes only "*".
     for (const policy of [
       this.scanService.node.tryFindChild('ImagePull'),

@@ -21,13 +21,17 @@ export interface FailClosedPolicyOptions {
   readers: string[];
   /** When given, the readers exception applies only where it holds (a template whose reader list may be empty). */
   readersCondition?: CfnCondition | undefined;
+  /** Role ARNs that run bucketscan release: exempt from the status-tag-write and copy-in statements only. */
+  releasers?: string[];
+  releasersCondition?: CfnCondition | undefined;
 }
 
 export function failClosedStatements(options: FailClosedPolicyOptions): iam.PolicyStatement[] {
   const { objectsArn, statusTag, scannerRoleArn, readers, readersCondition } = options;
   const readExemption = exemptScannerAndReaders(scannerRoleArn, readers, readersCondition);
-  return policyStatements({ objectsArn, scannerArn: scannerRoleArn, readerArns: [], tagKey: statusTag, readExemption }).map((statement) =>
-    iam.PolicyStatement.fromJson(statement),
+  const writeExemption = exemptScannerAndReaders(scannerRoleArn, options.releasers ?? [], options.releasersCondition);
+  return policyStatements({ objectsArn, scannerArn: scannerRoleArn, readerArns: [], tagKey: statusTag, readExemption, writeExemption }).map(
+    (statement) => iam.PolicyStatement.fromJson(statement),
   );
 }
 
@@ -42,15 +46,18 @@ export function exemptScannerAndReaders(
   scannerRoleArn: string,
   readers: string[],
   readersCondition?: CfnCondition,
+  others?: { arns: string[]; condition?: CfnCondition | undefined },
 ): Record<string, unknown> {
-  const hasReaders = readers.some((reader) => reader !== '');
-  const readersClause = { 'aws:PrincipalArn': readers };
+  const clause = (operator: string, arns: string[], condition: CfnCondition | undefined) => {
+    if (!arns.some((arn) => arn !== '')) return {};
+    const value = { 'aws:PrincipalArn': arns };
+    return { [operator]: condition ? Fn.conditionIf(condition.logicalId, value, Aws.NO_VALUE) : value };
+  };
   return {
     ArnNotEquals: { 'aws:PrincipalArn': scannerRoleArn },
-    ...(!hasReaders
-      ? {}
-      : readersCondition
-        ? { ArnNotLike: Fn.conditionIf(readersCondition.logicalId, readersClause, Aws.NO_VALUE) }
-        : { ArnNotLike: readersClause }),
+    ...clause('ArnNotLike', readers, readersCondition),
+    // A second list (the releasers) needs an operator of its own: one key per operator. StringNotLike
+    // compares an ARN as ArnNotLike does when the values hold no wildcards.
+    ...(others ? clause('StringNotLike', others.arns, others.condition) : {}),
   };
 }

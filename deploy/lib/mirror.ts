@@ -5,7 +5,7 @@
  * the stack waits for it, so the first scanning task finds a seeded mirror. Every
  * successful run reports the mirror's age (the MirrorStale alarm, alarms.ts).
  */
-import { type CfnCondition, CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import { type CfnCondition, CustomResource, Duration, Stack, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -15,15 +15,24 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { PUBLISHED_DATABASES } from '../../src/signatures/set.ts';
 import { secureBucketDefaults } from './buckets.ts';
+import type { FeedSettings } from './feeds.ts';
 import { ecrPullStatements, needsEcrGrant } from './images.ts';
 import { smallFunction } from './lambda-code.ts';
-import { updaterScript } from './updater-scripts.ts';
+import { updaterScript, type UpdaterStep } from './updater-scripts.ts';
 
 /** Pinned: an image tag that moves would change the updater without a deploy. */
 export const DEFAULT_AWS_CLI_IMAGE = 'public.ecr.aws/aws-cli/aws-cli:2.27.50';
 /** The metric every successful updater run reports (deploy/updater/publish.sh). */
 export const MIRROR_AGE_METRIC = 'bucketscan_mirror_definitions_age_seconds';
+/** The mirror's folder for the detection set (bucketscan signatures publish, bucketscan allow). */
+export const CUSTOM_DATABASES_FOLDER = 'custom/';
+/** The mirror's folder for the third-party feeds the updater fetches. */
+export const FEEDS_FOLDER = 'feeds/';
+
+/** A number, or a number token, as an environment value. */
+const asText = (value: number) => (Token.isUnresolved(value) ? Token.asString(value) : String(value));
 
 export interface DefinitionsMirrorProps {
   vpcId: string;
@@ -41,6 +50,12 @@ export interface DefinitionsMirrorProps {
   schedule: events.Schedule;
   metricsNamespace: string;
   accessLogsBucket?: s3.IBucket | undefined;
+  /** Third-party feeds the updater mirrors (empty sources: none). */
+  feeds?: FeedSettings | undefined;
+  /** The memory a clamd has for its databases while it reloads, for the publish commands' memory guard (bucketscan-limits.json). */
+  databaseMemoryMiB: number;
+  /** Each clamd container's memory, for the record. */
+  clamdMemoryMiB: number;
 }
 
 export class DefinitionsMirror extends Construct {
@@ -81,14 +96,27 @@ export class DefinitionsMirror extends Construct {
     this.updaterTaskDefinition = task;
     task.addVolume({ name: 'database' });
     const logging = (prefix: string) => ecs.LogDrivers.awsLogs({ logGroup: props.logGroup, streamPrefix: `updater-${prefix}` });
-    const environment = { MIRROR_BUCKET: this.bucket.bucketName, METRICS_NAMESPACE: props.metricsNamespace, DATABASE_DIR: '/database' };
-    const step = (name: 'restore' | 'freshclam' | 'publish', image: ecs.ContainerImage, essential: boolean) =>
+    const environment = {
+      MIRROR_BUCKET: this.bucket.bucketName,
+      METRICS_NAMESPACE: props.metricsNamespace,
+      DATABASE_DIR: '/database',
+    };
+    const publishEnvironment = {
+      ...environment,
+      CUSTOM_DATABASE_FILES: PUBLISHED_DATABASES.join(' '),
+      DATABASE_MEMORY_MIB: asText(props.databaseMemoryMiB),
+      CLAMD_MEMORY_MIB: asText(props.clamdMemoryMiB),
+    };
+    const feedsEnvironment: Record<string, string> = props.feeds?.sources ? { FEEDS: props.feeds.sources } : {};
+    const stepEnvironment = (name: UpdaterStep): Record<string, string> =>
+      name === 'freshclam' ? {} : name === 'feeds' ? feedsEnvironment : name === 'publish' ? publishEnvironment : environment;
+    const step = (name: UpdaterStep, image: ecs.ContainerImage, essential: boolean) =>
       task.addContainer(name, {
         image,
         essential,
         entryPoint: ['/bin/sh', '-c'],
         command: [updaterScript(name)],
-        environment: name === 'freshclam' ? {} : environment,
+        environment: stepEnvironment(name),
         logging: logging(name),
       });
     const restore = step('restore', props.awsCliImage, false);
@@ -101,6 +129,14 @@ export class DefinitionsMirror extends Construct {
     const publish = step('publish', props.awsCliImage, true);
     publish.addMountPoints({ sourceVolume: 'database', containerPath: '/database', readOnly: true });
     publish.addContainerDependencies({ container: freshclam, condition: ecs.ContainerDependencyCondition.SUCCESS });
+    if (props.feeds) {
+      // Third-party feeds, after the official database and before the publish (deploy/updater/feeds.sh);
+      // a feed that fails keeps its last good copy and does not stop the publish.
+      const feeds = step('feeds', props.clamdImage, false);
+      feeds.addMountPoints({ sourceVolume: 'database', containerPath: '/var/lib/clamav', readOnly: false });
+      feeds.addContainerDependencies({ container: freshclam, condition: ecs.ContainerDependencyCondition.SUCCESS });
+      publish.addContainerDependencies({ container: feeds, condition: ecs.ContainerDependencyCondition.COMPLETE });
+    }
 
     // `aws s3 sync` lists, reads and writes; nothing else.
     task.addToTaskRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }));
@@ -186,5 +222,15 @@ export class DefinitionsMirror extends Construct {
   /** https://<bucket regional domain>: what each task's freshclam uses as its PrivateMirror. */
   get url(): string {
     return `https://${this.bucket.bucketRegionalDomainName}`;
+  }
+
+  /** The detection set's folder, which each task's freshclam fetches it from (FRESHCLAM_CUSTOM_DATABASES_URL). */
+  get customDatabasesUrl(): string {
+    return `${this.url}/${CUSTOM_DATABASES_FOLDER}`;
+  }
+
+  /** The third-party feeds' folder (FRESHCLAM_FEEDS_URL). */
+  get feedsUrl(): string {
+    return `${this.url}/${FEEDS_FOLDER}`;
   }
 }

@@ -31,7 +31,12 @@ export class Quarantine extends Construct {
    * (a security team), may read quarantined files and reports, whatever else their
    * own policies allow. An existing bucket's policy is its owner's to set (docs/deploy.md).
    */
-  restrictReads(scannerRoleArn: string, readers: string[], readersCondition?: CfnCondition): void {
+  restrictReads(
+    scannerRoleArn: string,
+    readers: string[],
+    readersCondition?: CfnCondition,
+    releasers?: { arns: string[]; condition?: CfnCondition | undefined },
+  ): void {
     if (!(this.bucket instanceof s3.Bucket)) return;
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
@@ -40,7 +45,7 @@ export class Quarantine extends Construct {
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
         resources: [this.bucket.arnForObjects('*')],
-        conditions: exemptScannerAndReaders(scannerRoleArn, readers, readersCondition),
+        conditions: exemptScannerAndReaders(scannerRoleArn, readers, readersCondition, releasers),
       }),
     );
   }

@@ -11,6 +11,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { DEFAULTS } from '../../src/config/defaults.ts';
 import { BucketScan, DEFAULT_AWS_CLI_IMAGE } from './bucketscan.ts';
+import { FEED_CHOICES, feedSettings } from './feeds.ts';
+import { CUSTOM_DATABASES_FOLDER } from './mirror.ts';
 import { ECR_IMAGE_CONSTRAINT, ECR_IMAGE_PATTERN, ECR_OR_PUBLIC_IMAGE_PATTERN } from './images.ts';
 import { TEMPLATE_CONCURRENCIES, TEMPLATE_MAX_FILE_SIZES, taskSize } from './sizing.ts';
 
@@ -130,6 +132,19 @@ export class BucketScanTemplateStack extends Stack {
       default: '',
       description: 'Role ARNs that may read quarantined files and reports besides the scanner (a security team)',
     });
+    const releasers = parameter('Releasers', {
+      type: 'CommaDelimitedList',
+      default: '',
+      description:
+        'Role ARNs that run bucketscan release (attach the DetectionPolicy output to them): they may read the quarantine and copy a released file back',
+    });
+    const thirdPartyFeeds = parameter('ThirdPartyFeeds', {
+      type: 'String',
+      default: 'none',
+      allowedValues: Object.keys(FEED_CHOICES),
+      description:
+        'Third-party ClamAV databases the updater mirrors (opt-in; read their licences in docs/detection.md): none, sanesecurity, urlhaus or both',
+    });
     const kmsKeyArns = parameter('KmsKeyArns', {
       type: 'CommaDelimitedList',
       default: '',
@@ -180,6 +195,23 @@ export class BucketScanTemplateStack extends Stack {
     const hasQuarantineReaders = new CfnCondition(this, 'HasQuarantineReaders', {
       expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', quarantineReaders.valueAsList), '')),
     });
+    const hasReleasers = new CfnCondition(this, 'HasReleasers', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', releasers.valueAsList), '')),
+    });
+    // The feeds' settings for each choice, computed here (feeds.ts): CloudFormation looks them up.
+    const feedsMapping = new CfnMapping(this, 'ThirdPartyFeedSettings', {
+      mapping: Object.fromEntries(
+        Object.entries(FEED_CHOICES).map(([choice, names]) => {
+          const settings = feedSettings(names);
+          return [choice, { sources: settings.sources || 'none', files: settings.files || 'none' }];
+        }),
+      ),
+    });
+    const hasFeeds = new CfnCondition(this, 'HasThirdPartyFeeds', {
+      expression: Fn.conditionNot(Fn.conditionEquals(thirdPartyFeeds.valueAsString, 'none')),
+    });
+    const feedValue = (field: 'sources' | 'files') =>
+      Fn.conditionIf(hasFeeds.logicalId, feedsMapping.findInMap(thirdPartyFeeds.valueAsString, field), '').toString();
     const hasKmsKeys = new CfnCondition(this, 'HasKmsKeys', {
       expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', kmsKeyArns.valueAsList), '')),
     });
@@ -215,6 +247,9 @@ export class BucketScanTemplateStack extends Stack {
       awsCliImageGrant: { condition: awsCliIsPrivate, uri: awsCliImage.valueAsString },
       quarantineReaders: quarantineReaders.valueAsList,
       quarantineReadersCondition: hasQuarantineReaders,
+      releasers: releasers.valueAsList,
+      releasersCondition: hasReleasers,
+      feeds: { sources: feedValue('sources'), files: feedValue('files') },
       kmsKeyArns: kmsKeyArns.valueAsList,
       kmsKeysCondition: hasKmsKeys,
       messageEncryptionCondition: customerKey,
@@ -279,6 +314,16 @@ export class BucketScanTemplateStack extends Stack {
     output('QuarantineBucketName', this.bucketScan.quarantineBucket.bucketName, 'Quarantined files and their reports');
     output('DefinitionsMirrorBucketName', this.bucketScan.mirrorBucket.bucketName, 'The ClamAV definitions mirror');
     output('OperatorPolicyArn', this.bucketScan.operatorPolicy.managedPolicyArn, 'Attach to the role that runs bucketscan rescan and dlq');
+    output(
+      'DetectionPolicyArn',
+      this.bucketScan.detectionPolicy.managedPolicyArn,
+      'Attach to the Releasers roles: bucketscan signatures, allow, quarantine list and release',
+    );
+    output(
+      'CustomDatabasesLocation',
+      `s3://${this.bucketScan.mirrorBucket.bucketName}/${CUSTOM_DATABASES_FOLDER}`,
+      'CUSTOM_DATABASES for bucketscan signatures publish and bucketscan allow',
+    );
     output('ScannerRoleArn', this.bucketScan.taskDefinition.taskRole.roleArn, "The worker's role (for bucketscan policy --scanner-role)");
     output('ClusterName', this.bucketScan.cluster.clusterName, 'ECS cluster');
     output('ServiceName', this.bucketScan.service.serviceName, 'ECS service');

@@ -6,11 +6,12 @@ import { describe, test } from 'node:test';
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { CLAMD_HEALTHCHECK, MAX_RECEIVE_COUNT } from '../lib/bucketscan.ts';
-import { ephemeralStorageGiB, taskSize } from '../lib/sizing.ts';
+import { CLAMD_RELOAD_MIB, ephemeralStorageGiB, taskSize } from '../lib/sizing.ts';
 import { synthesizeTemplate } from '../lib/synth.ts';
 import { logicalIdOf, type Template as CfnTemplate } from '../lib/template-env.ts';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { ACCOUNT, constructStack, constructStackWith, only, resourcesOf, synth } from './support.ts';
+import { PUBLISHED_DATABASES } from '../../src/signatures/set.ts';
 
 const raw: CfnTemplate = synthesizeTemplate();
 const template = Template.fromJSON(raw as unknown as Record<string, unknown>);
@@ -203,6 +204,8 @@ describe('buckets', () => {
           ArnNotLike: {
             'Fn::If': ['HasQuarantineReaders', { 'aws:PrincipalArn': { Ref: 'QuarantineReaders' } }, { Ref: 'AWS::NoValue' }],
           },
+          // The releasers (bucketscan release) read the quarantine too: a second list, so an operator of its own.
+          StringNotLike: { 'Fn::If': ['HasReleasers', { 'aws:PrincipalArn': { Ref: 'Releasers' } }, { Ref: 'AWS::NoValue' }] },
         },
       },
     ]);
@@ -304,7 +307,9 @@ describe('buckets', () => {
         Resource: objects,
         Condition: {
           'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': ['bucketscan-status'] },
-          ArnNotLike: { 'aws:PrincipalArn': [scanner] },
+          // The releasers copy a released file back with its status set (bucketscan release).
+          ArnNotEquals: { 'aws:PrincipalArn': scanner },
+          ArnNotLike: { 'Fn::If': ['HasReleasers', { 'aws:PrincipalArn': { Ref: 'Releasers' } }, { Ref: 'AWS::NoValue' }] },
         },
       },
     );
@@ -795,7 +800,7 @@ describe('IAM', () => {
 });
 
 describe('definitions for a fleet', () => {
-  test('one updater, hourly off the hour: restore, freshclam (signed .cvd only), publish', () => {
+  test('one updater, hourly off the hour: restore, freshclam (signed .cvd only), the feeds (opt-in), publish', () => {
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(23 * * * ? *)', State: 'ENABLED' });
     const updater = raw.Resources[id('AWS::ECS::TaskDefinition', 'BucketScanMirrorUpdaterTask')]!.Properties!;
     const defs = updater['ContainerDefinitions'] as Container[];
@@ -804,9 +809,28 @@ describe('definitions for a fleet', () => {
       [
         ['restore', false, undefined],
         ['freshclam', false, [{ ContainerName: 'restore', Condition: 'SUCCESS' }]],
-        ['publish', true, [{ ContainerName: 'freshclam', Condition: 'SUCCESS' }]],
+        // A feed that fails does not stop the publish: COMPLETE, not SUCCESS.
+        [
+          'publish',
+          true,
+          [
+            { ContainerName: 'freshclam', Condition: 'SUCCESS' },
+            { ContainerName: 'feeds', Condition: 'COMPLETE' },
+          ],
+        ],
+        ['feeds', false, [{ ContainerName: 'freshclam', Condition: 'SUCCESS' }]],
       ],
     );
+    const environment = (name: string) =>
+      Object.fromEntries(
+        (defs.find((d) => d.Name === name)!['Environment'] as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]),
+      );
+    // Nothing to fetch unless ThirdPartyFeeds names some; the files from the mapping of feeds.ts.
+    assert.deepEqual(environment('feeds')['FEEDS'], {
+      'Fn::If': ['HasThirdPartyFeeds', { 'Fn::FindInMap': ['ThirdPartyFeedSettings', { Ref: 'ThirdPartyFeeds' }, 'sources'] }, ''],
+    });
+    assert.equal(environment('publish')['CUSTOM_DATABASE_FILES'], PUBLISHED_DATABASES.join(' '));
+    assert.equal(environment('publish')['DATABASE_MEMORY_MIB'], String(CLAMD_RELOAD_MIB));
     const script = (defs[1]!['Command'] as string[])[0]!;
     assert.match(script, /ScriptedUpdates no/);
     assert.match(script, /DatabaseMirror database\.clamav\.net/);
@@ -818,6 +842,33 @@ describe('definitions for a fleet', () => {
       Runtime: 'nodejs24.x',
       Code: { ZipFile: Match.stringLikeRegexp('RunTaskCommand') },
     });
+  });
+
+  test('the construct: feeds by name reach the updater and every task; without feeds there is no feeds step', () => {
+    const containers = (built: ReturnType<typeof constructStack>, task: string) => {
+      const [, definition] = only(
+        resourcesOf(Template.fromStack(built.stack), 'AWS::ECS::TaskDefinition').filter(([logicalId]) => logicalId.includes(task)),
+        task,
+      );
+      return definition['ContainerDefinitions'] as Container[];
+    };
+    const variables = (container: Container | undefined) =>
+      Object.fromEntries(((container?.['Environment'] ?? []) as Array<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]));
+    const withFeeds = constructStack({ feeds: ['urlhaus'] });
+    const feeds = containers(withFeeds, 'MirrorUpdaterTask').find((c) => c.Name === 'feeds');
+    assert.equal(variables(feeds)['FEEDS'], 'https://urlhaus.abuse.ch/downloads/urlhaus.ndb 600');
+    const clamd = containers(withFeeds, 'ScannerTask').find((c) => c.Name === 'clamd');
+    assert.equal(variables(clamd)['FRESHCLAM_FEEDS'], 'urlhaus.ndb');
+    assert.ok(variables(clamd)['FRESHCLAM_FEEDS_URL'], "the mirror's feeds/ folder");
+    assert.ok(variables(clamd)['FRESHCLAM_CUSTOM_DATABASES_URL'], "the mirror's custom/ folder");
+
+    const without = constructStack();
+    assert.deepEqual(
+      containers(without, 'MirrorUpdaterTask').map((c) => c.Name),
+      ['restore', 'freshclam', 'publish'],
+    );
+    const plain = variables(containers(without, 'ScannerTask').find((c) => c.Name === 'clamd'));
+    assert.equal(plain['FRESHCLAM_FEEDS'], undefined);
   });
 
   test('the template needs no asset bucket: no file assets, inline code only', () => {

@@ -13,6 +13,10 @@
 #   clamd-entrypoint <command...>  run something else in the image (bash, clamscan ...)
 #
 # A bad variable stops it before anything starts: exit 2 and one line naming it.
+#
+# The settings are assigned by name (read_number's printf -v, read_words' read -a),
+# which shellcheck cannot follow: SC2154 is off for the whole file, and only it.
+# shellcheck disable=SC2154
 set -euo pipefail
 
 readonly CONFIG_DIR=/run/clamav
@@ -193,6 +197,7 @@ settings_from_environment() {
   freshclam=$(tr '[:upper:]' '[:lower:]' <<<"${FRESHCLAM:-on}" | tr -d '[:space:]')
   [[ $freshclam == on || $freshclam == off || $freshclam == custom ]] || config_error FRESHCLAM "must be on, custom or off, got \"$FRESHCLAM\""
   read_custom_databases_url
+  read_feeds
   read_number freshclam_checks FRESHCLAM_CHECKS 12 1 50
   read_words database_mirrors FRESHCLAM_DATABASE_MIRROR
   read_words private_mirrors FRESHCLAM_PRIVATE_MIRROR
@@ -236,6 +241,30 @@ EOF
     echo '# freshclam tests each file before it keeps it, and keeps the one it has when the new one fails.'
     for name in $CUSTOM_DATABASE_FILES; do echo "DatabaseCustomURL ${custom_url}${name}"; done
   fi
+  if ((${#feed_files[@]} > 0)); then
+    # After the set: freshclam stops at the first URL that fails, and a feed file the mirror
+    # does not hold yet must not keep the set from updating.
+    echo '# FRESHCLAM_FEEDS_URL, FRESHCLAM_FEEDS: third-party databases, as the deployment mirrors them.'
+    for name in "${feed_files[@]}"; do echo "DatabaseCustomURL ${feeds_url}${name}"; done
+  fi
+}
+
+# read_feeds: FRESHCLAM_FEEDS, the file names of third-party databases (blank-separated), each
+# fetched from the folder FRESHCLAM_FEEDS_URL (the mirror's feeds/ in a deployment).
+read_feeds() {
+  local name
+  read -r -a feed_files <<<"${FRESHCLAM_FEEDS-}" || true
+  feeds_url=${FRESHCLAM_FEEDS_URL-}
+  feeds_url=${feeds_url//[[:space:]]/}
+  ((${#feed_files[@]} > 0)) || return 0
+  [[ $feeds_url =~ ^https?://[A-Za-z0-9._:@%-]+(/[A-Za-z0-9._~:/@%+=-]*)?$ ]] ||
+    config_error FRESHCLAM_FEEDS_URL "must be the http(s) URL of the folder holding FRESHCLAM_FEEDS, got $(printf '%q' "${FRESHCLAM_FEEDS_URL-}")"
+  [[ $feeds_url == */ ]] || feeds_url=$feeds_url/
+  [[ $freshclam != off ]] || config_error FRESHCLAM_FEEDS "is set but FRESHCLAM is off: freshclam fetches them"
+  for name in "${feed_files[@]}"; do
+    [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ && $SIGNATURE_EXTENSIONS == *" ${name##*.} "* ]] ||
+      config_error FRESHCLAM_FEEDS "\"$name\" is not the file name of a ClamAV database (.ndb, .hdb, .ldb, .cdb, .ign2 ...)"
+  done
 }
 
 # read_custom_databases_url: FRESHCLAM_CUSTOM_DATABASES_URL, the folder a detection set is

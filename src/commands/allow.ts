@@ -16,7 +16,7 @@ import {
 } from '../signatures/allow-list.ts';
 import { planPublication } from '../signatures/publish.ts';
 import { Stop, stopped, UsageError } from './common.ts';
-import { checkFiles, openTarget, printCheck, publish, readCurrent } from './detection-set.ts';
+import { checkFiles, memoryLimits, openTarget, printCheck, publish, readCurrent } from './detection-set.ts';
 import { parseCommandLine, parseCount } from './parse-args.ts';
 
 export const summary = 'Add to or remove from the allow list (a file hash clamd must not flag, a signature it must ignore), with a reason.';
@@ -112,7 +112,10 @@ export async function run(argv: string[]): Promise<number> {
     const changed = values.remove ? removeEntry(current.allowList, change, actor) : addEntry(current.allowList, change, actor);
     if (!changed) throw new Stop(`${change.kind} ${change.value} is not on the allow list at ${opened.target.location}`, 1);
     const publication = planPublication(current, { kind: 'allow-list', list: changed.list }, publisher, new Date());
-    const report = await checkFiles(publication.files, { officialDatabaseDir: values.official ?? null, memoryLimitMiB, scanReserveMiB });
+    const report = await checkFiles(publication.files, {
+      officialDatabaseDir: values.official ?? null,
+      ...memoryLimits({ memoryLimitMiB, scanReserveMiB }, current),
+    });
     printCheck(report);
     if (report.problems.length > 0)
       throw new Stop(`refused: ${report.problems.length} problem(s) (above); the allow list was not changed`, 1);

@@ -85,6 +85,19 @@ function stopForAws(what: string, error: unknown): Stop {
   return new Stop(failure.line, failure.exitCode);
 }
 
+/**
+ * The memory guard's limit: CLAMD_MEMORY_LIMIT_MB (less CLAMD_SCAN_RESERVE_MB) when
+ * set, else what the deployment wrote beside the set (bucketscan-limits.json: the
+ * database share of each clamd's memory), else none.
+ */
+export function memoryLimits(
+  settings: { memoryLimitMiB: number | undefined; scanReserveMiB: number },
+  current: Published,
+): { memoryLimitMiB: number | undefined; scanReserveMiB: number } {
+  if (settings.memoryLimitMiB !== undefined || !current.limits) return settings;
+  return { memoryLimitMiB: current.limits.databaseMemoryMiB, scanReserveMiB: 0 };
+}
+
 export interface CheckOptions {
   officialDatabaseDir: string | null;
   definedAt?: (name: string) => { file: string; line: number } | undefined;

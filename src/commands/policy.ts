@@ -13,14 +13,15 @@ import { parseCommandArgs } from './parse-args.ts';
 import { versioningWarning } from './policy-versioning.ts';
 
 export const summary = 'Print the bucket policy that keeps unscanned files unreadable (JSON on stdout).';
-export const synopsis = 'policy --bucket <name> --scanner-role <arn> [--reader <arn>]… [--tag-key <key>]';
+export const synopsis = 'policy --bucket <name> --scanner-role <arn> [--reader <arn>]… [--releaser <arn>]… [--tag-key <key>]';
 export const help = `Prints a bucket policy for the unprocessed bucket. It denies, to everyone except
 the scanner role and the readers:
 
   - s3:GetObject and s3:GetObjectVersion of any object whose status tag is not
     CLEAN, including objects with no status tag yet (fail-closed);
 
-and to everyone except the scanner role:
+and to everyone except the scanner role (and the releasers, for the first and
+the last):
 
   - setting the status tag key (PutObject, POST uploads, PutObjectTagging);
   - changing or deleting the tags of an object that carries a status;
@@ -32,6 +33,10 @@ Options:
                          arn:aws:iam::<account>:role/<path/><name>; its sessions count as it
   --reader <arn>         a role or user that may read any object whatever its status
                          (repeatable), e.g. an incident-response role
+  --releaser <arn>       a role or user that runs bucketscan release (repeatable):
+                         it may copy a quarantined file back with its status tag
+                         set (CLEAN and bucketscan-released, in one request); it
+                         gets no read exemption
   --tag-key <key>        the status tag's key; default SCAN_STATUS_TAG, else ${DEFAULT_STATUS_TAG}
 
 Apply it with:
@@ -76,13 +81,14 @@ file://policy.json, and on AWS that a non-exempt download of an untagged object
 answers 403.
 
 Bad input (a missing or invalid --bucket, a scanner that is not a role ARN, a
-reader that is not a role or user ARN, a tag key longer than 128 characters or
+reader or releaser that is not a role or user ARN, a tag key longer than 128 characters or
 with characters S3 refuses): one line on stderr naming the option, exit 2.`;
 
 const FLAGS: Record<PolicyInput, string> = {
   bucket: '--bucket',
   scannerRoleArn: '--scanner-role',
   readerArns: '--reader',
+  releaserArns: '--releaser',
   tagKey: '--tag-key',
   partition: '--scanner-role',
 };
@@ -95,6 +101,7 @@ export async function run(argv: string[]): Promise<number> {
       bucket: { type: 'string' },
       'scanner-role': { type: 'string' },
       reader: { type: 'string', multiple: true },
+      releaser: { type: 'string', multiple: true },
       'tag-key': { type: 'string' },
     },
     false,
@@ -109,6 +116,7 @@ export async function run(argv: string[]): Promise<number> {
       bucket,
       scannerRoleArn,
       readerArns: values.reader ?? [],
+      releaserArns: values.releaser ?? [],
       tagKey: values['tag-key'] ?? statusTagFromEnvironment(),
     });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);

@@ -56,15 +56,16 @@ object, released before, no such quarantined file, no report, no permission)
 or a step failed (the audit record then says how far it got: state started);
 2 bad arguments or settings, or a path outside the quarantine area.
 
-IAM: s3:GetObject and s3:ListBucket on the quarantine bucket, s3:PutObject there
-(the audit record), s3:GetObject and s3:GetObjectTagging on the quarantined file
-(GetObjectVersion/GetObjectVersionTagging in a versioned quarantine bucket),
-s3:PutObject and s3:PutObjectTagging on the original key, s3:GetObject on it
-(HEAD), sqs:GetQueueUrl and sqs:SendMessage on the validation queue,
+IAM: s3:ListBucket and s3:GetObject on the quarantine bucket, s3:PutObject there
+(the audit record), s3:GetObjectTagging on the quarantined file; s3:ListBucket on
+the original bucket (what the key holds now is listed, not read: the fail-closed
+policy denies reading an unscanned file), s3:PutObject and s3:PutObjectTagging on
+the original key; sqs:GetQueueUrl and sqs:SendMessage on the validation queue;
 sts:GetCallerIdentity (no grant needed). Under the fail-closed bucket policy
-(bucketscan policy) the caller must be exempt from its copy and status-tag
-statements: run it as the scanner role, or a role the policy names with
---releaser.
+(bucketscan policy) the caller must be named with --releaser, which exempts it
+from the copy-in and status-tag statements (no read exemption); a quarantine
+bucket that only the scanner may read must let it read too. The deployment's
+DetectionPolicy and Releasers parameter do both (docs/deploy.md).
 
 Examples:
   bucketscan release s3://quarantine/0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00/invoice.pdf \\

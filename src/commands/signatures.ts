@@ -16,7 +16,7 @@ import {
   type SourceFile,
 } from '../signatures/set.ts';
 import { stopped, UsageError } from './common.ts';
-import { checkFiles, openTarget, printCheck, publish, readCurrent, type CheckReport } from './detection-set.ts';
+import { checkFiles, memoryLimits, openTarget, printCheck, publish, readCurrent, type CheckReport } from './detection-set.ts';
 import { parseCommandLine } from './parse-args.ts';
 
 export const summary = 'Check custom ClamAV signatures with a throw-away clamd, and publish them to every clamd.';
@@ -186,7 +186,7 @@ async function publishCommand(argv: string[]): Promise<number> {
       publisher,
       new Date(),
     );
-    const report = await clamdCheck(publication.files, sources, values.official, { memoryLimitMiB, scanReserveMiB });
+    const report = await clamdCheck(publication.files, sources, values.official, memoryLimits({ memoryLimitMiB, scanReserveMiB }, current));
     printCheck(report);
     if (report.problems.length > 0) return refused(report.problems.length);
     if (values['dry-run']) {

@@ -46,6 +46,13 @@ export interface BucketPolicyOptions {
   scannerRoleArn: string;
   /** Roles or users that may read objects whatever their status (e.g. an incident-response role). */
   readerArns?: readonly string[];
+  /**
+   * Roles or users that run `bucketscan release`: they may copy a file back in
+   * with its status tag set (CLEAN and the release marker, one request), which the
+   * tag-write and copy-in statements otherwise refuse to everyone but the scanner.
+   * They get no read exemption.
+   */
+  releaserArns?: readonly string[];
   /** The status tag's key. Default DEFAULT_STATUS_TAG. */
   tagKey?: string;
   /** The AWS partition (aws, aws-cn, aws-us-gov…). Default: the scanner role's. */
@@ -66,7 +73,7 @@ export interface PolicyDocument {
   Statement: PolicyStatement[];
 }
 
-export type PolicyInput = 'bucket' | 'scannerRoleArn' | 'readerArns' | 'tagKey' | 'partition';
+export type PolicyInput = 'bucket' | 'scannerRoleArn' | 'readerArns' | 'releaserArns' | 'tagKey' | 'partition';
 
 /** An option the policy cannot be built from; `input` names it, the message says why. */
 export class PolicyInputError extends Error {
@@ -152,6 +159,17 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
     }
     if (reader.arn !== scanner.arn && !readers.includes(reader.arn)) readers.push(reader.arn);
   }
+  const releasers: string[] = [];
+  for (const arn of options.releaserArns ?? []) {
+    const releaser = parsePrincipalArn(arn, 'releaserArns', true);
+    if (releaser.partition !== partition) {
+      throw new PolicyInputError(
+        'releaserArns',
+        `releaser ${releaser.arn} is in partition ${releaser.partition}, the bucket in ${partition}`,
+      );
+    }
+    if (releaser.arn !== scanner.arn && !releasers.includes(releaser.arn)) releasers.push(releaser.arn);
+  }
 
   const document: PolicyDocument = {
     Version: '2012-10-17',
@@ -159,6 +177,7 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
       objectsArn: `arn:${partition}:s3:::${options.bucket}/*`,
       scannerArn: scanner.arn,
       readerArns: readers,
+      releaserArns: releasers,
       tagKey,
     }),
   };
@@ -177,7 +196,14 @@ export interface StatementsInput {
   objectsArn: string;
   scannerArn: string;
   readerArns: readonly string[];
+  /** Exempt, with the scanner, from the status-tag-write and copy-in statements (bucketscan release). */
+  releaserArns?: readonly string[];
   tagKey: string;
+  /**
+   * Replaces the tag-write and copy-in statements' exemption (ArnNotLike on the
+   * scanner and releasers), as readExemption does for reads.
+   */
+  writeExemption?: Record<string, unknown>;
   /**
    * Replaces the read deny's exemption (ArnNotLike on the scanner and readers)
    * with other condition operators: the deployment's template names its readers
@@ -194,6 +220,7 @@ export function policyStatements(input: StatementsInput): PolicyStatement[] {
   const { objectsArn: objects, scannerArn, readerArns, tagKey } = input;
   const statusTag = `s3:ExistingObjectTag/${tagKey}`;
   const exceptScanner = { 'aws:PrincipalArn': [scannerArn] };
+  const exceptWriters = input.writeExemption ?? { ArnNotLike: { 'aws:PrincipalArn': [scannerArn, ...(input.releaserArns ?? [])] } };
   return [
     {
       // Fail closed: an object with no status tag, or any status but CLEAN, cannot be
@@ -210,7 +237,8 @@ export function policyStatements(input: StatementsInput): PolicyStatement[] {
     },
     {
       // An uploader cannot pre-tag its own file CLEAN: no one but the scanner sets the
-      // status key, at upload (PutObject, POST, CreateMultipartUpload) or afterwards.
+      // status key, at upload (PutObject, POST, CreateMultipartUpload) or afterwards
+      // (and the releasers, whose one write is bucketscan release's audited copy back).
       Sid: 'DenyStatusTagWritesExceptScanner',
       Effect: 'Deny',
       Principal: '*',
@@ -218,7 +246,7 @@ export function policyStatements(input: StatementsInput): PolicyStatement[] {
       Resource: objects,
       Condition: {
         'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': [tagKey] },
-        ArnNotLike: exceptScanner,
+        ...exceptWriters,
       },
     },
     {
@@ -240,7 +268,7 @@ export function policyStatements(input: StatementsInput): PolicyStatement[] {
       // CopyObject keeps the source's tags by default (x-amz-tagging-directive COPY),
       // so a file tagged CLEAN in some other bucket would arrive pre-tagged, and such a
       // request sets no s3:RequestObjectTagKeys for the statement above to see. Files
-      // enter this bucket by upload only.
+      // enter this bucket by upload only (and by bucketscan release's copy back, for the releasers).
       Sid: 'DenyCopiesInExceptScanner',
       Effect: 'Deny',
       Principal: '*',
@@ -248,7 +276,7 @@ export function policyStatements(input: StatementsInput): PolicyStatement[] {
       Resource: objects,
       Condition: {
         Null: { 's3:x-amz-copy-source': 'false' },
-        ArnNotLike: exceptScanner,
+        ...exceptWriters,
       },
     },
   ];

@@ -16,6 +16,7 @@ import type { MemoryFigures } from './memory.ts';
 import {
   ALLOW_LIST_FILE,
   HISTORY_FOLDER,
+  LIMITS_FILE,
   MANIFEST_FILE,
   PUBLISHED_DATABASES,
   renderCustomDatabases,
@@ -44,12 +45,23 @@ const manifestSchema = z.object({
 
 export type Manifest = z.infer<typeof manifestSchema>;
 
+const limitsSchema = z.object({
+  format: z.literal('bucketscan-limits'),
+  /** What a reloading clamd may hold of databases (the deployment's sizing: its memory less what its scans need). */
+  databaseMemoryMiB: z.number().int().positive(),
+  clamdMemoryMiB: z.number().int().positive().nullable().optional(),
+});
+
+export type Limits = z.infer<typeof limitsSchema>;
+
 /** What a target holds now. */
 export interface Published {
   manifest: Manifest | undefined;
   allowList: AllowList;
   /** The database files present, by name. */
   databases: Map<string, string>;
+  /** What the deployment says each clamd has for its databases, when it says. */
+  limits: Limits | undefined;
 }
 
 /** Something stored that this version cannot read: stops a publish rather than being overwritten. */
@@ -89,7 +101,15 @@ export async function readPublished(target: SetTarget): Promise<Published> {
     const text = await target.read(name);
     if (text !== undefined) databases.set(name, text);
   }
-  return { manifest, allowList, databases };
+  const limitsText = await target.read(LIMITS_FILE);
+  let limits: Limits | undefined;
+  if (limitsText !== undefined) {
+    const parsed = limitsSchema.safeParse(parseJson(target, LIMITS_FILE, limitsText));
+    if (!parsed.success)
+      throw new StoredSetError(`${target.location}${LIMITS_FILE} is not bucketscan's limits: ${parsed.error.issues[0]?.message}`);
+    limits = parsed.data;
+  }
+  return { manifest, allowList, databases, limits };
 }
 
 export type SetChange =

@@ -35,6 +35,8 @@ export const PUBLISHED_DATABASES: readonly string[] = [
 /** What a file of the set holds, for people and for the next publish; clamd ignores both (not database extensions). */
 export const MANIFEST_FILE = 'bucketscan-manifest.json';
 export const ALLOW_LIST_FILE = 'bucketscan-allow-list.json';
+/** Written by a deployment beside the set: the memory each clamd has for its databases (the memory guard's limit). */
+export const LIMITS_FILE = 'bucketscan-limits.json';
 /** Earlier versions of the allow list, one file each: `history/allow-list.v<version>.json`. */
 export const HISTORY_FOLDER = 'history/';
 

@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -32,12 +33,15 @@ import { eicar, EICAR_SIGNATURE } from '../support/samples.ts';
 import { LogSink, startTestClamd } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
+const FIXTURES = fileURLToPath(new URL('../fixtures/custom-signatures', import.meta.url));
+
 const REGION = 'us-east-1';
 const UNPROCESSED = 'unprocessed';
 const QUARANTINE = 'quarantine';
 const PREFIX = 'quarantined/';
+const MIRROR = 'mirror';
 const NAMES: RecorderNames = {
-  buckets: { [UNPROCESSED]: '{unprocessed}', [QUARANTINE]: '{quarantine}' },
+  buckets: { [UNPROCESSED]: '{unprocessed}', [QUARANTINE]: '{quarantine}', [MIRROR]: '{mirror}' },
   queues: { 'virus-scanning': '{inbound}', validation: '{validation}' },
   topics: { 'virus-notification': '{topic}' },
   statusTag: 'bucketscan-status',
@@ -64,7 +68,7 @@ before(async () => {
   s3 = new S3Client({ ...connection, forcePathStyle: true });
   sqs = new SQSClient(connection);
   const sns = new SNSClient(connection);
-  for (const bucket of [UNPROCESSED, QUARANTINE]) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  for (const bucket of [UNPROCESSED, QUARANTINE, MIRROR]) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new PutBucketVersioningCommand({ Bucket: UNPROCESSED, VersioningConfiguration: { Status: 'Enabled' } }));
   inboundUrl = await createQueue(sqs, 'virus-scanning');
   validationUrl = await createQueue(sqs, 'validation');
@@ -318,6 +322,50 @@ describe('a false positive, released', () => {
     await upload(key, eicar(), `bucketscan-released=${id}`);
     const line = await outcome(key, 'infected', from);
     assert.equal(line['signature'], EICAR_SIGNATURE);
+  });
+});
+
+describe('the detection set on the definitions mirror (s3://mirror/custom/)', () => {
+  const set = `s3://${MIRROR}/custom/`;
+  const limits = (databaseMemoryMiB: number) =>
+    s3.send(
+      new PutObjectCommand({
+        Bucket: MIRROR,
+        Key: 'custom/bucketscan-limits.json',
+        Body: JSON.stringify({ format: 'bucketscan-limits', databaseMemoryMiB, clamdMemoryMiB: databaseMemoryMiB + 1024 }),
+      }),
+    );
+
+  test('publish checks the set against the memory the deployment wrote beside it, then writes it', async () => {
+    await limits(1000);
+    const refused = await cli(['signatures', 'publish', FIXTURES, '--to', set]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /more than clamd's 1000 MiB/);
+    await limits(4096);
+    const published = await cli(['signatures', 'publish', FIXTURES, '--to', set]);
+    assert.equal(published.code, 0, published.stderr);
+    assert.match(published.stdout, /^published version 1 to s3:\/\/mirror\/custom\/ /m);
+    assert.match(published.stdout, /freshclam's next check/);
+    const manifest = await json(MIRROR, 'custom/bucketscan-manifest.json');
+    assert.match(manifest['publishedBy'], /^arn:aws:(iam|sts)::\d{12}:/, 'the publisher, from STS');
+    assert.deepEqual(
+      manifest['sources'].map((source: Json) => source.file),
+      ['acme.ndb', 'acme.yar'],
+    );
+  });
+
+  test('allow adds to the versioned list on the mirror; status reads it back', async () => {
+    const hash = 'ab'.repeat(32);
+    const added = await cli(['allow', '--sha256', hash, '--reason', 'INC-7', '--to', set]);
+    assert.equal(added.code, 0, added.stderr);
+    const list = await json(MIRROR, 'custom/bucketscan-allow-list.json');
+    assert.equal(list['entries'][0].value, hash);
+    assert.match(list['entries'][0].added.by, /^arn:aws:(iam|sts)::/);
+    const history = await json(MIRROR, 'custom/history/allow-list.v1.json');
+    assert.equal(history['version'], 1);
+    const status = await cli(['signatures', 'status', '--to', set]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /version 2, published .* \(allow-list\)\n {2}acme\.ndb: 1 signatures/);
   });
 });
 

@@ -288,8 +288,10 @@ async function s3Calls(
       const sourceArn = objectArn(sourceKey, names.buckets[sourceBucket] ?? sourceBucket);
       const sourceContext = await statusContext(sourceBucket, sourceKey, sourceVersion);
       const operation = query.has('uploadId') ? 'UploadPartCopy' : 'CopyObject';
+      // The copy's source is a condition key of the write (the fail-closed policy's DenyCopiesIn reads it).
+      const copyContext = { 's3:x-amz-copy-source': `${names.buckets[sourceBucket] ?? sourceBucket}/${keyPlaceholder(sourceKey)}` };
       const calls = [
-        call(operation, 's3:PutObject', objectArn(key), requestTagKeys(tagging)),
+        call(operation, 's3:PutObject', objectArn(key), { ...requestTagKeys(tagging), ...copyContext }),
         call(operation, sourceVersion ? 's3:GetObjectVersion' : 's3:GetObject', sourceArn, sourceContext),
       ];
       if (operation === 'CopyObject') {

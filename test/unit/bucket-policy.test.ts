@@ -92,6 +92,31 @@ test('copies into the bucket: only the scanner (CopyObject would carry a forged 
   });
 });
 
+test('releasers (bucketscan release) may copy a file back with its status set, and nothing more', () => {
+  const RELEASER = 'arn:aws:iam::123456789012:role/bucketscan-oncall';
+  const policy = bucketPolicy({ bucket: 'unprocessed', scannerRoleArn: SCANNER, readerArns: [READER], releaserArns: [RELEASER, SCANNER] });
+  const exempt = { ArnNotLike: { 'aws:PrincipalArn': [SCANNER, RELEASER] } };
+  assert.deepEqual(statement(policy.Statement, 'DenyStatusTagWritesExceptScanner').Condition, {
+    'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': ['bucketscan-status'] },
+    ...exempt,
+  });
+  assert.deepEqual(statement(policy.Statement, 'DenyCopiesInExceptScanner').Condition, {
+    Null: { 's3:x-amz-copy-source': 'false' },
+    ...exempt,
+  });
+  // No read exemption, and no changing the tags of a scanned object.
+  assert.deepEqual(statement(policy.Statement, 'DenyReadUnlessScannedClean').Condition['ArnNotLike'], {
+    'aws:PrincipalArn': [SCANNER, READER],
+  });
+  assert.deepEqual(statement(policy.Statement, 'DenyTagChangesOnScannedObjectsExceptScanner').Condition['ArnNotLike'], {
+    'aws:PrincipalArn': [SCANNER],
+  });
+  assert.throws(
+    () => bucketPolicy({ bucket: 'unprocessed', scannerRoleArn: SCANNER, releaserArns: ['arn:aws:sts::123456789012:assumed-role/x/y'] }),
+    (error: unknown) => error instanceof PolicyInputError && error.input === 'releaserArns',
+  );
+});
+
 test('custom tag key, other partitions, readers deduplicated', () => {
   const scanner = 'arn:aws-cn:iam::123456789012:role/scanner';
   const policy = bucketPolicy({

@@ -90,6 +90,30 @@ describe("the entrypoint's freshclam.conf: the detection set (FRESHCLAM_CUSTOM_D
     assert.equal(lines(result.stdout, 'DatabaseCustomURL').length, PUBLISHED_DATABASES.length);
   });
 
+  test('third-party feeds come after the set, from the folder that mirrors them', () => {
+    const result = freshclamConfig({
+      FRESHCLAM_CUSTOM_DATABASES_URL: 'https://mirror/custom/',
+      FRESHCLAM_FEEDS_URL: 'https://mirror/feeds',
+      FRESHCLAM_FEEDS: ' junk.ndb  urlhaus.ndb sigwhitelist.ign2 ',
+    });
+    assert.equal(result.status, 0, result.stderr);
+    const urls = lines(result.stdout, 'DatabaseCustomURL');
+    assert.deepEqual(urls.slice(PUBLISHED_DATABASES.length), [
+      'https://mirror/feeds/junk.ndb',
+      'https://mirror/feeds/urlhaus.ndb',
+      'https://mirror/feeds/sigwhitelist.ign2',
+    ]);
+    for (const [env, message] of [
+      [{ FRESHCLAM_FEEDS: 'junk.ndb' }, /FRESHCLAM_FEEDS_URL: must be the http\(s\) URL/],
+      [{ FRESHCLAM_FEEDS: '../x.ndb', FRESHCLAM_FEEDS_URL: 'https://m/f/' }, /FRESHCLAM_FEEDS: "\.\.\/x\.ndb" is not the file name/],
+      [{ FRESHCLAM_FEEDS: 'notes.txt', FRESHCLAM_FEEDS_URL: 'https://m/f/' }, /is not the file name of a ClamAV database/],
+    ] as const) {
+      const refused = freshclamConfig(env);
+      assert.equal(refused.status, 2);
+      assert.match(refused.stderr, message);
+    }
+  });
+
   test('refused: a URL that is not one, a set with freshclam off, custom with nothing to fetch', () => {
     for (const [env, message] of [
       [{ FRESHCLAM_CUSTOM_DATABASES_URL: 's3://mirror/custom/' }, /FRESHCLAM_CUSTOM_DATABASES_URL: must be the http\(s\) URL of a folder/],

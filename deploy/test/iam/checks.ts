@@ -14,13 +14,18 @@ import {
   type Deployment,
   READER,
   REGION,
+  RELEASER,
   SECURITY_TEAM,
   UPLOADS,
   VPC,
   WORKER_IMAGE,
 } from './deployment.ts';
 
-export type Principal = { role: string } | { anonymous: true } | { service: string } | { custom: string; policy: Record<string, unknown> };
+export type Principal =
+  | { role: string; arn?: string }
+  | { anonymous: true }
+  | { service: string }
+  | { custom: string; policy: Record<string, unknown> };
 
 export interface Check {
   /** Who, for the report: "worker", "operator", "scanner execution role" ... */
@@ -36,7 +41,7 @@ export interface Check {
   note?: string;
 }
 
-export const recorded = (name: 'worker' | 'operator') =>
+export const recorded = (name: 'worker' | 'operator' | 'detection' | 'release-worker') =>
   JSON.parse(readFileSync(new URL(`./${name}.json`, import.meta.url), 'utf8')) as IamCall[];
 
 const SAMPLE_KEY = '0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00/report.pdf';
@@ -68,6 +73,9 @@ export function checksFor(d: Deployment): Check[] {
   };
   const concrete = (resource: string) =>
     resource
+      .replace('{mirror}/{custom}', `${mirror}/custom/`)
+      .replace('{id}', '20260601T101500123Z-3fa9')
+      .replace('.v{n}.json', '.v7.json')
       .replace('{region}', REGION)
       .replace('{account}', ACCOUNT)
       .replace(/\{[a-zA-Z]+\}(?=\/\{key\})/, (bucket) => names[bucket] ?? bucket)
@@ -75,14 +83,22 @@ export function checksFor(d: Deployment): Check[] {
       .replace(`${quarantine}/{key}`, `${quarantine}/${quarantinePrefix}${prefix}${SAMPLE_KEY}`)
       .replace(/\{[a-zA-Z]+\}$/, (name) => names[name] ?? name);
   const viaS3 = (resource: string): Check['context'] => (resource.startsWith('arn:aws:s3') ? { 'aws:SourceVpc': VPC } : {});
+  /** A recorded context with its placeholders filled in (a copy's source names a bucket and key). */
+  const concreteContext = (context: Check['context']): Check['context'] => {
+    const source = context['s3:x-amz-copy-source'];
+    return typeof source === 'string'
+      ? { ...context, 's3:x-amz-copy-source': concrete(`arn:aws:s3:::${source}`).slice('arn:aws:s3:::'.length) }
+      : context;
+  };
 
   const worker = { role: role('BucketScanScannerTaskTaskRole') };
   const checks: Check[] = [];
   const add = (check: Omit<Check, 'context'> & { context?: Check['context'] }) =>
     checks.push({ ...check, context: { 'aws:SecureTransport': 'true', ...check.context } });
 
-  // ---- the worker, as the moto tests recorded it (the task reaches S3 through the VPC's gateway endpoint)
-  for (const call of recorded('worker')) {
+  // ---- the worker, as the moto tests recorded it (the task reaches S3 through the VPC's gateway endpoint),
+  // and its side of a release (reading the audit record), as the release tests recorded it
+  for (const call of [...recorded('worker'), ...recorded('release-worker')]) {
     const resource = concrete(call.resource);
     add({
       who: 'worker',
@@ -90,7 +106,7 @@ export function checksFor(d: Deployment): Check[] {
       principal: worker,
       action: call.action,
       resource,
-      context: { ...call.context, ...viaS3(resource) },
+      context: { ...concreteContext(call.context), ...viaS3(resource) },
       expect: 'Allowed',
     });
   }
@@ -237,7 +253,7 @@ export function checksFor(d: Deployment): Check[] {
       principal: operator(d),
       action: call.action,
       resource,
-      context: call.context,
+      context: concreteContext(call.context),
       expect: 'Allowed',
     });
   }
@@ -251,6 +267,73 @@ export function checksFor(d: Deployment): Check[] {
     expect: 'Allowed',
     note: `${note}: moto has no message move tasks (the command falls back to receive, send, delete)`,
   });
+
+  // ---- the detection commands (signatures, allow, quarantine list, release), as recorded,
+  // run by a role named in Releasers with the stack's DetectionPolicy
+  const releaser = detectionRole(d);
+  for (const call of recorded('detection')) {
+    // sts:GetCallerIdentity needs no permission and cannot be denied (IAM's documentation).
+    if (call.action === 'sts:GetCallerIdentity') continue;
+    const resource = concrete(call.resource);
+    add({
+      who: 'releaser',
+      call: call.operation,
+      principal: releaser,
+      action: call.action,
+      resource,
+      context: concreteContext(call.context),
+      expect: 'Allowed',
+    });
+  }
+  add({
+    who: 'releaser',
+    call: 'S3:GetObject of a file the set lacks (404, not 403)',
+    principal: releaser,
+    action: 's3:ListBucket',
+    resource: `arn:aws:s3:::${mirror}`,
+    expect: 'Allowed',
+    note: `${note}: moto answers 404 whatever the permissions; S3 does only with s3:ListBucket`,
+  });
+  add({
+    who: 'releaser',
+    call: 'S3:PutObject beside the set',
+    principal: releaser,
+    action: 's3:PutObject',
+    resource: `arn:aws:s3:::${mirror}/daily.cvd`,
+    expect: 'Denied',
+  });
+  add({
+    who: 'releaser',
+    call: 'S3:PutObject over a report',
+    principal: releaser,
+    action: 's3:PutObject',
+    resource: `${quarantined}.report.json`,
+    expect: 'Denied',
+  });
+  if (kms) {
+    for (const action of ['kms:Decrypt', 'kms:GenerateDataKey']) {
+      add({
+        who: 'releaser',
+        call: 'S3:CopyObject of an SSE-KMS file back',
+        principal: releaser,
+        action,
+        resource: BUCKET_KEY,
+        context: { 'kms:ViaService': `s3.${REGION}.amazonaws.com` },
+        expect: 'Allowed',
+      });
+    }
+  }
+  if (customerKey) {
+    add({
+      who: 'releaser',
+      call: 'SQS:SendMessage (customer key)',
+      principal: releaser,
+      action: 'kms:GenerateDataKey',
+      resource: d.attribute(taskId('AWS::KMS::Key', 'BucketScanMessageKey'), 'Arn'),
+      context: { 'kms:ViaService': `sqs.${REGION}.amazonaws.com` },
+      expect: 'Allowed',
+    });
+  }
 
   // ---- the execution roles: image pulls and log writes
   const repository = (uri: string) => {
@@ -511,6 +594,32 @@ export function checksFor(d: Deployment): Check[] {
     });
     add({
       who: 'an uploader',
+      call: "CopyObject into the bucket (it would carry the source's tags)",
+      principal: admin('uploader'),
+      action: 's3:PutObject',
+      resource: upload,
+      context: { 's3:x-amz-copy-source': `elsewhere/${SAMPLE_KEY}` },
+      expect: 'Denied',
+    });
+    add({
+      who: 'a releaser (Releasers)',
+      call: 'read an untagged object (releasers get no read exemption)',
+      principal: { custom: RELEASER, policy: EVERYTHING },
+      action: 's3:GetObject',
+      resource: upload,
+      expect: 'Denied',
+    });
+    add({
+      who: 'a releaser (Releasers)',
+      call: 'PutObjectTagging changing the tags of a scanned object',
+      principal: { custom: RELEASER, policy: EVERYTHING },
+      action: 's3:PutObjectTagging',
+      resource: upload,
+      context: { ...tag('INFECTED'), 's3:RequestObjectTagKeys': ['bucketscan-status'] },
+      expect: 'Denied',
+    });
+    add({
+      who: 'an uploader',
       call: 'PutObject without the status tag',
       principal: admin('uploader'),
       action: 's3:PutObject',
@@ -608,6 +717,12 @@ export function checksFor(d: Deployment): Check[] {
     expect: 'Denied',
   });
   return checks;
+}
+
+/** A role named in Releasers with the stack's DetectionPolicy attached, nothing else. */
+function detectionRole(d: Deployment): Principal {
+  const id = d.id('AWS::IAM::ManagedPolicy', 'BucketScanDetectionPolicy');
+  return { role: `operator:${id}`, arn: RELEASER };
 }
 
 /** The operators' role: the stack's OperatorPolicy attached, nothing else. */

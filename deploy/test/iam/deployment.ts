@@ -17,6 +17,8 @@ export const CLAMD_IMAGE = `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/team/buck
 export const BUCKET_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0f0e0d0c-0b0a-0908-0706-050403020100`;
 export const READER = `arn:aws:iam::${ACCOUNT}:role/auditor`;
 export const SECURITY_TEAM = `arn:aws:iam::${ACCOUNT}:role/security-team`;
+/** The on-call role that runs bucketscan release (the Releasers parameter). */
+export const RELEASER = `arn:aws:iam::${ACCOUNT}:role/bucketscan-oncall`;
 
 export type Document = { Version?: string; Statement: Array<Record<string, unknown>> };
 

@@ -6,7 +6,18 @@
 import assert from 'node:assert/strict';
 import { anonymousPrincipal, runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import type { Check } from './checks.ts';
-import { ACCOUNT, BUCKET_KEY, CLAMD_IMAGE, type Deployment, READER, SECURITY_TEAM, UPLOADS, VPC, WORKER_IMAGE } from './deployment.ts';
+import {
+  ACCOUNT,
+  BUCKET_KEY,
+  CLAMD_IMAGE,
+  type Deployment,
+  READER,
+  RELEASER,
+  SECURITY_TEAM,
+  UPLOADS,
+  VPC,
+  WORKER_IMAGE,
+} from './deployment.ts';
 
 const BASE = {
   VpcId: VPC,
@@ -18,6 +29,7 @@ const BASE = {
   UnprocessedPrefix: 'incoming/',
   QuarantinePrefix: 'quarantined/',
   QuarantineReaders: SECURITY_TEAM,
+  Releasers: RELEASER,
   WakeUp: 'function',
 };
 export const CONFIGURATIONS: Record<string, Record<string, string>> = {
@@ -63,7 +75,7 @@ export async function evaluate(d: Deployment, check: Check): Promise<Outcome> {
   let identityPolicies: Simulation['identityPolicies'] = [];
   let principalArn: string | undefined;
   if ('role' in p) {
-    principalArn = p.role.startsWith('operator:') ? `arn:aws:iam::${ACCOUNT}:role/bucketscan-operator` : p.role;
+    principalArn = p.arn ?? (p.role.startsWith('operator:') ? `arn:aws:iam::${ACCOUNT}:role/bucketscan-operator` : p.role);
     principal = principalArn;
     const policies = d.roles.get(p.role);
     assert.ok(policies, `no role ${p.role} in the template`);

@@ -24,6 +24,8 @@ function describe(resource: string, d: Deployment): string {
     [new RegExp(`arn:aws:s3:::${UPLOADS}/[^ ]*`), 'uploads `<prefix>*`'],
     [new RegExp(`arn:aws:s3:::${UPLOADS}$`), 'uploads bucket'],
     [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanQuarantineBucket'))}/.*`), 'quarantine `<prefix>*`'],
+    [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanQuarantineBucket'))}$`), 'quarantine bucket'],
+    [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanMirrorBucket'))}/custom/.*`), 'mirror `custom/*`'],
     [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanMirrorBucket'))}/.*`), 'mirror `*`'],
     [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanMirrorBucket'))}$`), 'mirror bucket'],
     [/arn:aws:sqs:[^:]+:\d+:BucketScanQueuesInboundDeadLetters.*/, 'inbound dead-letter queue'],
