@@ -12,18 +12,29 @@ import { CLAMD_VARIABLES, clamdSettings, type ClamdSettings } from './clamd.ts';
 import type { Env } from './env-file.ts';
 import { LOG_VARIABLES, logSettings, type LogSettings } from './log.ts';
 import { HEALTH_VARIABLES, METRICS_VARIABLES, metricsSettings, type MetricsSettings } from './metrics.ts';
-import { INBOUND_QUEUE_VARIABLES, inboundQueue, QUEUE_VARIABLES, queueSettings, type QueueSettings } from './queues.ts';
+import {
+  INBOUND_QUEUE_VARIABLES,
+  inboundQueue,
+  QUEUE_VARIABLES,
+  queueSettings,
+  RESCAN_QUEUE_VARIABLES,
+  rescanQueue,
+  type QueueSettings,
+} from './queues.ts';
 import {
   QUARANTINE_VARIABLES,
   quarantineLocation,
+  SOURCES_FILE_VARIABLES,
   sourceSettings,
   STATUS_TAG_VARIABLES,
+  statusTag,
   UNPROCESSED_VARIABLES,
   unprocessedLocation,
   type Location,
 } from './source.ts';
+import { readSourcesFile, SourcesError, type Source } from './sources.ts';
 import { TUNING_VARIABLES, tuningSettings, type TuningSettings } from './tuning.ts';
-import { parseVariables } from './variables.ts';
+import { ConfigError, parseVariables } from './variables.ts';
 
 export interface Config {
   aws: AwsSettings;
@@ -82,6 +93,23 @@ export interface CommandSettings {
   /** QUARANTINE_BUCKET_NAME and QUARANTINE_PREFIX. */
   quarantine(): Location;
   inboundQueue(): QueueRef;
+  /** RESCAN_QUEUE; undefined when it is not set. */
+  rescanQueue(): QueueRef | undefined;
+  /** SCAN_STATUS_TAG: the tag key, or undefined when tagging is off. */
+  statusTag(): string | undefined;
+  /** CONCURRENCY, RECEIVE_AHEAD and the rest of the tuning section. */
+  tuning(): TuningSettings;
+  /**
+   * SOURCES_FILE, read and checked (a bad file is a ConfigError naming
+   * SOURCES_FILE, the entry and the field); undefined when it is not set, and the
+   * single-bucket variables describe the one source.
+   */
+  sources(): Promise<SourcesFile | undefined>;
+}
+
+export interface SourcesFile {
+  path: string;
+  sources: Source[];
 }
 
 /** A getter that runs `read` once and then answers (or throws) the same. */
@@ -110,5 +138,18 @@ export function commandSettings(env: Env): CommandSettings {
     unprocessed: once(() => unprocessedLocation(parseVariables(env, UNPROCESSED_VARIABLES))),
     quarantine: once(() => quarantineLocation(parseVariables(env, QUARANTINE_VARIABLES))),
     inboundQueue: once(() => inboundQueue(parseVariables(env, INBOUND_QUEUE_VARIABLES))),
+    rescanQueue: once(() => rescanQueue(parseVariables(env, RESCAN_QUEUE_VARIABLES))),
+    statusTag: once(() => statusTag(parseVariables(env, STATUS_TAG_VARIABLES))),
+    tuning: once(() => tuningSettings(parseVariables(env, TUNING_VARIABLES))),
+    sources: once(async () => {
+      const path = parseVariables(env, SOURCES_FILE_VARIABLES).SOURCES_FILE;
+      if (path === undefined) return undefined;
+      try {
+        return { path, sources: await readSourcesFile(path) };
+      } catch (error) {
+        if (error instanceof SourcesError) throw new ConfigError('SOURCES_FILE', error.message);
+        throw error;
+      }
+    }),
   };
 }

@@ -4,7 +4,7 @@
  * queue is named by URL or by name (looked up at start).
  */
 import { z } from 'zod';
-import { QUEUE_NAME, type QueueRef } from '../aws/queue.ts';
+import { QUEUE_NAME, QUEUE_URL, type QueueRef } from '../aws/queue.ts';
 import { ConfigError, text, url, type Parsed } from './variables.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
 
@@ -33,6 +33,30 @@ export const QUEUE_VARIABLES = {
   VALIDATION_QUEUE_URL: url('(the outbound queue URL)'),
   VIRUS_NOTIFICATION_TOPIC_ARN: text.regex(TOPIC_ARN, 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)'),
 };
+
+/**
+ * RESCAN_QUEUE: the queue `bucketscan rescan` puts its events on, by name or URL;
+ * the worker reads it only with the capacity live uploads leave free. Unset: the
+ * inbound queue, shared with uploads.
+ */
+export const RESCAN_QUEUE_VARIABLES = {
+  RESCAN_QUEUE: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value ? value : undefined))
+    .refine(
+      (value) => value === undefined || QUEUE_NAME.test(value) || QUEUE_URL.test(value),
+      'must be an SQS queue name (1-80 letters, digits, hyphens or underscores) or an http(s) queue URL',
+    ),
+};
+
+/** RESCAN_QUEUE as a queue reference, or undefined when it is not set. */
+export function rescanQueue(v: Parsed<typeof RESCAN_QUEUE_VARIABLES>): QueueRef | undefined {
+  const value = v.RESCAN_QUEUE;
+  if (value === undefined) return undefined;
+  return QUEUE_URL.test(value) ? { url: value } : { name: value };
+}
 
 function queueRef(nameVar: string, urlVar: string, name: string | undefined, address: string | undefined): QueueRef {
   if (address) return { url: address };

@@ -9,7 +9,7 @@ import { bucketNameProblem } from '../aws/s3-url.ts';
 import type { SourceSettings } from '../pipeline/deps.ts';
 import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
 import { normalisePrefix } from './sources.ts';
-import { ConfigError, text, type Parsed } from './variables.ts';
+import { ConfigError, optionalText, text, type Parsed } from './variables.ts';
 
 /** A bucket and the folder in it (empty, or ending in "/"). */
 export interface Location {
@@ -38,6 +38,9 @@ export const STATUS_TAG_VARIABLES = {
     )
     .optional(),
 };
+
+/** SOURCES_FILE: the sources file (JSON or YAML, src/config/sources.ts); unset: the single-bucket variables above. */
+export const SOURCES_FILE_VARIABLES = { SOURCES_FILE: optionalText };
 
 export function unprocessedLocation(v: Parsed<typeof UNPROCESSED_VARIABLES>): Location {
   return { bucket: v.UNPROCESSED_BUCKET_NAME, prefix: v.UNPROCESSED_PREFIX };

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { quoteValue } from '../events/text.ts';
 import { bucketNameProblem } from '../aws/s3-url.ts';
-import { QUEUE_NAME, type QueueRef } from '../aws/queue.ts';
+import { QUEUE_NAME, QUEUE_URL, type QueueRef } from '../aws/queue.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
 
 /** How keys under a source's prefix must be laid out. */
@@ -48,8 +48,6 @@ export function normalisePrefix(value: string | undefined): string {
   const trimmed = (value ?? '').trim().replace(/^\/+/, '');
   return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
 }
-
-const QUEUE_URL = /^https?:\/\/[^\s/]+\/\S+$/;
 
 const bucket = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })

@@ -106,6 +106,19 @@ function checkToken(name: string, value: string | undefined, pattern: RegExp): s
 export interface RecordRules {
   bucket: string;
   prefix: string;
+  /**
+   * How keys under the prefix are laid out (a source's keyLayout, src/config/sources.ts):
+   * `submission`, the default, is `<submission_guid>/<filename>`; `any` is every key
+   * S3 allows (the text rules still apply).
+   */
+  keyLayout?: 'submission' | 'any';
+}
+
+/** The key's layout under `rules`: its submission GUID and filename ('' and the last segment with keyLayout any). */
+function checkLayout(key: string, rules: RecordRules): ReturnType<typeof parseSubmissionKey> {
+  if (rules.keyLayout !== 'any') return parseSubmissionKey(key, rules.prefix);
+  if (!key.startsWith(rules.prefix)) return { ok: false, reason: `object key is outside the unprocessed prefix "${rules.prefix}"` };
+  return { ok: true, value: { submissionGuid: '', filename: key.slice(key.lastIndexOf('/') + 1) } };
 }
 
 /** Decides whether one record names an object this worker should scan, and if not, says why. */
@@ -133,7 +146,7 @@ export function checkRecord(record: unknown, rules: RecordRules): RecordCheck {
   }
   const text = checkKeyText(key);
   if (!text.ok) return { ok: false, reason: text.reason, bucket, key };
-  const layout = parseSubmissionKey(key, rules.prefix);
+  const layout = checkLayout(key, rules);
   if (!layout.ok) return { ok: false, reason: layout.reason, bucket, key };
   const eTag = unquoteETag(r.s3.object.eTag);
   const versionId = r.s3.object.versionId;

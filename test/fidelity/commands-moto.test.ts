@@ -12,7 +12,6 @@ import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, DeleteObjectCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
-  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -23,6 +22,7 @@ import { parseMessageBody } from '../../src/events/message.ts';
 import { checkRecord } from '../../src/events/record.ts';
 import { endpointEnv, runCli } from '../support/cli.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
+import { drainQueue } from '../support/queue.ts';
 import { waitFor } from '../support/wait.ts';
 
 const MAX_RECEIVES = 2;
@@ -61,25 +61,7 @@ after(async () => {
   await moto?.stop();
 });
 
-async function drain(url: string): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const response = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: url,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['All'],
-      }),
-    );
-    if (!response.Messages?.length) return messages;
-    for (const message of response.Messages) {
-      messages.push(message);
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle }));
-    }
-  }
-}
+const drain = (url: string): Promise<Message[]> => drainQueue(sqs, url);
 
 describe('rescan of a versioned bucket', () => {
   test('queues the current version of each object with its VersionId; deleted objects are left out', async () => {
