@@ -43,6 +43,8 @@ export interface WorkerOptions {
     isOutage(error: unknown): boolean;
     recovered(signal: AbortSignal): Promise<boolean>;
   };
+  /** Told the number of messages held whenever it changes (ECS task scale-in protection). */
+  onInFlight?: (count: number) => void;
 }
 
 interface Held {
@@ -177,6 +179,7 @@ export class Worker {
   #hold(message: Message): Held {
     const held: Held = { message, controller: new AbortController(), heartbeat: this.#startHeartbeat(message), state: 'waiting' };
     this.#held.add(held);
+    this.#options.onInFlight?.(this.#held.size);
     return held;
   }
 
@@ -249,7 +252,7 @@ export class Worker {
 
   #forget(held: Held): void {
     clearInterval(held.heartbeat);
-    this.#held.delete(held);
+    if (this.#held.delete(held)) this.#options.onInFlight?.(this.#held.size);
     this.#notify();
   }
 
