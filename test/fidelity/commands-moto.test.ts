@@ -9,6 +9,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
@@ -173,6 +176,26 @@ describe('policy checks the bucket it is for', () => {
     const result = await runCli(['policy', '--bucket', 'unprocessed', '--scanner-role', role], env);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '');
+  });
+
+  test('with SOURCES_FILE, each bucket is checked: the one unversioned bucket, and only it, gets the warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bucketscan-policy-'));
+    const sources = join(dir, 'sources.json');
+    writeFileSync(
+      sources,
+      JSON.stringify({
+        sources: [
+          { bucket: 'unprocessed', quarantineBucket: 'quarantine', quarantinePrefix: 'a/' },
+          { bucket: 'uploads-unversioned', quarantineBucket: 'quarantine', quarantinePrefix: 'b/' },
+        ],
+      }),
+    );
+    const result = await runCli(['policy', '--scanner-role', role], { ...env, SOURCES_FILE: sources });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(result.stdout) as object), ['unprocessed', 'uploads-unversioned']);
+    const lines = result.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0]!, /^policy: warning: bucket uploads-unversioned is not versioned/);
   });
 });
 
