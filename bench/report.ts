@@ -4,6 +4,7 @@ import { PRICES, priceClass, sqsPerFile, usdPerRequest, withTagRequests, type Pr
 import type { RequestSummary } from './prices.ts';
 import type { BenchResults, Drain, NetworkRun, SetResult, TaggedBatch, TargetCheck } from './results.ts';
 import { isFullRun, MEMORY_GROWTH_ALLOWANCE_MIB, TARGETS } from './results.ts';
+import { BACKFILL_METHOD, backfillRows } from './backfill.ts';
 
 export const DOC_PATH = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 
@@ -153,8 +154,8 @@ function globalMark(results: BenchResults, prefix: string): string {
 
 /** Figures measured once per run (not per signature set). */
 export function onceTable(results: BenchResults): string {
-  const { startup, soak, imports, requestsTagged } = results;
-  if (!startup && !soak && !imports && !requestsTagged) return '';
+  const { startup, soak, imports, requestsTagged, backfill } = results;
+  if (!startup && !soak && !imports && !requestsTagged && !backfill) return '';
   const rows: string[][] = [];
   if (startup) {
     rows.push(
@@ -227,6 +228,7 @@ export function onceTable(results: BenchResults): string {
       ],
     );
   }
+  rows.push(...backfillRows(backfill, num));
   return table(['Figure', `Measured${results.globalSet ? ` (${results.globalSet} sigs)` : ''}`, 'Target'], rows);
 }
 
@@ -921,6 +923,7 @@ and is otherwise idle while the worker works.
   its status tag, the counts hold a PutObjectTagging per file (and a
   GetObjectTagging per file uploaded with tags, none for the others), and
   GetObjectTagging on up to 20 versions per batch finds the expected tags.
+${BACKFILL_METHOD}
 - **Requests** are counted in the worker process by an SDK middleware enabled with
   \`BUCKETSCAN_COUNT_REQUESTS=<file>\` (off by default; nothing is added to the
   clients then), which writes the counts when the worker exits.

@@ -2,6 +2,7 @@
 import type { Machine, MemoryMap } from './proc.ts';
 import type { RequestSummary } from './prices.ts';
 import type { PRICES } from './prices.ts';
+import type { BackfillResult } from './backfill.ts';
 
 export interface BenchOptions {
   smoke: boolean;
@@ -64,7 +65,7 @@ export interface BenchOptions {
 /** Phases run once per signature set. */
 export const SET_PHASES = ['large', 'memory', 'inflight', 'small', 'requests', 'latency', 'network'] as const;
 /** Phases run once, with the first signature set's clamd (imports needs none). */
-export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged'] as const;
+export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged', 'backfill'] as const;
 export type Phase = (typeof SET_PHASES)[number] | (typeof GLOBAL_PHASES)[number];
 
 /** What `npm run bench` measures with no flags: the full run. */
@@ -380,6 +381,7 @@ export interface BenchResults {
   sweep?: SweepResult;
   soak?: SoakResult;
   requestsTagged?: TaggedRequestsResult;
+  backfill?: BackfillResult;
   targets: TargetCheck[];
   /** Anything that went wrong in a phase without stopping the run (the run then exits 1). */
   errors: string[];

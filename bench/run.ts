@@ -33,6 +33,7 @@ import { ensureBuilt, productionCommand } from './production.ts';
 import { soakPhase } from './soak.ts';
 import { startupPhase } from './startup.ts';
 import { taggedRequestsPhase } from './tagged-requests.ts';
+import { backfillPhase } from './backfill.ts';
 import { PRICES } from './prices.ts';
 import { describeMachine, round } from './proc.ts';
 import { DOC_PATH, renderDoc, terminalReport } from './report.ts';
@@ -58,7 +59,7 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --signature-wildcards <f> share of them with a wildcard byte, 0-1 (default 0)
   --phases <list>           comma-separated, default all of them:
                               per signature set: large,memory,inflight,small,requests,latency,network
-                              once: imports,startup,sweep,soak,requests-tagged
+                              once: imports,startup,sweep,soak,requests-tagged,backfill
 
  Emulator speed (no added latency):
   --concurrency <n>         CONCURRENCY for large objects, memory, infected, latency (default 4)
@@ -447,7 +448,7 @@ async function main(argv: string[]): Promise<number> {
   const warnings: string[] = [];
   const sets: SetResult[] = [];
   const clients: Array<{ destroy(): void }> = [];
-  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak' | 'requestsTagged'> = {};
+  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak' | 'requestsTagged' | 'backfill'> = {};
   const selected = new Set(options.phases);
   try {
     if (selected.has('imports')) {
@@ -485,7 +486,7 @@ async function main(argv: string[]): Promise<number> {
     if (SET_PHASES.some((phase) => selected.has(phase))) {
       for (const name of options.signatures) sets.push(await runSet(stack, prepared, name));
     }
-    if (selected.has('startup') || selected.has('sweep') || selected.has('soak') || selected.has('requests-tagged')) {
+    if (['startup', 'sweep', 'soak', 'requests-tagged', 'backfill'].some((phase) => selected.has(phase as Phase))) {
       const name = options.signatures[0] ?? 'small';
       global.globalSet = name;
       const clamd = await startClamdFor(stack, name);
@@ -496,6 +497,7 @@ async function main(argv: string[]): Promise<number> {
         if (selected.has('soak')) global.soak = await attempt('soak', () => soakPhase(stack, clamd));
         if (selected.has('requests-tagged'))
           global.requestsTagged = await attempt('requests-tagged', () => taggedRequestsPhase(stack, clamd));
+        if (selected.has('backfill')) global.backfill = await attempt('backfill', () => backfillPhase(stack, clamd));
       } finally {
         await clamd.stop();
       }
