@@ -26,9 +26,10 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, PurgeQueueCommand } from '@aws-sdk/client-sqs';
+import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { listCurrentObjects } from '../src/aws/listing.ts';
 import { rescan } from '../src/rescan/rescan.ts';
+import { createQueue, queueDepth } from '../test/support/moto-notifications.ts';
 import type { BenchClamd } from './clamd.ts';
 import { benchKey, inParallel, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
@@ -91,7 +92,7 @@ export async function backfillPhase(stack: Stack, clamd: BenchClamd): Promise<Ba
   const { options, s3, sqs, emulator } = stack;
   const sizes = SIZES[options.smoke ? 'smoke' : 'full'];
   const concurrency = options.smallConcurrency;
-  const laneUrl = (await sqs.send(new CreateQueueCommand({ QueueName: LANE }))).QueueUrl!;
+  const laneUrl = await createQueue(sqs, LANE);
 
   // The objects the backfill rescans; their own upload events are thrown away.
   const folder = randomUUID();
@@ -120,20 +121,7 @@ export async function backfillPhase(stack: Stack, clamd: BenchClamd): Promise<Ba
     return queued;
   };
 
-  const laneDepth = async () => {
-    const response = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: laneUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
-      }),
-    );
-    const attributes = response.Attributes ?? {};
-    return (
-      Number(attributes['ApproximateNumberOfMessages'] ?? 0) +
-      Number(attributes['ApproximateNumberOfMessagesNotVisible'] ?? 0) +
-      Number(attributes['ApproximateNumberOfMessagesDelayed'] ?? 0)
-    );
-  };
+  const laneDepth = () => queueDepth(sqs, laneUrl);
   const inboundDepth = async () => {
     const depth = await emulator.depth('inbound');
     return depth.ready + depth.inflight + depth.delayed;
