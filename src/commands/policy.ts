@@ -46,7 +46,7 @@ Apply it with:
 It replaces any policy the bucket has: merge its statements into an existing one by
 hand (aws s3api get-bucket-policy prints it). The local emulators do not enforce bucket policies.
 
-With SOURCES_FILE (docs/configuration.md), each bucket's policy covers the folders
+With SOURCES_FILE or SOURCES (docs/configuration.md), each bucket's policy covers the folders
 bucketscan scans there (each source's prefix, arn:aws:s3:::<bucket>/<prefix>*) and
 any quarantine area in that bucket; the rest of the bucket is never scanned, so it
 is left alone. A source whose statusTag is false is left out (nothing there is ever
@@ -137,7 +137,7 @@ export async function run(argv: string[]): Promise<number> {
       await warnIfUnversioned([bucket!], env);
       return 0;
     }
-    const plans = bucketPlans(file.sources, file.path, bucket, values['tag-key'], env);
+    const plans = bucketPlans(file.sources, file.origin, bucket, values['tag-key'], env);
     const documents = new Map<string, PolicyDocument>();
     const notes: string[] = [];
     for (const plan of plans) {
@@ -182,14 +182,14 @@ interface BucketPlan {
  */
 export function bucketPlans(
   sources: readonly Source[],
-  path: string,
+  origin: string,
   only: string | undefined,
   tagKeyOption: string | undefined,
   env: Env,
 ): BucketPlan[] {
   const buckets = [...new Set(sources.map((source) => source.bucket))];
   if (only !== undefined && !buckets.includes(only)) {
-    throw new UsageError(`policy: --bucket: bucket "${only}" is in no source of SOURCES_FILE (${path}): bucketscan does not scan it`);
+    throw new UsageError(`policy: --bucket: bucket "${only}" is in no source of ${origin}: bucketscan does not scan it`);
   }
   const raw = env['SCAN_STATUS_TAG'];
   const globalOn = raw === undefined || raw.trim() !== '';

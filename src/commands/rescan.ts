@@ -63,7 +63,7 @@ Where the objects come from:
     file is checked against the manifest's size before and MD5 after it is read.
 
 Which objects: the bucket must be one the worker scans: UNPROCESSED_BUCKET_NAME,
-or with SOURCES_FILE the bucket of a source (docs/configuration.md). A listing
+or with SOURCES_FILE (or SOURCES) the bucket of a source (docs/configuration.md). A listing
 stays inside the one source the URL lies in (a URL wider than one source's folder
 is narrowed to it; one spanning several sources of a bucket is refused: rescan
 each). An inventory report's rows are judged each by the source its key falls in;
@@ -282,7 +282,7 @@ function wholeNumber(option: string, text: string, min: number, max: number): nu
 /** The sources rescan judges keys by: SOURCES_FILE's, or the one the single-bucket variables describe. */
 async function readSources(settings: CommandSettings): Promise<{ sources: Source[]; origin: AreasOrigin }> {
   const file = await settings.sources();
-  if (file) return { sources: file.sources, origin: { file: file.path } };
+  if (file) return { sources: file.sources, origin: { file: file.origin } };
   const unprocessed = settings.unprocessed();
   let quarantine: { bucket: string; prefix: string } | undefined;
   try {

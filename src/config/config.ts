@@ -32,7 +32,7 @@ import {
   unprocessedLocation,
   type Location,
 } from './source.ts';
-import { readSourcesFile, SourcesError, type Source } from './sources.ts';
+import { parseSources, readSourcesFile, SourcesError, type Source } from './sources.ts';
 import { TUNING_VARIABLES, tuningSettings, type TuningSettings } from './tuning.ts';
 import { ConfigError, parseVariables } from './variables.ts';
 
@@ -100,15 +100,17 @@ export interface CommandSettings {
   /** CONCURRENCY, RECEIVE_AHEAD and the rest of the tuning section. */
   tuning(): TuningSettings;
   /**
-   * SOURCES_FILE, read and checked (a bad file is a ConfigError naming
-   * SOURCES_FILE, the entry and the field); undefined when it is not set, and the
-   * single-bucket variables describe the one source.
+   * The sources: SOURCES_FILE read and checked, or SOURCES, the same document
+   * inline (a deployment's task has no file to give); a bad one is a ConfigError
+   * naming the variable, the entry and the field. undefined when neither is set,
+   * and the single-bucket variables describe the one source.
    */
   sources(): Promise<SourcesFile | undefined>;
 }
 
 export interface SourcesFile {
-  path: string;
+  /** Where they came from, for messages: `SOURCES_FILE (/etc/bucketscan/sources.yaml)` or `SOURCES`. */
+  origin: string;
   sources: Source[];
 }
 
@@ -142,14 +144,28 @@ export function commandSettings(env: Env): CommandSettings {
     statusTag: once(() => statusTag(parseVariables(env, STATUS_TAG_VARIABLES))),
     tuning: once(() => tuningSettings(parseVariables(env, TUNING_VARIABLES))),
     sources: once(async () => {
-      const path = parseVariables(env, SOURCES_FILE_VARIABLES).SOURCES_FILE;
-      if (path === undefined) return undefined;
+      const { SOURCES_FILE: path, SOURCES: inline } = parseVariables(env, SOURCES_FILE_VARIABLES);
+      if (path !== undefined && inline !== undefined) throw new ConfigError('SOURCES', 'and SOURCES_FILE are both set: set one of them');
+      const variable = path !== undefined ? 'SOURCES_FILE' : 'SOURCES';
       try {
-        return { path, sources: await readSourcesFile(path) };
+        if (path !== undefined) return { origin: `SOURCES_FILE (${path})`, sources: await readSourcesFile(path) };
+        if (inline !== undefined) return { origin: 'SOURCES', sources: parseInlineSources(inline) };
+        return undefined;
       } catch (error) {
-        if (error instanceof SourcesError) throw new ConfigError('SOURCES_FILE', error.message);
+        if (error instanceof SourcesError) throw new ConfigError(variable, error.message);
         throw error;
       }
     }),
   };
+}
+
+/** SOURCES: the sources document as JSON text. */
+function parseInlineSources(text: string): Source[] {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new SourcesError(`is not valid JSON: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return parseSources(document);
 }

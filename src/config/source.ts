@@ -39,8 +39,12 @@ export const STATUS_TAG_VARIABLES = {
     .optional(),
 };
 
-/** SOURCES_FILE: the sources file (JSON or YAML, src/config/sources.ts); unset: the single-bucket variables above. */
-export const SOURCES_FILE_VARIABLES = { SOURCES_FILE: optionalText };
+/**
+ * SOURCES_FILE: the sources file (JSON or YAML, src/config/sources.ts); SOURCES:
+ * the same document inline, as a deployment gives it. Unset: the single-bucket
+ * variables above.
+ */
+export const SOURCES_FILE_VARIABLES = { SOURCES_FILE: optionalText, SOURCES: optionalText };
 
 export function unprocessedLocation(v: Parsed<typeof UNPROCESSED_VARIABLES>): Location {
   return { bucket: v.UNPROCESSED_BUCKET_NAME, prefix: v.UNPROCESSED_PREFIX };

@@ -11,6 +11,9 @@ import { quoteValue } from '../events/text.ts';
 import { bucketNameProblem } from '../aws/s3-url.ts';
 import { QUEUE_NAME, QUEUE_URL, type QueueRef } from '../aws/queue.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
+import { checkAreas, SourcesError } from './source-areas.ts';
+
+export { checkAreas, SourcesError };
 
 /** How keys under a source's prefix must be laid out. */
 export const KEY_LAYOUTS = ['submission', 'any'] as const;
@@ -33,14 +36,6 @@ export interface Source {
   notificationTopicArn: string | undefined;
   /** Overrides SCAN_STATUS_TAG for this source: false turns tagging off, true keeps it on. undefined: the global setting. */
   statusTag: boolean | undefined;
-}
-
-/** A sources file that cannot be used; the message names the entry and the field. */
-export class SourcesError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SourcesError';
-  }
 }
 
 /** "incoming" and "incoming/" are the same folder; S3 keys never start with a slash. */
@@ -104,15 +99,6 @@ function labelOf(index: number, entry: unknown): string {
   return typeof name === 'string' && name.length <= 63 ? `sources[${index}] (bucket ${JSON.stringify(name)})` : `sources[${index}]`;
 }
 
-function where(location: string, bucketName: string, folder: string): string {
-  return `${location} s3://${bucketName}/${folder}`;
-}
-
-/** Two folders of one bucket overlap when one contains the other ('' contains everything). */
-function overlaps(a: string, b: string): boolean {
-  return a.startsWith(b) || b.startsWith(a);
-}
-
 /**
  * Validates a parsed sources document. Throws SourcesError whose message names
  * the entry and the field: `sources[1] (bucket "b").quarantineBucket: is required`.
@@ -148,37 +134,6 @@ export function parseSources(document: unknown): Source[] {
   });
   checkAreas(sources);
   return sources;
-}
-
-/**
- * Scanned areas must not overlap (every key belongs to at most one source), and
- * no quarantine area may overlap a scanned one: a quarantined file would be
- * scanned again, and a report would land where uploads are judged.
- */
-export function checkAreas(sources: readonly Source[]): void {
-  for (const [i, source] of sources.entries()) {
-    for (const other of sources.slice(0, i)) {
-      if (source.bucket !== other.bucket) continue;
-      if (source.prefix === other.prefix) {
-        throw new SourcesError(
-          `${source.label}.bucket: ${where('', source.bucket, source.prefix).trim()} is already scanned by ${other.label}`,
-        );
-      }
-      if (overlaps(source.prefix, other.prefix)) {
-        throw new SourcesError(
-          `${source.label}.prefix: ${JSON.stringify(source.prefix)} overlaps ${other.label}'s prefix ${JSON.stringify(other.prefix)} in the same bucket`,
-        );
-      }
-    }
-  }
-  for (const source of sources) {
-    for (const scanned of sources) {
-      if (source.quarantineBucket !== scanned.bucket || !overlaps(source.quarantinePrefix, scanned.prefix)) continue;
-      const quarantine = where('the quarantine area', source.quarantineBucket, source.quarantinePrefix);
-      const area = where(`the area ${scanned === source ? 'it' : scanned.label} scans,`, scanned.bucket, scanned.prefix);
-      throw new SourcesError(`${source.label}.quarantinePrefix: ${quarantine} overlaps ${area}`);
-    }
-  }
 }
 
 /** The source a record belongs to, or why none does. */

@@ -79,7 +79,7 @@ export interface ScannedArea {
   quarantinePrefix: string;
 }
 
-/** Where the areas come from: a sources file (its path), or the single-bucket variables. */
+/** Where the areas come from: a sources file (`SOURCES_FILE (<path>)`, or `SOURCES`), or the single-bucket variables. */
 export type AreasOrigin = { file: string } | { file?: undefined };
 
 export interface ResolvedArea<A extends ScannedArea> {
@@ -121,7 +121,7 @@ export function resolveArea<A extends ScannedArea>(
     const reason =
       origin.file === undefined
         ? `bucket "${bucket}" is not the unprocessed bucket "${areas[0]?.bucket ?? ''}" (UNPROCESSED_BUCKET_NAME): the worker would reject its events`
-        : `bucket "${bucket}" is in no source of SOURCES_FILE (${origin.file}): the worker would reject its events`;
+        : `bucket "${bucket}" is in no source of ${origin.file}: the worker would reject its events`;
     return { ok: false, reason };
   }
   const matching = inBucket.filter((area) => overlaps(prefix, area.prefix));

@@ -57,3 +57,21 @@ test('SOURCES_FILE: unset is undefined; a file that cannot be used is a ConfigEr
     return failsOn('SOURCES_FILE')(error) && /cannot read "\/nonexistent\/sources\.json" \(ENOENT\)/.test((error as Error).message);
   });
 });
+
+test('SOURCES: the same document inline; bad JSON or a bad entry names SOURCES; both set is refused', async () => {
+  const document = { sources: [{ bucket: 'uploads', quarantineBucket: 'quarantine', quarantinePrefix: 'uploads/' }] };
+  const inline = await commandSettings({ SOURCES: JSON.stringify(document) }).sources();
+  assert.equal(inline?.origin, 'SOURCES');
+  assert.deepEqual(
+    inline?.sources.map((s) => [s.bucket, s.quarantinePrefix]),
+    [['uploads', 'uploads/']],
+  );
+  await assert.rejects(
+    commandSettings({ SOURCES: '{' }).sources(),
+    (error: unknown) => failsOn('SOURCES')(error) && /not valid JSON/.test(String(error)),
+  );
+  await assert.rejects(commandSettings({ SOURCES: '{"sources":[{"bucket":"uploads"}]}' }).sources(), (error: unknown) => {
+    return failsOn('SOURCES')(error) && /sources\[0\] \(bucket "uploads"\)\.quarantineBucket: is required/.test(String(error));
+  });
+  await assert.rejects(commandSettings({ SOURCES: '{}', SOURCES_FILE: '/x.json' }).sources(), failsOn('SOURCES'));
+});

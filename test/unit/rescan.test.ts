@@ -126,7 +126,7 @@ describe('resolveArea: the one source a URL lies in', () => {
     { label: 'sources[1] (bucket "shared")', bucket: 'shared', prefix: 'b/', quarantineBucket: 'q', quarantinePrefix: 'b/' },
     { label: 'sources[2] (bucket "solo")', bucket: 'solo', prefix: '', quarantineBucket: 'q', quarantinePrefix: 'solo/' },
   ];
-  const origin = { file: 'sources.json' };
+  const origin = { file: 'SOURCES_FILE (sources.json)' };
 
   test('with a sources file: the source a URL is in; its quarantine areas in the bucket are skipped', () => {
     const resolved = resolveArea(file, origin, 'shared', 'b/x');
