@@ -110,6 +110,16 @@ class SourceMaps {
   }
 }
 
+/** Self time per node, µs: each sample's node is charged the time until the next sample. */
+function selfTimes(profile: CpuProfile): Map<number, number> {
+  const selfUs = new Map<number, number>();
+  for (let index = 0; index < profile.samples.length; index++) {
+    const id = profile.samples[index]!;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index + 1] ?? 0));
+  }
+  return selfUs;
+}
+
 // ---- Layers ----
 
 const NATIVE_WRITES = new Set(['writev', 'writeBuffer', 'writeString', 'writeLatin1String', 'writeUtf8String', 'writeAsciiString']);
@@ -147,10 +157,7 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const maps = new SourceMaps();
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, index) => {
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index + 1] ?? 0));
-  });
+  const selfUs = selfTimes(profile);
   const layers = new Map<string, number>();
   const functions = new Map<string, { name: string; source: string; layer: string; us: number }>();
   let busyUs = 0;
@@ -191,8 +198,7 @@ export function foldedStacks(path: string): string {
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-  const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, index) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index + 1] ?? 0)));
+  const selfUs = selfTimes(profile);
   const lines: string[] = [];
   for (const [id, us] of selfUs) {
     if (us <= 0 || byId.get(id)?.callFrame.functionName === '(idle)') continue;
