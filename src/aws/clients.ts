@@ -6,6 +6,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config, ServiceConnection } from '../config/config.ts';
 import { requestCounterFromEnv } from './request-counter.ts';
+import { destroyDirectS3, enableDirectS3 } from './s3-direct.ts';
 
 export interface AwsClients {
   s3: S3Client;
@@ -42,12 +43,20 @@ function common(connection: ServiceConnection, maxSockets: number) {
 }
 
 /** An S3 client as the worker's; one-off commands that need only S3 use it alone. */
-export function createS3Client(connection: ServiceConnection, maxSockets = 16): S3Client {
-  return new S3Client({
+export function createS3Client(connection: ServiceConnection, maxSockets = 16, onError?: ErrorListener): S3Client {
+  const s3 = new S3Client({
     ...common(connection, maxSockets),
     // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
     forcePathStyle: connection.endpoint !== undefined,
   });
+  // GetObject and PutObjectTagging go the direct way (src/aws/s3-direct.ts), with pools sized alike.
+  enableDirectS3(s3, { maxSockets, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...(onError ? { onError } : {}) });
+  const destroy = s3.destroy.bind(s3);
+  s3.destroy = () => {
+    destroyDirectS3(s3);
+    destroy();
+  };
+  return s3;
 }
 
 /** Service and operation of a request, e.g. ("S3", "GetObject"). */
@@ -77,7 +86,7 @@ export function createSqsClient(connection: ServiceConnection, maxSockets = 16):
 
 export function createClients(config: Config, onError?: ErrorListener): AwsClients {
   const sockets = Math.max(16, config.concurrency * 4);
-  const s3 = createS3Client(config.aws.s3, sockets);
+  const s3 = createS3Client(config.aws.s3, sockets, onError);
   const sqs = createSqsClient(config.aws.sqs, sockets);
   const sns = new SNSClient(common(config.aws.sns, sockets));
   // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.

@@ -32,10 +32,10 @@ export class ClamdError extends Error {
 /** A real reply is a few dozen bytes; the cap only stops a misbehaving peer. */
 const MAX_REPLY_BYTES = 8 * 1024;
 
-export type Outcome = { ok: true; reply: Buffer } | { ok: false; error: ClamdError };
+/** The reason the waits' signal is aborted with. */
+const SETTLED = 'settled';
 
-/** What a race against the settlement yields when the connection settled first. */
-const SETTLED = Symbol('settled');
+export type Outcome = { ok: true; reply: Buffer } | { ok: false; error: ClamdError };
 
 export class Connection {
   readonly #socket: Socket;
@@ -51,9 +51,12 @@ export class Connection {
   readonly settlement: Promise<Outcome> = new Promise((resolve) => {
     this.#resolveSettled = resolve;
   });
-  /** The settlement as a race entrant. */
-  readonly #over: Promise<typeof SETTLED> = this.settlement.then(() => SETTLED);
-  readonly #connect: Promise<unknown>;
+  /**
+   * Aborted when the connection settles: every wait is given this signal, so it
+   * ends with the connection and leaves nothing behind (a race against a promise
+   * that stays pending for the whole scan would keep every value raced against it).
+   */
+  readonly #over = new AbortController();
 
   constructor(address: ClamdAddress, connectTimeoutMs: number, idleTimeoutMs: number, signal: AbortSignal | undefined) {
     this.#signal = signal;
@@ -65,7 +68,6 @@ export class Connection {
     // either direction", and clears it when the socket is destroyed.
     this.#socket.setTimeout(connectTimeoutMs);
     this.#socket.once('connect', this.#onConnect);
-    this.#connect = once(this.#socket, 'connect').catch(() => undefined);
     this.#socket.on('data', this.#onData);
     this.#socket.on('end', this.#onEnd);
     this.#socket.on('timeout', this.#onTimeout);
@@ -80,7 +82,7 @@ export class Connection {
 
   /** Resolves once connected; rejects with the failure when the connection settles first. */
   async connected(): Promise<void> {
-    if (!this.#isConnected && !this.#outcome) await Promise.race([this.#connect, this.#over]);
+    if (!this.#isConnected && !this.#outcome) await once(this.#socket, 'connect', { signal: this.#over.signal }).catch(() => undefined);
     if (this.#outcome && !this.#outcome.ok) throw this.#outcome.error;
   }
 
@@ -94,14 +96,23 @@ export class Connection {
     let flowing = true;
     for (const buffer of buffers) flowing = this.#socket.write(buffer);
     this.#socket.uncork();
-    if (!flowing && !this.#outcome) await Promise.race([once(this.#socket, 'drain'), this.#over]).catch(() => undefined);
+    if (!flowing && !this.#outcome) await once(this.#socket, 'drain', { signal: this.#over.signal }).catch(() => undefined);
   }
 
   /** `promise`'s value, or undefined if the connection settles first. */
   async unlessSettled<T>(promise: Promise<T>): Promise<{ value: T } | undefined> {
     if (this.#outcome) return undefined;
-    const first = await Promise.race([promise.then((value) => ({ value })), this.#over]);
-    return first === SETTLED ? undefined : first;
+    const { signal } = this.#over;
+    let stop!: () => void;
+    const stopped = new Promise<undefined>((resolve) => {
+      stop = () => resolve(undefined);
+    });
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      return await Promise.race([promise.then((value) => ({ value })), stopped]);
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
   }
 
   /** The reply bytes (terminator excluded) once it is complete; rejects otherwise. */
@@ -128,6 +139,8 @@ export class Connection {
     // The socket keeps its 'error' listener so nothing it emits while being torn
     // down can surface as an unhandled error.
     this.#socket.destroy();
+    // A plain reason: abort() with none would build a DOMException (and its stack) per scan.
+    this.#over.abort(SETTLED);
     this.#resolveSettled(outcome);
   }
 
