@@ -4,8 +4,8 @@
  * in well under one, so on the emulator alone a worker that waits out its round
  * trips one after another looks as good as one that overlaps them.
  *
- * The worker talks to the emulator through the chaos suite's fault proxy
- * (test/chaos/fault-proxy.ts) with its faults off and a fixed delay on every
+ * The worker talks to the emulator through the proxy the chaos suite injects its
+ * faults with (harness/aws-proxy.ts), here with its faults off and a fixed delay on every
  * request: half before the request is passed on, half before the answer. The
  * proxy runs in the driver process, which is otherwise idle while a worker works.
  *
@@ -34,8 +34,8 @@
  */
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ClamdClient } from '../src/scan/clamd-client.ts';
-import { DEFAULT_POLICY, startFaultProxy, type FaultProxy } from '../test/chaos/fault-proxy.ts';
-import { Random } from '../test/chaos/random.ts';
+import { DEFAULT_POLICY, startFaultProxy, type FaultProxy } from '../harness/aws-proxy.ts';
+import { Random } from '../harness/random.ts';
 import type { BenchClamd } from './clamd.ts';
 import { chunksOf } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';

@@ -21,6 +21,8 @@ import { CpuMeter, memoryOf, round } from './proc.ts';
 import type { BenchOptions, Drain, SetResult, Timed } from './results.ts';
 import { percentile } from './results.ts';
 import { startWorkerProcess, type WorkerHandle } from './worker-process.ts';
+import type { FaultProxy } from '../harness/aws-proxy.ts';
+import { startLatencyProxy } from './network.ts';
 
 export interface Stack {
   options: BenchOptions;
@@ -135,7 +137,14 @@ export interface WorkerSpec {
   concurrency?: number | undefined;
   /** More settings (a sweep's value), over the benchmark's own and over --worker-env. */
   env?: Record<string, string>;
-  /** Where the worker sends its AWS requests (the latency proxy); default the emulator. */
+  /**
+   * The proxy the worker sends its AWS requests through, which counts them (the
+   * latency proxy); default a counting proxy of the drain's own, in front of the
+   * emulator. `null`: straight to the emulator, nothing counted (the large-object
+   * phases, where a proxy relaying every byte would take CPU from clamd).
+   */
+  proxy?: FaultProxy | null;
+  /** Where the worker's AWS requests go; set by drain from `proxy`. */
   endpoint?: string;
   /** Node flags after the production command's (a heap snapshot on a signal). */
   extraNodeArgs?: string[];
@@ -179,7 +188,6 @@ export async function startWorker(stack: Stack, clamd: BenchClamd, spec: WorkerS
   return startWorkerProcess({
     env: workerEnv(stack, clamd, spec),
     logFile: join(stack.runDir, `worker-${id}.log`),
-    countsFile: join(stack.runDir, `worker-${id}.requests.json`),
     command: spec.extraNodeArgs ? { ...stack.command, nodeArgs: [...stack.command.nodeArgs, ...spec.extraNodeArgs] } : stack.command,
   });
 }
@@ -204,7 +212,11 @@ export async function drain(
   await purge(stack, 'inbound');
   const files = (await emulator.call({ cmd: 'requeue', name: spec.snapshot, ...(spec.count ? { count: spec.count } : {}) })) as number;
   const deleted = emulator.call({ cmd: 'awaitDeleted', count: files });
-  const worker = await startWorker(stack, clamd, spec, spec.label);
+  // AWS requests are counted where they arrive: at a proxy in front of the emulator.
+  const ownProxy = spec.proxy === undefined ? await startLatencyProxy(emulator.endpoint, 0) : undefined;
+  const proxy = spec.proxy ?? ownProxy;
+  proxy?.resetCounts();
+  const worker = await startWorker(stack, clamd, { ...spec, ...(proxy ? { endpoint: proxy.endpoint } : {}) }, spec.label);
   const meter = new CpuMeter({ worker: worker.pid, clamd: clamd.pid, emulator: emulator.pid, bench: process.pid });
   const startRssMiB = worker.memory()?.rssMiB ?? NaN;
   // Messages received and not yet deleted, as the queue sees them: how many files were in work at once.
@@ -233,6 +245,8 @@ export async function drain(
   const memory = worker.memory();
   if (!timedOut) await Promise.race([worker.outcomesReached(files), delay(10_000)]);
   const exit = await worker.stop();
+  const counts = proxy ? structuredClone(proxy.counts) : undefined;
+  await ownProxy?.stop();
   await purge(stack, 'inbound', 'validation', 'notification');
   if (timedOut) {
     throw new Error(
@@ -261,7 +275,7 @@ export async function drain(
     cpuSeconds,
     outcomes: { ...worker.outcomes },
     problems: { ...worker.problems },
-    ...(exit.counts ? { requests: summarizeRequests(exit.counts, files) } : {}),
+    ...(counts ? { requests: summarizeRequests(counts, files) } : {}),
   };
 }
 
@@ -300,6 +314,7 @@ export async function largePhase(
   stack.progress(`${label}: bare clamd ${before.mibPerSecond} MiB/s; now the worker, CONCURRENCY=${options.concurrency}`);
   const worker = await drain(stack, clamd, {
     snapshot: 'large',
+    proxy: null,
     concurrency: options.concurrency,
     bytes,
     label: `${label}-large`,
@@ -356,6 +371,7 @@ export async function memoryPhase(
     stack.progress(`${label}: one ${objectMiB} MiB object, CONCURRENCY=${options.concurrency}`);
     const result = await drain(stack, clamd, {
       snapshot,
+      proxy: null,
       count: 1,
       concurrency: options.concurrency,
       bytes: objectMiB * MIB,
@@ -385,6 +401,7 @@ export async function inFlightPhase(
   stack.progress(`${label}: ${objects} x ${options.inFlightMiB} MiB at CONCURRENCY=${options.inFlightConcurrency}`);
   const result = await drain(stack, clamd, {
     snapshot: 'inflight',
+    proxy: null,
     concurrency: options.inFlightConcurrency,
     bytes: objects * options.inFlightMiB * MIB,
     label: `${label}-inflight`,

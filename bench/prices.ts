@@ -3,7 +3,7 @@
  * storage, data transfer (free within a region), KMS and compute are left out, and
  * so are free tiers.
  */
-import type { RequestCounts } from '../src/aws/request-counter.ts';
+import type { RequestCounts } from '../harness/aws-proxy.ts';
 
 export const PRICES = {
   basis:

@@ -758,8 +758,9 @@ ${gapsSection(results)}${results.errors.length > 0 ? `\n### Problems during the 
 }
 ### AWS requests per file
 
-Counted inside the worker by an SDK middleware (\`src/aws/request-counter.ts\`), one
-per HTTP attempt, retries included, during the small-file phase at
+Counted where they arrive, by the proxy the worker's AWS requests go through
+(\`harness/aws-proxy.ts\`, in the driver's process, faults off, no delay), one
+per HTTP request, retries included, during the small-file phase at
 \`CONCURRENCY=${options.smallConcurrency}\` (clean) and a batch of ${options.infectedFiles} EICAR files at \`CONCURRENCY=${options.concurrency}\`
 (infected). Batched calls share their cost among the files in the batch, so the
 per-file figure depends on how many files are in work at once: the table above
@@ -860,7 +861,7 @@ and is otherwise idle while the worker works.
   worker takes from it), or the worker bundle itself running \`version\`; \`VmRSS\`
   as the process exits and the process's time from spawn to exit, median of ${options.importRuns}.
 - **Latency mode.** See the section above for the ceiling. Every AWS request of the
-  worker goes through the chaos suite's fault proxy (\`test/chaos/fault-proxy.ts\`)
+  worker goes through the benchmark's proxy (\`harness/aws-proxy.ts\`, the chaos suite's)
   with its faults off and a fixed delay, half before the request is passed on and
   half before the answer; the proxy runs in the driver's process (its CPU is in
   the "bench" column). ${options.networkFiles} files of ${options.networkKiB} KiB with default settings, then ${options.networkFilesC1} of them at
@@ -921,9 +922,10 @@ and is otherwise idle while the worker works.
   its status tag, the counts hold a PutObjectTagging per file (and a
   GetObjectTagging per file uploaded with tags, none for the others), and
   GetObjectTagging on up to 20 versions per batch finds the expected tags.
-- **Requests** are counted in the worker process by an SDK middleware enabled with
-  \`BUCKETSCAN_COUNT_REQUESTS=<file>\` (off by default; nothing is added to the
-  clients then), which writes the counts when the worker exits.
+- **Requests** are counted by a proxy between the worker and the emulator (or moto),
+  \`harness/aws-proxy.ts\`, the one the chaos suite injects its faults with (faults
+  off here): every drain but the large-object ones, whose bytes go straight to the
+  emulator so that no relay takes CPU from clamd. Nothing in the worker counts.
 
 ## Caveats
 

@@ -28,6 +28,7 @@ import { createQueue, queueDepth, routeNotificationsToNewQueue } from '../test/s
 import type { BenchClamd } from './clamd.ts';
 import { benchKey, inParallel, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
+import { startLatencyProxy } from './network.ts';
 import { concurrencyOf, startWorker, type Stack } from './phases.ts';
 import { summarizeRequests } from './prices.ts';
 import type { TaggedBatch, TaggedRequestsResult } from './results.ts';
@@ -138,6 +139,8 @@ async function runBatch(
     (await queueDepth(sqs, inbound.url)) >= spec.files ? true : undefined,
   );
 
+  // Requests are counted where they arrive: at a proxy in front of moto.
+  const proxy = await startLatencyProxy(m.moto.endpoint, 0);
   const worker = await startWorker(
     stack,
     clamd,
@@ -146,10 +149,11 @@ async function runBatch(
       env: {
         UNPROCESSED_BUCKET_NAME: unprocessedBucket,
         QUARANTINE_BUCKET_NAME: quarantineBucket,
-        VIRUS_SCANNING_QUEUE_URL: inbound.url,
-        VALIDATION_QUEUE_URL: m.validationUrl,
+        // Through the proxy too (the SDK sends an SQS call to its queue URL's host).
+        VIRUS_SCANNING_QUEUE_URL: `${proxy.endpoint}${new URL(inbound.url).pathname}`,
+        VALIDATION_QUEUE_URL: `${proxy.endpoint}${new URL(m.validationUrl).pathname}`,
         VIRUS_NOTIFICATION_TOPIC_ARN: m.topicArn,
-        AWS_ENDPOINT_URL: m.moto.endpoint,
+        AWS_ENDPOINT_URL: proxy.endpoint,
         SCAN_STATUS_TAG: spec.statusTag,
       },
     },
@@ -168,15 +172,17 @@ async function runBatch(
     }
   } catch (error) {
     await worker.stop();
+    await proxy.stop();
     throw error;
   }
-  const { counts, code: exitCode } = await worker.stop();
+  const { code: exitCode } = await worker.stop();
+  const counts = structuredClone(proxy.counts);
+  await proxy.stop();
   if (!drained) {
     throw new Error(
       `requests-tagged ${spec.label}: ${spec.files} files not handled within ${DRAIN_TIMEOUT_MS / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`,
     );
   }
-  if (!counts) throw new Error(`requests-tagged ${spec.label}: the worker wrote no request counts; logs in ${stack.runDir}`);
   const label = `requests-tagged ${spec.label}`;
   if ((worker.outcomes['clean'] ?? 0) !== spec.files)
     stack.errors.push(`${label}: expected ${spec.files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);

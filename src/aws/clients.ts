@@ -5,7 +5,6 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config, ServiceConnection } from '../config/config.ts';
-import { requestCounterFromEnv } from './request-counter.ts';
 import { destroyDirectS3, enableDirectS3 } from './s3-direct.ts';
 
 export interface AwsClients {
@@ -89,9 +88,6 @@ export function createClients(config: Config, onError?: ErrorListener): AwsClien
   const s3 = createS3Client(config.aws.s3, sockets, onError);
   const sqs = createSqsClient(config.aws.sqs, sockets);
   const sns = new SNSClient(common(config.aws.sns, sockets));
-  // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.
-  const counter = requestCounterFromEnv();
-  if (counter) for (const client of [s3, sqs, sns]) counter.attach(client.middlewareStack);
   if (onError) {
     reportErrors(s3.middlewareStack, 'S3', onError);
     reportErrors(sqs.middlewareStack as unknown as S3Client['middlewareStack'], 'SQS', onError);

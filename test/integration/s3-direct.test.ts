@@ -23,8 +23,8 @@ import { directS3, DirectUnsupported, enableDirectS3 } from '../../src/aws/s3-di
 import { isObjectGone } from '../../src/aws/errors.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { DEFAULT_RESOURCES, startEmulator, type Emulator } from '../../src/local/emulator.ts';
-import { startFaultProxy, type FaultProxy, DEFAULT_POLICY } from '../chaos/fault-proxy.ts';
-import { Random } from '../chaos/random.ts';
+import { startFaultProxy, type FaultProxy, DEFAULT_POLICY } from '../../harness/aws-proxy.ts';
+import { Random } from '../../harness/random.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
 
 const REGION = 'us-east-1';

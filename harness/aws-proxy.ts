@@ -1,6 +1,9 @@
 /**
- * A fault-injecting HTTP proxy for the chaos suite: the worker talks to the
- * emulator through it, and it fails some requests the ways AWS and networks do.
+ * An HTTP proxy in front of the S3/SQS/SNS emulator (or moto), shared by the
+ * chaos suite and the benchmark: it counts every request by operation
+ * (`counts`, what the benchmark's requests-per-file figures are made of), can
+ * delay every request by a fixed amount (the benchmark's latency mode), and can
+ * fail some requests the ways AWS and networks do (the chaos suite).
  *
  * Two families of faults, counted apart, because they test different things:
  *
@@ -85,10 +88,31 @@ export interface ProxyStats {
   outages: Array<{ service: Service; style: 'unavailable' | 'throttle'; startedAt: number; durationMs: number }>;
 }
 
+/** AWS requests as they reached the proxy, per "<Service>.<Operation>" (e.g. "SQS.ReceiveMessage"). */
+export interface RequestCounts {
+  /** Every request, retries included. */
+  attempts: Record<string, number>;
+  /** Requests that failed (an error status, an injected fault, a dropped connection); also in `attempts`. */
+  failed: Record<string, number>;
+  /** ReceiveMessage requests that brought no message (idle long polls, failures); also in `attempts`. */
+  emptyReceives: number;
+  /** Messages brought by all ReceiveMessage requests. */
+  receivedMessages: number;
+}
+
+const SERVICE_NAMES: Record<Service, string> = { s3: 'S3', sqs: 'SQS', sns: 'SNS', other: 'Other' };
+
+function emptyCounts(): RequestCounts {
+  return { attempts: {}, failed: {}, emptyReceives: 0, receivedMessages: 0 };
+}
+
 export interface FaultProxy {
   /** e.g. http://127.0.0.1:41234 */
   endpoint: string;
   stats: ProxyStats;
+  /** Requests counted since the start or the last `resetCounts()`. */
+  readonly counts: RequestCounts;
+  resetCounts(): void;
   /** Turns fault injection on or off (off: a transparent proxy). */
   setEnabled(enabled: boolean): void;
   /** Every request to `service` fails (not applied) for the next `durationMs`. */
@@ -140,6 +164,10 @@ function s3Operation(method: string, url: string, headers: IncomingHttpHeaders):
   const query = parsed.searchParams;
   const segments = parsed.pathname.split('/').filter(Boolean);
   const hasKey = segments.length > 1;
+  if (query.has('tagging')) {
+    const verb = method === 'GET' ? 'Get' : method === 'PUT' ? 'Put' : method === 'DELETE' ? 'Delete' : method;
+    return `${verb}${hasKey ? 'Object' : 'Bucket'}Tagging`;
+  }
   switch (method) {
     case 'GET':
       return hasKey ? 'GetObject' : 'ListObjects';
@@ -233,6 +261,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const policy = options.policy ?? DEFAULT_POLICY;
   const { random } = options;
   const stats = emptyStats();
+  let counts = emptyCounts();
+  const countRequest = (op: Classified, failed: boolean, messages?: number) => {
+    const name = `${SERVICE_NAMES[op.service]}.${op.operation}`;
+    counts.attempts[name] = (counts.attempts[name] ?? 0) + 1;
+    if (failed) counts.failed[name] = (counts.failed[name] ?? 0) + 1;
+    if (op.service === 'sqs' && op.operation === 'ReceiveMessage') {
+      counts.receivedMessages += messages ?? 0;
+      if (!messages) counts.emptyReceives += 1;
+    }
+  };
   let enabled = true;
   const outageUntil: Partial<Record<Service, { until: number; style: 'unavailable' | 'throttle' }>> = {};
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -283,6 +321,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const entry = (stats.byOperation[`${early.service}:${early.operation}`] ??= { requests: 0, delayed: 0, faults: {} });
       entry.requests += 1;
       entry.faults['reset-request'] = (entry.faults['reset-request'] ?? 0) + 1;
+      countRequest(early, true);
       options.onFault?.({
         kind: 'reset-request',
         service: early.service,
@@ -325,6 +364,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       stats.delayMsTotal += delayMs;
       if (delayBefore) await sleep(delayMs);
     }
+
+    // Every fault fails the request as its client sees it; a pass-through is counted with its answer below.
+    if (fault) countRequest(op, true);
 
     if (fault === 'outage') {
       const style = outageUntil[op.service]?.style === 'throttle' ? 'throttle' : 'http-503';
@@ -369,6 +411,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       forward.end(forwardBody);
     });
     if (upstream instanceof Error) {
+      if (!fault) countRequest(op, true);
       // The emulator itself failed: report it as a 502, which is what a load balancer would say.
       sendError(res, { status: 502, headers: { 'content-type': 'text/plain' }, body: `proxy: ${upstream.message}` });
       return;
@@ -413,7 +456,26 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       upstream.once('end', () => res.socket?.destroy());
       return;
     }
-    res.writeHead(upstream.statusCode ?? 502, upstream.rawHeaders);
+    const status = upstream.statusCode ?? 502;
+    if (!fault && op.service === 'sqs' && op.operation === 'ReceiveMessage') {
+      // The answer is read to count the messages it brings (JSON, a few KiB).
+      const parts: Buffer[] = [];
+      for await (const chunk of upstream) parts.push(chunk as Buffer);
+      const answer = Buffer.concat(parts);
+      let messages = 0;
+      try {
+        messages = (JSON.parse(answer.toString('utf8')) as { Messages?: unknown[] }).Messages?.length ?? 0;
+      } catch {
+        // not JSON: no messages
+      }
+      countRequest(op, status >= 400, messages);
+      if (res.destroyed) return;
+      res.writeHead(status, upstream.rawHeaders);
+      res.end(answer);
+      return;
+    }
+    if (!fault) countRequest(op, status >= 400);
+    res.writeHead(status, upstream.rawHeaders);
     if (!truncating) {
       upstream.pipe(res);
       return;
@@ -469,6 +531,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   return {
     endpoint: `http://127.0.0.1:${port}`,
     stats,
+    get counts() {
+      return counts;
+    },
+    resetCounts() {
+      counts = emptyCounts();
+    },
     setEnabled(value) {
       enabled = value;
     },
