@@ -23,6 +23,7 @@ import { percentile } from './results.ts';
 import { startWorkerProcess, type WorkerHandle } from './worker-process.ts';
 import type { FaultProxy } from '../harness/aws-proxy.ts';
 import { startLatencyProxy } from './network.ts';
+import { startTlsProxy } from './tls-proxy.ts';
 
 export interface Stack {
   options: BenchOptions;
@@ -320,7 +321,26 @@ export async function largePhase(
     label: `${label}-large`,
     expect: 'clean',
   });
-  stack.progress(`${label}: worker ${worker.mibPerSecond} MiB/s, peak RSS ${worker.peakRssMiB} MiB; bare clamd again`);
+  stack.progress(`${label}: worker ${worker.mibPerSecond} MiB/s, peak RSS ${worker.peakRssMiB} MiB; the worker again, over TLS`);
+  // The same objects with the worker behind a TLS-terminating relay: its CPU per MiB with decryption, as from AWS.
+  const tls = await startTlsProxy(stack.emulator.endpoint, stack.runDir);
+  let workerTls: Drain;
+  try {
+    workerTls = await drain(stack, clamd, {
+      snapshot: 'large',
+      proxy: null,
+      endpoint: tls.endpoint,
+      env: { NODE_EXTRA_CA_CERTS: tls.caFile },
+      concurrency: options.concurrency,
+      bytes,
+      label: `${label}-large-tls`,
+      expect: 'clean',
+    });
+  } finally {
+    await tls.stop();
+  }
+  const { startRssMiB: _tlsStart, ...tlsRun } = workerTls as Drain & { startRssMiB?: number };
+  stack.progress(`${label}: worker over TLS ${workerTls.mibPerSecond} MiB/s; bare clamd again`);
   const after = await bareClamd(stack, clamd, prepared.largeBuffers, options.concurrency);
   stack.progress(`${label}: bare clamd ${after.mibPerSecond} MiB/s`);
   const seconds = before.seconds + after.seconds;
@@ -350,6 +370,7 @@ export async function largePhase(
     bare,
     bareRuns: [before, after],
     worker,
+    workerTls: tlsRun,
     ratio: round(worker.mibPerSecond / bare.mibPerSecond, 3),
   };
 }

@@ -505,9 +505,43 @@ export function notes(results: BenchResults): string[] {
   return lines;
 }
 
+/**
+ * Worker CPU (issue 15): user + system time of the production command, from /proc,
+ * per clean small file (moto, status tag on) and per MiB streamed (the emulator's
+ * large objects), each plain and through a TLS-terminating relay.
+ */
+const MIB = 1024 * 1024;
+
+export function workerCpuTable(results: BenchResults): string {
+  const rows: string[] = [];
+  const fmt = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(2));
+  const tagged = results.requestsTagged;
+  if (tagged) {
+    const kib = tagged.fileKiB;
+    rows.push(
+      `| Worker CPU per clean ${kib} KiB file, status tag on, CONCURRENCY=${tagged.untagged.concurrency} (ms; moto) | ${fmt(tagged.untagged.workerCpuMsPerFile)} | ${fmt(tagged.untaggedTls?.workerCpuMsPerFile)} | ≤ 2 |`,
+    );
+    rows.push(
+      `| the same, uploaded with a tag of its own (one GetObjectTagging more) (ms) | ${fmt(tagged.pretagged.workerCpuMsPerFile)} |  |  |`,
+    );
+  }
+  for (const set of results.sets) {
+    const large = set.large;
+    if (!large) continue;
+    const perMiB = (drain: { bytes: number; cpuSeconds: Record<string, number> } | undefined) =>
+      drain ? ((drain.cpuSeconds['worker'] ?? Number.NaN) * 1000) / (drain.bytes / MIB) : undefined;
+    rows.push(
+      `| Worker CPU per MiB streamed, ${set.signatures.name} sigs, ${large.objects} × ${large.objectMiB} MiB (ms) | ${fmt(perMiB(large.worker))} | ${fmt(perMiB(large.workerTls))} | ≤ 2 |`,
+    );
+  }
+  if (rows.length === 0) return '';
+  return ['| Figure | Plain http | TLS | Target |', '|---|---:|---:|---:|', ...rows].join('\n');
+}
+
 export function terminalReport(results: BenchResults, path: string): string {
   const parts = [
     ...[
+      workerCpuTable(results),
       summaryTable(results),
       onceTable(results),
       taggedRequestsTable(results),
@@ -752,6 +786,16 @@ ${onceTable(results) ? `\nMeasured once per run, with the ${results.globalSet ??
 ### Targets
 
 ${targetsTable(results)}
+
+### Worker CPU
+
+User + system time of the production command from \`/proc\`, per clean file (moto,
+versioned bucket, status tag written; the requests-tagged phase) and per MiB streamed
+(the large-object phase on the emulator), each with the worker's requests in plain
+http and through a TLS-terminating relay (\`bench/tls-proxy.ts\`), so that TLS is
+counted as it is against AWS.
+
+${workerCpuTable(results)}
 
 ${gapsSection(results)}${results.errors.length > 0 ? `\n### Problems during the run\n\n${results.errors.map((e) => `- ${e}`).join('\n')}\n` : ''}${
   (results.warnings ?? []).length > 0 ? `\n### Warnings\n\n${results.warnings.map((w) => `- ${w}`).join('\n')}\n` : ''

@@ -171,6 +171,8 @@ export interface SetResult {
     /** Bare clamd just before and just after the worker; far apart, the machine was not quiet. */
     bareRuns: Timed[];
     worker: Drain;
+    /** The same objects, the worker behind a TLS-terminating relay (its CPU per MiB with decryption). */
+    workerTls?: Drain;
     ratio: number;
   };
   memory?: {
@@ -341,6 +343,11 @@ export interface TaggedBatch {
   /** Versions whose tag set the driver read back (GetObjectTagging) and found as expected. */
   verifiedVersions: number;
   requests: RequestSummary;
+  /** The worker reached moto through a TLS-terminating relay (https). */
+  tls?: boolean;
+  /** The worker's CPU (user + system) from its "worker started" line to the drained queue. */
+  workerCpuSeconds?: number;
+  workerCpuMsPerFile?: number;
 }
 
 /** Requests per clean file with the status tag written: moto_server, not the emulator, which has no versioning and no tags. */
@@ -350,6 +357,8 @@ export interface TaggedRequestsResult {
   statusTag: string;
   untagged: TaggedBatch;
   pretagged: TaggedBatch;
+  /** The untagged batch again, the worker behind a TLS-terminating relay. */
+  untaggedTls?: TaggedBatch;
 }
 
 export interface TargetCheck {

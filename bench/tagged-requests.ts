@@ -10,7 +10,11 @@
  * fresh inbound queue. Two batches of clean files, each drained from a full queue
  * by a freshly started worker: one uploaded untagged (GetObject, PutObjectTagging)
  * and one uploaded with a tag of its own, which the worker must read first to keep
- * it (GetObjectTagging too).
+ * it (GetObjectTagging too), then the untagged kind again with the worker behind a
+ * TLS-terminating relay (bench/tls-proxy.ts), as it reaches AWS over https. Each
+ * batch also gives the worker's CPU per clean file (user + system from /proc,
+ * status tag on, default CONCURRENCY), plain and with TLS: the small-file CPU
+ * figure of docs/benchmarks.md.
  *
  * moto is slow (Python, one request at a time), so only the counts mean anything:
  * nothing here is timed. The figure must not be measurable with tagging off, so
@@ -29,6 +33,8 @@ import type { BenchClamd } from './clamd.ts';
 import { benchKey, inParallel, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
 import { startLatencyProxy } from './network.ts';
+import { CpuMeter, round } from './proc.ts';
+import { startTlsProxy } from './tls-proxy.ts';
 import { concurrencyOf, startWorker, type Stack } from './phases.ts';
 import { summarizeRequests } from './prices.ts';
 import type { TaggedBatch, TaggedRequestsResult } from './results.ts';
@@ -99,7 +105,7 @@ async function runBatch(
   stack: Stack,
   clamd: BenchClamd,
   m: Moto3,
-  spec: { label: string; files: number; uploadTags: Record<string, string>; statusTag: string },
+  spec: { label: string; files: number; uploadTags: Record<string, string>; statusTag: string; tls?: boolean },
 ): Promise<TaggedBatch> {
   const { options } = stack;
   const { s3, sqs } = m;
@@ -119,7 +125,7 @@ async function runBatch(
 
   const tagging = new URLSearchParams(spec.uploadTags).toString();
   stack.progress(
-    `requests-tagged: uploading ${spec.files} x ${options.smallKiB} KiB to moto${tagging ? `, tagged ${tagging}` : ', untagged'}`,
+    `requests-tagged: uploading ${spec.files} x ${options.networkKiB} KiB to moto${tagging ? `, tagged ${tagging}` : ', untagged'}`,
   );
   const versions: Array<{ key: string; versionId: string }> = new Array(spec.files);
   await inParallel(spec.files, 8, async (i) => {
@@ -128,7 +134,7 @@ async function runBatch(
       new PutObjectCommand({
         Bucket: unprocessedBucket,
         Key: key,
-        Body: randomBuffer(options.smallKiB * 1024),
+        Body: randomBuffer(options.networkKiB * 1024),
         ...(tagging ? { Tagging: tagging } : {}),
       }),
     );
@@ -139,8 +145,11 @@ async function runBatch(
     (await queueDepth(sqs, inbound.url)) >= spec.files ? true : undefined,
   );
 
-  // Requests are counted where they arrive: at a proxy in front of moto.
+  // Requests are counted where they arrive: at a proxy in front of moto; with
+  // `tls`, the worker reaches it through a TLS-terminating relay, as it reaches AWS.
   const proxy = await startLatencyProxy(m.moto.endpoint, 0);
+  const tls = spec.tls ? await startTlsProxy(proxy.endpoint, stack.runDir) : undefined;
+  const endpoint = tls?.endpoint ?? proxy.endpoint;
   const worker = await startWorker(
     stack,
     clamd,
@@ -150,15 +159,19 @@ async function runBatch(
         UNPROCESSED_BUCKET_NAME: unprocessedBucket,
         QUARANTINE_BUCKET_NAME: quarantineBucket,
         // Through the proxy too (the SDK sends an SQS call to its queue URL's host).
-        VIRUS_SCANNING_QUEUE_URL: `${proxy.endpoint}${new URL(inbound.url).pathname}`,
-        VALIDATION_QUEUE_URL: `${proxy.endpoint}${new URL(m.validationUrl).pathname}`,
+        VIRUS_SCANNING_QUEUE_URL: `${endpoint}${new URL(inbound.url).pathname}`,
+        VALIDATION_QUEUE_URL: `${endpoint}${new URL(m.validationUrl).pathname}`,
         VIRUS_NOTIFICATION_TOPIC_ARN: m.topicArn,
-        AWS_ENDPOINT_URL: proxy.endpoint,
+        AWS_ENDPOINT_URL: endpoint,
+        ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caFile } : {}),
         SCAN_STATUS_TAG: spec.statusTag,
       },
     },
     `requests-tagged-${spec.label}`,
   );
+  // The worker's own CPU (user + system, /proc) from its "worker started" line to the drained queue.
+  const meter = new CpuMeter({ worker: worker.pid });
+  let cpuSeconds: Record<string, number> = {};
   let drained = false;
   try {
     stack.progress(`requests-tagged: the worker drains ${spec.files} files from moto at CONCURRENCY=${concurrencyOf(worker)}`);
@@ -169,12 +182,15 @@ async function runBatch(
         (await queueDepth(sqs, inbound.url)) === 0 ? true : undefined,
       );
       drained = true;
+      cpuSeconds = meter.read();
     }
   } catch (error) {
     await worker.stop();
+    await tls?.stop();
     await proxy.stop();
     throw error;
   }
+  await tls?.stop();
   const { code: exitCode } = await worker.stop();
   const counts = structuredClone(proxy.counts);
   await proxy.stop();
@@ -227,6 +243,9 @@ async function runBatch(
     problems: { ...worker.problems },
     verifiedVersions: sample.length,
     requests,
+    tls: spec.tls === true,
+    workerCpuSeconds: cpuSeconds['worker'] ?? Number.NaN,
+    workerCpuMsPerFile: round(((cpuSeconds['worker'] ?? Number.NaN) * 1000) / spec.files, 2),
   };
 }
 
@@ -246,7 +265,14 @@ export async function taggedRequestsPhase(stack: Stack, clamd: BenchClamd): Prom
       uploadTags: UPLOAD_TAGS,
       statusTag,
     });
-    return { fileKiB: options.smallKiB, statusTag, untagged, pretagged };
+    const untaggedTls = await runBatch(stack, clamd, m, {
+      label: 'untagged-tls',
+      files: options.taggedFiles,
+      uploadTags: {},
+      statusTag,
+      tls: true,
+    });
+    return { fileKiB: options.networkKiB, statusTag, untagged, pretagged, untaggedTls };
   } finally {
     m?.s3.destroy();
     m?.sqs.destroy();
