@@ -49,9 +49,11 @@ export async function startLatencyProxy(
   target: string,
   delayMs: number,
   onRequest?: (event: { operation: string; at: number }) => void,
+  tls?: { key: Buffer; cert: Buffer },
 ): Promise<FaultProxy> {
   const proxy = await startFaultProxy({
     target,
+    ...(tls ? { tls } : {}),
     random: new Random(1),
     policy: { ...DEFAULT_POLICY, rate: 0, delayRate: 0 },
     latencyMs: delayMs,

@@ -11,7 +11,8 @@
  * by a freshly started worker: one uploaded untagged (GetObject, PutObjectTagging)
  * and one uploaded with a tag of its own, which the worker must read first to keep
  * it (GetObjectTagging too), then the untagged kind again with the worker behind a
- * TLS-terminating relay (bench/tls-proxy.ts), as it reaches AWS over https. Each
+ * proxy that terminates TLS (harness/aws-proxy.ts with a certificate of
+ * bench/tls-proxy.ts), as it reaches AWS over https. Each
  * batch also gives the worker's CPU per clean file (user + system from /proc,
  * status tag on, default CONCURRENCY), plain and with TLS: the small-file CPU
  * figure of docs/benchmarks.md.
@@ -34,7 +35,8 @@ import { benchKey, inParallel, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
 import { startLatencyProxy } from './network.ts';
 import { CpuMeter, round } from './proc.ts';
-import { startTlsProxy } from './tls-proxy.ts';
+import { makeCertificate } from './tls-proxy.ts';
+import { readFileSync } from 'node:fs';
 import { concurrencyOf, startWorker, type Stack } from './phases.ts';
 import { summarizeRequests } from './prices.ts';
 import type { TaggedBatch, TaggedRequestsResult } from './results.ts';
@@ -147,9 +149,16 @@ async function runBatch(
 
   // Requests are counted where they arrive: at a proxy in front of moto; with
   // `tls`, the worker reaches it through a TLS-terminating relay, as it reaches AWS.
-  const proxy = await startLatencyProxy(m.moto.endpoint, 0);
-  const tls = spec.tls ? await startTlsProxy(proxy.endpoint, stack.runDir) : undefined;
-  const endpoint = tls?.endpoint ?? proxy.endpoint;
+  // The proxy itself terminates TLS (and keeps the worker's connections alive, as
+  // AWS does, though moto closes its own after every answer).
+  const certificate = spec.tls ? makeCertificate(stack.runDir) : undefined;
+  const proxy = await startLatencyProxy(
+    m.moto.endpoint,
+    0,
+    undefined,
+    certificate ? { key: readFileSync(certificate.key), cert: readFileSync(certificate.cert) } : undefined,
+  );
+  const endpoint = proxy.endpoint;
   const worker = await startWorker(
     stack,
     clamd,
@@ -163,7 +172,7 @@ async function runBatch(
         VALIDATION_QUEUE_URL: `${endpoint}${new URL(m.validationUrl).pathname}`,
         VIRUS_NOTIFICATION_TOPIC_ARN: m.topicArn,
         AWS_ENDPOINT_URL: endpoint,
-        ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caFile } : {}),
+        ...(certificate ? { NODE_EXTRA_CA_CERTS: certificate.cert } : {}),
         SCAN_STATUS_TAG: spec.statusTag,
       },
     },
@@ -186,11 +195,9 @@ async function runBatch(
     }
   } catch (error) {
     await worker.stop();
-    await tls?.stop();
     await proxy.stop();
     throw error;
   }
-  await tls?.stop();
   const { code: exitCode } = await worker.stop();
   const counts = structuredClone(proxy.counts);
   await proxy.stop();

@@ -23,7 +23,7 @@ export interface TlsProxy {
 }
 
 /** A self-signed certificate for 127.0.0.1 (openssl), written into `dir`. */
-function makeCertificate(dir: string): { key: string; cert: string } {
+export function makeCertificate(dir: string): { key: string; cert: string } {
   const key = join(dir, 'tls-proxy.key');
   const cert = join(dir, 'tls-proxy.crt');
   execFileSync(

@@ -31,6 +31,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Random } from './random.ts';
 
@@ -135,6 +136,8 @@ export interface FaultProxyOptions {
    * forwarded, half before its answer, as a network's round trip is spent.
    */
   latencyMs?: number;
+  /** Listen with TLS (https) with this key and certificate (PEM): the benchmark's TLS figures. */
+  tls?: { key: Buffer; cert: Buffer };
   /** Told of every request once it has been read and classified (the benchmark times start-up by it). */
   onRequest?: (event: { service: Service; operation: string; at: number }) => void;
 }
@@ -512,14 +515,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     handle(req, res).catch(() => {
       res.destroy();
     });
-  });
-  server.on('connection', (socket) => {
+  };
+  const server = options.tls ? createHttpsServer(options.tls, onRequest) : createServer(onRequest);
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -529,7 +533,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const { port } = server.address() as AddressInfo;
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     stats,
     get counts() {
       return counts;
