@@ -460,6 +460,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       return;
     }
     const status = upstream.statusCode ?? 502;
+    // Hop-by-hop: a server that closes after each answer (moto) must not make the proxy close on its client.
+    const answerHeaders: string[] = [];
+    for (let index = 0; index + 1 < upstream.rawHeaders.length; index += 2) {
+      const name = upstream.rawHeaders[index]!;
+      if (!/^(connection|keep-alive)$/i.test(name)) answerHeaders.push(name, upstream.rawHeaders[index + 1]!);
+    }
     if (!fault && op.service === 'sqs' && op.operation === 'ReceiveMessage') {
       // The answer is read to count the messages it brings (JSON, a few KiB).
       const parts: Buffer[] = [];
@@ -473,12 +479,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }
       countRequest(op, status >= 400, messages);
       if (res.destroyed) return;
-      res.writeHead(status, upstream.rawHeaders);
+      res.writeHead(status, answerHeaders);
       res.end(answer);
       return;
     }
     if (!fault) countRequest(op, status >= 400);
-    res.writeHead(status, upstream.rawHeaders);
+    res.writeHead(status, answerHeaders);
     if (!truncating) {
       upstream.pipe(res);
       return;
