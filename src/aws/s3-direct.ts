@@ -310,6 +310,8 @@ export class DirectS3 {
   async #resolve(bucket: string): Promise<Target | undefined> {
     // biome-ignore lint/suspicious/noExplicitAny: the resolved client configuration is not in the SDK's public types
     const config = this.#client.config as any;
+    // Not an SDK client (a test double with only `send`): its own send is the way.
+    if (typeof config?.endpointProvider !== 'function') return undefined;
     const region: string = await config.region();
     const endpoint = await config.endpoint?.();
     const custom = config.isCustomEndpoint === true && endpoint;
