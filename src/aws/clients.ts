@@ -6,6 +6,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Config, ServiceConnection } from '../config/config.ts';
 import { destroyDirectS3, enableDirectS3 } from './s3-direct.ts';
+import { destroyDirectSqs, enableDirectSqs } from './sqs-direct.ts';
 
 export interface AwsClients {
   s3: S3Client;
@@ -79,14 +80,22 @@ function reportErrors(stack: S3Client['middlewareStack'], service: string, liste
   );
 }
 
-export function createSqsClient(connection: ServiceConnection, maxSockets = 16): SQSClient {
-  return new SQSClient(common(connection, maxSockets));
+export function createSqsClient(connection: ServiceConnection, maxSockets = 16, onError?: ErrorListener): SQSClient {
+  const sqs = new SQSClient(common(connection, maxSockets));
+  // The worker's per-file calls go the direct way (src/aws/sqs-direct.ts), with pools sized alike.
+  enableDirectSqs(sqs, { maxSockets, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...(onError ? { onError } : {}) });
+  const destroy = sqs.destroy.bind(sqs);
+  sqs.destroy = () => {
+    destroyDirectSqs(sqs);
+    destroy();
+  };
+  return sqs;
 }
 
 export function createClients(config: Config, onError?: ErrorListener): AwsClients {
   const sockets = Math.max(16, config.concurrency * 4);
   const s3 = createS3Client(config.aws.s3, sockets, onError);
-  const sqs = createSqsClient(config.aws.sqs, sockets);
+  const sqs = createSqsClient(config.aws.sqs, sockets, onError);
   const sns = new SNSClient(common(config.aws.sns, sockets));
   if (onError) {
     reportErrors(s3.middlewareStack, 'S3', onError);

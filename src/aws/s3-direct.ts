@@ -1,89 +1,48 @@
 /**
- * The two S3 calls every clean file makes (GetObject, PutObjectTagging) without
- * the SDK's per-request middleware stack. Measured on the worker (docs/benchmarks.md,
- * "Worker CPU"), the SDK's stack costs more CPU per request than the request
- * itself: serialisation schemas, endpoint rules, a dozen middleware closures, the
- * user agent, retries and signing, rebuilt for every call. Here the per-bucket
- * work (the endpoint, from the SDK's own endpoint rules) is done once, and a
- * request is a signed HTTP call.
+ * The two S3 calls every clean file makes (GetObject, PutObjectTagging) by the
+ * lean signed path (src/aws/signed-http.ts: signing, retries, timeouts,
+ * credentials and SDK-shaped errors), without the SDK's per-request middleware
+ * stack. The per-bucket work (the endpoint, from the SDK's own endpoint rules) is
+ * done once, and a request is a signed HTTP call.
  *
- * What it keeps from the SDK, so that it behaves as the SDK path did:
- * - the client's own configuration: region, endpoint and path style, the
- *   credential provider (the SDK's, which refreshes expiring credentials), the
- *   retry budget (maxAttempts), and SigV4 signing (@smithy/signature-v4);
- * - retries of throttling, 5xx and network failures before a response, with
- *   jittered exponential backoff, as the SDK's standard retry mode does;
- * - connect (5 s) and idle-socket (60 s) timeouts, keep-alive pools;
- * - errors shaped as the SDK's (name and Code = S3's error code, $metadata with
- *   the HTTP status), so src/aws/errors.ts classifies them the same way, and the
- *   same error listener (bucketscan_aws_errors_total) after the retries;
- * - the integrity check of the body (x-amz-checksum-mode: ENABLED), natively
- *   where Node has the algorithm (see `checksumOf`).
+ * What it adds for S3: the integrity check of the body (x-amz-checksum-mode:
+ * ENABLED), natively where Node has the algorithm (see `checksumOf`), and S3's
+ * XML errors.
  *
  * Anything it does not handle goes to the SDK instead: buckets whose endpoint is
  * not plain SigV4 (S3 Express directory buckets, access point ARNs, multi-region
  * access points) and answers that need the SDK's redirect handling (a bucket in
  * another region): `DirectUnsupported` tells the caller to send the SDK command.
  */
-import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { S3Client, Tag } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
+import {
+  AwsServiceError,
+  canonicalQuery,
+  customEndpoint,
+  DirectUnsupported,
+  endpointOf,
+  escapeUri,
+  headerText,
+  resolvedConfigOf,
+  SignedHttp,
+  type Endpoint,
+  type SignedHttpOptions,
+} from './signed-http.ts';
 
-/** Tells the caller to make this call with the SDK (see the file's comment). */
-export class DirectUnsupported extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'DirectUnsupported';
-  }
-}
-
-/** An error as the SDK shapes a service error: name and Code, $fault, $metadata. */
-export class S3ServiceError extends Error {
-  readonly Code: string;
-  readonly $fault: 'client' | 'server';
-  readonly $metadata: { httpStatusCode: number; requestId: string | undefined; attempts: number };
-
-  constructor(code: string, message: string, status: number, requestId: string | undefined, attempts: number) {
-    super(message || code);
-    this.name = code;
-    this.Code = code;
-    this.$fault = status >= 500 ? 'server' : 'client';
-    this.$metadata = { httpStatusCode: status, requestId, attempts };
-  }
-}
+export { DirectUnsupported };
 
 interface Target {
-  protocol: 'http:' | 'https:';
-  hostname: string;
-  port: number | undefined;
+  endpoint: Endpoint;
   /** "/bucket" for path-style addressing, "" for a virtual-hosted bucket. */
   basePath: string;
-  signer: SignatureV4;
+  http: SignedHttp;
 }
 
-export interface DirectS3Options {
-  /** Per protocol, as the SDK's handler is sized (src/aws/clients.ts). Default 16. */
-  maxSockets?: number;
-  connectTimeoutMs?: number;
-  socketTimeoutMs?: number;
-  /** Told of every call that failed after its retries, as the SDK clients' error middleware is. */
-  onError?: (service: string, operation: string, error: unknown) => void;
-}
-
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
-const THROTTLING_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException']);
-const TRANSIENT_CODES = new Set(['RequestTimeout', 'RequestTimeoutException', 'InternalError']);
-/** Error bodies are a few hundred bytes; more is not an S3 error document. */
-const MAX_ERROR_BODY = 64 * 1024;
-
-/** RFC 3986 escaping, as SigV4 canonicalises (encodeURIComponent leaves !'()* alone). */
-const escapeUri = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+export type DirectS3Options = Pick<SignedHttpOptions, 'maxSockets' | 'connectTimeoutMs' | 'socketTimeoutMs' | 'onError'>;
 
 /** S3 keys as URL paths: every byte escaped but the unreserved ones and "/" (as the SDK does). */
 const encodeKey = (key: string) => key.split('/').map(escapeUri).join('/');
@@ -196,7 +155,7 @@ export interface GetObjectResult {
   BucketKeyEnabled: boolean | undefined;
 }
 
-interface Call {
+interface S3Call {
   operation: string;
   method: 'GET' | 'PUT';
   bucket: string;
@@ -207,49 +166,72 @@ interface Call {
   signal?: AbortSignal | undefined;
 }
 
+/** S3's XML error, named by its code; HEAD-like answers and some proxies send no body: named by the status, as the SDK does. */
+function s3Error(response: IncomingMessage, xml: string, attempts: number): AwsServiceError {
+  const status = response.statusCode ?? 0;
+  const code =
+    xmlText(xml, 'Code') ??
+    (status === 404 ? 'NotFound' : status === 412 ? 'PreconditionFailed' : status === 304 ? 'NotModified' : `${status}`);
+  return new AwsServiceError({
+    name: code,
+    code,
+    message: xmlText(xml, 'Message') ?? '',
+    status,
+    requestId: xmlText(xml, 'RequestId') ?? headerText(response.headers, 'x-amz-request-id'),
+    attempts,
+  });
+}
+
+/** A bucket in another region: the SDK's redirect handling is needed. */
+function redirected(response: IncomingMessage): string | undefined {
+  const status = response.statusCode ?? 0;
+  return status === 301 || status === 307 || (status === 400 && response.headers['x-amz-bucket-region'])
+    ? `S3 redirected the bucket (HTTP ${status})`
+    : undefined;
+}
+
 export class DirectS3 {
   readonly #client: S3Client;
-  readonly #options: Required<Omit<DirectS3Options, 'onError'>> & Pick<DirectS3Options, 'onError'>;
+  readonly #options: DirectS3Options;
   readonly #targets = new Map<string, Promise<Target | undefined>>();
-  readonly #httpAgent: HttpAgent;
-  readonly #httpsAgent: HttpsAgent;
+  /** One signed-request path per signing region and name (almost always one). */
+  readonly #paths = new Map<string, SignedHttp>();
 
   constructor(client: S3Client, options: DirectS3Options = {}) {
     this.#client = client;
-    this.#options = { maxSockets: 16, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...options };
-    this.#httpAgent = new HttpAgent({ keepAlive: true, maxSockets: this.#options.maxSockets });
-    this.#httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: this.#options.maxSockets });
+    this.#options = options;
   }
 
   destroy(): void {
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    for (const path of this.#paths.values()) path.destroy();
+    this.#paths.clear();
   }
 
   async getObject(
     input: { Bucket: string; Key: string; VersionId?: string | undefined; IfMatch?: string | undefined },
     signal?: AbortSignal,
   ): Promise<GetObjectResult> {
-    const response = await this.#send({
+    const target = await this.#target(input.Bucket);
+    const response = await this.#send(target, {
       operation: 'GetObject',
       method: 'GET',
       bucket: input.Bucket,
       key: input.Key,
       query: input.VersionId ? { versionId: input.VersionId } : {},
-      headers: { 'x-amz-checksum-mode': 'ENABLED', ...(input.IfMatch ? { 'if-match': input.IfMatch } : {}) },
+      headers: input.IfMatch ? { 'x-amz-checksum-mode': 'ENABLED', 'if-match': input.IfMatch } : { 'x-amz-checksum-mode': 'ENABLED' },
       signal,
     });
-    const target = await this.#target(input.Bucket);
-    const checksum = checksumOf(response, target?.protocol === 'https:');
+    const checksum = checksumOf(response, target?.endpoint.protocol === 'https:');
     if (checksum === 'js-only') {
       response.destroy();
       throw new DirectUnsupported('a CRC32C or CRC64NVME checksum over plain http');
     }
     const headers = response.headers;
-    const text = (name: string) => (typeof headers[name] === 'string' ? (headers[name] as string) : undefined);
+    const text = (name: string) => headerText(headers, name);
     const number = (name: string) => (text(name) === undefined ? undefined : Number(text(name)));
     const metadata: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) {
+    for (const name in headers) {
+      const value = headers[name];
       if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
     }
     const body = checksum ? response.pipe(new ChecksumCheck(checksum, text(checksum.header)!)) : response;
@@ -258,6 +240,7 @@ export class DirectS3 {
       response.once('error', (error) => body.destroy(error));
       body.once('close', () => response.destroy());
     }
+    const bucketKey = text('x-amz-server-side-encryption-bucket-key-enabled');
     return {
       Body: body,
       ContentLength: number('content-length'),
@@ -268,24 +251,22 @@ export class DirectS3 {
       Metadata: metadata,
       ServerSideEncryption: text('x-amz-server-side-encryption'),
       SSEKMSKeyId: text('x-amz-server-side-encryption-aws-kms-key-id'),
-      BucketKeyEnabled:
-        text('x-amz-server-side-encryption-bucket-key-enabled') === undefined
-          ? undefined
-          : text('x-amz-server-side-encryption-bucket-key-enabled') === 'true',
+      BucketKeyEnabled: bucketKey === undefined ? undefined : bucketKey === 'true',
     };
   }
 
   async putObjectTagging(input: { Bucket: string; Key: string; VersionId?: string | undefined; TagSet: Tag[] }): Promise<void> {
-    const tags = input.TagSet.map((tag) => `<Tag><Key>${escapeXml(tag.Key ?? '')}</Key><Value>${escapeXml(tag.Value ?? '')}</Value></Tag>`);
+    let tags = '';
+    for (const tag of input.TagSet) tags += `<Tag><Key>${escapeXml(tag.Key ?? '')}</Key><Value>${escapeXml(tag.Value ?? '')}</Value></Tag>`;
     const body = Buffer.from(
-      `<?xml version="1.0" encoding="UTF-8"?><Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>${tags.join('')}</TagSet></Tagging>`,
+      `<?xml version="1.0" encoding="UTF-8"?><Tagging xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><TagSet>${tags}</TagSet></Tagging>`,
     );
-    const response = await this.#send({
+    const response = await this.#send(await this.#target(input.Bucket), {
       operation: 'PutObjectTagging',
       method: 'PUT',
       bucket: input.Bucket,
       key: input.Key,
-      query: { tagging: '', ...(input.VersionId ? { versionId: input.VersionId } : {}) },
+      query: input.VersionId ? { tagging: '', versionId: input.VersionId } : { tagging: '' },
       headers: {
         'content-type': 'application/xml',
         'x-amz-sdk-checksum-algorithm': 'CRC32',
@@ -308,13 +289,11 @@ export class DirectS3 {
   }
 
   async #resolve(bucket: string): Promise<Target | undefined> {
-    // biome-ignore lint/suspicious/noExplicitAny: the resolved client configuration is not in the SDK's public types
-    const config = this.#client.config as any;
+    const config = resolvedConfigOf(this.#client);
     // Not an SDK client (a test double with only `send`): its own send is the way.
-    if (typeof config?.endpointProvider !== 'function') return undefined;
-    const region: string = await config.region();
-    const endpoint = await config.endpoint?.();
-    const custom = config.isCustomEndpoint === true && endpoint;
+    if (!config) return undefined;
+    const region = await config.region();
+    const custom = await customEndpoint(config);
     const resolved = config.endpointProvider({
       Bucket: bucket,
       Region: region,
@@ -322,148 +301,49 @@ export class DirectS3 {
       UseDualStack: await config.useDualstackEndpoint(),
       ForcePathStyle: config.forcePathStyle === true,
       Accelerate: config.useAccelerateEndpoint === true,
-      ...(custom
-        ? { Endpoint: `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? `:${endpoint.port}` : ''}${endpoint.path ?? ''}` }
-        : {}),
-    }) as { url: URL; properties?: { authSchemes?: Array<{ name: string; signingName?: string; signingRegion?: string }> } };
+      ...(custom ? { Endpoint: custom } : {}),
+    });
     const scheme = resolved.properties?.authSchemes?.[0];
     if (scheme?.name !== 'sigv4' || Object.keys(resolved.properties ?? {}).some((key) => key !== 'authSchemes')) return undefined;
-    const url = new URL(String(resolved.url));
-    if (url.search || (url.protocol !== 'http:' && url.protocol !== 'https:')) return undefined;
-    return {
-      protocol: url.protocol,
-      hostname: url.hostname,
-      port: url.port ? Number(url.port) : undefined,
-      basePath: url.pathname.replace(/\/$/, ''),
-      signer: new SignatureV4({
-        credentials: config.credentials,
-        region: scheme.signingRegion ?? region,
-        service: scheme.signingName ?? 's3',
-        sha256: config.sha256,
-        uriEscapePath: false,
-        applyChecksum: false,
-      }),
-    };
+    const endpoint = endpointOf(new URL(String(resolved.url)));
+    if (!endpoint) return undefined;
+    const signingRegion = scheme.signingRegion ?? region;
+    const signingName = scheme.signingName ?? 's3';
+    const pathKey = `${signingRegion}/${signingName}`;
+    let http = this.#paths.get(pathKey);
+    if (!http) {
+      http = new SignedHttp({
+        ...this.#options,
+        service: 'S3',
+        region: signingRegion,
+        signingName,
+        credentials: () => config.credentials(),
+        maxAttempts: () => config.maxAttempts(),
+      });
+      this.#paths.set(pathKey, http);
+    }
+    return { endpoint, basePath: endpoint.basePath, http };
   }
 
   /** One call with its retries; resolves with a 2xx response whose body is unread. */
-  async #send(call: Call): Promise<IncomingMessage> {
-    const target = await this.#target(call.bucket);
+  #send(target: Target | undefined, call: S3Call): Promise<IncomingMessage> {
     if (!target) throw new DirectUnsupported(`bucket ${call.bucket} needs the SDK's endpoint handling`);
-    // biome-ignore lint/suspicious/noExplicitAny: as in #resolve
-    const maxAttempts: number = Number(await (this.#client.config as any).maxAttempts()) || 3;
-    for (let attempt = 1; ; attempt += 1) {
-      let failure: unknown;
-      let retryable = false;
-      let throttled = false;
-      try {
-        const response = await this.#attempt(target, call);
-        const status = response.statusCode ?? 0;
-        if (status >= 200 && status < 300) return response;
-        if (status === 301 || status === 307 || (status === 400 && response.headers['x-amz-bucket-region'])) {
-          response.resume();
-          throw new DirectUnsupported(`S3 redirected ${call.bucket} (HTTP ${status})`);
-        }
-        const error = await this.#serviceError(response, attempt);
-        failure = error;
-        throttled = THROTTLING_CODES.has(error.Code) || status === 429;
-        retryable = throttled || RETRYABLE_STATUS.has(status) || TRANSIENT_CODES.has(error.Code);
-      } catch (error) {
-        if (error instanceof DirectUnsupported) throw error;
-        failure = error;
-        // A network failure before any response: nothing was read, so the call can be made again.
-        retryable = !call.signal?.aborted && (error as { name?: string }).name !== 'AbortError';
-      }
-      if (!retryable || attempt >= maxAttempts) {
-        this.#options.onError?.('S3', call.operation, failure);
-        throw failure;
-      }
-      // The SDK's standard retry: full jitter over an exponential ceiling (longer for throttling).
-      const base = throttled ? 500 : 100;
-      await delay(Math.random() * Math.min(20_000, base * 2 ** attempt), undefined, call.signal ? { signal: call.signal } : {});
-    }
-  }
-
-  async #attempt(target: Target, call: Call): Promise<IncomingMessage> {
-    const path = `${target.basePath}/${encodeKey(call.key)}`;
-    const headers: Record<string, string> = {
-      host: target.port ? `${target.hostname}:${target.port}` : target.hostname,
-      'x-amz-content-sha256': call.body ? createHash('sha256').update(call.body).digest('hex') : EMPTY_SHA256,
-      ...call.headers,
-      ...(call.body ? { 'content-length': String(call.body.length) } : {}),
-    };
-    const signed = await target.signer.sign({
+    return target.http.send({
+      operation: call.operation,
+      endpoint: target.endpoint,
       method: call.method,
-      protocol: target.protocol,
-      hostname: target.hostname,
-      ...(target.port ? { port: target.port } : {}),
-      path,
-      query: call.query,
-      headers,
+      path: `${target.basePath}/${encodeKey(call.key)}`,
+      query: canonicalQuery(call.query),
+      sentQuery: Object.entries(call.query)
+        .map(([name, value]) => (value === '' ? escapeUri(name) : `${escapeUri(name)}=${escapeUri(value)}`))
+        .join('&'),
+      headers: call.headers,
+      body: call.body,
+      contentSha256Header: true,
+      signal: call.signal,
+      errorOf: s3Error,
+      unsupported: redirected,
     });
-    const query = Object.entries(call.query)
-      .map(([name, value]) => (value === '' ? escapeUri(name) : `${escapeUri(name)}=${escapeUri(value)}`))
-      .join('&');
-    const secure = target.protocol === 'https:';
-    const send = secure ? httpsRequest : httpRequest;
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const request = send({
-        agent: secure ? this.#httpsAgent : this.#httpAgent,
-        method: call.method,
-        hostname: target.hostname,
-        ...(target.port ? { port: target.port } : {}),
-        path: query ? `${path}?${query}` : path,
-        headers: signed.headers,
-        timeout: this.#options.socketTimeoutMs,
-        ...(call.signal ? { signal: call.signal } : {}),
-      });
-      request.once('response', resolve);
-      request.once('error', reject);
-      // Idle socket time, not total time (a large body takes as long as clamd does).
-      request.once('timeout', () =>
-        request.destroy(
-          Object.assign(new Error(`S3 socket idle for ${this.#options.socketTimeoutMs} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' }),
-        ),
-      );
-      request.once('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(
-          () =>
-            request.destroy(
-              Object.assign(new Error(`could not connect to S3 within ${this.#options.connectTimeoutMs} ms`), {
-                name: 'TimeoutError',
-                code: 'ETIMEDOUT',
-              }),
-            ),
-          this.#options.connectTimeoutMs,
-        );
-        socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
-      });
-      request.end(call.body);
-    });
-  }
-
-  async #serviceError(response: IncomingMessage, attempts: number): Promise<S3ServiceError> {
-    const status = response.statusCode ?? 0;
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    try {
-      for await (const chunk of response as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        if (bytes > MAX_ERROR_BODY) break;
-        chunks.push(chunk);
-      }
-    } catch {
-      // A body cut short still has its status.
-    }
-    const xml = Buffer.concat(chunks).toString('utf8');
-    const requestId = typeof response.headers['x-amz-request-id'] === 'string' ? response.headers['x-amz-request-id'] : undefined;
-    // HEAD-like answers and some proxies send no body: name the error by its status, as the SDK does.
-    const code =
-      xmlText(xml, 'Code') ??
-      (status === 404 ? 'NotFound' : status === 412 ? 'PreconditionFailed' : status === 304 ? 'NotModified' : `${status}`);
-    return new S3ServiceError(code, xmlText(xml, 'Message') ?? '', status, xmlText(xml, 'RequestId') ?? requestId, attempts);
   }
 }
 
