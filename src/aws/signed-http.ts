@@ -23,7 +23,7 @@
  */
 import { Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** Tells the caller to make this call with the SDK instead (an endpoint or answer this path does not handle). */
@@ -82,7 +82,8 @@ export function canonicalQuery(query: Record<string, string>): string {
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-export const sha256Hex = (body: Buffer | string) => createHash('sha256').update(body).digest('hex');
+/** One-shot (no Hash object to build): a third of createHash's cost for a small input. */
+export const sha256Hex = (body: Buffer | string) => hash('sha256', body, 'hex');
 
 /**
  * AWS Signature Version 4 for one region and service. The derived signing key
@@ -92,7 +93,7 @@ export const sha256Hex = (body: Buffer | string) => createHash('sha256').update(
 export class Signer {
   readonly #region: string;
   readonly #service: string;
-  #key: { day: string; secret: string; key: Buffer } | undefined;
+  #key: { day: string; secret: string; key: KeyObject } | undefined;
 
   constructor(region: string, service: string) {
     this.#region = region;
@@ -129,11 +130,12 @@ export class Signer {
       `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   }
 
-  #signingKey(day: string, secret: string): Buffer {
+  /** As a KeyObject: an HMAC keyed by one is several times cheaper to make than one keyed by a Buffer. */
+  #signingKey(day: string, secret: string): KeyObject {
     const cached = this.#key;
     if (cached && cached.day === day && cached.secret === secret) return cached.key;
     const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
-    const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, day), this.#region), this.#service), 'aws4_request');
+    const key = createSecretKey(hmac(hmac(hmac(hmac(`AWS4${secret}`, day), this.#region), this.#service), 'aws4_request'));
     this.#key = { day, secret, key };
     return key;
   }

@@ -14,7 +14,7 @@
  * A client that is not the SDK's (a test double with only `send`) gets
  * `DirectUnsupported`, and the caller sends the SDK command.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
 import {
@@ -48,7 +48,7 @@ export interface ReceiveInput {
 /** Ten messages of 256 KiB and their attributes fit well within this. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
-const md5Hex = (text: string) => createHash('md5').update(text).digest('hex');
+const md5Hex = (text: string) => hash('md5', text, 'hex');
 
 /** SQS's JSON error: `__type` names it, x-amzn-query-error gives the query-protocol code the SDK puts in Code. */
 function sqsError(response: IncomingMessage, body: string, attempts: number): AwsServiceError {

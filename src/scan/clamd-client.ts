@@ -1,6 +1,9 @@
 /**
  * A small client for clamd's socket protocol: PING, VERSION and INSTREAM, one
- * connection per command.
+ * connection per command, or, with `sessions`, INSTREAM over kept connections
+ * (clamd's IDSESSION: many commands on one connection, each reply prefixed with
+ * its number), which spares a TCP connect, clamd's accept and a teardown per
+ * file (docs/benchmarks.md, "Worker CPU").
  *
  * The contract that matters: `scan` resolves only with a verdict clamd actually
  * gave: clean or infected for the whole stream, or unscannable when clamd said it
@@ -11,6 +14,7 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { errorMessage } from '../aws/errors.ts';
+import type { Socket } from 'node:net';
 import { type ClamdAddress, ClamdError, Connection } from './clamd-connection.ts';
 import {
   describeBytes,
@@ -40,6 +44,11 @@ export interface ClamdClientOptions {
   maxStreamBytes?: number;
   /** Largest INSTREAM frame. Default 65536 (see DEFAULT_CHUNK_BYTES). */
   chunkBytes?: number;
+  /**
+   * Scan over kept IDSESSION connections (see `SessionPool`). Default false: one
+   * connection per scan.
+   */
+  sessions?: boolean;
 }
 
 export type { ScanVerdict };
@@ -63,6 +72,102 @@ const MAX_FRAME_BYTES = 0xffff_ffff;
 const PING = Buffer.from('zPING\0');
 const VERSION = Buffer.from('zVERSION\0');
 const INSTREAM = Buffer.from('zINSTREAM\0');
+const IDSESSION = Buffer.from('zIDSESSION\0');
+
+/**
+ * A session connection idle longer than this is closed rather than used again.
+ * clamd ends an idle session after its IdleTimeout (30 s by default); staying far
+ * below it means a kept connection is never one clamd is closing at that moment
+ * (which would fail the scan sent on it). Under load connections are reused
+ * within milliseconds; a trickle of files pays a connect each, as without sessions.
+ */
+export const SESSION_IDLE_MS = 2_000;
+/** Idle session connections kept at most (about one per scan at once). */
+const MAX_IDLE_SESSIONS = 64;
+
+const ignore = () => undefined;
+const guarded = new WeakSet<Socket>();
+
+interface Session {
+  socket: Socket;
+  /** Commands sent on it so far: clamd numbers its replies from 1. */
+  commands: number;
+  idleSince: number;
+  /** Drops it from the pool (its listener while idle). */
+  drop?: () => void;
+}
+
+/**
+ * Idle IDSESSION connections between scans. An idle one that clamd closes, or
+ * that says anything, is dropped; one idle past SESSION_IDLE_MS is closed when
+ * next looked at. Only a scan that ended with a verdict puts its connection back:
+ * after any failure (a stream limit, an early reply, an abort, a timeout) the
+ * connection is closed, as it is without sessions.
+ */
+class SessionPool {
+  readonly #idle: Session[] = [];
+
+  get size(): number {
+    return this.#idle.length;
+  }
+
+  take(): Session | undefined {
+    const now = performance.now();
+    for (let session = this.#idle.pop(); session; session = this.#idle.pop()) {
+      this.#unwatch(session);
+      if (now - session.idleSince <= SESSION_IDLE_MS && !session.socket.destroyed && session.socket.readyState === 'open') {
+        session.socket.ref();
+        return session;
+      }
+      session.socket.destroy();
+    }
+    return undefined;
+  }
+
+  give(session: Session): void {
+    if (this.#idle.length >= MAX_IDLE_SESSIONS) {
+      session.socket.destroy();
+      return;
+    }
+    session.idleSince = performance.now();
+    const { socket } = session;
+    // Idle, it must not keep the process alive, and anything it says or suffers ends it.
+    socket.unref();
+    const drop = () => {
+      this.#unwatch(session);
+      socket.destroy();
+      const index = this.#idle.indexOf(session);
+      if (index !== -1) this.#idle.splice(index, 1);
+    };
+    session.drop = drop;
+    // Once per socket, for good: whatever it emits after being dropped must not surface as unhandled.
+    if (!guarded.has(socket)) {
+      guarded.add(socket);
+      socket.on('error', ignore);
+    }
+    socket.on('data', drop);
+    socket.on('end', drop);
+    socket.on('close', drop);
+    socket.on('error', drop);
+    this.#idle.push(session);
+  }
+
+  #unwatch(session: Session): void {
+    const { socket, drop } = session;
+    if (!drop) return;
+    session.drop = undefined;
+    socket.off('data', drop);
+    socket.off('end', drop);
+    socket.off('close', drop);
+    socket.off('error', drop);
+  }
+}
+
+/** "<n>: " before a session's reply: the reply without it, or undefined when the prefix is not n's. */
+function sessionReply(reply: Buffer, expected: number): Buffer | undefined {
+  const prefix = `${expected}: `;
+  return reply.length >= prefix.length && reply.toString('latin1', 0, prefix.length) === prefix ? reply.subarray(prefix.length) : undefined;
+}
 const END_OF_STREAM = Buffer.alloc(4);
 
 function lengthHeader(length: number): Buffer {
@@ -91,8 +196,10 @@ export class ClamdClient {
   readonly #idleTimeoutMs: number;
   readonly #maxStreamBytes: number;
   readonly #chunkBytes: number;
+  readonly #sessions: SessionPool | undefined;
 
   constructor(options: ClamdClientOptions) {
+    this.#sessions = options.sessions === true ? new SessionPool() : undefined;
     this.#address = validateAddress(options.address);
     this.#connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.#idleTimeoutMs = positive('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
@@ -102,6 +209,11 @@ export class ClamdClient {
     if (!Number.isSafeInteger(this.#chunkBytes) || this.#chunkBytes < 1 || this.#chunkBytes > MAX_FRAME_BYTES) {
       throw new RangeError(`chunkBytes must be an integer from 1 to ${MAX_FRAME_BYTES}, got ${options.chunkBytes}`);
     }
+  }
+
+  /** Session connections kept idle for the next scan (0 without sessions). */
+  get idleSessions(): number {
+    return this.#sessions?.size ?? 0;
   }
 
   /** Resolves when clamd answers PONG. */
@@ -150,10 +262,17 @@ export class ClamdClient {
     let consumed = false;
     let pendingRead: Promise<IteratorResult<Uint8Array>> | undefined;
     let connection: Connection | undefined;
+    let number = 1;
     const framing: Framing = { unsent: [INSTREAM], framed: 0, written: false };
     try {
       throwIfAborted(signal);
-      connection = new Connection(this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal);
+      // With sessions: a kept connection, or a new one that starts its session first.
+      const kept = this.#sessions?.take();
+      number = (kept?.commands ?? 0) + 1;
+      if (this.#sessions && !kept) framing.unsent = [IDSESSION, INSTREAM];
+      connection = new Connection(kept?.socket ?? this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal, {
+        keep: this.#sessions !== undefined,
+      });
       // The first read runs beside the connect. If its chunk is there once connected
       // (a small body comes with the GetObject response), the command goes out with
       // it; if not, the command goes now, so that clamd is not kept waiting for it.
@@ -164,7 +283,8 @@ export class ClamdClient {
         () => (firstReady = true),
       );
       await connection.connected();
-      if (!firstReady) await this.#sendFrames(connection, undefined, framing, false);
+      // (A kept session is not waiting for anything: the command goes with the first frame.)
+      if (!firstReady && !kept) await this.#sendFrames(connection, undefined, framing, false);
 
       // Each chunk is held until the next read says whether it is the last, so that
       // the command, a small file's one frame and the terminator leave in one write.
@@ -207,6 +327,15 @@ export class ClamdClient {
         }
         throw error;
       }
+      if (this.#sessions) {
+        const unprefixed = sessionReply(reply, number);
+        if (!unprefixed) {
+          throw new ClamdError('reply', `clamd's session reply is not numbered ${number}: ${describeBytes(reply)}`, {
+            reply: describeBytes(reply),
+          });
+        }
+        reply = unprefixed;
+      }
       // clamd refuses a stream as soon as a frame would take it past StreamMaxLength,
       // so this reply can come before the end; it is a verdict on the stream either way.
       if (isStreamLimitReply(reply)) return streamLimitExceeded();
@@ -218,6 +347,9 @@ export class ClamdClient {
       }
       const parsed = parseScanReply(reply);
       if (parsed.status === 'error') throw new ClamdError('reply', parsed.message, { reply: describeBytes(reply) });
+      // A verdict on the whole stream: the session may serve the next scan.
+      const socket = this.#sessions && connection.detach();
+      if (socket) this.#sessions?.give({ socket, commands: number, idleSince: 0 });
       return parsed;
     } finally {
       connection?.close();

@@ -1,6 +1,8 @@
 /**
  * One socket to clamd and its one reply (src/scan/clamd-client.ts speaks the
- * protocol over it).
+ * protocol over it). The socket is opened here, or is a session's kept from an
+ * earlier command (IDSESSION, see ClamdClient's `sessions`): then a complete
+ * reply does not close it, and `detach` hands it back for the next command.
  *
  * Whatever happens first (a complete reply, an error, a close, a timeout, an
  * abort) settles the connection once: `settled` resolves with that outcome, the
@@ -58,16 +60,34 @@ export class Connection {
    */
   readonly #over = new AbortController();
 
-  constructor(address: ClamdAddress, connectTimeoutMs: number, idleTimeoutMs: number, signal: AbortSignal | undefined) {
+  /** Kept open after a complete reply (a session's socket), until `detach` takes it. */
+  readonly #keep: boolean;
+  #kept: Socket | undefined;
+  #trailing = false;
+
+  constructor(
+    address: ClamdAddress | Socket,
+    connectTimeoutMs: number,
+    idleTimeoutMs: number,
+    signal: AbortSignal | undefined,
+    options: { keep?: boolean } = {},
+  ) {
     this.#signal = signal;
     this.#connectTimeoutMs = connectTimeoutMs;
     this.#idleTimeoutMs = idleTimeoutMs;
-    this.#socket = address.kind === 'tcp' ? connect({ host: address.host, port: address.port }) : connect({ path: address.path });
-    // Until 'connect' the socket timeout is the connect deadline; after it, the idle
-    // limit. Node resets it on every read and write, which is exactly "no bytes in
-    // either direction", and clears it when the socket is destroyed.
-    this.#socket.setTimeout(connectTimeoutMs);
-    this.#socket.once('connect', this.#onConnect);
+    this.#keep = options.keep === true;
+    if ('kind' in address) {
+      this.#socket = address.kind === 'tcp' ? connect({ host: address.host, port: address.port }) : connect({ path: address.path });
+      // Until 'connect' the socket timeout is the connect deadline; after it, the idle
+      // limit. Node resets it on every read and write, which is exactly "no bytes in
+      // either direction", and clears it when the socket is destroyed.
+      this.#socket.setTimeout(connectTimeoutMs);
+      this.#socket.once('connect', this.#onConnect);
+    } else {
+      this.#socket = address;
+      this.#isConnected = true;
+      this.#socket.setTimeout(idleTimeoutMs);
+    }
     this.#socket.on('data', this.#onData);
     this.#socket.on('end', this.#onEnd);
     this.#socket.on('timeout', this.#onTimeout);
@@ -132,13 +152,36 @@ export class Connection {
     if (!this.#outcome) this.#socket.end();
   }
 
+  /**
+   * The socket, open, after a complete reply on a connection made with `keep`;
+   * undefined otherwise (and after the first call). Its listeners are gone: the
+   * caller owns it.
+   */
+  detach(): Socket | undefined {
+    const socket = this.#kept;
+    this.#kept = undefined;
+    return socket;
+  }
+
   #settle(outcome: Outcome): void {
     if (this.#outcome) return;
     this.#outcome = outcome;
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    // The socket keeps its 'error' listener so nothing it emits while being torn
-    // down can surface as an unhandled error.
-    this.#socket.destroy();
+    if (outcome.ok && this.#keep && !this.#trailing && !this.#socket.destroyed && this.#socket.readyState === 'open') {
+      const socket = this.#socket;
+      socket.setTimeout(0);
+      socket.off('connect', this.#onConnect);
+      socket.off('data', this.#onData);
+      socket.off('end', this.#onEnd);
+      socket.off('timeout', this.#onTimeout);
+      socket.off('error', this.#onError);
+      socket.off('close', this.#onClose);
+      this.#kept = socket;
+    } else {
+      // The socket keeps its 'error' listener so nothing it emits while being torn
+      // down can surface as an unhandled error.
+      this.#socket.destroy();
+    }
     // A plain reason: abort() with none would build a DOMException (and its stack) per scan.
     this.#over.abort(SETTLED);
     this.#resolveSettled(outcome);
@@ -175,6 +218,8 @@ export class Connection {
     }
     this.#replyChunks.push(part);
     this.#replyBytes += part.length;
+    // Anything after the reply was not asked for: such a session is not used again.
+    if (end !== -1 && end < data.length - 1) this.#trailing = true;
     if (end !== -1) this.#settle({ ok: true, reply: this.#replyChunks.length === 1 ? part : Buffer.concat(this.#replyChunks) });
   };
 
