@@ -50,10 +50,12 @@ export async function startLatencyProxy(
   delayMs: number,
   onRequest?: (event: { operation: string; at: number }) => void,
   tls?: { key: Buffer; cert: Buffer },
+  serialize?: string[],
 ): Promise<FaultProxy> {
   const proxy = await startFaultProxy({
     target,
     ...(tls ? { tls } : {}),
+    ...(serialize ? { serialize } : {}),
     random: new Random(1),
     policy: { ...DEFAULT_POLICY, rate: 0, delayRate: 0 },
     latencyMs: delayMs,

@@ -110,10 +110,32 @@ class SourceMaps {
   }
 }
 
-/** Self time per node, µs: each sample's node is charged the time until the next sample. */
+/**
+ * The first sample taken in the worker's message handling (`processMessage`):
+ * everything before it is start-up (loading and compiling modules, connecting),
+ * which the summaries leave out, as the CPU figures do.
+ */
+function firstWorkSample(profile: CpuProfile): number {
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const working = new Map<number, boolean>();
+  const isWork = (id: number): boolean => {
+    const known = working.get(id);
+    if (known !== undefined) return known;
+    const up = parent.get(id);
+    const result = byId.get(id)?.callFrame.functionName === 'processMessage' || (up !== undefined && isWork(up));
+    working.set(id, result);
+    return result;
+  };
+  const index = profile.samples.findIndex((id) => isWork(id));
+  return index === -1 ? 0 : index;
+}
+
+/** Self time per node, µs, from the first work on: each sample's node is charged the time until the next sample. */
 function selfTimes(profile: CpuProfile): Map<number, number> {
   const selfUs = new Map<number, number>();
-  for (let index = 0; index < profile.samples.length; index++) {
+  for (let index = firstWorkSample(profile); index < profile.samples.length; index++) {
     const id = profile.samples[index]!;
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index + 1] ?? 0));
   }

@@ -62,7 +62,7 @@ async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T |
   }
 }
 
-interface Moto3 {
+export interface Moto3 {
   moto: Moto;
   s3: S3Client;
   sqs: SQSClient;
@@ -70,7 +70,7 @@ interface Moto3 {
   topicArn: string;
 }
 
-async function setUp(moto: Moto): Promise<Moto3> {
+export async function setUp(moto: Moto): Promise<Moto3> {
   const connection = { region, endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
   const s3 = new S3Client({ ...connection, forcePathStyle: true });
   const sqs = new SQSClient(connection);
@@ -103,11 +103,21 @@ function expectedTags(uploadTags: Record<string, string>, statusTag: string): st
   return JSON.stringify(Object.entries({ ...uploadTags, [statusTag]: 'CLEAN' }).sort());
 }
 
-async function runBatch(
+export async function runBatch(
   stack: Stack,
   clamd: BenchClamd,
   m: Moto3,
-  spec: { label: string; files: number; uploadTags: Record<string, string>; statusTag: string; tls?: boolean },
+  spec: {
+    label: string;
+    files: number;
+    uploadTags: Record<string, string>;
+    statusTag: string;
+    tls?: boolean;
+    /** Node flags after the production command's (the profile phase's --cpu-prof). */
+    extraNodeArgs?: string[];
+    /** A compiled CLI in place of the run's (the profile phase's source-mapped copy). */
+    cli?: string;
+  },
 ): Promise<TaggedBatch> {
   const { options } = stack;
   const { s3, sqs } = m;
@@ -157,6 +167,8 @@ async function runBatch(
     0,
     undefined,
     certificate ? { key: readFileSync(certificate.key), cert: readFileSync(certificate.cert) } : undefined,
+    // moto's deletes race each other (harness/aws-proxy.ts, `serialize`).
+    ['sqs:DeleteMessageBatch', 'sqs:DeleteMessage'],
   );
   const endpoint = proxy.endpoint;
   const worker = await startWorker(
@@ -175,6 +187,8 @@ async function runBatch(
         ...(certificate ? { NODE_EXTRA_CA_CERTS: certificate.cert } : {}),
         SCAN_STATUS_TAG: spec.statusTag,
       },
+      ...(spec.extraNodeArgs ? { extraNodeArgs: spec.extraNodeArgs } : {}),
+      ...(spec.cli ? { cli: spec.cli } : {}),
     },
     `requests-tagged-${spec.label}`,
   );

@@ -9,7 +9,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { relay } from '../harness/relay.ts';
 import { join } from 'node:path';
 import { createServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -58,17 +59,7 @@ export async function startTlsProxy(target: string, dir: string): Promise<TlsPro
   const files = makeCertificate(dir);
   const sockets = new Set<Socket>();
   const server = createServer({ key: readFileSync(files.key), cert: readFileSync(files.cert) }, (client) => {
-    const upstream = connect({ host: hostname, port: Number(port) });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    relay(client, { host: hostname, port: Number(port) }, sockets);
   });
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

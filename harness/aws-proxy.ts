@@ -138,6 +138,14 @@ export interface FaultProxyOptions {
   latencyMs?: number;
   /** Listen with TLS (https) with this key and certificate (PEM): the benchmark's TLS figures. */
   tls?: { key: Buffer; cert: Buffer };
+  /**
+   * Operations ("sqs:DeleteMessageBatch") forwarded one at a time, each once the
+   * one before has its answer. moto_server handles requests in threads, and its
+   * SQS deletes rewrite a queue's message list from a copy: two at once can put
+   * back a message the other deleted, which then comes back after its visibility
+   * timeout. Real SQS does not; the benchmark must not count moto's race.
+   */
+  serialize?: string[];
   /** Told of every request once it has been read and classified (the benchmark times start-up by it). */
   onRequest?: (event: { service: Service; operation: string; at: number }) => void;
 }
@@ -312,6 +320,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     res.end(error.body);
   };
 
+  const serialized = new Set(options.serialize ?? []);
+  let serialTail: Promise<void> = Promise.resolve();
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests += 1;
     // Decide before reading the body for a reset mid-request; other faults need the operation.
@@ -408,11 +419,20 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     // Forward to the emulator.
     const headers = forwardBody === body ? req.headers : { ...req.headers, 'content-length': String(forwardBody.length) };
+    const previous = serialized.has(key) ? serialTail : undefined;
+    let release: (() => void) | undefined;
+    if (previous) {
+      serialTail = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await previous;
+    }
     const upstream = await new Promise<IncomingMessage | Error>((resolve) => {
       const forward = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, resolve);
       forward.on('error', resolve);
       forward.end(forwardBody);
     });
+    release?.();
     if (upstream instanceof Error) {
       if (!fault) countRequest(op, true);
       // The emulator itself failed: report it as a 502, which is what a load balancer would say.

@@ -42,6 +42,21 @@ function common(connection: ServiceConnection, maxSockets: number) {
   };
 }
 
+/** The direct paths' pools and timeouts, as the SDK handler's (see `handler`). */
+function directOptions(maxSockets: number, onError: ErrorListener | undefined) {
+  return { maxSockets, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...(onError ? { onError } : {}) };
+}
+
+/** `client` whose destroy() also runs `also` (the direct path's pooled sockets close with it). */
+function alsoOnDestroy<T extends { destroy(): void }>(client: T, also: () => void): T {
+  const destroy = client.destroy.bind(client);
+  client.destroy = () => {
+    also();
+    destroy();
+  };
+  return client;
+}
+
 /** An S3 client as the worker's; one-off commands that need only S3 use it alone. */
 export function createS3Client(connection: ServiceConnection, maxSockets = 16, onError?: ErrorListener): S3Client {
   const s3 = new S3Client({
@@ -50,13 +65,8 @@ export function createS3Client(connection: ServiceConnection, maxSockets = 16, o
     forcePathStyle: connection.endpoint !== undefined,
   });
   // GetObject and PutObjectTagging go the direct way (src/aws/s3-direct.ts), with pools sized alike.
-  enableDirectS3(s3, { maxSockets, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...(onError ? { onError } : {}) });
-  const destroy = s3.destroy.bind(s3);
-  s3.destroy = () => {
-    destroyDirectS3(s3);
-    destroy();
-  };
-  return s3;
+  enableDirectS3(s3, directOptions(maxSockets, onError));
+  return alsoOnDestroy(s3, () => destroyDirectS3(s3));
 }
 
 /** Service and operation of a request, e.g. ("S3", "GetObject"). */
@@ -83,13 +93,8 @@ function reportErrors(stack: S3Client['middlewareStack'], service: string, liste
 export function createSqsClient(connection: ServiceConnection, maxSockets = 16, onError?: ErrorListener): SQSClient {
   const sqs = new SQSClient(common(connection, maxSockets));
   // The worker's per-file calls go the direct way (src/aws/sqs-direct.ts), with pools sized alike.
-  enableDirectSqs(sqs, { maxSockets, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...(onError ? { onError } : {}) });
-  const destroy = sqs.destroy.bind(sqs);
-  sqs.destroy = () => {
-    destroyDirectSqs(sqs);
-    destroy();
-  };
-  return sqs;
+  enableDirectSqs(sqs, directOptions(maxSockets, onError));
+  return alsoOnDestroy(sqs, () => destroyDirectSqs(sqs));
 }
 
 export function createClients(config: Config, onError?: ErrorListener): AwsClients {

@@ -141,6 +141,12 @@ export function taggingHeader(tags: Tag[]): string {
 
 /** The tag set of exactly this version. */
 export async function getTags(s3: S3Client, version: ObjectVersion, signal?: AbortSignal): Promise<Tag[]> {
+  const input = { Bucket: version.bucket, Key: version.key, ...(version.versionId ? { VersionId: version.versionId } : {}) };
+  try {
+    return await directS3(s3).getObjectTagging(input, signal);
+  } catch (error) {
+    if (!(error instanceof DirectUnsupported)) throw error;
+  }
   const response = await s3.send(
     new GetObjectTaggingCommand({
       Bucket: version.bucket,

@@ -1,5 +1,6 @@
 /**
- * The two S3 calls every clean file makes (GetObject, PutObjectTagging) by the
+ * The S3 calls every clean file makes (GetObject, PutObjectTagging, and
+ * GetObjectTagging for a file that has tags of its own) by the
  * lean signed path (src/aws/signed-http.ts: signing, retries, timeouts,
  * credentials and SDK-shaped errors), without the SDK's per-request middleware
  * stack. The per-bucket work (the endpoint, from the SDK's own endpoint rules) is
@@ -53,6 +54,14 @@ function xmlText(xml: string, tag: string): string | undefined {
 
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 const escapeXml = (text: string) => text.replace(/[&<>"']/g, (c) => XML_ESCAPES[c]!);
+
+/** XML's five entities and numeric character references, as the SDK's parser reads them. */
+const unescapeXml = (text: string) =>
+  text.replace(/&(amp|lt|gt|quot|apos|#x[0-9a-fA-F]+|#[0-9]+);/g, (_, entity: string) => {
+    if (entity.startsWith('#x')) return String.fromCodePoint(Number.parseInt(entity.slice(2), 16));
+    if (entity.startsWith('#')) return String.fromCodePoint(Number(entity.slice(1)));
+    return { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[entity as 'amp']!;
+  });
 
 function crc32Base64(body: Buffer): string {
   const digest = Buffer.allocUnsafe(4);
@@ -253,6 +262,30 @@ export class DirectS3 {
       SSEKMSKeyId: text('x-amz-server-side-encryption-aws-kms-key-id'),
       BucketKeyEnabled: bucketKey === undefined ? undefined : bucketKey === 'true',
     };
+  }
+
+  /** The tag set of one version (GET ?tagging): S3's XML read for its Key and Value pairs. */
+  async getObjectTagging(input: { Bucket: string; Key: string; VersionId?: string | undefined }, signal?: AbortSignal): Promise<Tag[]> {
+    const target = await this.#target(input.Bucket);
+    const response = await this.#send(target, {
+      operation: 'GetObjectTagging',
+      method: 'GET',
+      bucket: input.Bucket,
+      key: input.Key,
+      query: input.VersionId ? { tagging: '', versionId: input.VersionId } : { tagging: '' },
+      headers: {},
+      signal,
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of response as AsyncIterable<Buffer>) chunks.push(chunk);
+    const xml = Buffer.concat(chunks).toString('utf8');
+    const tags: Tag[] = [];
+    for (const match of xml.matchAll(/<Tag>([\s\S]*?)<\/Tag>/g)) {
+      const key = xmlText(match[1]!, 'Key');
+      if (key === undefined) continue;
+      tags.push({ Key: unescapeXml(key), Value: unescapeXml(xmlText(match[1]!, 'Value') ?? '') });
+    }
+    return tags;
   }
 
   async putObjectTagging(input: { Bucket: string; Key: string; VersionId?: string | undefined; TagSet: Tag[] }): Promise<void> {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { relay } from '../../harness/relay.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { renderClamdConfig, startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
 import { ClamdClient, ClamdError, type ScanVerdict } from '../../src/scan/clamd-client.ts';
@@ -215,17 +216,7 @@ async function countingRelay(target: { host: string; port: number }) {
   let connections = 0;
   const server = createServer((client) => {
     connections += 1;
-    const upstream = connect(target);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    relay(client, target, sockets);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -18,7 +18,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/aws/clients.ts';
-import { openObject, putTags } from '../../src/aws/objects.ts';
+import { getTags, openObject, putTags } from '../../src/aws/objects.ts';
 import { directS3, DirectUnsupported, enableDirectS3 } from '../../src/aws/s3-direct.ts';
 import { isObjectGone } from '../../src/aws/errors.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -92,6 +92,34 @@ describe('direct S3 path on moto (versioned bucket, tags)', () => {
       ['bucketscan-status', 'CLEAN'],
       ['team', 'a+b=c @x:/y'],
     ]);
+  });
+
+  test('GetObjectTagging reads the tag set of that version as the SDK does', async () => {
+    // The characters S3 allows in tags (moto checks them as S3 does).
+    const tags = [
+      { Key: 'team', Value: 'a+b=c @x:/y' },
+      { Key: 'path_like.key-1', Value: 'x_y.z-w 50' },
+      { Key: 'empty', Value: '' },
+    ];
+    const put = await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'guid/read-tags.txt',
+        Body: 'x',
+        Tagging: new URLSearchParams(tags.map((t): [string, string] => [t.Key, t.Value])).toString(),
+      }),
+    );
+    const version = { bucket, key: 'guid/read-tags.txt', versionId: put.VersionId, eTag: undefined };
+    const sdk = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: version.key, VersionId: put.VersionId }));
+    const direct = await getTags(s3, version);
+    const sorted = (list: Array<{ Key?: string | undefined; Value?: string | undefined }>) =>
+      list.map((t) => [t.Key, t.Value ?? '']).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    assert.deepEqual(sorted(direct), sorted(sdk.TagSet ?? []));
+    assert.deepEqual(sorted(direct), sorted(tags));
+    assert.deepEqual(
+      await getTags(s3, { bucket, key: 'guid/tagged.txt', versionId: undefined, eTag: undefined }).then((t) => t.length >= 0),
+      true,
+    );
   });
 });
 
