@@ -120,7 +120,8 @@ export async function clamdMsPerFile(clamd: BenchClamd, buffers: Buffer[], sampl
 }
 
 interface RunContext {
-  endpoint: string;
+  /** The latency proxy: the worker's requests go through it, and it counts them. */
+  proxy: FaultProxy;
   roundTripMs: number;
   clamdMs: number;
 }
@@ -134,7 +135,7 @@ async function networkRun(
   const { options } = stack;
   const result = await drain(stack, clamd, {
     ...spec,
-    endpoint: context.endpoint,
+    proxy: context.proxy,
     snapshot: 'network',
     count: spec.count,
     bytes: spec.count * options.networkKiB * 1024,
@@ -161,7 +162,7 @@ async function withProxy<T>(
     const key = prepared.networkKeys[0];
     if (!key) throw new Error('no latency-mode files were uploaded');
     const roundTripMs = await measureRoundTrip(proxy.endpoint, key);
-    return await use({ endpoint: proxy.endpoint, roundTripMs });
+    return await use({ proxy, roundTripMs });
   } finally {
     await proxy.stop();
   }
@@ -174,8 +175,8 @@ export async function networkPhase(stack: Stack, clamd: BenchClamd, prepared: Pr
   const delays: NetworkDelayResult[] = [];
   for (const delayMs of options.networkDelays) {
     delays.push(
-      await withProxy(stack, delayMs, prepared, async ({ endpoint, roundTripMs }) => {
-        const context = { endpoint, roundTripMs, clamdMs };
+      await withProxy(stack, delayMs, prepared, async ({ proxy, roundTripMs }) => {
+        const context = { proxy, roundTripMs, clamdMs };
         stack.progress(
           `${label}: +${delayMs} ms per request (a round trip measures ${roundTripMs} ms): ${options.networkFiles} files, default settings`,
         );
@@ -211,8 +212,8 @@ export async function sweepPhase(stack: Stack, clamd: BenchClamd, prepared: Prep
   const sweep = options.sweep;
   if (!sweep) throw new Error('no sweep was asked for');
   const clamdMs = await clamdMsPerFile(clamd, prepared.networkBuffers);
-  return withProxy(stack, sweep.delayMs, prepared, async ({ endpoint, roundTripMs }) => {
-    const context = { endpoint, roundTripMs, clamdMs };
+  return withProxy(stack, sweep.delayMs, prepared, async ({ proxy, roundTripMs }) => {
+    const context = { proxy, roundTripMs, clamdMs };
     const rows: SweepResult['rows'] = [];
     for (const value of sweep.values) {
       const count = sweep.name === 'CONCURRENCY' && value === '1' ? options.networkFilesC1 : options.networkFiles;
