@@ -4,10 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { priceClass, sqsPerFile, withTagRequests, type PriceClass } from './prices.ts';
 import type { RequestSummary } from './prices.ts';
 import type { BenchResults, Drain, NetworkRun, SetResult, TaggedBatch, TargetCheck } from './results.ts';
-import { cpuRatio, isFullRun, MEMORY_GROWTH_ALLOWANCE_MIB, TARGETS } from './results.ts';
+import { cpuRatio, isFullRun, MEMORY_GROWTH_ALLOWANCE_MIB, TARGETS, workerMsPerMiB } from './results.ts';
 
 export const DOC_PATH = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 
+const MIB = 1024 * 1024;
 const dash = '–';
 
 function num(value: number | undefined | null, digits = 1): string {
@@ -456,32 +457,60 @@ export function cpuTable(results: BenchResults): string {
 }
 
 /** Facts derived from the figures that say where a shortfall comes from. */
-const MIB = 1024 * 1024;
-
 export function workerCpuTable(results: BenchResults): string {
-  const rows: string[] = [];
-  const fmt = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(2));
+  const rows: string[][] = [];
   const tagged = results.requestsTagged;
+  const floor = results.sets.find((set) => set.large?.floor)?.large?.floor;
   if (tagged) {
     const kib = tagged.fileKiB;
-    rows.push(
-      `| Worker CPU per clean ${kib} KiB file, status tag on, CONCURRENCY=${tagged.untagged.concurrency} (ms; moto) | ${fmt(tagged.untagged.workerCpuMsPerFile)} | ${fmt(tagged.untaggedTls?.workerCpuMsPerFile)} | ≤ 2 |`,
-    );
-    rows.push(
-      `| the same, uploaded with a tag of its own (one GetObjectTagging more) (ms) | ${fmt(tagged.pretagged.workerCpuMsPerFile)} |  |  |`,
-    );
+    const requests = Object.values(tagged.untagged.requests.perFile).reduce((a, b) => a + b, 0);
+    const floorPerFile = floor ? requests * floor.msPerRequest + floor.msPerInstream : undefined;
+    rows.push([
+      `per clean ${kib} KiB file, status tag on, CONCURRENCY=${tagged.untagged.concurrency} (moto)`,
+      num(tagged.untagged.workerCpuMsPerFile, 2),
+      num(tagged.untaggedTls?.workerCpuMsPerFile, 2),
+      '≤ 2',
+      floorPerFile === undefined ? dash : `${num(floorPerFile, 2)} (${num(requests, 2)} requests + 1 INSTREAM)`,
+    ]);
+    rows.push([
+      `the same after the first ${tagged.untagged.warmupFiles ?? '?'} files (code compiled)`,
+      num(tagged.untagged.workerCpuMsPerFileWarm, 2),
+      num(tagged.untaggedTls?.workerCpuMsPerFileWarm, 2),
+      '',
+      '',
+    ]);
+    rows.push([
+      'the same, files with tags of their own (one GetObjectTagging more)',
+      num(tagged.pretagged.workerCpuMsPerFile, 2),
+      '',
+      '',
+      '',
+    ]);
   }
   for (const set of results.sets) {
     const large = set.large;
     if (!large) continue;
-    const perMiB = (drain: { bytes: number; cpuSeconds: Record<string, number> } | undefined) =>
-      drain ? ((drain.cpuSeconds['worker'] ?? Number.NaN) * 1000) / (drain.bytes / MIB) : undefined;
-    rows.push(
-      `| Worker CPU per MiB streamed, ${set.signatures.name} sigs, ${large.objects} × ${large.objectMiB} MiB (ms) | ${fmt(perMiB(large.worker))} | ${fmt(perMiB(large.workerTls))} | ≤ 2 |`,
-    );
+    rows.push([
+      `per MiB streamed, ${set.signatures.name} sigs, ${large.objects} × ${large.objectMiB} MiB (emulator)`,
+      num(workerMsPerMiB(large.worker), 2),
+      num(workerMsPerMiB(large.workerTls), 2),
+      '≤ 2',
+      num(large.floor?.msPerMiB, 2),
+    ]);
+  }
+  for (const set of results.sets) {
+    const small = set.small?.worker;
+    if (!small) continue;
+    rows.push([
+      `per clean ${set.small?.fileKiB} KiB file, no tag, CONCURRENCY=${small.concurrency}, at full speed (emulator, ${set.signatures.name} sigs)`,
+      num(((small.cpuSeconds['worker'] ?? NaN) * 1000) / small.files, 2),
+      '',
+      '',
+      '',
+    ]);
   }
   if (rows.length === 0) return '';
-  return ['| Figure | Plain http | TLS | Target |', '|---|---:|---:|---:|', ...rows].join('\n');
+  return table(['Worker CPU, ms (user + system)', 'plain http', 'TLS', 'target', 'floor: plain Node.js, same I/O (bench/floor.ts)'], rows);
 }
 
 /** The large-object phase's CPU per MiB by process, and the two ratios to bare clamd. */

@@ -387,6 +387,9 @@ export interface TaggedBatch {
   /** The worker's CPU (user + system) from its "worker started" line to the drained queue. */
   workerCpuSeconds?: number;
   workerCpuMsPerFile?: number;
+  /** The same after the first `warmupFiles` files (their first use of every code path compiles it). */
+  warmupFiles?: number;
+  workerCpuMsPerFileWarm?: number;
 }
 
 /** Requests per clean file with the status tag written: moto_server, not the emulator, which has no versioning and no tags. */
