@@ -51,6 +51,11 @@ export function merge(all: BenchResults[]): BenchResults {
     merged.finishedAt = next.finishedAt;
     merged.durationSeconds += next.durationSeconds;
   }
+  if (rest.length > 0) {
+    merged.warnings.push(
+      `merged from ${all.length} runs of single phases (machine load differed between them): the lead's full run on a quiet machine replaces these figures`,
+    );
+  }
   merged.targets = checkTargets(merged);
   return merged;
 }
