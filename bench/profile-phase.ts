@@ -16,7 +16,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_STATUS_TAG } from '../src/pipeline/tags.ts';
+import { DEFAULT_STATUS_TAG } from '../src/verdict/verdict.ts';
 import { startMoto } from '../test/support/moto.ts';
 import type { BenchClamd } from './clamd.ts';
 import { MIB } from './data.ts';

@@ -27,7 +27,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { CreateBucketCommand, GetObjectTaggingCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
-import { DEFAULT_STATUS_TAG } from '../src/pipeline/tags.ts';
+import { DEFAULT_STATUS_TAG } from '../src/verdict/verdict.ts';
 import { startMoto, type Moto } from '../test/support/moto.ts';
 import { createQueue, queueDepth, routeNotificationsToNewQueue } from '../test/support/moto-notifications.ts';
 import type { BenchClamd } from './clamd.ts';

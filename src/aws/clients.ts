@@ -4,9 +4,22 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { Config, ServiceConnection } from '../config/config.ts';
 import { destroyDirectS3, enableDirectS3 } from './s3-direct.ts';
 import { destroyDirectSqs, enableDirectSqs } from './sqs-direct.ts';
+
+/** Where and as whom one service is called. */
+export interface ServiceConnection {
+  region: string;
+  endpoint: string | undefined;
+  /** Absent: the SDK's default credential chain (env, profile, ECS/EC2 role…). */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+}
+
+/** What the worker's clients are made from (the worker's settings have this shape): one connection per service, and the concurrency their socket pools serve. */
+export interface ClientSettings {
+  aws: { s3: ServiceConnection; sqs: ServiceConnection; sns: ServiceConnection };
+  tuning: { concurrency: number };
+}
 
 export interface AwsClients {
   s3: S3Client;
@@ -97,8 +110,8 @@ export function createSqsClient(connection: ServiceConnection, maxSockets = 16, 
   return alsoOnDestroy(sqs, () => destroyDirectSqs(sqs));
 }
 
-export function createClients(config: Config, onError?: ErrorListener): AwsClients {
-  const sockets = Math.max(16, config.concurrency * 4);
+export function createClients(config: ClientSettings, onError?: ErrorListener): AwsClients {
+  const sockets = Math.max(16, config.tuning.concurrency * 4);
   const s3 = createS3Client(config.aws.s3, sockets, onError);
   const sqs = createSqsClient(config.aws.sqs, sockets, onError);
   const sns = new SNSClient(common(config.aws.sns, sockets));

@@ -16,6 +16,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { awsErrorInfo } from './errors.ts';
+import { QUEUE_NAME } from './queue.ts';
 
 const options = (signal?: AbortSignal) => (signal ? { abortSignal: signal } : {});
 
@@ -27,8 +28,8 @@ export interface QueueArn {
 
 /** arn:aws:sqs:us-east-1:123456789012:name (any partition). */
 export function parseQueueArn(arn: string): QueueArn | undefined {
-  const match = /^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,80}(?:\.fifo)?)$/.exec(arn);
-  if (!match) return undefined;
+  const match = /^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):(.+)$/.exec(arn);
+  if (!match || !QUEUE_NAME.test(match[3]!)) return undefined;
   return { region: match[1]!, account: match[2]!, name: match[3]! };
 }
 

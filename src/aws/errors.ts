@@ -63,14 +63,3 @@ export function isPermanentTaggingError(error: unknown): boolean {
     return true;
   return status === 405 || status === 501 || code === 'MethodNotAllowed' || code === 'NotImplemented';
 }
-
-/** The message of anything thrown, Error or not, for a log field. */
-export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (typeof error === 'string') return error;
-  try {
-    return JSON.stringify(error) ?? String(error);
-  } catch {
-    return String(error);
-  }
-}

@@ -16,7 +16,6 @@ import {
   type S3Client,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
-import type { ObjectState } from '../pipeline/decide.ts';
 import { unquoteETag } from '../events/text.ts';
 import { isInvalidVersion, isNotFound, isObjectGone, isPreconditionFailed } from './errors.ts';
 import { DirectUnsupported, directS3 } from './s3-direct.ts';
@@ -28,6 +27,12 @@ export interface ObjectVersion {
   versionId: string | undefined;
   eTag: string | undefined;
 }
+
+/** What S3 said when the scanned version was opened. */
+export type ObjectState =
+  | { kind: 'gone' }
+  | { kind: 'precondition-failed' }
+  | { kind: 'found'; size: number; eTag: string | undefined; versionId: string | undefined };
 
 /**
  * What a copy must carry over by hand: a multipart copy starts a new object, and

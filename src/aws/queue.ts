@@ -9,12 +9,28 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { QueueRef } from '../config/config.ts';
 import { Batcher } from './batcher.ts';
 import { directSqs } from './sqs-direct.ts';
 import { DirectUnsupported } from './signed-http.ts';
 
 export type { Message };
+
+/** A queue as settings name it: by URL, or by name (looked up with GetQueueUrl). */
+export type QueueRef = { url: string } | { name: string };
+
+/** SQS's rule for queue names: 1-80 letters, digits, hyphens or underscores, `.fifo` for a FIFO queue. */
+export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}(?:\.fifo)?$/;
+
+/** The queue's name: as given, or the last segment of its URL. */
+export function queueNameOf(queue: QueueRef): string {
+  if ('name' in queue) return queue.name;
+  const last = queue.url.replace(/\/+$/, '').split('/').pop() ?? queue.url;
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
+}
 
 export async function resolveQueueUrl(sqs: SQSClient, queue: QueueRef, signal?: AbortSignal): Promise<string> {
   if ('url' in queue) return queue.url;
@@ -58,10 +74,19 @@ async function viaDirect<T>(call: () => Promise<T> | undefined): Promise<T | und
   }
 }
 
+/** Where a message came from: S3 itself, or `bucketscan rescan` (message attribute bucketscan-origin). */
+export type Origin = 'event' | 'rescan';
+
 /** Set by `bucketscan rescan` on the events it queues (String "rescan"). */
 export const ORIGIN_ATTRIBUTE = 'bucketscan-origin';
 
-export function originOf(message: Message): 'event' | 'rescan' {
+/** The message attributes of every event `bucketscan rescan` queues. */
+export const RESCAN_ATTRIBUTES = { [ORIGIN_ATTRIBUTE]: { DataType: 'String', StringValue: 'rescan' } } as const satisfies Record<
+  string,
+  { DataType: 'String'; StringValue: Origin }
+>;
+
+export function originOf(message: Message): Origin {
   return message.MessageAttributes?.[ORIGIN_ATTRIBUTE]?.StringValue === 'rescan' ? 'rescan' : 'event';
 }
 

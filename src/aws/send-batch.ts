@@ -1,5 +1,5 @@
 import { SendMessageBatchCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
-import { setTimeout as delay } from 'node:timers/promises';
+import { sleep as realSleep } from '../shared/time.ts';
 
 export interface BatchMessage {
   body: string;
@@ -74,7 +74,7 @@ export async function sendMessageBatch(
 ): Promise<BatchOutcome> {
   if (messages.length > MAX_BATCH_ENTRIES) throw new RangeError(`at most ${MAX_BATCH_ENTRIES} messages per batch`);
   const attempts = options.attempts ?? 5;
-  const sleep = options.sleep ?? ((ms: number) => delay(ms));
+  const sleep = options.sleep ?? realSleep;
   const sent = new Map<number, string>();
   const failed: BatchFailure[] = [];
   let pending = messages.map((_, index) => index);

@@ -12,21 +12,29 @@ import {
   type QueueDescription,
 } from '../aws/dead-letter.ts';
 import { awsErrorInfo } from '../aws/errors.ts';
-import { resolveQueueUrl } from '../aws/queue.ts';
-import { ConfigError, loadCommandSettings, type CommandSettings, type QueueRef } from '../config/config.ts';
+import { QUEUE_NAME, queueNameOf, resolveQueueUrl, type QueueRef } from '../aws/queue.ts';
+import { commandSettings, type CommandSettings } from '../config/config.ts';
+import { ConfigError } from '../config/variables.ts';
 import type { RecordRules } from '../events/record.ts';
 import { describeMessage, formatTable, toJson } from '../dlq/describe.ts';
 import { peekMessages } from '../dlq/peek.ts';
 import { redriveByHand, runMoveTask, type ManualStats } from '../dlq/redrive.ts';
 import { describeAwsFailure, isMissingQueue } from './aws-failure.ts';
-import { realClock } from './clock.ts';
-import { readEnvironment, shutdownSignal, UsageError } from './common.ts';
+import { realClock } from '../shared/time.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
+import { UsageError } from './common.ts';
 import { parseCommandLine, parseCount } from './parse-args.ts';
-import { formatCount, formatDuration, Progress } from './progress.ts';
+import { formatCount, formatDuration } from '../shared/format.ts';
+import { Progress } from './progress.ts';
 
 export const summary = "List the inbound queue's dead-letter queue, or move its messages back (redrive).";
 export const synopsis = 'dlq list|redrive [options]';
-export const help = `bucketscan dlq list [--json] [--max <n>] [--queue <name|url>]
+export const help = `A message that fails on every receive (maxReceiveCount in the inbound queue's
+redrive policy) is moved by SQS to the dead-letter queue. Nothing there is
+scanned, so it needs a look.
+
+bucketscan dlq list [--json] [--max <n>] [--queue <name|url>]
   Shows what sits in the dead-letter queue: per message its MessageId, receive
   count, age (since it was first sent) and first receive, and the objects it names
   (read with the worker's own parser). --json prints one JSON object per line.
@@ -36,19 +44,69 @@ export const help = `bucketscan dlq list [--json] [--max <n>] [--queue <name|url
   receive count. With many messages the listing is a sample: SQS returns what
   it can reach, at most --max messages.
 
+  MESSAGE ID                            RECEIVES  AGE     FIRST RECEIVED        OBJECTS
+  5d848893-7d8c-4fc2-b569-0ee2d7f4b5da         6  2h 13m  2026-06-15T10:00:01Z  s3://unprocessed/0b6f2c1e-…/report.pdf
+  8a0e8ce4-2fbc-48de-923d-e8196a7b1112         6  3d 02h  2026-06-12T08:14:40Z  (unreadable: message body is not valid JSON)
+
+  OBJECTS are read from the body as the worker reads it (raw S3 events, SNS
+  envelopes, test events; for junk, why it is junk); [rescan] marks a rescan
+  event. RECEIVES is SQS's ApproximateReceiveCount: the receives on the inbound
+  queue and in the dead-letter queue, this listing's included. AGE counts from
+  SentTimestamp, the time the message was first sent (SQS keeps it when it
+  dead-letters a message). --json fields: messageId, receiveCount, sentAt,
+  ageSeconds, firstReceivedAt, origin, kind, and objects or reason.
+  Each message is shown once (by MessageId); all are made visible again with
+  ChangeMessageVisibilityBatch at the end, after Ctrl-C or an error too. A
+  warning says so when the dead-letter queue has a redrive policy of its own,
+  where the listing's receives could move messages on. Messages another client
+  is receiving at that moment are not shown. An empty queue prints
+  'dead-letter queue "…" is empty' on stderr and exits 0: the healthy state.
+
 bucketscan dlq redrive [--dry-run] [--max <n>] [--queue <name|url>]
   Moves the messages back to the inbound queue. Uses SQS's message move task
   (StartMessageMoveTask) where the endpoint has it; otherwise, and always with
   --max (a move task cannot be limited), it receives, sends to the inbound queue
   with the same body and attributes, and deletes only what was sent.
   --dry-run says how many messages would move, and how; it moves none.
+  Progress goes to stderr, a summary line to stdout.
+  By hand (the local emulators have no move task: the read-only
+  ListMessageMoveTasks finds that out before anything moves), messages are
+  received hidden for 60 s; one whose send failed is back in the dead-letter
+  queue after that, and one sent but not deleted stays in both queues (a later
+  redrive moves it again: a duplicate the worker handles). Either is reported,
+  with exit 1. Ctrl-C cancels a move task (what moved stays moved) or finishes
+  the batch in hand, and exits 130. An empty dead-letter queue: one line, exit 0.
+  A redriven message is a new message with a new MessageId.
+
+Matching a message to its cause: the worker logs every failure with the
+message's messageId, and on the receive after which SQS will dead-letter it the
+line "about to be dead-lettered" with the error. SQS keeps the MessageId when it
+dead-letters a message, so MESSAGE ID finds it in the worker's logs, e.g.
+  grep 5d848893-7d8c-4fc2-b569-0ee2d7f4b5da worker.log
+or in CloudWatch Logs Insights:
+  fields @timestamp, msg, error | filter messageId = "5d848893-…" | sort @timestamp
+After a redrive, its failures are logged under its new MessageId.
 
 The dead-letter queue is the one named in the inbound queue's redrive policy
 (VIRUS_SCANNING_QUEUE_NAME or _URL), or --queue.
 
 Exit codes: 0 done (an empty queue included), 1 an AWS call failed or some
 messages could not be moved, 2 bad arguments or settings, a queue that does not
-exist or has no redrive policy, 130 interrupted.`;
+exist or has no redrive policy (queue "…" has no redrive policy, so it has no
+dead-letter queue), 130 interrupted.
+
+IAM: sqs:GetQueueUrl and sqs:GetQueueAttributes on both queues;
+sqs:ReceiveMessage and sqs:ChangeMessageVisibility on the dead-letter queue for
+list; for redrive, sqs:ListMessageMoveTasks, sqs:StartMessageMoveTask,
+sqs:CancelMessageMoveTask, sqs:ReceiveMessage and sqs:DeleteMessage on the
+dead-letter queue and sqs:SendMessage on the inbound queue.
+
+Examples:
+  bucketscan dlq list                   what is in it, one line per message
+  bucketscan dlq list --json --max 500  JSON lines
+  bucketscan dlq redrive --dry-run      how many would move, and how
+  bucketscan dlq redrive                move them all back to the inbound queue
+  bucketscan dlq redrive --max 10       only ten`;
 
 const LIST_OPTIONS = {
   json: { type: 'boolean' },
@@ -71,12 +129,12 @@ class Stop extends Error {
   }
 }
 
-const queueName = (url: string) => decodeURIComponent(url.replace(/\/+$/, '').split('/').pop() ?? url);
+const queueName = (url: string) => queueNameOf({ url });
 
 function parseQueueOption(value: string): QueueRef {
   const trimmed = value.trim();
   if (/^https?:\/\/[^\s/]+\/\S+$/.test(trimmed)) return { url: trimmed };
-  if (/^[A-Za-z0-9_-]{1,80}(\.fifo)?$/.test(trimmed)) return { name: trimmed };
+  if (QUEUE_NAME.test(trimmed)) return { name: trimmed };
   throw new UsageError(`dlq: --queue ${JSON.stringify(value)} is neither an SQS queue name nor a queue URL`);
 }
 
@@ -131,7 +189,7 @@ async function findDeadLetterQueue(
 
 function recordRules(settings: CommandSettings): RecordRules | undefined {
   try {
-    return { bucket: settings.unprocessedBucket(), prefix: settings.unprocessedPrefix() };
+    return settings.unprocessed();
   } catch (error) {
     // Without the bucket setting the keys are still shown, read against their own bucket.
     if (error instanceof ConfigError) return undefined;
@@ -366,7 +424,7 @@ export async function run(argv: string[]): Promise<number> {
     json: values.json === true,
     dryRun: values['dry-run'] === true,
   };
-  const settings = loadCommandSettings(readEnvironment());
+  const settings = commandSettings(readEnvironment());
   const sqs = createSqsClient(settings.aws('sqs'));
   const signal = shutdownSignal();
   try {

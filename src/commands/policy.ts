@@ -1,12 +1,16 @@
 /**
  * `bucketscan policy`: prints the fail-closed bucket policy for the unprocessed
  * bucket (src/policy/bucket-policy.ts) as JSON, ready for
- * `aws s3api put-bucket-policy --policy file://…`. Reads nothing but its
- * arguments and SCAN_STATUS_TAG; talks to no service.
+ * `aws s3api put-bucket-policy --policy file://…`. Reads its arguments and
+ * SCAN_STATUS_TAG; with AWS credentials in the environment it also reads the
+ * bucket's versioning and warns when it is off (policy-versioning.ts).
  */
-import { bucketPolicy, DEFAULT_STATUS_TAG, PolicyInputError, type PolicyInput } from '../policy/bucket-policy.ts';
-import { ConfigError, readEnvironment, UsageError } from './common.ts';
+import { bucketPolicy, PolicyInputError, type PolicyInput } from '../policy/bucket-policy.ts';
+import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { ConfigError, UsageError } from './common.ts';
 import { parseCommandArgs } from './parse-args.ts';
+import { versioningWarning } from './policy-versioning.ts';
 
 export const summary = 'Print the bucket policy that keeps unscanned files unreadable (JSON on stdout).';
 export const synopsis = 'policy --bucket <name> --scanner-role <arn> [--reader <arn>]… [--tag-key <key>]';
@@ -35,7 +39,45 @@ Apply it with:
   aws s3api put-bucket-policy --bucket B --policy file://policy.json
 
 It replaces any policy the bucket has: merge its statements into an existing one by
-hand. The local emulators do not enforce bucket policies.`;
+hand (aws s3api get-bucket-policy prints it). The local emulators do not enforce bucket policies.
+
+The statements, in the order above: DenyReadUnlessScannedClean,
+DenyStatusTagWritesExceptScanner, DenyTagChangesOnScannedObjectsExceptScanner,
+DenyCopiesInExceptScanner. The read statement denies when the object's status tag
+is not CLEAN (StringNotEquals on s3:ExistingObjectTag/<key>), which IAM also
+applies when the tag is absent: an object not scanned yet is denied like an
+infected one. Files enter by upload (PutObject, POST, multipart) only.
+
+Who is exempt (ArnNotLike on aws:PrincipalArn, which for a role session is the
+role's ARN): every session of the scanner role and of each reader role, whatever
+the session name. Give a role's full ARN with its path, as aws iam get-role
+prints it; a session ARN (arn:aws:sts::…:assumed-role/…) is refused. The scanner
+role must be the role the worker runs as: otherwise the worker cannot read the
+files it must scan (every scan fails with AccessDenied and ends in the dead-letter
+queue) or tag them. Readers get no tagging rights. Anonymous requests carry no
+aws:PrincipalArn and are denied.
+
+Before applying it:
+  - it only denies: IAM policies must still allow what each principal does (the
+    scanner's s3:GetObject, s3:GetObjectVersion and tagging permissions);
+  - status tags must be on in the worker with the same key: an empty
+    SCAN_STATUS_TAG is refused, since no object would ever be readable;
+  - objects already in the bucket carry no status: they stay unreadable until
+    rescanned (bucketscan rescan);
+  - the bucket must be versioned (the worker tags the version it scanned): with
+    AWS credentials in the environment, this command reads its versioning and
+    warns on stderr when it is off;
+  - S3 caps a bucket policy at 20 KB; a longer one is refused;
+  - tags replicated in by S3 Replication (s3:ReplicateTags) are not covered: do
+    not make the unprocessed bucket a replication destination.
+Check the document with aws accessanalyzer validate-policy --policy-type
+RESOURCE_POLICY --validate-policy-resource-type AWS::S3::Bucket --policy-document
+file://policy.json, and on AWS that a non-exempt download of an untagged object
+answers 403.
+
+Bad input (a missing or invalid --bucket, a scanner that is not a role ARN, a
+reader that is not a role or user ARN, a tag key longer than 128 characters or
+with characters S3 refuses): one line on stderr naming the option, exit 2.`;
 
 const FLAGS: Record<PolicyInput, string> = {
   bucket: '--bucket',
@@ -70,6 +112,8 @@ export async function run(argv: string[]): Promise<number> {
       tagKey: values['tag-key'] ?? statusTagFromEnvironment(),
     });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    const warning = await versioningWarning(bucket, readEnvironment());
+    if (warning) process.stderr.write(`${warning}\n`);
     return 0;
   } catch (error) {
     if (error instanceof PolicyInputError) throw new UsageError(`policy: ${FLAGS[error.input]}: ${error.message}`);

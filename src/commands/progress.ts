@@ -3,7 +3,7 @@
  * place, when stderr is a terminal; otherwise (a pipe, a log file, CI) a plain
  * line every `intervalMs`, so logs stay readable and bounded.
  */
-import type { Clock } from './clock.ts';
+import type { Clock } from '../shared/time.ts';
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -97,29 +97,4 @@ export function fitWidth(text: string, columns: number | undefined): string {
   const width = (columns ?? 80) - 1;
   const chars = [...text];
   return chars.length <= width ? text : `${chars.slice(0, Math.max(0, width - 1)).join('')}…`;
-}
-
-/** 1234567 → "1,234,567". */
-export function formatCount(n: number): string {
-  return Math.round(n)
-    .toString()
-    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-
-/** 4.2 s → "4.2s", 95 s → "1m 35s", 3 h 5 m → "3h 05m". */
-export function formatDuration(ms: number): string {
-  const seconds = Math.max(0, ms) / 1000;
-  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.floor(seconds)}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m ${String(Math.floor(seconds % 60)).padStart(2, '0')}s`;
-  const hours = Math.floor(minutes / 60);
-  if (hours < 48) return `${hours}h ${String(minutes % 60).padStart(2, '0')}m`;
-  return `${Math.floor(hours / 24)}d ${String(hours % 24).padStart(2, '0')}h`;
-}
-
-/** Messages per second over the elapsed time: "480/s", "0.5/s". */
-export function formatRate(count: number, elapsedMs: number): string {
-  if (elapsedMs <= 0) return '0/s';
-  const rate = (count * 1000) / elapsedMs;
-  return `${rate >= 10 ? Math.round(rate) : rate.toFixed(1)}/s`;
 }

@@ -2,15 +2,20 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { createS3Client, createSqsClient } from '../aws/clients.ts';
 import { isVersioned } from '../aws/listing.ts';
 import { resolveQueueUrl } from '../aws/queue.ts';
-import { loadCommandSettings, type CommandSettings } from '../config/config.ts';
+import { commandSettings, type CommandSettings } from '../config/config.ts';
+import { ConfigError } from '../config/variables.ts';
 import { quoteValue } from '../events/text.ts';
-import { listingPrefix, parseRate, parseS3Url, parseSince, shellQuote } from '../rescan/options.ts';
+import { parseS3Url } from '../aws/s3-url.ts';
+import { listingPrefix, parseRate, parseSince, shellQuote } from '../rescan/options.ts';
 import { rescan, type RescanResult, type RescanStats } from '../rescan/rescan.ts';
 import { describeAwsFailure, isMissingBucket, isMissingQueue } from './aws-failure.ts';
-import { realClock } from './clock.ts';
-import { ConfigError, readEnvironment, shutdownSignal, UsageError } from './common.ts';
+import { realClock } from '../shared/time.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
+import { UsageError } from './common.ts';
 import { parseCommandLine } from './parse-args.ts';
-import { formatCount, formatDuration, formatRate, Progress } from './progress.ts';
+import { formatCount, formatDuration, formatRate } from '../shared/format.ts';
+import { Progress } from './progress.ts';
 
 export const summary = 'Queue an S3 event for every object under a prefix, so the workers scan them again.';
 export const synopsis = 'rescan s3://bucket[/prefix] [--since <time>] [--rate <n/s>] [--start-after <key>] [--dry-run] [--json]';
@@ -23,11 +28,28 @@ s3.configurationId "bucketscan-rescan".
 The bucket must be UNPROCESSED_BUCKET_NAME; the quarantine bucket is never
 rescanned. Keys the worker would reject are skipped and counted by reason.
 
+The event is named ObjectCreated:Put (ObjectCreated:CompleteMultipartUpload for a
+multipart ETag), eventVersion 2.1, with the key form-encoded and eventTime the
+object's LastModified. It is put through the worker's own record check before it
+is queued: a key the worker would reject (no <submission_guid>/ folder, an empty
+filename, a control character…) is skipped, and the first 20 are printed. The
+listing stays inside UNPROCESSED_PREFIX, and a QUARANTINE_PREFIX inside the bucket
+is never rescanned. A versioned bucket is listed with ListObjectVersions (its
+current versions, with their VersionId; a key whose latest entry is a delete
+marker is left out): one request per 1,000 versions, cheaper than a HeadObject
+per object until keys average about 80 versions. An unversioned bucket is listed
+with ListObjectsV2. Tags are not read (that would be a request per object).
+Events are sent with SendMessageBatch, ten at a time; the workers then handle
+them exactly as uploads: clean files are forwarded again, infected ones
+quarantined.
+
 Options:
   --since <time>       only objects modified at or after <time>: ISO 8601
                        (2026-03-01, 2026-03-01T12:00:00Z; no zone means UTC)
                        or an age (90m, 24h, 7d, 2w)
-  --rate <n>           at most n messages per second (e.g. 50, or 0.5)
+  --rate <n>           at most n messages per second (e.g. 50, or 0.5), on average
+                       (a token bucket; below 10/s the batches shrink so that no
+                       second sees more than one batch over the rate)
   --start-after <key>  resume: skip every key up to and including <key>
   --dry-run            count what would be queued; queue nothing
   --json               the final summary on stdout as JSON instead of a line
@@ -36,13 +58,51 @@ Progress goes to stderr: a live line on a terminal, a line every 5 s otherwise.
 Ctrl-C stops cleanly: the batch being sent is finished, and the command to
 resume is printed.
 
+Output: progress (listed, queued, skipped, rate, elapsed), then the skipped
+counts by reason, on stderr; on stdout one summary line, e.g.
+  queued 1,180 events for s3://unprocessed/ (1,200 listed, 20 skipped) in 12s
+or with --json an object with status, listed, queued, skipped, skippedByReason,
+older, resumeAfter and elapsedSeconds.
+
+Stopping and resuming: Ctrl-C (SIGINT) or SIGTERM finishes the batch being sent,
+queues nothing more, prints the command that resumes (bucketscan rescan …
+--start-after '<key>', the last key up to which everything was queued or
+skipped) and exits 130. A send that fails after the SDK's retries, or an entry
+SQS refuses, stops the run the same way with exit 1; entries SQS failed on its
+side are retried first. Nothing is dropped silently: resuming may queue a few
+events twice, never miss one.
+
 Exit codes: 0 done (skipped keys included), 1 an AWS call failed or SQS refused
 events (the resume command is printed), 2 bad arguments or settings, a bucket or
 queue that does not exist, or nothing at all under the prefix, 130 interrupted.
+A --start-after past the last key is done (0); nothing at all under the prefix
+is most likely a typo (2).
 
 IAM: s3:GetBucketVersioning, s3:ListBucket (s3:ListBucketVersions on a
 versioned bucket) on the bucket; sqs:GetQueueUrl, sqs:GetQueueAttributes and
-sqs:SendMessage on the inbound queue.`;
+sqs:SendMessage on the inbound queue.
+
+Rescan events share the inbound queue with new uploads, which SQS hands out
+roughly in arrival order, so a large rescan delays fresh uploads by its backlog.
+Pick --rate below what the workers scan (workers x CONCURRENCY / the average
+scan time); without it the batches go out one after another, a few hundred
+events per second against AWS.
+
+After a definitions update, the files scanned with older definitions are those
+that were already there, so --since <time of the update> selects exactly the
+wrong ones. Once clamd has loaded the new database (the worker logs the engine
+version each file was scanned with), rescan everything, throttled:
+  bucketscan rescan s3://unprocessed/ --rate 50
+or, to bound the work, from the oldest upload you still care about:
+  bucketscan rescan s3://unprocessed/ --since 30d --rate 50
+(which also rescans the few files uploaded after the update: a scan each, nothing
+else). Interrupted or failed? Run the printed command, which adds --start-after.
+
+Examples:
+  bucketscan rescan s3://unprocessed/                    every object
+  bucketscan rescan s3://unprocessed/<submission_guid>/  one submission
+  bucketscan rescan s3://unprocessed/ --since 7d --rate 50
+  bucketscan rescan s3://unprocessed/ --dry-run          count only`;
 
 const OPTIONS = {
   since: { type: 'string' },
@@ -59,7 +119,7 @@ function optional<T>(read: () => T): T | undefined {
   try {
     return read();
   } catch (error) {
-    // Not set is fine for an optional check; a bad value was already refused on load.
+    // Not set is fine for an optional check; a bad value is still refused.
     if (error instanceof ConfigError && /is required but not set/.test(error.message)) return undefined;
     throw error;
   }
@@ -82,17 +142,19 @@ function plan(argv: string[], settings: CommandSettings, now: Date): Plan {
   const { values, positionals } = parseCommandLine('rescan', argv, OPTIONS, 1);
   const url = positionals[0];
   if (url === undefined) throw new UsageError('rescan: name what to rescan: s3://bucket or s3://bucket/prefix');
-  const location = parseS3Url(url);
+  const location = parseS3Url(url, 'prefix');
   if (!location.ok) throw new UsageError(`rescan: ${location.reason}`);
   const { bucket } = location.value;
 
-  const quarantineBucket = optional(() => settings.quarantineBucket());
-  const quarantinePrefix = settings.quarantinePrefix();
-  const unprocessedBucket = settings.unprocessedBucket();
+  const quarantine = optional(() => settings.quarantine());
+  const quarantineBucket = quarantine?.bucket;
+  const quarantinePrefix = quarantine?.prefix ?? '';
+  const unprocessed = settings.unprocessed();
+  const unprocessedBucket = unprocessed.bucket;
   if (bucket === quarantineBucket) {
     // The quarantine area may share the unprocessed bucket under QUARANTINE_PREFIX.
     const sharesBucket = bucket === unprocessedBucket && quarantinePrefix !== '';
-    if (!sharesBucket || location.value.prefix.startsWith(quarantinePrefix)) {
+    if (!sharesBucket || location.value.key.startsWith(quarantinePrefix)) {
       throw new UsageError(
         `rescan: s3://${bucket}/${sharesBucket ? quarantinePrefix : ''} is the quarantine area (QUARANTINE_BUCKET_NAME${sharesBucket ? ', QUARANTINE_PREFIX' : ''}): it is never rescanned`,
       );
@@ -103,7 +165,7 @@ function plan(argv: string[], settings: CommandSettings, now: Date): Plan {
       `rescan: bucket "${bucket}" is not the unprocessed bucket "${unprocessedBucket}" (UNPROCESSED_BUCKET_NAME): the worker would reject its events`,
     );
   }
-  const prefix = listingPrefix(location.value.prefix, settings.unprocessedPrefix());
+  const prefix = listingPrefix(location.value.key, unprocessed.prefix);
   if (!prefix.ok) throw new UsageError(`rescan: ${prefix.reason}`);
 
   let since: Date | undefined;
@@ -171,7 +233,7 @@ function summaryJson(p: Plan, result: RescanResult, elapsedMs: number, status: s
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const settings = loadCommandSettings(readEnvironment());
+  const settings = commandSettings(readEnvironment());
   const p = plan(argv, settings, new Date());
   const region = settings.aws('s3').region;
   const s3 = createS3Client(settings.aws('s3'));
@@ -231,7 +293,7 @@ export async function run(argv: string[]): Promise<number> {
       versioned,
       rules: {
         bucket: p.bucket,
-        prefix: settings.unprocessedPrefix(),
+        prefix: settings.unprocessed().prefix,
         ...(p.quarantinePrefix ? { quarantinePrefix: p.quarantinePrefix } : {}),
         ...(p.since ? { since: p.since } : {}),
         region,

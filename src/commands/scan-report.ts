@@ -2,13 +2,12 @@
  * The pure half of `bucketscan scan`: what its arguments name, how a clamd verdict
  * becomes a status, how each result is written, and the exit code.
  *
- * Verdicts go through the worker's own decideAfterScan and the size rule through
- * isTooLarge, so `scan` and the worker cannot disagree about what is clean.
+ * A target's outcome is the worker's own Verdict (src/verdict/verdict.ts): clamd's,
+ * or the size rule's through the worker's `tooLarge`, so `scan` and the worker
+ * cannot disagree about what is clean. Its status column is spelled there too.
  */
 import { parseS3Url, S3_SCHEME } from '../aws/s3-url.ts';
-import { decideAfterScan, isTooLarge } from '../pipeline/decide.ts';
-import type { UnscannableReason } from '../scan/reply.ts';
-import type { ScanVerdict } from '../scan/reply.ts';
+import { scanStatusOf, signatureOf, type UnscannableReason, type Verdict, type VerdictOf } from '../verdict/verdict.ts';
 
 export type ScanTargetSpec =
   | { kind: 'file'; target: string; path: string }
@@ -49,11 +48,8 @@ export function parseTargets(args: readonly string[]): { ok: true; targets: Scan
 /** Why a file was not fully scanned: clamd's reasons, plus MAX_FILE_SIZE checked before clamd. */
 export type UnscannableWhy = UnscannableReason | 'too-large';
 
-export type ScanOutcome =
-  | { status: 'CLEAN' }
-  | { status: 'INFECTED'; signature: string }
-  | { status: 'UNSCANNABLE'; reason: UnscannableWhy; detail: string; signature: string | null }
-  | { status: 'ERROR'; detail: string };
+/** What became of one target: a verdict, or why it could not be checked. */
+export type ScanOutcome = Verdict | { status: 'error'; detail: string };
 
 export interface TargetReport {
   target: ScanTargetSpec;
@@ -70,44 +66,34 @@ export interface TargetReport {
   eTag: string | null;
 }
 
-/** A clamd verdict as a status, by the worker's own rule (UNSCANNABLE_ACTION does not matter here: never clean). */
-export function outcomeFromVerdict(verdict: ScanVerdict): ScanOutcome {
-  const decision = decideAfterScan(verdict, 'quarantine');
-  switch (decision.status) {
-    case 'CLEAN':
-      return { status: 'CLEAN' };
-    case 'INFECTED':
-      return { status: 'INFECTED', signature: decision.signature };
-    case 'UNSCANNABLE':
-      return {
-        status: 'UNSCANNABLE',
-        // Only an unscannable verdict is decided UNSCANNABLE; it carries clamd's reason.
-        reason: verdict.status === 'unscannable' ? verdict.reason : 'limit-exceeded',
-        detail: decision.detail,
-        signature: decision.signature,
-      };
-  }
-}
-
-/** Whether a target of known size is refused before clamd sees it, as the worker refuses it (TOO_LARGE). */
-export function refusedForSize(size: number, maxFileSizeBytes: number): ScanOutcome | undefined {
-  if (!isTooLarge(size, maxFileSizeBytes)) return undefined;
-  return {
-    status: 'UNSCANNABLE',
-    reason: 'too-large',
-    detail: `larger than MAX_FILE_SIZE (${size} bytes; the limit is ${maxFileSizeBytes})`,
-    signature: null,
-  };
-}
-
 /** A stream of unknown size that ran past MAX_FILE_SIZE while it was being sent. */
-export function streamTooLong(maxFileSizeBytes: number): ScanOutcome {
-  return {
-    status: 'UNSCANNABLE',
-    reason: 'too-large',
-    detail: `longer than MAX_FILE_SIZE (more than ${maxFileSizeBytes} bytes)`,
-    signature: null,
-  };
+export function streamTooLong(maxFileSizeBytes: number): VerdictOf<'too-large'> {
+  return { status: 'too-large', size: undefined, maxBytes: maxFileSizeBytes };
+}
+
+/** The status column: the verdict's spelling for `scan`, or ERROR. */
+export function statusColumn(outcome: ScanOutcome): 'CLEAN' | 'INFECTED' | 'UNSCANNABLE' | 'ERROR' {
+  return outcome.status === 'error' ? 'ERROR' : scanStatusOf(outcome);
+}
+
+/** Why an UNSCANNABLE target was not fully scanned, in a word (the JSON `reason`). */
+function unscannableWhy(outcome: VerdictOf<'unscannable' | 'too-large'>): UnscannableWhy {
+  return outcome.status === 'too-large' ? 'too-large' : outcome.reason;
+}
+
+/** What was not scanned (UNSCANNABLE) or what went wrong (ERROR), in words; null otherwise. */
+function detailOf(outcome: ScanOutcome): string | null {
+  switch (outcome.status) {
+    case 'unscannable':
+    case 'error':
+      return outcome.detail;
+    case 'too-large':
+      return outcome.size === undefined
+        ? `longer than MAX_FILE_SIZE (more than ${outcome.maxBytes} bytes)`
+        : `larger than MAX_FILE_SIZE (${outcome.size} bytes; the limit is ${outcome.maxBytes})`;
+    default:
+      return null;
+  }
 }
 
 /**
@@ -116,8 +102,8 @@ export function streamTooLong(maxFileSizeBytes: number): ScanOutcome {
  * order as clamdscan's.
  */
 export function exitCode(reports: readonly TargetReport[]): 0 | 1 | 2 {
-  if (reports.some((r) => r.outcome.status === 'ERROR')) return 2;
-  if (reports.some((r) => r.outcome.status === 'INFECTED' || r.outcome.status === 'UNSCANNABLE')) return 1;
+  if (reports.some((r) => r.outcome.status === 'error')) return 2;
+  if (reports.some((r) => r.outcome.status !== 'clean')) return 1;
   return 0;
 }
 
@@ -131,14 +117,16 @@ export function textLine(report: TargetReport): string {
   const name = displayName(report.target);
   const { outcome } = report;
   switch (outcome.status) {
-    case 'CLEAN':
+    case 'clean':
       return `${name}: OK`;
-    case 'INFECTED':
+    case 'infected':
       return `${name}: ${outcome.signature} FOUND`;
-    case 'UNSCANNABLE':
-      return `${name}: ${controlsEscaped(outcome.detail)}${outcome.signature ? ` (${outcome.signature})` : ''} UNSCANNABLE`;
-    case 'ERROR':
+    case 'error':
       return `${name}: ERROR ${controlsEscaped(outcome.detail)}`;
+    default: {
+      const signature = signatureOf(outcome);
+      return `${name}: ${controlsEscaped(detailOf(outcome) ?? '')}${signature ? ` (${signature})` : ''} ${scanStatusOf(outcome)}`;
+    }
   }
 }
 
@@ -151,10 +139,10 @@ export function jsonLine(report: TargetReport): string {
   return JSON.stringify({
     target: target.target,
     kind: target.kind,
-    status: outcome.status,
-    signature: outcome.status === 'INFECTED' || outcome.status === 'UNSCANNABLE' ? outcome.signature : null,
-    reason: outcome.status === 'UNSCANNABLE' ? outcome.reason : null,
-    detail: outcome.status === 'UNSCANNABLE' || outcome.status === 'ERROR' ? outcome.detail : null,
+    status: statusColumn(outcome),
+    signature: outcome.status === 'error' ? null : signatureOf(outcome),
+    reason: outcome.status === 'unscannable' || outcome.status === 'too-large' ? unscannableWhy(outcome) : null,
+    detail: detailOf(outcome),
     bytes: report.bytes,
     bucket: target.kind === 's3' ? target.bucket : null,
     key: target.kind === 's3' ? target.key : null,

@@ -11,20 +11,21 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { loadCommandSettings } from '../config/config.ts';
+import { commandSettings } from '../config/config.ts';
 import { createS3Client } from '../aws/clients.ts';
-import { awsErrorInfo, errorMessage } from '../aws/errors.ts';
+import { awsErrorInfo } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 import { openObject } from '../aws/objects.ts';
 import { ClamdClient, ClamdError, type ClamdAddress } from '../scan/clamd-client.ts';
 import { describeAddress } from '../scan/wait-ready.ts';
-import { readEnvironment, UsageError } from './common.ts';
+import { readEnvironment } from '../config/env-file.ts';
+import { UsageError } from './common.ts';
 import { parseCommandArgs } from './parse-args.ts';
+import { tooLarge } from '../pipeline/decide.ts';
 import {
   exitCode,
   jsonLine,
-  outcomeFromVerdict,
   parseTargets,
-  refusedForSize,
   streamTooLong,
   textLine,
   type ScanOutcome,
@@ -39,14 +40,16 @@ line per target, in the order given, the way clamdscan does:
 
   <target>: OK                          clean
   <target>: <signature> FOUND           infected
-  <target>: <detail> UNSCANNABLE        not fully scanned: a clamd limit (zip bomb,
-                                        nesting, too many files), encryption, clamd's
-                                        StreamMaxLength, or larger than MAX_FILE_SIZE
+  <target>: <detail> (<heuristic>) UNSCANNABLE
+                                        not fully scanned: a clamd limit (zip bomb,
+                                        nesting, too many files, scan time),
+                                        encryption, clamd's StreamMaxLength, or larger
+                                        than MAX_FILE_SIZE (these two name no heuristic)
   <target>: ERROR <why>                 could not be checked (missing, unreadable,
                                         S3 or clamd failure)
 
 Targets: a local file, s3://bucket/key (the key taken literally, as the AWS CLI
-does), or - for stdin (shown as "stdin"). S3 objects are read with GetObject using
+does: no percent-decoding), or - for stdin (shown as "stdin"). S3 objects are read with GetObject using
 the worker's AWS settings (AWS_REGION, AWS_ENDPOINT_URL, credentials…), streamed,
 never downloaded whole. Nothing is tagged, moved, queued or deleted.
 
@@ -54,11 +57,54 @@ Options:
   --json    one JSON object per line instead: target, kind (file|s3|stdin), status
             (CLEAN|INFECTED|UNSCANNABLE|ERROR), signature, reason (UNSCANNABLE only:
             too-large|limit-exceeded|encrypted|stream-limit), detail, bytes, bucket,
-            key, versionId, eTag (null where they do not apply)
+            key, versionId, eTag (null where they do not apply). signature: the
+            signature (INFECTED) or the heuristic clamd named (UNSCANNABLE); detail:
+            what was not scanned (UNSCANNABLE) or why (ERROR); bytes: the target's
+            length when it was read to the end, or its size when refused as too
+            large; bucket, key, versionId, eTag: the S3 version that was scanned
+            (versionId null in an unversioned bucket)
 
 Exit status: 2 if any target is ERROR (even when others were found), else 1 if any
-is INFECTED or UNSCANNABLE, else 0. Bad arguments or settings: one line on stderr,
-exit 2, nothing scanned.`;
+is INFECTED or UNSCANNABLE, else 0 (clamdscan's order). Bad arguments or settings:
+one line on stderr, exit 2, nothing scanned.
+
+For example:
+  $ bucketscan scan clean.txt eicar.com bomb.zip missing.txt
+  clean.txt: OK
+  eicar.com: Win.Test.EICAR_HDB-1 FOUND
+  bomb.zip: it unpacks to more data than clamd's MaxScanSize (Heuristics.Limits.Exceeded.MaxScanSize) UNSCANNABLE
+  missing.txt: ERROR no such file
+  $ echo $?
+  2
+  $ curl -s https://example.com/file.bin | bucketscan scan -
+
+The same verdicts as the worker: scan uses the worker's clamd client (same
+timeouts, same MAX_FILE_SIZE stream limit) and its decision rules, so the two
+cannot disagree about what is clean. What the worker would quarantine as
+TOO_LARGE (larger than MAX_FILE_SIZE) is UNSCANNABLE with reason too-large here,
+and is not sent to clamd; stdin and pipes, whose size is unknown, are cut off
+once they pass MAX_FILE_SIZE. UNSCANNABLE_ACTION plays no part: nothing that was
+not fully scanned is ever OK.
+
+Errors: bad arguments (no target, a malformed s3:// URL such as s3://, s3://bucket,
+s3://bucket/ or an invalid bucket name, - twice, an unknown option) stop the
+command before anything is scanned. A problem with one target is its ERROR line
+(no such file, a directory, unreadable, no such key (NoSuchKey), no such bucket
+(NoSuchBucket), access denied, an S3 or clamd failure); the others are still
+scanned. clamd is asked for its VERSION once before the first target: when it is
+down, every target gets the same line, e.g.
+  eicar.com: ERROR could not connect to clamd at 127.0.0.1:3310: ECONNREFUSED
+When clamd has no official database (only custom signatures, as in the local
+stack without freshclam), a warning on stderr says so. Control characters in a
+name are escaped (\\x0a), so a file name cannot forge a line.
+
+Settings: CLAMD_HOST/CLAMD_PORT or CLAMD_SOCKET, CLAMD_CONNECT_TIMEOUT,
+CLAMD_TIMEOUT and MAX_FILE_SIZE, as the worker reads them; for s3:// targets also
+the region, endpoint and credentials (IAM: s3:GetObject; the current version is
+read). Local files need no AWS settings. In a checkout whose .env points at the
+local emulator, BUCKETSCAN_ENV_FILE=none scans objects in AWS. Against make run,
+take clamd's port from its banner:
+  CLAMD_PORT=<port> bucketscan scan s3://unprocessed/<key>`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs('scan', argv, { json: { type: 'boolean' } }, true);
@@ -71,9 +117,9 @@ export async function run(argv: string[]): Promise<number> {
 
   // Settings are checked before anything is scanned: a bad one stops the command
   // with its one-line error instead of failing every target.
-  const settings = loadCommandSettings(readEnvironment());
+  const settings = commandSettings(readEnvironment());
   const clamdSettings = settings.clamd();
-  const maxFileSizeBytes = settings.maxFileSizeBytes();
+  const { maxFileSizeBytes } = clamdSettings;
   const s3 = targets.some((t) => t.kind === 's3') ? createS3Client(settings.aws('s3')) : undefined;
 
   const output = new Output(values.json === true);
@@ -155,7 +201,7 @@ async function scanFile(target: Extract<ScanTargetSpec, { kind: 'file' }>, conte
     if (info.isDirectory()) return failed(target, 'is a directory (scan takes files; name the files in it)');
     // Pipes and devices have no size up front; MAX_FILE_SIZE then stops them as they stream.
     if (info.isFile()) {
-      const refused = refusedForSize(info.size, context.maxFileSizeBytes);
+      const refused = tooLarge(info.size, context.maxFileSizeBytes);
       if (refused) return reportOf(target, refused, info.size);
     }
     return await scanStream(target, handle.createReadStream({ autoClose: false }), context, null);
@@ -178,7 +224,7 @@ async function scanObject(target: Extract<ScanTargetSpec, { kind: 's3' }>, conte
   if (opened.kind === 'gone') return failed(target, 'no such key (NoSuchKey)');
   if (opened.kind === 'precondition-failed') return failed(target, 'the object changed while it was being opened');
   const version = { versionId: opened.versionId ?? null, eTag: opened.eTag ?? null };
-  const refused = refusedForSize(opened.size, context.maxFileSizeBytes);
+  const refused = tooLarge(opened.size, context.maxFileSizeBytes);
   if (refused) {
     opened.body.destroy(); // an unread body holds its connection
     return { ...reportOf(target, refused, opened.size), ...version };
@@ -213,11 +259,11 @@ async function scanStream(
   const piped = pipeline(source, counter).catch(() => undefined);
   let outcome: ScanOutcome;
   try {
-    outcome = outcomeFromVerdict(await context.clamd.scan(counter));
+    outcome = await context.clamd.scan(counter);
   } catch (error) {
     if (error instanceof ClamdError && error.kind === 'limit') outcome = streamTooLong(context.maxFileSizeBytes);
-    else if (error instanceof ClamdError) outcome = { status: 'ERROR', detail: clamdFailure(error, context.address) };
-    else outcome = { status: 'ERROR', detail: readProblem(target, error) };
+    else if (error instanceof ClamdError) outcome = { status: 'error', detail: clamdFailure(error, context.address) };
+    else outcome = { status: 'error', detail: readProblem(target, error) };
   }
   counter.destroy();
   await piped;
@@ -229,7 +275,7 @@ function reportOf(target: ScanTargetSpec, outcome: ScanOutcome, bytes: number | 
 }
 
 function failed(target: ScanTargetSpec, detail: string): TargetReport {
-  return reportOf(target, { status: 'ERROR', detail }, null);
+  return reportOf(target, { status: 'error', detail }, null);
 }
 
 /** A file system failure in words, by its code; the path is already the target. */

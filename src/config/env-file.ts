@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 
 export type Env = Record<string, string | undefined>;
@@ -18,4 +19,11 @@ export function environmentWithDotenv(path: string | undefined, real: Env): Env 
     throw error;
   }
   return { ...parseEnv(text), ...real };
+}
+
+/** The environment over the .env file (BUCKETSCAN_ENV_FILE names another, `none` reads none). */
+export function readEnvironment(): Env {
+  const choice = process.env['BUCKETSCAN_ENV_FILE'];
+  const path = choice === 'none' ? undefined : resolve(choice || '.env');
+  return environmentWithDotenv(path, process.env);
 }

@@ -7,8 +7,8 @@ import type { Message } from '@aws-sdk/client-sqs';
 import { parseMessageBody } from '../events/message.ts';
 import { checkRecord, type RecordRules } from '../events/record.ts';
 import { quoteValue } from '../events/text.ts';
-import { formatDuration } from '../commands/progress.ts';
-import { ORIGIN_ATTRIBUTE } from '../rescan/plan.ts';
+import { formatDuration } from '../shared/format.ts';
+import { ORIGIN_ATTRIBUTE } from '../aws/queue.ts';
 
 /** Records described per message; a forged body may hold thousands. */
 export const MAX_OBJECTS_PER_MESSAGE = 100;

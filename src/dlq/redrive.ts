@@ -14,7 +14,7 @@
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import { deleteMessages, receiveForInspection, type MoveTask } from '../aws/dead-letter.ts';
 import { chunkForBatches, sendMessageBatch, type BatchMessage } from '../aws/send-batch.ts';
-import { realClock, type Clock } from '../commands/clock.ts';
+import { realClock, type Clock } from '../shared/time.ts';
 
 export interface ManualStats {
   moved: number;

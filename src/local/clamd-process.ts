@@ -10,12 +10,15 @@ import { copyFile, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promis
 import { dirname, extname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.ts';
 import { ClamdClient, type ClamdAddress } from '../scan/clamd-client.ts';
 import { freePort } from './free-port.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { retryUntil, sleep } from '../shared/time.ts';
+import { DEFAULT_MAX_THREADS, renderClamdConfig, SIGNATURE_EXTENSIONS, type ClamdScanLimits } from './clamd-config.ts';
+
+export type { ClamdScanLimits };
 
 export interface StartClamdOptions {
   /** Generated config, database and temporary directories go here. */
@@ -28,7 +31,7 @@ export interface StartClamdOptions {
   streamMaxBytes: number;
   /** clamd's MaxThreads (concurrent scans). Default 10, clamd's own default. */
   maxThreads?: number;
-  /** Scan limits to use instead of those derived from streamMaxBytes (see scanLimitsFor). */
+  /** Scan limits to use instead of those derived from streamMaxBytes (see scanLimitsFor in clamd-config.ts). */
   limits?: Partial<ClamdScanLimits>;
   /** Where freshclam keeps the official databases. Default /var/lib/clamav; null: load none. */
   officialDatabaseDir?: string | null;
@@ -62,39 +65,11 @@ export interface ClamdProcess {
   exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
-export interface ClamdConfigSettings {
-  address: ClamdAddress;
-  databaseDir: string;
-  temporaryDir: string;
-  streamMaxBytes: number;
-  maxThreads: number;
-  /** Overrides of the limits scanLimitsFor(streamMaxBytes) derives. */
-  limits?: Partial<ClamdScanLimits>;
-}
-
-/**
- * The libclamav limits that, with AlertExceedsMax, turn into a
- * Heuristics.Limits.Exceeded.<name> alert when a file hits them (docs/clamd.md).
- */
-export interface ClamdScanLimits {
-  /** MaxFileSize: largest file, or file inside a container, that is scanned at all. */
-  maxFileSize: number;
-  /** MaxScanSize: most data examined per stream, extracted content included. */
-  maxScanSize: number;
-  /** MaxFiles: most files taken out of one container. */
-  maxFiles: number;
-  /** MaxRecursion: deepest nesting of containers. */
-  maxRecursion: number;
-  /** MaxScanTime: longest scan of one stream, in milliseconds. */
-  maxScanTimeMs: number;
-}
-
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEFAULT_SIGNATURES_DIR = join(REPO_ROOT, 'test', 'fixtures', 'signatures');
 const DEFAULT_OFFICIAL_DATABASE_DIR = '/var/lib/clamav';
 const CLAMD_CANDIDATES = ['/usr/sbin/clamd', '/usr/local/sbin/clamd'];
 
-const DEFAULT_MAX_THREADS = 10;
 const DEFAULT_READY_TIMEOUT_MS = 120_000;
 const READY_POLL_MS = 100;
 const STOP_GRACE_MS = 10_000;
@@ -104,178 +79,10 @@ const PORT_ATTEMPTS = 3;
 
 /** Signed databases as freshclam writes them. */
 const OFFICIAL_EXTENSIONS = new Set(['.cvd', '.cld', '.cud']);
-/** Plain-text database formats clamd loads from a database directory. */
-const SIGNATURE_EXTENSIONS = new Set([
-  '.hdb',
-  '.hsb',
-  '.hdu',
-  '.hsu',
-  '.mdb',
-  '.msb',
-  '.mdu',
-  '.msu',
-  '.ndb',
-  '.ndu',
-  '.ldb',
-  '.ldu',
-  '.cdb',
-  '.cat',
-  '.crb',
-  '.idb',
-  '.ign',
-  '.ign2',
-  '.fp',
-  '.sfp',
-  '.pdb',
-  '.gdb',
-  '.wdb',
-  '.ftm',
-  '.yar',
-  '.yara',
-]);
-
-/** clamd's size options top out at 4 GB. */
-const MAX_SIZE_OPTION = 0xffff_ffff;
-/** libclamav cannot scan a single file of 2 GB or more; clamd clamps MaxFileSize to this. */
-const LIBCLAMAV_MAX_FILE_SIZE = 2_147_483_645;
-/** Extracted content counts toward MaxScanSize, so an archive needs room beyond its own size. */
-const SCAN_SIZE_FACTOR = 4;
-/**
- * How far MaxFileSize is kept above MaxScanSize. libclamav's zip extractor cuts a
- * member larger than MaxFileSize down to MaxFileSize and scans the rest of the
- * archive without any alert, AlertExceedsMax or not (seen with ClamAV 1.4.6; gzip,
- * bzip2, xz and tar do alert). With MaxFileSize above MaxScanSize, the cut-down
- * member alone is more than MaxScanSize allows, and that limit does alert. The
- * margin covers the extractor's write buffer (BUFSIZ, 8 KiB on glibc).
- */
-const FILE_SIZE_MARGIN = 64 * 1024;
-/** Largest StreamMaxLength the derived limits can cover fully (MaxFileSize must be above it by the margin). */
-export const MAX_STREAM_BYTES = LIBCLAMAV_MAX_FILE_SIZE - FILE_SIZE_MARGIN;
-/** clamd's own defaults for nesting depth and member count. */
-const DEFAULT_MAX_RECURSION = 17;
-const DEFAULT_MAX_FILES = 10_000;
-/** Below the client's default 120 s idle timeout (see the config comment). */
-const DEFAULT_MAX_SCAN_TIME_MS = 90_000;
 
 export const TEST_SIGNATURES_WARNING =
   'clamd has NO official ClamAV database, only the bucketscan test signatures: it detects the EICAR test file ' +
   'and the test marker and NOTHING ELSE. Run freshclam (or mount a database) before trusting any "clean" result.';
-
-/**
- * The scan limits the generated configuration uses for a given StreamMaxLength
- * (docs/clamd.md explains each value).
- */
-export function scanLimitsFor(streamMaxBytes: number): ClamdScanLimits {
-  checkSize('streamMaxBytes', streamMaxBytes, MAX_STREAM_BYTES);
-  const maxScanSize = Math.min(streamMaxBytes * SCAN_SIZE_FACTOR, MAX_STREAM_BYTES);
-  return {
-    maxFileSize: maxScanSize + FILE_SIZE_MARGIN,
-    maxScanSize,
-    maxFiles: DEFAULT_MAX_FILES,
-    maxRecursion: DEFAULT_MAX_RECURSION,
-    maxScanTimeMs: DEFAULT_MAX_SCAN_TIME_MS,
-  };
-}
-
-function checkSize(name: string, value: number, max: number = MAX_SIZE_OPTION): void {
-  if (!Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw new RangeError(`${name} must be an integer from 1 to ${max}, got ${value}`);
-  }
-}
-
-/**
- * The clamd.conf for a private instance. Pure, so the choices can be read and
- * tested without a clamd; each non-obvious line says why it is there.
- */
-export function renderClamdConfig(settings: ClamdConfigSettings): string {
-  const { address, databaseDir, temporaryDir, streamMaxBytes, maxThreads } = settings;
-  checkSize('streamMaxBytes', streamMaxBytes, MAX_STREAM_BYTES);
-  if (!Number.isSafeInteger(maxThreads) || maxThreads < 1) {
-    throw new RangeError(`maxThreads must be a positive integer, got ${maxThreads}`);
-  }
-  // Zero disables a limit in clamd, so every limit here must be at least 1.
-  const { maxFileSize, maxScanSize, maxFiles, maxRecursion, maxScanTimeMs } = { ...scanLimitsFor(streamMaxBytes), ...settings.limits };
-  checkSize('maxFileSize', maxFileSize, LIBCLAMAV_MAX_FILE_SIZE);
-  checkSize('maxScanSize', maxScanSize);
-  checkSize('maxFiles', maxFiles);
-  checkSize('maxRecursion', maxRecursion);
-  checkSize('maxScanTimeMs', maxScanTimeMs);
-  if (maxFileSize < maxScanSize + FILE_SIZE_MARGIN) {
-    throw new RangeError(
-      `maxFileSize (${maxFileSize}) must be at least maxScanSize (${maxScanSize}) + ${FILE_SIZE_MARGIN}: ` +
-        'clamd cuts zip members down to MaxFileSize without an alert, and only MaxScanSize then reports it',
-    );
-  }
-
-  const listen =
-    address.kind === 'tcp'
-      ? [`TCPSocket ${address.port}`, `TCPAddr ${configString('TCPAddr', address.host)}`]
-      : [
-          `LocalSocket ${configString('LocalSocket', address.path)}`,
-          '# Only this user needs the socket.',
-          'LocalSocketMode 600',
-          '# A socket left by a killed instance would otherwise stop the next one from starting.',
-          'FixStaleSocket yes',
-        ];
-
-  return [
-    '# Generated by bucketscan (src/local/clamd-process.ts); rewritten on every start.',
-    '',
-    '# The parent process owns the lifetime and reads the log from stdout/stderr.',
-    'Foreground yes',
-    '# No User line: clamd then runs as whoever started it, which also works as root (CI containers).',
-    '# The logger adds its own timestamps.',
-    'LogTime no',
-    '# Log the size and hash of each detection, which is what one needs to chase a false positive.',
-    'ExtendedDetectionInfo yes',
-    '',
-    ...listen,
-    '',
-    `DatabaseDirectory ${configString('DatabaseDirectory', databaseDir)}`,
-    '# The test signatures are unsigned; they must load alongside the official databases.',
-    'OfficialDatabaseOnly no',
-    '# INSTREAM data is spooled to a temporary file; keep it with this instance, not in a shared /tmp.',
-    `TemporaryDirectory ${configString('TemporaryDirectory', temporaryDir)}`,
-    '',
-    '# Longest INSTREAM; clamd replies "INSTREAM size limit exceeded" and hangs up past it.',
-    `StreamMaxLength ${streamMaxBytes}`,
-    `MaxThreads ${maxThreads}`,
-    '',
-    '# Scan limits (docs/clamd.md). Sizes are in bytes so nothing depends on how clamd rounds "M".',
-    '# Total data examined per stream, extracted archive members included (a 1 MB zip holding',
-    `# a 1 MB file counts 2 MB), so ${SCAN_SIZE_FACTOR}x the stream leaves room for archives and documents.`,
-    `MaxScanSize ${maxScanSize}`,
-    '# Largest single file, or file inside an archive. Deliberately ABOVE MaxScanSize: clamd cuts a',
-    '# zip member larger than this down to this size and says nothing (AlertExceedsMax or not); a',
-    '# member that large is then over MaxScanSize, which does raise Heuristics.Limits.Exceeded.',
-    `MaxFileSize ${maxFileSize}`,
-    "# Nesting depth and member count (clamd's defaults unless overridden), explicit so they are visible.",
-    `MaxRecursion ${maxRecursion}`,
-    `MaxFiles ${maxFiles}`,
-    "# Below the client's default 120 s idle timeout, so a slow scan ends with clamd's own",
-    '# answer (a limit alert) instead of a client timeout.',
-    `MaxScanTime ${maxScanTimeMs}`,
-    '# PCRE subsignatures are skipped on larger files; keep them for everything we accept.',
-    `PCREMaxFileSize ${maxFileSize}`,
-    '',
-    '# Never silently clean. By default clamd reports "OK" for anything it could not fully',
-    '# inspect: a file or archive past the limits above, or encrypted content. These turn those',
-    '# into detections (Heuristics.Limits.Exceeded.*, Heuristics.Encrypted.*), which bucketscan',
-    '# reports as UNSCANNABLE.',
-    'AlertExceedsMax yes',
-    'AlertEncrypted yes',
-    'AlertEncryptedArchive yes',
-    'AlertEncryptedDoc yes',
-    '# When a file both matches a signature and hits a limit, report the signature (INFECTED).',
-    'HeuristicScanPrecedence no',
-    '# Not these: malformed executables and media are common among legitimate uploads and',
-    '# alerting on them would quarantine them as malware.',
-    'AlertBrokenExecutables no',
-    'AlertBrokenMedia no',
-    'AlertOLE2Macros no',
-    '',
-  ].join('\n');
-}
 
 /**
  * Starts clamd and resolves once it answers PING. Rejects, with the tail of clamd's
@@ -390,7 +197,7 @@ async function launch(
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       child.kill('SIGTERM');
       const grace = new AbortController();
-      const stillRunning = await Promise.race([exited.then(() => false), delay(STOP_GRACE_MS, true, { signal: grace.signal })]);
+      const stillRunning = await Promise.race([exited.then(() => false), sleep(STOP_GRACE_MS, grace.signal).then(() => true)]);
       grace.abort();
       if (stillRunning) {
         logger.warn({ pid: child.pid }, `clamd ignored SIGTERM for ${STOP_GRACE_MS} ms; killing it`);
@@ -449,18 +256,26 @@ async function waitUntilReady(
   const client = new ClamdClient({ address, connectTimeoutMs: 1_000, idleTimeoutMs: 5_000 });
   const deadline = Date.now() + readyTimeoutMs;
   let lastError = 'no attempt made';
-  for (;;) {
-    try {
-      await client.ping(childGone.signal);
-      return { kind: 'ready' };
-    } catch (error) {
-      lastError = errorMessage(error);
-    }
-    if (exit) return { kind: 'exited', exit };
-    if (Date.now() >= deadline) return { kind: 'timeout', lastError };
-    await delay(READY_POLL_MS, undefined, { signal: childGone.signal }).catch(() => undefined);
+  try {
+    const ready = await retryUntil((signal) => client.ping(signal).then(() => true), {
+      signal: childGone.signal,
+      delayMs: () => READY_POLL_MS,
+      check: (error) => {
+        lastError = errorMessage(error);
+      },
+      onRetry: () => {
+        if (Date.now() >= deadline) throw new ReadyTimeout();
+      },
+    });
+    if (ready) return { kind: 'ready' };
+  } catch (error) {
+    if (!(error instanceof ReadyTimeout)) throw error;
+    return { kind: 'timeout', lastError };
   }
+  return { kind: 'exited', exit: exit! };
 }
+
+class ReadyTimeout extends Error {}
 
 /** Sends each line of clamd's output to the logger and to the tail kept for errors. */
 function pipeLines(stream: Readable, logger: Logger, remember: (line: string) => void): void {
@@ -522,15 +337,4 @@ async function listFiles(dir: string, missingIsEmpty: boolean): Promise<string[]
 
 function findClamd(): string {
   return CLAMD_CANDIDATES.find((candidate) => existsSync(candidate)) ?? 'clamd';
-}
-
-/** clamd's STRING values end at the first blank, and a line break would start a new option. */
-function configString(option: string, value: string): string {
-  if (value.length === 0 || /[\s\0]/.test(value)) {
-    throw new Error(`clamd cannot take ${option} ${JSON.stringify(value)}: it must be non-empty with no spaces or control characters`);
-  }
-  if (option === 'LocalSocket' && Buffer.byteLength(value) > 107) {
-    throw new Error(`clamd socket path is longer than the 107 bytes a unix socket address holds: ${value}`);
-  }
-  return value;
 }

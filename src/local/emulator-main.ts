@@ -16,9 +16,10 @@
  * Runs until SIGTERM/SIGINT, then stops and exits 0. Everything is in memory.
  */
 import { isIP } from 'node:net';
-import { ConfigError, loadConfig } from '../config/config.ts';
-import type { Env } from '../config/env-file.ts';
-import { readEnvironment, shutdownSignal } from '../commands/common.ts';
+import { loadConfig } from '../config/config.ts';
+import { ConfigError } from '../config/variables.ts';
+import { readEnvironment, type Env } from '../config/env-file.ts';
+import { shutdownSignal } from '../shared/shutdown.ts';
 import { createLogger } from '../log/logger.ts';
 import { DEFAULT_RESOURCES, startEmulator } from './emulator.ts';
 import { localResources } from './stack.ts';
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   const set = Object.fromEntries(Object.entries(real).filter(([, value]) => value !== undefined && value.trim() !== ''));
   const config = loadConfig({ ...DEFAULTS, ...set });
   const settings = emulatorSettings(real);
-  const logger = createLogger(config.logLevel, 'emulator');
+  const logger = createLogger(config.log.level, 'emulator', undefined, { format: config.log.format });
   const signal = shutdownSignal(logger);
   const resources = localResources(config);
   const emulator = await startEmulator({
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     logger,
     // As the local stack does: S3 sends one when the notification rule is saved.
     sendTestEvent: true,
-    notificationPrefix: config.unprocessedPrefix,
+    notificationPrefix: config.source.prefix,
   });
   logger.info(
     { listening: `${settings.bindHost}:${settings.port}`, buckets: [resources.unprocessedBucket, resources.quarantineBucket] },

@@ -1,20 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, type Config, type QueueRef } from '../config/config.ts';
+import type { Config } from '../config/config.ts';
+import { ConfigError } from '../config/variables.ts';
+import { queueNameOf } from '../aws/queue.ts';
 import type { Logger } from '../log/logger.ts';
 import { runWorker } from '../worker/service.ts';
 import { describeAddress } from '../scan/wait-ready.ts';
 import { startClamd, type ClamdProcess } from './clamd-process.ts';
 import { startEmulator, type Emulator, type LocalResources } from './emulator.ts';
 import { runDemo } from './demo.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:4566';
-
-function queueName(queue: QueueRef): string {
-  return 'name' in queue ? queue.name : (new URL(queue.url).pathname.split('/').filter(Boolean).pop() ?? '');
-}
 
 /** The emulator serves one endpoint for all three services; it must be on this machine. */
 function localEndpoint(config: Config): URL {
@@ -30,15 +28,15 @@ function localEndpoint(config: Config): URL {
 }
 
 export function localResources(config: Config): LocalResources {
-  const inbound = queueName(config.inboundQueue);
-  const topicName = config.topicArn.split(':').pop() ?? 'virus-notification';
+  const inbound = queueNameOf(config.queues.inbound);
+  const topicName = config.queues.topicArn.split(':').pop() ?? 'virus-notification';
   return {
     region: config.aws.sqs.region,
-    unprocessedBucket: config.unprocessedBucket,
-    quarantineBucket: config.quarantineBucket,
+    unprocessedBucket: config.source.bucket,
+    quarantineBucket: config.source.quarantine.bucket,
     inboundQueueName: inbound,
     deadLetterQueueName: `${inbound}-dlq`,
-    validationQueueName: queueName(config.validationQueue),
+    validationQueueName: queueNameOf(config.queues.validation),
     topicName,
     notificationQueueName: `${topicName}-inbox`,
     maxReceiveCount: 5,
@@ -54,9 +52,11 @@ function localConfig(config: Config, emulator: Emulator, clamdAddress: Config['c
   });
   return {
     ...config,
-    inboundQueue: { url: emulator.queueUrls.inbound },
-    validationQueue: { url: emulator.queueUrls.validation },
-    topicArn: emulator.topicArn,
+    queues: {
+      inbound: { url: emulator.queueUrls.inbound },
+      validation: { url: emulator.queueUrls.validation },
+      topicArn: emulator.topicArn,
+    },
     aws: { s3: connection(config.aws.s3.region), sqs: connection(config.aws.sqs.region), sns: connection(config.aws.sqs.region) },
     clamd: { ...config.clamd, address: clamdAddress },
   };
@@ -70,18 +70,18 @@ function banner(config: Config, emulator: Emulator, resources: LocalResources, c
     '',
     'bucketscan local stack is up',
     `  AWS endpoint (S3, SQS, SNS): ${e}   credentials test/test, region ${resources.region}`,
-    `  unprocessed bucket:  s3://${config.unprocessedBucket}/${config.unprocessedPrefix}<submission_guid>/<filename>`,
-    `  quarantine bucket:   s3://${config.quarantineBucket}/${config.quarantinePrefix}`,
+    `  unprocessed bucket:  s3://${config.source.bucket}/${config.source.prefix}<submission_guid>/<filename>`,
+    `  quarantine bucket:   s3://${config.source.quarantine.bucket}/${config.source.quarantine.prefix}`,
     `  inbound queue:       ${emulator.queueUrls.inbound}  (dead letters: ${emulator.queueUrls.deadLetter})`,
     `  validation queue:    ${emulator.queueUrls.validation}`,
     `  notifications:       ${emulator.topicArn} -> ${emulator.queueUrls.notification}`,
     `  clamd:               ${clamd}`,
     '',
     'Upload a file (in another terminal):',
-    `  echo hello > hello.txt && ${env} aws --endpoint-url ${e} s3 cp hello.txt s3://${config.unprocessedBucket}/${config.unprocessedPrefix}${guid}/hello.txt`,
+    `  echo hello > hello.txt && ${env} aws --endpoint-url ${e} s3 cp hello.txt s3://${config.source.bucket}/${config.source.prefix}${guid}/hello.txt`,
     'Then see where it went:',
     `  ${env} aws --endpoint-url ${e} sqs receive-message --queue-url ${emulator.queueUrls.validation} --message-attribute-names All`,
-    `  ${env} aws --endpoint-url ${e} s3 ls --recursive s3://${config.quarantineBucket}/`,
+    `  ${env} aws --endpoint-url ${e} s3 ls --recursive s3://${config.source.quarantine.bucket}/`,
     `  ${env} aws --endpoint-url ${e} sqs receive-message --queue-url ${emulator.queueUrls.notification}`,
     '',
     'Ctrl-C stops the worker (finishing work in progress), clamd and the emulator.',
@@ -110,7 +110,7 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
       resources,
       logger: logger.child({ component: 'emulator' }),
       sendTestEvent: true,
-      notificationPrefix: config.unprocessedPrefix,
+      notificationPrefix: config.source.prefix,
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
@@ -122,9 +122,9 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
   let clamd: ClamdProcess | undefined;
   let workDir: string | undefined;
   try {
-    if (config.topicArn !== emulator.topicArn) {
+    if (config.queues.topicArn !== emulator.topicArn) {
       logger.warn(
-        { configured: config.topicArn, local: emulator.topicArn },
+        { configured: config.queues.topicArn, local: emulator.topicArn },
         'the local topic ARN differs from VIRUS_NOTIFICATION_TOPIC_ARN; using the local one',
       );
     }
@@ -133,8 +133,8 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
       workDir = mkdtempSync(join(tmpdir(), 'bucketscan-local-'));
       clamd = await startClamd({
         workDir,
-        streamMaxBytes: config.maxFileSizeBytes,
-        maxThreads: Math.max(config.concurrency, 2),
+        streamMaxBytes: config.clamd.maxFileSizeBytes,
+        maxThreads: Math.max(config.tuning.concurrency, 2),
         logger: logger.child({ component: 'clamd' }),
       });
       address = clamd.address;

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
-import { colorsWanted, parseLogFormat, prettyDestination, resolveLogFormat, type LogFormatSetting } from './pretty.ts';
+import { colorsWanted, prettyDestination, resolveLogFormat, type LogFormatSetting } from './pretty.ts';
 
 export type { Logger };
 export type { LogFormatSetting };
@@ -14,9 +14,10 @@ const escapeUnsafe = (line: string) => line.replace(UNSAFE_IN_LINE, (char) => `\
 export interface LoggerOptions {
   /**
    * `json`, `pretty` (readable lines, src/log/pretty.ts) or `auto`: pretty when
-   * stdout is a terminal. Default: LOG_FORMAT from the environment, else auto.
-   * With an explicit destination only `pretty` given here makes it pretty (the
-   * environment is not read: tests that parse their logger's JSON stay JSON).
+   * stdout is a terminal. Default `auto`; commands pass LOG_FORMAT as their
+   * settings read it (src/config/log.ts). With an explicit destination only
+   * `pretty` given here makes it pretty (tests that parse their logger's JSON
+   * stay JSON).
    */
   format?: LogFormatSetting;
 }
@@ -52,7 +53,7 @@ export function createLogger(
       prettyDestination((text) => destination.write(text), { colors: colorsWanted(process.env, {}) }),
     );
   }
-  const setting = loggerOptions.format ?? parseLogFormat(process.env['LOG_FORMAT']);
+  const setting = loggerOptions.format ?? 'auto';
   if (resolveLogFormat(setting, process.stdout.isTTY === true) === 'json') return pino(options);
   // Synchronous like a terminal expects: nothing is lost on process.exit and no
   // flush is needed; a terminal takes a few lines per second without noticing.

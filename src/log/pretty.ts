@@ -20,13 +20,6 @@ export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormatSetting = (typeof LOG_FORMATS)[number];
 export type LogFormat = Exclude<LogFormatSetting, 'auto'>;
 
-/** LOG_FORMAT as a setting; throws a one-line RangeError naming the variable for anything else. */
-export function parseLogFormat(value: string | undefined): LogFormatSetting {
-  if (value === undefined || value === '') return 'auto';
-  if ((LOG_FORMATS as readonly string[]).includes(value)) return value as LogFormatSetting;
-  throw new RangeError(`LOG_FORMAT: must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(value)}`);
-}
-
 /** `auto` means pretty exactly when stdout is a terminal: a pipe or a file keeps getting JSON. */
 export function resolveLogFormat(setting: LogFormatSetting, isTTY: boolean): LogFormat {
   if (setting === 'auto') return isTTY ? 'pretty' : 'json';

@@ -1,44 +1,24 @@
 import { createHash } from 'node:crypto';
 import type { ScanTarget } from '../events/record.ts';
-import type { ScanVerdict } from '../scan/reply.ts';
+import type { QuarantineVerdict, Verdict, VerdictOf } from '../verdict/verdict.ts';
 import { MAX_KEY_BYTES } from '../events/key.ts';
-
-/** What S3 said when the scanned version was opened. */
-export type ObjectState =
-  | { kind: 'gone' }
-  | { kind: 'precondition-failed' }
-  | { kind: 'found'; size: number; eTag: string | undefined; versionId: string | undefined };
-
-export type QuarantineStatus = 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
-
-/** The report's `reason` for each status. */
-export const REASONS = {
-  INFECTED: 'virus detected',
-  TOO_LARGE: 'file too large',
-  UNSCANNABLE: 'file could not be fully scanned',
-} as const satisfies Record<QuarantineStatus, string>;
-
-/** The log line's `outcome` for each status. */
-export const LOG_OUTCOMES = {
-  INFECTED: 'infected',
-  TOO_LARGE: 'too-large',
-  UNSCANNABLE: 'unscannable',
-} as const satisfies Record<QuarantineStatus, string>;
+import type { ObjectState } from '../aws/objects.ts';
 
 /** What to do with a file clamd could not fully scan (UNSCANNABLE_ACTION). */
 export type UnscannableAction = 'quarantine' | 'forward';
 
 export type PreScanDecision =
   | { action: 'drop'; reason: string }
-  | { action: 'quarantine'; status: 'TOO_LARGE'; reason: typeof REASONS.TOO_LARGE }
+  /** Judged by its size alone: never scanned. */
+  | { action: 'judged'; verdict: VerdictOf<'too-large'> }
   | { action: 'scan' };
 
 /**
  * MAX_FILE_SIZE: a file larger than this is never scanned. One rule for the worker
- * (TOO_LARGE) and `bucketscan scan` (UNSCANNABLE, reason too-large).
+ * and `bucketscan scan`; undefined when the file may be scanned.
  */
-export function isTooLarge(size: number, maxFileSizeBytes: number): boolean {
-  return size > maxFileSizeBytes;
+export function tooLarge(size: number, maxFileSizeBytes: number): VerdictOf<'too-large'> | undefined {
+  return size > maxFileSizeBytes ? { status: 'too-large', size, maxBytes: maxFileSizeBytes } : undefined;
 }
 
 /**
@@ -56,43 +36,29 @@ export function decideBeforeScan(target: ScanTarget, state: ObjectState, maxFile
   if (target.eTag && state.eTag && state.eTag !== target.eTag) {
     return { action: 'drop', reason: 'object changed since the event (eTag differs)' };
   }
-  if (isTooLarge(state.size, maxFileSizeBytes)) return { action: 'quarantine', status: 'TOO_LARGE', reason: REASONS.TOO_LARGE };
-  return { action: 'scan' };
+  const judged = tooLarge(state.size, maxFileSizeBytes);
+  return judged ? { action: 'judged', verdict: judged } : { action: 'scan' };
 }
 
-/** An UNSCANNABLE verdict as it travels on: why, in words, and the heuristic clamd named if any. */
-export interface UnscannableDecision {
-  status: 'UNSCANNABLE';
-  reason: typeof REASONS.UNSCANNABLE;
-  detail: string;
-  signature: string | null;
-}
-
-export type PostScanDecision =
-  | { action: 'forward'; status: 'CLEAN' }
-  | ({ action: 'forward' } & UnscannableDecision)
-  | { action: 'quarantine'; status: 'INFECTED'; reason: typeof REASONS.INFECTED; signature: string }
-  | ({ action: 'quarantine' } & UnscannableDecision);
+/** Where a verdict sends the file. */
+export type Disposition =
+  | { action: 'forward'; verdict: VerdictOf<'clean' | 'unscannable'> }
+  | { action: 'quarantine'; verdict: QuarantineVerdict };
 
 /**
- * Clean goes on, infected is quarantined, and what clamd could not fully scan is
- * never passed as clean: it is quarantined like an infected file or, when the
- * deployment chose `forward`, sent on marked UNSCANNABLE for the next stage to judge.
+ * Clean goes on, infected and too large are quarantined, and what clamd could not
+ * fully scan is never passed as clean: it is quarantined like an infected file
+ * or, when the deployment chose `forward`, sent on marked UNSCANNABLE for the next
+ * stage to judge.
  */
-export function decideAfterScan(result: ScanVerdict, unscannableAction: UnscannableAction = 'quarantine'): PostScanDecision {
-  switch (result.status) {
+export function dispose(verdict: Verdict, unscannableAction: UnscannableAction = 'quarantine'): Disposition {
+  switch (verdict.status) {
     case 'clean':
-      return { action: 'forward', status: 'CLEAN' };
-    case 'infected':
-      return { action: 'quarantine', status: 'INFECTED', reason: REASONS.INFECTED, signature: result.signature };
+      return { action: 'forward', verdict };
     case 'unscannable':
-      return {
-        action: unscannableAction === 'forward' ? 'forward' : 'quarantine',
-        status: 'UNSCANNABLE',
-        reason: REASONS.UNSCANNABLE,
-        detail: result.detail,
-        signature: result.signature,
-      };
+      return unscannableAction === 'forward' ? { action: 'forward', verdict } : { action: 'quarantine', verdict };
+    default:
+      return { action: 'quarantine', verdict };
   }
 }
 

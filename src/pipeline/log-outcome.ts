@@ -9,6 +9,7 @@ import type { Logger } from '../log/logger.ts';
 import { clipUtf8 } from '../events/text.ts';
 import type { OutcomeEvent } from './outcome.ts';
 import type { TagResult } from './tags.ts';
+import { signatureOf, statusOf } from '../verdict/verdict.ts';
 
 export const MAX_LOGGED_BYTES = 1024;
 
@@ -71,12 +72,6 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
     case 'dropped':
       log.warn({ ...fields, outcome: 'dropped', reason: event.reason, durationMs: event.durationMs }, 'record dropped: %s', event.reason);
       return;
-    case 'clean':
-      log.info(
-        { ...fields, outcome: 'clean', signature: null, ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs },
-        'clean: forwarded',
-      );
-      return;
     case 'retry':
       if (event.lastReceive) {
         log.error(
@@ -91,38 +86,36 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
       }
       return;
   }
+  const status = statusOf(event.verdict);
+  const signature = signatureOf(event.verdict);
+  const figures = { ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs };
   if (event.action === 'forwarded') {
+    const { verdict } = event;
+    if (verdict.status === 'clean') {
+      log.info({ ...fields, outcome: event.outcome, signature, ...figures }, 'clean: forwarded');
+      return;
+    }
     log.warn(
-      {
-        ...fields,
-        outcome: 'unscannable',
-        action: 'forwarded',
-        status: 'UNSCANNABLE',
-        signature: event.signature,
-        reason: event.detail,
-        ...tagFields(event.tag),
-        durationMs: event.durationMs,
-        verdictMs: event.verdictMs,
-      },
-      'could not be fully scanned (%s): forwarded marked UNSCANNABLE',
-      event.detail,
+      { ...fields, outcome: event.outcome, action: 'forwarded', status, signature, reason: verdict.detail, ...figures },
+      'could not be fully scanned (%s): forwarded marked %s',
+      verdict.detail,
+      status,
     );
     return;
   }
+  const { verdict } = event;
   log.warn(
     {
       ...fields,
       outcome: event.outcome,
-      status: event.status,
-      signature: event.signature,
-      ...(event.detail ? { reason: event.detail } : {}),
+      status,
+      signature,
+      ...(verdict.status === 'unscannable' ? { reason: verdict.detail } : {}),
       quarantineKey: event.quarantineKey,
       resumed: event.resumed,
-      ...tagFields(event.tag),
-      durationMs: event.durationMs,
-      verdictMs: event.verdictMs,
+      ...figures,
     },
     'quarantined: %s',
-    event.status,
+    status,
   );
 }

@@ -1,17 +1,42 @@
 /**
  * The one typed stream of what happened to each record (or message). The log
  * lines, the metrics and the tests all read these events; nothing counts outcomes
- * by parsing log text.
+ * by parsing log text. A record that reached a verdict carries the Verdict itself
+ * (src/verdict/verdict.ts), which also spells its `outcome`.
  */
-import type { QuarantineStatus } from './decide.ts';
+import type { Origin } from '../aws/queue.ts';
+import { VERDICT_STATUSES, type QuarantineVerdict, type VerdictOf, type VerdictStatus } from '../verdict/verdict.ts';
 import type { Resumed } from './quarantine.ts';
 import type { TagResult } from './tags.ts';
 
-export const OUTCOMES = ['clean', 'infected', 'too-large', 'unscannable', 'invalid', 'dropped', 'retry', 'test-event'] as const;
+/** Every `outcome` of a log line and of the bucketscan_records_total label, in the metrics' order. */
+export const OUTCOMES = [...VERDICT_STATUSES, 'invalid', 'dropped', 'retry', 'test-event'] as const;
 export type OutcomeName = (typeof OUTCOMES)[number];
 
-/** Where a message came from: S3 itself, or `bucketscan rescan` (message attribute bucketscan-origin). */
-export type Origin = 'event' | 'rescan';
+/** What was measured of a record that reached clamd (or was judged by its size). */
+export interface RecordFigures {
+  /** The object's size as S3 reported it. */
+  size: number;
+  /** Time clamd spent on it, from the first byte sent to the verdict; absent when it was not scanned. */
+  scanMs?: number;
+  /**
+   * From the start of the record to its verdict: the time it held a slot (the
+   * network steps after the verdict run without one, see Worker).
+   */
+  verdictMs: number;
+}
+
+/** A record that reached a verdict, and what was done with the file. */
+export type Judged = RecordFigures & {
+  /** Absent when tagging is off. */
+  tag?: TagResult;
+} & (
+    | { action: 'forwarded'; verdict: VerdictOf<'clean' | 'unscannable'> }
+    | { action: 'quarantined'; verdict: QuarantineVerdict; quarantineKey: string; resumed: Resumed }
+  );
+
+/** How one valid record ended: judged, or dropped because its object is gone or changed. */
+export type RecordResult = Judged | { action: 'dropped'; reason: string };
 
 /** Common to every event of one message. */
 export interface MessageFacts {
@@ -30,33 +55,9 @@ export interface RecordFacts {
 }
 
 export type OutcomeEvent = MessageFacts &
+  /** `outcome` is outcomeOf(verdict). */
   (
-    | (RecordFacts & { outcome: 'clean'; durationMs: number; verdictMs: number; size: number; scanMs?: number; tag?: TagResult })
-    | (RecordFacts & {
-        outcome: 'unscannable';
-        action: 'forwarded';
-        durationMs: number;
-        verdictMs: number;
-        size: number;
-        scanMs?: number;
-        signature: string | null;
-        detail: string;
-        tag?: TagResult;
-      })
-    | (RecordFacts & {
-        outcome: 'infected' | 'too-large' | 'unscannable';
-        action: 'quarantined';
-        status: QuarantineStatus;
-        signature: string | null;
-        detail?: string;
-        quarantineKey: string;
-        resumed: Resumed;
-        durationMs: number;
-        verdictMs: number;
-        size: number;
-        scanMs?: number;
-        tag?: TagResult;
-      })
+    | (RecordFacts & Judged & { outcome: VerdictStatus; durationMs: number })
     | (RecordFacts & { outcome: 'dropped'; reason: string; durationMs: number })
     | (RecordFacts & { outcome: 'retry'; durationMs: number; error: unknown; lastReceive: boolean })
     /** A record that failed the checks; `bucket`/`key` as found (possibly absent, possibly hostile). */

@@ -1,10 +1,12 @@
 import type { Logger } from '../log/logger.ts';
 import { parseMessageBody } from '../events/message.ts';
-import { checkRecord, type RecordRules } from '../events/record.ts';
-import { processRecord, type PipelineDeps } from './process-record.ts';
-import { LOG_OUTCOMES } from './decide.ts';
+import { checkRecord } from '../events/record.ts';
+import type { PipelineDeps, PipelineSettings } from './deps.ts';
+import { processRecord } from './process-record.ts';
+import { outcomeOf } from '../verdict/verdict.ts';
 import { logOutcome } from './log-outcome.ts';
-import type { MessageFacts, OutcomeEvent, OutcomeListener, Origin } from './outcome.ts';
+import type { Origin } from '../aws/queue.ts';
+import type { MessageFacts, OutcomeEvent, OutcomeListener } from './outcome.ts';
 
 export { MAX_LOGGED_BYTES } from './log-outcome.ts';
 
@@ -13,7 +15,8 @@ export const MAX_RECORD_LINES = 1000;
 
 export type MessageResult = { action: 'delete' } | { action: 'retry'; error: unknown };
 
-export interface MessageContext {
+/** A message as received from the inbound queue. */
+export interface ReceivedMessage {
   messageId: string | undefined;
   body: string | undefined;
   receiveCount: number;
@@ -23,6 +26,19 @@ export interface MessageContext {
   maxReceiveCount?: number;
 }
 
+/** Everything a message is processed with besides itself. */
+export interface MessageContext {
+  settings: PipelineSettings;
+  deps: PipelineDeps;
+  logger: Logger;
+  /** Aborts the work (the worker's shutdown deadline). */
+  signal?: AbortSignal;
+  /** Called once the message needs no more clamd time (see Worker). */
+  scanned?: () => void;
+  /** Every outcome event, after it is logged (metrics, tests). */
+  onOutcome?: OutcomeListener;
+}
+
 /**
  * Every record of a message is taken to its final outcome before the message may
  * be deleted. The first record that cannot be finished stops the rest: they all
@@ -30,16 +46,8 @@ export interface MessageContext {
  * fewer effects then. Each outcome is one event: logged here, and handed to
  * `onOutcome` (metrics, tests).
  */
-export async function processMessage(
-  message: MessageContext,
-  rules: RecordRules,
-  deps: PipelineDeps,
-  logger: Logger,
-  signal?: AbortSignal,
-  /** Called once the message needs no more clamd time (see Worker). */
-  scanned?: () => void,
-  onOutcome?: OutcomeListener,
-): Promise<MessageResult> {
+export async function processMessage(message: ReceivedMessage, context: MessageContext): Promise<MessageResult> {
+  const { settings, logger, onOutcome } = context;
   const origin = message.origin ?? 'event';
   const log = logger.child({
     messageId: message.messageId,
@@ -65,7 +73,7 @@ export async function processMessage(
   let unlogged = 0;
   for (const [index, record] of parsed.records.entries()) {
     const started = performance.now();
-    const check = checkRecord(record, rules);
+    const check = checkRecord(record, settings.source);
     if (!check.ok) {
       // 256 KiB of tiny bogus records would otherwise be ~100,000 log lines from one message.
       if (index >= MAX_RECORD_LINES) {
@@ -95,46 +103,19 @@ export async function processMessage(
     try {
       // Only the last record frees the slot: earlier ones are followed by more scanning.
       const last = index === parsed.records.length - 1;
-      const result = await processRecord(target, deps, signal, last ? scanned : undefined, origin);
+      const result = await processRecord(target, {
+        settings,
+        deps: context.deps,
+        signal: context.signal,
+        scanned: last ? context.scanned : undefined,
+        origin,
+      });
       const durationMs = elapsed();
-      if (result.outcome === 'dropped') {
+      if (result.action === 'dropped') {
         emit({ ...where, outcome: 'dropped', reason: result.reason, durationMs });
-      } else if (result.outcome === 'forwarded') {
-        const figures = {
-          durationMs,
-          verdictMs: Math.round(result.verdictMs),
-          size: result.size,
-          ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }),
-          ...(result.tag ? { tag: result.tag } : {}),
-        };
-        if (result.unscannable) {
-          emit({
-            ...where,
-            ...figures,
-            outcome: 'unscannable',
-            action: 'forwarded',
-            signature: result.unscannable.signature,
-            detail: result.unscannable.detail,
-          });
-        } else {
-          emit({ ...where, ...figures, outcome: 'clean' });
-        }
       } else {
-        emit({
-          ...where,
-          outcome: LOG_OUTCOMES[result.status],
-          action: 'quarantined',
-          status: result.status,
-          signature: result.signature,
-          ...(result.detail ? { detail: result.detail } : {}),
-          quarantineKey: result.quarantineKey,
-          resumed: result.resumed,
-          durationMs,
-          verdictMs: Math.round(result.verdictMs),
-          size: result.size,
-          ...(result.scanMs === undefined ? {} : { scanMs: result.scanMs }),
-          ...(result.tag ? { tag: result.tag } : {}),
-        });
+        const verdictMs = Math.round(result.verdictMs);
+        emit({ ...where, ...result, outcome: outcomeOf(result.verdict), durationMs, verdictMs });
       }
     } catch (error) {
       const lastReceive = message.maxReceiveCount !== undefined && message.receiveCount >= message.maxReceiveCount;

@@ -1,111 +1,42 @@
 import type { Readable } from 'node:stream';
-import type { S3Client, Tag } from '@aws-sdk/client-s3';
-import type { SNSClient } from '@aws-sdk/client-sns';
+import type { Tag } from '@aws-sdk/client-s3';
 import type { ScanTarget } from '../events/record.ts';
-import type { EngineInfo, ScanVerdict } from '../scan/reply.ts';
-import { getTags, openObject, putTags, type ObjectVersion } from '../aws/objects.ts';
-import { isPermanentTaggingError, errorMessage } from '../aws/errors.ts';
-import type { OutgoingMessage } from '../aws/queue.ts';
-import { finishInterruptedNotification, quarantine, type QuarantineDeps, type Resumed } from './quarantine.ts';
+import type { ObjectVersion } from '../aws/objects.ts';
+import { isPermanentTaggingError } from '../aws/errors.ts';
+import type { Origin } from '../aws/queue.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { statusOf, type StatusWord, type Verdict } from '../verdict/verdict.ts';
+import type { ObjectStore, PipelineDeps, PipelineSettings } from './deps.ts';
+import { finishInterruptedNotification, quarantine } from './quarantine.ts';
 import { buildForwardMessage, buildNotification, buildReport, parseStoredReport } from './report.ts';
-import {
-  decideAfterScan,
-  decideBeforeScan,
-  quarantineKeys,
-  type PostScanDecision,
-  type PreScanDecision,
-  type QuarantineStatus,
-  type UnscannableAction,
-} from './decide.ts';
-import type { Origin } from './outcome.ts';
-import { withStatus, type StatusValue, type TagResult } from './tags.ts';
+import { decideBeforeScan, dispose, quarantineKeys } from './decide.ts';
+import type { RecordFigures, RecordResult } from './outcome.ts';
+import { withStatus, type TagResult } from './tags.ts';
 
-export interface Scanner {
-  /** Resolves only with a verdict; any failure to scan rejects (and is never clean). */
-  scan(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ScanVerdict>;
-}
-
-export interface PipelineSettings {
-  quarantineBucket: string;
-  quarantinePrefix: string;
-  maxFileSizeBytes: number;
-  topicArn: string;
-  multipartCopyThresholdBytes: number;
-  /** UNSCANNABLE_ACTION. Default 'quarantine'. */
-  unscannableAction?: UnscannableAction;
-  /** SCAN_STATUS_TAG: the tag key written on scanned versions; undefined turns tagging off. */
-  statusTag?: string | undefined;
-}
-
-export interface PipelineDeps {
-  s3: S3Client;
-  sns: SNSClient;
-  scanner: Scanner;
-  /** Sends to the validation queue (batched by the caller). */
-  forward(message: OutgoingMessage): Promise<void>;
-  /** clamd's VERSION, cached by the caller; null when it could not be read. */
-  engine(): Promise<EngineInfo | null>;
+/** What one record is processed with. */
+export interface RecordContext {
   settings: PipelineSettings;
-  now(): Date;
+  deps: PipelineDeps;
+  signal?: AbortSignal;
+  /** Called once no more clamd time is needed: only network steps are left. */
+  scanned?: () => void;
+  /** 'rescan' is recorded in the quarantine report. Default 'event'. */
+  origin?: Origin;
 }
-
-function quarantineDeps(deps: PipelineDeps): QuarantineDeps {
-  return {
-    s3: deps.s3,
-    sns: deps.sns,
-    topicArn: deps.settings.topicArn,
-    multipartCopyThresholdBytes: deps.settings.multipartCopyThresholdBytes,
-  };
-}
-
-/** What was measured of a record that reached clamd (or was judged by its size). */
-export interface RecordFigures {
-  /** The object's size as S3 reported it. */
-  size: number;
-  /** Time clamd spent on it, from the first byte sent to the verdict; absent when it was not scanned. */
-  scanMs?: number;
-  /**
-   * From the start of the record to its verdict: the time it held a slot (the
-   * network steps after the verdict run without one, see Worker).
-   */
-  verdictMs: number;
-}
-
-export type RecordOutcome =
-  | ({
-      outcome: 'forwarded';
-      /** Set when the file went on marked UNSCANNABLE (UNSCANNABLE_ACTION=forward). */
-      unscannable?: { detail: string; signature: string | null };
-      tag?: TagResult;
-    } & RecordFigures)
-  | ({
-      outcome: 'quarantined';
-      status: QuarantineStatus;
-      signature: string | null;
-      quarantineKey: string;
-      resumed: Resumed;
-      /** Set for UNSCANNABLE: what clamd could not scan. */
-      detail?: string;
-      tag?: TagResult;
-    } & RecordFigures)
-  | { outcome: 'dropped'; reason: string };
 
 function storedNotification(stored: unknown) {
   const report = parseStoredReport(stored);
   return report && buildNotification(report);
 }
 
-/** The decision that ends a record, before or after its scan. */
-type Verdict = Exclude<PreScanDecision, { action: 'drop' } | { action: 'scan' }> | PostScanDecision;
-
 /**
  * The object's current tags, read only when it has any (GetObject reports the
  * count), started beside the scan so it costs no time. A failure is kept for
  * whoever needs the tags, so an unneeded read can never fail the record.
  */
-function tagReader(deps: PipelineDeps, version: ObjectVersion, tagCount: number, signal?: AbortSignal): () => Promise<Tag[]> {
+function tagReader(objects: ObjectStore, version: ObjectVersion, tagCount: number, signal?: AbortSignal): () => Promise<Tag[]> {
   if (tagCount === 0) return async () => [];
-  const reading = getTags(deps.s3, version, signal).then(
+  const reading = objects.getTags(version, signal).then(
     (tags) => ({ tags }),
     (error: unknown) => ({ error }),
   );
@@ -123,10 +54,10 @@ function tagReader(deps: PipelineDeps, version: ObjectVersion, tagCount: number,
  * policy), with the problem reported. Anything else throws: the message is retried.
  */
 async function writeStatusTag(
-  deps: PipelineDeps,
+  objects: ObjectStore,
   key: string,
   version: ObjectVersion,
-  value: StatusValue,
+  value: StatusWord,
   existing: () => Promise<Tag[]>,
 ): Promise<TagResult> {
   if (!version.versionId) {
@@ -137,7 +68,7 @@ async function writeStatusTag(
   const merged = withStatus(await existing(), key, value);
   if (!merged.ok) return { written: false, value, problem: merged.problem };
   try {
-    await putTags(deps.s3, version, merged.tags);
+    await objects.putTags(version, merged.tags);
     return { written: true, value };
   } catch (error) {
     if (isPermanentTaggingError(error)) return { written: false, value, problem: errorMessage(error) };
@@ -149,34 +80,27 @@ async function writeStatusTag(
  * Carries one valid record to its final outcome. Anything that throws leaves the
  * outcome undecided: the caller keeps the message for a retry.
  */
-export async function processRecord(
-  target: ScanTarget,
-  deps: PipelineDeps,
-  signal?: AbortSignal,
-  /** Called once no more clamd time is needed: only network steps are left. */
-  onScanned?: () => void,
-  /** 'rescan' is recorded in the quarantine report. */
-  origin: Origin = 'event',
-): Promise<RecordOutcome> {
-  const { settings } = deps;
+export async function processRecord(target: ScanTarget, context: RecordContext): Promise<RecordResult> {
+  const { settings, deps, signal } = context;
+  const { source } = settings;
   const started = performance.now();
-  const keys = quarantineKeys(settings.quarantinePrefix, target.key);
-  const opened = await openObject(deps.s3, target, signal);
+  const keys = quarantineKeys(source.quarantine.prefix, target.key);
+  const opened = await deps.objects.open(target, signal);
   const before = decideBeforeScan(target, opened, settings.maxFileSizeBytes);
 
   if (opened.kind !== 'found' || before.action === 'drop') {
-    onScanned?.();
+    context.scanned?.();
     // An unread body pins a pooled socket; let it go before doing anything else.
     if (opened.kind === 'found') opened.body.destroy();
     // A quarantine that died between its report and its notification may have
     // been for this very version; make sure it was announced.
     await finishInterruptedNotification(
-      quarantineDeps(deps),
-      { bucket: settings.quarantineBucket, reportKey: keys.report },
+      deps,
+      { bucket: source.quarantine.bucket, reportKey: keys.report },
       { bucket: target.bucket, key: target.key, versionId: target.versionId, eTag: target.eTag },
       storedNotification,
     );
-    return { outcome: 'dropped', reason: before.action === 'drop' ? before.reason : 'object no longer exists' };
+    return { action: 'dropped', reason: before.action === 'drop' ? before.reason : 'object no longer exists' };
   }
 
   const body: Readable = opened.body;
@@ -186,75 +110,64 @@ export async function processRecord(
     versionId: opened.versionId ?? target.versionId,
     eTag: opened.eTag ?? target.eTag,
   };
-  const tagKey = settings.statusTag;
-  const existingTags = tagKey ? tagReader(deps, scanned, opened.tagCount, signal) : async () => [];
+  const tagKey = source.statusTag;
+  const existingTags = tagKey ? tagReader(deps.objects, scanned, opened.tagCount, signal) : async () => [];
 
   let verdict: Verdict;
   const figures: RecordFigures = { size: opened.size, verdictMs: 0 };
-  if (before.action === 'quarantine') {
+  if (before.action === 'judged') {
     body.destroy();
-    onScanned?.();
-    verdict = before;
+    context.scanned?.();
+    verdict = before.verdict;
   } else {
     const scanStarted = performance.now();
-    const result = await deps.scanner.scan(body, signal);
+    verdict = await deps.scanner.scan(body, signal);
     figures.scanMs = performance.now() - scanStarted;
-    onScanned?.();
-    verdict = decideAfterScan(result, settings.unscannableAction ?? 'quarantine');
+    context.scanned?.();
   }
   figures.verdictMs = performance.now() - started;
+  const disposition = dispose(verdict, settings.unscannableAction);
 
-  if (verdict.action === 'forward') {
-    const unscannable = verdict.status === 'UNSCANNABLE' ? { detail: verdict.detail, signature: verdict.signature } : undefined;
+  if (disposition.action === 'forward') {
     // Tagged before the forward, so a consumer reading the file on the forwarded event already sees it.
-    const tag = tagKey ? await writeStatusTag(deps, tagKey, scanned, verdict.status, existingTags) : undefined;
-    await deps.forward(buildForwardMessage(target, deps.now(), await deps.engine(), unscannable, tag));
-    return { outcome: 'forwarded', ...figures, ...(unscannable ? { unscannable } : {}), ...(tag ? { tag } : {}) };
+    const tag = tagKey ? await writeStatusTag(deps.objects, tagKey, scanned, statusOf(disposition.verdict), existingTags) : undefined;
+    await deps.forwarder.forward(buildForwardMessage(target, deps.now(), await deps.engine(), disposition.verdict, tag));
+    return { action: 'forwarded', verdict: disposition.verdict, ...figures, ...(tag ? { tag } : {}) };
   }
 
-  const signature = verdict.status === 'TOO_LARGE' ? null : verdict.signature;
-  const detail = verdict.status === 'UNSCANNABLE' ? verdict.detail : undefined;
+  const quarantined = disposition.verdict;
+  const status = statusOf(quarantined);
   // The quarantined copy carries its status among the source's own tags.
   let tag: TagResult | undefined;
   let copyTags: Tag[] | undefined;
   if (tagKey) {
-    const merged = withStatus(await existingTags(), tagKey, verdict.status);
-    tag = merged.ok ? { written: true, value: verdict.status } : { written: false, value: verdict.status, problem: merged.problem };
+    const merged = withStatus(await existingTags(), tagKey, status);
+    tag = merged.ok ? { written: true, value: status } : { written: false, value: status, problem: merged.problem };
     if (merged.ok) copyTags = merged.tags;
   }
   const report = buildReport({
     target,
-    status: verdict.status,
-    signature,
-    ...(detail === undefined ? {} : { detail }),
+    verdict: quarantined,
     object: { size: opened.size, eTag: scanned.eTag, versionId: scanned.versionId },
-    quarantine: { bucket: settings.quarantineBucket, key: keys.object, reportKey: keys.report },
+    quarantine: { bucket: source.quarantine.bucket, key: keys.object, reportKey: keys.report },
     scannedAt: deps.now(),
     engine: await deps.engine(),
-    origin,
+    origin: context.origin ?? 'event',
   });
   // Order matters: the file is deleted only once its copy, report and notification
   // exist; a redelivery after a crash picks up where this attempt stopped.
-  const resumed = await quarantine(quarantineDeps(deps), {
+  const resumed = await quarantine(deps, {
     source: scanned,
     size: opened.size,
     attributes: opened.attributes,
     ...(copyTags ? { tags: copyTags } : {}),
-    bucket: settings.quarantineBucket,
+    bucket: source.quarantine.bucket,
+    multipartCopyThresholdBytes: settings.multipartCopyThresholdBytes,
     objectKey: keys.object,
     reportKey: keys.report,
     report,
     notification: buildNotification(report),
     storedNotification,
   });
-  return {
-    outcome: 'quarantined',
-    status: verdict.status,
-    signature,
-    quarantineKey: keys.object,
-    resumed,
-    ...figures,
-    ...(detail === undefined ? {} : { detail }),
-    ...(tag ? { tag } : {}),
-  };
+  return { action: 'quarantined', verdict: quarantined, quarantineKey: keys.object, resumed, ...figures, ...(tag ? { tag } : {}) };
 }

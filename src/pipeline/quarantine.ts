@@ -1,17 +1,7 @@
-import type { S3Client, Tag } from '@aws-sdk/client-s3';
-import type { SNSClient } from '@aws-sdk/client-sns';
-import {
-  copyObject,
-  deleteVersion,
-  getJson,
-  headMetadata,
-  putJson,
-  replaceMetadata,
-  type ObjectAttributes,
-  type ObjectVersion,
-} from '../aws/objects.ts';
-import { publish } from '../aws/topic.ts';
-import type { Notification } from './report.ts';
+import type { Tag } from '@aws-sdk/client-s3';
+import type { ObjectAttributes, ObjectVersion } from '../aws/objects.ts';
+import type { Notification } from '../aws/topic.ts';
+import type { ObjectStore, Notifier } from './deps.ts';
 
 /**
  * The quarantine report doubles as the record of how far a quarantine got, in its
@@ -25,10 +15,8 @@ export const SOURCE_ETAG = 'source-etag';
 export const NOTIFICATION_ID = 'notification-id';
 
 export interface QuarantineDeps {
-  s3: S3Client;
-  sns: SNSClient;
-  topicArn: string;
-  multipartCopyThresholdBytes: number;
+  objects: ObjectStore;
+  notifier: Notifier;
 }
 
 export interface QuarantinePlan {
@@ -36,6 +24,8 @@ export interface QuarantinePlan {
   size: number;
   attributes: ObjectAttributes | undefined;
   bucket: string;
+  /** Sources above this many bytes are copied part by part. */
+  multipartCopyThresholdBytes: number;
   objectKey: string;
   reportKey: string;
   report: unknown;
@@ -72,8 +62,8 @@ async function notifyOnce(
   metadata: Record<string, string>,
   notification: Notification,
 ) {
-  const messageId = await publish(deps.sns, deps.topicArn, notification);
-  await replaceMetadata(deps.s3, bucket, reportKey, { ...metadata, [NOTIFICATION_ID]: messageId ?? 'published' }, 'application/json');
+  const messageId = await deps.notifier.publish(notification);
+  await deps.objects.replaceMetadata(bucket, reportKey, { ...metadata, [NOTIFICATION_ID]: messageId ?? 'published' }, 'application/json');
 }
 
 /**
@@ -83,7 +73,7 @@ async function notifyOnce(
  * source is deleted last, only once everything else exists.
  */
 export async function quarantine(deps: QuarantineDeps, plan: QuarantinePlan): Promise<Resumed> {
-  const existing = await headMetadata(deps.s3, plan.bucket, plan.reportKey);
+  const existing = await deps.objects.headMetadata(plan.bucket, plan.reportKey);
   const previous = existing && reportIsFor(existing, plan.source) ? existing : undefined;
   let resumed: Resumed = 'nothing';
   if (previous?.[NOTIFICATION_ID]) {
@@ -91,29 +81,28 @@ export async function quarantine(deps: QuarantineDeps, plan: QuarantinePlan): Pr
   } else if (previous) {
     // The stored report is the one to announce: it is what the quarantine holds.
     // One that cannot be read (another version's, edited by hand) is replaced below.
-    const stored = plan.storedNotification(await getJson(deps.s3, plan.bucket, plan.reportKey));
+    const stored = plan.storedNotification(await deps.objects.getJson(plan.bucket, plan.reportKey));
     if (stored) {
       resumed = 'report';
       await notifyOnce(deps, plan.bucket, plan.reportKey, previous, stored);
     }
   }
   if (resumed === 'nothing') {
-    await copyObject(
-      deps.s3,
+    await deps.objects.copy(
       plan.source,
       { bucket: plan.bucket, key: plan.objectKey },
       {
         size: plan.size,
         attributes: plan.attributes,
         ...(plan.tags ? { tags: plan.tags } : {}),
-        multipartThreshold: deps.multipartCopyThresholdBytes,
+        multipartThreshold: plan.multipartCopyThresholdBytes,
       },
     );
     const metadata = sourceMetadata(plan.source);
-    await putJson(deps.s3, plan.bucket, plan.reportKey, plan.report, metadata);
+    await deps.objects.putJson(plan.bucket, plan.reportKey, plan.report, metadata);
     await notifyOnce(deps, plan.bucket, plan.reportKey, metadata, plan.notification);
   }
-  await deleteVersion(deps.s3, plan.source);
+  await deps.objects.deleteVersion(plan.source);
   return resumed;
 }
 
@@ -128,11 +117,11 @@ export async function finishInterruptedNotification(
   source: ObjectVersion,
   storedNotification: (report: unknown) => Notification | undefined,
 ): Promise<boolean> {
-  const metadata = await headMetadata(deps.s3, location.bucket, location.reportKey);
+  const metadata = await deps.objects.headMetadata(location.bucket, location.reportKey);
   if (!metadata || !reportIsFor(metadata, source) || metadata[NOTIFICATION_ID]) return false;
   // A report that cannot be read cannot be announced; retrying would not change
   // that, so the record is dropped as it would be without one.
-  const notification = storedNotification(await getJson(deps.s3, location.bucket, location.reportKey));
+  const notification = storedNotification(await deps.objects.getJson(location.bucket, location.reportKey));
   if (!notification) return false;
   await notifyOnce(deps, location.bucket, location.reportKey, metadata, notification);
   return true;

@@ -1,15 +1,24 @@
 import { z } from 'zod';
 import type { ScanTarget } from '../events/record.ts';
 import type { EngineInfo } from '../scan/reply.ts';
-import { REASONS, type QuarantineStatus } from './decide.ts';
+import {
+  REPORT_REASONS,
+  signatureOf,
+  statusOf,
+  type QuarantineStatus,
+  type QuarantineVerdict,
+  type ReportReason,
+  type VerdictOf,
+} from '../verdict/verdict.ts';
 import type { TagResult } from './tags.ts';
+import type { Notification } from '../aws/topic.ts';
 
 export interface QuarantineReport {
   key: string;
   submissionGuid: string;
   filename: string;
   time: string;
-  reason: (typeof REASONS)[QuarantineStatus];
+  reason: ReportReason;
   status: QuarantineStatus;
   signature: string | null;
   /** UNSCANNABLE only: what clamd could not scan, e.g. "encrypted Zip content that clamd cannot open". */
@@ -42,8 +51,8 @@ const storedReportSchema = z.object({
   submissionGuid: z.string(),
   filename: z.string(),
   time: z.string(),
-  reason: z.enum([REASONS.INFECTED, REASONS.TOO_LARGE, REASONS.UNSCANNABLE]),
-  status: z.enum(['INFECTED', 'TOO_LARGE', 'UNSCANNABLE']),
+  reason: z.enum(Object.values(REPORT_REASONS)),
+  status: z.enum(Object.keys(REPORT_REASONS) as QuarantineStatus[]),
   signature: z.string().nullable(),
   detail: z.string().optional(),
   bucket: z.string(),
@@ -64,10 +73,7 @@ export function parseStoredReport(stored: unknown): QuarantineReport | undefined
 
 export interface ReportInput {
   target: ScanTarget;
-  status: QuarantineStatus;
-  signature: string | null;
-  /** Required for UNSCANNABLE, ignored otherwise. */
-  detail?: string;
+  verdict: QuarantineVerdict;
   object: { size: number; eTag: string | undefined; versionId: string | undefined };
   quarantine: { bucket: string; key: string; reportKey: string };
   scannedAt: Date;
@@ -77,16 +83,17 @@ export interface ReportInput {
 
 /** The one document that goes to the quarantine bucket and to the topic alike. */
 export function buildReport(input: ReportInput): QuarantineReport {
-  const { target } = input;
+  const { target, verdict } = input;
+  const status = statusOf(verdict);
   return {
     key: target.key,
     submissionGuid: target.submissionGuid,
     filename: target.filename,
     time: target.eventTime,
-    reason: REASONS[input.status],
-    status: input.status,
-    signature: input.signature,
-    ...(input.status === 'UNSCANNABLE' ? { detail: input.detail ?? REASONS.UNSCANNABLE } : {}),
+    reason: REPORT_REASONS[status],
+    status,
+    signature: signatureOf(verdict),
+    ...(verdict.status === 'unscannable' ? { detail: verdict.detail } : {}),
     bucket: target.bucket,
     versionId: input.object.versionId ?? target.versionId ?? null,
     eTag: input.object.eTag ?? target.eTag ?? null,
@@ -102,18 +109,12 @@ type StringAttribute = { DataType: 'String'; StringValue: string };
 
 const attribute = (value: string): StringAttribute => ({ DataType: 'String', StringValue: value });
 
-export interface Notification {
-  subject: string;
-  message: string;
-  attributes: Record<string, StringAttribute>;
-}
-
 /**
  * SNS subjects must be ASCII without line breaks and under 100 characters, so the
  * filename (uploader-chosen, any script) stays in the message body only.
  */
 export function buildNotification(report: QuarantineReport): Notification {
-  const subject = `bucketscan: ${REASONS[report.status]} in ${report.bucket}`.slice(0, 99);
+  const subject = `bucketscan: ${REPORT_REASONS[report.status]} in ${report.bucket}`.slice(0, 99);
   const attributes: Record<string, StringAttribute> = {
     status: attribute(report.status),
     bucket: attribute(report.bucket),
@@ -138,18 +139,18 @@ export function buildForwardMessage(
   target: ScanTarget,
   scannedAt: Date,
   engine: EngineInfo | null,
-  unscannable?: { detail: string; signature: string | null },
+  verdict: VerdictOf<'clean' | 'unscannable'>,
   tag?: TagResult,
 ): ForwardMessage {
   const attributes: Record<string, StringAttribute> = {
-    status: attribute(unscannable ? 'UNSCANNABLE' : 'CLEAN'),
+    status: attribute(statusOf(verdict)),
     scannedAt: attribute(scannedAt.toISOString()),
   };
   if (engine) attributes['engine'] = attribute(engine.raw);
-  if (unscannable) {
-    attributes['reason'] = attribute(unscannable.detail);
+  if (verdict.status === 'unscannable') {
+    attributes['reason'] = attribute(verdict.detail);
     // SQS, like SNS, refuses empty attribute values.
-    if (unscannable.signature) attributes['signature'] = attribute(unscannable.signature);
+    if (verdict.signature) attributes['signature'] = attribute(verdict.signature);
   }
   // A consumer that relies on the tag (the fail-closed bucket policy does) learns
   // here that this file has none, and why (README "Status tags").

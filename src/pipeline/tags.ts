@@ -4,18 +4,14 @@
  * into the tags the object already has; S3 allows at most 10.
  */
 import type { Tag } from '@aws-sdk/client-s3';
-
-export type StatusValue = 'CLEAN' | 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
+import type { StatusWord } from '../verdict/verdict.ts';
 
 export const MAX_TAGS = 10;
-
-/** SCAN_STATUS_TAG's default; `bucketscan policy` uses the same. */
-export const DEFAULT_STATUS_TAG = 'bucketscan-status';
 
 export type Merge = { ok: true; tags: Tag[] } | { ok: false; problem: string };
 
 /** The object's tags with the status set (replacing an earlier status), or why that cannot be. */
-export function withStatus(existing: Tag[], key: string, value: StatusValue): Merge {
+export function withStatus(existing: Tag[], key: string, value: StatusWord): Merge {
   const others = existing.filter((tag) => tag.Key !== key);
   if (others.length >= MAX_TAGS) {
     return { ok: false, problem: `the object already has ${others.length} other tags, S3's limit is ${MAX_TAGS}` };
@@ -24,4 +20,4 @@ export function withStatus(existing: Tag[], key: string, value: StatusValue): Me
 }
 
 /** What happened to the status tag of one record; absent when tagging is off. */
-export type TagResult = { written: true; value: StatusValue } | { written: false; value: StatusValue; problem: string };
+export type TagResult = { written: true; value: StatusWord } | { written: false; value: StatusWord; problem: string };

@@ -35,11 +35,7 @@
  */
 import { bucketNameProblem } from '../aws/s3-url.ts';
 
-/** The status tag's key unless SCAN_STATUS_TAG or --tag-key names another. */
-export { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
-import { DEFAULT_STATUS_TAG } from '../pipeline/tags.ts';
-/** The only status value that opens an object for reading. */
-export const CLEAN_STATUS = 'CLEAN';
+import { CLEAN_STATUS, DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
 /** S3 refuses bucket policies above 20 KB. */
 export const MAX_BUCKET_POLICY_BYTES = 20 * 1024;
 

@@ -1,35 +1,10 @@
 /**
- * The pure parts of `bucketscan rescan`'s command line: the s3:// URL, --since and
- * --rate. Each returns a reason instead of throwing, so the command turns it into
- * its one-line usage error.
+ * The pure parts of `bucketscan rescan`'s command line: --since, --rate and the
+ * listing prefix (the s3:// URL is read by src/aws/s3-url.ts, as `scan` reads
+ * its own). Each returns a reason instead of throwing, so the command turns it
+ * into its one-line usage error.
  */
-import { BUCKET_NAME } from '../config/config.ts';
-
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
-
-export interface S3Location {
-  bucket: string;
-  /** Verbatim (S3 URLs are not percent-encoded); "" for the whole bucket. */
-  prefix: string;
-}
-
-/** `s3://bucket`, `s3://bucket/`, `s3://bucket/some/prefix`. */
-export function parseS3Url(text: string): Parsed<S3Location> {
-  const match = /^s3:\/\/([^/]*)(?:\/(.*))?$/s.exec(text);
-  if (!match) return { ok: false, reason: `${JSON.stringify(text)} is not an s3:// URL (s3://bucket or s3://bucket/prefix)` };
-  const bucket = match[1] ?? '';
-  const prefix = match[2] ?? '';
-  if (bucket === '') return { ok: false, reason: `${JSON.stringify(text)} names no bucket (s3://bucket or s3://bucket/prefix)` };
-  if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) {
-    return {
-      ok: false,
-      reason: `${JSON.stringify(bucket)} is not a valid bucket name (3-63 lowercase letters, digits, dots and hyphens)`,
-    };
-  }
-  // S3 keys are at most 1024 bytes; a longer prefix can match nothing.
-  if (Buffer.byteLength(prefix) > 1024) return { ok: false, reason: 'the prefix is longer than 1024 bytes, the longest S3 key' };
-  return { ok: true, value: { bucket, prefix } };
-}
 
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 

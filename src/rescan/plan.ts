@@ -19,9 +19,6 @@ export interface RescanRules {
   region: string;
 }
 
-/** The message attribute that tells a rescan event from S3's own. */
-export const ORIGIN_ATTRIBUTE = 'bucketscan-origin';
-export const RESCAN_ORIGIN = 'rescan';
 /**
  * S3 puts the notification configuration's Id into every record; a rescan names
  * itself there, so the mark travels with the record even where the message

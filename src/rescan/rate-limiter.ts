@@ -1,4 +1,4 @@
-import { realClock, type Clock } from '../commands/clock.ts';
+import { realClock, type Clock } from '../shared/time.ts';
 
 /**
  * A token bucket: at most `rate` messages per second on average, with bursts of at

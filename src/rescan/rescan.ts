@@ -9,8 +9,9 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { listCurrentObjects } from '../aws/listing.ts';
 import { sendMessageBatch, type BatchFailure } from '../aws/send-batch.ts';
 import { createSequencer } from '../events/s3-event.ts';
-import { realClock, type Clock } from '../commands/clock.ts';
-import { decide, ORIGIN_ATTRIBUTE, RESCAN_ORIGIN, type RescanRules } from './plan.ts';
+import { realClock, type Clock } from '../shared/time.ts';
+import { RESCAN_ATTRIBUTES } from '../aws/queue.ts';
+import { decide, type RescanRules } from './plan.ts';
 import { batchSizeFor, RateLimiter } from './rate-limiter.ts';
 
 export interface RescanStats {
@@ -69,8 +70,6 @@ interface Pending {
 
 class Interrupted extends Error {}
 
-const ATTRIBUTES = { [ORIGIN_ATTRIBUTE]: { DataType: 'String', StringValue: RESCAN_ORIGIN } };
-
 function isAbort(error: unknown): boolean {
   return error instanceof Interrupted || (error as { name?: unknown } | null)?.name === 'AbortError';
 }
@@ -98,7 +97,7 @@ export async function rescan(options: RescanOptions): Promise<RescanResult> {
       const outcome = await sendMessageBatch(
         options.sqs!,
         options.queueUrl!,
-        batch.map((item) => ({ body: item.body, attributes: ATTRIBUTES })),
+        batch.map((item) => ({ body: item.body, attributes: RESCAN_ATTRIBUTES })),
       );
       stats.queued += outcome.sent.size;
       if (outcome.failed.length > 0) {

@@ -13,7 +13,7 @@
  * a rejection, so "could not scan" can never be mistaken for "clean".
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 import type { Socket } from 'node:net';
 import { type ClamdAddress, ClamdError, Connection } from './clamd-connection.ts';
 import {

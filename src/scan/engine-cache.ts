@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { EngineInfo } from './reply.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 /**
  * clamd's VERSION changes only when its database reloads, so one answer serves

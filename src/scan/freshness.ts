@@ -7,7 +7,8 @@
  * change rather than once per check.
  */
 import type { Logger } from '../log/logger.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { formatAge } from '../shared/format.ts';
 import type { EngineInfo } from './reply.ts';
 
 /**
@@ -98,15 +99,6 @@ export function databaseBuildTime(databaseDate: string): number | null {
     return Number.isNaN(time) ? null : time;
   }
   return null;
-}
-
-/** "3 days", "1 hour", "25 minutes": what an operator reads at a glance. */
-export function formatAge(seconds: number): string {
-  const unit = (count: number, name: string) => `${count} ${name}${count === 1 ? '' : 's'}`;
-  if (seconds < 60) return unit(Math.floor(seconds), 'second');
-  if (seconds < 3_600) return unit(Math.floor(seconds / 60), 'minute');
-  if (seconds < 48 * 3_600) return unit(Math.floor(seconds / 3_600), 'hour');
-  return unit(Math.floor(seconds / 86_400), 'day');
 }
 
 const hoursText = (hours: number) => `MAX_DEFINITIONS_AGE=${hours}h`;

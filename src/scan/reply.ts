@@ -4,25 +4,12 @@
  * can be tested without a socket.
  */
 
-/**
- * Why clamd could not inspect all of a file: a scan limit (reported as
- * Heuristics.Limits.Exceeded.<limit> with AlertExceedsMax), encrypted content it
- * cannot open (Heuristics.Encrypted.<format> with the AlertEncrypted* options), or
- * a stream longer than its StreamMaxLength ("INSTREAM size limit exceeded").
- */
-export type UnscannableReason = 'limit-exceeded' | 'encrypted' | 'stream-limit';
+import type { VerdictOf, Verdict } from '../verdict/verdict.ts';
 
-export interface Unscannable {
-  status: 'unscannable';
-  reason: UnscannableReason;
-  /** What was not scanned, in words, e.g. "containers nested deeper than clamd's MaxRecursion". */
-  detail: string;
-  /** The heuristic clamd reported; null for the stream limit, which is an error reply rather than a detection. */
-  signature: string | null;
-}
+export type Unscannable = VerdictOf<'unscannable'>;
 
-/** What a finished scan says about a whole stream. */
-export type ScanVerdict = { status: 'clean' } | { status: 'infected'; signature: string } | Unscannable;
+/** What a finished scan says about a whole stream: any verdict but one on size, which is decided before a scan. */
+export type ScanVerdict = Exclude<Verdict, { status: 'too-large' }>;
 
 /** A reply as read off the socket: a verdict, or clamd's error. */
 export type ScanReply = ScanVerdict | { status: 'error'; message: string };

@@ -1,8 +1,7 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../log/logger.ts';
 import type { ClamdAddress } from './clamd-client.ts';
-import { backoffSeconds } from '../worker/backoff.ts';
-import { errorMessage } from '../aws/errors.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { backoffSeconds, retryUntil } from '../shared/time.ts';
 
 export function describeAddress(address: ClamdAddress): string {
   return address.kind === 'tcp' ? `${address.host}:${address.port}` : `unix:${address.path}`;
@@ -19,19 +18,23 @@ export async function waitForClamd(
   logger: Logger,
   signal: AbortSignal,
 ): Promise<boolean> {
-  for (let attempt = 1; !signal.aborted; attempt += 1) {
-    try {
-      await ping(signal);
-      if (attempt > 1) logger.info({ clamd: describeAddress(address) }, 'clamd is answering');
+  let failed = false;
+  const answered = await retryUntil(
+    async (attemptSignal) => {
+      await ping(attemptSignal);
       return true;
-    } catch (error) {
-      if (signal.aborted) break;
-      const wait = backoffSeconds(attempt, 0.5, 5);
-      const fields = { clamd: describeAddress(address), attempt, error: errorMessage(error) };
-      if (attempt === 1 || attempt % 10 === 0) logger.warn(fields, 'waiting for clamd to answer PING');
-      else logger.debug(fields, 'clamd not ready yet');
-      await delay(wait * 1000, undefined, { signal }).catch(() => undefined);
-    }
-  }
-  return false;
+    },
+    {
+      signal,
+      delayMs: (attempt) => backoffSeconds(attempt, 0.5, 5) * 1000,
+      onRetry: (error, attempt) => {
+        failed = true;
+        const fields = { clamd: describeAddress(address), attempt, error: errorMessage(error) };
+        if (attempt === 1 || attempt % 10 === 0) logger.warn(fields, 'waiting for clamd to answer PING');
+        else logger.debug(fields, 'clamd not ready yet');
+      },
+    },
+  );
+  if (answered && failed) logger.info({ clamd: describeAddress(address) }, 'clamd is answering');
+  return answered === true;
 }

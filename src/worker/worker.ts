@@ -1,8 +1,8 @@
 import type { Logger } from '../log/logger.ts';
 import { receiveCountOf, type Message } from '../aws/queue.ts';
 import type { MessageResult } from '../pipeline/process-message.ts';
-import { errorMessage } from '../aws/errors.ts';
-import { backoffSeconds, pause } from './backoff.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { backoffSeconds, sleep } from '../shared/time.ts';
 
 /** The inbound queue, as the worker uses it (src/aws/queue.ts adapts SQS to it). */
 export interface WorkerQueue {
@@ -43,6 +43,8 @@ export interface WorkerOptions {
     isOutage(error: unknown): boolean;
     recovered(signal: AbortSignal): Promise<boolean>;
   };
+  /** Told the number of messages held whenever it changes (ECS task scale-in protection). */
+  onInFlight?: (count: number) => void;
 }
 
 interface Held {
@@ -162,7 +164,7 @@ export class Worker {
         failures += 1;
         const wait = backoffSeconds(failures, 1, 30);
         logger.error({ error: errorMessage(error), retryInSeconds: wait }, 'receive from the inbound queue failed');
-        await pause(wait * 1000, this.#stopController.signal);
+        await sleep(wait * 1000, this.#stopController.signal);
         continue;
       }
       for (const message of messages) {
@@ -177,6 +179,7 @@ export class Worker {
   #hold(message: Message): Held {
     const held: Held = { message, controller: new AbortController(), heartbeat: this.#startHeartbeat(message), state: 'waiting' };
     this.#held.add(held);
+    this.#options.onInFlight?.(this.#held.size);
     return held;
   }
 
@@ -249,7 +252,7 @@ export class Worker {
 
   #forget(held: Held): void {
     clearInterval(held.heartbeat);
-    this.#held.delete(held);
+    if (this.#held.delete(held)) this.#options.onInFlight?.(this.#held.size);
     this.#notify();
   }
 

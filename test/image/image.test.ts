@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ListQueuesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { loadConfig } from '../../src/config/config.ts';
-import { renderClamdConfig, type ClamdScanLimits } from '../../src/local/clamd-process.ts';
+import { CLAMD_IMAGE_CASES, imageClamdConfig } from '../support/clamd-image-config.ts';
 import { startEmulator, type Emulator } from '../../src/local/emulator.ts';
 import { freePort } from '../../src/local/free-port.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -37,7 +37,6 @@ import {
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const SIGNATURES = join(root, 'test', 'fixtures', 'signatures');
-const MIB = 1024 * 1024;
 const REGION = RESOURCES.region;
 const CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 /** The variables the worker requires, for computing what it makes of MAX_FILE_SIZE. */
@@ -156,66 +155,26 @@ describe('the images as built', () => {
     );
   });
 
-  // The image writes clamd.conf with bash; the local stack with renderClamdConfig. Same
-  // environment, same limits and alerts, or the two have drifted apart.
-  const parity: Array<{ env: Record<string, string>; streamMaxBytes: number; maxThreads: number; limits?: Partial<ClamdScanLimits> }> = [
-    { env: {}, streamMaxBytes: 100 * MIB, maxThreads: 10 },
-    { env: { CLAMD_STREAM_MAX_LENGTH_MB: '1000', CLAMD_MAX_THREADS: '16' }, streamMaxBytes: 1000 * MIB, maxThreads: 16 },
-    { env: { CLAMD_STREAM_MAX_LENGTH_MB: '2047' }, streamMaxBytes: 2047 * MIB, maxThreads: 10 },
-    // A fractional MAX_FILE_SIZE, in bytes as the worker computes it (loadConfig).
-    {
-      env: { CLAMD_STREAM_MAX_LENGTH_MB: '2.5' },
-      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '2.5' }).maxFileSizeBytes,
-      maxThreads: 10,
-    },
-    {
-      env: { CLAMD_STREAM_MAX_LENGTH_MB: '0.333333' },
-      streamMaxBytes: loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: '0.333333' }).maxFileSizeBytes,
-      maxThreads: 10,
-    },
-    {
-      env: {
-        CLAMD_STREAM_MAX_LENGTH_MB: '20',
-        CLAMD_MAX_SCAN_SIZE_MB: '50',
-        CLAMD_MAX_FILE_SIZE_MB: '60',
-        CLAMD_MAX_FILES: '500',
-        CLAMD_MAX_RECURSION: '5',
-        CLAMD_MAX_SCAN_TIME_MS: '30000',
-      },
-      streamMaxBytes: 20 * MIB,
-      maxThreads: 10,
-      limits: { maxScanSize: 50 * MIB, maxFileSize: 60 * MIB, maxFiles: 500, maxRecursion: 5, maxScanTimeMs: 30_000 },
-    },
-  ];
-  for (const { env, streamMaxBytes, maxThreads, limits } of parity) {
-    test(`clamd.conf from the environment ${JSON.stringify(env)} has renderClamdConfig's limits and alerts`, async () => {
+  // The image writes clamd.conf with bash, from a block generated from src/local/clamd-config.ts
+  // (test/unit/clamd-config.test.ts runs the same script on the host). Here, inside the image:
+  // the same environment gives exactly renderClamdConfig's text.
+  for (const { env, ...settings } of CLAMD_IMAGE_CASES) {
+    test(`clamd.conf from the environment ${JSON.stringify(env)} is renderClamdConfig's`, async () => {
+      // A decimal is rounded to bytes as the worker rounds MAX_FILE_SIZE, so the same number on both sides agrees.
+      const megabytes = env['CLAMD_STREAM_MAX_LENGTH_MB'];
+      if (megabytes)
+        assert.equal(loadConfig({ ...WORKER_MINIMUM, MAX_FILE_SIZE: megabytes }).clamd.maxFileSizeBytes, settings.streamMaxBytes);
       const result = await oneOff(
         IMAGES.clamd,
         Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
         ['print-config'],
       );
       assert.equal(result.code, 0, result.stderr);
-      const image = options(result.stdout);
-      const local = options(
-        renderClamdConfig({
-          address: { kind: 'tcp', host: '127.0.0.1', port: 3310 },
-          databaseDir: '/var/lib/clamav',
-          temporaryDir: '/var/spool/clamd',
-          streamMaxBytes,
-          maxThreads,
-          ...(limits ? { limits } : {}),
-        }),
-      );
-      // Where the container differs on purpose: it logs with timestamps (no parent adds them).
-      const differs = new Set(['LogTime']);
-      for (const [option, value] of local) {
-        if (differs.has(option)) continue;
-        assert.equal(image.get(option), value, `${option}: image ${image.get(option)}, renderClamdConfig ${value}`);
-      }
+      assert.equal(result.stdout, imageClamdConfig(settings));
     });
   }
 
-  test('freshclam fetches from FRESHCLAM_PRIVATE_MIRROR before clamd starts; with no database clamd does not start (exit 1, with advice)', async () => {
+  test('freshclam fetches from FRESHCLAM_PRIVATE_MIRROR before clamd starts, retrying an empty mirror until its deadline; then clamd does not start (exit 1, one error with advice)', async () => {
     // A mirror with no databases, on 127.0.0.1: freshclam must ask it (and nothing else) and give up.
     const requests: string[] = [];
     const mirror: Server = createServer((request, response) => {
@@ -230,13 +189,26 @@ describe('the images as built', () => {
         `FRESHCLAM_PRIVATE_MIRROR=http://127.0.0.1:${port}`,
         '-e',
         `CLAMD_TCP_PORT=${await freePort()}`,
+        // A deployment waits up to 240 s (inside the 300 s start period); 14 s here (freshclam itself tries for about 10 s).
+        '-e',
+        'FRESHCLAM_FIRST_DOWNLOAD_TIMEOUT=14',
+        '-e',
+        'FRESHCLAM_FIRST_DOWNLOAD_INTERVAL=2',
       ]);
       assert.equal(result.code, 1, result.stderr);
+      const retries = result.stderr
+        .split('\n')
+        .filter((line) => /could not download the database yet \(exit \d+, attempt \d+\); trying again in 2 s/.test(line));
+      assert.ok(retries.length >= 1, `the empty mirror is asked again:\n${result.stderr}`);
+      assert.equal(result.stderr.split('\n').filter((line) => /clamd cannot start without one/.test(line)).length, 1, 'one final error');
       assert.ok(
         requests.some((path) => /^\/daily\.c[lv]d$/.test(path)),
         `requests to the mirror: ${requests.join(', ')}`,
       );
-      assert.match(result.stderr, /freshclam could not download the database .*FRESHCLAM_PRIVATE_MIRROR/s);
+      assert.match(
+        result.stderr,
+        /freshclam could not download the database \(exit \d+; \d+ attempt\(s\) in 14 s, FRESHCLAM_FIRST_DOWNLOAD_TIMEOUT\).*FRESHCLAM_PRIVATE_MIRROR/s,
+      );
       assert.doesNotMatch(result.stdout + result.stderr, /Self checking every/, 'clamd must not have started');
     } finally {
       await new Promise<void>((resolve) => mirror.close(() => resolve()));
@@ -515,13 +487,3 @@ describe('the clamd and worker containers against the emulator', () => {
     return response.Body!.transformToString('latin1');
   }
 });
-
-/** `Option value` lines of a clamd.conf, comments and blank lines left out. */
-function options(config: string): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const line of config.split('\n')) {
-    const match = /^([A-Za-z0-9]+)\s+(.*)$/.exec(line.trim());
-    if (match && !line.trim().startsWith('#')) map.set(match[1]!, match[2]!);
-  }
-  return map;
-}

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { relay } from '../../harness/relay.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { renderClamdConfig, startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
+import { startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
 import { ClamdClient, ClamdError, type ScanVerdict } from '../../src/scan/clamd-client.ts';
 import {
   EICAR_SIGNATURE,
@@ -434,80 +434,3 @@ const streamLimit = {
   detail: "the file is larger than clamd's StreamMaxLength",
   signature: null,
 };
-
-describe('renderClamdConfig', () => {
-  const base = {
-    address: { kind: 'tcp', host: '127.0.0.1', port: 3310 },
-    databaseDir: '/work/db',
-    temporaryDir: '/work/tmp',
-    streamMaxBytes: 100 * MiB,
-    maxThreads: 4,
-  } as const;
-  const options = (config: string) =>
-    new Map(
-      config
-        .split('\n')
-        .filter((line) => line && !line.startsWith('#'))
-        .map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)] as const),
-    );
-
-  test('never lets a limit or encryption pass silently as clean', () => {
-    const config = options(renderClamdConfig(base));
-    for (const option of ['AlertExceedsMax', 'AlertEncrypted', 'AlertEncryptedArchive', 'AlertEncryptedDoc', 'Foreground']) {
-      assert.equal(config.get(option), 'yes', option);
-    }
-    assert.equal(config.has('User'), false);
-  });
-
-  test('derives the scan limits from the stream limit', () => {
-    const config = options(renderClamdConfig(base));
-    assert.equal(config.get('StreamMaxLength'), String(100 * MiB));
-    assert.equal(config.get('MaxScanSize'), String(400 * MiB));
-    // Above MaxScanSize, so that a zip member clamd silently cuts to MaxFileSize trips MaxScanSize.
-    assert.equal(config.get('MaxFileSize'), String(400 * MiB + 64 * 1024));
-    assert.equal(config.get('PCREMaxFileSize'), config.get('MaxFileSize'));
-    assert.equal(config.get('MaxFiles'), '10000');
-    assert.equal(config.get('MaxRecursion'), '17');
-    assert.equal(config.get('MaxScanTime'), '90000');
-    assert.equal(config.get('HeuristicScanPrecedence'), 'no');
-    assert.equal(config.get('TCPAddr'), '127.0.0.1');
-    assert.equal(config.get('TCPSocket'), '3310');
-
-    // The largest MAX_FILE_SIZE (2047 MB): libclamav scans nothing of 2 GB or more.
-    const largest = options(renderClamdConfig({ ...base, streamMaxBytes: 2047 * MiB }));
-    assert.equal(largest.get('MaxFileSize'), '2147483645');
-    assert.equal(largest.get('MaxScanSize'), String(2147483645 - 64 * 1024));
-    assert.ok(Number(largest.get('MaxScanSize')) >= 2047 * MiB);
-    assert.throws(() => renderClamdConfig({ ...base, streamMaxBytes: 2048 * MiB }), RangeError);
-  });
-
-  test('takes explicit limits, but never a MaxFileSize that would let a zip member be cut silently', () => {
-    const config = options(renderClamdConfig({ ...base, limits: { maxFiles: 50, maxRecursion: 5, maxScanTimeMs: 1000 } }));
-    assert.equal(config.get('MaxFiles'), '50');
-    assert.equal(config.get('MaxRecursion'), '5');
-    assert.equal(config.get('MaxScanTime'), '1000');
-    assert.equal(config.get('MaxScanSize'), String(400 * MiB));
-    const sizes = options(renderClamdConfig({ ...base, limits: { maxScanSize: 10 * MiB, maxFileSize: 11 * MiB } }));
-    assert.equal(sizes.get('MaxScanSize'), String(10 * MiB));
-    assert.equal(sizes.get('MaxFileSize'), String(11 * MiB));
-    assert.throws(() => renderClamdConfig({ ...base, limits: { maxFileSize: 100 * MiB } }), /maxScanSize/);
-    assert.throws(() => renderClamdConfig({ ...base, limits: { maxScanSize: 10 * MiB, maxFileSize: 10 * MiB } }), /maxScanSize/);
-    // 0 disables a limit in clamd.
-    for (const limit of ['maxFiles', 'maxRecursion', 'maxScanTimeMs', 'maxScanSize', 'maxFileSize']) {
-      assert.throws(() => renderClamdConfig({ ...base, limits: { [limit]: 0 } }), RangeError, limit);
-    }
-  });
-
-  test('a unix socket replaces TCP', () => {
-    const config = options(renderClamdConfig({ ...base, address: { kind: 'socket', path: '/run/clamd.sock' } }));
-    assert.equal(config.get('LocalSocket'), '/run/clamd.sock');
-    assert.equal(config.has('TCPSocket'), false);
-  });
-
-  test('refuses values clamd would misread', () => {
-    assert.throws(() => renderClamdConfig({ ...base, databaseDir: '/work/my db' }), /no spaces/);
-    assert.throws(() => renderClamdConfig({ ...base, temporaryDir: '/tmp\nUser nobody' }), /no spaces/);
-    assert.throws(() => renderClamdConfig({ ...base, streamMaxBytes: 0 }), RangeError);
-    assert.throws(() => renderClamdConfig({ ...base, address: { kind: 'socket', path: `/${'x'.repeat(120)}` } }), /107 bytes/);
-  });
-});

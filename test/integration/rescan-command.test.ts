@@ -225,8 +225,8 @@ describe('rescan of a prefix', () => {
 describe('rescan refuses bad input with one line and exit 2', () => {
   const cases: Array<[string, string[], Record<string, string>, RegExp]> = [
     ['no URL', ['rescan'], {}, /^bucketscan: rescan: name what to rescan/],
-    ['a malformed URL', ['rescan', 'unprocessed/x'], {}, /is not an s3:\/\/ URL/],
-    ['a URL without a bucket', ['rescan', 's3:///x'], {}, /names no bucket/],
+    ['a malformed URL', ['rescan', 'unprocessed/x'], {}, /an S3 URL starts with s3:\/\//],
+    ['a URL without a bucket', ['rescan', 's3:///x'], {}, /no bucket name/],
     ['the quarantine bucket', ['rescan', 's3://quarantine/'], {}, /quarantine area \(QUARANTINE_BUCKET_NAME\): it is never rescanned/],
     ['another bucket', ['rescan', 's3://somewhere-else/'], {}, /is not the unprocessed bucket "unprocessed"/],
     [

@@ -27,7 +27,7 @@ after(async () => {
 });
 
 async function expectQuarantined(stack: TestStack, objectKey: string, status: string, signature: string | null) {
-  const quarantineKey = `${stack.config.quarantinePrefix}${objectKey}`;
+  const quarantineKey = `${stack.config.source.quarantine.prefix}${objectKey}`;
   const notification = await stack.message('notification', (m) => notifiedReport(m)['key'] === objectKey);
   const report = JSON.parse(await stack.getText(RESOURCES.quarantineBucket, `${quarantineKey}.report.json`)) as Record<string, any>;
   assert.deepEqual(notifiedReport(notification), report, 'the notification carries the stored report');

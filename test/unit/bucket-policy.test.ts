@@ -3,14 +3,8 @@
 // statement denies, under which conditions, and who is exempt.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  bucketPolicy,
-  CLEAN_STATUS,
-  DEFAULT_STATUS_TAG,
-  PolicyInputError,
-  tagKeyProblem,
-  type PolicyStatement,
-} from '../../src/policy/bucket-policy.ts';
+import { bucketPolicy, PolicyInputError, tagKeyProblem, type PolicyStatement } from '../../src/policy/bucket-policy.ts';
+import { CLEAN_STATUS, DEFAULT_STATUS_TAG } from '../../src/verdict/verdict.ts';
 
 const SCANNER = 'arn:aws:iam::123456789012:role/service-role/bucketscan-worker';
 const READER = 'arn:aws:iam::123456789012:role/incident-response';

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, MEGABYTE, VARIABLES } from '../../src/config/config.ts';
+import { loadConfig, VARIABLES } from '../../src/config/config.ts';
+import { ConfigError, MEGABYTE } from '../../src/config/variables.ts';
 import { environmentWithDotenv } from '../../src/config/env-file.ts';
 
 const base = {
@@ -31,16 +32,16 @@ function failsOn(env: Record<string, string | undefined>, variable: string, prob
 
 test('defaults', () => {
   const config = loadConfig(base);
-  assert.equal(config.unprocessedPrefix, '');
-  assert.equal(config.maxFileSizeBytes, 100 * MEGABYTE);
-  assert.equal(config.concurrency, 8);
-  assert.equal(config.receiveAhead, 8, 'RECEIVE_AHEAD follows CONCURRENCY unless set');
-  assert.equal(loadConfig({ ...base, CONCURRENCY: '3' }).receiveAhead, 3);
-  assert.equal(loadConfig({ ...base, RECEIVE_AHEAD: '0' }).receiveAhead, 0);
-  assert.equal(config.visibilityTimeoutSeconds, 120);
+  assert.equal(config.source.prefix, '');
+  assert.equal(config.clamd.maxFileSizeBytes, 100 * MEGABYTE);
+  assert.equal(config.tuning.concurrency, 8);
+  assert.equal(config.tuning.receiveAhead, 8, 'RECEIVE_AHEAD follows CONCURRENCY unless set');
+  assert.equal(loadConfig({ ...base, CONCURRENCY: '3' }).tuning.receiveAhead, 3);
+  assert.equal(loadConfig({ ...base, RECEIVE_AHEAD: '0' }).tuning.receiveAhead, 0);
+  assert.equal(config.tuning.visibilityTimeoutSeconds, 120);
   assert.deepEqual(config.clamd.address, { kind: 'tcp', host: '127.0.0.1', port: 3310 });
   assert.equal(config.clamd.explicit, false);
-  assert.deepEqual(config.inboundQueue, { name: 'virus-scanning' });
+  assert.deepEqual(config.queues.inbound, { name: 'virus-scanning' });
   assert.equal(config.aws.s3.endpoint, undefined);
   assert.equal(config.aws.s3.credentials, undefined);
   assert.equal(config.aws.sqs.region, 'eu-west-1');
@@ -106,12 +107,12 @@ test('queue URLs win over names; prefixes get their slash; clamd socket and unit
     CLAMD_SOCKET: '/run/clamav/clamd.ctl',
     MAX_FILE_SIZE: '1.5',
   });
-  assert.deepEqual(config.inboundQueue, { url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/in' });
-  assert.equal(config.unprocessedPrefix, 'incoming/');
-  assert.equal(config.quarantinePrefix, 'q/');
+  assert.deepEqual(config.queues.inbound, { url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/in' });
+  assert.equal(config.source.prefix, 'incoming/');
+  assert.equal(config.source.quarantine.prefix, 'q/');
   assert.deepEqual(config.clamd.address, { kind: 'socket', path: '/run/clamav/clamd.ctl' });
   assert.equal(config.clamd.explicit, true);
-  assert.equal(config.maxFileSizeBytes, Math.floor(1.5 * MEGABYTE));
+  assert.equal(config.clamd.maxFileSizeBytes, Math.floor(1.5 * MEGABYTE));
 });
 
 test('real environment variables override the .env file; a missing file is fine', () => {
@@ -126,17 +127,17 @@ test('real environment variables override the .env file; a missing file is fine'
 });
 
 test('UNSCANNABLE_ACTION: quarantine by default, or forward; anything else is named', () => {
-  assert.equal(loadConfig(base).unscannableAction, 'quarantine');
-  assert.equal(loadConfig({ ...base, UNSCANNABLE_ACTION: '' }).unscannableAction, 'quarantine');
-  assert.equal(loadConfig({ ...base, UNSCANNABLE_ACTION: 'forward' }).unscannableAction, 'forward');
-  assert.equal(loadConfig({ ...base, UNSCANNABLE_ACTION: ' Quarantine ' }).unscannableAction, 'quarantine');
+  const action = (env: Record<string, string>) => loadConfig({ ...base, ...env }).tuning.unscannableAction;
+  assert.equal(action({}), 'quarantine');
+  assert.equal(action({ UNSCANNABLE_ACTION: '' }), 'quarantine');
+  assert.equal(action({ UNSCANNABLE_ACTION: 'forward' }), 'forward');
+  assert.equal(action({ UNSCANNABLE_ACTION: ' Quarantine ' }), 'quarantine');
   failsOn({ ...base, UNSCANNABLE_ACTION: 'clean' }, 'UNSCANNABLE_ACTION', /must be quarantine or forward, got "clean"/);
   failsOn({ ...base, UNSCANNABLE_ACTION: 'ignore' }, 'UNSCANNABLE_ACTION');
 });
 
-test('the README documents every variable the worker reads', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Running the worker'));
+test('docs/configuration.md documents every variable the worker reads', () => {
+  const section = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
   // Per-service names are written as AWS_{S3,SQS,SNS}_… in the table.
   const documented = section.replace(/AWS_\{S3,SQS,SNS\}_([A-Z_]+)(?:`, `…(_[A-Z_]+))?/g, (_all, first: string, second?: string) =>
     ['S3', 'SQS', 'SNS'].flatMap((service) => [`AWS_${service}_${first}`, ...(second ? [`AWS_${service}${second}`] : [])]).join(' '),

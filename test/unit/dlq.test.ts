@@ -9,7 +9,7 @@ import { isUnsupportedOperation, parseQueueArn, parseRedrivePolicy, type MoveTas
 import { describeMessage, formatTable, MAX_OBJECTS_PER_MESSAGE, toJson } from '../../src/dlq/describe.ts';
 import { resendableAttributes, runMoveTask, type MoveTaskApi } from '../../src/dlq/redrive.ts';
 import { buildEventDocument, buildObjectCreatedRecord } from '../../src/events/s3-event.ts';
-import type { Clock } from '../../src/commands/clock.ts';
+import type { Clock } from '../../src/shared/time.ts';
 
 const GUID = '3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34';
 const rules = { bucket: 'unprocessed', prefix: '' };
@@ -203,7 +203,7 @@ describe('runMoveTask', () => {
     const clock: Clock = {
       now: () => now,
       async sleep(ms, signal) {
-        signal?.throwIfAborted();
+        if (signal?.aborted) return;
         now += ms;
       },
     };

@@ -9,13 +9,13 @@ import {
   databaseBuildTime,
   DEFAULT_MAX_DEFINITIONS_AGE_HOURS,
   FAILURES_BEFORE_UNKNOWN,
-  formatAge,
   freshnessState,
   startFreshnessMonitor,
   type FreshnessMonitor,
   type FreshnessMonitorOptions,
   type FreshnessState,
 } from '../../src/scan/freshness.ts';
+import { formatAge } from '../../src/shared/format.ts';
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/clamd/version-replies.json', import.meta.url), 'utf8')) as {
   replies: Record<string, { reply: string }>;

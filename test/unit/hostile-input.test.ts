@@ -11,7 +11,7 @@ import { checkRecord } from '../../src/events/record.ts';
 import { clipUtf8, quoteValue } from '../../src/events/text.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { MAX_LOGGED_BYTES, processMessage } from '../../src/pipeline/process-message.ts';
-import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
+import { messageContext } from '../support/pipeline.ts';
 import {
   loadHostileCorpus,
   reasonMatches,
@@ -137,12 +137,6 @@ function captureLogger() {
 }
 
 // Cases in which no record is valid never reach S3, SQS, SNS or clamd: any use of these fails the test.
-const untouchable = new Proxy({} as PipelineDeps, {
-  get(_target, property) {
-    throw new Error(`an invalid message reached the pipeline (deps.${String(property)})`);
-  },
-});
-
 describe('processMessage on every case that touches no object: one JSON line per outcome, bounded', () => {
   const offline = corpus.cases.filter((c) => c.expect.message !== 'records' || c.expect.records.every((r) => r.outcome === 'invalid'));
 
@@ -156,7 +150,8 @@ describe('processMessage on every case that touches no object: one JSON line per
   for (const c of offline) {
     test(c.name, async () => {
       const capture = captureLogger();
-      const result = await processMessage({ messageId: 'm-1', body: c.body, receiveCount: 1 }, rules, untouchable, capture.logger);
+      // Every dependency throws when reached: an invalid message must reach none.
+      const result = await processMessage({ messageId: 'm-1', body: c.body, receiveCount: 1 }, messageContext(capture.logger, rules));
       assert.deepEqual(result, { action: 'delete' });
 
       const text = capture.text();

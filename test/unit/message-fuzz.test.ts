@@ -21,7 +21,8 @@ import { checkRecord, type RecordRules, type ScanTarget } from '../../src/events
 import { checkKeyText, decodeEventKey, MAX_KEY_BYTES, parseSubmissionKey } from '../../src/events/key.ts';
 import { utf8Bytes } from '../../src/events/text.ts';
 import { MAX_LOGGED_BYTES, MAX_RECORD_LINES, processMessage } from '../../src/pipeline/process-message.ts';
-import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
+import type { PipelineDeps } from '../../src/pipeline/deps.ts';
+import { messageContext, pipelineDeps } from '../support/pipeline.ts';
 import type { OutgoingMessage } from '../../src/aws/queue.ts';
 import { loadHostileCorpus } from '../support/hostile-corpus.ts';
 
@@ -476,40 +477,35 @@ test('an undefined body and blank bodies are reasons too', () => {
  * classification and the log lines are under test here.
  */
 function fakeDeps(forwarded: OutgoingMessage[]): PipelineDeps {
-  const unreachable = new Proxy(
-    {},
-    {
-      get: () => {
-        throw new Error('SNS must not be used for clean files');
-      },
-    },
-  );
-  return {
-    s3: {
-      send: async (command: { input: { VersionId?: string } }) => ({
-        Body: Readable.from([]),
-        ContentLength: 0,
-        VersionId: command.input.VersionId,
+  return pipelineDeps({
+    objects: {
+      open: async (version) => ({
+        kind: 'found',
+        body: Readable.from([]),
+        size: 0,
+        eTag: undefined,
+        versionId: version.versionId,
+        attributes: {
+          contentType: undefined,
+          metadata: undefined,
+          serverSideEncryption: undefined,
+          kmsKeyId: undefined,
+          bucketKeyEnabled: undefined,
+        },
+        tagCount: 0,
       }),
-    } as unknown as PipelineDeps['s3'],
-    sns: unreachable as PipelineDeps['sns'],
+    },
+    // SNS is left out: it must not be used for clean files.
     scanner: {
       scan: async (source) => {
         for await (const chunk of source) void chunk;
         return { status: 'clean' };
       },
     },
-    forward: async (message) => void forwarded.push(message),
+    forwarder: { forward: async (message) => void forwarded.push(message) },
     engine: async () => null,
-    settings: {
-      quarantineBucket: 'quarantine',
-      quarantinePrefix: '',
-      maxFileSizeBytes: 1024 * 1024,
-      topicArn: 'arn:aws:sns:us-east-1:000000000000:virus-notification',
-      multipartCopyThresholdBytes: 5 * 1024 ** 3,
-    },
     now: () => new Date('2026-11-21T10:00:00.000Z'),
-  };
+  });
 }
 
 test('the worst lines known (every untrusted field long and made of control characters) stay within the bound', async () => {
@@ -529,7 +525,10 @@ test('the worst lines known (every untrusted field long and made of control char
       record('unprocessed', formEncode(`3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34/${controls}`)),
     ],
   });
-  await processMessage({ messageId: 'm-1', body, receiveCount: 1 }, RULES[0]!, fakeDeps([]), createLogger('debug', 'bucketscan', sink));
+  await processMessage(
+    { messageId: 'm-1', body, receiveCount: 1 },
+    messageContext(createLogger('debug', 'bucketscan', sink), RULES[0]!, fakeDeps([])),
+  );
   assert.equal(chunks.length, 2);
   for (const chunk of chunks) {
     const bytes = Buffer.byteLength(chunk) - 1;
@@ -551,9 +550,7 @@ test(`processMessage never throws and logs only bounded single lines of JSON (se
       const forwarded: OutgoingMessage[] = [];
       const result = await processMessage(
         { messageId: '5fea7756-0ea4-451a-a703-a558b933e274', body, receiveCount: 1 },
-        rules,
-        fakeDeps(forwarded),
-        createLogger('debug', 'bucketscan', sink),
+        messageContext(createLogger('debug', 'bucketscan', sink), rules, fakeDeps(forwarded)),
       );
       assert.deepEqual(result, { action: 'delete' }, 'with dependencies that never fail, every message is finished');
 

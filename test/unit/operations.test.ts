@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log/logger.ts';
 import { withStatus, MAX_TAGS } from '../../src/pipeline/tags.ts';
-import { isPermanentTaggingError, errorMessage, isObjectGone, isQueueMissing } from '../../src/aws/errors.ts';
+import { isPermanentTaggingError, isObjectGone, isQueueMissing } from '../../src/aws/errors.ts';
+import { errorMessage } from '../../src/shared/errors.ts';
 import { processMessage } from '../../src/pipeline/process-message.ts';
-import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
+import { messageContext, pipelineDeps } from '../support/pipeline.ts';
 import type { OutcomeEvent } from '../../src/pipeline/outcome.ts';
 import { createEmfMetrics, createPrometheusMetrics } from '../../src/metrics/metrics.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -89,10 +90,9 @@ const record = (key: string) => ({
 
 describe('outcome events', () => {
   // S3 failing: every valid record ends as a retry; nothing else is reached.
-  const failingS3 = {
-    s3: { send: async () => Promise.reject(awsError('InternalError', 500)) },
-    settings: { quarantineBucket: 'q', quarantinePrefix: '', maxFileSizeBytes: 1024, topicArn: 't', multipartCopyThresholdBytes: 1 },
-  } as unknown as PipelineDeps;
+  const failingS3 = pipelineDeps({
+    objects: { open: async () => Promise.reject(awsError('InternalError', 500)) },
+  });
   const rules = { bucket: 'unprocessed', prefix: '' };
   const body = JSON.stringify({ Records: [record('not-a-guid'), record('0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00/a.txt')] });
 
@@ -101,12 +101,7 @@ describe('outcome events', () => {
     const events: OutcomeEvent[] = [];
     const result = await processMessage(
       { messageId: 'm', body, receiveCount: 2, maxReceiveCount: 5, origin: 'rescan' },
-      rules,
-      failingS3,
-      logger,
-      undefined,
-      undefined,
-      (e) => events.push(e),
+      messageContext(logger, rules, failingS3, { onOutcome: (e) => events.push(e) }),
     );
     assert.equal(result.action, 'retry');
     assert.deepEqual(
@@ -125,7 +120,7 @@ describe('outcome events', () => {
 
   test('a failure on the last receive before the dead-letter queue says so, with the message id', async () => {
     const { lines, logger } = capture();
-    await processMessage({ messageId: 'm-last', body, receiveCount: 5, maxReceiveCount: 5 }, rules, failingS3, logger);
+    await processMessage({ messageId: 'm-last', body, receiveCount: 5, maxReceiveCount: 5 }, messageContext(logger, rules, failingS3));
     const line = lines.find((l) => l['outcome'] === 'retry');
     assert.equal(line?.['messageId'], 'm-last');
     assert.equal(line?.['deadLetter'], true);
@@ -144,6 +139,8 @@ const clean: OutcomeEvent = {
   versionId: undefined,
   envelope: 'direct',
   outcome: 'clean',
+  action: 'forwarded',
+  verdict: { status: 'clean' },
   durationMs: 12,
   verdictMs: 8,
   size: 2048,
@@ -156,7 +153,14 @@ describe('metrics', () => {
   test('Prometheus text has every metric the README lists', async () => {
     const metrics = await createPrometheusMetrics(gauges);
     metrics.observe(clean);
-    const { size: _size, scanMs: _scanMs, verdictMs: _verdictMs, ...where } = clean as Extract<OutcomeEvent, { outcome: 'clean' }>;
+    const {
+      size: _size,
+      scanMs: _scanMs,
+      verdictMs: _verdictMs,
+      action: _action,
+      verdict: _verdict,
+      ...where
+    } = clean as Extract<OutcomeEvent, { action: 'forwarded' }>;
     metrics.observe({ ...where, outcome: 'retry', error: new Error('x'), lastReceive: false });
     metrics.awsError('S3', 'GetObject');
     const { body, contentType } = await metrics.render!();
@@ -199,7 +203,10 @@ describe('metrics', () => {
     assert.deepEqual(gaugesDoc['bucketscan_scan_duration_seconds'], [0.005, 0.005]);
     assert.equal(gaugesDoc['bucketscan_scanned_bytes_total'], 4096);
     assert.equal(gaugesDoc['bucketscan_definitions_age_seconds'], 7200);
-    assert.equal(documents.find((d) => d['bucketscan_aws_errors_total'] !== undefined)!['operation'], 'ReceiveMessage');
+    const errors = documents.find((d) => d['bucketscan_aws_errors_total'] !== undefined)!;
+    assert.equal(errors['operation'], 'ReceiveMessage');
+    // The deployment's AwsErrors alarm watches the total: a dimension set with no dimension.
+    assert.deepEqual(errors['_aws'].CloudWatchMetrics[0].Dimensions, [['service', 'operation'], []]);
   });
 });
 
@@ -213,23 +220,23 @@ describe('settings', () => {
     AWS_REGION: 'us-east-1',
   };
   test('SCAN_STATUS_TAG: a default when unset, off when empty, checked when set', () => {
-    assert.equal(loadConfig(base).statusTag, 'bucketscan-status');
-    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: '' }).statusTag, undefined);
-    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: 'scan:status' }).statusTag, 'scan:status');
+    assert.equal(loadConfig(base).source.statusTag, 'bucketscan-status');
+    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: '' }).source.statusTag, undefined);
+    assert.equal(loadConfig({ ...base, SCAN_STATUS_TAG: 'scan:status' }).source.statusTag, 'scan:status');
     assert.throws(() => loadConfig({ ...base, SCAN_STATUS_TAG: 'x'.repeat(129) }), /SCAN_STATUS_TAG: must be an S3 tag key/);
   });
   test('freshness and log format', () => {
     const config = loadConfig(base);
-    assert.equal(config.maxDefinitionsAgeHours, 48);
-    assert.equal(config.staleDefinitions, 'warn');
-    assert.equal(loadConfig({ ...base, STALE_DEFINITIONS: 'pause', MAX_DEFINITIONS_AGE: '1.5' }).maxDefinitionsAgeHours, 1.5);
+    assert.equal(config.clamd.maxDefinitionsAgeHours, 48);
+    assert.equal(config.clamd.staleDefinitions, 'warn');
+    assert.equal(loadConfig({ ...base, STALE_DEFINITIONS: 'pause', MAX_DEFINITIONS_AGE: '1.5' }).clamd.maxDefinitionsAgeHours, 1.5);
     assert.throws(() => loadConfig({ ...base, MAX_DEFINITIONS_AGE: '0' }), /MAX_DEFINITIONS_AGE: must be a number of hours above 0/);
     assert.throws(() => loadConfig({ ...base, STALE_DEFINITIONS: 'stop' }), /STALE_DEFINITIONS: must be warn or pause/);
     assert.throws(() => loadConfig({ ...base, LOG_FORMAT: 'xml' }), /LOG_FORMAT: must be one of auto, json, pretty/);
   });
   test('METRICS', () => {
-    assert.equal(loadConfig(base).metrics, 'prometheus');
-    assert.equal(loadConfig({ ...base, METRICS: 'EMF' }).metrics, 'emf');
+    assert.equal(loadConfig(base).metrics.mode, 'prometheus');
+    assert.equal(loadConfig({ ...base, METRICS: 'EMF' }).metrics.mode, 'emf');
     assert.throws(() => loadConfig({ ...base, METRICS: 'statsd' }), /METRICS: must be prometheus, emf or off/);
   });
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideAfterScan, decideBeforeScan, quarantineKeys } from '../../src/pipeline/decide.ts';
+import { decideBeforeScan, dispose, quarantineKeys } from '../../src/pipeline/decide.ts';
 import { buildForwardMessage, buildNotification, buildReport } from '../../src/pipeline/report.ts';
 import type { ScanTarget } from '../../src/events/record.ts';
 
@@ -23,22 +23,20 @@ test('before the scan: gone, changed, too large, or scan', () => {
   assert.equal(decideBeforeScan(target, { kind: 'precondition-failed' }, 100).action, 'drop');
   assert.match(JSON.stringify(decideBeforeScan(target, { ...found, eTag: 'other' }, 100)), /eTag differs/);
   assert.match(JSON.stringify(decideBeforeScan({ ...target, versionId: 'v1' }, { ...found, versionId: 'v2' }, 100)), /versionId differs/);
-  assert.deepEqual(decideBeforeScan(target, found, 67), { action: 'quarantine', status: 'TOO_LARGE', reason: 'file too large' });
+  assert.deepEqual(decideBeforeScan(target, found, 67), { action: 'judged', verdict: { status: 'too-large', size: 68, maxBytes: 67 } });
   assert.deepEqual(decideBeforeScan(target, found, 68), { action: 'scan' });
   // The event's size is only a hint; S3's answer decides.
   assert.deepEqual(decideBeforeScan({ ...target, size: 10_000 }, found, 100), { action: 'scan' });
 });
 
-test('after the scan: clean forwards, infected quarantines', () => {
-  assert.deepEqual(decideAfterScan({ status: 'clean' }), { action: 'forward', status: 'CLEAN' });
+test('a verdict decides where the file goes: clean forwards, infected and too large quarantine', () => {
+  assert.deepEqual(dispose({ status: 'clean' }), { action: 'forward', verdict: { status: 'clean' } });
   for (const action of ['quarantine', 'forward'] as const) {
-    assert.deepEqual(decideAfterScan({ status: 'infected', signature: 'Win.Test.EICAR_HDB-1' }, action), {
-      action: 'quarantine',
-      status: 'INFECTED',
-      reason: 'virus detected',
-      signature: 'Win.Test.EICAR_HDB-1',
-    });
-    assert.deepEqual(decideAfterScan({ status: 'clean' }, action), { action: 'forward', status: 'CLEAN' });
+    const infected = { status: 'infected', signature: 'Win.Test.EICAR_HDB-1' } as const;
+    assert.deepEqual(dispose(infected, action), { action: 'quarantine', verdict: infected });
+    const tooLarge = { status: 'too-large', size: 2, maxBytes: 1 } as const;
+    assert.deepEqual(dispose(tooLarge, action), { action: 'quarantine', verdict: tooLarge });
+    assert.deepEqual(dispose({ status: 'clean' }, action), { action: 'forward', verdict: { status: 'clean' } });
   }
 });
 
@@ -49,34 +47,15 @@ const encryptedZip = {
   signature: 'Heuristics.Encrypted.Zip',
 } as const;
 
-test('after the scan: unscannable is quarantined by default, never forwarded as clean', () => {
-  const expected = {
-    action: 'quarantine',
-    status: 'UNSCANNABLE',
-    reason: 'file could not be fully scanned',
-    detail: 'encrypted Zip content that clamd cannot open',
-    signature: 'Heuristics.Encrypted.Zip',
-  };
-  assert.deepEqual(decideAfterScan(encryptedZip), expected);
-  assert.deepEqual(decideAfterScan(encryptedZip, 'quarantine'), expected);
+test('unscannable is quarantined by default, never forwarded as clean', () => {
+  assert.deepEqual(dispose(encryptedZip), { action: 'quarantine', verdict: encryptedZip });
+  assert.deepEqual(dispose(encryptedZip, 'quarantine'), { action: 'quarantine', verdict: encryptedZip });
 });
 
-test('after the scan: with UNSCANNABLE_ACTION=forward, unscannable goes on marked UNSCANNABLE', () => {
-  assert.deepEqual(decideAfterScan(encryptedZip, 'forward'), {
-    action: 'forward',
-    status: 'UNSCANNABLE',
-    reason: 'file could not be fully scanned',
-    detail: 'encrypted Zip content that clamd cannot open',
-    signature: 'Heuristics.Encrypted.Zip',
-  });
+test('with UNSCANNABLE_ACTION=forward, unscannable goes on (marked UNSCANNABLE by its spelling)', () => {
+  assert.deepEqual(dispose(encryptedZip, 'forward'), { action: 'forward', verdict: encryptedZip });
   const streamLimit = { status: 'unscannable', reason: 'stream-limit', detail: 'too long', signature: null } as const;
-  assert.deepEqual(decideAfterScan(streamLimit, 'forward'), {
-    action: 'forward',
-    status: 'UNSCANNABLE',
-    reason: 'file could not be fully scanned',
-    detail: 'too long',
-    signature: null,
-  });
+  assert.deepEqual(dispose(streamLimit, 'forward'), { action: 'forward', verdict: streamLimit });
 });
 
 test('quarantine keys keep the original key under the prefix', () => {
@@ -100,8 +79,7 @@ const engine = {
 test('the report carries every field the contract names', () => {
   const report = buildReport({
     target,
-    status: 'INFECTED',
-    signature: 'Win.Test.EICAR_HDB-1',
+    verdict: { status: 'infected', signature: 'Win.Test.EICAR_HDB-1' },
     object: { size: 68, eTag: 'abc', versionId: 'v9' },
     quarantine: { bucket: 'quarantine', key: target.key, reportKey: `${target.key}.report.json` },
     scannedAt: new Date('2026-11-21T10:00:01.000Z'),
@@ -131,10 +109,11 @@ test('the report carries every field the contract names', () => {
       scannedAt: new Date(0),
       engine: null,
     },
-    status: 'TOO_LARGE',
-    signature: null,
+    verdict: { status: 'too-large', size: 1, maxBytes: 0 },
   });
   assert.equal(tooLarge.reason, 'file too large');
+  assert.equal(tooLarge.status, 'TOO_LARGE');
+  assert.equal(tooLarge.signature, null);
   assert.equal(tooLarge.versionId, null);
   assert.equal(tooLarge.eTag, 'abc', 'falls back to the event eTag');
 });
@@ -142,8 +121,7 @@ test('the report carries every field the contract names', () => {
 test('the notification is the report, with an ASCII subject and filterable attributes', () => {
   const report = buildReport({
     target,
-    status: 'INFECTED',
-    signature: 'Win.Test.EICAR_HDB-1',
+    verdict: { status: 'infected', signature: 'Win.Test.EICAR_HDB-1' },
     object: { size: 68, eTag: 'abc', versionId: undefined },
     quarantine: { bucket: 'quarantine', key: 'k', reportKey: 'k.report.json' },
     scannedAt: new Date(0),
@@ -172,9 +150,12 @@ test('an UNSCANNABLE report says so, with the detail; other reports have no deta
   };
   const report = buildReport({
     ...base,
-    status: 'UNSCANNABLE',
-    signature: 'Heuristics.Limits.Exceeded.MaxFiles',
-    detail: "it holds more files than clamd's MaxFiles",
+    verdict: {
+      status: 'unscannable',
+      reason: 'limit-exceeded',
+      signature: 'Heuristics.Limits.Exceeded.MaxFiles',
+      detail: "it holds more files than clamd's MaxFiles",
+    },
   });
   assert.equal(report.status, 'UNSCANNABLE');
   assert.equal(report.reason, 'file could not be fully scanned');
@@ -188,15 +169,12 @@ test('an UNSCANNABLE report says so, with the detail; other reports have no deta
     signature: { DataType: 'String', StringValue: 'Heuristics.Limits.Exceeded.MaxFiles' },
   });
   assert.deepEqual(JSON.parse(notification.message), report);
-  assert.equal('detail' in buildReport({ ...base, status: 'INFECTED', signature: 'X', detail: 'ignored' }), false);
-  assert.equal('detail' in buildReport({ ...base, status: 'TOO_LARGE', signature: null }), false);
+  assert.equal('detail' in buildReport({ ...base, verdict: { status: 'infected', signature: 'X' } }), false);
+  assert.equal('detail' in buildReport({ ...base, verdict: { status: 'too-large', size: 68, maxBytes: 1 } }), false);
 });
 
 test('a file forwarded as UNSCANNABLE carries the status, the reason and the heuristic', () => {
-  const message = buildForwardMessage(target, new Date('2026-11-21T10:00:01.000Z'), engine, {
-    detail: 'encrypted Zip content that clamd cannot open',
-    signature: 'Heuristics.Encrypted.Zip',
-  });
+  const message = buildForwardMessage(target, new Date('2026-11-21T10:00:01.000Z'), engine, encryptedZip);
   assert.deepEqual(JSON.parse(message.body), { Records: [target.record] });
   assert.deepEqual(message.attributes, {
     status: { DataType: 'String', StringValue: 'UNSCANNABLE' },
@@ -205,13 +183,18 @@ test('a file forwarded as UNSCANNABLE carries the status, the reason and the heu
     reason: { DataType: 'String', StringValue: 'encrypted Zip content that clamd cannot open' },
     signature: { DataType: 'String', StringValue: 'Heuristics.Encrypted.Zip' },
   });
-  const noSignature = buildForwardMessage(target, new Date(0), null, { detail: 'too long', signature: null });
+  const noSignature = buildForwardMessage(target, new Date(0), null, {
+    status: 'unscannable',
+    reason: 'stream-limit',
+    detail: 'too long',
+    signature: null,
+  });
   assert.equal(noSignature.attributes['signature'], undefined, 'SQS refuses empty attribute values');
   assert.equal(noSignature.attributes['reason']?.StringValue, 'too long');
 });
 
 test('a clean file is forwarded as its own record, unchanged', () => {
-  const message = buildForwardMessage(target, new Date('2026-11-21T10:00:01.000Z'), engine);
+  const message = buildForwardMessage(target, new Date('2026-11-21T10:00:01.000Z'), engine, { status: 'clean' });
   assert.deepEqual(JSON.parse(message.body), { Records: [target.record] });
   assert.equal(message.attributes['status']?.StringValue, 'CLEAN');
   assert.equal(message.attributes['engine']?.StringValue, engine.raw);

@@ -5,15 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log/logger.ts';
-import {
-  colorsWanted,
-  escapeForTerminal,
-  formatLogLine,
-  formatValue,
-  parseLogFormat,
-  prettyDestination,
-  resolveLogFormat,
-} from '../../src/log/pretty.ts';
+import { loadLogSettings } from '../../src/config/log.ts';
+import { ConfigError } from '../../src/config/variables.ts';
+import { colorsWanted, escapeForTerminal, formatLogLine, formatValue, prettyDestination, resolveLogFormat } from '../../src/log/pretty.ts';
 
 const plain = { colors: false };
 const TIME = '2026-11-21T05:47:10.567Z';
@@ -179,11 +173,12 @@ test('prettyDestination splits a chunk holding several lines', () => {
 });
 
 test('LOG_FORMAT: auto by default, json or pretty, anything else a one-line error naming it', () => {
-  assert.equal(parseLogFormat(undefined), 'auto');
-  assert.equal(parseLogFormat(''), 'auto');
-  assert.equal(parseLogFormat('json'), 'json');
-  assert.equal(parseLogFormat('pretty'), 'pretty');
-  assert.throws(() => parseLogFormat('text'), { name: 'RangeError', message: 'LOG_FORMAT: must be one of auto, json, pretty, got "text"' });
+  const format = (value: string | undefined) => loadLogSettings({ LOG_FORMAT: value }).format;
+  assert.equal(format(undefined), 'auto');
+  assert.equal(format(''), 'auto');
+  assert.equal(format('json'), 'json');
+  assert.equal(format('Pretty'), 'pretty');
+  assert.throws(() => format('text'), new ConfigError('LOG_FORMAT', 'must be one of auto, json, pretty'));
   assert.equal(resolveLogFormat('auto', true), 'pretty');
   assert.equal(resolveLogFormat('auto', false), 'json');
   assert.equal(resolveLogFormat('json', true), 'json');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log/logger.ts';
 import { MAX_RECORD_LINES, processMessage } from '../../src/pipeline/process-message.ts';
-import type { PipelineDeps } from '../../src/pipeline/process-record.ts';
+import { messageContext } from '../support/pipeline.ts';
 
 test('a message of thousands of bogus records logs a bounded number of lines', async () => {
   const lines: Array<Record<string, unknown>> = [];
@@ -15,20 +15,10 @@ test('a message of thousands of bogus records logs a bounded number of lines', a
   });
   const logger = createLogger('info', 'bucketscan', sink);
   const records = Array.from({ length: MAX_RECORD_LINES + 500 }, () => 0);
-  // Nothing valid in the message, so nothing reaches S3, SQS, SNS or clamd.
-  const untouched = new Proxy(
-    {},
-    {
-      get: () => {
-        throw new Error('no dependency may be used');
-      },
-    },
-  ) as PipelineDeps;
+  // Nothing valid in the message, so nothing reaches S3, SQS, SNS or clamd (each would throw).
   const result = await processMessage(
     { messageId: 'm-1', body: JSON.stringify({ Records: records }), receiveCount: 1 },
-    { bucket: 'unprocessed', prefix: '' },
-    untouched,
-    logger,
+    messageContext(logger, { bucket: 'unprocessed', prefix: '' }),
   );
   assert.deepEqual(result, { action: 'delete' });
   const perRecord = lines.filter((l) => l['outcome'] === 'invalid' && typeof l['record'] === 'number');

@@ -1,8 +1,9 @@
 // The progress line of rescan and dlq redrive: formatting, and when it draws (fake clock, fake stream).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitWidth, formatCount, formatDuration, formatRate, Progress } from '../../src/commands/progress.ts';
-import type { Clock } from '../../src/commands/clock.ts';
+import { fitWidth, Progress } from '../../src/commands/progress.ts';
+import { formatCount, formatDuration, formatRate } from '../../src/shared/format.ts';
+import type { Clock } from '../../src/shared/time.ts';
 
 function setup(tty: boolean) {
   let now = 0;

@@ -5,34 +5,39 @@ import assert from 'node:assert/strict';
 import { parseMessageBody } from '../../src/events/message.ts';
 import { checkRecord } from '../../src/events/record.ts';
 import { createSequencer } from '../../src/events/s3-event.ts';
-import { listingPrefix, parseRate, parseS3Url, parseSince, shellQuote } from '../../src/rescan/options.ts';
+import { parseS3Url } from '../../src/aws/s3-url.ts';
+import { listingPrefix, parseRate, parseSince, shellQuote } from '../../src/rescan/options.ts';
 import { decide, RESCAN_CONFIGURATION_ID, type RescanRules } from '../../src/rescan/plan.ts';
 import { batchSizeFor, RateLimiter } from '../../src/rescan/rate-limiter.ts';
-import type { Clock } from '../../src/commands/clock.ts';
+import type { Clock } from '../../src/shared/time.ts';
 
 const GUID = '3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34';
 
-describe('parseS3Url', () => {
+describe('parseS3Url for a prefix', () => {
   test('bucket, bucket with slash, bucket with prefix', () => {
-    assert.deepEqual(parseS3Url('s3://unprocessed'), { ok: true, value: { bucket: 'unprocessed', prefix: '' } });
-    assert.deepEqual(parseS3Url('s3://unprocessed/'), { ok: true, value: { bucket: 'unprocessed', prefix: '' } });
-    assert.deepEqual(parseS3Url('s3://unprocessed/in coming/x+y'), { ok: true, value: { bucket: 'unprocessed', prefix: 'in coming/x+y' } });
+    assert.deepEqual(parseS3Url('s3://unprocessed', 'prefix'), { ok: true, value: { bucket: 'unprocessed', key: '' } });
+    assert.deepEqual(parseS3Url('s3://unprocessed/', 'prefix'), { ok: true, value: { bucket: 'unprocessed', key: '' } });
+    assert.deepEqual(parseS3Url('s3://unprocessed/in coming/x+y', 'prefix'), {
+      ok: true,
+      value: { bucket: 'unprocessed', key: 'in coming/x+y' },
+    });
   });
   const bad: Array<[string, RegExp]> = [
-    ['unprocessed', /not an s3:\/\/ URL/],
-    ['https://unprocessed.s3.amazonaws.com/x', /not an s3:\/\/ URL/],
-    ['S3://unprocessed', /not an s3:\/\/ URL/],
-    ['s3://', /names no bucket/],
-    ['s3:///prefix', /names no bucket/],
-    ['s3://UpperCase', /not a valid bucket name/],
-    ['s3://ab', /not a valid bucket name/],
-    ['s3://under_score/x', /not a valid bucket name/],
-    ['s3://double..dot', /not a valid bucket name/],
-    [`s3://unprocessed/${'k'.repeat(1025)}`, /longer than 1024 bytes/],
+    ['unprocessed', /starts with s3:\/\/ \(expected s3:\/\/<bucket>\[\/<prefix>\]\)/],
+    ['https://unprocessed.s3.amazonaws.com/x', /starts with s3:\/\//],
+    ['S3://unprocessed', /starts with s3:\/\//],
+    ['s3://', /no bucket name/],
+    ['s3:///prefix', /no bucket name/],
+    ['s3://UpperCase', /invalid bucket name/],
+    ['s3://ab', /invalid bucket name/],
+    ['s3://under_score/x', /invalid bucket name/],
+    ['s3://double..dot', /invalid bucket name/],
+    ['s3://192.168.5.4/x', /IP address/],
+    [`s3://unprocessed/${'k'.repeat(1025)}`, /1025 bytes long/],
   ];
   for (const [url, reason] of bad) {
     test(`refuses ${JSON.stringify(url.slice(0, 40))}`, () => {
-      const parsed = parseS3Url(url);
+      const parsed = parseS3Url(url, 'prefix');
       assert.equal(parsed.ok, false);
       if (!parsed.ok) assert.match(parsed.reason, reason);
     });
@@ -107,7 +112,7 @@ function fakeClock(): Clock & { slept: number[] } {
     slept,
     now: () => now,
     async sleep(ms, signal) {
-      signal?.throwIfAborted();
+      if (signal?.aborted) return;
       slept.push(ms);
       now += ms;
     },

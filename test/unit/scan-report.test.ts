@@ -3,17 +3,16 @@ import assert from 'node:assert/strict';
 import {
   exitCode,
   jsonLine,
-  outcomeFromVerdict,
   parseTargets,
   printable,
-  refusedForSize,
+  statusColumn,
   streamTooLong,
   textLine,
   type ScanOutcome,
   type ScanTargetSpec,
   type TargetReport,
 } from '../../src/commands/scan-report.ts';
-import { decideAfterScan } from '../../src/pipeline/decide.ts';
+import { dispose, tooLarge } from '../../src/pipeline/decide.ts';
 import { parseScanReply, streamLimitExceeded } from '../../src/scan/reply.ts';
 import type { ScanVerdict } from '../../src/scan/reply.ts';
 
@@ -57,7 +56,9 @@ test('targets: mistakes stop the command before anything is scanned', () => {
   }
 });
 
-test("verdicts: the worker's decision, never clean unless clamd said OK", () => {
+const json = (outcome: ScanOutcome) => JSON.parse(jsonLine(report(outcome))) as Record<string, unknown>;
+
+test("verdicts: the worker's own, never CLEAN unless clamd said OK", () => {
   const verdicts: ScanVerdict[] = [
     { status: 'clean' },
     { status: 'infected', signature: 'Win.Test.EICAR_HDB-1' },
@@ -70,16 +71,22 @@ test("verdicts: the worker's decision, never clean unless clamd said OK", () => 
     streamLimitExceeded(),
   ];
   for (const verdict of verdicts) {
-    // The status is exactly the worker's (decideAfterScan) for the same verdict.
-    assert.equal(outcomeFromVerdict(verdict).status, decideAfterScan(verdict).status);
+    // CLEAN exactly when the worker would forward it as clean, whatever UNSCANNABLE_ACTION says.
+    assert.equal(statusColumn(verdict) === 'CLEAN', dispose(verdict, 'forward').verdict.status === 'clean');
   }
-  assert.deepEqual(outcomeFromVerdict(verdicts[2]!), {
+  assert.deepEqual(
+    verdicts.map((verdict) => statusColumn(verdict)),
+    ['CLEAN', 'INFECTED', 'UNSCANNABLE', 'UNSCANNABLE'],
+  );
+  assert.deepEqual(json(verdicts[2]!), {
+    ...json(verdicts[2]!),
     status: 'UNSCANNABLE',
     reason: 'encrypted',
     detail: 'encrypted Zip content that clamd cannot open',
     signature: 'Heuristics.Encrypted.Zip',
   });
-  assert.deepEqual(outcomeFromVerdict(streamLimitExceeded()), {
+  assert.deepEqual(json(streamLimitExceeded()), {
+    ...json(streamLimitExceeded()),
     status: 'UNSCANNABLE',
     reason: 'stream-limit',
     detail: "the file is larger than clamd's StreamMaxLength",
@@ -88,7 +95,8 @@ test("verdicts: the worker's decision, never clean unless clamd said OK", () => 
   // A limit alert from clamd, through the real reply parser.
   const limit = parseScanReply(Buffer.from('stream: Heuristics.Limits.Exceeded.MaxScanSize FOUND\0'));
   assert.ok(limit.status !== 'error');
-  assert.deepEqual(outcomeFromVerdict(limit), {
+  assert.deepEqual(json(limit), {
+    ...json(limit),
     status: 'UNSCANNABLE',
     reason: 'limit-exceeded',
     detail: "it unpacks to more data than clamd's MaxScanSize",
@@ -97,14 +105,17 @@ test("verdicts: the worker's decision, never clean unless clamd said OK", () => 
 });
 
 test('MAX_FILE_SIZE: exactly the limit is scanned, one byte more is UNSCANNABLE too-large', () => {
-  assert.equal(refusedForSize(100, 100), undefined);
-  assert.deepEqual(refusedForSize(101, 100), {
+  assert.equal(tooLarge(100, 100), undefined);
+  const refused = tooLarge(101, 100)!;
+  assert.deepEqual(json(refused), {
+    ...json(refused),
     status: 'UNSCANNABLE',
     reason: 'too-large',
     detail: 'larger than MAX_FILE_SIZE (101 bytes; the limit is 100)',
     signature: null,
   });
-  assert.deepEqual(streamTooLong(100), {
+  assert.deepEqual(json(streamTooLong(100)), {
+    ...json(streamTooLong(100)),
     status: 'UNSCANNABLE',
     reason: 'too-large',
     detail: 'longer than MAX_FILE_SIZE (more than 100 bytes)',
@@ -113,10 +124,10 @@ test('MAX_FILE_SIZE: exactly the limit is scanned, one byte more is UNSCANNABLE 
 });
 
 test('exit code: ERROR beats FOUND/UNSCANNABLE beats OK', () => {
-  const clean = report({ status: 'CLEAN' });
-  const infected = report({ status: 'INFECTED', signature: 'X' });
-  const unscannable = report(refusedForSize(2, 1)!);
-  const error = report({ status: 'ERROR', detail: 'no such file' });
+  const clean = report({ status: 'clean' });
+  const infected = report({ status: 'infected', signature: 'X' });
+  const unscannable = report(tooLarge(2, 1)!);
+  const error = report({ status: 'error', detail: 'no such file' });
   assert.equal(exitCode([clean, clean]), 0);
   assert.equal(exitCode([clean, infected]), 1);
   assert.equal(exitCode([unscannable, clean]), 1);
@@ -125,23 +136,23 @@ test('exit code: ERROR beats FOUND/UNSCANNABLE beats OK', () => {
 });
 
 test('text lines: clamdscan style', () => {
-  assert.equal(textLine(report({ status: 'CLEAN' })), 'f.txt: OK');
-  assert.equal(textLine(report({ status: 'INFECTED', signature: 'Win.Test.EICAR_HDB-1' })), 'f.txt: Win.Test.EICAR_HDB-1 FOUND');
+  assert.equal(textLine(report({ status: 'clean' })), 'f.txt: OK');
+  assert.equal(textLine(report({ status: 'infected', signature: 'Win.Test.EICAR_HDB-1' })), 'f.txt: Win.Test.EICAR_HDB-1 FOUND');
   assert.equal(
     textLine(
-      report({ status: 'UNSCANNABLE', reason: 'encrypted', detail: 'encrypted Zip content', signature: 'Heuristics.Encrypted.Zip' }),
+      report({ status: 'unscannable', reason: 'encrypted', detail: 'encrypted Zip content', signature: 'Heuristics.Encrypted.Zip' }),
     ),
     'f.txt: encrypted Zip content (Heuristics.Encrypted.Zip) UNSCANNABLE',
   );
-  assert.equal(textLine(report(refusedForSize(2, 1)!)), 'f.txt: larger than MAX_FILE_SIZE (2 bytes; the limit is 1) UNSCANNABLE');
-  assert.equal(textLine(report({ status: 'ERROR', detail: 'no such file' })), 'f.txt: ERROR no such file');
-  assert.equal(textLine(report({ status: 'CLEAN' }, { kind: 'stdin', target: '-' })), 'stdin: OK');
-  assert.equal(textLine(report({ status: 'CLEAN' }, { kind: 's3', target: 's3://b/k', bucket: 'b', key: 'k' })), 's3://b/k: OK');
+  assert.equal(textLine(report(tooLarge(2, 1)!)), 'f.txt: larger than MAX_FILE_SIZE (2 bytes; the limit is 1) UNSCANNABLE');
+  assert.equal(textLine(report({ status: 'error', detail: 'no such file' })), 'f.txt: ERROR no such file');
+  assert.equal(textLine(report({ status: 'clean' }, { kind: 'stdin', target: '-' })), 'stdin: OK');
+  assert.equal(textLine(report({ status: 'clean' }, { kind: 's3', target: 's3://b/k', bucket: 'b', key: 'k' })), 's3://b/k: OK');
 });
 
 test('text lines: a file name cannot forge a line or a result', () => {
   const name = 'evil\n/etc/passwd: OK\u2028\\x0a\u009b';
-  const line = textLine(report({ status: 'INFECTED', signature: 'X' }, file(name)));
+  const line = textLine(report({ status: 'infected', signature: 'X' }, file(name)));
   assert.equal(line, 'evil\\x0a/etc/passwd: OK\\u2028\\\\x0a\\u009b: X FOUND');
   assert.equal(line.split('\n').length, 1);
   assert.equal(printable('plain name.txt'), 'plain name.txt');
@@ -149,7 +160,7 @@ test('text lines: a file name cannot forge a line or a result', () => {
 
 test('JSON lines: every field, always', () => {
   const s3: ScanTargetSpec = { kind: 's3', target: 's3://b/k', bucket: 'b', key: 'k' };
-  const line = jsonLine({ target: s3, outcome: { status: 'INFECTED', signature: 'X' }, bytes: 68, versionId: 'v1', eTag: 'e' });
+  const line = jsonLine({ target: s3, outcome: { status: 'infected', signature: 'X' }, bytes: 68, versionId: 'v1', eTag: 'e' });
   assert.deepEqual(JSON.parse(line), {
     target: 's3://b/k',
     kind: 's3',
@@ -163,7 +174,7 @@ test('JSON lines: every field, always', () => {
     versionId: 'v1',
     eTag: 'e',
   });
-  assert.deepEqual(JSON.parse(jsonLine(report({ status: 'ERROR', detail: 'no such file' }))), {
+  assert.deepEqual(JSON.parse(jsonLine(report({ status: 'error', detail: 'no such file' }))), {
     target: 'f.txt',
     kind: 'file',
     status: 'ERROR',
@@ -176,7 +187,7 @@ test('JSON lines: every field, always', () => {
     versionId: null,
     eTag: null,
   });
-  assert.equal(JSON.parse(jsonLine(report({ status: 'CLEAN' }, { kind: 'stdin', target: '-' })))['target'], '-');
+  assert.equal(JSON.parse(jsonLine(report({ status: 'clean' }, { kind: 'stdin', target: '-' })))['target'], '-');
   // A newline in a name stays inside the JSON string: still one line.
-  assert.equal(jsonLine(report({ status: 'CLEAN' }, file('a\nb'))).split('\n').length, 1);
+  assert.equal(jsonLine(report({ status: 'clean' }, file('a\nb'))).split('\n').length, 1);
 });

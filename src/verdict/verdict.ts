@@ -1,0 +1,88 @@
+/**
+ * The verdict on one file, one type from clamd's reply to the outcome event,
+ * and the one place that spells it for the outside world: the log line's
+ * `outcome` and the metric label, the status word of the tag, the quarantine
+ * report and the message attributes, the report's `reason`, and the status
+ * column of `bucketscan scan`. Those spellings are a contract with downstream
+ * consumers (docs/behaviour.md): change them only on purpose.
+ */
+
+/**
+ * Why clamd could not inspect all of a file: a scan limit (reported as
+ * Heuristics.Limits.Exceeded.<limit> with AlertExceedsMax), encrypted content it
+ * cannot open (Heuristics.Encrypted.<format> with the AlertEncrypted* options), or
+ * a stream longer than its StreamMaxLength ("INSTREAM size limit exceeded").
+ */
+export type UnscannableReason = 'limit-exceeded' | 'encrypted' | 'stream-limit';
+
+export type Verdict =
+  /** clamd answered exactly "OK": the only way a file is ever called clean. */
+  | { status: 'clean' }
+  | { status: 'infected'; signature: string }
+  /** clamd could not fully scan it; `detail` says what in words, `signature` names the heuristic (null for the stream limit). */
+  | { status: 'unscannable'; reason: UnscannableReason; detail: string; signature: string | null }
+  /**
+   * Larger than MAX_FILE_SIZE: never scanned. `size` is what S3 (or the file
+   * system) reported, undefined for a stream that ran past the limit while it was
+   * being sent.
+   */
+  | { status: 'too-large'; size: number | undefined; maxBytes: number };
+
+export type VerdictStatus = Verdict['status'];
+export type VerdictOf<S extends VerdictStatus> = Extract<Verdict, { status: S }>;
+
+/** The word of each verdict in tags, reports and message attributes. */
+export type StatusWord = 'CLEAN' | 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
+
+/** Every spelling of every verdict. */
+const SPELLINGS = {
+  clean: { status: 'CLEAN', reason: undefined, scanStatus: 'CLEAN' },
+  infected: { status: 'INFECTED', reason: 'virus detected', scanStatus: 'INFECTED' },
+  'too-large': { status: 'TOO_LARGE', reason: 'file too large', scanStatus: 'UNSCANNABLE' },
+  unscannable: { status: 'UNSCANNABLE', reason: 'file could not be fully scanned', scanStatus: 'UNSCANNABLE' },
+} as const satisfies Record<VerdictStatus, { status: StatusWord; reason: string | undefined; scanStatus: string }>;
+
+/** The verdicts in the order the metrics list them. */
+export const VERDICT_STATUSES = ['clean', 'infected', 'too-large', 'unscannable'] as const satisfies readonly VerdictStatus[];
+
+/** The log line's `outcome` and the `outcome` label of bucketscan_records_total. */
+export function outcomeOf(verdict: Verdict): VerdictStatus {
+  return verdict.status;
+}
+
+/** The status tag's value, the report's `status`, and the `status` attribute of forwarded and published messages. */
+export function statusOf<V extends Verdict>(verdict: V): (typeof SPELLINGS)[V['status']]['status'] {
+  return SPELLINGS[verdict.status as V['status']].status;
+}
+
+/** A verdict that sends the file to quarantine: never clean. */
+export type QuarantineVerdict = Exclude<Verdict, { status: 'clean' }>;
+/** The status words of the quarantine report. */
+export type QuarantineStatus = (typeof SPELLINGS)[QuarantineVerdict['status']]['status'];
+
+/** The quarantine report's `reason` (and the SNS subject's words) for each report status. */
+export const REPORT_REASONS = {
+  INFECTED: SPELLINGS.infected.reason,
+  TOO_LARGE: SPELLINGS['too-large'].reason,
+  UNSCANNABLE: SPELLINGS.unscannable.reason,
+} as const satisfies Record<QuarantineStatus, string>;
+export type ReportReason = (typeof REPORT_REASONS)[QuarantineStatus];
+
+/** The status word that opens a file for reading under the fail-closed bucket policy. */
+export const CLEAN_STATUS = SPELLINGS.clean.status;
+
+/** `bucketscan scan`'s status column: a file refused for its size is UNSCANNABLE there, with the reason `too-large`. */
+export function scanStatusOf(verdict: Verdict): (typeof SPELLINGS)[VerdictStatus]['scanStatus'] {
+  return SPELLINGS[verdict.status].scanStatus;
+}
+
+/** The signature clamd named, null where there is none (clean, too large, the stream limit). */
+export function signatureOf(verdict: Verdict): string | null {
+  return verdict.status === 'infected' || verdict.status === 'unscannable' ? verdict.signature : null;
+}
+
+/**
+ * The status tag's key unless SCAN_STATUS_TAG (or `bucketscan policy --tag-key`)
+ * names another.
+ */
+export const DEFAULT_STATUS_TAG = 'bucketscan-status';

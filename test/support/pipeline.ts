@@ -1,0 +1,76 @@
+/**
+ * The pipeline's dependencies and settings for unit tests. Every part a test
+ * does not give throws when it is used, so a test says exactly which of S3, SNS,
+ * the validation queue and clamd it expects to be reached.
+ */
+import type { Logger } from '../../src/log/logger.ts';
+import type { Forwarder, Notifier, ObjectStore, PipelineDeps, PipelineSettings, Scanner, SourceSettings } from '../../src/pipeline/deps.ts';
+import type { MessageContext } from '../../src/pipeline/process-message.ts';
+
+const unexpected = (what: string) => async (): Promise<never> => {
+  throw new Error(`${what} must not be reached here`);
+};
+
+export interface DepsParts {
+  objects?: Partial<ObjectStore>;
+  notifier?: Notifier;
+  forwarder?: Forwarder;
+  scanner?: Scanner;
+  engine?: PipelineDeps['engine'];
+  now?: () => Date;
+}
+
+export function pipelineDeps(parts: DepsParts = {}): PipelineDeps {
+  return {
+    objects: {
+      open: unexpected('S3 GetObject'),
+      getTags: unexpected('S3 GetObjectTagging'),
+      putTags: unexpected('S3 PutObjectTagging'),
+      copy: unexpected('S3 CopyObject'),
+      putJson: unexpected('S3 PutObject'),
+      getJson: unexpected('S3 GetObject (report)'),
+      headMetadata: unexpected('S3 HeadObject'),
+      replaceMetadata: unexpected('S3 CopyObject (metadata)'),
+      deleteVersion: unexpected('S3 DeleteObject'),
+      ...parts.objects,
+    },
+    notifier: parts.notifier ?? { publish: unexpected('SNS Publish') },
+    forwarder: parts.forwarder ?? { forward: unexpected('the validation queue') },
+    scanner: parts.scanner ?? { scan: unexpected('clamd') },
+    engine: parts.engine ?? unexpected('clamd VERSION'),
+    now:
+      parts.now ??
+      (() => {
+        throw new Error('the clock must not be read here');
+      }),
+  };
+}
+
+export function pipelineSettings(
+  source: Partial<SourceSettings> = {},
+  rest: Partial<Omit<PipelineSettings, 'source'>> = {},
+): PipelineSettings {
+  return {
+    source: {
+      bucket: 'unprocessed',
+      prefix: '',
+      quarantine: { bucket: 'quarantine', prefix: '' },
+      statusTag: undefined,
+      ...source,
+    },
+    maxFileSizeBytes: 1024 * 1024,
+    unscannableAction: 'quarantine',
+    multipartCopyThresholdBytes: 5 * 1024 ** 3,
+    ...rest,
+  };
+}
+
+/** A context for processMessage: the given logger, settings for the bucket `rules` names, and deps. */
+export function messageContext(
+  logger: Logger,
+  rules: { bucket: string; prefix: string },
+  deps: PipelineDeps = pipelineDeps(),
+  extra: Partial<MessageContext> = {},
+): MessageContext {
+  return { settings: pipelineSettings(rules), deps, logger, ...extra };
+}
