@@ -247,13 +247,6 @@ export function backfillRows(result: BackfillResult | undefined, num: (value: nu
   return rows;
 }
 
-/** The phase in the report's Method list. */
-export const BACKFILL_METHOD = `- **Backfill** (\`backfill\`, \`bench/backfill.ts\`). A fresh upload's time to verdict while a
-  large rescan waits: small files uploaded one at a time at a steady pace, each timed from
-  its PutObject to its forward on the validation queue, with a freshly started worker
-  each time: with no backlog; behind rescan events queued on the inbound queue first
-  (\`bucketscan rescan\` without \`RESCAN_QUEUE\`; the rescan loop itself queues them,
-  repeats of the same objects); and with them on \`RESCAN_QUEUE\`, which the worker reads
-  only with capacity uploads leave free (a worker that does not read it leaves the
-  backlog untouched, and the row says so). The inbound run's backfill rate, extrapolated
-  to a million events, is the wait a million-object backfill adds there.`;
+/** What the report says above the phase's table. */
+export const BACKFILL_NOTE =
+  "Small uploads one at a time, each timed from its PutObject to its forward (the verdict), with a freshly started worker each time: with no backlog, behind rescan events queued on the inbound queue first (`bucketscan rescan` without `RESCAN_QUEUE`), and beside them on `RESCAN_QUEUE`, which the worker reads only with the capacity uploads leave free. The inbound run's backfill rate, extrapolated, is the wait a million-object backfill adds to an upload there.";
