@@ -4,7 +4,16 @@
  * the validation queue and clamd it expects to be reached.
  */
 import type { Logger } from '../../src/log/logger.ts';
-import type { Forwarder, Notifier, ObjectStore, PipelineDeps, PipelineSettings, Scanner, SourceSettings } from '../../src/pipeline/deps.ts';
+import type {
+  Forwarder,
+  Notifier,
+  ObjectStore,
+  PipelineDeps,
+  PipelineSettings,
+  ResultPublisher,
+  Scanner,
+  Source,
+} from '../../src/pipeline/deps.ts';
 import type { MessageContext } from '../../src/pipeline/process-message.ts';
 
 const unexpected = (what: string) => async (): Promise<never> => {
@@ -16,6 +25,7 @@ export interface DepsParts {
   notifier?: Notifier;
   forwarder?: Forwarder;
   scanner?: Scanner;
+  results?: ResultPublisher;
   engine?: PipelineDeps['engine'];
   now?: () => Date;
 }
@@ -37,6 +47,7 @@ export function pipelineDeps(parts: DepsParts = {}): PipelineDeps {
     notifier: parts.notifier ?? { publish: unexpected('SNS Publish') },
     forwarder: parts.forwarder ?? { forward: unexpected('the validation queue') },
     scanner: parts.scanner ?? { scan: unexpected('clamd') },
+    ...(parts.results ? { results: parts.results } : {}),
     engine: parts.engine ?? unexpected('clamd VERSION'),
     now:
       parts.now ??
@@ -46,18 +57,25 @@ export function pipelineDeps(parts: DepsParts = {}): PipelineDeps {
   };
 }
 
-export function pipelineSettings(
-  source: Partial<SourceSettings> = {},
-  rest: Partial<Omit<PipelineSettings, 'source'>> = {},
-): PipelineSettings {
+/** One source as the single-bucket variables describe it (bucket "unprocessed", validation queue "validation"), with `overrides`. */
+export function testSource(overrides: Partial<Source> = {}): Source {
   return {
-    source: {
-      bucket: 'unprocessed',
-      prefix: '',
-      quarantine: { bucket: 'quarantine', prefix: '' },
-      statusTag: undefined,
-      ...source,
-    },
+    label: 'UNPROCESSED_BUCKET_NAME',
+    bucket: 'unprocessed',
+    prefix: '',
+    keyLayout: 'submission',
+    quarantine: { bucket: 'quarantine', prefix: '' },
+    validationQueue: { name: 'validation' },
+    notificationTopicArn: undefined,
+    statusTag: undefined,
+    ...overrides,
+  };
+}
+
+/** Settings with one source (`source` over testSource's defaults), or `rest.sources`. */
+export function pipelineSettings(source: Partial<Source> = {}, rest: Partial<PipelineSettings> = {}): PipelineSettings {
+  return {
+    sources: [testSource(source)],
     maxFileSizeBytes: 1024 * 1024,
     unscannableAction: 'quarantine',
     multipartCopyThresholdBytes: 5 * 1024 ** 3,

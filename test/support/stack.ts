@@ -66,6 +66,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** false: uploads raise no events; the test sends hand-built messages. */
   notifications?: boolean;
+  /** More for the emulator to create (more sources' buckets and queues, a rescan queue). */
+  resources?: Pick<LocalResources, 'moreSources' | 'rescanQueueName'>;
 }
 
 export type QueueName = 'validation' | 'notification' | 'inbound' | 'deadLetter';
@@ -112,7 +114,7 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
   const logger = createLogger('debug', 'bucketscan', logs.stream);
   const emulator = await startEmulator({
     port: 0,
-    resources: RESOURCES,
+    resources: { ...RESOURCES, ...options.resources },
     logger: createLogger('warn', 'emulator'),
     notifications: options.notifications ?? true,
   });
