@@ -75,8 +75,14 @@ deploy/node_modules/.bucketscan-installed: deploy/package.json deploy/package-lo
 	@touch $@
 
 .PHONY: test-deploy deploy-template
-test-deploy: deps clamd dist/cli.js deploy/node_modules/.bucketscan-installed
+test-deploy: deps clamd shellcheck dist/cli.js deploy/node_modules/.bucketscan-installed
 	npm --prefix deploy test
+
+# The definitions updater's scripts (deploy/updater/*.sh) are checked with shellcheck (Debian's package).
+.PHONY: shellcheck
+shellcheck:
+	@command -v shellcheck >/dev/null 2>&1 || { echo "bucketscan: shellcheck not found; installing it with apt-get" >&2; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; }
 
 # Rewrites deploy/bucketscan.template.json from the construct.
 deploy-template: deploy/node_modules/.bucketscan-installed

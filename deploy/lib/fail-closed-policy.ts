@@ -25,11 +25,27 @@ export interface FailClosedPolicyOptions {
 
 export function failClosedStatements(options: FailClosedPolicyOptions): iam.PolicyStatement[] {
   const { objectsArn, statusTag, scannerRoleArn, readers, readersCondition } = options;
-  // Two operators on one key, both must hold for the deny: not the scanner, and
-  // none of the readers (ArnNotLike with a list is true when no entry matches).
+  const readExemption = exemptScannerAndReaders(scannerRoleArn, readers, readersCondition);
+  return policyStatements({ objectsArn, scannerArn: scannerRoleArn, readerArns: [], tagKey: statusTag, readExemption }).map((statement) =>
+    iam.PolicyStatement.fromJson(statement),
+  );
+}
+
+/**
+ * The condition of a deny that spares the scanner and the named readers. Two
+ * operators on one key, both must hold for the deny: not the scanner, and none of
+ * the readers (ArnNotLike with a list is true when no entry matches). With
+ * `readersCondition`, the readers clause exists only where it holds (the template's
+ * empty-list case).
+ */
+export function exemptScannerAndReaders(
+  scannerRoleArn: string,
+  readers: string[],
+  readersCondition?: CfnCondition,
+): Record<string, unknown> {
   const hasReaders = readers.some((reader) => reader !== '');
   const readersClause = { 'aws:PrincipalArn': readers };
-  const readExemption = {
+  return {
     ArnNotEquals: { 'aws:PrincipalArn': scannerRoleArn },
     ...(!hasReaders
       ? {}
@@ -37,7 +53,4 @@ export function failClosedStatements(options: FailClosedPolicyOptions): iam.Poli
         ? { ArnNotLike: Fn.conditionIf(readersCondition.logicalId, readersClause, Aws.NO_VALUE) }
         : { ArnNotLike: readersClause }),
   };
-  return policyStatements({ objectsArn, scannerArn: scannerRoleArn, readerArns: [], tagKey: statusTag, readExemption }).map((statement) =>
-    iam.PolicyStatement.fromJson(statement),
-  );
 }

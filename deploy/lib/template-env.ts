@@ -7,9 +7,13 @@
 
 export type Template = {
   Parameters?: Record<string, { Default?: unknown; Type?: string }>;
+  Conditions?: Record<string, unknown>;
   Mappings?: Record<string, Record<string, Record<string, unknown>>>;
-  Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  Resources: Record<string, { Type: string; Properties?: Record<string, unknown>; Condition?: string }>;
 };
+
+/** What `Ref: AWS::NoValue` resolves to: removed from the object or list that holds it. */
+export const NO_VALUE: unique symbol = Symbol('AWS::NoValue');
 
 export interface ResolveContext {
   /** Values for parameters; a parameter not given here takes its Default. */
@@ -76,8 +80,9 @@ export function resolve(template: Template, value: unknown, context: ResolveCont
       return found;
     }
     case 'Fn::Join': {
-      const [separator, parts] = arg as [string, unknown[]];
-      return (resolve(template, parts, context, where) as unknown[]).map(String).join(separator);
+      const [separator, parts] = arg as [string, unknown];
+      const list = resolve(template, parts, context, where) as unknown[];
+      return list.flat().map(String).join(separator);
     }
     case 'Fn::Select': {
       const [index, list] = arg as [unknown, unknown];
@@ -87,6 +92,10 @@ export function resolve(template: Template, value: unknown, context: ResolveCont
     case 'Fn::Split': {
       const [separator, source] = arg as [string, unknown];
       return String(resolve(template, source, context, where)).split(separator);
+    }
+    case 'Fn::If': {
+      const [condition, whenTrue, whenFalse] = arg as [string, unknown, unknown];
+      return resolveDeep(template, isConditionTrue(template, condition, context, where) ? whenTrue : whenFalse, context, where);
     }
     case 'Fn::FindInMap': {
       const [map, top, second] = (arg as unknown[]).map((part) => String(resolve(template, part, context, where)));
@@ -99,7 +108,58 @@ export function resolve(template: Template, value: unknown, context: ResolveCont
   }
 }
 
+/** True when the template's condition holds for these parameters. */
+export function isConditionTrue(template: Template, name: string, context: ResolveContext, where: string): boolean {
+  const expression = template.Conditions?.[name];
+  if (expression === undefined) throw new Error(`${where}: no condition ${name}`);
+  return Boolean(evaluateCondition(template, expression, context, where));
+}
+
+function evaluateCondition(template: Template, expression: unknown, context: ResolveContext, where: string): unknown {
+  if (expression === null || typeof expression !== 'object' || Array.isArray(expression)) return expression;
+  const [fn, arg] = Object.entries(expression)[0] as [string, unknown];
+  const all = () => (arg as unknown[]).map((item) => evaluateCondition(template, item, context, where));
+  switch (fn) {
+    case 'Fn::Equals': {
+      const [a, b] = (arg as unknown[]).map((item) => resolveDeep(template, item, context, where));
+      return JSON.stringify(a) === JSON.stringify(b);
+    }
+    case 'Fn::Not':
+      return !all()[0];
+    case 'Fn::And':
+      return all().every(Boolean);
+    case 'Fn::Or':
+      return all().some(Boolean);
+    case 'Condition':
+      return isConditionTrue(template, arg as string, context, where);
+    default:
+      return resolveDeep(template, expression, context, where);
+  }
+}
+
+/** Resolves every intrinsic inside plain objects and lists too; NO_VALUE entries are dropped. */
+export function resolveDeep(template: Template, value: unknown, context: ResolveContext, where: string): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    return value.map((item) => resolveDeep(template, item, context, where)).filter((item) => item !== NO_VALUE);
+  }
+  const keys = Object.keys(value);
+  if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::'))) {
+    const resolved = resolve(template, value, context, where);
+    return resolved === NO_VALUE || typeof resolved !== 'object' || resolved === null
+      ? resolved
+      : resolveDeep(template, resolved, context, where);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const resolved = resolveDeep(template, item, context, `${where}.${key}`);
+    if (resolved !== NO_VALUE) out[key] = resolved;
+  }
+  return out;
+}
+
 function ref(template: Template, name: string, context: ResolveContext, where: string): unknown {
+  if (name === 'AWS::NoValue') return NO_VALUE;
   if (name.startsWith('AWS::')) {
     const found = context.pseudo?.[name];
     if (found === undefined) throw new Error(`${where}: no local value for the pseudo parameter ${name}`);
@@ -109,6 +169,7 @@ function ref(template: Template, name: string, context: ResolveContext, where: s
   if (parameter) {
     const given = context.parameters?.[name] ?? parameter.Default;
     if (given === undefined) throw new Error(`${where}: parameter ${name} has no default and no value was given`);
+    if (parameter.Type === 'CommaDelimitedList' || parameter.Type?.startsWith('List<')) return String(given).split(',');
     return String(given);
   }
   if (template.Resources[name]) {

@@ -4,12 +4,14 @@
  * `aws cloudformation deploy`. Environment-agnostic (no account, no region, no
  * lookups), so it synthesizes offline.
  */
-import { Aws, CfnCondition, CfnMapping, CfnOutput, CfnParameter, type CfnResource, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnCondition, CfnMapping, CfnOutput, CfnParameter, type CfnResource, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { DEFAULTS } from '../../src/config/defaults.ts';
 import { BucketScan, DEFAULT_AWS_CLI_IMAGE } from './bucketscan.ts';
+import { ECR_IMAGE_CONSTRAINT, ECR_IMAGE_PATTERN, ECR_OR_PUBLIC_IMAGE_PATTERN } from './images.ts';
 import { TEMPLATE_CONCURRENCIES, TEMPLATE_MAX_FILE_SIZES, taskSize } from './sizing.ts';
 
 export class BucketScanTemplateStack extends Stack {
@@ -22,25 +24,42 @@ export class BucketScanTemplateStack extends Stack {
     });
     const parameter = (name: string, options: ConstructorParameters<typeof CfnParameter>[2]) => new CfnParameter(this, name, options);
 
-    const vpcId = parameter('VpcId', {
-      type: 'AWS::EC2::VPC::Id',
-      description:
-        "VPC for the tasks. It needs an S3 gateway endpoint on the subnets' route tables (the definitions mirror is read through it).",
-    });
+    const vpcId = parameter('VpcId', { type: 'AWS::EC2::VPC::Id', description: 'VPC for the tasks.' });
     const subnetIds = parameter('SubnetIds', {
       type: 'List<AWS::EC2::Subnet::Id>',
       description:
-        'Subnets for the tasks: private subnets with a NAT gateway or VPC endpoints, or public subnets with AssignPublicIp=ENABLED.',
+        'Subnets for the tasks. They need the internet for the definitions updater: private subnets with a NAT gateway, or public ' +
+        'subnets with AssignPublicIp=ENABLED. A preflight check fails the stack with the reason when they do not.',
     });
-    const assignPublicIp = parameter('AssignPublicIp', { type: 'String', default: 'DISABLED', allowedValues: ['DISABLED', 'ENABLED'] });
+    const assignPublicIp = parameter('AssignPublicIp', {
+      type: 'String',
+      default: 'DISABLED',
+      allowedValues: ['DISABLED', 'ENABLED'],
+      description: 'ENABLED for public subnets without a NAT gateway.',
+    });
+    const routeTableIds = parameter('RouteTableIds', {
+      type: 'CommaDelimitedList',
+      default: '',
+      description:
+        'The route tables of SubnetIds: the stack creates the S3 gateway endpoint the tasks read the definitions mirror through. Leave empty if the VPC has one on them already (the preflight check makes sure).',
+    });
     const workerImage = parameter('WorkerImage', {
       type: 'String',
-      description: "Worker image URI (the repository's Dockerfile), e.g. <account>.dkr.ecr.<region>.amazonaws.com/bucketscan:<tag>",
+      allowedPattern: ECR_IMAGE_PATTERN,
+      constraintDescription: `WorkerImage ${ECR_IMAGE_CONSTRAINT}`,
+      description: "Worker image URI (the repository's Dockerfile) in ECR: <account>.dkr.ecr.<region>.amazonaws.com/bucketscan:<tag>",
     });
-    const clamdImage = parameter('ClamdImage', { type: 'String', description: 'clamd image URI (images/clamd/Dockerfile)' });
+    const clamdImage = parameter('ClamdImage', {
+      type: 'String',
+      allowedPattern: ECR_IMAGE_PATTERN,
+      constraintDescription: `ClamdImage ${ECR_IMAGE_CONSTRAINT}`,
+      description: 'clamd image URI (images/clamd/Dockerfile) in ECR: <account>.dkr.ecr.<region>.amazonaws.com/bucketscan-clamd:<tag>',
+    });
     const awsCliImage = parameter('AwsCliImage', {
       type: 'String',
       default: DEFAULT_AWS_CLI_IMAGE,
+      allowedPattern: ECR_OR_PUBLIC_IMAGE_PATTERN,
+      constraintDescription: 'AwsCliImage must be a public ECR image (public.ecr.aws/...) or a private ECR image URI',
       description: 'AWS CLI v2 image for the definitions updater',
     });
     const unprocessedBucket = parameter('UnprocessedBucketName', {
@@ -73,7 +92,7 @@ export class BucketScanTemplateStack extends Stack {
     });
     const concurrency = parameter('Concurrency', {
       type: 'Number',
-      default: '4',
+      default: String(DEFAULTS.concurrency),
       allowedValues: TEMPLATE_CONCURRENCIES.map(String),
       description: 'CONCURRENCY: scans at once per task. Task CPU, memory and storage follow from it.',
     });
@@ -106,6 +125,30 @@ export class BucketScanTemplateStack extends Stack {
       default: '',
       description: 'Role ARNs that may read unscanned objects',
     });
+    const quarantineReaders = parameter('QuarantineReaders', {
+      type: 'CommaDelimitedList',
+      default: '',
+      description: 'Role ARNs that may read quarantined files and reports besides the scanner (a security team)',
+    });
+    const kmsKeyArns = parameter('KmsKeyArns', {
+      type: 'CommaDelimitedList',
+      default: '',
+      description:
+        'KMS key ARNs of the unprocessed and quarantine buckets, when they use SSE-KMS: the worker may use exactly these, through S3 only',
+    });
+    const messageEncryption = parameter('MessageEncryption', {
+      type: 'String',
+      default: 'sqs-managed',
+      allowedValues: ['sqs-managed', 'customer-key'],
+      description: 'Queues and the virus-notification topic: SSE-SQS and the AWS managed SNS key, or a customer key this stack creates',
+    });
+    const wakeUp = parameter('WakeUp', {
+      type: 'String',
+      default: 'metrics',
+      allowedValues: ['metrics', 'function'],
+      description:
+        'How an upload wakes a fleet scaled to zero: SQS metrics (minutes; up to about 15 after a quiet day), or also a function on the upload event (seconds): docs/deploy.md',
+    });
 
     // Task sizes for every allowed MaxFileSize x Concurrency, computed by sizing.ts:
     // CloudFormation has no arithmetic, so the template looks them up.
@@ -131,6 +174,28 @@ export class BucketScanTemplateStack extends Stack {
     const hasReaders = new CfnCondition(this, 'HasFailClosedReaders', {
       expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', readers.valueAsList), '')),
     });
+    const createS3Endpoint = new CfnCondition(this, 'CreateS3Endpoint', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', routeTableIds.valueAsList), '')),
+    });
+    const hasQuarantineReaders = new CfnCondition(this, 'HasQuarantineReaders', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', quarantineReaders.valueAsList), '')),
+    });
+    const hasKmsKeys = new CfnCondition(this, 'HasKmsKeys', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', kmsKeyArns.valueAsList), '')),
+    });
+    const customerKey = new CfnCondition(this, 'UseCustomerKey', {
+      expression: Fn.conditionEquals(messageEncryption.valueAsString, 'customer-key'),
+    });
+    const wakeUpFunction = new CfnCondition(this, 'UseWakeUpFunction', {
+      expression: Fn.conditionEquals(wakeUp.valueAsString, 'function'),
+    });
+    const awsCliIsPrivate = new CfnCondition(this, 'AwsCliImageIsPrivateEcr', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.select(0, Fn.split('/', awsCliImage.valueAsString)), 'public.ecr.aws')),
+    });
+    // What a busy task holds (CONCURRENCY + RECEIVE_AHEAD, which defaults to CONCURRENCY), the scaling target.
+    const scalingTargets = new CfnMapping(this, 'ScalingTarget', {
+      mapping: Object.fromEntries(TEMPLATE_CONCURRENCIES.map((c) => [`${c}`, { messagesPerTask: 2 * c }])),
+    });
 
     const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
       vpcId: vpcId.valueAsString,
@@ -142,9 +207,19 @@ export class BucketScanTemplateStack extends Stack {
       vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       assignPublicIp: assignPublicIp.valueAsString,
+      subnetIds: subnetIds.valueAsList,
+      s3Endpoint: { routeTableIds: routeTableIds.valueAsList, condition: createS3Endpoint },
       workerImage: ecs.ContainerImage.fromRegistry(workerImage.valueAsString),
       clamdImage: ecs.ContainerImage.fromRegistry(clamdImage.valueAsString),
       awsCliImage: ecs.ContainerImage.fromRegistry(awsCliImage.valueAsString),
+      awsCliImageGrant: { condition: awsCliIsPrivate, uri: awsCliImage.valueAsString },
+      quarantineReaders: quarantineReaders.valueAsList,
+      quarantineReadersCondition: hasQuarantineReaders,
+      kmsKeyArns: kmsKeyArns.valueAsList,
+      kmsKeysCondition: hasKmsKeys,
+      messageEncryptionCondition: customerKey,
+      wakeUpCondition: wakeUpFunction,
+      scalingTarget: Token.asNumber(scalingTargets.findInMap(concurrency.valueAsString, 'messagesPerTask')),
       unprocessedBucketName: unprocessedBucket.valueAsString,
       unprocessedPrefix: unprocessedPrefix.valueAsString,
       quarantinePrefix: quarantinePrefix.valueAsString,
@@ -161,7 +236,12 @@ export class BucketScanTemplateStack extends Stack {
       maxTasks: maxTasks.valueAsNumber,
       unscannableAction: unscannableAction.valueAsString as 'quarantine',
       alarmEmail: alarmEmail.valueAsString,
-      failClosedReads: { readers: readers.valueAsList, condition: applyFailClosed, readersCondition: hasReaders },
+      failClosedReads: {
+        readers: readers.valueAsList,
+        condition: applyFailClosed,
+        readersCondition: hasReaders,
+        enabled: failClosed.valueAsString,
+      },
     });
 
     // An empty prefix means "the whole bucket": no filter rule at all (S3 would
@@ -179,6 +259,12 @@ export class BucketScanTemplateStack extends Stack {
       ),
     );
 
+    // S3 sends events to EventBridge only for the wake-up function.
+    notifications.addPropertyOverride(
+      'NotificationConfiguration.EventBridgeConfiguration',
+      Fn.conditionIf(wakeUpFunction.logicalId, {}, Aws.NO_VALUE),
+    );
+
     // The email subscription exists only when an address was given.
     for (const child of this.bucketScan.alarmTopic.node.findAll()) {
       if (child instanceof sns.CfnSubscription) child.cfnOptions.condition = hasEmail;
@@ -192,6 +278,7 @@ export class BucketScanTemplateStack extends Stack {
     output('AlarmTopicArn', this.bucketScan.alarmTopic.topicArn, 'Alarms: subscribe here');
     output('QuarantineBucketName', this.bucketScan.quarantineBucket.bucketName, 'Quarantined files and their reports');
     output('DefinitionsMirrorBucketName', this.bucketScan.mirrorBucket.bucketName, 'The ClamAV definitions mirror');
+    output('OperatorPolicyArn', this.bucketScan.operatorPolicy.managedPolicyArn, 'Attach to the role that runs bucketscan rescan and dlq');
     output('ScannerRoleArn', this.bucketScan.taskDefinition.taskRole.roleArn, "The worker's role (for bucketscan policy --scanner-role)");
     output('ClusterName', this.bucketScan.cluster.clusterName, 'ECS cluster');
     output('ServiceName', this.bucketScan.service.serviceName, 'ECS service');

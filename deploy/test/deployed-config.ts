@@ -58,13 +58,13 @@ export function deployedConfigTests(
     const context: ResolveContext = {
       parameters: { UnprocessedBucketName: DEFAULT_RESOURCES.unprocessedBucket },
       refs: {
-        [logicalIdOf(TEMPLATE, 'AWS::S3::Bucket', 'BucketScanQuarantine')]: DEFAULT_RESOURCES.quarantineBucket,
-        [logicalIdOf(TEMPLATE, 'AWS::SQS::Queue', 'BucketScanInbound')]: emulator.queueUrls.inbound,
-        [logicalIdOf(TEMPLATE, 'AWS::SQS::Queue', 'BucketScanValidation')]: emulator.queueUrls.validation,
-        [logicalIdOf(TEMPLATE, 'AWS::SNS::Topic', 'BucketScanVirusNotifications')]: emulator.topicArn,
+        [logicalIdOf(TEMPLATE, 'AWS::S3::Bucket', 'BucketScanQuarantineBucket')]: DEFAULT_RESOURCES.quarantineBucket,
+        [logicalIdOf(TEMPLATE, 'AWS::SQS::Queue', 'BucketScanQueuesInbound')]: emulator.queueUrls.inbound,
+        [logicalIdOf(TEMPLATE, 'AWS::SQS::Queue', 'BucketScanQueuesValidation')]: emulator.queueUrls.validation,
+        [logicalIdOf(TEMPLATE, 'AWS::SNS::Topic', 'BucketScanQuarantineVirusNotifications')]: emulator.topicArn,
       },
       attributes: {
-        [`${logicalIdOf(TEMPLATE, 'AWS::S3::Bucket', 'BucketScanDefinitionsMirror')}.RegionalDomainName`]: 'mirror.invalid',
+        [`${logicalIdOf(TEMPLATE, 'AWS::S3::Bucket', 'BucketScanMirrorBucket')}.RegionalDomainName`]: 'mirror.invalid',
       },
       pseudo: { 'AWS::Region': REGION, 'AWS::StackName': STACK_NAME, 'AWS::AccountId': '000000000000', 'AWS::Partition': 'aws' },
     };

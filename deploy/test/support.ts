@@ -3,7 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BucketScan, type BucketScanProps } from '../lib/bucketscan.ts';
@@ -84,4 +84,24 @@ export function resourcesOf(template: Template, type: string): Array<[string, Re
 export function only<T>(items: T[], what: string): T {
   if (items.length !== 1) throw new Error(`expected exactly one ${what}, found ${items.length}`);
   return items[0]!;
+}
+
+/**
+ * A generated section of a document, between its markers: equal to `text`, or
+ * rewritten when BUCKETSCAN_WRITE_DOCS=1.
+ */
+export function expectGeneratedSection(file: string, start: string, end: string, text: string): void {
+  const current = readFileSync(file, 'utf8');
+  const from = current.indexOf(start);
+  const to = current.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`${file} lacks the markers ${start} ... ${end}`);
+  if (process.env['BUCKETSCAN_WRITE_DOCS'] === '1') {
+    writeFileSync(file, current.slice(0, from) + text + current.slice(to + end.length));
+    return;
+  }
+  if (current.slice(from, to + end.length) !== text) {
+    throw new Error(
+      `the generated section of ${file} is stale (${start.slice(0, 40)}...): BUCKETSCAN_WRITE_DOCS=1 npm --prefix deploy test rewrites it`,
+    );
+  }
 }

@@ -15,17 +15,18 @@ import { ACCOUNT, constructStack, constructStackWith, only, resourcesOf, synth }
 const raw: CfnTemplate = synthesizeTemplate();
 const template = Template.fromJSON(raw as unknown as Record<string, unknown>);
 const id = (type: string, prefix: string) => logicalIdOf(raw, type, prefix);
-const INBOUND = id('AWS::SQS::Queue', 'BucketScanInbound');
-const DLQ = id('AWS::SQS::Queue', 'BucketScanInboundDeadLetters');
-const VALIDATION = id('AWS::SQS::Queue', 'BucketScanValidation');
-const TOPIC = id('AWS::SNS::Topic', 'BucketScanVirusNotifications');
-const ALARM_TOPIC = id('AWS::SNS::Topic', 'BucketScanAlarms');
-const QUARANTINE = id('AWS::S3::Bucket', 'BucketScanQuarantine');
-const MIRROR = id('AWS::S3::Bucket', 'BucketScanDefinitionsMirror');
-const CLUSTER = id('AWS::ECS::Cluster', 'BucketScanCluster');
-const SERVICE = id('AWS::ECS::Service', 'BucketScanService');
-const TASK = id('AWS::ECS::TaskDefinition', 'BucketScanTask');
-const TASK_ROLE = id('AWS::IAM::Role', 'BucketScanTaskTaskRole');
+const INBOUND = id('AWS::SQS::Queue', 'BucketScanQueuesInbound');
+const DLQ = id('AWS::SQS::Queue', 'BucketScanQueuesInboundDeadLetters');
+const VALIDATION = id('AWS::SQS::Queue', 'BucketScanQueuesValidation');
+const TOPIC = id('AWS::SNS::Topic', 'BucketScanQuarantineVirusNotifications');
+const ALARM_TOPIC = id('AWS::SNS::Topic', 'BucketScanAlarmsTopic');
+const QUARANTINE = id('AWS::S3::Bucket', 'BucketScanQuarantineBucket');
+const MIRROR = id('AWS::S3::Bucket', 'BucketScanMirrorBucket');
+const CLUSTER = id('AWS::ECS::Cluster', 'BucketScanScannerCluster');
+const SERVICE = id('AWS::ECS::Service', 'BucketScanScannerService');
+const TASK = id('AWS::ECS::TaskDefinition', 'BucketScanScannerTask');
+const MESSAGE_KEY = id('AWS::KMS::Key', 'BucketScanMessageKey');
+const TASK_ROLE = id('AWS::IAM::Role', 'BucketScanScannerTaskTaskRole');
 
 type Container = Record<string, unknown> & { Name: string; Environment: Array<{ Name: string; Value: unknown }> };
 const taskProps = raw.Resources[TASK]!.Properties!;
@@ -108,25 +109,37 @@ describe('S3 notifications and queues', () => {
       VisibilityTimeout: 120,
       ReceiveMessageWaitTimeSeconds: 20,
       MessageRetentionPeriod: Duration.days(4).toSeconds(),
-      SqsManagedSseEnabled: true,
     });
     const dlq = raw.Resources[DLQ]!.Properties!;
     assert.equal(dlq['MessageRetentionPeriod'], 14 * 24 * 3600);
-    assert.equal(dlq['SqsManagedSseEnabled'], true);
     assert.ok(raw.Resources[VALIDATION]!.Properties!['RedrivePolicy']);
+    // SSE-SQS, or the stack's customer key (MessageEncryption=customer-key).
     for (const [queueId, props] of resourcesOf(template, 'AWS::SQS::Queue')) {
-      assert.equal(props['SqsManagedSseEnabled'], true, `${queueId} is encrypted`);
+      assert.deepEqual(
+        props['SqsManagedSseEnabled'],
+        { 'Fn::If': ['UseCustomerKey', { Ref: 'AWS::NoValue' }, true] },
+        `${queueId} is encrypted`,
+      );
+      assert.deepEqual(props['KmsMasterKeyId'], {
+        'Fn::If': ['UseCustomerKey', { 'Fn::GetAtt': [MESSAGE_KEY, 'Arn'] }, { Ref: 'AWS::NoValue' }],
+      });
     }
     for (const [policyId, props] of resourcesOf(template, 'AWS::SQS::QueuePolicy')) {
       assert.match(JSON.stringify(props['PolicyDocument']), /"aws:SecureTransport":"false"/, `${policyId} denies plain HTTP`);
     }
   });
 
-  test('the notification topic is encrypted with the SNS managed key; both topics refuse plain HTTP; alarm email is conditional', () => {
+  test('the notification topic is encrypted with the SNS managed key (or the customer key); both topics refuse plain HTTP; alarm email is conditional', () => {
     assert.deepEqual(raw.Resources[TOPIC]!.Properties!['KmsMasterKeyId'], {
-      'Fn::Join': [
-        '',
-        ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alias/aws/sns'],
+      'Fn::If': [
+        'UseCustomerKey',
+        { 'Fn::GetAtt': [MESSAGE_KEY, 'Arn'] },
+        {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':kms:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alias/aws/sns'],
+          ],
+        },
       ],
     });
     for (const topic of [TOPIC, ALARM_TOPIC]) {
@@ -178,13 +191,27 @@ describe('buckets', () => {
         Principal: { AWS: '*' },
         Resource: [{ 'Fn::GetAtt': [QUARANTINE, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [QUARANTINE, 'Arn'] }, '/*']] }],
       },
+      {
+        // Only the scanner and the named readers read quarantined files (the IAM proof evaluates it).
+        Sid: 'DenyReadsExceptScannerAndReaders',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: ['s3:GetObject', 's3:GetObjectVersion'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [QUARANTINE, 'Arn'] }, '/*']] },
+        Condition: {
+          ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [TASK_ROLE, 'Arn'] } },
+          ArnNotLike: {
+            'Fn::If': ['HasQuarantineReaders', { 'aws:PrincipalArn': { Ref: 'QuarantineReaders' } }, { Ref: 'AWS::NoValue' }],
+          },
+        },
+      },
     ]);
   });
 
   test('quarantine expiry: 0 keeps files; a number of days expires current and noncurrent versions', () => {
     const keep = synth(...pick(constructStack({ quarantineExpirationDays: 0 })));
     const rules = only(
-      resourcesOf(keep.template, 'AWS::S3::Bucket').filter(([bid]) => bid.startsWith('BucketScanQuarantine')),
+      resourcesOf(keep.template, 'AWS::S3::Bucket').filter(([bid]) => bid.startsWith('BucketScanQuarantineBucket')),
       'quarantine',
     )[1];
     assert.doesNotMatch(JSON.stringify(rules), /ExpirationInDays/);
@@ -354,18 +381,23 @@ describe('the ECS service', () => {
     });
   });
 
-  test('stopTimeout is above SHUTDOWN_TIMEOUT', () => {
+  test('stopTimeout is above SHUTDOWN_TIMEOUT, which is above clamd MaxScanTime', () => {
     const worker = container('worker');
     const shutdown = Number(envOf('worker')['SHUTDOWN_TIMEOUT']);
-    assert.equal(shutdown, 25);
-    assert.equal(worker['StopTimeout'], 35);
-    assert.ok((worker['StopTimeout'] as number) > shutdown);
-    const long = synth(...pick(constructStack({ shutdownTimeout: Duration.seconds(90) })));
-    const c = (
-      Object.values(long.template.findResources('AWS::ECS::TaskDefinition'))[0] as { Properties: { ContainerDefinitions: Container[] } }
-    ).Properties.ContainerDefinitions.find((x) => x.Name === 'worker')!;
-    assert.equal(c['StopTimeout'], 100);
+    assert.equal(shutdown, 105);
+    assert.equal(worker['StopTimeout'], 120);
+    assert.equal(envOf('clamd')['CLAMD_MAX_SCAN_TIME_MS'], '90000');
+    const short = synth(...pick(constructStack({ shutdownTimeout: Duration.seconds(75), maxScanTime: Duration.seconds(60) })));
+    const task = Object.values(short.template.findResources('AWS::ECS::TaskDefinition')).find((t) =>
+      (t as { Properties: { ContainerDefinitions: Container[] } }).Properties.ContainerDefinitions.some((x) => x.Name === 'worker'),
+    ) as { Properties: { ContainerDefinitions: Container[] } };
+    const c = task.Properties.ContainerDefinitions.find((x) => x.Name === 'worker')!;
+    assert.equal(c['StopTimeout'], 90);
     assert.throws(() => constructStack({ shutdownTimeout: Duration.seconds(115) }), /at most 110 seconds/);
+    assert.throws(
+      () => constructStack({ shutdownTimeout: Duration.seconds(60) }),
+      /maxScanTime \(90 s\) \+ 15 s must be at most shutdownTimeout \(60 s\)/,
+    );
   });
 
   test('memory and storage in the template come from mappings computed by sizing.ts', () => {
@@ -434,13 +466,14 @@ describe('autoscaling', () => {
     assert.equal(target[1]['ScalableDimension'], 'ecs:service:DesiredCount');
   });
 
-  test('target tracking on (visible + in flight) / running tasks, aiming at CONCURRENCY', () => {
+  test('target tracking on (visible + in flight) / running tasks, aiming at what a busy task holds (CONCURRENCY + RECEIVE_AHEAD)', () => {
     const [, policy] = only(
       policies.filter(([, p]) => p['PolicyType'] === 'TargetTrackingScaling'),
       'target tracking policy',
     );
     const config = policy['TargetTrackingScalingPolicyConfiguration'] as Record<string, unknown>;
-    assert.deepEqual(config['TargetValue'], { Ref: 'Concurrency' });
+    assert.deepEqual(config['TargetValue'], { 'Fn::FindInMap': ['ScalingTarget', { Ref: 'Concurrency' }, 'messagesPerTask'] });
+    assert.deepEqual(raw.Mappings!['ScalingTarget']!['8'], { messagesPerTask: 16 });
     const metrics = (config['CustomizedMetricSpecification'] as { Metrics: Array<Record<string, unknown>> }).Metrics;
     const byId = Object.fromEntries(metrics.map((m) => [m['Id'], m]));
     assert.deepEqual(byId['visible'], {
@@ -475,13 +508,13 @@ describe('autoscaling', () => {
     assert.equal(metrics.filter((m) => m['ReturnData'] === true).length, 1);
   });
 
-  test('out of zero on the first visible message, only while no task runs', () => {
+  test('out of zero: +1 task when messages are visible and none is in flight (SQS metrics only)', () => {
     const [policyId, policy] = only(
-      policies.filter(([pid]) => pid.startsWith('BucketScanScaleOutFromZero')),
+      policies.filter(([pid]) => pid.startsWith('BucketScanScalingScaleOutFromZero')),
       'scale-out-from-zero policy',
     );
     assert.deepEqual(policy['StepScalingPolicyConfiguration'], {
-      AdjustmentType: 'ExactCapacity',
+      AdjustmentType: 'ChangeInCapacity',
       Cooldown: 120,
       MetricAggregationType: 'Maximum',
       StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }],
@@ -491,12 +524,12 @@ describe('autoscaling', () => {
     assert.equal(alarm['ComparisonOperator'], 'GreaterThanOrEqualToThreshold');
     assert.equal(alarm['EvaluationPeriods'], 1);
     const metrics = alarm['Metrics'] as Array<Record<string, unknown>>;
-    assert.equal(metrics.find((m) => m['Expression'])!['Expression'], 'IF(FILL(running, 0) < 1, visible, 0)');
+    assert.equal(metrics.find((m) => m['Expression'])!['Expression'], 'IF(FILL(inflight, 0) < 1, visible, 0)');
   });
 
   test('down to zero only after 15 minutes with nothing visible and nothing in flight', () => {
     const [policyId, policy] = only(
-      policies.filter(([pid]) => pid.startsWith('BucketScanScaleInToZero')),
+      policies.filter(([pid]) => pid.startsWith('BucketScanScalingScaleInToZero')),
       'scale-in-to-zero policy',
     );
     assert.deepEqual(policy['StepScalingPolicyConfiguration'], {
@@ -525,13 +558,13 @@ describe('alarms', () => {
       prefix,
     )[1];
 
-  test('four alarms notify the alarm topic, on alarm and on recovery', () => {
-    assert.equal(toAlarmTopic.length, 4);
+  test('eight alarms notify the alarm topic, on alarm and on recovery', () => {
+    assert.equal(toAlarmTopic.length, 8);
     for (const [, alarm] of toAlarmTopic) assert.deepEqual(alarm['OKActions'], [{ Ref: ALARM_TOPIC }]);
   });
 
   test('the dead-letter queue is not empty', () => {
-    const alarm = named('BucketScanDeadLettersAlarm');
+    const alarm = named('BucketScanAlarmsDeadLetters');
     assert.equal(alarm['MetricName'], 'ApproximateNumberOfMessagesVisible');
     assert.deepEqual(alarm['Dimensions'], [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [DLQ, 'QueueName'] } }]);
     assert.equal(alarm['Threshold'], 1);
@@ -539,7 +572,7 @@ describe('alarms', () => {
   });
 
   test('the oldest inbound message is older than 30 minutes', () => {
-    const alarm = named('BucketScanOldestMessageAlarm');
+    const alarm = named('BucketScanAlarmsOldestMessage');
     assert.equal(alarm['MetricName'], 'ApproximateAgeOfOldestMessage');
     assert.deepEqual(alarm['Dimensions'], [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [INBOUND, 'QueueName'] } }]);
     assert.equal(alarm['Threshold'], 1800);
@@ -547,7 +580,7 @@ describe('alarms', () => {
   });
 
   test("definitions older than 48 hours, from the worker's metric, in the stack's namespace", () => {
-    const alarm = named('BucketScanStaleDefinitionsAlarm');
+    const alarm = named('BucketScanAlarmsStaleDefinitions');
     assert.equal(alarm['MetricName'], 'bucketscan_definitions_age_seconds');
     assert.deepEqual(alarm['Namespace'], { 'Fn::Join': ['', ['bucketscan/', { Ref: 'AWS::StackName' }]] });
     assert.deepEqual(envOf('worker')['METRICS_NAMESPACE'], alarm['Namespace']);
@@ -557,10 +590,11 @@ describe('alarms', () => {
     assert.equal(alarm['TreatMissingData'], 'notBreaching');
   });
 
-  test('no running task while there is a backlog, for 10 minutes', () => {
-    const alarm = named('BucketScanNoTaskWithBacklogAlarm');
+  test('messages waiting with none in work (no task running, or tasks stuck), for 10 minutes', () => {
+    const alarm = named('BucketScanAlarmsBacklogNotMoving');
     const metrics = alarm['Metrics'] as Array<Record<string, unknown>>;
-    assert.equal(metrics.find((m) => m['Expression'])!['Expression'], 'IF(FILL(running, 0) < 1 AND visible >= 1, 1, 0)');
+    assert.equal(metrics.find((m) => m['Expression'])!['Expression'], 'IF(visible >= 1 AND FILL(inflight, 0) < 1, 1, 0)');
+    assert.doesNotMatch(JSON.stringify(alarm), /RunningTaskCount/);
     assert.equal(alarm['Threshold'], 1);
     assert.equal(alarm['EvaluationPeriods'], 10);
     assert.equal(alarm['DatapointsToAlarm'], 10);
@@ -584,7 +618,7 @@ describe('alarms', () => {
 
 describe('IAM', () => {
   const workerPolicy = only(
-    resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanWorkerPolicy')),
+    resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanScannerWorkerPolicy')),
     'worker policy',
   )[1];
   const statements = (workerPolicy['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
@@ -645,6 +679,22 @@ describe('IAM', () => {
       },
       { Sid: 'PublishReports', Effect: 'Allow', Action: 'sns:Publish', Resource: { Ref: TOPIC } },
       {
+        Sid: 'ProtectFromScaleIn',
+        Effect: 'Allow',
+        Action: 'ecs:UpdateTaskProtection',
+        Resource: arn(
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':ecs:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':task/',
+          { Ref: CLUSTER },
+          '/*',
+        ),
+      },
+      {
         Sid: 'WriteStatusTag',
         Effect: 'Allow',
         Action: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
@@ -654,9 +704,15 @@ describe('IAM', () => {
     ]);
   });
 
-  test('no other policy is attached to the task role, and the execution role is a different role', () => {
-    const attached = resourcesOf(template, 'AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p['Roles']).includes(`"${TASK_ROLE}"`));
-    assert.equal(attached.length, 1);
+  test('no other policy is attached to the task role (but the conditional KMS ones), and the execution role is a different role', () => {
+    const attached = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, p]) =>
+      JSON.stringify((p as { Properties: unknown }).Properties).includes(`"Roles":[{"Ref":"${TASK_ROLE}"}]`),
+    ) as Array<[string, { Condition?: string }]>;
+    assert.deepEqual(attached.map(([pid, p]) => [pid.replace(/[0-9A-F]{8}$/, ''), p.Condition]).sort(), [
+      ['BucketScanScannerBucketKeysPolicy', 'HasKmsKeys'],
+      ['BucketScanScannerMessageKeyPolicy', 'UseCustomerKey'],
+      ['BucketScanScannerWorkerPolicy', undefined],
+    ]);
     const role = raw.Resources[TASK_ROLE]!.Properties!;
     assert.equal(role['ManagedPolicyArns'], undefined);
     assert.equal(role['Policies'], undefined);
@@ -667,11 +723,14 @@ describe('IAM', () => {
   test('without a status tag there is no tagging write permission; KMS only for the keys given, only through S3', () => {
     const key = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`;
     const { template: t } = synth(...pick(constructStack({ scanStatusTag: '', kmsKeyArns: [key] })));
-    const policy = only(
-      resourcesOf(t, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanWorkerPolicy')),
-      'worker policy',
-    )[1];
-    const s = (policy['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
+    const statementsOf = (prefix: string) =>
+      (
+        only(
+          resourcesOf(t, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith(prefix)),
+          prefix,
+        )[1]['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }
+      ).Statement;
+    const s = [...statementsOf('BucketScanScannerWorkerPolicy'), ...statementsOf('BucketScanScannerBucketKeysPolicy')];
     assert.equal(
       s.find((x) => x['Sid'] === 'WriteStatusTag'),
       undefined,
@@ -686,11 +745,17 @@ describe('IAM', () => {
         Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
       },
     );
-    assert.equal(JSON.stringify(template.toJSON()).includes('"kms:'), false, 'the template (no keys given) grants no KMS action');
+    // In the template, only where KmsKeyArns is not empty.
+    const [, keys] = only(
+      Object.entries(template.findResources('AWS::IAM::Policy')).filter(([pid]) => pid.startsWith('BucketScanScannerBucketKeysPolicy')),
+      'bucket keys policy',
+    ) as [string, { Condition: string; Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }];
+    assert.equal(keys.Condition, 'HasKmsKeys');
+    assert.deepEqual(keys.Properties.PolicyDocument.Statement[0]!['Resource'], { Ref: 'KmsKeyArns' });
   });
 
   test('no policy in the template allows an action on "*", except where AWS has no narrower resource', () => {
-    const allowedStar = new Set(['ecr:GetAuthorizationToken']);
+    const allowedStar = new Set(['ecr:GetAuthorizationToken', 'ec2:DescribeRouteTables', 'ec2:DescribeVpcEndpoints']);
     for (const [pid, props] of resourcesOf(template, 'AWS::IAM::Policy')) {
       for (const statement of (props['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement) {
         if (statement['Resource'] !== '*') continue;
@@ -705,9 +770,9 @@ describe('IAM', () => {
     }
   });
 
-  test('the updater may only sync its mirror; the initial run may only start the updater', () => {
+  test('the updater may only sync its mirror; the initial run may only start the updater and watch it', () => {
     const updater = only(
-      resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanUpdaterTaskTaskRoleDefaultPolicy')),
+      resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanMirrorUpdaterTaskTaskRoleDefaultPolicy')),
       'updater policy',
     )[1];
     assert.deepEqual((updater['PolicyDocument'] as { Statement: unknown[] }).Statement, [
@@ -715,22 +780,24 @@ describe('IAM', () => {
       { Action: ['s3:GetObject', 's3:PutObject'], Effect: 'Allow', Resource: arn({ 'Fn::GetAtt': [MIRROR, 'Arn'] }, '/*') },
     ]);
     const starter = only(
-      resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) => pid.startsWith('BucketScanInitialDefinitionsRoleDefaultPolicy')),
+      resourcesOf(template, 'AWS::IAM::Policy').filter(([pid]) =>
+        pid.startsWith('BucketScanMirrorInitialDefinitionsStarterRoleDefaultPolicy'),
+      ),
       'starter policy',
     )[1];
     const s = (starter['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
     assert.deepEqual(
       s.map((x) => x['Action']),
-      ['ecs:RunTask', 'iam:PassRole', ['logs:CreateLogStream', 'logs:PutLogEvents']],
+      ['ecs:RunTask', 'ecs:DescribeTasks', 'iam:PassRole', ['logs:CreateLogStream', 'logs:PutLogEvents']],
     );
-    assert.deepEqual(s[0]!['Resource'], { Ref: id('AWS::ECS::TaskDefinition', 'BucketScanUpdaterTask') });
+    assert.deepEqual(s[0]!['Resource'], { Ref: id('AWS::ECS::TaskDefinition', 'BucketScanMirrorUpdaterTask') });
   });
 });
 
 describe('definitions for a fleet', () => {
   test('one updater, hourly off the hour: restore, freshclam (signed .cvd only), publish', () => {
     template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(23 * * * ? *)', State: 'ENABLED' });
-    const updater = raw.Resources[id('AWS::ECS::TaskDefinition', 'BucketScanUpdaterTask')]!.Properties!;
+    const updater = raw.Resources[id('AWS::ECS::TaskDefinition', 'BucketScanMirrorUpdaterTask')]!.Properties!;
     const defs = updater['ContainerDefinitions'] as Container[];
     assert.deepEqual(
       defs.map((d) => [d.Name, d['Essential'], d['DependsOn']]),
@@ -745,7 +812,7 @@ describe('definitions for a fleet', () => {
     assert.match(script, /DatabaseMirror database\.clamav\.net/);
     assert.deepEqual(defs[1]!['Image'], { Ref: 'ClamdImage' });
     template.hasResourceProperties('Custom::BucketScanInitialDefinitions', {
-      TaskDefinition: { Ref: id('AWS::ECS::TaskDefinition', 'BucketScanUpdaterTask') },
+      TaskDefinition: { Ref: id('AWS::ECS::TaskDefinition', 'BucketScanMirrorUpdaterTask') },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',

@@ -292,6 +292,44 @@ wait_for() {
   done
 }
 
+# run_in_background COMMAND...: runs it as the one child a signal stops, and waits for it
+# (its exit status in $status); exits 0 at once when a stop was asked for meanwhile.
+run_in_background() {
+  "$@" &
+  children=($!)
+  wait_for "${children[0]}"
+  children=()
+  ((stopping == 0)) || exit 0
+}
+
+# clamd cannot start without a database: the first download happens before it. A
+# mirror that is still being filled (a deployment's first minutes) or briefly out of
+# reach is retried every FRESHCLAM_FIRST_DOWNLOAD_INTERVAL seconds (default 15) for
+# up to FRESHCLAM_FIRST_DOWNLOAD_TIMEOUT seconds (default 240, inside the image's
+# 300 s health-check start period); then one error, and the container exits 1.
+download_first_database() {
+  local timeout interval deadline attempt=1
+  read_number timeout FRESHCLAM_FIRST_DOWNLOAD_TIMEOUT 240 0 86400
+  read_number interval FRESHCLAM_FIRST_DOWNLOAD_INTERVAL 15 1 3600
+  deadline=$((SECONDS + timeout))
+  log "no official database in $DATABASE_DIR yet: running freshclam before clamd starts"
+  while :; do
+    run_in_background freshclam --config-file="$FRESHCLAM_CONF"
+    ((status != 0)) || return 0
+    if ((SECONDS + interval > deadline)); then
+      log "freshclam could not download the database (exit $status; $attempt attempt(s) in ${timeout} s," \
+        "FRESHCLAM_FIRST_DOWNLOAD_TIMEOUT). clamd cannot start without one. If the public mirror refuses this" \
+        "address (its CDN rate-limits cloud address ranges), set FRESHCLAM_PRIVATE_MIRROR to a private mirror;" \
+        "if FRESHCLAM_PRIVATE_MIRROR is set, check that it holds the databases and that this task can reach it;" \
+        "or mount a database and set FRESHCLAM=off."
+      exit 1
+    fi
+    log "freshclam could not download the database yet (exit $status, attempt $attempt); trying again in ${interval} s"
+    run_in_background sleep "$interval"
+    attempt=$((attempt + 1))
+  done
+}
+
 run_clamd() {
   settings_from_environment
   require_writable "$CONFIG_DIR" "the configuration directory"
@@ -309,19 +347,7 @@ run_clamd() {
 
   if ! has_official_database; then
     if [[ $freshclam == on ]]; then
-      # clamd cannot start without a database: the first download happens before it.
-      log "no official database in $DATABASE_DIR yet: running freshclam once before clamd starts"
-      freshclam --config-file="$FRESHCLAM_CONF" &
-      children=($!)
-      wait_for "${children[0]}"
-      children=()
-      ((stopping == 0)) || exit 0
-      if ((status != 0)); then
-        log "freshclam could not download the database (exit $status). clamd cannot start without one." \
-          "If the public mirror refuses this address (its CDN rate-limits cloud address ranges), set" \
-          "FRESHCLAM_PRIVATE_MIRROR to a private mirror, or mount a database and set FRESHCLAM=off."
-        exit 1
-      fi
+      download_first_database
     elif [[ ! -s $EXTRA_MANIFEST ]]; then
       config_error CLAMD_EXTRA_SIGNATURES_DIR "holds no signature file, FRESHCLAM is off and $DATABASE_DIR holds no database: clamd would have nothing to load"
     fi

@@ -1,14 +1,16 @@
 /**
  * `bucketscan policy`: prints the fail-closed bucket policy for the unprocessed
  * bucket (src/policy/bucket-policy.ts) as JSON, ready for
- * `aws s3api put-bucket-policy --policy file://…`. Reads nothing but its
- * arguments and SCAN_STATUS_TAG; talks to no service.
+ * `aws s3api put-bucket-policy --policy file://…`. Reads its arguments and
+ * SCAN_STATUS_TAG; with AWS credentials in the environment it also reads the
+ * bucket's versioning and warns when it is off (policy-versioning.ts).
  */
 import { bucketPolicy, PolicyInputError, type PolicyInput } from '../policy/bucket-policy.ts';
 import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
 import { readEnvironment } from '../config/env-file.ts';
 import { ConfigError, UsageError } from './common.ts';
 import { parseCommandArgs } from './parse-args.ts';
+import { versioningWarning } from './policy-versioning.ts';
 
 export const summary = 'Print the bucket policy that keeps unscanned files unreadable (JSON on stdout).';
 export const synopsis = 'policy --bucket <name> --scanner-role <arn> [--reader <arn>]… [--tag-key <key>]';
@@ -62,6 +64,9 @@ Before applying it:
     SCAN_STATUS_TAG is refused, since no object would ever be readable;
   - objects already in the bucket carry no status: they stay unreadable until
     rescanned (bucketscan rescan);
+  - the bucket must be versioned (the worker tags the version it scanned): with
+    AWS credentials in the environment, this command reads its versioning and
+    warns on stderr when it is off;
   - S3 caps a bucket policy at 20 KB; a longer one is refused;
   - tags replicated in by S3 Replication (s3:ReplicateTags) are not covered: do
     not make the unprocessed bucket a replication destination.
@@ -107,6 +112,8 @@ export async function run(argv: string[]): Promise<number> {
       tagKey: values['tag-key'] ?? statusTagFromEnvironment(),
     });
     process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    const warning = await versioningWarning(bucket, readEnvironment());
+    if (warning) process.stderr.write(`${warning}\n`);
     return 0;
   } catch (error) {
     if (error instanceof PolicyInputError) throw new UsageError(`policy: ${FLAGS[error.input]}: ${error.message}`);

@@ -5,12 +5,8 @@
  */
 import { z } from 'zod';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
-import {
-  STALE_DEFINITIONS_MODES,
-  type StaleDefinitionsMode,
-  DEFAULT_MAX_DEFINITIONS_AGE_HOURS,
-  DEFAULT_STALE_DEFINITIONS,
-} from '../scan/freshness.ts';
+import { DEFAULTS } from './defaults.ts';
+import { STALE_DEFINITIONS_MODES, type StaleDefinitionsMode } from '../scan/freshness.ts';
 import type { Env } from './env-file.ts';
 import { choice, ConfigError, integer, MEGABYTE, optionalText, type Parsed } from './variables.ts';
 
@@ -37,7 +33,7 @@ const megabytes = z
   .trim()
   .optional()
   .transform((value, ctx) => {
-    if (value === undefined || value === '') return 100;
+    if (value === undefined || value === '') return DEFAULTS.maxFileSizeMb;
     if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_SCANNABLE_MB) {
       ctx.addIssue({
         code: 'custom',
@@ -53,7 +49,7 @@ const hours = z
   .trim()
   .optional()
   .transform((value, ctx) => {
-    if (value === undefined || value === '') return DEFAULT_MAX_DEFINITIONS_AGE_HOURS;
+    if (value === undefined || value === '') return DEFAULTS.maxDefinitionsAgeHours;
     if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
       ctx.addIssue({ code: 'custom', message: `must be a number of hours above 0, got "${value}"` });
       return z.NEVER;
@@ -63,13 +59,13 @@ const hours = z
 
 export const CLAMD_VARIABLES = {
   CLAMD_HOST: optionalText,
-  CLAMD_PORT: integer(3310, 1, 65535, 'port'),
+  CLAMD_PORT: integer(DEFAULTS.clamdPort, 1, 65535, 'port'),
   CLAMD_SOCKET: optionalText,
-  CLAMD_CONNECT_TIMEOUT: integer(5, 1, 600, 'seconds'),
-  CLAMD_TIMEOUT: integer(120, 1, 3600, 'seconds'),
+  CLAMD_CONNECT_TIMEOUT: integer(DEFAULTS.clamdConnectTimeoutSeconds, 1, 600, 'seconds'),
+  CLAMD_TIMEOUT: integer(DEFAULTS.clamdTimeoutSeconds, 1, 3600, 'seconds'),
   MAX_FILE_SIZE: megabytes,
   MAX_DEFINITIONS_AGE: hours,
-  STALE_DEFINITIONS: choice(STALE_DEFINITIONS_MODES, DEFAULT_STALE_DEFINITIONS, 'must be warn or pause'),
+  STALE_DEFINITIONS: choice(STALE_DEFINITIONS_MODES, DEFAULTS.staleDefinitions, 'must be warn or pause'),
 };
 
 export function clamdSettings(v: Parsed<typeof CLAMD_VARIABLES>, env: Env): ClamdSettings {
@@ -79,7 +75,7 @@ export function clamdSettings(v: Parsed<typeof CLAMD_VARIABLES>, env: Env): Clam
   return {
     address: v.CLAMD_SOCKET
       ? { kind: 'socket', path: v.CLAMD_SOCKET }
-      : { kind: 'tcp', host: v.CLAMD_HOST ?? '127.0.0.1', port: v.CLAMD_PORT },
+      : { kind: 'tcp', host: v.CLAMD_HOST ?? DEFAULTS.clamdHost, port: v.CLAMD_PORT },
     explicit: ['CLAMD_HOST', 'CLAMD_PORT', 'CLAMD_SOCKET'].some((name) => (env[name] ?? '').trim() !== ''),
     connectTimeoutMs: v.CLAMD_CONNECT_TIMEOUT * 1000,
     idleTimeoutMs: v.CLAMD_TIMEOUT * 1000,

@@ -1,6 +1,7 @@
 /** The log section: LOG_LEVEL and LOG_FORMAT, read here and only here. */
 import { LOG_FORMATS, type LogFormatSetting } from '../log/pretty.ts';
 import type { Env } from './env-file.ts';
+import { DEFAULTS } from './defaults.ts';
 import { choice, parseVariables, type Parsed } from './variables.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -15,7 +16,7 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as
 
 export const LOG_VARIABLES = {
   LOG_FORMAT: choice(LOG_FORMATS, 'auto', `must be one of ${LOG_FORMATS.join(', ')}`),
-  LOG_LEVEL: choice(LEVELS, 'info', `must be one of ${LEVELS.join(', ')}`),
+  LOG_LEVEL: choice(LEVELS, DEFAULTS.logLevel, `must be one of ${LEVELS.join(', ')}`),
 };
 
 export function logSettings(v: Parsed<typeof LOG_VARIABLES>): LogSettings {

@@ -6,6 +6,7 @@
  */
 import type { UnscannableAction } from '../pipeline/decide.ts';
 import { z } from 'zod';
+import { DEFAULTS } from './defaults.ts';
 import { integer, MEGABYTE, type Parsed } from './variables.ts';
 
 export interface TuningSettings {
@@ -28,7 +29,7 @@ const unscannableAction = z
   .trim()
   .optional()
   .transform((value, ctx): UnscannableAction => {
-    const action = value ? value.toLowerCase() : 'quarantine';
+    const action = value ? value.toLowerCase() : DEFAULTS.unscannableAction;
     if (action === 'quarantine' || action === 'forward') return action;
     ctx.addIssue({ code: 'custom', message: `must be quarantine or forward, got "${value}"` });
     return z.NEVER;
@@ -36,14 +37,14 @@ const unscannableAction = z
 
 export const TUNING_VARIABLES = {
   UNSCANNABLE_ACTION: unscannableAction,
-  CONCURRENCY: integer(8, 1, 256, 'messages'),
+  CONCURRENCY: integer(DEFAULTS.concurrency, 1, 256, 'messages'),
   // Unset: as many as CONCURRENCY (told apart in tuningSettings).
   RECEIVE_AHEAD: integer(-1, 0, 256, 'messages'),
-  VISIBILITY_TIMEOUT: integer(120, 10, 43200, 'seconds'),
-  RECEIVE_WAIT_TIME: integer(20, 0, 20, 'seconds'),
-  SHUTDOWN_TIMEOUT: integer(25, 1, 3600, 'seconds'),
-  MULTIPART_COPY_THRESHOLD: integer(5120, 5, 5120, 'megabytes'),
-  RETRY_DELAY: integer(15, 0, 43200, 'seconds'),
+  VISIBILITY_TIMEOUT: integer(DEFAULTS.visibilityTimeoutSeconds, 10, 43200, 'seconds'),
+  RECEIVE_WAIT_TIME: integer(DEFAULTS.receiveWaitSeconds, 0, 20, 'seconds'),
+  SHUTDOWN_TIMEOUT: integer(DEFAULTS.shutdownTimeoutSeconds, 1, 3600, 'seconds'),
+  MULTIPART_COPY_THRESHOLD: integer(DEFAULTS.multipartCopyThresholdMb, 5, 5120, 'megabytes'),
+  RETRY_DELAY: integer(DEFAULTS.retryDelaySeconds, 0, 43200, 'seconds'),
 };
 
 export function tuningSettings(v: Parsed<typeof TUNING_VARIABLES>): TuningSettings {

@@ -183,7 +183,8 @@ export function createEmfMetrics(options: {
     for (const [key, count] of awsErrors) {
       const [service, operation] = key.split('|');
       options.write(
-        document([['service', 'operation']], [{ Name: 'bucketscan_aws_errors_total', Unit: 'Count' }], {
+        // Also without dimensions: the total is what the deployment's AwsErrors alarm watches.
+        document([['service', 'operation'], []], [{ Name: 'bucketscan_aws_errors_total', Unit: 'Count' }], {
           service,
           operation,
           bucketscan_aws_errors_total: count,

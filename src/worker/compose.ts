@@ -83,6 +83,8 @@ export interface WorkerHooks {
   /** True while no messages should be taken (stale definitions, STALE_DEFINITIONS=pause). */
   paused: () => boolean;
   onOutcome: OutcomeListener;
+  /** Told the number of messages held whenever it changes (ECS task scale-in protection). */
+  onInFlight?: ((count: number) => void) | undefined;
 }
 
 /** The poll loops over the inbound queue (and the rescan queue), handing each message to the pipeline. */
@@ -113,6 +115,7 @@ export function composeWorker(config: Config, adapters: Adapters, hooks: WorkerH
     retryDelaySeconds: tuning.retryDelaySeconds,
     logger,
     paused: hooks.paused,
+    onInFlight: hooks.onInFlight,
     outage: {
       isOutage: isClamdOutage,
       recovered: (signal) => waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal),

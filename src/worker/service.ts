@@ -24,6 +24,7 @@ import { backoffSeconds, retryUntil } from '../shared/time.ts';
 import { composeWorker, type ReadQueue } from './compose.ts';
 import { startHealthServer } from './health.ts';
 import { gauges, readiness, WorkerStatus } from './status.ts';
+import { taskProtectionFromEnvironment } from './task-protection.ts';
 
 /**
  * A queue that does not exist is a configuration error; anything else (SQS
@@ -133,6 +134,8 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
   const health = config.metrics.healthPort
     ? await startHealthServer(config.metrics.healthPort, () => readiness(snapshot()), logger, metrics?.render?.bind(metrics))
     : undefined;
+  // On ECS: protected from scale-in while holding messages (ECS_AGENT_URI is set by ECS).
+  const protection = taskProtectionFromEnvironment(process.env, logger);
   const onOutcome = (event: OutcomeEvent) => {
     metrics?.observe(event);
     options.onOutcome?.(event);
@@ -242,7 +245,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         },
         ...(results ? { results } : {}),
       },
-      { logger, paused: () => freshness.state().pause, onOutcome },
+      { logger, paused: () => freshness.state().pause, onOutcome, onInFlight: protection && ((count) => protection.update(count)) },
     );
     status.worker = worker;
     const stop = () => void worker.stop();
@@ -255,6 +258,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     logger.info('worker stopped');
   } finally {
     status.phase = 'stopped';
+    await protection?.stop();
     status.freshness?.stop();
     metrics?.stop();
     clients.destroy();

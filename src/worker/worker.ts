@@ -52,6 +52,8 @@ export interface WorkerOptions {
     isOutage(error: unknown): boolean;
     recovered(signal: AbortSignal): Promise<boolean>;
   };
+  /** Told the number of messages held whenever it changes (ECS task scale-in protection). */
+  onInFlight?: (count: number) => void;
 }
 
 interface Held {
@@ -247,6 +249,7 @@ export class Worker {
       state: 'waiting',
     };
     this.#held.add(held);
+    this.#options.onInFlight?.(this.#held.size);
     return held;
   }
 
@@ -322,7 +325,7 @@ export class Worker {
 
   #forget(held: Held): void {
     clearInterval(held.heartbeat);
-    this.#held.delete(held);
+    if (this.#held.delete(held)) this.#options.onInFlight?.(this.#held.size);
     this.#notify();
   }
 

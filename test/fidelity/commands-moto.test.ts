@@ -23,10 +23,13 @@ import { parseMessageBody } from '../../src/events/message.ts';
 import { checkRecord } from '../../src/events/record.ts';
 import { endpointEnv, runCli } from '../support/cli.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
+import { expectFixture, startIamRecorder, type IamRecorder } from '../support/iam-recorder.ts';
 import { waitFor } from '../support/wait.ts';
 
 const MAX_RECEIVES = 2;
 let moto: Moto | undefined;
+/** The commands reach moto through it (deploy/test/iam.test.ts evaluates what it records). */
+let recorder: IamRecorder | undefined;
 let s3: S3Client;
 let sqs: SQSClient;
 let inboundUrl: string;
@@ -38,7 +41,7 @@ before(async () => {
   const connection = { region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
   s3 = new S3Client({ ...connection, forcePathStyle: true });
   sqs = new SQSClient(connection);
-  for (const bucket of ['unprocessed', 'quarantine']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  for (const bucket of ['unprocessed', 'quarantine', 'uploads-unversioned']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new PutBucketVersioningCommand({ Bucket: 'unprocessed', VersioningConfiguration: { Status: 'Enabled' } }));
   dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'virus-scanning-dlq' }))).QueueUrl!;
   const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))).Attributes![
@@ -52,12 +55,20 @@ before(async () => {
       }),
     )
   ).QueueUrl!;
-  env = endpointEnv(moto.endpoint);
+  recorder = await startIamRecorder(moto.endpoint, {
+    // uploads-unversioned: the uploads bucket as someone forgot to set it up (the policy command's warning).
+    buckets: { unprocessed: '{unprocessed}', 'uploads-unversioned': '{unprocessed}', quarantine: '{quarantine}' },
+    queues: { 'virus-scanning-dlq': '{deadLetters}', 'virus-scanning': '{inbound}' },
+    topics: {},
+    statusTag: 'bucketscan-status',
+  });
+  env = endpointEnv(recorder.endpoint);
 });
 
 after(async () => {
   s3?.destroy();
   sqs?.destroy();
+  await recorder?.stop();
   await moto?.stop();
 });
 
@@ -162,4 +173,28 @@ describe('dlq against moto', () => {
     assert.equal(back.length, 1);
     assert.equal(back[0]!.Body, body);
   });
+});
+
+describe('policy checks the bucket it is for', () => {
+  const role = 'arn:aws:iam::123456789012:role/scanner';
+  test('an unversioned bucket gets a warning on stderr, with the command that fixes it; the policy is printed all the same', async () => {
+    const result = await runCli(['policy', '--bucket', 'uploads-unversioned', '--scanner-role', role], env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(JSON.parse(result.stdout).Statement.length > 0);
+    assert.match(
+      result.stderr,
+      /^policy: warning: bucket uploads-unversioned is not versioned \(versioning never enabled\).*put-bucket-versioning --bucket uploads-unversioned/,
+    );
+  });
+
+  test('a versioned bucket gets no warning', async () => {
+    const result = await runCli(['policy', '--bucket', 'unprocessed', '--scanner-role', role], env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, '');
+  });
+});
+
+// Last: what the commands called in the tests above, as IAM sees it, is what the IAM proof evaluates.
+test('every AWS call the commands made is listed for the IAM proof (deploy/test/iam/operator.json)', () => {
+  expectFixture('operator', recorder!.calls());
 });

@@ -38,6 +38,7 @@ import { runWorker } from '../../src/worker/service.ts';
 import { decodeEventKey } from '../../src/events/key.ts';
 import { copyObject, deleteVersion, openObject } from '../../src/aws/objects.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
+import { expectFixture, startIamRecorder, type IamRecorder } from '../support/iam-recorder.ts';
 import {
   createQueue as createQueueIn,
   queueArn as queueArnIn,
@@ -61,6 +62,8 @@ type Json = Record<string, any>;
 type LogLine = Record<string, unknown>;
 
 let moto: Moto | undefined;
+/** The worker reaches moto through it: every request, as IAM sees it (deploy/test/iam.test.ts evaluates them). */
+let recorder: IamRecorder | undefined;
 let clamd: Awaited<ReturnType<typeof startTestClamd>> | undefined;
 let s3: S3Client;
 let sqs: SQSClient;
@@ -115,7 +118,7 @@ function startWorker(inbound: Inbound, env: Record<string, string> = {}): () => 
     VALIDATION_QUEUE_NAME: RESOURCES.validationQueueName,
     VIRUS_NOTIFICATION_TOPIC_ARN: topicArn,
     AWS_REGION: REGION,
-    AWS_ENDPOINT_URL: moto!.endpoint,
+    AWS_ENDPOINT_URL: recorder!.endpoint,
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     RECEIVE_WAIT_TIME: '1',
@@ -291,12 +294,19 @@ before(async () => {
   topicArn = (await sns.send(new CreateTopicCommand({ Name: RESOURCES.topicName }))).TopicArn!;
   inboxUrl = await createQueue(RESOURCES.notificationQueueName);
   await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: await queueArn(inboxUrl) }));
+  recorder = await startIamRecorder(moto!.endpoint, {
+    buckets: { [UNPROCESSED]: '{unprocessed}', [QUARANTINE]: '{quarantine}' },
+    queues: { [RESOURCES.validationQueueName]: '{validation}' },
+    topics: { [RESOURCES.topicName]: '{topic}' },
+    statusTag: 'bucketscan-status',
+  });
 });
 
 after(async () => {
   s3?.destroy();
   sqs?.destroy();
   sns?.destroy();
+  await recorder?.stop();
   await Promise.all([moto?.stop(), clamd?.stop()]);
 });
 
@@ -679,4 +689,9 @@ describe('the S3 adapters on a versioned moto bucket', () => {
     assert.deepEqual(await versionsOf(ADAPTERS, objectKey), { versions: [], deleteMarkers: [] });
     assert.deepEqual(await openObject(s3, { ...version(b), versionId: undefined }), { kind: 'gone' });
   });
+});
+
+// Last: what the worker called in the tests above, as IAM sees it, is what the IAM proof evaluates.
+test('every AWS call the worker made is listed for the IAM proof (deploy/test/iam/worker.json)', () => {
+  expectFixture('worker', recorder!.calls());
 });

@@ -174,7 +174,7 @@ describe('the images as built', () => {
     });
   }
 
-  test('freshclam fetches from FRESHCLAM_PRIVATE_MIRROR before clamd starts; with no database clamd does not start (exit 1, with advice)', async () => {
+  test('freshclam fetches from FRESHCLAM_PRIVATE_MIRROR before clamd starts, retrying an empty mirror until its deadline; then clamd does not start (exit 1, one error with advice)', async () => {
     // A mirror with no databases, on 127.0.0.1: freshclam must ask it (and nothing else) and give up.
     const requests: string[] = [];
     const mirror: Server = createServer((request, response) => {
@@ -189,13 +189,26 @@ describe('the images as built', () => {
         `FRESHCLAM_PRIVATE_MIRROR=http://127.0.0.1:${port}`,
         '-e',
         `CLAMD_TCP_PORT=${await freePort()}`,
+        // A deployment waits up to 240 s (inside the 300 s start period); 14 s here (freshclam itself tries for about 10 s).
+        '-e',
+        'FRESHCLAM_FIRST_DOWNLOAD_TIMEOUT=14',
+        '-e',
+        'FRESHCLAM_FIRST_DOWNLOAD_INTERVAL=2',
       ]);
       assert.equal(result.code, 1, result.stderr);
+      const retries = result.stderr
+        .split('\n')
+        .filter((line) => /could not download the database yet \(exit \d+, attempt \d+\); trying again in 2 s/.test(line));
+      assert.ok(retries.length >= 1, `the empty mirror is asked again:\n${result.stderr}`);
+      assert.equal(result.stderr.split('\n').filter((line) => /clamd cannot start without one/.test(line)).length, 1, 'one final error');
       assert.ok(
         requests.some((path) => /^\/daily\.c[lv]d$/.test(path)),
         `requests to the mirror: ${requests.join(', ')}`,
       );
-      assert.match(result.stderr, /freshclam could not download the database .*FRESHCLAM_PRIVATE_MIRROR/s);
+      assert.match(
+        result.stderr,
+        /freshclam could not download the database \(exit \d+; \d+ attempt\(s\) in 14 s, FRESHCLAM_FIRST_DOWNLOAD_TIMEOUT\).*FRESHCLAM_PRIVATE_MIRROR/s,
+      );
       assert.doesNotMatch(result.stdout + result.stderr, /Self checking every/, 'clamd must not have started');
     } finally {
       await new Promise<void>((resolve) => mirror.close(() => resolve()));

@@ -203,7 +203,10 @@ describe('metrics', () => {
     assert.deepEqual(gaugesDoc['bucketscan_scan_duration_seconds'], [0.005, 0.005]);
     assert.equal(gaugesDoc['bucketscan_scanned_bytes_total'], 4096);
     assert.equal(gaugesDoc['bucketscan_definitions_age_seconds'], 7200);
-    assert.equal(documents.find((d) => d['bucketscan_aws_errors_total'] !== undefined)!['operation'], 'ReceiveMessage');
+    const errors = documents.find((d) => d['bucketscan_aws_errors_total'] !== undefined)!;
+    assert.equal(errors['operation'], 'ReceiveMessage');
+    // The deployment's AwsErrors alarm watches the total: a dimension set with no dimension.
+    assert.deepEqual(errors['_aws'].CloudWatchMetrics[0].Dimensions, [['service', 'operation'], []]);
   });
 });
 
