@@ -69,13 +69,16 @@ export function eventBridgeProblem(document: Record<string, unknown>): string | 
 const WHAT = 'event';
 
 /** Informational fields: used when they are strings, ignored otherwise (they decide nothing). */
-const info = z.unknown().transform((value) => (typeof value === 'string' && value !== '' ? value : undefined));
+const info = z
+  .unknown()
+  .optional()
+  .transform((value) => (typeof value === 'string' && value !== '' ? value : undefined));
 
 const eventSchema = z.object({
   time: requiredString('time', WHAT),
   region: info,
   account: info,
-  resources: z.unknown(),
+  resources: z.unknown().optional(),
   detail: section(
     '"detail" section',
     {

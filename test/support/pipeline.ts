@@ -3,6 +3,8 @@
  * does not give throws when it is used, so a test says exactly which of S3, SNS,
  * the validation queue and clamd it expects to be reached.
  */
+import { Readable } from 'node:stream';
+import type { ObjectVersion, OpenedObject } from '../../src/aws/objects.ts';
 import type { Logger } from '../../src/log/logger.ts';
 import type {
   Forwarder,
@@ -15,6 +17,25 @@ import type {
   Source,
 } from '../../src/pipeline/deps.ts';
 import type { MessageContext } from '../../src/pipeline/process-message.ts';
+
+/** What `objects.open` resolves for an object that exists and is empty: the version asked for, no tags. */
+export function emptyObject(version: ObjectVersion): OpenedObject {
+  return {
+    kind: 'found',
+    body: Readable.from([]),
+    size: 0,
+    eTag: undefined,
+    versionId: version.versionId,
+    attributes: {
+      contentType: undefined,
+      metadata: undefined,
+      serverSideEncryption: undefined,
+      kmsKeyId: undefined,
+      bucketKeyEnabled: undefined,
+    },
+    tagCount: 0,
+  };
+}
 
 const unexpected = (what: string) => async (): Promise<never> => {
   throw new Error(`${what} must not be reached here`);

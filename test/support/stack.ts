@@ -171,15 +171,7 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
     async put(key, body) {
       await s3.send(new PutObjectCommand({ Bucket: RESOURCES.unprocessedBucket, Key: key, Body: body }));
     },
-    async exists(bucket, key) {
-      try {
-        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return true;
-      } catch (error) {
-        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-        throw error;
-      }
-    },
+    exists: (bucket, key) => objectExists(s3, bucket, key),
     async getText(bucket, key) {
       const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return response.Body!.transformToString('utf8');
@@ -202,6 +194,17 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
     },
   };
   return stack;
+}
+
+/** Whether the object exists (HEAD answers 404 for a missing one). */
+export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw error;
+  }
 }
 
 /** Waits until the worker has logged a final (or retry) outcome for `key`. */

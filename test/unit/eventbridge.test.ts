@@ -151,6 +151,31 @@ test('the S3 document of EventBridge events: detail read, key decoded, a clean f
   assert.equal(again.versionId, target.versionId);
 });
 
+test('only what decides is required: a minimal event is read, and forwarded with only what it carries', () => {
+  const minimal = {
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    time: '2026-11-21T10:00:00Z',
+    detail: { bucket: { name: 'unprocessed' }, object: { key: `${GUID}/a+b.txt` } },
+  };
+  const target = ok(checkEventBridgeEvent(minimal, rules));
+  assert.equal(target.key, `${GUID}/a b.txt`);
+  assert.equal(target.size, undefined);
+  assert.equal(target.eTag, undefined);
+  assert.deepEqual(target.record, {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    eventTime: '2026-11-21T10:00:00Z',
+    eventName: 'ObjectCreated:Put',
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId: EVENTBRIDGE_CONFIGURATION_ID,
+      bucket: { name: 'unprocessed', arn: 'arn:aws:s3:::unprocessed' },
+      object: { key: `${GUID}/a+b.txt` },
+    },
+  });
+});
+
 test('the creation API in `reason` becomes the eventName S3 notifications use', () => {
   const name = (reason: unknown, etag = 'abc') =>
     ok(checkEventBridgeEvent(eventFor(`${GUID}/a`, { detail: { reason }, object: { etag } }), rules)).eventName;

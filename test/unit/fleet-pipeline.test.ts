@@ -19,7 +19,7 @@ import { processMessage } from '../../src/pipeline/process-message.ts';
 import type { OutcomeEvent } from '../../src/pipeline/outcome.ts';
 import type { ScanVerdict } from '../../src/scan/reply.ts';
 import type { StatusTagStyle } from '../../src/verdict/verdict.ts';
-import { pipelineDeps, pipelineSettings, testSource } from '../support/pipeline.ts';
+import { emptyObject, pipelineDeps, pipelineSettings, testSource } from '../support/pipeline.ts';
 
 const GUID = '3f2b8c1e-9d4a-4f6b-8e2c-1a7d5b9c0e34';
 const ENGINE = {
@@ -77,19 +77,10 @@ function world(options: { style?: StatusTagStyle; failResults?: boolean } = {}) 
   const deps = pipelineDeps({
     objects: {
       open: async (version) => ({
-        kind: 'found',
+        ...emptyObject({ ...version, versionId: 'v1' }),
         body: Readable.from([Buffer.from(version.key)]),
         size: version.key.includes('big') ? 10 * 1024 * 1024 : version.key.length,
         eTag: 'e1',
-        versionId: 'v1',
-        attributes: {
-          contentType: undefined,
-          metadata: undefined,
-          serverSideEncryption: undefined,
-          kmsKeyId: undefined,
-          bucketKeyEnabled: undefined,
-        },
-        tagCount: 0,
       }),
       putTags: async (version, tags) => void seen.tags.push({ version, tags }),
       copy: async (from, to) => void seen.copies.push({ from, to }),
