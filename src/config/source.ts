@@ -47,17 +47,17 @@ export const STATUS_TAG_VARIABLES = {
   STATUS_TAG_STYLE: choice(STATUS_TAG_STYLES, 'bucketscan', `must be one of ${STATUS_TAG_STYLES.join(', ')}`),
 };
 
-function required(name: string, value: string | undefined): string {
-  if (value === undefined) throw new ConfigError(name, 'is required but not set (or set SOURCES_FILE to list the buckets)');
+function required(name: string, value: string | undefined, hint = ''): string {
+  if (value === undefined) throw new ConfigError(name, `is required but not set${hint}`);
   return value;
 }
 
-export function unprocessedLocation(v: Parsed<typeof UNPROCESSED_VARIABLES>): Location {
-  return { bucket: required('UNPROCESSED_BUCKET_NAME', v.UNPROCESSED_BUCKET_NAME), prefix: v.UNPROCESSED_PREFIX };
+export function unprocessedLocation(v: Parsed<typeof UNPROCESSED_VARIABLES>, hint?: string): Location {
+  return { bucket: required('UNPROCESSED_BUCKET_NAME', v.UNPROCESSED_BUCKET_NAME, hint), prefix: v.UNPROCESSED_PREFIX };
 }
 
-export function quarantineLocation(v: Parsed<typeof QUARANTINE_VARIABLES>): Location {
-  return { bucket: required('QUARANTINE_BUCKET_NAME', v.QUARANTINE_BUCKET_NAME), prefix: v.QUARANTINE_PREFIX };
+export function quarantineLocation(v: Parsed<typeof QUARANTINE_VARIABLES>, hint?: string): Location {
+  return { bucket: required('QUARANTINE_BUCKET_NAME', v.QUARANTINE_BUCKET_NAME, hint), prefix: v.QUARANTINE_PREFIX };
 }
 
 /** STATUS_TAG_STYLE. */
@@ -87,8 +87,10 @@ export const SINGLE_SOURCE_VARIABLES = [
 export function singleSource(
   v: Parsed<typeof UNPROCESSED_VARIABLES & typeof QUARANTINE_VARIABLES & typeof VALIDATION_QUEUE_VARIABLES & typeof STATUS_TAG_VARIABLES>,
 ): Source {
-  const unprocessed = unprocessedLocation(v);
-  const quarantine = quarantineLocation(v);
+  // The worker's settings name the other way to give its buckets.
+  const hint = ' (or set SOURCES_FILE to list the buckets)';
+  const unprocessed = unprocessedLocation(v, hint);
+  const quarantine = quarantineLocation(v, hint);
   if (unprocessed.bucket === quarantine.bucket && unprocessed.prefix === quarantine.prefix) {
     throw new ConfigError('QUARANTINE_BUCKET_NAME', 'must differ from UNPROCESSED_BUCKET_NAME (or set a distinct QUARANTINE_PREFIX)');
   }
