@@ -17,10 +17,10 @@ interface Job {
   finish(result: MessageResult): void;
 }
 
-function worker(live: WorkerQueue, rescan: WorkerQueue, jobs: Job[], overrides: Partial<WorkerOptions> = {}): Worker {
+function worker(live: WorkerQueue, rescan: WorkerQueue | undefined, jobs: Job[], overrides: Partial<WorkerOptions> = {}): Worker {
   return new Worker({
     queue: live,
-    rescanQueue: rescan,
+    ...(rescan ? { rescanQueue: rescan } : {}),
     concurrency: 2,
     receiveAhead: 1,
     visibilityTimeoutSeconds: 30,
@@ -227,17 +227,7 @@ describe('the backfill lane', () => {
   test('without a rescan queue the loop is as before', async () => {
     const live = fakeQueue(3, 'live');
     const jobs: Job[] = [];
-    const w = new Worker({
-      queue: live.queue,
-      concurrency: 2,
-      receiveAhead: 1,
-      visibilityTimeoutSeconds: 30,
-      shutdownTimeoutMs: 60_000,
-      retryDelaySeconds: 5,
-      logger: silentLogger(),
-      handle: (message, signal, scanned, lane) =>
-        new Promise<MessageResult>((resolve) => jobs.push({ id: message.MessageId!, lane, signal, scanned, finish: resolve })),
-    });
+    const w = worker(live.queue, undefined, jobs);
     void w.start();
     await settle();
     assert.deepEqual(
