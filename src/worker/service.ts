@@ -147,6 +147,8 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       connectTimeoutMs: config.clamd.connectTimeoutMs,
       idleTimeoutMs: config.clamd.idleTimeoutMs,
       maxStreamBytes: config.clamd.maxFileSizeBytes,
+      // Kept IDSESSION connections: no TCP connect per file (docs/aws-requests.md).
+      sessions: true,
     });
     const inboundUrl = await queueUrl(clients.sqs, config.queues.inbound, 'VIRUS_SCANNING_QUEUE_NAME', logger, signal);
     if (inboundUrl === undefined) return;
