@@ -43,7 +43,8 @@ function handler(maxSockets: number): NodeHttpHandler {
   });
 }
 
-function common(connection: ServiceConnection, maxSockets: number) {
+/** The options every client of the worker is built with: its connection, pooled sockets, the SDK's retries. */
+export function common(connection: ServiceConnection, maxSockets: number) {
   return {
     region: connection.region,
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
@@ -89,7 +90,7 @@ export type ErrorListener = (service: string, operation: string, error: unknown)
  * Reports each request that failed after the SDK's own retries (an initialize
  * step middleware sees the final result), for bucketscan_aws_errors_total.
  */
-function reportErrors(stack: S3Client['middlewareStack'], service: string, listener: ErrorListener): void {
+export function reportErrors(stack: S3Client['middlewareStack'], service: string, listener: ErrorListener): void {
   stack.add(
     (next, context) => async (args) => {
       try {

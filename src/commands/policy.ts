@@ -137,7 +137,7 @@ export async function run(argv: string[]): Promise<number> {
       await warnIfUnversioned([bucket!], env);
       return 0;
     }
-    const plans = bucketPlans(file.sources, file.origin, bucket, values['tag-key'], env);
+    const plans = bucketPlans(file.sources, file.origin, bucket, values['tag-key']);
     const documents = new Map<string, PolicyDocument>();
     const notes: string[] = [];
     for (const plan of plans) {
@@ -185,30 +185,26 @@ export function bucketPlans(
   origin: string,
   only: string | undefined,
   tagKeyOption: string | undefined,
-  env: Env,
 ): BucketPlan[] {
   const buckets = [...new Set(sources.map((source) => source.bucket))];
   if (only !== undefined && !buckets.includes(only)) {
     throw new UsageError(`policy: --bucket: bucket "${only}" is in no source of ${origin}: bucketscan does not scan it`);
   }
-  const raw = env['SCAN_STATUS_TAG'];
-  const globalOn = raw === undefined || raw.trim() !== '';
   const plans: BucketPlan[] = [];
   for (const name of only === undefined ? buckets : [only]) {
     const scanned = sources.filter((source) => source.bucket === name);
-    const tagged = scanned.filter((source) => source.statusTag ?? globalOn);
-    const quarantines = sources.filter((source) => source.quarantineBucket === name).map((source) => source.quarantinePrefix);
+    // A source's statusTag is the key the worker writes there (undefined: it writes none).
+    const tagged = scanned.filter((source) => source.statusTag !== undefined);
+    const quarantines = sources.filter((source) => source.quarantine.bucket === name).map((source) => source.quarantine.prefix);
     const why = `${scanned.map((source) => source.label).join(', ')} ${scanned.length === 1 ? 'writes' : 'write'} no status tag (statusTag false, or SCAN_STATUS_TAG empty), so nothing there would ever be readable`;
     if (tagged.length === 0 && only !== undefined) throw new UsageError(`policy: --bucket: ${why}`);
-    let tagKey = tagKeyOption ?? (raw?.trim() || DEFAULT_STATUS_TAG);
-    if (tagged.length > 0 && !globalOn && tagKeyOption === undefined) {
-      // A source turns tagging on while SCAN_STATUS_TAG turns it off: the key is not known here.
-      throw new ConfigError(
-        'SCAN_STATUS_TAG',
-        `is empty, but ${tagged[0]!.label} has statusTag true: pass --tag-key with the key the worker writes`,
+    const keys = [...new Set(tagged.map((source) => source.statusTag!))];
+    if (keys.length > 1 && tagKeyOption === undefined) {
+      throw new UsageError(
+        `policy: bucket "${name}": its sources write different status tags (${keys.join(', ')}): pass --tag-key, or give them one key`,
       );
     }
-    tagKey = tagKey.trim();
+    const tagKey = (tagKeyOption ?? keys[0] ?? DEFAULT_STATUS_TAG).trim();
     plans.push({
       bucket: name,
       prefixes: tagged.length === 0 ? [] : [...tagged.map((source) => source.prefix), ...quarantines],

@@ -297,8 +297,7 @@ async function readSources(settings: CommandSettings): Promise<{ sources: Source
     prefix: unprocessed.prefix,
     keyLayout: 'submission',
     // '' names no bucket: without QUARANTINE_BUCKET_NAME there is no area to keep out.
-    quarantineBucket: quarantine?.bucket ?? '',
-    quarantinePrefix: quarantine?.prefix ?? '',
+    quarantine: { bucket: quarantine?.bucket ?? '', prefix: quarantine?.prefix ?? '' },
     validationQueue: undefined,
     notificationTopicArn: undefined,
     statusTag: undefined,
@@ -503,7 +502,7 @@ export async function run(argv: string[]): Promise<number> {
       if (args.since && !hasColumn(manifest, 'LastModifiedDate')) {
         return refuse("--since needs the report's LastModifiedDate column, which this inventory does not have");
       }
-      const quarantinePrefixes = sources.filter((source) => source.quarantineBucket === bucket).map((source) => source.quarantinePrefix);
+      const quarantinePrefixes = sources.filter((source) => source.quarantine.bucket === bucket).map((source) => source.quarantine.prefix);
       plan = {
         args,
         where: `s3://${bucket}/${prefix}`,

@@ -1,18 +1,21 @@
 /**
- * The queues section: the inbound queue the worker reads, the validation queue
- * clean files go on to, and the SNS topic that announces every quarantine. A
- * queue is named by URL or by name (looked up at start).
+ * The queues section: the inbound queue the worker reads, the rescan queue it
+ * reads with what uploads leave free (RESCAN_QUEUE), the validation queue clean
+ * files go on to (with the single-bucket variables; a sources file names one per
+ * source), and the SNS topic that announces every quarantine. A queue is named by
+ * URL or by name (looked up at start).
  */
 import { z } from 'zod';
-import { QUEUE_NAME, QUEUE_URL, type QueueRef } from '../aws/queue.ts';
-import { ConfigError, text, url, type Parsed } from './variables.ts';
+import { QUEUE_NAME, type QueueRef } from '../aws/queue.ts';
+import { ConfigError, optionalText, url, type Parsed } from './variables.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
 
 export interface QueueSettings {
   inbound: QueueRef;
-  validation: QueueRef;
-  /** VIRUS_NOTIFICATION_TOPIC_ARN. */
-  topicArn: string;
+  /** RESCAN_QUEUE: the backfill lane; undefined: none. */
+  rescan: QueueRef | undefined;
+  /** VIRUS_NOTIFICATION_TOPIC_ARN; undefined only when every source names its own topic. */
+  topicArn: string | undefined;
 }
 
 const queueName = z
@@ -27,36 +30,35 @@ export const INBOUND_QUEUE_VARIABLES = {
   VIRUS_SCANNING_QUEUE_URL: url('(the inbound queue URL)'),
 };
 
-export const QUEUE_VARIABLES = {
-  ...INBOUND_QUEUE_VARIABLES,
+/** An SQS queue URL, as settings may give one instead of a name. */
+export const QUEUE_URL = /^https?:\/\/[^\s/]+\/\S+$/;
+
+/** A queue by name or by URL, in one variable. */
+const queueNameOrUrl = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => value || undefined)
+  .refine(
+    (value) => value === undefined || QUEUE_NAME.test(value) || QUEUE_URL.test(value),
+    'must be an SQS queue name (1-80 letters, digits, hyphens or underscores) or an http(s) queue URL',
+  );
+
+export const VALIDATION_QUEUE_VARIABLES = {
   VALIDATION_QUEUE_NAME: queueName,
   VALIDATION_QUEUE_URL: url('(the outbound queue URL)'),
-  VIRUS_NOTIFICATION_TOPIC_ARN: text.regex(TOPIC_ARN, 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)'),
 };
 
-/**
- * RESCAN_QUEUE: the queue `bucketscan rescan` puts its events on, by name or URL;
- * the worker reads it only with the capacity live uploads leave free. Unset: the
- * inbound queue, shared with uploads.
- */
-export const RESCAN_QUEUE_VARIABLES = {
-  RESCAN_QUEUE: z
-    .string()
-    .trim()
-    .optional()
-    .transform((value) => (value ? value : undefined))
-    .refine(
-      (value) => value === undefined || QUEUE_NAME.test(value) || QUEUE_URL.test(value),
-      'must be an SQS queue name (1-80 letters, digits, hyphens or underscores) or an http(s) queue URL',
-    ),
+export const QUEUE_VARIABLES = {
+  ...INBOUND_QUEUE_VARIABLES,
+  ...VALIDATION_QUEUE_VARIABLES,
+  RESCAN_QUEUE: queueNameOrUrl,
+  // Required unless every source of a sources file names its own topic (told apart in config.ts).
+  VIRUS_NOTIFICATION_TOPIC_ARN: optionalText.refine(
+    (value) => value === undefined || TOPIC_ARN.test(value),
+    'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)',
+  ),
 };
-
-/** RESCAN_QUEUE as a queue reference, or undefined when it is not set. */
-export function rescanQueue(v: Parsed<typeof RESCAN_QUEUE_VARIABLES>): QueueRef | undefined {
-  const value = v.RESCAN_QUEUE;
-  if (value === undefined) return undefined;
-  return QUEUE_URL.test(value) ? { url: value } : { name: value };
-}
 
 function queueRef(nameVar: string, urlVar: string, name: string | undefined, address: string | undefined): QueueRef {
   if (address) return { url: address };
@@ -69,10 +71,21 @@ export function inboundQueue(v: Parsed<typeof INBOUND_QUEUE_VARIABLES>): QueueRe
   return queueRef('VIRUS_SCANNING_QUEUE_NAME', 'VIRUS_SCANNING_QUEUE_URL', v.VIRUS_SCANNING_QUEUE_NAME, v.VIRUS_SCANNING_QUEUE_URL);
 }
 
+/** VALIDATION_QUEUE_URL, else VALIDATION_QUEUE_NAME (the single-bucket variables' validation queue). */
+export function validationQueue(v: Parsed<typeof VALIDATION_QUEUE_VARIABLES>): QueueRef {
+  return queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', v.VALIDATION_QUEUE_NAME, v.VALIDATION_QUEUE_URL);
+}
+
+/** A queue named by URL or by name in one variable (RESCAN_QUEUE). */
+export function queueRefOf(value: string | undefined): QueueRef | undefined {
+  if (value === undefined) return undefined;
+  return QUEUE_URL.test(value) ? { url: value } : { name: value };
+}
+
 export function queueSettings(v: Parsed<typeof QUEUE_VARIABLES>): QueueSettings {
   return {
     inbound: inboundQueue(v),
-    validation: queueRef('VALIDATION_QUEUE_NAME', 'VALIDATION_QUEUE_URL', v.VALIDATION_QUEUE_NAME, v.VALIDATION_QUEUE_URL),
+    rescan: queueRefOf(v.RESCAN_QUEUE),
     topicArn: v.VIRUS_NOTIFICATION_TOPIC_ARN,
   };
 }

@@ -75,8 +75,8 @@ export interface ScannedArea {
   bucket: string;
   /** '' or ending in '/'. */
   prefix: string;
-  quarantineBucket: string | undefined;
-  quarantinePrefix: string;
+  /** Its quarantine area ('' bucket: none, when QUARANTINE_BUCKET_NAME is not set for a command). */
+  quarantine: { bucket: string; prefix: string };
 }
 
 /** Where the areas come from: a sources file (`SOURCES_FILE (<path>)`, or `SOURCES`), or the single-bucket variables. */
@@ -95,10 +95,10 @@ const overlaps = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
 /** The quarantine area `prefix` of `bucket` is in, if any: never rescanned. */
 export function quarantineProblem(areas: readonly ScannedArea[], origin: AreasOrigin, bucket: string, prefix: string): string | undefined {
   for (const area of areas) {
-    if (area.quarantineBucket !== bucket || !prefix.startsWith(area.quarantinePrefix)) continue;
+    if (area.quarantine.bucket !== bucket || !prefix.startsWith(area.quarantine.prefix)) continue;
     const named =
-      origin.file === undefined ? `(QUARANTINE_BUCKET_NAME${area.quarantinePrefix ? ', QUARANTINE_PREFIX' : ''})` : `of ${area.label}`;
-    return `s3://${bucket}/${area.quarantinePrefix} is the quarantine area ${named}: it is never rescanned`;
+      origin.file === undefined ? `(QUARANTINE_BUCKET_NAME${area.quarantine.prefix ? ', QUARANTINE_PREFIX' : ''})` : `of ${area.label}`;
+    return `s3://${bucket}/${area.quarantine.prefix} is the quarantine area ${named}: it is never rescanned`;
   }
   return undefined;
 }
@@ -141,8 +141,8 @@ export function resolveArea<A extends ScannedArea>(
   const area = matching[0]!;
   const listed = prefix.startsWith(area.prefix) ? prefix : area.prefix;
   const quarantinePrefixes = areas
-    .filter((other) => other.quarantineBucket === bucket && overlaps(other.quarantinePrefix, listed))
-    .map((other) => other.quarantinePrefix);
+    .filter((other) => other.quarantine.bucket === bucket && overlaps(other.quarantine.prefix, listed))
+    .map((other) => other.quarantine.prefix);
   return { ok: true, value: { area, prefix: listed, quarantinePrefixes } };
 }
 

@@ -63,7 +63,7 @@ test('SOURCES: the same document inline; bad JSON or a bad entry names SOURCES; 
   const inline = await commandSettings({ SOURCES: JSON.stringify(document) }).sources();
   assert.equal(inline?.origin, 'SOURCES');
   assert.deepEqual(
-    inline?.sources.map((s) => [s.bucket, s.quarantinePrefix]),
+    inline?.sources.map((s) => [s.bucket, s.quarantine.prefix]),
     [['uploads', 'uploads/']],
   );
   await assert.rejects(

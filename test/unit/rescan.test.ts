@@ -90,7 +90,7 @@ test('parseRate takes positive numbers (with an optional /s) and nothing else', 
 
 describe('resolveArea: the one source a URL lies in', () => {
   const env: ScannedArea[] = [
-    { label: 'UNPROCESSED_BUCKET_NAME', bucket: 'unprocessed', prefix: 'incoming/', quarantineBucket: 'quarantine', quarantinePrefix: '' },
+    { label: 'UNPROCESSED_BUCKET_NAME', bucket: 'unprocessed', prefix: 'incoming/', quarantine: { bucket: 'quarantine', prefix: '' } },
   ];
   const prefixOf = (areas: ScannedArea[], origin: { file?: string }, bucket: string, prefix: string) => {
     const resolved = resolveArea(areas, origin as { file: string }, bucket, prefix);
@@ -122,9 +122,9 @@ describe('resolveArea: the one source a URL lies in', () => {
   });
 
   const file: ScannedArea[] = [
-    { label: 'sources[0] (bucket "shared")', bucket: 'shared', prefix: 'a/', quarantineBucket: 'shared', quarantinePrefix: 'bad/' },
-    { label: 'sources[1] (bucket "shared")', bucket: 'shared', prefix: 'b/', quarantineBucket: 'q', quarantinePrefix: 'b/' },
-    { label: 'sources[2] (bucket "solo")', bucket: 'solo', prefix: '', quarantineBucket: 'q', quarantinePrefix: 'solo/' },
+    { label: 'sources[0] (bucket "shared")', bucket: 'shared', prefix: 'a/', quarantine: { bucket: 'shared', prefix: 'bad/' } },
+    { label: 'sources[1] (bucket "shared")', bucket: 'shared', prefix: 'b/', quarantine: { bucket: 'q', prefix: 'b/' } },
+    { label: 'sources[2] (bucket "solo")', bucket: 'solo', prefix: '', quarantine: { bucket: 'q', prefix: 'solo/' } },
   ];
   const origin = { file: 'SOURCES_FILE (sources.json)' };
 
