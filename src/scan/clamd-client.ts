@@ -286,42 +286,45 @@ export class ClamdClient {
       // (A kept session is not waiting for anything: the command goes with the first frame.)
       if (!firstReady && !kept) await this.#sendFrames(connection, undefined, framing, false);
 
-      // Each chunk is held until the next read says whether it is the last, so that
-      // the command, a small file's one frame and the terminator leave in one write.
-      let held: Uint8Array | undefined;
-      let sent = 0;
-      while (!connection.settled) {
-        pendingRead ??= iterator.next();
-        const read = await connection.unlessSettled(pendingRead);
-        if (read === undefined) break; // clamd answered or went away while the source was read
-        pendingRead = undefined;
-        if (read.value.done === true) {
-          consumed = true;
-          break;
-        }
-        const chunk: unknown = read.value.value;
-        if (!(chunk instanceof Uint8Array)) {
-          throw new TypeError(`scan source must yield Uint8Array chunks, got ${typeof chunk}`);
-        }
-        if (sent + chunk.byteLength > this.#maxStreamBytes) {
-          // What was within the limit goes out first, as it would have unheld.
-          if (held) await this.#sendFrames(connection, held, framing, false);
-          throw new ClamdError(
-            'limit',
-            `stream exceeds the limit of ${this.#maxStreamBytes} bytes (${sent} sent, next chunk ${chunk.byteLength})`,
-          );
-        }
-        sent += chunk.byteLength;
-        // An empty frame is the end-of-stream marker, so an empty chunk is skipped.
-        if (chunk.byteLength === 0) continue;
-        if (held) await this.#sendFrames(connection, held, framing, false);
-        held = chunk;
-      }
-      if (consumed) await this.#sendFrames(connection, held, framing, true);
       let reply: Buffer;
       try {
+        // Each chunk is held until the next read says whether it is the last, so that
+        // the command, a small file's one frame and the terminator leave in one write.
+        let held: Uint8Array | undefined;
+        let sent = 0;
+        while (!connection.settled) {
+          pendingRead ??= iterator.next();
+          const read = await connection.unlessSettled(pendingRead);
+          if (read === undefined) break; // clamd answered or went away while the source was read
+          pendingRead = undefined;
+          if (read.value.done === true) {
+            consumed = true;
+            break;
+          }
+          const chunk: unknown = read.value.value;
+          if (!(chunk instanceof Uint8Array)) {
+            throw new TypeError(`scan source must yield Uint8Array chunks, got ${typeof chunk}`);
+          }
+          if (sent + chunk.byteLength > this.#maxStreamBytes) {
+            // What was within the limit goes out first, as it would have unheld.
+            if (held) await this.#sendFrames(connection, held, framing, false);
+            throw new ClamdError(
+              'limit',
+              `stream exceeds the limit of ${this.#maxStreamBytes} bytes (${sent} sent, next chunk ${chunk.byteLength})`,
+            );
+          }
+          sent += chunk.byteLength;
+          // An empty frame is the end-of-stream marker, so an empty chunk is skipped.
+          if (chunk.byteLength === 0) continue;
+          if (held) await this.#sendFrames(connection, held, framing, false);
+          held = chunk;
+        }
+        if (consumed) await this.#sendFrames(connection, held, framing, true);
         reply = await connection.reply();
       } catch (error) {
+        // clamd refuses a long stream with a reset, which can fail a write as well as
+        // the read, before its reply is seen: then ask clamd whether that length is
+        // over its limit.
         if (error instanceof ClamdError && error.kind === 'closed' && framing.framed > 0) {
           if (await this.exceedsStreamLimit(framing.framed, signal)) return streamLimitExceeded();
         }
