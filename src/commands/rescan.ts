@@ -300,7 +300,7 @@ async function readSources(settings: CommandSettings): Promise<{ sources: Source
     quarantine: { bucket: quarantine?.bucket ?? '', prefix: quarantine?.prefix ?? '' },
     validationQueue: undefined,
     notificationTopicArn: undefined,
-    statusTag: undefined,
+    statusTag: optionalSetting(() => settings.statusTag()),
   };
   return { sources: [source], origin: {} };
 }
@@ -583,7 +583,7 @@ export async function run(argv: string[]): Promise<number> {
         args.fleet !== undefined
           ? { workers: args.fleet, basis: '--fleet' }
           : await readFleet(settings, sqs, target, targetInFlight, signal);
-      estimate = estimateReport(plan, result.stats, fleet, settings, {
+      estimate = estimateReport(plan, result.stats, fleet, {
         listRequests: plan.manifest ? 0 : Math.max(pagesRead, 1),
         inventoryGets: plan.manifest ? inventoryGets(plan.manifest) : 0,
       });
@@ -654,13 +654,12 @@ function estimateReport(
   p: Plan,
   stats: RescanStats,
   fleet: Fleet,
-  settings: CommandSettings,
   reads: { listRequests: number; inventoryGets: number },
 ): EstimateReport {
-  const globalTag = optionalSetting(() => settings.statusTag()) !== undefined;
   let tagged = 0;
   for (const source of p.sources) {
-    if (source.statusTag ?? globalTag) tagged += stats.queuedBySource.get(source.label) ?? 0;
+    // A source's statusTag is the key the worker writes there (undefined: none).
+    if (source.statusTag !== undefined) tagged += stats.queuedBySource.get(source.label) ?? 0;
   }
   return {
     objects: stats.queued,
