@@ -650,12 +650,7 @@ interface EstimateReport {
   target: string;
 }
 
-function estimateReport(
-  p: Plan,
-  stats: RescanStats,
-  fleet: Fleet,
-  reads: { listRequests: number; inventoryGets: number },
-): EstimateReport {
+function estimateReport(p: Plan, stats: RescanStats, fleet: Fleet, reads: { listRequests: number; inventoryGets: number }): EstimateReport {
   let tagged = 0;
   for (const source of p.sources) {
     // A source's statusTag is the key the worker writes there (undefined: none).
