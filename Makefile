@@ -13,7 +13,7 @@ build: dist/cli.js
 .PHONY: help build run demo test test-unit test-integration test-fidelity typecheck deps clamd chaos bench
 
 help:
-	@echo "make run    start the local stack (emulator, clamd, worker) in the foreground"
+	@echo "make run    start the local stack (emulator, clamd, worker) in the foreground (SOURCES=<file>: several buckets)"
 	@echo "make demo   the same, then upload a clean file and the EICAR test file"
 	@echo "make test   type-check and run the whole test suite"
 	@echo "make chaos  the full chaos suite (kills, clamd restart, S3/SQS/SNS faults); rewrites docs/reliability.md"
@@ -28,11 +28,13 @@ deps: node_modules/.bucketscan-installed
 clamd:
 	@scripts/ensure-clamd.sh
 
+# SOURCES=<file>: scan the buckets of a sources file (docs/sources.md), e.g.
+# make run SOURCES=docs/examples/two-buckets.json
 run: deps clamd build
-	npm start --silent -- local
+	npm start --silent -- local $(if $(SOURCES),--sources $(SOURCES))
 
 demo: deps clamd build
-	npm start --silent -- local --demo
+	npm start --silent -- local --demo $(if $(SOURCES),--sources $(SOURCES))
 
 test: deps clamd test-deploy
 	npm test

@@ -4,8 +4,8 @@
  * in well under one, so on the emulator alone a worker that waits out its round
  * trips one after another looks as good as one that overlaps them.
  *
- * The worker talks to the emulator through the chaos suite's fault proxy
- * (test/chaos/fault-proxy.ts) with its faults off and a fixed delay on every
+ * The worker talks to the emulator through the proxy the chaos suite injects its
+ * faults with (harness/aws-proxy.ts), here with its faults off and a fixed delay on every
  * request: half before the request is passed on, half before the answer. The
  * proxy runs in the driver process, which is otherwise idle while a worker works.
  *
@@ -34,8 +34,8 @@
  */
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ClamdClient } from '../src/scan/clamd-client.ts';
-import { DEFAULT_POLICY, startFaultProxy, type FaultProxy } from '../test/chaos/fault-proxy.ts';
-import { Random } from '../test/chaos/random.ts';
+import { DEFAULT_POLICY, startFaultProxy, type FaultProxy } from '../harness/aws-proxy.ts';
+import { Random } from '../harness/random.ts';
 import type { BenchClamd } from './clamd.ts';
 import { chunksOf } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
@@ -49,9 +49,13 @@ export async function startLatencyProxy(
   target: string,
   delayMs: number,
   onRequest?: (event: { operation: string; at: number }) => void,
+  tls?: { key: Buffer; cert: Buffer },
+  serialize?: string[],
 ): Promise<FaultProxy> {
   const proxy = await startFaultProxy({
     target,
+    ...(tls ? { tls } : {}),
+    ...(serialize ? { serialize } : {}),
     random: new Random(1),
     policy: { ...DEFAULT_POLICY, rate: 0, delayRate: 0 },
     latencyMs: delayMs,
@@ -116,7 +120,8 @@ export async function clamdMsPerFile(clamd: BenchClamd, buffers: Buffer[], sampl
 }
 
 interface RunContext {
-  endpoint: string;
+  /** The latency proxy: the worker's requests go through it, and it counts them. */
+  proxy: FaultProxy;
   roundTripMs: number;
   clamdMs: number;
 }
@@ -130,7 +135,7 @@ async function networkRun(
   const { options } = stack;
   const result = await drain(stack, clamd, {
     ...spec,
-    endpoint: context.endpoint,
+    proxy: context.proxy,
     snapshot: 'network',
     count: spec.count,
     bytes: spec.count * options.networkKiB * 1024,
@@ -157,7 +162,7 @@ async function withProxy<T>(
     const key = prepared.networkKeys[0];
     if (!key) throw new Error('no latency-mode files were uploaded');
     const roundTripMs = await measureRoundTrip(proxy.endpoint, key);
-    return await use({ endpoint: proxy.endpoint, roundTripMs });
+    return await use({ proxy, roundTripMs });
   } finally {
     await proxy.stop();
   }
@@ -170,8 +175,8 @@ export async function networkPhase(stack: Stack, clamd: BenchClamd, prepared: Pr
   const delays: NetworkDelayResult[] = [];
   for (const delayMs of options.networkDelays) {
     delays.push(
-      await withProxy(stack, delayMs, prepared, async ({ endpoint, roundTripMs }) => {
-        const context = { endpoint, roundTripMs, clamdMs };
+      await withProxy(stack, delayMs, prepared, async ({ proxy, roundTripMs }) => {
+        const context = { proxy, roundTripMs, clamdMs };
         stack.progress(
           `${label}: +${delayMs} ms per request (a round trip measures ${roundTripMs} ms): ${options.networkFiles} files, default settings`,
         );
@@ -207,8 +212,8 @@ export async function sweepPhase(stack: Stack, clamd: BenchClamd, prepared: Prep
   const sweep = options.sweep;
   if (!sweep) throw new Error('no sweep was asked for');
   const clamdMs = await clamdMsPerFile(clamd, prepared.networkBuffers);
-  return withProxy(stack, sweep.delayMs, prepared, async ({ endpoint, roundTripMs }) => {
-    const context = { endpoint, roundTripMs, clamdMs };
+  return withProxy(stack, sweep.delayMs, prepared, async ({ proxy, roundTripMs }) => {
+    const context = { proxy, roundTripMs, clamdMs };
     const rows: SweepResult['rows'] = [];
     for (const value of sweep.values) {
       const count = sweep.name === 'CONCURRENCY' && value === '1' ? options.networkFilesC1 : options.networkFiles;

@@ -5,22 +5,29 @@
  * with a full queue and a freshly started worker, and is timed from the worker's
  * "worker started" line to the last message deleted from the queue.
  */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PurgeQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { QueueRole } from '../src/local/emulator.ts';
 import { eicar } from '../src/local/eicar.ts';
-import { ClamdClient } from '../src/scan/clamd-client.ts';
 import type { BenchClamd } from './clamd.ts';
 import { runCeiling } from './ceiling.ts';
-import { benchKey, chunksOf, inParallel, MIB, randomBuffer, uploadObject } from './data.ts';
+import { benchKey, inParallel, MIB, randomBuffer, uploadObject } from './data.ts';
 import { BENCH_RESOURCES, type EmulatorHandle } from './emulator.ts';
 import { summarizeRequests } from './prices.ts';
 import { CpuMeter, memoryOf, round } from './proc.ts';
 import type { BenchOptions, Drain, SetResult, Timed } from './results.ts';
-import { percentile } from './results.ts';
+import { percentile, workerMsPerMiB } from './results.ts';
 import { startWorkerProcess, type WorkerHandle } from './worker-process.ts';
+import type { FaultProxy } from '../harness/aws-proxy.ts';
+import { startLatencyProxy } from './network.ts';
+import { startTlsProxy } from './tls-proxy.ts';
+import { measureFloor } from './floor.ts';
 
 export interface Stack {
   options: BenchOptions;
@@ -40,6 +47,8 @@ export interface Stack {
 export interface Prepared {
   /** The large objects' bytes, for the bare clamd baseline (snapshot "large"). */
   largeBuffers: Buffer[];
+  /** Their keys, for the floor (bench/floor.ts). */
+  largeKeys: string[];
   /** Snapshot "huge": one object of options.hugeMiB. */
   hugeBytes: number;
   /** Snapshot "small". */
@@ -52,6 +61,9 @@ export interface Prepared {
 }
 
 const { unprocessedBucket, quarantineBucket } = BENCH_RESOURCES;
+
+const run = promisify(execFile);
+const BARE_CLIENT = fileURLToPath(new URL('./bare-clamd.py', import.meta.url));
 
 export async function purge(stack: Stack, ...queues: QueueRole[]): Promise<void> {
   for (const queue of queues) await stack.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.emulator.queueUrls[queue] }));
@@ -70,15 +82,15 @@ export async function prepare(stack: Stack): Promise<Prepared> {
   const { options, s3 } = stack;
   const phases = new Set(options.phases);
   const largeBuffers: Buffer[] = [];
-  if (phases.has('large') || phases.has('memory')) {
+  const largeKeys: string[] = [];
+  if (phases.has('large') || phases.has('memory') || phases.has('profile')) {
     const count = phases.has('large') ? options.largeObjects : 1;
     stack.progress(`uploading ${count} x ${options.largeMiB} MiB`);
     for (let i = 0; i < count; i++) {
       const buffer = randomBuffer(options.largeMiB * MIB);
       largeBuffers.push(buffer);
-      await uploadObject(s3, unprocessedBucket, benchKey(`large-${i}.bin`), buffer.length, (offset, length) =>
-        buffer.subarray(offset, offset + length),
-      );
+      largeKeys.push(benchKey(`large-${i}.bin`));
+      await uploadObject(s3, unprocessedBucket, largeKeys[i]!, buffer.length, (offset, length) => buffer.subarray(offset, offset + length));
     }
     await capture(stack, 'large', count);
   }
@@ -122,7 +134,7 @@ export async function prepare(stack: Stack): Promise<Prepared> {
     });
     await capture(stack, 'network', options.networkFiles);
   }
-  return { largeBuffers, hugeBytes, smallFiles: options.smallFiles, inFlightObjects, networkBuffers, networkKeys };
+  return { largeBuffers, largeKeys, hugeBytes, smallFiles: options.smallFiles, inFlightObjects, networkBuffers, networkKeys };
 }
 
 /** A queue URL of the emulator's, addressed through `endpoint` instead (the latency proxy); fauxqs goes by the path. */
@@ -135,10 +147,19 @@ export interface WorkerSpec {
   concurrency?: number | undefined;
   /** More settings (a sweep's value), over the benchmark's own and over --worker-env. */
   env?: Record<string, string>;
-  /** Where the worker sends its AWS requests (the latency proxy); default the emulator. */
+  /**
+   * The proxy the worker sends its AWS requests through, which counts them (the
+   * latency proxy); default a counting proxy of the drain's own, in front of the
+   * emulator. `null`: straight to the emulator, nothing counted (the large-object
+   * phases, where a proxy relaying every byte would take CPU from clamd).
+   */
+  proxy?: FaultProxy | null;
+  /** Where the worker's AWS requests go; set by drain from `proxy`. */
   endpoint?: string;
-  /** Node flags after the production command's (a heap snapshot on a signal). */
+  /** Node flags after the production command's (a heap snapshot on a signal, a CPU profile). */
   extraNodeArgs?: string[];
+  /** A compiled CLI in place of the run's (the profile phase's source-mapped copy). */
+  cli?: string;
 }
 
 function workerEnv(stack: Stack, clamd: BenchClamd, spec: WorkerSpec): Record<string, string> {
@@ -179,8 +200,10 @@ export async function startWorker(stack: Stack, clamd: BenchClamd, spec: WorkerS
   return startWorkerProcess({
     env: workerEnv(stack, clamd, spec),
     logFile: join(stack.runDir, `worker-${id}.log`),
-    countsFile: join(stack.runDir, `worker-${id}.requests.json`),
-    command: spec.extraNodeArgs ? { ...stack.command, nodeArgs: [...stack.command.nodeArgs, ...spec.extraNodeArgs] } : stack.command,
+    command: {
+      nodeArgs: [...stack.command.nodeArgs, ...(spec.extraNodeArgs ?? [])],
+      cli: spec.cli ?? stack.command.cli,
+    },
   });
 }
 
@@ -204,7 +227,11 @@ export async function drain(
   await purge(stack, 'inbound');
   const files = (await emulator.call({ cmd: 'requeue', name: spec.snapshot, ...(spec.count ? { count: spec.count } : {}) })) as number;
   const deleted = emulator.call({ cmd: 'awaitDeleted', count: files });
-  const worker = await startWorker(stack, clamd, spec, spec.label);
+  // AWS requests are counted where they arrive: at a proxy in front of the emulator.
+  const ownProxy = spec.proxy === undefined ? await startLatencyProxy(emulator.endpoint, 0) : undefined;
+  const proxy = spec.proxy ?? ownProxy;
+  proxy?.resetCounts();
+  const worker = await startWorker(stack, clamd, { ...spec, ...(proxy ? { endpoint: proxy.endpoint } : {}) }, spec.label);
   const meter = new CpuMeter({ worker: worker.pid, clamd: clamd.pid, emulator: emulator.pid, bench: process.pid });
   const startRssMiB = worker.memory()?.rssMiB ?? NaN;
   // Messages received and not yet deleted, as the queue sees them: how many files were in work at once.
@@ -233,6 +260,8 @@ export async function drain(
   const memory = worker.memory();
   if (!timedOut) await Promise.race([worker.outcomesReached(files), delay(10_000)]);
   const exit = await worker.stop();
+  const counts = proxy ? structuredClone(proxy.counts) : undefined;
+  await ownProxy?.stop();
   await purge(stack, 'inbound', 'validation', 'notification');
   if (timedOut) {
     throw new Error(
@@ -261,19 +290,38 @@ export async function drain(
     cpuSeconds,
     outcomes: { ...worker.outcomes },
     problems: { ...worker.problems },
-    ...(exit.counts ? { requests: summarizeRequests(exit.counts, files) } : {}),
+    ...(counts ? { requests: summarizeRequests(counts, files) } : {}),
   };
 }
 
+/**
+ * Bare clamd: the same bytes streamed by a client that costs almost nothing
+ * (bench/bare-clamd.py: INSTREAM frames sent from the page cache with sendfile),
+ * so that the worker is compared with clamd alone, not with another client that
+ * carries part of the worker's own costs. The bytes are written to files in the
+ * run directory first; the client's CPU is reported apart ("client").
+ */
 async function bareClamd(stack: Stack, clamd: BenchClamd, buffers: Buffer[], parallel: number): Promise<Timed> {
-  const client = new ClamdClient({ address: clamd.address, idleTimeoutMs: 1_800_000 });
+  if (clamd.address.kind !== 'tcp') throw new Error('the benchmark clamd listens on TCP');
+  const dir = join(stack.runDir, 'bare');
+  mkdirSync(dir, { recursive: true });
+  const files = buffers.map((buffer, index) => {
+    const path = join(dir, `object-${index}.bin`);
+    if (!existsSync(path)) writeFileSync(path, buffer);
+    return path;
+  });
   const meter = new CpuMeter({ clamd: clamd.pid, emulator: stack.emulator.pid, bench: process.pid });
   const started = performance.now();
-  await inParallel(buffers.length, parallel, async (index) => {
-    const verdict = await client.scan(chunksOf(buffers[index]!));
-    if (verdict.status !== 'clean') throw new Error(`bare clamd: object ${index} is ${JSON.stringify(verdict)}`);
+  const { stdout } = await run('python3', [BARE_CLIENT, clamd.address.host, String(clamd.address.port), String(parallel), ...files], {
+    maxBuffer: 16 * 1024 * 1024,
   });
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = meter.read();
+  const answer = JSON.parse(stdout) as { verdicts: string[]; cpuSeconds: number };
+  answer.verdicts.forEach((verdict, index) => {
+    if (!/^stream: OK$/.test(verdict)) throw new Error(`bare clamd: object ${index} is ${JSON.stringify(verdict)}`);
+  });
+  cpuSeconds['client'] = round(answer.cpuSeconds, 2);
   const bytes = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
   return {
     concurrency: parallel,
@@ -282,7 +330,7 @@ async function bareClamd(stack: Stack, clamd: BenchClamd, buffers: Buffer[], par
     seconds: round(seconds, 3),
     filesPerSecond: round(buffers.length / seconds, 2),
     mibPerSecond: round(bytes / MIB / seconds, 2),
-    cpuSeconds: meter.read(),
+    cpuSeconds,
   };
 }
 
@@ -300,14 +348,38 @@ export async function largePhase(
   stack.progress(`${label}: bare clamd ${before.mibPerSecond} MiB/s; now the worker, CONCURRENCY=${options.concurrency}`);
   const worker = await drain(stack, clamd, {
     snapshot: 'large',
+    proxy: null,
     concurrency: options.concurrency,
     bytes,
     label: `${label}-large`,
     expect: 'clean',
   });
-  stack.progress(`${label}: worker ${worker.mibPerSecond} MiB/s, peak RSS ${worker.peakRssMiB} MiB; bare clamd again`);
+  stack.progress(`${label}: worker ${worker.mibPerSecond} MiB/s, peak RSS ${worker.peakRssMiB} MiB; the worker again, over TLS`);
+  // The same objects with the worker behind a TLS-terminating relay: its CPU per MiB with decryption, as from AWS.
+  const tls = await startTlsProxy(stack.emulator.endpoint, stack.runDir);
+  let workerTls: Drain;
+  try {
+    workerTls = await drain(stack, clamd, {
+      snapshot: 'large',
+      proxy: null,
+      endpoint: tls.endpoint,
+      env: { NODE_EXTRA_CA_CERTS: tls.caFile },
+      concurrency: options.concurrency,
+      bytes,
+      label: `${label}-large-tls`,
+      expect: 'clean',
+    });
+  } finally {
+    await tls.stop();
+  }
+  const { startRssMiB: _tlsStart, ...tlsRun } = workerTls as Drain & { startRssMiB?: number };
+  stack.progress(`${label}: worker over TLS ${workerTls.mibPerSecond} MiB/s; bare clamd again`);
   const after = await bareClamd(stack, clamd, prepared.largeBuffers, options.concurrency);
-  stack.progress(`${label}: bare clamd ${after.mibPerSecond} MiB/s`);
+  stack.progress(`${label}: bare clamd ${after.mibPerSecond} MiB/s; the CPU floor of a plain Node.js client`);
+  const floor = await measureFloor(stack, clamd, prepared.largeKeys, options.concurrency);
+  stack.progress(
+    `${label}: floor ${floor.msPerMiB} ms/MiB, ${floor.msPerRequest} ms per GET, ${floor.msPerInstream} ms per small INSTREAM`,
+  );
   const seconds = before.seconds + after.seconds;
   const cpuSeconds: Record<string, number> = {};
   for (const run of [before, after]) {
@@ -335,6 +407,8 @@ export async function largePhase(
     bare,
     bareRuns: [before, after],
     worker,
+    workerTls: tlsRun,
+    floor,
     ratio: round(worker.mibPerSecond / bare.mibPerSecond, 3),
   };
 }
@@ -347,7 +421,7 @@ export async function memoryPhase(
   large: SetResult['large'],
 ): Promise<NonNullable<SetResult['memory']>> {
   const { options } = stack;
-  const single: Array<{ objectMiB: number; peakRssMiB: number; seconds: number }> = [];
+  const single: NonNullable<SetResult['memory']>['single'] = [];
   let idleRssMiB = NaN;
   for (const [snapshot, objectMiB] of [
     ['large', options.largeMiB],
@@ -356,6 +430,7 @@ export async function memoryPhase(
     stack.progress(`${label}: one ${objectMiB} MiB object, CONCURRENCY=${options.concurrency}`);
     const result = await drain(stack, clamd, {
       snapshot,
+      proxy: null,
       count: 1,
       concurrency: options.concurrency,
       bytes: objectMiB * MIB,
@@ -363,7 +438,12 @@ export async function memoryPhase(
       expect: 'clean',
     });
     if (Number.isNaN(idleRssMiB)) idleRssMiB = result.startRssMiB;
-    single.push({ objectMiB, peakRssMiB: result.peakRssMiB, seconds: result.seconds });
+    single.push({
+      objectMiB,
+      peakRssMiB: result.peakRssMiB,
+      seconds: result.seconds,
+      workerCpuMsPerMiB: round(workerMsPerMiB(result) ?? NaN, 2),
+    });
     stack.progress(`${label}: peak RSS ${result.peakRssMiB} MiB for ${objectMiB} MiB`);
   }
   return {
@@ -385,6 +465,7 @@ export async function inFlightPhase(
   stack.progress(`${label}: ${objects} x ${options.inFlightMiB} MiB at CONCURRENCY=${options.inFlightConcurrency}`);
   const result = await drain(stack, clamd, {
     snapshot: 'inflight',
+    proxy: null,
     concurrency: options.inFlightConcurrency,
     bytes: objects * options.inFlightMiB * MIB,
     label: `${label}-inflight`,

@@ -3,12 +3,12 @@
  * storage, data transfer (free within a region), KMS and compute are left out, and
  * so are free tiers.
  */
-import type { RequestCounts } from '../src/aws/request-counter.ts';
+import type { RequestCounts } from '../harness/aws-proxy.ts';
 
 export const PRICES = {
   basis:
     'AWS list prices for us-east-1 as published in 2025, request charges only, free tiers ignored ' +
-    '(S3 Standard, SQS standard queue, SNS standard topic); check https://aws.amazon.com/pricing/ for current ones',
+    '(S3 Standard, SQS standard queue, SNS standard topic), Fargate Linux/x86 compute; check https://aws.amazon.com/pricing/ for current ones',
   /** S3 Standard: PUT, COPY, POST, LIST requests, per 1,000. */
   s3PutCopyPostListPer1000: 0.005,
   /** S3 Standard: GET, SELECT and all other requests, per 1,000. */
@@ -23,6 +23,13 @@ export const PRICES = {
    * the status tag is one tag on every scanned version for as long as it is kept.
    */
   s3ObjectTagsPer10000PerMonth: 0.01,
+  /** Fargate (Linux, x86), per vCPU-hour and per GB-hour: the whole-task figures' compute cost. */
+  fargateVcpuHour: 0.04048,
+  fargateGbHour: 0.004445,
+  /** Memory priced with each vCPU (2 GB: Fargate's least for a 1-vCPU task). */
+  fargateGbPerVcpu: 2,
+  /** Published figures of a commercial ClamAV-based scanner (issue 15), per vCPU. */
+  published: { filesPerVcpuSecondAt100KB: 2.4, mbPerVcpuSecondAt10MB: 1.3 },
 } as const;
 
 export type PriceClass = 's3-put' | 's3-get' | 's3-free' | 'sqs' | 'sns' | 'unpriced';

@@ -58,3 +58,23 @@ export function ensureBuilt(cli: string, progress: (message: string) => void): v
   progress(existsSync(cli) ? `${cli} is older than its sources: npm run build` : `${cli} is missing: npm run build`);
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.ts')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
 }
+
+/**
+ * The worker bundle as `npm run build` makes it, plus source maps, into `outdir`:
+ * what profiled runs execute, so a profile can name the source (and the package)
+ * of every frame. The maps are read only by the profile summary, never by Node.
+ */
+export async function buildWithSourceMaps(outdir: string): Promise<string> {
+  const { build } = await import('esbuild');
+  const { BUNDLE_OPTIONS } = await import('../scripts/bundle-options.ts');
+  await build({
+    absWorkingDir: ROOT,
+    entryPoints: ['src/cli.ts'],
+    outdir,
+    ...BUNDLE_OPTIONS,
+    splitting: true,
+    external: ['fauxqs'],
+    sourcemap: 'linked',
+  });
+  return join(outdir, 'cli.js');
+}

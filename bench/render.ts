@@ -1,12 +1,14 @@
 /**
- * `npm run bench:doc -- [results.json]`: rewrites docs/benchmarks.md from a results
- * file (default: the newest full run in bench/results/).
+ * `npm run bench:doc -- [results.json ...]`: rewrites docs/benchmarks.md from a
+ * results file (default: the newest full run in bench/results/), or from several
+ * merged (phases run apart: each set's figures and each once-per-run figure from
+ * the last file that has it; the targets judged again from the merge).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DOC_PATH, renderDoc } from './report.ts';
-import type { BenchResults } from './results.ts';
+import { checkTargets, type BenchResults, type SetResult } from './results.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -23,9 +25,42 @@ function newestFullRun(): string {
   return join(RESULTS_DIR, newest);
 }
 
-const path = resolve(process.argv[2] ?? newestFullRun());
-const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
-if (results.schema !== 1 && results.schema !== 2) throw new Error(`${path}: unknown results schema ${String(results.schema)}`);
-const shown = relative(ROOT, path).startsWith('..') ? path : relative(ROOT, path);
-writeFileSync(DOC_PATH, renderDoc(results, shown));
+function read(path: string): BenchResults {
+  const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
+  if (results.schema !== 1 && results.schema !== 2) throw new Error(`${path}: unknown results schema ${String(results.schema)}`);
+  return results;
+}
+
+/** Later files win, phase by phase. */
+export function merge(all: BenchResults[]): BenchResults {
+  const [first, ...rest] = all;
+  if (!first) throw new Error('no results to merge');
+  const merged: BenchResults = structuredClone(first);
+  for (const next of rest) {
+    for (const set of next.sets) {
+      const same = merged.sets.find((s) => s.signatures.name === set.signatures.name);
+      if (same) Object.assign(same, Object.fromEntries(Object.entries(set).filter(([, value]) => value !== undefined)) as SetResult);
+      else merged.sets.push(structuredClone(set));
+    }
+    for (const key of ['imports', 'startup', 'sweep', 'soak', 'requestsTagged', 'profile', 'globalSet'] as const) {
+      if (next[key] !== undefined) Object.assign(merged, { [key]: next[key] });
+    }
+    merged.errors = [...merged.errors, ...next.errors];
+    merged.warnings = [...(merged.warnings ?? []), ...(next.warnings ?? [])];
+    merged.command = `${merged.command}; ${next.command}`;
+    merged.finishedAt = next.finishedAt;
+    merged.durationSeconds += next.durationSeconds;
+  }
+  if (rest.length > 0) {
+    merged.warnings.push(
+      `merged from ${all.length} runs of single phases (machine load differed between them): the lead's full run on a quiet machine replaces these figures`,
+    );
+  }
+  merged.targets = checkTargets(merged);
+  return merged;
+}
+
+const paths = process.argv.length > 2 ? process.argv.slice(2).map((p) => resolve(p)) : [newestFullRun()];
+const shown = paths.map((path) => (relative(ROOT, path).startsWith('..') ? path : relative(ROOT, path))).join(', ');
+writeFileSync(DOC_PATH, renderDoc(merge(paths.map(read)), shown));
 process.stderr.write(`wrote ${relative(ROOT, DOC_PATH)} from ${shown}\n`);

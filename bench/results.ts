@@ -2,6 +2,7 @@
 import type { Machine, MemoryMap } from './proc.ts';
 import type { RequestSummary } from './prices.ts';
 import type { PRICES } from './prices.ts';
+import type { BackfillResult } from './backfill.ts';
 
 export interface BenchOptions {
   smoke: boolean;
@@ -52,6 +53,10 @@ export interface BenchOptions {
   soakBacklog: number;
   /** The tagged request count (moto, versioned bucket): clean files per batch, one batch uploaded untagged and one with a tag of its own. */
   taggedFiles: number;
+  /** The whole task (large signature set, through TLS): files of each size. */
+  wholeTask: Array<{ kib: number; files: number }>;
+  /** The profiled runs: files of the moto batch (status tag on), and one object of largeMiB. */
+  profileFiles: number;
   phases: Phase[];
   /** NODE_OPTIONS for the worker processes (experiments: heap and GC flags); empty: none. */
   workerNodeOptions: string;
@@ -62,9 +67,9 @@ export interface BenchOptions {
 }
 
 /** Phases run once per signature set. */
-export const SET_PHASES = ['large', 'memory', 'inflight', 'small', 'requests', 'latency', 'network'] as const;
+export const SET_PHASES = ['large', 'memory', 'inflight', 'small', 'requests', 'latency', 'network', 'whole-task'] as const;
 /** Phases run once, with the first signature set's clamd (imports needs none). */
-export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged'] as const;
+export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged', 'profile', 'backfill'] as const;
 export type Phase = (typeof SET_PHASES)[number] | (typeof GLOBAL_PHASES)[number];
 
 /** What `npm run bench` measures with no flags: the full run. */
@@ -103,6 +108,11 @@ export const FULL_OPTIONS: Omit<BenchOptions, 'smoke'> = {
   soakUploaders: 4,
   soakBacklog: 1000,
   taggedFiles: 300,
+  wholeTask: [
+    { kib: 100, files: 2000 },
+    { kib: 10 * 1024, files: 40 },
+  ],
+  profileFiles: 300,
   phases: [...SET_PHASES, ...GLOBAL_PHASES],
   // The worker runs as the production command starts it (bench/production.ts);
   // these only add to it, for experiments.
@@ -171,11 +181,15 @@ export interface SetResult {
     /** Bare clamd just before and just after the worker; far apart, the machine was not quiet. */
     bareRuns: Timed[];
     worker: Drain;
+    /** The same objects, the worker behind a TLS-terminating relay (its CPU per MiB with decryption). */
+    workerTls?: Drain;
+    /** What a plain Node.js client spends on the same I/O (bench/floor.ts). */
+    floor?: { msPerMiB: number; msPerRequest: number; msPerInstream: number };
     ratio: number;
   };
   memory?: {
     /** One worker scanning one object of each size, alone. */
-    single: Array<{ objectMiB: number; peakRssMiB: number; seconds: number }>;
+    single: Array<{ objectMiB: number; peakRssMiB: number; seconds: number; workerCpuMsPerMiB?: number }>;
     /** The large phase: `concurrency` large objects at once. */
     concurrent?: { objects: number; objectMiB: number; peakRssMiB: number };
     /** Right after "worker started", before any message. */
@@ -204,6 +218,34 @@ export interface SetResult {
   /** Peak RSS with inFlightObjects large objects in work at once. */
   inFlight?: { objects: number; objectMiB: number; concurrency: number; peakRssMiB: number; drain: Drain };
   network?: NetworkResult;
+  /** The whole task (worker + clamd) per vCPU; run for signature sets other than the small one. */
+  wholeTask?: WholeTaskRow[];
+}
+
+/** One size of file through the worker and clamd (through TLS): what a task's vCPU does. */
+export interface WholeTaskRow {
+  fileKiB: number;
+  files: number;
+  drain: Drain;
+  /** Worker + clamd CPU seconds. */
+  taskCpuSeconds: number;
+  filesPerVcpuSecond: number;
+  mbPerVcpuSecond: number;
+  /** Fargate compute (vCPU with its memory) per million files, at PRICES. */
+  usdPerMillionFiles: number;
+}
+
+/** Where the worker's busy time went (bench/profile.ts), for one profiled run. */
+export interface ProfileRun {
+  label: string;
+  /** What the run was: files and sizes. */
+  what: string;
+  files: number;
+  busyMs: number;
+  layers: Array<{ layer: string; ms: number; share: number }>;
+  functions: Array<{ name: string; source: string; layer: string; ms: number; share: number }>;
+  /** The .cpuprofile and its folded stacks, in the run directory. */
+  output: { cpuprofile: string; folded: string };
 }
 
 /** One worker draining small files through the latency proxy. */
@@ -341,6 +383,14 @@ export interface TaggedBatch {
   /** Versions whose tag set the driver read back (GetObjectTagging) and found as expected. */
   verifiedVersions: number;
   requests: RequestSummary;
+  /** The worker reached moto through a TLS-terminating relay (https). */
+  tls?: boolean;
+  /** The worker's CPU (user + system) from its "worker started" line to the drained queue. */
+  workerCpuSeconds?: number;
+  workerCpuMsPerFile?: number;
+  /** The same after the first `warmupFiles` files (their first use of every code path compiles it). */
+  warmupFiles?: number;
+  workerCpuMsPerFileWarm?: number;
 }
 
 /** Requests per clean file with the status tag written: moto_server, not the emulator, which has no versioning and no tags. */
@@ -350,6 +400,8 @@ export interface TaggedRequestsResult {
   statusTag: string;
   untagged: TaggedBatch;
   pretagged: TaggedBatch;
+  /** The untagged batch again, the worker behind a TLS-terminating relay. */
+  untaggedTls?: TaggedBatch;
 }
 
 export interface TargetCheck {
@@ -380,6 +432,8 @@ export interface BenchResults {
   sweep?: SweepResult;
   soak?: SoakResult;
   requestsTagged?: TaggedRequestsResult;
+  profile?: { dir: string; runs: ProfileRun[] };
+  backfill?: BackfillResult;
   targets: TargetCheck[];
   /** Anything that went wrong in a phase without stopping the run (the run then exits 1). */
   errors: string[];
@@ -407,9 +461,32 @@ export const TARGETS = {
   soakRssDriftMiB: 8,
   soakFdDrift: 0,
   billablePerCleanFile: 3,
+  /** Issue 15: the worker's own CPU (user + system). */
+  workerCpuMsPerFile: 2,
+  workerCpuMsPerMiB: 2,
 } as const;
 
-export function checkTargets(results: Pick<BenchResults, 'sets' | 'startup' | 'soak' | 'globalSet'>): TargetCheck[] {
+const MIB = 1024 * 1024;
+
+/** The worker's CPU per MiB of a drain (ms), from its user + system seconds. */
+export function workerMsPerMiB(drain: Drain | undefined): number | undefined {
+  const seconds = drain?.cpuSeconds['worker'];
+  return drain && seconds !== undefined && drain.bytes > 0 ? (seconds * 1000) / (drain.bytes / MIB) : undefined;
+}
+
+/**
+ * Bare clamd's CPU per MiB (clamd and its client) over the worker's (clamd and
+ * the worker): the large-object ratio on CPU alone, so without the emulator,
+ * which shares the cores here but is S3's own machine in production.
+ */
+export function cpuRatio(large: NonNullable<SetResult['large']>): number | undefined {
+  const bare = (large.bare.cpuSeconds['clamd'] ?? NaN) + (large.bare.cpuSeconds['client'] ?? 0);
+  const worker = (large.worker.cpuSeconds['clamd'] ?? NaN) + (large.worker.cpuSeconds['worker'] ?? NaN);
+  const ratio = bare / large.bare.bytes / (worker / large.worker.bytes);
+  return Number.isFinite(ratio) ? Math.round(ratio * 1000) / 1000 : undefined;
+}
+
+export function checkTargets(results: Pick<BenchResults, 'sets' | 'startup' | 'soak' | 'globalSet' | 'requestsTagged'>): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const add = (set: string, name: string, target: string, value: number | undefined | null, met: (v: number) => boolean) => {
     const known = value === undefined || value === null || !Number.isFinite(value) ? null : value;
@@ -419,6 +496,24 @@ export function checkTargets(results: Pick<BenchResults, 'sets' | 'startup' | 's
   for (const set of results.sets) {
     const name = set.signatures.name;
     add(name, 'Large objects: worker / bare clamd', `>= ${t.largeRatio}`, set.large?.ratio, (v) => v >= t.largeRatio);
+    if (set.large) {
+      add(
+        name,
+        'Worker CPU per MiB streamed (ms)',
+        `<= ${t.workerCpuMsPerMiB}`,
+        workerMsPerMiB(set.large.worker),
+        (v) => v <= t.workerCpuMsPerMiB,
+      );
+      if (set.large.workerTls) {
+        add(
+          name,
+          'Worker CPU per MiB streamed, TLS (ms)',
+          `<= ${t.workerCpuMsPerMiB}`,
+          workerMsPerMiB(set.large.workerTls),
+          (v) => v <= t.workerCpuMsPerMiB,
+        );
+      }
+    }
     add(name, 'Small objects: worker / CONCURRENCY=1', `>= ${t.smallVsC1}`, set.small?.ratioVsC1, (v) => v >= t.smallVsC1);
     add(
       name,
@@ -488,6 +583,26 @@ export function checkTargets(results: Pick<BenchResults, 'sets' | 'startup' | 's
     }
   }
   const global = results.globalSet ?? 'any';
+  const tagged = results.requestsTagged;
+  if (tagged) {
+    const file = `${tagged.fileKiB} KiB`;
+    add(
+      global,
+      `Worker CPU per clean ${file} file, status tag on (ms)`,
+      `<= ${t.workerCpuMsPerFile}`,
+      tagged.untagged.workerCpuMsPerFile,
+      (v) => v <= t.workerCpuMsPerFile,
+    );
+    if (tagged.untaggedTls) {
+      add(
+        global,
+        `Worker CPU per clean ${file} file, status tag on, TLS (ms)`,
+        `<= ${t.workerCpuMsPerFile}`,
+        tagged.untaggedTls.workerCpuMsPerFile,
+        (v) => v <= t.workerCpuMsPerFile,
+      );
+    }
+  }
   if (results.startup) {
     add(global, 'Memory: idle RSS after start (MiB)', `<= ${t.idleRssMiB}`, results.startup.idleRssMiB, (v) => v <= t.idleRssMiB);
     add(global, 'Start-up: spawn to first receive, slowest run (ms)', `<= ${t.startupMs}`, results.startup.maxMs, (v) => v <= t.startupMs);

@@ -33,6 +33,9 @@ import { ensureBuilt, productionCommand } from './production.ts';
 import { soakPhase } from './soak.ts';
 import { startupPhase } from './startup.ts';
 import { taggedRequestsPhase } from './tagged-requests.ts';
+import { wholeTaskPhase } from './whole-task.ts';
+import { profilePhase } from './profile-phase.ts';
+import { backfillPhase } from './backfill.ts';
 import { PRICES } from './prices.ts';
 import { describeMachine, round } from './proc.ts';
 import { DOC_PATH, renderDoc, terminalReport } from './report.ts';
@@ -53,12 +56,13 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [options])
 
   --smoke                   tiny sizes, small signatures only: checks that every figure is produced
-  --signatures <set>        small | large | both | official | all   (default both; smoke, --soak, --sweep: small)
+  --signatures <set>        small | large | both | official | all   (default both; smoke, --soak, --sweep, --profile: small)
   --signature-count <n>     generated body signatures in the large set (default 100000)
   --signature-wildcards <f> share of them with a wildcard byte, 0-1 (default 0)
   --phases <list>           comma-separated, default all of them:
-                              per signature set: large,memory,inflight,small,requests,latency,network
-                              once: imports,startup,sweep,soak,requests-tagged
+                              per signature set: large,memory,inflight,small,requests,latency,network,
+                                whole-task (not for the small set)
+                              once: imports,startup,sweep,soak,requests-tagged,profile,backfill
 
  Emulator speed (no added latency):
   --concurrency <n>         CONCURRENCY for large objects, memory, infected, latency (default 4)
@@ -105,6 +109,13 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
  Requests with the status tag on (moto_server, versioned bucket; a count, not timed):
   --tagged-files <n>        clean files per batch: one batch uploaded untagged, one with a tag (default 300)
 
+ The whole task (worker + clamd CPU per vCPU, through TLS, signature sets other than small):
+  --whole-task <list>       KiB:files pairs, comma-separated (default 100:2000,10240:40)
+
+ Profiles (flame graphs of the worker in the run directory's profiles/, kept):
+  --profile                 run the profile phase alone (it is also part of the full run)
+  --profile-files <n>       clean files of its small-file run (default 300)
+
  The worker (it runs as package.json's "worker" script, node <flags> dist/cli.js worker):
   --worker-env KEY=VALUE    a setting for every worker, over the benchmark's own (repeatable); a
                             phase's own CONCURRENCY (the =1 baselines, a sweep) still wins
@@ -147,6 +158,11 @@ const SMOKE: Omit<BenchOptions, 'smoke'> = {
   soakSampleSeconds: 0.2,
   soakBacklog: 50,
   taggedFiles: 10,
+  wholeTask: [
+    { kib: 100, files: 10 },
+    { kib: 1024, files: 2 },
+  ],
+  profileFiles: 10,
 };
 
 function parseOptions(
@@ -192,6 +208,9 @@ function parseOptions(
       'soak-uploaders': { type: 'string' },
       'soak-backlog': { type: 'string' },
       'tagged-files': { type: 'string' },
+      'whole-task': { type: 'string' },
+      profile: { type: 'boolean' },
+      'profile-files': { type: 'string' },
       phases: { type: 'string' },
       'worker-env': { type: 'string', multiple: true },
       'worker-node-args': { type: 'string' },
@@ -221,7 +240,11 @@ function parseOptions(
     all: ['small', 'large', 'official'],
   };
   // --soak and --sweep alone run just that, with the small signature set.
-  const only: Phase[] = [...(values.sweep !== undefined ? (['sweep'] as const) : []), ...(values.soak ? (['soak'] as const) : [])];
+  const only: Phase[] = [
+    ...(values.sweep !== undefined ? (['sweep'] as const) : []),
+    ...(values.soak ? (['soak'] as const) : []),
+    ...(values.profile ? (['profile'] as const) : []),
+  ];
   const signatures =
     values.signatures === undefined
       ? only.length > 0 && values.phases === undefined
@@ -302,6 +325,8 @@ function parseOptions(
     soakUploaders: int('soak-uploaders', values['soak-uploaders'], base.soakUploaders, 1, 64),
     soakBacklog: int('soak-backlog', values['soak-backlog'], base.soakBacklog, 1),
     taggedFiles: int('tagged-files', values['tagged-files'], base.taggedFiles, 1, 100_000),
+    wholeTask: values['whole-task'] === undefined ? base.wholeTask : parseWholeTask(values['whole-task']),
+    profileFiles: int('profile-files', values['profile-files'], base.profileFiles, 1, 100_000),
     phases,
     workerNodeOptions: values['worker-node-options'] ?? base.workerNodeOptions,
     workerNodeArgs: nodeArgs === undefined ? base.workerNodeArgs : nodeArgs.split(/\s+/).filter(Boolean),
@@ -310,6 +335,16 @@ function parseOptions(
   options.networkFilesC1 = Math.min(options.networkFiles, int('network-files-c1', values['network-files-c1'], base.networkFilesC1, 1));
   options.smallFilesC1 = Math.min(options.smallFiles, int('small-files-c1', values['small-files-c1'], base.smallFilesC1, 1));
   return { options, out: values.out, doc: values.doc === true, keep: values.keep === true, cli: values['worker-cli'] };
+}
+
+/** "100:2000,10240:40" -> 2000 files of 100 KiB and 40 of 10 MiB. */
+function parseWholeTask(text: string): Array<{ kib: number; files: number }> {
+  const rows = text.split(',').map((pair) => {
+    const match = /^\s*(\d+):(\d+)\s*$/.exec(pair);
+    if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) throw new Error(`--whole-task must be KiB:files pairs, got ${text}`);
+    return { kib: Number(match[1]), files: Number(match[2]) };
+  });
+  return rows;
 }
 
 /** "concurrency=1,4,8" -> CONCURRENCY at 1, 4 and 8 (the name is an environment variable of the worker's). */
@@ -403,6 +438,8 @@ async function runSet(stack: Stack, prepared: Prepared, name: SetResult['signatu
     if (phases.has('requests')) result.requests = await attempt('requests', () => requestsPhase(stack, clamd, name, result.small));
     if (phases.has('latency')) result.latency = await attempt('latency', () => latencyPhase(stack, clamd, name));
     if (phases.has('network')) result.network = await attempt('network', () => networkPhase(stack, clamd, prepared, name));
+    if (phases.has('whole-task') && name !== 'small')
+      result.wholeTask = await attempt('whole-task', () => wholeTaskPhase(stack, clamd, name));
   } finally {
     await clamd.stop();
   }
@@ -447,7 +484,7 @@ async function main(argv: string[]): Promise<number> {
   const warnings: string[] = [];
   const sets: SetResult[] = [];
   const clients: Array<{ destroy(): void }> = [];
-  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak' | 'requestsTagged'> = {};
+  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak' | 'requestsTagged' | 'profile' | 'backfill'> = {};
   const selected = new Set(options.phases);
   try {
     if (selected.has('imports')) {
@@ -485,7 +522,7 @@ async function main(argv: string[]): Promise<number> {
     if (SET_PHASES.some((phase) => selected.has(phase))) {
       for (const name of options.signatures) sets.push(await runSet(stack, prepared, name));
     }
-    if (selected.has('startup') || selected.has('sweep') || selected.has('soak') || selected.has('requests-tagged')) {
+    if (['startup', 'sweep', 'soak', 'requests-tagged', 'profile', 'backfill'].some((phase) => selected.has(phase as Phase))) {
       const name = options.signatures[0] ?? 'small';
       global.globalSet = name;
       const clamd = await startClamdFor(stack, name);
@@ -496,6 +533,8 @@ async function main(argv: string[]): Promise<number> {
         if (selected.has('soak')) global.soak = await attempt('soak', () => soakPhase(stack, clamd));
         if (selected.has('requests-tagged'))
           global.requestsTagged = await attempt('requests-tagged', () => taggedRequestsPhase(stack, clamd));
+        if (selected.has('profile')) global.profile = await attempt('profile', () => profilePhase(stack, clamd));
+        if (selected.has('backfill')) global.backfill = await attempt('backfill', () => backfillPhase(stack, clamd));
       } finally {
         await clamd.stop();
       }
@@ -533,7 +572,8 @@ async function main(argv: string[]): Promise<number> {
     writeFileSync(DOC_PATH, renderDoc(results, shown));
     progress(`wrote ${relative(ROOT, DOC_PATH)}`);
   }
-  if (parsed.keep || errors.length > 0) progress(`kept ${runDir}`);
+  if (parsed.keep || errors.length > 0 || global.profile)
+    progress(`kept ${runDir}${global.profile ? ` (flame graphs in ${global.profile.dir})` : ''}`);
   else rmSync(runDir, { recursive: true, force: true });
   return errors.length > 0 ? 1 : 0;
 }

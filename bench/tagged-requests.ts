@@ -10,7 +10,12 @@
  * fresh inbound queue. Two batches of clean files, each drained from a full queue
  * by a freshly started worker: one uploaded untagged (GetObject, PutObjectTagging)
  * and one uploaded with a tag of its own, which the worker must read first to keep
- * it (GetObjectTagging too).
+ * it (GetObjectTagging too), then the untagged kind again with the worker behind a
+ * proxy that terminates TLS (harness/aws-proxy.ts with a certificate of
+ * bench/tls-proxy.ts), as it reaches AWS over https. Each
+ * batch also gives the worker's CPU per clean file (user + system from /proc,
+ * status tag on, default CONCURRENCY), plain and with TLS: the small-file CPU
+ * figure of docs/benchmarks.md.
  *
  * moto is slow (Python, one request at a time), so only the counts mean anything:
  * nothing here is timed. The figure must not be measurable with tagging off, so
@@ -28,6 +33,10 @@ import { createQueue, queueDepth, routeNotificationsToNewQueue } from '../test/s
 import type { BenchClamd } from './clamd.ts';
 import { benchKey, inParallel, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
+import { startLatencyProxy } from './network.ts';
+import { CpuMeter, round } from './proc.ts';
+import { makeCertificate } from './tls-proxy.ts';
+import { readFileSync } from 'node:fs';
 import { concurrencyOf, startWorker, type Stack } from './phases.ts';
 import { summarizeRequests } from './prices.ts';
 import type { TaggedBatch, TaggedRequestsResult } from './results.ts';
@@ -53,7 +62,7 @@ async function poll<T>(what: string, timeoutMs: number, probe: () => Promise<T |
   }
 }
 
-interface Moto3 {
+export interface Moto3 {
   moto: Moto;
   s3: S3Client;
   sqs: SQSClient;
@@ -61,7 +70,7 @@ interface Moto3 {
   topicArn: string;
 }
 
-async function setUp(moto: Moto): Promise<Moto3> {
+export async function setUp(moto: Moto): Promise<Moto3> {
   const connection = { region, endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
   const s3 = new S3Client({ ...connection, forcePathStyle: true });
   const sqs = new SQSClient(connection);
@@ -94,11 +103,21 @@ function expectedTags(uploadTags: Record<string, string>, statusTag: string): st
   return JSON.stringify(Object.entries({ ...uploadTags, [statusTag]: 'CLEAN' }).sort());
 }
 
-async function runBatch(
+export async function runBatch(
   stack: Stack,
   clamd: BenchClamd,
   m: Moto3,
-  spec: { label: string; files: number; uploadTags: Record<string, string>; statusTag: string },
+  spec: {
+    label: string;
+    files: number;
+    uploadTags: Record<string, string>;
+    statusTag: string;
+    tls?: boolean;
+    /** Node flags after the production command's (the profile phase's --cpu-prof). */
+    extraNodeArgs?: string[];
+    /** A compiled CLI in place of the run's (the profile phase's source-mapped copy). */
+    cli?: string;
+  },
 ): Promise<TaggedBatch> {
   const { options } = stack;
   const { s3, sqs } = m;
@@ -118,7 +137,7 @@ async function runBatch(
 
   const tagging = new URLSearchParams(spec.uploadTags).toString();
   stack.progress(
-    `requests-tagged: uploading ${spec.files} x ${options.smallKiB} KiB to moto${tagging ? `, tagged ${tagging}` : ', untagged'}`,
+    `requests-tagged: uploading ${spec.files} x ${options.networkKiB} KiB to moto${tagging ? `, tagged ${tagging}` : ', untagged'}`,
   );
   const versions: Array<{ key: string; versionId: string }> = new Array(spec.files);
   await inParallel(spec.files, 8, async (i) => {
@@ -127,7 +146,7 @@ async function runBatch(
       new PutObjectCommand({
         Bucket: unprocessedBucket,
         Key: key,
-        Body: randomBuffer(options.smallKiB * 1024),
+        Body: randomBuffer(options.networkKiB * 1024),
         ...(tagging ? { Tagging: tagging } : {}),
       }),
     );
@@ -138,6 +157,20 @@ async function runBatch(
     (await queueDepth(sqs, inbound.url)) >= spec.files ? true : undefined,
   );
 
+  // Requests are counted where they arrive: at a proxy in front of moto; with
+  // `tls`, the worker reaches it through a TLS-terminating relay, as it reaches AWS.
+  // The proxy itself terminates TLS (and keeps the worker's connections alive, as
+  // AWS does, though moto closes its own after every answer).
+  const certificate = spec.tls ? makeCertificate(stack.runDir) : undefined;
+  const proxy = await startLatencyProxy(
+    m.moto.endpoint,
+    0,
+    undefined,
+    certificate ? { key: readFileSync(certificate.key), cert: readFileSync(certificate.cert) } : undefined,
+    // moto's deletes race each other (harness/aws-proxy.ts, `serialize`).
+    ['sqs:DeleteMessageBatch', 'sqs:DeleteMessage'],
+  );
+  const endpoint = proxy.endpoint;
   const worker = await startWorker(
     stack,
     clamd,
@@ -146,15 +179,29 @@ async function runBatch(
       env: {
         UNPROCESSED_BUCKET_NAME: unprocessedBucket,
         QUARANTINE_BUCKET_NAME: quarantineBucket,
-        VIRUS_SCANNING_QUEUE_URL: inbound.url,
-        VALIDATION_QUEUE_URL: m.validationUrl,
+        // Through the proxy too (the SDK sends an SQS call to its queue URL's host).
+        VIRUS_SCANNING_QUEUE_URL: `${endpoint}${new URL(inbound.url).pathname}`,
+        VALIDATION_QUEUE_URL: `${endpoint}${new URL(m.validationUrl).pathname}`,
         VIRUS_NOTIFICATION_TOPIC_ARN: m.topicArn,
-        AWS_ENDPOINT_URL: m.moto.endpoint,
+        AWS_ENDPOINT_URL: endpoint,
+        ...(certificate ? { NODE_EXTRA_CA_CERTS: certificate.cert } : {}),
         SCAN_STATUS_TAG: spec.statusTag,
       },
+      ...(spec.extraNodeArgs ? { extraNodeArgs: spec.extraNodeArgs } : {}),
+      ...(spec.cli ? { cli: spec.cli } : {}),
     },
     `requests-tagged-${spec.label}`,
   );
+  // The worker's own CPU (user + system, /proc) from its "worker started" line to the drained queue.
+  const meter = new CpuMeter({ worker: worker.pid });
+  // And once the first files are done: the same without the first use of every code path (compiling it).
+  const warmupFiles = Math.min(50, Math.floor(spec.files / 5));
+  let warm: CpuMeter | undefined;
+  void worker.outcomesReached(warmupFiles).then(() => {
+    warm = new CpuMeter({ worker: worker.pid });
+  });
+  let cpuSeconds: Record<string, number> = {};
+  let steadySeconds: number | undefined;
   let drained = false;
   try {
     stack.progress(`requests-tagged: the worker drains ${spec.files} files from moto at CONCURRENCY=${concurrencyOf(worker)}`);
@@ -165,18 +212,22 @@ async function runBatch(
         (await queueDepth(sqs, inbound.url)) === 0 ? true : undefined,
       );
       drained = true;
+      cpuSeconds = meter.read();
+      steadySeconds = warm?.read()['worker'];
     }
   } catch (error) {
     await worker.stop();
+    await proxy.stop();
     throw error;
   }
-  const { counts, code: exitCode } = await worker.stop();
+  const { code: exitCode } = await worker.stop();
+  const counts = structuredClone(proxy.counts);
+  await proxy.stop();
   if (!drained) {
     throw new Error(
       `requests-tagged ${spec.label}: ${spec.files} files not handled within ${DRAIN_TIMEOUT_MS / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`,
     );
   }
-  if (!counts) throw new Error(`requests-tagged ${spec.label}: the worker wrote no request counts; logs in ${stack.runDir}`);
   const label = `requests-tagged ${spec.label}`;
   if ((worker.outcomes['clean'] ?? 0) !== spec.files)
     stack.errors.push(`${label}: expected ${spec.files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);
@@ -221,6 +272,11 @@ async function runBatch(
     problems: { ...worker.problems },
     verifiedVersions: sample.length,
     requests,
+    tls: spec.tls === true,
+    workerCpuSeconds: cpuSeconds['worker'] ?? Number.NaN,
+    workerCpuMsPerFile: round(((cpuSeconds['worker'] ?? Number.NaN) * 1000) / spec.files, 2),
+    warmupFiles,
+    workerCpuMsPerFileWarm: round(((steadySeconds ?? Number.NaN) * 1000) / (spec.files - warmupFiles), 2),
   };
 }
 
@@ -240,7 +296,14 @@ export async function taggedRequestsPhase(stack: Stack, clamd: BenchClamd): Prom
       uploadTags: UPLOAD_TAGS,
       statusTag,
     });
-    return { fileKiB: options.smallKiB, statusTag, untagged, pretagged };
+    const untaggedTls = await runBatch(stack, clamd, m, {
+      label: 'untagged-tls',
+      files: options.taggedFiles,
+      uploadTags: {},
+      statusTag,
+      tls: true,
+    });
+    return { fileKiB: options.networkKiB, statusTag, untagged, pretagged, untaggedTls };
   } finally {
     m?.s3.destroy();
     m?.sqs.destroy();

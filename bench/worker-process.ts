@@ -3,13 +3,11 @@
  * production command (`npm run worker`: `node <flags> dist/cli.js worker`, see
  * bench/production.ts) as exactly one process, no npm or launcher around it. The
  * benchmark starts a fresh one per phase (so its VmHWM is that phase's peak),
- * reads its JSON log lines for outcomes and per-record durations, and has it
- * count its AWS requests (BUCKETSCAN_COUNT_REQUESTS, written when it exits).
+ * reads its JSON log lines for outcomes and per-record durations (its AWS
+ * requests are counted by the proxy it is pointed at, harness/aws-proxy.ts).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import type { RequestCounts } from '../src/aws/request-counter.ts';
-import { REQUEST_COUNT_VARIABLE } from '../src/aws/request-counter.ts';
+import { createWriteStream } from 'node:fs';
 import { memoryOf, type Memory } from './proc.ts';
 
 /** Only these are passed on from the driver's environment; the rest is set explicitly. */
@@ -20,8 +18,6 @@ export interface WorkerProcessOptions {
   env: Record<string, string>;
   /** The worker's stdout (JSON log lines) is appended here. */
   logFile: string;
-  /** Where the worker writes its request counts on exit. */
-  countsFile: string;
   startTimeoutMs?: number;
   /** The production command's Node flags and compiled CLI (bench/production.ts). */
   command: { nodeArgs: string[]; cli: string };
@@ -30,7 +26,6 @@ export interface WorkerProcessOptions {
 export interface WorkerExit {
   code: number | null;
   signal: string | null;
-  counts: RequestCounts | undefined;
 }
 
 export interface WorkerHandle {
@@ -54,12 +49,12 @@ export interface WorkerHandle {
   /** Resolves when `count` outcomes in total have been logged. */
   outcomesReached(count: number): Promise<void>;
   memory(): Memory | undefined;
-  /** SIGTERM, then wait for it to exit (and write its counts). */
+  /** SIGTERM, then wait for it to exit. */
   stop(): Promise<WorkerExit>;
 }
 
 export async function startWorkerProcess(options: WorkerProcessOptions): Promise<WorkerHandle> {
-  const env: Record<string, string> = { BUCKETSCAN_ENV_FILE: 'none', [REQUEST_COUNT_VARIABLE]: options.countsFile };
+  const env: Record<string, string> = { BUCKETSCAN_ENV_FILE: 'none' };
   for (const name of INHERITED) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
@@ -186,8 +181,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
         clearTimeout(kill);
         process.off('exit', killOnExit);
         await new Promise<void>((resolveEnd) => log.end(() => resolveEnd()));
-        const counts = existsSync(options.countsFile) ? (JSON.parse(readFileSync(options.countsFile, 'utf8')) as RequestCounts) : undefined;
-        return { ...exit, counts };
+        return exit;
       })();
       return stopping;
     },

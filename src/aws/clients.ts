@@ -4,7 +4,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { requestCounterFromEnv } from './request-counter.ts';
+import { destroyDirectS3, enableDirectS3 } from './s3-direct.ts';
+import { destroyDirectSqs, enableDirectSqs } from './sqs-direct.ts';
 
 /** Where and as whom one service is called. */
 export interface ServiceConnection {
@@ -42,7 +43,8 @@ function handler(maxSockets: number): NodeHttpHandler {
   });
 }
 
-function common(connection: ServiceConnection, maxSockets: number) {
+/** The options every client of the worker is built with: its connection, pooled sockets, the SDK's retries. */
+export function common(connection: ServiceConnection, maxSockets: number) {
   return {
     region: connection.region,
     ...(connection.endpoint ? { endpoint: connection.endpoint } : {}),
@@ -54,13 +56,31 @@ function common(connection: ServiceConnection, maxSockets: number) {
   };
 }
 
+/** The direct paths' pools and timeouts, as the SDK handler's (see `handler`). */
+function directOptions(maxSockets: number, onError: ErrorListener | undefined) {
+  return { maxSockets, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...(onError ? { onError } : {}) };
+}
+
+/** `client` whose destroy() also runs `also` (the direct path's pooled sockets close with it). */
+function alsoOnDestroy<T extends { destroy(): void }>(client: T, also: () => void): T {
+  const destroy = client.destroy.bind(client);
+  client.destroy = () => {
+    also();
+    destroy();
+  };
+  return client;
+}
+
 /** An S3 client as the worker's; one-off commands that need only S3 use it alone. */
-export function createS3Client(connection: ServiceConnection, maxSockets = 16): S3Client {
-  return new S3Client({
+export function createS3Client(connection: ServiceConnection, maxSockets = 16, onError?: ErrorListener): S3Client {
+  const s3 = new S3Client({
     ...common(connection, maxSockets),
     // Emulators and most S3-compatible stores are addressed by path, not by bucket subdomain.
     forcePathStyle: connection.endpoint !== undefined,
   });
+  // GetObject and PutObjectTagging go the direct way (src/aws/s3-direct.ts), with pools sized alike.
+  enableDirectS3(s3, directOptions(maxSockets, onError));
+  return alsoOnDestroy(s3, () => destroyDirectS3(s3));
 }
 
 /** Service and operation of a request, e.g. ("S3", "GetObject"). */
@@ -70,7 +90,7 @@ export type ErrorListener = (service: string, operation: string, error: unknown)
  * Reports each request that failed after the SDK's own retries (an initialize
  * step middleware sees the final result), for bucketscan_aws_errors_total.
  */
-function reportErrors(stack: S3Client['middlewareStack'], service: string, listener: ErrorListener): void {
+export function reportErrors(stack: S3Client['middlewareStack'], service: string, listener: ErrorListener): void {
   stack.add(
     (next, context) => async (args) => {
       try {
@@ -84,18 +104,18 @@ function reportErrors(stack: S3Client['middlewareStack'], service: string, liste
   );
 }
 
-export function createSqsClient(connection: ServiceConnection, maxSockets = 16): SQSClient {
-  return new SQSClient(common(connection, maxSockets));
+export function createSqsClient(connection: ServiceConnection, maxSockets = 16, onError?: ErrorListener): SQSClient {
+  const sqs = new SQSClient(common(connection, maxSockets));
+  // The worker's per-file calls go the direct way (src/aws/sqs-direct.ts), with pools sized alike.
+  enableDirectSqs(sqs, directOptions(maxSockets, onError));
+  return alsoOnDestroy(sqs, () => destroyDirectSqs(sqs));
 }
 
 export function createClients(config: ClientSettings, onError?: ErrorListener): AwsClients {
   const sockets = Math.max(16, config.tuning.concurrency * 4);
-  const s3 = createS3Client(config.aws.s3, sockets);
-  const sqs = createSqsClient(config.aws.sqs, sockets);
+  const s3 = createS3Client(config.aws.s3, sockets, onError);
+  const sqs = createSqsClient(config.aws.sqs, sockets, onError);
   const sns = new SNSClient(common(config.aws.sns, sockets));
-  // BUCKETSCAN_COUNT_REQUESTS (benchmarks only): count every request attempt; nothing is added otherwise.
-  const counter = requestCounterFromEnv();
-  if (counter) for (const client of [s3, sqs, sns]) counter.attach(client.middlewareStack);
   if (onError) {
     reportErrors(s3.middlewareStack, 'S3', onError);
     reportErrors(sqs.middlewareStack as unknown as S3Client['middlewareStack'], 'SQS', onError);

@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { unquoteETag } from '../events/text.ts';
 import { isInvalidVersion, isNotFound, isObjectGone, isPreconditionFailed } from './errors.ts';
+import { DirectUnsupported, directS3 } from './s3-direct.ts';
 
 /** Identifies one version of one object: by VersionId where S3 gave one, else by ETag. */
 export interface ObjectVersion {
@@ -54,11 +55,15 @@ export type OpenedObject =
       tagCount: number;
     });
 
-function attributesOf(response: GetObjectCommandOutput): ObjectAttributes {
+function attributesOf(
+  response: Pick<GetObjectCommandOutput, 'ContentType' | 'Metadata' | 'SSEKMSKeyId' | 'BucketKeyEnabled'> & {
+    ServerSideEncryption?: string | undefined;
+  },
+): ObjectAttributes {
   return {
     contentType: response.ContentType,
     metadata: response.Metadata,
-    serverSideEncryption: response.ServerSideEncryption,
+    serverSideEncryption: response.ServerSideEncryption as ServerSideEncryption | undefined,
     kmsKeyId: response.SSEKMSKeyId,
     bucketKeyEnabled: response.BucketKeyEnabled,
   };
@@ -72,15 +77,19 @@ const quoted = (eTag: string) => `"${eTag}"`;
  * on" true even when the key is overwritten meanwhile.
  */
 export async function openObject(s3: S3Client, version: ObjectVersion, signal?: AbortSignal): Promise<OpenedObject> {
+  const input = {
+    Bucket: version.bucket,
+    Key: version.key,
+    ...(version.versionId ? { VersionId: version.versionId } : version.eTag ? { IfMatch: quoted(version.eTag) } : {}),
+  };
   try {
-    const response = await s3.send(
-      new GetObjectCommand({
-        Bucket: version.bucket,
-        Key: version.key,
-        ...(version.versionId ? { VersionId: version.versionId } : version.eTag ? { IfMatch: quoted(version.eTag) } : {}),
-      }),
-      signal ? { abortSignal: signal } : {},
-    );
+    // The direct path (src/aws/s3-direct.ts) where it applies, the SDK's command otherwise.
+    const response = await directS3(s3)
+      .getObject(input, signal)
+      .catch(async (error: unknown) => {
+        if (!(error instanceof DirectUnsupported)) throw error;
+        return s3.send(new GetObjectCommand(input), signal ? { abortSignal: signal } : {});
+      });
     const body = response.Body as Readable | undefined;
     if (!body) throw new Error('GetObject returned no body');
     return {
@@ -137,6 +146,12 @@ export function taggingHeader(tags: Tag[]): string {
 
 /** The tag set of exactly this version. */
 export async function getTags(s3: S3Client, version: ObjectVersion, signal?: AbortSignal): Promise<Tag[]> {
+  const input = { Bucket: version.bucket, Key: version.key, ...(version.versionId ? { VersionId: version.versionId } : {}) };
+  try {
+    return await directS3(s3).getObjectTagging(input, signal);
+  } catch (error) {
+    if (!(error instanceof DirectUnsupported)) throw error;
+  }
   const response = await s3.send(
     new GetObjectTaggingCommand({
       Bucket: version.bucket,
@@ -150,14 +165,17 @@ export async function getTags(s3: S3Client, version: ObjectVersion, signal?: Abo
 
 /** Replaces the tag set of exactly this version (S3 has no per-tag write). */
 export async function putTags(s3: S3Client, version: ObjectVersion, tags: Tag[]): Promise<void> {
-  await s3.send(
-    new PutObjectTaggingCommand({
-      Bucket: version.bucket,
-      Key: version.key,
-      ...(version.versionId ? { VersionId: version.versionId } : {}),
-      Tagging: { TagSet: tags },
-    }),
-  );
+  const input = {
+    Bucket: version.bucket,
+    Key: version.key,
+    ...(version.versionId ? { VersionId: version.versionId } : {}),
+  };
+  try {
+    await directS3(s3).putObjectTagging({ ...input, TagSet: tags });
+  } catch (error) {
+    if (!(error instanceof DirectUnsupported)) throw error;
+    await s3.send(new PutObjectTaggingCommand({ ...input, Tagging: { TagSet: tags } }));
+  }
 }
 
 /** The version a copy wrote (VersionId undefined in an unversioned bucket). */

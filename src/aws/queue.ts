@@ -10,6 +10,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Batcher } from './batcher.ts';
+import { directSqs } from './sqs-direct.ts';
+import { DirectUnsupported } from './signed-http.ts';
 
 export type { Message };
 
@@ -18,6 +20,9 @@ export type QueueRef = { url: string } | { name: string };
 
 /** SQS's rule for queue names: 1-80 letters, digits, hyphens or underscores, `.fifo` for a FIFO queue. */
 export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}(?:\.fifo)?$/;
+
+/** A queue URL as settings give it (https://sqs.<region>.amazonaws.com/<account>/<name>, or an emulator's). */
+export const QUEUE_URL = /^https?:\/\/[^\s/]+\/\S+$/;
 
 /** The queue's name: as given, or the last segment of its URL. */
 export function queueNameOf(queue: QueueRef): string {
@@ -45,18 +50,31 @@ export interface ReceiveOptions {
 }
 
 export async function receiveMessages(sqs: SQSClient, queueUrl: string, options: ReceiveOptions): Promise<Message[]> {
+  const input = {
+    MaxNumberOfMessages: Math.min(10, Math.max(1, options.max)),
+    WaitTimeSeconds: options.waitSeconds,
+    VisibilityTimeout: options.visibilityTimeoutSeconds,
+    MessageSystemAttributeNames: ['ApproximateReceiveCount' as const],
+    MessageAttributeNames: [ORIGIN_ATTRIBUTE],
+  };
+  // The lean signed path (src/aws/sqs-direct.ts) where the client has it, the SDK's command otherwise.
+  const direct = await viaDirect(() => directSqs(sqs)?.receiveMessage(queueUrl, input, options.signal));
+  if (direct) return direct;
   const response = await sqs.send(
-    new ReceiveMessageCommand({
-      QueueUrl: queueUrl,
-      MaxNumberOfMessages: Math.min(10, Math.max(1, options.max)),
-      WaitTimeSeconds: options.waitSeconds,
-      VisibilityTimeout: options.visibilityTimeoutSeconds,
-      MessageSystemAttributeNames: ['ApproximateReceiveCount'],
-      MessageAttributeNames: [ORIGIN_ATTRIBUTE],
-    }),
+    new ReceiveMessageCommand({ QueueUrl: queueUrl, ...input }),
     options.signal ? { abortSignal: options.signal } : {},
   );
   return response.Messages ?? [];
+}
+
+/** The direct call's result; undefined when there is no direct path, or it says the SDK must make the call. */
+async function viaDirect<T>(call: () => Promise<T> | undefined): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof DirectUnsupported) return undefined;
+    throw error;
+  }
 }
 
 /** Where a message came from: S3 itself, or `bucketscan rescan` (message attribute bucketscan-origin). */
@@ -101,6 +119,13 @@ export async function deleteMessage(sqs: SQSClient, queueUrl: string, receiptHan
 }
 
 export async function changeVisibility(sqs: SQSClient, queueUrl: string, receiptHandle: string, seconds: number): Promise<void> {
+  const direct = directSqs(sqs);
+  const done = await viaDirect(async () => {
+    if (!direct) return undefined;
+    await direct.changeMessageVisibility(queueUrl, receiptHandle, seconds);
+    return true;
+  });
+  if (done) return;
   await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
 }
 
@@ -134,34 +159,30 @@ export function createQueueBatchers(
   const deletes = new Batcher<string>({
     maxEntries: 10,
     lingerMs: linger.deleteMs,
-    send: async (handles) =>
-      failuresOf(
-        await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: urls.inbound,
-            Entries: handles.map((ReceiptHandle, index) => ({ Id: String(index), ReceiptHandle })),
-          }),
-        ),
-      ),
+    send: async (handles) => {
+      const Entries = handles.map((ReceiptHandle, index) => ({ Id: String(index), ReceiptHandle }));
+      const result =
+        (await viaDirect(() => directSqs(sqs)?.deleteMessageBatch(urls.inbound, Entries))) ??
+        (await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: urls.inbound, Entries })));
+      return failuresOf(result);
+    },
   });
   const sends = new Batcher<OutgoingMessage>({
     maxEntries: 10,
     lingerMs: linger.sendMs,
     maxBytes: SEND_BATCH_BYTES,
     sizeOf: (message) => Buffer.byteLength(message.body) + Buffer.byteLength(JSON.stringify(message.attributes)),
-    send: async (messages) =>
-      failuresOf(
-        await sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: urls.outbound,
-            Entries: messages.map((message, index) => ({
-              Id: String(index),
-              MessageBody: message.body,
-              MessageAttributes: message.attributes,
-            })),
-          }),
-        ),
-      ),
+    send: async (messages) => {
+      const Entries = messages.map((message, index) => ({
+        Id: String(index),
+        MessageBody: message.body,
+        MessageAttributes: message.attributes,
+      }));
+      const result =
+        (await viaDirect(() => directSqs(sqs)?.sendMessageBatch(urls.outbound, Entries))) ??
+        (await sqs.send(new SendMessageBatchCommand({ QueueUrl: urls.outbound, Entries })));
+      return failuresOf(result);
+    },
   });
   return {
     delete: (receiptHandle: string) => deletes.add(receiptHandle),

@@ -2,7 +2,7 @@
  * What every command shares: reading the settings and the one-line usage
  * errors (exit 2) the project promises.
  */
-import { loadConfig, type Config } from '../config/config.ts';
+import { readConfig, type Config } from '../config/config.ts';
 import { ConfigError } from '../config/variables.ts';
 import { readEnvironment, type Env } from '../config/env-file.ts';
 
@@ -34,9 +34,9 @@ export function stopped(command: string, error: unknown): number {
   return error.exitCode;
 }
 
-/** The whole worker configuration; a bad value throws ConfigError (exit 2 in cli.ts). */
-export function workerConfig(env: Env = readEnvironment()): Config {
-  return loadConfig(env);
+/** The whole worker configuration, SOURCES_FILE read; a bad value throws ConfigError (exit 2 in cli.ts). */
+export function workerConfig(env: Env = readEnvironment()): Promise<Config> {
+  return readConfig(env);
 }
 
 export { ConfigError };

@@ -31,7 +31,7 @@ In production, run the compiled worker as one process, as the image does:
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.length > 0) throw new UsageError(`worker takes no arguments, got "${argv[0]}"`);
-  const config = workerConfig();
+  const config = await workerConfig();
   const logger = createLogger(config.log.level, 'bucketscan', undefined, { format: config.log.format });
   await runWorker(config, logger, shutdownSignal(logger));
   return 0;

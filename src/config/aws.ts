@@ -7,12 +7,14 @@
 import type { ServiceConnection } from '../aws/clients.ts';
 import { ConfigError, optionalText, url, type Parsed } from './variables.ts';
 
-export type Service = 'S3' | 'SQS' | 'SNS';
+export type Service = 'S3' | 'SQS' | 'SNS' | 'EVENTS';
 
 export interface AwsSettings {
   s3: ServiceConnection;
   sqs: ServiceConnection;
   sns: ServiceConnection;
+  /** EventBridge, for the result bus (RESULT_EVENT_BUS); undefined without one. */
+  events?: ServiceConnection;
 }
 
 const endpoint = url('such as http://127.0.0.1:4566');
@@ -24,9 +26,11 @@ export const AWS_VARIABLES = {
   AWS_S3_ENDPOINT_URL: endpoint,
   AWS_SQS_ENDPOINT_URL: endpoint,
   AWS_SNS_ENDPOINT_URL: endpoint,
+  AWS_EVENTS_ENDPOINT_URL: endpoint,
   AWS_S3_REGION: optionalText,
   AWS_SQS_REGION: optionalText,
   AWS_SNS_REGION: optionalText,
+  AWS_EVENTS_REGION: optionalText,
   AWS_ACCESS_KEY_ID: optionalText,
   AWS_SECRET_ACCESS_KEY: optionalText,
   AWS_SESSION_TOKEN: optionalText,
@@ -36,6 +40,8 @@ export const AWS_VARIABLES = {
   AWS_SQS_SECRET_ACCESS_KEY: optionalText,
   AWS_SNS_ACCESS_KEY_ID: optionalText,
   AWS_SNS_SECRET_ACCESS_KEY: optionalText,
+  AWS_EVENTS_ACCESS_KEY_ID: optionalText,
+  AWS_EVENTS_SECRET_ACCESS_KEY: optionalText,
 };
 
 type AwsVariables = Parsed<typeof AWS_VARIABLES>;
@@ -74,11 +80,20 @@ export function serviceConnection(v: AwsVariables, service: Service, preferredRe
   };
 }
 
-/** All three services; SNS in the region of `topicArn`. */
-export function awsSettings(v: AwsVariables, topicArn: string): AwsSettings {
+/** The region in an ARN (arn:<partition>:<service>:<region>:…), when it has one. */
+export function regionOf(arn: string | undefined): string | undefined {
+  return arn?.startsWith('arn:') ? arn.split(':')[3] || undefined : undefined;
+}
+
+/**
+ * Every service; SNS in the region of `topicArn`, EventBridge (when `resultBus`
+ * is set) in the region of the bus's ARN, or AWS_REGION for a bus named by name.
+ */
+export function awsSettings(v: AwsVariables, topicArn: string | undefined, resultBus?: string): AwsSettings {
   return {
     s3: serviceConnection(v, 'S3'),
     sqs: serviceConnection(v, 'SQS'),
-    sns: serviceConnection(v, 'SNS', topicArn.split(':')[3]),
+    sns: serviceConnection(v, 'SNS', regionOf(topicArn)),
+    ...(resultBus === undefined ? {} : { events: serviceConnection(v, 'EVENTS', regionOf(resultBus)) }),
   };
 }

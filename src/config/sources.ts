@@ -1,55 +1,44 @@
 /**
  * Sources: the buckets one fleet scans, each with its own rules and destinations
  * (SOURCES_FILE, docs/sources.md). A source is one bucket, or one folder of a
- * bucket; every record is judged by the one source its bucket and key fall in.
+ * bucket; every record is judged by the one source its bucket and key fall in
+ * (findSource, src/events/record.ts).
  *
- * Pure: parsing and validation only. Reading the file is `readSourcesFile`'s job.
+ * Parsing and validation; `readSourcesDocument` reads the file (JSON, or YAML).
+ * The result is the pipeline's own Source type (src/pipeline/deps.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { quoteValue } from '../events/text.ts';
 import { bucketNameProblem } from '../aws/s3-url.ts';
-import { QUEUE_NAME, type QueueRef } from '../aws/queue.ts';
+import { QUEUE_NAME } from '../aws/queue.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
+import { KEY_LAYOUTS } from '../events/key.ts';
+import type { Source } from '../pipeline/deps.ts';
+import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
+import { QUEUE_URL, queueRefOf } from './queues.ts';
+import { checkAreas as checkSourceAreas, SourcesError } from './source-areas.ts';
 
-/** How keys under a source's prefix must be laid out. */
-export const KEY_LAYOUTS = ['submission', 'any'] as const;
-export type KeyLayout = (typeof KEY_LAYOUTS)[number];
+export { SourcesError };
 
-/** One scanned area and where its results go. */
-export interface Source {
-  /** How messages name this entry: `sources[2] (bucket "uploads")`. */
-  label: string;
-  bucket: string;
-  /** The folder scanned: '' or ending in '/'. */
-  prefix: string;
-  keyLayout: KeyLayout;
-  quarantineBucket: string;
-  /** '' or ending in '/'. */
-  quarantinePrefix: string;
-  /** Where clean files' events go; undefined: clean files are only tagged and announced. */
-  validationQueue: QueueRef | undefined;
-  /** This source's own topic; undefined: the global VIRUS_NOTIFICATION_TOPIC_ARN. */
-  notificationTopicArn: string | undefined;
-  /** Overrides SCAN_STATUS_TAG for this source: false turns tagging off, true keeps it on. undefined: the global setting. */
-  statusTag: boolean | undefined;
+export { findSource } from '../events/record.ts';
+export { KEY_LAYOUTS, type KeyLayout } from '../events/key.ts';
+export type { Source } from '../pipeline/deps.ts';
+
+/** What an entry that says nothing about its status tag gets. */
+export interface SourceDefaults {
+  /** The tag key of a source without `statusTag` (SCAN_STATUS_TAG as set; undefined: tagging off). */
+  statusTag: string | undefined;
+  /** The key of a source with `statusTag: true` when tagging is off globally (the style's default). */
+  defaultStatusTag: string;
 }
 
-/** A sources file that cannot be used; the message names the entry and the field. */
-export class SourcesError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SourcesError';
-  }
-}
+const DEFAULTS: SourceDefaults = { statusTag: DEFAULT_STATUS_TAG, defaultStatusTag: DEFAULT_STATUS_TAG };
 
 /** "incoming" and "incoming/" are the same folder; S3 keys never start with a slash. */
 export function normalisePrefix(value: string | undefined): string {
   const trimmed = (value ?? '').trim().replace(/^\/+/, '');
   return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
 }
-
-const QUEUE_URL = /^https?:\/\/[^\s/]+\/\S+$/;
 
 const bucket = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
@@ -106,20 +95,12 @@ function labelOf(index: number, entry: unknown): string {
   return typeof name === 'string' && name.length <= 63 ? `sources[${index}] (bucket ${JSON.stringify(name)})` : `sources[${index}]`;
 }
 
-function where(location: string, bucketName: string, folder: string): string {
-  return `${location} s3://${bucketName}/${folder}`;
-}
-
-/** Two folders of one bucket overlap when one contains the other ('' contains everything). */
-function overlaps(a: string, b: string): boolean {
-  return a.startsWith(b) || b.startsWith(a);
-}
-
 /**
  * Validates a parsed sources document. Throws SourcesError whose message names
  * the entry and the field: `sources[1] (bucket "b").quarantineBucket: is required`.
+ * `statusTag` becomes the tag key itself (or undefined: off) from `defaults`.
  */
-export function parseSources(document: unknown): Source[] {
+export function parseSources(document: unknown, defaults: SourceDefaults = DEFAULTS): Source[] {
   const file = fileSchema.safeParse(document);
   if (!file.success) {
     const issue = file.error.issues[0];
@@ -141,82 +122,40 @@ export function parseSources(document: unknown): Source[] {
       bucket: value.bucket,
       prefix: value.prefix ?? '',
       keyLayout: value.keyLayout ?? 'submission',
-      quarantineBucket: value.quarantineBucket,
-      quarantinePrefix: value.quarantinePrefix,
-      validationQueue: queue === undefined ? undefined : QUEUE_URL.test(queue) ? { url: queue } : { name: queue },
+      quarantine: { bucket: value.quarantineBucket, prefix: value.quarantinePrefix },
+      validationQueue: queueRefOf(queue),
       notificationTopicArn: value.notificationTopicArn,
-      statusTag: value.statusTag,
+      statusTag:
+        value.statusTag === undefined
+          ? defaults.statusTag
+          : value.statusTag
+            ? (defaults.statusTag ?? defaults.defaultStatusTag)
+            : undefined,
     };
   });
   checkAreas(sources);
   return sources;
 }
 
-/**
- * Scanned areas must not overlap (every key belongs to at most one source), and
- * no quarantine area may overlap a scanned one: a quarantined file would be
- * scanned again, and a report would land where uploads are judged.
- */
+/** The area rule (src/config/source-areas.ts, shared with deploy/) on parsed sources. */
 export function checkAreas(sources: readonly Source[]): void {
-  for (const [i, source] of sources.entries()) {
-    for (const other of sources.slice(0, i)) {
-      if (source.bucket !== other.bucket) continue;
-      if (source.prefix === other.prefix) {
-        throw new SourcesError(
-          `${source.label}.bucket: ${where('', source.bucket, source.prefix).trim()} is already scanned by ${other.label}`,
-        );
-      }
-      if (overlaps(source.prefix, other.prefix)) {
-        throw new SourcesError(
-          `${source.label}.prefix: ${JSON.stringify(source.prefix)} overlaps ${other.label}'s prefix ${JSON.stringify(other.prefix)} in the same bucket`,
-        );
-      }
-    }
-  }
-  for (const source of sources) {
-    for (const scanned of sources) {
-      if (source.quarantineBucket !== scanned.bucket || !overlaps(source.quarantinePrefix, scanned.prefix)) continue;
-      const quarantine = where('the quarantine area', source.quarantineBucket, source.quarantinePrefix);
-      const area = where(`the area ${scanned === source ? 'it' : scanned.label} scans,`, scanned.bucket, scanned.prefix);
-      throw new SourcesError(`${source.label}.quarantinePrefix: ${quarantine} overlaps ${area}`);
-    }
-  }
-}
-
-/** The source a record belongs to, or why none does. */
-export type SourceMatch = { ok: true; source: Source } | { ok: false; reason: string };
-
-/**
- * Finds the source of `bucket`/`key` (decoded). Areas never overlap, so at most
- * one matches. A bucket no source names is not ours; a key outside every folder
- * of a known bucket is outside the scanned area.
- */
-export function findSource(sources: readonly Source[], bucketName: string, key: string): SourceMatch {
-  const folders: string[] = [];
-  for (const source of sources) {
-    if (source.bucket !== bucketName) continue;
-    if (key.startsWith(source.prefix)) return { ok: true, source };
-    folders.push(`"${source.prefix}"`);
-  }
-  if (folders.length === 0) {
-    // One source is today's single unprocessed bucket, and keeps its wording.
-    const what = sources.length === 1 ? 'the unprocessed bucket' : 'a scanned bucket (no source names it)';
-    return { ok: false, reason: `bucket ${quoteValue(bucketName)} is not ${what}` };
-  }
-  return {
-    ok: false,
-    reason:
-      folders.length === 1
-        ? `object key is outside the unprocessed prefix ${folders[0]}`
-        : `object key is outside every scanned prefix of its bucket (${folders.join(', ')})`,
-  };
+  checkSourceAreas(
+    sources.map((source) => ({
+      label: source.label,
+      bucket: source.bucket,
+      prefix: source.prefix,
+      quarantineBucket: source.quarantine.bucket,
+      quarantinePrefix: source.quarantine.prefix,
+    })),
+  );
 }
 
 /**
  * Reads SOURCES_FILE: JSON, or YAML when the name ends in .yaml or .yml (the YAML
- * parser is loaded only then). Throws SourcesError naming the file's problem.
+ * parser is loaded only then). Throws SourcesError naming the file's problem;
+ * the document is not checked here (parseSources does that).
  */
-export async function readSourcesFile(path: string): Promise<Source[]> {
+export async function readSourcesDocument(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -240,7 +179,12 @@ export async function readSourcesFile(path: string): Promise<Source[]> {
       throw new SourcesError(`${JSON.stringify(path)} is not valid JSON: ${firstLine(error)}`);
     }
   }
-  return parseSources(document);
+  return document;
+}
+
+/** Reads and checks a sources file. */
+export async function readSourcesFile(path: string, defaults: SourceDefaults = DEFAULTS): Promise<Source[]> {
+  return parseSources(await readSourcesDocument(path), defaults);
 }
 
 function firstLine(error: unknown): string {

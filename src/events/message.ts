@@ -1,6 +1,14 @@
+import { eventBridgeProblem, looksLikeEventBridge } from './eventbridge.ts';
+
+/**
+ * The shape of the records: S3 event notification records, or one EventBridge
+ * event (src/events/eventbridge.ts), each checked by its own function.
+ */
+export type MessageShape = 's3' | 'eventbridge';
+
 /** What an SQS message body turned out to be, before any record is looked at. */
 export type ParsedMessage =
-  | { kind: 'records'; records: unknown[]; envelope: 'direct' | 'sns' }
+  | { kind: 'records'; records: unknown[]; envelope: 'direct' | 'sns'; shape: MessageShape }
   | { kind: 'test-event' }
   | { kind: 'invalid'; reason: string };
 
@@ -21,15 +29,21 @@ function classifyDocument(document: unknown, envelope: 'direct' | 'sns'): Parsed
   // S3 sends this once when a notification configuration is saved; it carries no object.
   if (document['Event'] === 's3:TestEvent') return { kind: 'test-event' };
   const records = document['Records'];
+  // An EventBridge event is one record of its own shape; only S3's "Object Created" is one to scan.
+  if (records === undefined && looksLikeEventBridge(document)) {
+    const problem = eventBridgeProblem(document);
+    return problem ? { kind: 'invalid', reason: problem } : { kind: 'records', records: [document], envelope, shape: 'eventbridge' };
+  }
   if (records === undefined) return { kind: 'invalid', reason: 'message has no "Records" array (not an S3 event notification)' };
   if (!Array.isArray(records)) return { kind: 'invalid', reason: '"Records" is not an array' };
   if (records.length === 0) return { kind: 'invalid', reason: '"Records" is empty' };
-  return { kind: 'records', records, envelope };
+  return { kind: 'records', records, envelope, shape: 's3' };
 }
 
 /**
  * Accepts the bodies S3 can put on a queue: the event document itself (S3 → SQS,
- * or S3 → SNS → SQS with raw delivery) or that document inside an SNS envelope.
+ * or S3 → SNS → SQS with raw delivery) or that document inside an SNS envelope,
+ * and an EventBridge event (an EventBridge rule → SQS, or through SNS).
  */
 export function parseMessageBody(body: string | undefined): ParsedMessage {
   if (body === undefined || body.trim() === '') return { kind: 'invalid', reason: 'message body is empty' };

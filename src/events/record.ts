@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkKeyText, decodeEventKey, parseSubmissionKey } from './key.ts';
+import { checkKeyText, decodeEventKey, parseKeyLayout, type KeyLayout } from './key.ts';
 import { quoteValue, unquoteETag, utf8Bytes } from './text.ts';
 
 /** A validated ObjectCreated record: the one object a worker should scan. */
@@ -7,7 +7,8 @@ export interface ScanTarget {
   bucket: string;
   /** The decoded key, as S3 APIs expect it. */
   key: string;
-  submissionGuid: string;
+  /** The key's submission folder; null under the `any` key layout. */
+  submissionGuid: string | null;
   filename: string;
   size: number | undefined;
   /** Without quotes; multipart ETags keep their `-N` suffix. */
@@ -15,29 +16,47 @@ export interface ScanTarget {
   versionId: string | undefined;
   eventName: string;
   eventTime: string;
-  /** The record exactly as received, for forwarding. */
+  /**
+   * The S3 event record to forward: the record exactly as received, or for an
+   * EventBridge event the S3 record it stands for (src/events/eventbridge.ts).
+   */
   record: unknown;
 }
 
-export type RecordCheck = { ok: true; target: ScanTarget } | { ok: false; reason: string; bucket?: string; key?: string };
+/**
+ * The rules a record is checked against: one source's bucket, folder and key
+ * layout (the pipeline's Source has these and more).
+ */
+export interface RecordRules {
+  bucket: string;
+  /** Only keys under it are accepted ("" for the whole bucket). */
+  prefix: string;
+  /** Default `submission`. */
+  keyLayout?: KeyLayout;
+}
+
+/** A record to scan and the source it belongs to, or why it is refused (with the bucket and key as far as they were read). */
+export type RecordCheck<R extends RecordRules = RecordRules> =
+  | { ok: true; target: ScanTarget; source: R }
+  | { ok: false; reason: string; bucket?: string; key?: string };
 
 /** A required string field: says whether it is missing or of the wrong type. */
-const requiredString = (name: string) =>
-  z.string({ error: (issue) => (issue.input === undefined ? `record has no ${name}` : `record ${name} is not a string`) });
+export const requiredString = (name: string, what = 'record') =>
+  z.string({ error: (issue) => (issue.input === undefined ? `${what} has no ${name}` : `${what} ${name} is not a string`) });
 
 /** A required object section, with the same distinction. */
-const section = <T extends z.ZodRawShape>(name: string, shape: T) =>
-  z.object(shape, { error: (issue) => (issue.input === undefined ? `record has no ${name}` : `record ${name} is not an object`) });
+export const section = <T extends z.ZodRawShape>(name: string, shape: T, what = 'record') =>
+  z.object(shape, { error: (issue) => (issue.input === undefined ? `${what} has no ${name}` : `${what} ${name} is not an object`) });
 
 // null and "" mean absent (relays and hand-written events send both).
-const optionalString = (name: string) =>
+export const optionalString = (name: string) =>
   z
     .union([z.string(), z.null()], { error: `object ${name} is not a string` })
     .optional()
     .transform((value) => (value ? value : undefined));
 
 // S3 sends a number; some relays (and hand-written test events) send a string.
-const size = z
+export const size = z
   .union([z.number(), z.string(), z.null()], { error: 'object size is not a non-negative integer' })
   .optional()
   .transform((value, ctx) => {
@@ -75,7 +94,7 @@ const recordSchema = z.object({
 export const MAX_RECORD_DEPTH = 32;
 
 /** Whether `value` nests deeper than `limit`, found without recursion. */
-function nestsDeeperThan(value: unknown, limit: number): boolean {
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
   const pending: Array<[unknown, number]> = [[value, 1]];
   while (pending.length > 0) {
     const [current, depth] = pending.pop()!;
@@ -103,13 +122,90 @@ function checkToken(name: string, value: string | undefined, pattern: RegExp): s
   return undefined;
 }
 
-export interface RecordRules {
-  bucket: string;
-  prefix: string;
+/** The source a record belongs to, or why none does. */
+export type SourceMatch<R extends RecordRules> = { ok: true; source: R } | { ok: false; reason: string };
+
+/**
+ * Finds the source of `bucket`/`key` (decoded). Sources' areas never overlap
+ * (src/config/sources.ts checks that), so at most one matches. A bucket no source
+ * names is not ours; a key outside every folder of a known bucket is outside the
+ * scanned area.
+ */
+export function findSource<R extends RecordRules>(sources: readonly R[], bucketName: string, key: string): SourceMatch<R> {
+  const folders: string[] = [];
+  for (const source of sources) {
+    if (source.bucket !== bucketName) continue;
+    if (key.startsWith(source.prefix)) return { ok: true, source };
+    folders.push(`"${source.prefix}"`);
+  }
+  if (folders.length === 0) {
+    // One source is the single unprocessed bucket of the original design, and keeps its wording.
+    const what = sources.length === 1 ? 'the unprocessed bucket' : 'a scanned bucket (no source names it)';
+    return { ok: false, reason: `bucket ${quoteValue(bucketName)} is not ${what}` };
+  }
+  return {
+    ok: false,
+    reason:
+      folders.length === 1
+        ? `object key is outside the unprocessed prefix ${folders[0]}`
+        : `object key is outside every scanned prefix of its bucket (${folders.join(', ')})`,
+  };
 }
 
-/** Decides whether one record names an object this worker should scan, and if not, says why. */
-export function checkRecord(record: unknown, rules: RecordRules): RecordCheck {
+/** What every shape of event says about its object, as read from it. */
+export interface ObjectFields {
+  bucket: string;
+  size: number | undefined;
+  eTag: string | undefined;
+  versionId: string | undefined;
+}
+
+/**
+ * The checks every shape of event shares, after its own: the bucket (and so the
+ * source), the key's text and layout, then the eTag and versionId. `eventName`
+ * is `ObjectCreated:*`, checked by the caller; `record` is what a clean file's
+ * event is forwarded as.
+ */
+export function checkObject<R extends RecordRules>(
+  fields: ObjectFields & { key: string; eventName: string; eventTime: string; record: () => unknown },
+  rules: R | readonly R[],
+): RecordCheck<R> {
+  const { bucket, key } = fields;
+  const match = findSource(Array.isArray(rules) ? (rules as readonly R[]) : [rules as R], bucket, key);
+  if (!match.ok) return { ok: false, reason: match.reason, bucket, key };
+  const { source } = match;
+  const layout = source.keyLayout ?? 'submission';
+  const text = checkKeyText(key, layout);
+  if (!text.ok) return { ok: false, reason: text.reason, bucket, key };
+  const parts = parseKeyLayout(key, source.prefix, layout);
+  if (!parts.ok) return { ok: false, reason: parts.reason, bucket, key };
+  const eTag = unquoteETag(fields.eTag);
+  const { versionId } = fields;
+  const token = checkToken('eTag', eTag, ETAG) ?? checkToken('versionId', versionId, VERSION_ID);
+  if (token) return { ok: false, reason: token, bucket, key };
+  return {
+    ok: true,
+    source,
+    target: {
+      bucket,
+      key,
+      submissionGuid: parts.value.submissionGuid,
+      filename: parts.value.filename,
+      size: fields.size,
+      eTag,
+      versionId,
+      eventName: fields.eventName,
+      eventTime: fields.eventTime,
+      record: fields.record(),
+    },
+  };
+}
+
+/**
+ * Decides whether one S3 event record names an object a source scans, and if
+ * not, says why. `rules` is one source (the single-bucket settings) or all of them.
+ */
+export function checkRecord<R extends RecordRules>(record: unknown, rules: R | readonly R[]): RecordCheck<R> {
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
     return { ok: false, reason: 'record is not a JSON object' };
   }
@@ -128,31 +224,17 @@ export function checkRecord(record: unknown, rules: RecordRules): RecordCheck {
   if (!eventName.startsWith('ObjectCreated:')) {
     return { ok: false, reason: `event ${quoteValue(eventName)} is not an object creation`, bucket, key };
   }
-  if (bucket !== rules.bucket) {
-    return { ok: false, reason: `bucket ${quoteValue(bucket)} is not the unprocessed bucket`, bucket, key };
-  }
-  const text = checkKeyText(key);
-  if (!text.ok) return { ok: false, reason: text.reason, bucket, key };
-  const layout = parseSubmissionKey(key, rules.prefix);
-  if (!layout.ok) return { ok: false, reason: layout.reason, bucket, key };
-  const eTag = unquoteETag(r.s3.object.eTag);
-  const versionId = r.s3.object.versionId;
-  const token = checkToken('eTag', eTag, ETAG) ?? checkToken('versionId', versionId, VERSION_ID);
-  if (token) return { ok: false, reason: token, bucket, key };
-
-  return {
-    ok: true,
-    target: {
+  return checkObject(
+    {
       bucket,
       key,
-      submissionGuid: layout.value.submissionGuid,
-      filename: layout.value.filename,
       size: r.s3.object.size,
-      eTag,
-      versionId,
+      eTag: r.s3.object.eTag,
+      versionId: r.s3.object.versionId,
       eventName,
       eventTime: r.eventTime,
-      record,
+      record: () => record,
     },
-  };
+    rules,
+  );
 }

@@ -16,7 +16,8 @@
  * Runs until SIGTERM/SIGINT, then stops and exits 0. Everything is in memory.
  */
 import { isIP } from 'node:net';
-import { loadConfig } from '../config/config.ts';
+import { readConfig } from '../config/config.ts';
+import { SINGLE_SOURCE_VARIABLES } from '../config/source.ts';
 import { ConfigError } from '../config/variables.ts';
 import { readEnvironment, type Env } from '../config/env-file.ts';
 import { shutdownSignal } from '../shared/shutdown.ts';
@@ -58,7 +59,11 @@ function emulatorSettings(env: Env): EmulatorSettings {
 async function main(): Promise<void> {
   const real = readEnvironment();
   const set = Object.fromEntries(Object.entries(real).filter(([, value]) => value !== undefined && value.trim() !== ''));
-  const config = loadConfig({ ...DEFAULTS, ...set });
+  // A sources file names every bucket: the single-bucket defaults step aside.
+  const defaults = set['SOURCES_FILE']
+    ? Object.fromEntries(Object.entries(DEFAULTS).filter(([name]) => !(SINGLE_SOURCE_VARIABLES as readonly string[]).includes(name)))
+    : DEFAULTS;
+  const config = await readConfig({ ...defaults, ...set });
   const settings = emulatorSettings(real);
   const logger = createLogger(config.log.level, 'emulator', undefined, { format: config.log.format });
   const signal = shutdownSignal(logger);

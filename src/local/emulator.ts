@@ -25,6 +25,23 @@ export interface LocalResources {
   notificationQueueName: string;
   /** Receives of one message before the inbound queue hands it to the dead-letter queue. */
   maxReceiveCount: number;
+  /**
+   * More sources (a sources file's, beyond the first, which is unprocessedBucket):
+   * each bucket is created with its quarantine bucket and validation queue, and
+   * its uploads raise events on the inbound queue like the first one's.
+   */
+  moreSources?: LocalSource[];
+  /** A rescan queue (RESCAN_QUEUE) to create, with its own dead-letter queue. */
+  rescanQueueName?: string;
+}
+
+/** One more source of the local stack. */
+export interface LocalSource {
+  bucket: string;
+  /** Only keys under it raise events, as with a notification rule's prefix filter. */
+  prefix: string;
+  quarantineBucket: string;
+  validationQueueName?: string;
 }
 
 /** The names the committed .env uses; tests and benchmarks start from these. */
@@ -75,6 +92,8 @@ export interface Emulator {
   endpoint: string;
   topicArn: string;
   queueUrls: Record<QueueRole, string>;
+  /** The queues of moreSources and the rescan queue, by name. */
+  moreQueueUrls: Map<string, string>;
   bridge: NotificationBridge;
   stop(): Promise<void>;
 }
@@ -102,6 +121,7 @@ export async function startEmulator(options: StartEmulatorOptions): Promise<Emul
   try {
     const endpoint = `http://${formatHost(options.host ?? DEFAULT_HOST)}:${server.port}`;
     const queueUrls = createResources(server, resources, endpoint);
+    const moreQueueUrls = createMoreResources(server, resources, endpoint);
     const { topicArn } = server.createTopic(resources.topicName);
     // Raw delivery stays off: the inbox receives the SNS envelope, as an SQS
     // subscriber in AWS would.
@@ -116,27 +136,41 @@ export async function startEmulator(options: StartEmulatorOptions): Promise<Emul
     if (options.sendTestEvent === true) {
       server.sendMessage(resources.inboundQueueName, JSON.stringify(buildTestEvent(resources.unprocessedBucket)));
     }
-    const bridge: NotificationBridge =
+    const bridgeClient = s3;
+    const bridges: NotificationBridge[] =
       options.notifications === false
-        ? { stop() {}, idle: async () => {} }
-        : startNotificationBridge({
-            server,
-            s3,
-            bucket: resources.unprocessedBucket,
-            queueName: resources.inboundQueueName,
-            region: resources.region,
-            prefix: options.notificationPrefix,
-            logger,
-          });
+        ? []
+        : [
+            { bucket: resources.unprocessedBucket, prefix: options.notificationPrefix },
+            ...(resources.moreSources ?? []).map(({ bucket, prefix }) => ({ bucket, prefix })),
+          ].map(({ bucket, prefix }) =>
+            startNotificationBridge({
+              server,
+              s3: bridgeClient,
+              bucket,
+              queueName: resources.inboundQueueName,
+              region: resources.region,
+              prefix,
+              logger,
+            }),
+          );
+    const bridge: NotificationBridge = {
+      stop: () => {
+        for (const one of bridges) one.stop();
+      },
+      idle: async () => {
+        await Promise.all(bridges.map((one) => one.idle()));
+      },
+    };
 
     logger.info({ endpoint, queueUrls, topicArn }, 'local AWS emulator started');
-    const bridgeClient = s3;
     let stopping: Promise<void> | undefined;
     return {
       server,
       endpoint,
       topicArn,
       queueUrls,
+      moreQueueUrls,
       bridge,
       stop() {
         stopping ??= (async () => {
@@ -204,6 +238,32 @@ function createResources(server: FauxqsServer, resources: LocalResources, endpoi
     validation: reachableQueueUrl(validation.queueUrl, endpoint),
     notification: reachableQueueUrl(notification.queueUrl, endpoint),
   };
+}
+
+/** The buckets and queues of moreSources and the rescan queue; each bucket and queue once. */
+function createMoreResources(server: FauxqsServer, resources: LocalResources, endpoint: string): Map<string, string> {
+  const buckets = new Set([resources.unprocessedBucket, resources.quarantineBucket]);
+  const queues = new Map<string, string>();
+  const createQueue = (name: string, attributes?: Record<string, string>) => {
+    if (queues.has(name) || name === resources.validationQueueName || name === resources.inboundQueueName) return;
+    const created = server.createQueue(name, attributes ? { attributes } : undefined);
+    queues.set(name, reachableQueueUrl(created.queueUrl, endpoint));
+    return created;
+  };
+  for (const source of resources.moreSources ?? []) {
+    for (const bucket of [source.bucket, source.quarantineBucket]) {
+      if (!buckets.has(bucket)) server.createBucket(bucket);
+      buckets.add(bucket);
+    }
+    if (source.validationQueueName) createQueue(source.validationQueueName);
+  }
+  if (resources.rescanQueueName) {
+    const deadLetter = createQueue(`${resources.rescanQueueName}-dlq`);
+    createQueue(resources.rescanQueueName, {
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetter?.queueArn, maxReceiveCount: resources.maxReceiveCount }),
+    });
+  }
+  return queues;
 }
 
 /**

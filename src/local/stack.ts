@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../config/config.ts';
+import type { Source } from '../pipeline/deps.ts';
 import { ConfigError } from '../config/variables.ts';
-import { queueNameOf } from '../aws/queue.ts';
+import { queueNameOf, type QueueRef } from '../aws/queue.ts';
 import type { Logger } from '../log/logger.ts';
 import { runWorker } from '../worker/service.ts';
 import { describeAddress } from '../scan/wait-ready.ts';
@@ -30,19 +31,36 @@ function localEndpoint(config: Config): URL {
   return url;
 }
 
+/**
+ * What the emulator creates: the first source's buckets and queues as the
+ * single-bucket stack has them, and those of every further source of a sources
+ * file (each bucket, its quarantine bucket, its validation queue).
+ */
 export function localResources(config: Config): LocalResources {
   const inbound = queueNameOf(config.queues.inbound);
-  const topicName = config.queues.topicArn.split(':').pop() ?? 'virus-notification';
+  const topicName = config.queues.topicArn?.split(':').pop() ?? 'virus-notification';
+  const [first, ...more] = config.sources;
   return {
     region: config.aws.sqs.region,
     unprocessedBucket: config.source.bucket,
     quarantineBucket: config.source.quarantine.bucket,
     inboundQueueName: inbound,
     deadLetterQueueName: `${inbound}-dlq`,
-    validationQueueName: queueNameOf(config.queues.validation),
+    validationQueueName: first?.validationQueue ? queueNameOf(first.validationQueue) : 'validation',
     topicName,
     notificationQueueName: `${topicName}-inbox`,
     maxReceiveCount: 5,
+    ...(more.length > 0
+      ? {
+          moreSources: more.map((source) => ({
+            bucket: source.bucket,
+            prefix: source.prefix,
+            quarantineBucket: source.quarantine.bucket,
+            ...(source.validationQueue ? { validationQueueName: queueNameOf(source.validationQueue) } : {}),
+          })),
+        }
+      : {}),
+    ...(config.queues.rescan ? { rescanQueueName: queueNameOf(config.queues.rescan) } : {}),
   };
 }
 
@@ -53,11 +71,24 @@ function localConfig(config: Config, emulator: Emulator, clamdAddress: Config['c
     endpoint: emulator.endpoint,
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
+  const local = (queue: QueueRef): QueueRef => {
+    const name = queueNameOf(queue);
+    return { url: emulator.moreQueueUrls.get(name) ?? emulator.queueUrls.validation };
+  };
+  // Every source reports on the one local topic; its validation queue is the one the emulator made of that name.
+  const sources = config.sources.map((source, index) => ({
+    ...source,
+    validationQueue: source.validationQueue && (index === 0 ? { url: emulator.queueUrls.validation } : local(source.validationQueue)),
+    notificationTopicArn: undefined,
+  }));
+  const rescan = config.queues.rescan && emulator.moreQueueUrls.get(queueNameOf(config.queues.rescan));
   return {
     ...config,
+    sources,
+    source: sources[0]!,
     queues: {
       inbound: { url: emulator.queueUrls.inbound },
-      validation: { url: emulator.queueUrls.validation },
+      rescan: rescan ? { url: rescan } : undefined,
       topicArn: emulator.topicArn,
     },
     aws: { s3: connection(config.aws.s3.region), sqs: connection(config.aws.sqs.region), sns: connection(config.aws.sqs.region) },
@@ -65,23 +96,37 @@ function localConfig(config: Config, emulator: Emulator, clamdAddress: Config['c
   };
 }
 
+/** A source's lines of the banner: where uploads go, where bad files go, where clean files' events go. */
+function sourceLines(source: Source, index: number, count: number): string[] {
+  const layout = source.keyLayout === 'submission' ? '<submission_guid>/<filename>' : '<any key>';
+  const name = count === 1 ? '' : ` ${index + 1}`;
+  return [
+    `  unprocessed bucket${name}:${' '.repeat(Math.max(1, 2 - name.length))}s3://${source.bucket}/${source.prefix}${layout}`,
+    `    quarantine:        s3://${source.quarantine.bucket}/${source.quarantine.prefix}`,
+    `    validation queue:  ${source.validationQueue && 'url' in source.validationQueue ? source.validationQueue.url : '(none: clean files are only tagged)'}`,
+  ];
+}
+
 function banner(config: Config, emulator: Emulator, resources: LocalResources, clamd: string): string {
   const e = emulator.endpoint;
   const env = `AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=${resources.region}`;
   const guid = '0b6f2c1e-4d2a-4c1b-9e7f-3a5d8c2b1f00';
+  const uploadKey = (source: Source) => `${source.prefix}${source.keyLayout === 'submission' ? `${guid}/` : ''}hello.txt`;
   return [
     '',
     'bucketscan local stack is up',
     `  AWS endpoint (S3, SQS, SNS): ${e}   credentials test/test, region ${resources.region}`,
-    `  unprocessed bucket:  s3://${config.source.bucket}/${config.source.prefix}<submission_guid>/<filename>`,
-    `  quarantine bucket:   s3://${config.source.quarantine.bucket}/${config.source.quarantine.prefix}`,
+    ...config.sources.flatMap((source, index) => sourceLines(source, index, config.sources.length)),
     `  inbound queue:       ${emulator.queueUrls.inbound}  (dead letters: ${emulator.queueUrls.deadLetter})`,
-    `  validation queue:    ${emulator.queueUrls.validation}`,
+    ...(config.queues.rescan && 'url' in config.queues.rescan ? [`  rescan queue:        ${config.queues.rescan.url}`] : []),
     `  notifications:       ${emulator.topicArn} -> ${emulator.queueUrls.notification}`,
     `  clamd:               ${clamd}`,
     '',
     'Upload a file (in another terminal):',
-    `  echo hello > hello.txt && ${env} aws --endpoint-url ${e} s3 cp hello.txt s3://${config.source.bucket}/${config.source.prefix}${guid}/hello.txt`,
+    `  echo hello > hello.txt && ${env} aws --endpoint-url ${e} s3 cp hello.txt s3://${config.source.bucket}/${uploadKey(config.source)}`,
+    ...config.sources
+      .slice(1)
+      .map((source) => `  ${env} aws --endpoint-url ${e} s3 cp hello.txt s3://${source.bucket}/${uploadKey(source)}`),
     'Then see where it went:',
     `  ${env} aws --endpoint-url ${e} sqs receive-message --queue-url ${emulator.queueUrls.validation} --message-attribute-names All`,
     `  ${env} aws --endpoint-url ${e} s3 ls --recursive s3://${config.source.quarantine.bucket}/`,
@@ -142,6 +187,9 @@ export function localPublisher(): string {
  * every child has stopped.
  */
 export async function runLocalStack(config: Config, logger: Logger, signal: AbortSignal, options: LocalStackOptions): Promise<void> {
+  if (config.resultBus) {
+    throw new ConfigError('RESULT_EVENT_BUS', 'the local stack has no EventBridge (its emulator is fauxqs); unset it for make run');
+  }
   const endpoint = localEndpoint(config);
   const resources = localResources(config);
   const port = Number(endpoint.port || 80);

@@ -27,13 +27,31 @@ export interface Metrics {
 export const SCAN_SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600];
 export const SIZE_BYTES_BUCKETS = [1024, 16384, 262144, 1048576, 16777216, 104857600, 1073741824, 4294967296];
 
+/**
+ * The `bucket` label of an event: its source's bucket for a record that passed
+ * the checks; "" for an invalid one (its bucket is whatever the message claims,
+ * and labels must stay a bounded set) and for events about a whole message.
+ */
+export function bucketOf(event: OutcomeEvent): string {
+  return event.outcome !== 'invalid' && 'bucket' in event ? event.bucket : '';
+}
+
+/**
+ * What the metrics are labelled with beyond outcome and origin: with a sources
+ * file (SOURCES_FILE) `bucket`, one series per source bucket (listed here so they
+ * start at zero); with the single-bucket variables, nothing more.
+ */
+export interface MetricsLabels {
+  buckets?: readonly string[];
+}
+
 /** Scan time and size, for the events that have them. */
 export function figuresOf(event: OutcomeEvent): { scanSeconds?: number; size?: number } {
   if (!('size' in event)) return {};
   return { size: event.size, ...(event.scanMs === undefined ? {} : { scanSeconds: event.scanMs / 1000 }) };
 }
 
-export async function createPrometheusMetrics(gauges: Gauges): Promise<Metrics> {
+export async function createPrometheusMetrics(gauges: Gauges, labels: MetricsLabels = {}): Promise<Metrics> {
   // Loaded only when metrics are served: prom-client costs resident memory.
   // `.default`: prom-client is CommonJS, and in the esbuild bundle (dist/) a dynamic
   // import of it has its exports under `default` only; Node's own import has them
@@ -41,13 +59,19 @@ export async function createPrometheusMetrics(gauges: Gauges): Promise<Metrics> 
   const client = (await import('prom-client')).default;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  const byBucket = labels.buckets !== undefined;
   const records = new client.Counter({
     name: 'bucketscan_records_total',
-    help: 'Records (one file each) by outcome, and by origin: event (an upload) or rescan.',
-    labelNames: ['outcome', 'origin'],
+    help: byBucket
+      ? "Records (one file each) by outcome, by origin (event: an upload; rescan), and by the source's bucket (empty for invalid records)."
+      : 'Records (one file each) by outcome, and by origin: event (an upload) or rescan.',
+    labelNames: byBucket ? ['outcome', 'origin', 'bucket'] : ['outcome', 'origin'],
     registers: [registry],
   });
-  for (const outcome of OUTCOMES) records.labels(outcome, 'event').inc(0);
+  for (const outcome of OUTCOMES) {
+    if (!byBucket) records.labels(outcome, 'event').inc(0);
+    else for (const bucket of new Set(['', ...(labels.buckets ?? [])])) records.labels(outcome, 'event', bucket).inc(0);
+  }
   const scanDuration = new client.Histogram({
     name: 'bucketscan_scan_duration_seconds',
     help: 'Time clamd took per file, from the first byte sent to its verdict.',
@@ -99,7 +123,8 @@ export async function createPrometheusMetrics(gauges: Gauges): Promise<Metrics> 
   });
   return {
     observe(event) {
-      records.labels(event.outcome, 'origin' in event ? event.origin : 'event').inc(recordsIn(event));
+      const origin = 'origin' in event ? event.origin : 'event';
+      (byBucket ? records.labels(event.outcome, origin, bucketOf(event)) : records.labels(event.outcome, origin)).inc(recordsIn(event));
       const { scanSeconds, size } = figuresOf(event);
       if (size !== undefined) objectSize.observe(size);
       if (scanSeconds !== undefined) {
@@ -128,7 +153,9 @@ export function createEmfMetrics(options: {
   gauges: Gauges;
   write(line: string): void;
   now?: () => number;
+  labels?: MetricsLabels;
 }): Metrics {
+  const byBucket = options.labels?.buckets !== undefined;
   const now = options.now ?? Date.now;
   let records = new Map<string, number>();
   let awsErrors = new Map<string, number>();
@@ -141,11 +168,14 @@ export function createEmfMetrics(options: {
 
   const flush = () => {
     for (const [key, count] of records) {
-      const [outcome, origin] = key.split('|');
+      const [outcome, origin, bucket] = key.split('|');
+      // CloudWatch dimension values may not be empty: events without a source's bucket have no bucket dimension.
+      const dimensions = bucket ? [['outcome'], ['outcome', 'origin'], ['outcome', 'bucket']] : [['outcome'], ['outcome', 'origin']];
       options.write(
-        document([['outcome'], ['outcome', 'origin']], [{ Name: 'bucketscan_records_total', Unit: 'Count' }], {
+        document(dimensions, [{ Name: 'bucketscan_records_total', Unit: 'Count' }], {
           outcome,
           origin,
+          ...(bucket ? { bucket } : {}),
           bucketscan_records_total: count,
         }),
       );
@@ -198,7 +228,7 @@ export function createEmfMetrics(options: {
   timer.unref();
   return {
     observe(event) {
-      const key = `${event.outcome}|${'origin' in event ? event.origin : 'event'}`;
+      const key = `${event.outcome}|${'origin' in event ? event.origin : 'event'}${byBucket ? `|${bucketOf(event)}` : ''}`;
       records.set(key, (records.get(key) ?? 0) + recordsIn(event));
       const { scanSeconds, size } = figuresOf(event);
       // EMF takes at most 100 values per metric in one document; beyond that, a

@@ -6,9 +6,12 @@
  */
 import type { Tag } from '@aws-sdk/client-s3';
 import type { CopyOptions, ObjectVersion, OpenedObject } from '../aws/objects.ts';
-import type { OutgoingMessage } from '../aws/queue.ts';
+import type { OutgoingMessage, QueueRef } from '../aws/queue.ts';
 import type { Notification } from '../aws/topic.ts';
+import type { ResultEvent } from '../aws/result-bus.ts';
+import type { KeyLayout } from '../events/key.ts';
 import type { EngineInfo, ScanVerdict } from '../scan/reply.ts';
+import type { StatusTagStyle } from '../verdict/verdict.ts';
 import type { UnscannableAction } from './decide.ts';
 
 /** The S3 calls of a record's life, on the exact versions it names (src/aws/objects.ts). */
@@ -30,12 +33,19 @@ export interface ObjectStore {
 
 /** Announces a quarantine (the SNS topic); resolves the message id. */
 export interface Notifier {
-  publish(notification: Notification): Promise<string | undefined>;
+  /** `topicArn`: the source's own topic; undefined: the global one (VIRUS_NOTIFICATION_TOPIC_ARN). */
+  publish(notification: Notification, topicArn?: string): Promise<string | undefined>;
 }
 
-/** Sends a file's event on to the next stage (the validation queue, batched by whoever binds it). */
+/** Sends a file's event on to the next stage (a validation queue, batched by whoever binds it). */
 export interface Forwarder {
-  forward(message: OutgoingMessage): Promise<void>;
+  /** `queue`: the source's validation queue, as its settings name it (resolved at start). */
+  forward(message: OutgoingMessage, queue: QueueRef): Promise<void>;
+}
+
+/** Publishes one result event per verdict (RESULT_EVENT_BUS); resolves once EventBridge has it. */
+export interface ResultPublisher {
+  publish(event: ResultEvent): Promise<void>;
 }
 
 export interface Scanner {
@@ -48,27 +58,42 @@ export interface PipelineDeps {
   notifier: Notifier;
   forwarder: Forwarder;
   scanner: Scanner;
+  /** Absent: no RESULT_EVENT_BUS, no result events. */
+  results?: ResultPublisher;
   /** clamd's VERSION, cached by the caller; null when it could not be read. */
   engine(): Promise<EngineInfo | null>;
   now(): Date;
 }
 
 /**
- * Where one bucket's uploads are accepted and where its bad files go. Today the
- * worker has one (UNPROCESSED_*, QUARANTINE_*, SCAN_STATUS_TAG); the record
- * checks (src/events/record.ts) read its bucket and prefix.
+ * A source: one bucket (or one folder of it) the worker scans, and where its
+ * results go. One type from the settings (a sources file, docs/sources.md, or
+ * the single-bucket variables, src/config/) to every record: the record checks
+ * (src/events/record.ts) read its bucket, prefix and key layout, the pipeline
+ * the rest.
  */
-export interface SourceSettings {
+export interface Source {
+  /** How messages name it: `sources[2] (bucket "uploads")`, or the variables that describe it. */
+  label: string;
   bucket: string;
-  /** Only keys under it are accepted ("" for the whole bucket). */
+  /** Only keys under it are accepted ("" for the whole bucket, or ending in "/"). */
   prefix: string;
+  keyLayout: KeyLayout;
+  /** Where its bad files go ("" or a folder ending in "/"). */
   quarantine: { bucket: string; prefix: string };
-  /** The status tag's key; undefined turns tagging off. */
+  /** Where clean files' events go; undefined: clean files are only tagged and announced (result events). */
+  validationQueue: QueueRef | undefined;
+  /** Its own topic for quarantine reports; undefined: the global one (VIRUS_NOTIFICATION_TOPIC_ARN). */
+  notificationTopicArn: string | undefined;
+  /** The status tag's key; undefined turns tagging off for this source. */
   statusTag: string | undefined;
 }
 
 export interface PipelineSettings {
-  source: SourceSettings;
+  /** Every source; a record belongs to the one its bucket and key fall in. */
+  sources: readonly Source[];
+  /** The words of the status tag (STATUS_TAG_STYLE). Default `bucketscan`. */
+  statusTagStyle?: StatusTagStyle;
   /** MAX_FILE_SIZE in bytes: larger files are never scanned (TOO_LARGE). */
   maxFileSizeBytes: number;
   /** UNSCANNABLE_ACTION. */

@@ -67,7 +67,14 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
       }
       return;
   }
-  const fields = { record: event.record, bucket: event.bucket, key: event.key, versionId: event.versionId, envelope: event.envelope };
+  const fields = {
+    record: event.record,
+    bucket: event.bucket,
+    key: event.key,
+    versionId: event.versionId,
+    envelope: event.envelope,
+    ...(event.shape === 'eventbridge' ? { shape: event.shape } : {}),
+  };
   switch (event.outcome) {
     case 'dropped':
       log.warn({ ...fields, outcome: 'dropped', reason: event.reason, durationMs: event.durationMs }, 'record dropped: %s', event.reason);
@@ -107,13 +114,20 @@ export function logOutcome(log: Logger, event: OutcomeEvent): void {
   const figures = { ...tagFields(event.tag), durationMs: event.durationMs, verdictMs: event.verdictMs };
   if (event.action === 'forwarded') {
     const { verdict } = event;
+    // A source without a validation queue: the file is tagged (and announced on the result bus), its event goes nowhere.
+    const queue = event.withoutQueue ? { validationQueue: null } : {};
     if (verdict.status === 'clean') {
-      log.info({ ...fields, outcome: event.outcome, signature, ...figures }, 'clean: forwarded');
+      log.info(
+        { ...fields, outcome: event.outcome, signature, ...queue, ...figures },
+        event.withoutQueue ? 'clean: not forwarded (the source has no validation queue)' : 'clean: forwarded',
+      );
       return;
     }
     log.warn(
-      { ...fields, outcome: event.outcome, action: 'forwarded', status, signature, reason: verdict.detail, ...figures },
-      'could not be fully scanned (%s): forwarded marked %s',
+      { ...fields, outcome: event.outcome, action: 'forwarded', status, signature, reason: verdict.detail, ...queue, ...figures },
+      event.withoutQueue
+        ? 'could not be fully scanned (%s): marked %s, not forwarded (no validation queue)'
+        : 'could not be fully scanned (%s): forwarded marked %s',
       verdict.detail,
       status,
     );

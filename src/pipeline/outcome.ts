@@ -5,6 +5,7 @@
  * (src/verdict/verdict.ts), which also spells its `outcome`.
  */
 import type { Origin } from '../aws/queue.ts';
+import type { MessageShape } from '../events/message.ts';
 import { VERDICT_STATUSES, type QuarantineVerdict, type Verdict, type VerdictOf, type VerdictStatus } from '../verdict/verdict.ts';
 import type { Resumed } from './quarantine.ts';
 import type { TagResult } from './tags.ts';
@@ -31,7 +32,12 @@ export type Judged = RecordFigures & {
   /** Absent when tagging is off. */
   tag?: TagResult;
 } & (
-    | { action: 'forwarded'; verdict: VerdictOf<'clean' | 'unscannable'> }
+    | {
+        action: 'forwarded';
+        verdict: VerdictOf<'clean' | 'unscannable'>;
+        /** The source names no validation queue: the file was tagged and announced, and its event went nowhere. */
+        withoutQueue?: true;
+      }
     | { action: 'quarantined'; verdict: QuarantineVerdict; quarantineKey: string; resumed: Resumed }
   );
 
@@ -55,10 +61,13 @@ export interface MessageFacts {
 /** Identifies the record an event is about, when there is one. */
 export interface RecordFacts {
   record: number;
+  /** The bucket of the record's source (and so a bounded set of values: the metrics' `bucket` label). */
   bucket: string;
   key: string;
   versionId: string | undefined;
   envelope: 'direct' | 'sns';
+  /** The message's shape: S3's own event records (when absent), or an EventBridge event. */
+  shape?: MessageShape;
 }
 
 export type OutcomeEvent = MessageFacts &

@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.ts';
 import { parseMessageBody } from '../events/message.ts';
 import { checkRecord } from '../events/record.ts';
+import { checkEventBridgeEvent } from '../events/eventbridge.ts';
 import type { PipelineDeps, PipelineSettings } from './deps.ts';
 import { processRecord } from './process-record.ts';
 import { outcomeOf } from '../verdict/verdict.ts';
@@ -71,9 +72,11 @@ export async function processMessage(message: ReceivedMessage, context: MessageC
   }
 
   let unlogged = 0;
+  const checkOne = parsed.shape === 'eventbridge' ? checkEventBridgeEvent : checkRecord;
   for (const [index, record] of parsed.records.entries()) {
     const started = performance.now();
-    const check = checkRecord(record, settings.source);
+    // The record's source is found by its bucket and key: an event for a bucket no source names is invalid.
+    const check = checkOne(record, settings.sources);
     if (!check.ok) {
       // 256 KiB of tiny bogus records would otherwise be ~100,000 log lines from one message.
       if (index >= MAX_RECORD_LINES) {
@@ -90,7 +93,7 @@ export async function processMessage(message: ReceivedMessage, context: MessageC
       });
       continue;
     }
-    const { target } = check;
+    const { target, source } = check;
     const where = {
       ...facts,
       record: index,
@@ -98,6 +101,7 @@ export async function processMessage(message: ReceivedMessage, context: MessageC
       key: target.key,
       versionId: target.versionId,
       envelope: parsed.envelope,
+      shape: parsed.shape,
     };
     const elapsed = () => Math.round(performance.now() - started);
     try {
@@ -105,6 +109,7 @@ export async function processMessage(message: ReceivedMessage, context: MessageC
       const last = index === parsed.records.length - 1;
       const result = await processRecord(target, {
         settings,
+        source,
         deps: context.deps,
         signal: context.signal,
         scanned: last ? context.scanned : undefined,

@@ -5,10 +5,11 @@ import type { ObjectVersion } from '../aws/objects.ts';
 import { isPermanentTaggingError } from '../aws/errors.ts';
 import type { Origin } from '../aws/queue.ts';
 import { errorMessage } from '../shared/errors.ts';
-import { statusOf, type StatusWord, type Verdict } from '../verdict/verdict.ts';
-import type { ObjectStore, PipelineDeps, PipelineSettings } from './deps.ts';
-import { finishInterruptedNotification, quarantine } from './quarantine.ts';
+import { tagValueOf, type TagValue, type Verdict } from '../verdict/verdict.ts';
+import type { ObjectStore, PipelineDeps, PipelineSettings, Source } from './deps.ts';
+import { finishInterruptedNotification, quarantine, type QuarantineDeps } from './quarantine.ts';
 import { buildForwardMessage, buildNotification, buildReport, parseStoredReport } from './report.ts';
+import { forwardedResult, quarantinedResult } from './result-event.ts';
 import { decideBeforeScan, dispose, quarantineKeys } from './decide.ts';
 import type { RecordFigures, RecordResult } from './outcome.ts';
 import { withStatus, type TagResult } from './tags.ts';
@@ -17,6 +18,8 @@ import { coveringRelease } from './release.ts';
 /** What one record is processed with. */
 export interface RecordContext {
   settings: PipelineSettings;
+  /** The record's source (src/events/record.ts found it): its quarantine, forward target, topic and tag. */
+  source: Source;
   deps: PipelineDeps;
   signal?: AbortSignal;
   /** Called once no more clamd time is needed: only network steps are left. */
@@ -28,6 +31,14 @@ export interface RecordContext {
 function storedNotification(stored: unknown) {
   const report = parseStoredReport(stored);
   return report && buildNotification(report);
+}
+
+/** The quarantine's I/O, with the source's own topic. */
+function quarantineDeps(deps: PipelineDeps, source: Source): QuarantineDeps {
+  return {
+    objects: deps.objects,
+    notifier: { publish: (notification) => deps.notifier.publish(notification, source.notificationTopicArn) },
+  };
 }
 
 /**
@@ -58,7 +69,7 @@ async function writeStatusTag(
   objects: ObjectStore,
   key: string,
   version: ObjectVersion,
-  value: StatusWord,
+  value: TagValue,
   existing: () => Promise<Tag[]>,
 ): Promise<TagResult> {
   if (!version.versionId) {
@@ -82,8 +93,10 @@ async function writeStatusTag(
  * outcome undecided: the caller keeps the message for a retry.
  */
 export async function processRecord(target: ScanTarget, context: RecordContext): Promise<RecordResult> {
-  const { settings, deps, signal } = context;
-  const { source } = settings;
+  const { settings, deps, signal, source } = context;
+  const style = settings.statusTagStyle ?? 'bucketscan';
+  const origin = context.origin ?? 'event';
+  const results = deps.results;
   const started = performance.now();
   const keys = quarantineKeys(source.quarantine.prefix, target.key);
   const opened = await deps.objects.open(target, signal);
@@ -96,10 +109,15 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
     // A quarantine that died between its report and its notification may have
     // been for this very version; make sure it was announced.
     await finishInterruptedNotification(
-      deps,
+      quarantineDeps(deps, source),
       { bucket: source.quarantine.bucket, reportKey: keys.report },
       { bucket: target.bucket, key: target.key, versionId: target.versionId, eTag: target.eTag },
       storedNotification,
+      results &&
+        (async (stored) => {
+          const report = parseStoredReport(stored);
+          if (report) await results.publish(quarantinedResult(report));
+        }),
     );
     return { action: 'dropped', reason: before.action === 'drop' ? before.reason : 'object no longer exists' };
   }
@@ -137,13 +155,37 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
 
   if (disposition.action === 'forward') {
     // Tagged before the forward, so a consumer reading the file on the forwarded event already sees it.
-    const tag = tagKey ? await writeStatusTag(deps.objects, tagKey, scanned, statusOf(disposition.verdict), existingTags) : undefined;
-    await deps.forwarder.forward(buildForwardMessage(target, deps.now(), await deps.engine(), disposition.verdict, tag));
-    return { action: 'forwarded', verdict: disposition.verdict, ...figures, ...(tag ? { tag } : {}) };
+    const tag = tagKey
+      ? await writeStatusTag(deps.objects, tagKey, scanned, tagValueOf(disposition.verdict, style), existingTags)
+      : undefined;
+    const scannedAt = deps.now();
+    const engine = await deps.engine();
+    const queue = source.validationQueue;
+    // The forward and the result event go out together; the message is deleted only once both are accepted.
+    await Promise.all([
+      queue && deps.forwarder.forward(buildForwardMessage(target, scannedAt, engine, disposition.verdict, tag), queue),
+      results?.publish(
+        forwardedResult({
+          verdict: disposition.verdict,
+          object: { ...scanned, size: opened.size },
+          source,
+          engine,
+          origin,
+          scannedAt,
+        }),
+      ),
+    ]);
+    return {
+      action: 'forwarded',
+      verdict: disposition.verdict,
+      ...(queue ? {} : { withoutQueue: true as const }),
+      ...figures,
+      ...(tag ? { tag } : {}),
+    };
   }
 
   const quarantined = disposition.verdict;
-  const status = statusOf(quarantined);
+  const status = tagValueOf(quarantined, style);
   // The quarantined copy carries its status among the source's own tags.
   let tag: TagResult | undefined;
   let copyTags: Tag[] | undefined;
@@ -159,11 +201,12 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
     quarantine: { bucket: source.quarantine.bucket, key: keys.object, reportKey: keys.report },
     scannedAt: deps.now(),
     engine: await deps.engine(),
-    origin: context.origin ?? 'event',
+    origin,
+    source,
   });
   // Order matters: the file is deleted only once its copy, report and notification
   // exist; a redelivery after a crash picks up where this attempt stopped.
-  const resumed = await quarantine(deps, {
+  const resumed = await quarantine(quarantineDeps(deps, source), {
     source: scanned,
     size: opened.size,
     attributes: opened.attributes,
@@ -175,6 +218,7 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
     report,
     notification: buildNotification(report),
     storedNotification,
+    ...(results ? { announce: () => results.publish(quarantinedResult(report)) } : {}),
   });
   return { action: 'quarantined', verdict: quarantined, quarantineKey: keys.object, resumed, ...figures, ...(tag ? { tag } : {}) };
 }

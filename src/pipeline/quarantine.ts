@@ -35,6 +35,12 @@ export interface QuarantinePlan {
   notification: Notification;
   /** The notification for a report an earlier attempt stored; undefined when it cannot be read. */
   storedNotification(stored: unknown): Notification | undefined;
+  /**
+   * Publishes the result event (RESULT_EVENT_BUS), after the notification and
+   * before the source version is deleted: a redelivery after a failure here finds
+   * the version still there and publishes again.
+   */
+  announce?(): Promise<void>;
 }
 
 /** What a redelivery found already done. */
@@ -102,6 +108,7 @@ export async function quarantine(deps: QuarantineDeps, plan: QuarantinePlan): Pr
     await deps.objects.putJson(plan.bucket, plan.reportKey, plan.report, metadata);
     await notifyOnce(deps, plan.bucket, plan.reportKey, metadata, plan.notification);
   }
+  await plan.announce?.();
   await deps.objects.deleteVersion(plan.source);
   return resumed;
 }
@@ -116,13 +123,17 @@ export async function finishInterruptedNotification(
   location: { bucket: string; reportKey: string },
   source: ObjectVersion,
   storedNotification: (report: unknown) => Notification | undefined,
+  /** Publishes the stored report's result event too (it comes after the notification). */
+  announce?: (report: unknown) => Promise<void>,
 ): Promise<boolean> {
   const metadata = await deps.objects.headMetadata(location.bucket, location.reportKey);
   if (!metadata || !reportIsFor(metadata, source) || metadata[NOTIFICATION_ID]) return false;
   // A report that cannot be read cannot be announced; retrying would not change
   // that, so the record is dropped as it would be without one.
-  const notification = storedNotification(await deps.objects.getJson(location.bucket, location.reportKey));
+  const stored = await deps.objects.getJson(location.bucket, location.reportKey);
+  const notification = storedNotification(stored);
   if (!notification) return false;
   await notifyOnce(deps, location.bucket, location.reportKey, metadata, notification);
+  await announce?.(stored);
   return true;
 }

@@ -15,9 +15,16 @@ import type { TagResult } from './tags.ts';
 import type { Notification } from '../aws/topic.ts';
 import { SIGNATURE_ORIGINS, signatureOrigin, type SignatureOrigin } from '../verdict/signature.ts';
 
+/** The source a file came from, as reports and result events name it. */
+export interface SourceName {
+  bucket: string;
+  prefix: string;
+}
+
 export interface QuarantineReport {
   key: string;
-  submissionGuid: string;
+  /** Null under the `any` key layout. */
+  submissionGuid: string | null;
   filename: string;
   time: string;
   reason: ReportReason;
@@ -36,6 +43,8 @@ export interface QuarantineReport {
   engine: EngineInfo | null;
   /** Present when the file was found by `bucketscan rescan` rather than on upload. */
   origin?: 'rescan';
+  /** The source (bucket and folder) the file was scanned for; absent in reports of older versions. */
+  source?: SourceName;
 }
 
 const engineSchema = z.object({
@@ -52,7 +61,7 @@ const engineSchema = z.object({
  */
 const storedReportSchema = z.object({
   key: z.string(),
-  submissionGuid: z.string(),
+  submissionGuid: z.string().nullable(),
   filename: z.string(),
   time: z.string(),
   reason: z.enum(Object.values(REPORT_REASONS)),
@@ -69,6 +78,7 @@ const storedReportSchema = z.object({
   scannedAt: z.string(),
   engine: engineSchema.nullable(),
   origin: z.literal('rescan').optional(),
+  source: z.object({ bucket: z.string(), prefix: z.string() }).optional(),
 });
 
 /** The stored report, or undefined when it is not one this version can announce. */
@@ -87,6 +97,7 @@ export interface ReportInput {
   scannedAt: Date;
   engine: EngineInfo | null;
   origin?: 'event' | 'rescan';
+  source?: SourceName;
 }
 
 /** The one document that goes to the quarantine bucket and to the topic alike. */
@@ -111,6 +122,7 @@ export function buildReport(input: ReportInput): QuarantineReport {
     scannedAt: input.scannedAt.toISOString(),
     engine: input.engine,
     ...(input.origin === 'rescan' ? { origin: 'rescan' as const } : {}),
+    ...(input.source ? { source: { bucket: input.source.bucket, prefix: input.source.prefix } } : {}),
   };
 }
 

@@ -1,6 +1,9 @@
 /**
- * A small client for clamd's socket protocol: PING, VERSION, RELOAD and INSTREAM,
- * one connection per command.
+ * A small client for clamd's socket protocol: PING, VERSION, RELOAD and INSTREAM, one
+ * connection per command, or, with `sessions`, INSTREAM over kept connections
+ * (clamd's IDSESSION: many commands on one connection, each reply prefixed with
+ * its number), which spares a TCP connect, clamd's accept and a teardown per
+ * file (docs/benchmarks.md, "Worker CPU").
  *
  * The contract that matters: `scan` resolves only with a verdict clamd actually
  * gave: clean or infected for the whole stream, or unscannable when clamd said it
@@ -9,9 +12,10 @@
  * early reply, a closed socket, a stream over the client's own limit, an abort) is
  * a rejection, so "could not scan" can never be mistaken for "clean".
  */
-import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { errorMessage } from '../shared/errors.ts';
+import type { Socket } from 'node:net';
+import { type ClamdAddress, ClamdError, Connection } from './clamd-connection.ts';
 import {
   describeBytes,
   isStreamLimitReply,
@@ -21,8 +25,6 @@ import {
   type EngineInfo,
   type ScanVerdict,
 } from './reply.ts';
-
-export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'socket'; path: string };
 
 export interface ClamdClientOptions {
   address: ClamdAddress;
@@ -42,24 +44,16 @@ export interface ClamdClientOptions {
   maxStreamBytes?: number;
   /** Largest INSTREAM frame. Default 65536 (see DEFAULT_CHUNK_BYTES). */
   chunkBytes?: number;
+  /**
+   * Scan over kept IDSESSION connections (see `SessionPool`). Default false: one
+   * connection per scan.
+   */
+  sessions?: boolean;
 }
 
 export type { ScanVerdict };
-
-export type ClamdErrorKind = 'connect' | 'timeout' | 'closed' | 'reply' | 'limit' | 'aborted';
-
-export class ClamdError extends Error {
-  readonly kind: ClamdErrorKind;
-  /** clamd's reply, escaped, when the failure is about what clamd said. */
-  readonly reply: string | undefined;
-
-  constructor(kind: ClamdErrorKind, message: string, options?: { cause?: unknown; reply?: string }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'ClamdError';
-    this.kind = kind;
-    this.reply = options?.reply;
-  }
-}
+export { ClamdError };
+export type { ClamdAddress, ClamdErrorKind } from './clamd-connection.ts';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
@@ -72,9 +66,6 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
  */
 export const DEFAULT_CHUNK_BYTES = 64 * 1024;
 
-/** A real reply is a few dozen bytes; the cap only stops a misbehaving peer. */
-const MAX_REPLY_BYTES = 8 * 1024;
-
 /** INSTREAM frame lengths are unsigned 32-bit. */
 const MAX_FRAME_BYTES = 0xffff_ffff;
 
@@ -82,7 +73,123 @@ const PING = Buffer.from('zPING\0');
 const VERSION = Buffer.from('zVERSION\0');
 const RELOAD = Buffer.from('zRELOAD\0');
 const INSTREAM = Buffer.from('zINSTREAM\0');
+const IDSESSION = Buffer.from('zIDSESSION\0');
+
+/**
+ * A session connection idle longer than this is closed rather than used again.
+ * clamd ends an idle session after its IdleTimeout (30 s by default); staying far
+ * below it means a kept connection is never one clamd is closing at that moment
+ * (which would fail the scan sent on it). Under load connections are reused
+ * within milliseconds; a trickle of files pays a connect each, as without sessions.
+ */
+export const SESSION_IDLE_MS = 2_000;
+/** Idle session connections kept at most (about one per scan at once). */
+const MAX_IDLE_SESSIONS = 64;
+
+const ignore = () => undefined;
+const guarded = new WeakSet<Socket>();
+
+interface Session {
+  socket: Socket;
+  /** Commands sent on it so far: clamd numbers its replies from 1. */
+  commands: number;
+  idleSince: number;
+  /** Drops it from the pool (its listener while idle). */
+  drop?: () => void;
+}
+
+/**
+ * Idle IDSESSION connections between scans. An idle one that clamd closes, or
+ * that says anything, is dropped; one idle past SESSION_IDLE_MS is closed when
+ * next looked at. Only a scan that ended with a verdict puts its connection back:
+ * after any failure (a stream limit, an early reply, an abort, a timeout) the
+ * connection is closed, as it is without sessions.
+ */
+class SessionPool {
+  readonly #idle: Session[] = [];
+
+  get size(): number {
+    return this.#idle.length;
+  }
+
+  take(): Session | undefined {
+    const now = performance.now();
+    for (let session = this.#idle.pop(); session; session = this.#idle.pop()) {
+      this.#unwatch(session);
+      if (now - session.idleSince <= SESSION_IDLE_MS && !session.socket.destroyed && session.socket.readyState === 'open') {
+        session.socket.ref();
+        return session;
+      }
+      session.socket.destroy();
+    }
+    return undefined;
+  }
+
+  give(session: Session): void {
+    if (this.#idle.length >= MAX_IDLE_SESSIONS) {
+      session.socket.destroy();
+      return;
+    }
+    session.idleSince = performance.now();
+    const { socket } = session;
+    // Idle, it must not keep the process alive, and anything it says or suffers ends it.
+    socket.unref();
+    const drop = () => {
+      this.#unwatch(session);
+      socket.destroy();
+      const index = this.#idle.indexOf(session);
+      if (index !== -1) this.#idle.splice(index, 1);
+    };
+    session.drop = drop;
+    // Once per socket, for good: whatever it emits after being dropped must not surface as unhandled.
+    if (!guarded.has(socket)) {
+      guarded.add(socket);
+      socket.on('error', ignore);
+    }
+    socket.on('data', drop);
+    socket.on('end', drop);
+    socket.on('close', drop);
+    socket.on('error', drop);
+    this.#idle.push(session);
+  }
+
+  #unwatch(session: Session): void {
+    const { socket, drop } = session;
+    if (!drop) return;
+    session.drop = undefined;
+    socket.off('data', drop);
+    socket.off('end', drop);
+    socket.off('close', drop);
+    socket.off('error', drop);
+  }
+}
+
+/** "<n>: " before a session's reply: the reply without it, or undefined when the prefix is not n's. */
+function sessionReply(reply: Buffer, expected: number): Buffer | undefined {
+  const prefix = `${expected}: `;
+  return reply.length >= prefix.length && reply.toString('latin1', 0, prefix.length) === prefix ? reply.subarray(prefix.length) : undefined;
+}
 const END_OF_STREAM = Buffer.alloc(4);
+
+function lengthHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(4);
+  header.writeUInt32BE(length, 0);
+  return header;
+}
+
+/** A full-size frame's header is the same every time: shared (writes only read it). */
+const FULL_FRAME_HEADER = lengthHeader(DEFAULT_CHUNK_BYTES);
+
+const frameHeader = (length: number): Buffer => (length === DEFAULT_CHUNK_BYTES ? FULL_FRAME_HEADER : lengthHeader(length));
+
+/** What a scan has put on its connection so far. */
+interface Framing {
+  /** Buffers still to go out before the next frame: the command, until the first write. */
+  unsent: Uint8Array[];
+  /** Bytes put in frames, the ones being written included. */
+  framed: number;
+  written: boolean;
+}
 
 export class ClamdClient {
   readonly #address: ClamdAddress;
@@ -90,8 +197,10 @@ export class ClamdClient {
   readonly #idleTimeoutMs: number;
   readonly #maxStreamBytes: number;
   readonly #chunkBytes: number;
+  readonly #sessions: SessionPool | undefined;
 
   constructor(options: ClamdClientOptions) {
+    this.#sessions = options.sessions === true ? new SessionPool() : undefined;
     this.#address = validateAddress(options.address);
     this.#connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     this.#idleTimeoutMs = positive('idleTimeoutMs', options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
@@ -101,6 +210,11 @@ export class ClamdClient {
     if (!Number.isSafeInteger(this.#chunkBytes) || this.#chunkBytes < 1 || this.#chunkBytes > MAX_FRAME_BYTES) {
       throw new RangeError(`chunkBytes must be an integer from 1 to ${MAX_FRAME_BYTES}, got ${options.chunkBytes}`);
     }
+  }
+
+  /** Session connections kept idle for the next scan (0 without sessions). */
+  get idleSessions(): number {
+    return this.#sessions?.size ?? 0;
   }
 
   /** Resolves when clamd answers PONG. */
@@ -162,47 +276,82 @@ export class ClamdClient {
     let consumed = false;
     let pendingRead: Promise<IteratorResult<Uint8Array>> | undefined;
     let connection: Connection | undefined;
-    /** Bytes put in frames so far, the one being written included. */
-    const progress = { framed: 0 };
+    let number = 1;
+    const framing: Framing = { unsent: [INSTREAM], framed: 0, written: false };
     try {
       throwIfAborted(signal);
-      connection = new Connection(this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal);
+      // With sessions: a kept connection, or a new one that starts its session first.
+      const kept = this.#sessions?.take();
+      number = (kept?.commands ?? 0) + 1;
+      if (this.#sessions && !kept) framing.unsent = [IDSESSION, INSTREAM];
+      connection = new Connection(kept?.socket ?? this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal, {
+        keep: this.#sessions !== undefined,
+      });
+      // The first read runs beside the connect. If its chunk is there once connected
+      // (a small body comes with the GetObject response), the command goes out with
+      // it; if not, the command goes now, so that clamd is not kept waiting for it.
+      pendingRead = iterator.next();
+      let firstReady = false;
+      pendingRead.then(
+        () => (firstReady = true),
+        () => (firstReady = true),
+      );
       await connection.connected();
-      await connection.write(INSTREAM);
+      // (A kept session is not waiting for anything: the command goes with the first frame.)
+      if (!firstReady && !kept) await this.#sendFrames(connection, undefined, framing, false);
 
-      let sent = 0;
-      while (!connection.settled) {
-        pendingRead = iterator.next();
-        const read = await connection.unlessSettled(pendingRead);
-        if (read === undefined) break; // clamd answered or went away while the source was read
-        pendingRead = undefined;
-        if (read.value.done === true) {
-          consumed = true;
-          break;
-        }
-        const chunk: unknown = read.value.value;
-        if (!(chunk instanceof Uint8Array)) {
-          throw new TypeError(`scan source must yield Uint8Array chunks, got ${typeof chunk}`);
-        }
-        if (sent + chunk.byteLength > this.#maxStreamBytes) {
-          throw new ClamdError(
-            'limit',
-            `stream exceeds the limit of ${this.#maxStreamBytes} bytes (${sent} sent, next chunk ${chunk.byteLength})`,
-          );
-        }
-        sent += chunk.byteLength;
-        await this.#sendFrames(connection, chunk, progress);
-      }
-
-      if (consumed) await connection.write(END_OF_STREAM);
       let reply: Buffer;
       try {
+        // Each chunk is held until the next read says whether it is the last, so that
+        // the command, a small file's one frame and the terminator leave in one write.
+        let held: Uint8Array | undefined;
+        let sent = 0;
+        while (!connection.settled) {
+          pendingRead ??= iterator.next();
+          const read = await connection.unlessSettled(pendingRead);
+          if (read === undefined) break; // clamd answered or went away while the source was read
+          pendingRead = undefined;
+          if (read.value.done === true) {
+            consumed = true;
+            break;
+          }
+          const chunk: unknown = read.value.value;
+          if (!(chunk instanceof Uint8Array)) {
+            throw new TypeError(`scan source must yield Uint8Array chunks, got ${typeof chunk}`);
+          }
+          if (sent + chunk.byteLength > this.#maxStreamBytes) {
+            // What was within the limit goes out first, as it would have unheld.
+            if (held) await this.#sendFrames(connection, held, framing, false);
+            throw new ClamdError(
+              'limit',
+              `stream exceeds the limit of ${this.#maxStreamBytes} bytes (${sent} sent, next chunk ${chunk.byteLength})`,
+            );
+          }
+          sent += chunk.byteLength;
+          // An empty frame is the end-of-stream marker, so an empty chunk is skipped.
+          if (chunk.byteLength === 0) continue;
+          if (held) await this.#sendFrames(connection, held, framing, false);
+          held = chunk;
+        }
+        if (consumed) await this.#sendFrames(connection, held, framing, true);
         reply = await connection.reply();
       } catch (error) {
-        if (error instanceof ClamdError && error.kind === 'closed' && progress.framed > 0) {
-          if (await this.exceedsStreamLimit(progress.framed, signal)) return streamLimitExceeded();
+        // clamd refuses a long stream with a reset, which can fail a write as well as
+        // the read, before its reply is seen: then ask clamd whether that length is
+        // over its limit.
+        if (error instanceof ClamdError && error.kind === 'closed' && framing.framed > 0) {
+          if (await this.exceedsStreamLimit(framing.framed, signal)) return streamLimitExceeded();
         }
         throw error;
+      }
+      if (this.#sessions) {
+        const unprefixed = sessionReply(reply, number);
+        if (!unprefixed) {
+          throw new ClamdError('reply', `clamd's session reply is not numbered ${number}: ${describeBytes(reply)}`, {
+            reply: describeBytes(reply),
+          });
+        }
+        reply = unprefixed;
       }
       // clamd refuses a stream as soon as a frame would take it past StreamMaxLength,
       // so this reply can come before the end; it is a verdict on the stream either way.
@@ -215,6 +364,9 @@ export class ClamdClient {
       }
       const parsed = parseScanReply(reply);
       if (parsed.status === 'error') throw new ClamdError('reply', parsed.message, { reply: describeBytes(reply) });
+      // A verdict on the whole stream: the session may serve the next scan.
+      const socket = this.#sessions && connection.detach();
+      if (socket) this.#sessions?.give({ socket, commands: number, idleSince: 0 });
       return parsed;
     } finally {
       connection?.close();
@@ -235,12 +387,11 @@ export class ClamdClient {
    */
   async exceedsStreamLimit(bytes: number, signal?: AbortSignal): Promise<boolean> {
     if (!(bytes > 0)) return false;
-    const header = Buffer.alloc(4);
-    header.writeUInt32BE(Math.min(Math.ceil(bytes), MAX_FRAME_BYTES), 0);
+    const header = lengthHeader(Math.min(Math.ceil(bytes), MAX_FRAME_BYTES));
     const connection = new Connection(this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal);
     try {
       await connection.connected();
-      await connection.write(INSTREAM, header);
+      await connection.write([INSTREAM, header]);
       connection.finish();
       return isStreamLimitReply(await connection.reply());
     } catch {
@@ -250,20 +401,34 @@ export class ClamdClient {
     }
   }
 
-  async #sendFrames(connection: Connection, chunk: Uint8Array, progress: { framed: number }): Promise<void> {
-    // An empty frame is the end-of-stream marker, so an empty chunk is skipped.
-    for (let offset = 0; offset < chunk.byteLength && !connection.settled; offset += this.#chunkBytes) {
-      const piece = chunk.subarray(offset, offset + this.#chunkBytes);
-      progress.framed += piece.byteLength;
+  /**
+   * Frames `chunk` (at most chunkBytes a frame) and writes the frames, after
+   * whatever is still unsent (the command, before the first write), and the
+   * terminator when `last`. Headers, chunks and terminator go out corked, in one
+   * writev per frame, nothing copied.
+   */
+  async #sendFrames(connection: Connection, chunk: Uint8Array | undefined, framing: Framing, last: boolean): Promise<void> {
+    const size = chunk?.byteLength ?? 0;
+    let offset = 0;
+    do {
+      if (connection.settled) return;
+      const buffers = framing.unsent;
+      framing.unsent = [];
+      if (chunk && offset < size) {
+        const piece = chunk.subarray(offset, offset + this.#chunkBytes);
+        offset += piece.byteLength;
+        framing.framed += piece.byteLength;
+        buffers.push(frameHeader(piece.byteLength), piece);
+      }
+      if (last && offset >= size) buffers.push(END_OF_STREAM);
       // When the socket keeps up, writes and 'drain' complete without the event loop
       // ever polling for input, so an early reply from clamd would go unread until a
-      // write failed with EPIPE and took the reply with it. One turn per frame lets
-      // the reply arrive first.
-      await nextTurn();
-      const header = Buffer.allocUnsafe(4);
-      header.writeUInt32BE(piece.byteLength, 0);
-      await connection.write(header, piece);
-    }
+      // write failed with EPIPE and took the reply with it. One turn before each write
+      // after the first lets the reply arrive first.
+      if (framing.written) await nextTurn();
+      framing.written = true;
+      await connection.write(buffers);
+    } while (offset < size);
   }
 
   async #command(command: Buffer, signal: AbortSignal | undefined): Promise<Buffer> {
@@ -271,225 +436,12 @@ export class ClamdClient {
     const connection = new Connection(this.#address, this.#connectTimeoutMs, this.#idleTimeoutMs, signal);
     try {
       await connection.connected();
-      await connection.write(command);
+      await connection.write([command]);
       return await connection.reply();
     } finally {
       connection.close();
     }
   }
-}
-
-type Outcome = { ok: true; reply: Buffer } | { ok: false; error: ClamdError };
-
-/**
- * One socket and its reply. Whatever happens first (a complete reply, an error, a
- * close, a timeout, an abort) settles it once; settling destroys the socket and
- * wakes anyone waiting, so every path ends with the socket gone and its listeners
- * and timer released with it.
- */
-class Connection {
-  readonly #socket: Socket;
-  readonly #signal: AbortSignal | undefined;
-  readonly #idleTimeoutMs: number;
-  readonly #connectTimeoutMs: number;
-  /** Woken once, when the connection settles. */
-  readonly #wakers = new Set<() => void>();
-  #connectWaiter: (() => void) | undefined;
-  readonly #replyChunks: Buffer[] = [];
-  #replyBytes = 0;
-  #isConnected = false;
-  #outcome: Outcome | undefined;
-
-  constructor(address: ClamdAddress, connectTimeoutMs: number, idleTimeoutMs: number, signal: AbortSignal | undefined) {
-    this.#signal = signal;
-    this.#connectTimeoutMs = connectTimeoutMs;
-    this.#idleTimeoutMs = idleTimeoutMs;
-    this.#socket = address.kind === 'tcp' ? connect({ host: address.host, port: address.port }) : connect({ path: address.path });
-    // Until 'connect' the socket timeout is the connect deadline; after it, the idle
-    // limit. Node resets it on every read and write, which is exactly "no bytes in
-    // either direction", and clears it when the socket is destroyed.
-    this.#socket.setTimeout(connectTimeoutMs);
-    this.#socket.on('connect', this.#onConnect);
-    this.#socket.on('data', this.#onData);
-    this.#socket.on('end', this.#onEnd);
-    this.#socket.on('timeout', this.#onTimeout);
-    this.#socket.on('error', this.#onError);
-    this.#socket.on('close', this.#onClose);
-    signal?.addEventListener('abort', this.#onAbort, { once: true });
-  }
-
-  get settled(): boolean {
-    return this.#outcome !== undefined;
-  }
-
-  async connected(): Promise<void> {
-    if (!this.#isConnected && !this.#outcome) {
-      await new Promise<void>((resolve) => {
-        this.#connectWaiter = resolve;
-        this.#wakers.add(resolve);
-      });
-      this.#connectWaiter = undefined;
-    }
-    if (this.#outcome && !this.#outcome.ok) throw this.#outcome.error;
-  }
-
-  /** Writes the buffers as one unit and waits out backpressure. No-op once settled. */
-  async write(...buffers: Uint8Array[]): Promise<void> {
-    if (this.#outcome) return;
-    // Corked, the header and the chunk go out in one writev without being copied
-    // into a single buffer.
-    this.#socket.cork();
-    let flowing = true;
-    for (const buffer of buffers) flowing = this.#socket.write(buffer);
-    this.#socket.uncork();
-    if (!flowing) await this.#waitForDrain();
-  }
-
-  /** `promise`'s value, or undefined if the connection settles first. */
-  async unlessSettled<T>(promise: Promise<T>): Promise<{ value: T } | undefined> {
-    if (this.#outcome) return undefined;
-    return new Promise((resolve, reject) => {
-      const wake = () => resolve(undefined);
-      this.#wakers.add(wake);
-      promise.then(
-        (value) => {
-          this.#wakers.delete(wake);
-          resolve({ value });
-        },
-        (error: unknown) => {
-          this.#wakers.delete(wake);
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /** The reply bytes (terminator excluded) once it is complete; rejects otherwise. */
-  async reply(): Promise<Buffer> {
-    const outcome = this.#outcome ?? (await this.#settlement());
-    if (!outcome.ok) throw outcome.error;
-    return outcome.reply;
-  }
-
-  close(): void {
-    if (this.#outcome) return;
-    this.#settle({ ok: false, error: new ClamdError('closed', 'connection closed by the client') });
-  }
-
-  /** Ends the sending side once what was written is flushed; the reply can still arrive. */
-  finish(): void {
-    if (!this.#outcome) this.#socket.end();
-  }
-
-  #settlement(): Promise<Outcome> {
-    return new Promise((resolve) => {
-      this.#wakers.add(() => {
-        if (this.#outcome) resolve(this.#outcome);
-      });
-    });
-  }
-
-  #waitForDrain(): Promise<void> {
-    if (this.#outcome) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.#socket.off('drain', wake);
-        this.#wakers.delete(wake);
-        resolve();
-      };
-      this.#socket.on('drain', wake);
-      this.#wakers.add(wake);
-    });
-  }
-
-  #settle(outcome: Outcome): void {
-    if (this.#outcome) return;
-    this.#outcome = outcome;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    // The socket keeps its 'error' listener so nothing it emits while being torn
-    // down can surface as an unhandled error.
-    this.#socket.destroy();
-    this.#wake();
-  }
-
-  #wake(): void {
-    const wakers = [...this.#wakers];
-    this.#wakers.clear();
-    for (const wake of wakers) wake();
-  }
-
-  #fail(kind: ClamdErrorKind, message: string, cause?: unknown): void {
-    // Settled already (the usual case once the reply is in): an Error, with its
-    // stack, would be built for nothing on every scan.
-    if (this.#outcome) return;
-    this.#settle({ ok: false, error: new ClamdError(kind, message, { cause }) });
-  }
-
-  #partialReply(): string {
-    return this.#replyBytes === 0 ? '' : ` after a partial reply ${describeBytes(Buffer.concat(this.#replyChunks))}`;
-  }
-
-  readonly #onConnect = (): void => {
-    this.#isConnected = true;
-    this.#socket.setTimeout(this.#idleTimeoutMs);
-    if (this.#connectWaiter) {
-      this.#wakers.delete(this.#connectWaiter);
-      this.#connectWaiter();
-    }
-  };
-
-  readonly #onData = (data: Buffer): void => {
-    if (this.#outcome) return;
-    const end = data.indexOf(0);
-    const part = end === -1 ? data : data.subarray(0, end);
-    if (this.#replyBytes + part.length > MAX_REPLY_BYTES) {
-      this.#replyChunks.push(part.subarray(0, MAX_REPLY_BYTES - this.#replyBytes));
-      this.#fail(
-        'reply',
-        `clamd sent more than ${MAX_REPLY_BYTES} bytes without ending its reply: ${describeBytes(Buffer.concat(this.#replyChunks))}`,
-      );
-      return;
-    }
-    this.#replyChunks.push(part);
-    this.#replyBytes += part.length;
-    if (end !== -1) this.#settle({ ok: true, reply: Buffer.concat(this.#replyChunks) });
-  };
-
-  readonly #onEnd = (): void => {
-    // "z" replies end with NUL, but a reply that ends with the connection instead is
-    // still complete; an empty one is not a reply at all.
-    if (this.#replyBytes > 0) this.#settle({ ok: true, reply: Buffer.concat(this.#replyChunks) });
-    else this.#fail('closed', 'clamd closed the connection without replying');
-  };
-
-  readonly #onTimeout = (): void => {
-    if (this.#isConnected) this.#fail('timeout', `no data moved to or from clamd for ${this.#idleTimeoutMs} ms${this.#partialReply()}`);
-    else this.#fail('connect', `could not connect to clamd within ${this.#connectTimeoutMs} ms`);
-  };
-
-  readonly #onError = (error: NodeJS.ErrnoException): void => {
-    const code = error.code ?? error.message;
-    if (!this.#isConnected) {
-      this.#fail('connect', `could not connect to clamd: ${code}`, error);
-    } else if (code === 'EPIPE' || code === 'ECONNRESET') {
-      // clamd closes a stream it refuses (over StreamMaxLength) right after saying
-      // so; with our unread data still queued the close becomes a reset, and when the
-      // reset reaches a write before the reply was read, Node drops the reply along
-      // with the socket. scan() then asks clamd whether that was it (see
-      // exceedsStreamLimit); an error that gets this far means clamd went away.
-      this.#fail('closed', `clamd reset the connection (${code})${this.#partialReply()}`, error);
-    } else {
-      this.#fail('closed', `connection to clamd failed: ${code}${this.#partialReply()}`, error);
-    }
-  };
-
-  readonly #onClose = (): void => {
-    this.#fail('closed', `clamd closed the connection before replying${this.#partialReply()}`);
-  };
-
-  readonly #onAbort = (): void => {
-    this.#fail('aborted', 'clamd request aborted', this.#signal?.reason);
-  };
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

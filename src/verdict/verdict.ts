@@ -2,9 +2,10 @@
  * The verdict on one file, one type from clamd's reply to the outcome event,
  * and the one place that spells it for the outside world: the log line's
  * `outcome` and the metric label, the status word of the tag, the quarantine
- * report and the message attributes, the report's `reason`, and the status
- * column of `bucketscan scan`. Those spellings are a contract with downstream
- * consumers (docs/behaviour.md): change them only on purpose.
+ * report and the message attributes, the report's `reason`, the status column
+ * of `bucketscan scan`, and GuardDuty's words in result events and in the
+ * GuardDuty-style tag. Those spellings are a contract with downstream consumers
+ * (docs/behaviour.md, docs/result-events.md): change them only on purpose.
  */
 
 import { signatureOrigin, type SignatureOrigin } from './signature.ts';
@@ -36,13 +37,53 @@ export type VerdictOf<S extends VerdictStatus> = Extract<Verdict, { status: S }>
 /** The word of each verdict in tags, reports and message attributes. */
 export type StatusWord = 'CLEAN' | 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
 
+/**
+ * GuardDuty Malware Protection for S3's scan result status: the value of its
+ * GuardDutyMalwareScanStatus tag and `scanResultDetails.scanResultStatus` of its
+ * result event. bucketscan never gives ACCESS_DENIED or FAILED: a file it could
+ * not read or scan is retried (and dead-lettered), not judged.
+ */
+export type GuardDutyResultStatus = 'NO_THREATS_FOUND' | 'THREATS_FOUND' | 'UNSUPPORTED' | 'ACCESS_DENIED' | 'FAILED';
+
+/** GuardDuty's `scanStatus`, which each result status belongs to. */
+export type GuardDutyScanStatus = 'COMPLETED' | 'SKIPPED' | 'FAILED';
+
 /** Every spelling of every verdict. */
 const SPELLINGS = {
-  clean: { status: 'CLEAN', reason: undefined, scanStatus: 'CLEAN' },
-  infected: { status: 'INFECTED', reason: 'virus detected', scanStatus: 'INFECTED' },
-  'too-large': { status: 'TOO_LARGE', reason: 'file too large', scanStatus: 'UNSCANNABLE' },
-  unscannable: { status: 'UNSCANNABLE', reason: 'file could not be fully scanned', scanStatus: 'UNSCANNABLE' },
-} as const satisfies Record<VerdictStatus, { status: StatusWord; reason: string | undefined; scanStatus: string }>;
+  clean: {
+    status: 'CLEAN',
+    reason: undefined,
+    scanStatus: 'CLEAN',
+    guardDuty: { scanStatus: 'COMPLETED', scanResultStatus: 'NO_THREATS_FOUND' },
+  },
+  infected: {
+    status: 'INFECTED',
+    reason: 'virus detected',
+    scanStatus: 'INFECTED',
+    guardDuty: { scanStatus: 'COMPLETED', scanResultStatus: 'THREATS_FOUND' },
+  },
+  // GuardDuty skips what is past its quotas, and what it cannot open (password-protected files), as UNSUPPORTED.
+  'too-large': {
+    status: 'TOO_LARGE',
+    reason: 'file too large',
+    scanStatus: 'UNSCANNABLE',
+    guardDuty: { scanStatus: 'SKIPPED', scanResultStatus: 'UNSUPPORTED' },
+  },
+  unscannable: {
+    status: 'UNSCANNABLE',
+    reason: 'file could not be fully scanned',
+    scanStatus: 'UNSCANNABLE',
+    guardDuty: { scanStatus: 'SKIPPED', scanResultStatus: 'UNSUPPORTED' },
+  },
+} as const satisfies Record<
+  VerdictStatus,
+  {
+    status: StatusWord;
+    reason: string | undefined;
+    scanStatus: string;
+    guardDuty: { scanStatus: GuardDutyScanStatus; scanResultStatus: GuardDutyResultStatus };
+  }
+>;
 
 /** The verdicts in the order the metrics list them. */
 export const VERDICT_STATUSES = ['clean', 'infected', 'too-large', 'unscannable'] as const satisfies readonly VerdictStatus[];
@@ -105,3 +146,47 @@ export const DEFAULT_STATUS_TAG = 'bucketscan-status';
  * beside the report (src/pipeline/release.ts).
  */
 export const RELEASED_TAG = 'bucketscan-released';
+
+/** GuardDuty's tag key, the default with STATUS_TAG_STYLE=guardduty. */
+export const GUARDDUTY_STATUS_TAG = 'GuardDutyMalwareScanStatus';
+
+/**
+ * STATUS_TAG_STYLE: the status tag in bucketscan's words (CLEAN, INFECTED, …) or
+ * in GuardDuty's (NO_THREATS_FOUND, THREATS_FOUND, UNSUPPORTED), so that bucket
+ * policies written for GuardDuty keep working.
+ */
+export const STATUS_TAG_STYLES = ['bucketscan', 'guardduty'] as const;
+export type StatusTagStyle = (typeof STATUS_TAG_STYLES)[number];
+
+/** What a status tag may say, in either style. */
+export type TagValue = StatusWord | GuardDutyResultStatus;
+
+/** The tag key a style uses unless SCAN_STATUS_TAG names another. */
+export function defaultStatusTag(style: StatusTagStyle): string {
+  return style === 'guardduty' ? GUARDDUTY_STATUS_TAG : DEFAULT_STATUS_TAG;
+}
+
+/** The status tag's value for a verdict, in the style asked for. */
+export function tagValueOf(verdict: Verdict, style: StatusTagStyle = 'bucketscan'): TagValue {
+  return style === 'guardduty' ? SPELLINGS[verdict.status].guardDuty.scanResultStatus : SPELLINGS[verdict.status].status;
+}
+
+/** The tag value that opens a file for reading under a fail-closed bucket policy, in each style. */
+export function cleanTagValue(style: StatusTagStyle = 'bucketscan'): TagValue {
+  return tagValueOf({ status: 'clean' }, style);
+}
+
+/** GuardDuty's `scanStatus` and `scanResultStatus` for a verdict (result events). */
+export function guardDutyStatusOf(verdict: Pick<Verdict, 'status'>): {
+  scanStatus: GuardDutyScanStatus;
+  scanResultStatus: GuardDutyResultStatus;
+} {
+  return SPELLINGS[verdict.status].guardDuty;
+}
+
+/** The verdict a status word (a stored report's `status`) stands for. */
+export function verdictStatusOf(word: StatusWord): VerdictStatus {
+  const found = VERDICT_STATUSES.find((status) => SPELLINGS[status].status === word);
+  if (!found) throw new Error(`no verdict is spelled ${word}`);
+  return found;
+}

@@ -10,9 +10,10 @@ import { ConfigError } from '../config/variables.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
 import { isAccessProblem, isQueueMissing } from '../aws/errors.ts';
-import { createQueueBatchers, maxReceiveCountOf, resolveQueueUrl, type QueueRef } from '../aws/queue.ts';
+import { createQueueBatchers, maxReceiveCountOf, resolveQueueUrl, type QueueBatchers, type QueueRef } from '../aws/queue.ts';
+import type { ResultBus } from '../aws/result-bus.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics } from '../metrics/metrics.ts';
+import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics, type MetricsLabels } from '../metrics/metrics.ts';
 import type { OutcomeEvent, OutcomeListener } from '../pipeline/outcome.ts';
 import { ClamdClient } from '../scan/clamd-client.ts';
 import { cachedEngine } from '../scan/engine-cache.ts';
@@ -20,7 +21,7 @@ import { startFreshnessMonitor } from '../scan/freshness.ts';
 import { describeAddress, waitForClamd } from '../scan/wait-ready.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { backoffSeconds, retryUntil } from '../shared/time.ts';
-import { composeWorker } from './compose.ts';
+import { composeWorker, type ReadQueue } from './compose.ts';
 import { startHealthServer } from './health.ts';
 import { gauges, readiness, WorkerStatus } from './status.ts';
 import { taskProtectionFromEnvironment } from './task-protection.ts';
@@ -36,13 +37,15 @@ async function queueUrl(
   variable: string,
   logger: Logger,
   signal: AbortSignal,
+  /** The entry of a sources file that names the queue. */
+  field?: string,
 ): Promise<string | undefined> {
   return retryUntil((attemptSignal) => resolveQueueUrl(sqs, queue, attemptSignal), {
     signal,
     delayMs: (attempt) => backoffSeconds(attempt, 1, 30) * 1000,
     check: (error) => {
       if (isQueueMissing(error)) {
-        throw new ConfigError(variable, `queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
+        throw new ConfigError(variable, `${field ? `${field}: ` : ''}queue "${'name' in queue ? queue.name : queue.url}" does not exist`);
       }
       // Credentials and permissions do not fix themselves; say so at once.
       if (isAccessProblem(error) && !signal.aborted) throw error;
@@ -62,17 +65,59 @@ export interface RunOptions {
 }
 
 /** METRICS: prometheus only where something serves it (HEALTH_PORT). */
-async function createMetrics(config: MetricsSettings, gauges: Gauges): Promise<Metrics | undefined> {
+async function createMetrics(config: MetricsSettings, gauges: Gauges, labels: MetricsLabels): Promise<Metrics | undefined> {
   if (config.mode === 'emf') {
     return createEmfMetrics({
       namespace: config.namespace,
       intervalMs: 60_000,
       gauges,
       write: (line) => process.stdout.write(line),
+      labels,
     });
   }
-  if (config.mode === 'prometheus' && config.healthPort) return createPrometheusMetrics(gauges);
+  if (config.mode === 'prometheus' && config.healthPort) return createPrometheusMetrics(gauges, labels);
   return undefined;
+}
+
+/** How a queue of the settings is named in a message: its variable, or the source that names it. */
+function queueKey(queue: QueueRef): string {
+  return 'url' in queue ? `url:${queue.url}` : `name:${queue.name}`;
+}
+
+/** Each distinct validation queue of the sources, once, with the setting that names it. */
+function validationQueues(config: Config): Map<string, { ref: QueueRef; variable: string; field?: string }> {
+  const queues = new Map<string, { ref: QueueRef; variable: string; field?: string }>();
+  for (const source of config.sources) {
+    if (!source.validationQueue || queues.has(queueKey(source.validationQueue))) continue;
+    queues.set(
+      queueKey(source.validationQueue),
+      config.sourcesFile
+        ? { ref: source.validationQueue, variable: 'SOURCES_FILE', field: `${source.label}.validationQueue` }
+        : { ref: source.validationQueue, variable: 'VALIDATION_QUEUE_NAME' },
+    );
+  }
+  return queues;
+}
+
+/** Batched deletes and sends, one pair per queue URL; a queue only deleted from or only sent to uses half. */
+function queueOutboxes(sqs: SQSClient) {
+  const byUrl = new Map<string, QueueBatchers>();
+  const batchers = (url: string) => {
+    let found = byUrl.get(url);
+    if (!found) {
+      // Deletes can wait a little for company; forwards wait less, as someone downstream is waiting for them.
+      found = createQueueBatchers(sqs, { inbound: url, outbound: url }, { deleteMs: 50, sendMs: 10 });
+      byUrl.set(url, found);
+    }
+    return found;
+  };
+  return {
+    remover: (url: string) => batchers(url).delete,
+    sender: (url: string) => batchers(url).forward,
+    async drain() {
+      await Promise.all([...byUrl.values()].map((b) => b.drain()));
+    },
+  };
 }
 
 /**
@@ -82,7 +127,9 @@ async function createMetrics(config: MetricsSettings, gauges: Gauges): Promise<M
 export async function runWorker(config: Config, logger: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<void> {
   const status = new WorkerStatus();
   const snapshot = () => status.snapshot();
-  const metrics = await createMetrics(config.metrics, gauges(snapshot));
+  // With a sources file the records are counted per source bucket too.
+  const labels: MetricsLabels = config.sourcesFile ? { buckets: config.sources.map((source) => source.bucket) } : {};
+  const metrics = await createMetrics(config.metrics, gauges(snapshot), labels);
   const clients = createClients(config, (service, operation) => metrics?.awsError(service, operation));
   const health = config.metrics.healthPort
     ? await startHealthServer(config.metrics.healthPort, () => readiness(snapshot()), logger, metrics?.render?.bind(metrics))
@@ -93,16 +140,27 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     metrics?.observe(event);
     options.onOutcome?.(event);
   };
+  let results: ResultBus | undefined;
   try {
     const clamd = new ClamdClient({
       address: config.clamd.address,
       connectTimeoutMs: config.clamd.connectTimeoutMs,
       idleTimeoutMs: config.clamd.idleTimeoutMs,
       maxStreamBytes: config.clamd.maxFileSizeBytes,
+      // Kept IDSESSION connections: no TCP connect per file (docs/aws-requests.md).
+      sessions: true,
     });
     const inboundUrl = await queueUrl(clients.sqs, config.queues.inbound, 'VIRUS_SCANNING_QUEUE_NAME', logger, signal);
-    const validationUrl = await queueUrl(clients.sqs, config.queues.validation, 'VALIDATION_QUEUE_NAME', logger, signal);
-    if (inboundUrl === undefined || validationUrl === undefined) return;
+    if (inboundUrl === undefined) return;
+    const rescanUrl = config.queues.rescan && (await queueUrl(clients.sqs, config.queues.rescan, 'RESCAN_QUEUE', logger, signal));
+    if (config.queues.rescan && rescanUrl === undefined) return;
+    // Each distinct validation queue is looked up once, at start: a missing one stops the worker here, not at the first clean file.
+    const validationUrls = new Map<string, string>();
+    for (const [key, { ref, variable, field }] of validationQueues(config)) {
+      const url = await queueUrl(clients.sqs, ref, variable, logger, signal, field);
+      if (url === undefined) return;
+      validationUrls.set(key, url);
+    }
 
     status.phase = 'waiting-for-clamd';
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
@@ -118,33 +176,77 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     status.freshness = freshness;
     // In pause mode a worker must not start on stale definitions.
     await freshness.settled();
-    const maxReceiveCount = await maxReceiveCountOf(clients.sqs, inboundUrl).catch((error: unknown) => {
-      logger.warn(
-        { error: errorMessage(error) },
-        "could not read the inbound queue's redrive policy; the last receive before the dead-letter queue cannot be told",
-      );
-      return undefined;
-    });
+    const redrive = (url: string, which: string) =>
+      maxReceiveCountOf(clients.sqs, url).catch((error: unknown) => {
+        logger.warn(
+          { error: errorMessage(error) },
+          `could not read the ${which} queue's redrive policy; the last receive before the dead-letter queue cannot be told`,
+        );
+        return undefined;
+      });
+    const maxReceiveCount = await redrive(inboundUrl, 'inbound');
+    const rescanMaxReceiveCount = rescanUrl ? await redrive(rescanUrl, 'rescan') : undefined;
+    const validationUrlOf = (queue: QueueRef | undefined) => (queue ? validationUrls.get(queueKey(queue)) : undefined);
     logger.info(
       {
         clamd: describeAddress(config.clamd.address),
         engine: info?.raw,
         inboundQueue: inboundUrl,
-        validationQueue: validationUrl,
+        ...(rescanUrl ? { rescanQueue: rescanUrl } : {}),
+        ...(config.sourcesFile
+          ? {
+              sourcesFile: config.sourcesFile,
+              sources: config.sources.map((source) => ({
+                bucket: source.bucket,
+                prefix: source.prefix,
+                keyLayout: source.keyLayout,
+                quarantine: `s3://${source.quarantine.bucket}/${source.quarantine.prefix}`,
+                validationQueue: validationUrlOf(source.validationQueue) ?? null,
+                statusTag: source.statusTag ?? null,
+              })),
+            }
+          : { validationQueue: validationUrlOf(config.source.validationQueue), statusTag: config.source.statusTag ?? null }),
+        ...(config.resultBus ? { resultBus: config.resultBus } : {}),
         concurrency: config.tuning.concurrency,
         maxFileSizeBytes: config.clamd.maxFileSizeBytes,
         maxReceiveCount,
-        statusTag: config.source.statusTag ?? null,
         metrics: metrics ? config.metrics.mode : 'off',
       },
       'worker started',
     );
+    const silent = config.sources.filter((source) => !source.validationQueue && !source.statusTag && !config.resultBus);
+    for (const source of silent) {
+      logger.warn(
+        { bucket: source.bucket, prefix: source.prefix },
+        `${source.label} has no validation queue, no status tag and no RESULT_EVENT_BUS: its clean files are only logged`,
+      );
+    }
 
-    // Deletes can wait a little for company; forwards wait less, as someone downstream is waiting for them.
-    const batchers = createQueueBatchers(clients.sqs, { inbound: inboundUrl, outbound: validationUrl }, { deleteMs: 50, sendMs: 10 });
+    const outboxes = queueOutboxes(clients.sqs);
+    results = config.resultBus
+      ? // Loaded only with a result bus: the EventBridge client is not part of a worker without one.
+        (await import('../aws/result-bus.ts')).createResultBus(config.aws.events!, config.resultBus, {
+          lingerMs: 10,
+          maxSockets: Math.max(16, config.tuning.concurrency * 2),
+          onError: (service, operation) => metrics?.awsError(service, operation),
+        })
+      : undefined;
+    const read = (url: string, count: number | undefined): ReadQueue => ({ url, maxReceiveCount: count, remove: outboxes.remover(url) });
     const worker = composeWorker(
       config,
-      { clients, clamd, engine, batchers, inboundUrl, maxReceiveCount },
+      {
+        clients,
+        clamd,
+        engine,
+        inbound: read(inboundUrl, maxReceiveCount),
+        ...(rescanUrl ? { rescan: read(rescanUrl, rescanMaxReceiveCount) } : {}),
+        forward: (message, queue) => {
+          const url = validationUrlOf(queue);
+          if (!url) throw new Error('the validation queue was not resolved at start');
+          return outboxes.sender(url)(message);
+        },
+        ...(results ? { results } : {}),
+      },
       { logger, paused: () => freshness.state().pause, onOutcome, onInFlight: protection && ((count) => protection.update(count)) },
     );
     status.worker = worker;
@@ -154,7 +256,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     status.phase = 'running';
     await worker.start();
     await worker.stop();
-    await batchers.drain();
+    await Promise.all([outboxes.drain(), results?.drain()]);
     logger.info('worker stopped');
   } finally {
     status.phase = 'stopped';
@@ -162,6 +264,7 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     status.freshness?.stop();
     metrics?.stop();
     clients.destroy();
+    results?.destroy();
     health?.close();
   }
 }

@@ -4,7 +4,7 @@ import type { MessageResult } from '../pipeline/process-message.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { backoffSeconds, sleep } from '../shared/time.ts';
 
-/** The inbound queue, as the worker uses it (src/aws/queue.ts adapts SQS to it). */
+/** A queue the worker reads (src/aws/queue.ts adapts SQS to it): the inbound queue, or the rescan queue. */
 export interface WorkerQueue {
   receive(max: number, signal: AbortSignal): Promise<Message[]>;
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
@@ -12,8 +12,17 @@ export interface WorkerQueue {
   remove(receiptHandle: string): Promise<void>;
 }
 
+/** Which queue a message came from: the inbound queue (live uploads), or the rescan queue (the backfill lane). */
+export type Lane = 'live' | 'rescan';
+
 export interface WorkerOptions {
+  /** The inbound queue: live uploads. */
   queue: WorkerQueue;
+  /**
+   * RESCAN_QUEUE, the backfill lane: read only with capacity live uploads leave
+   * free (the rule is at #pollRescan), so a backfill never starves uploads.
+   */
+  rescanQueue?: WorkerQueue;
   /** Messages scanned at once (CONCURRENCY). */
   concurrency: number;
   /**
@@ -29,7 +38,7 @@ export interface WorkerOptions {
    * the message needs no more clamd time (only network steps are left): its slot
    * then goes to the next message while this one finishes.
    */
-  handle(message: Message, signal: AbortSignal, scanned: () => void): Promise<MessageResult>;
+  handle(message: Message, signal: AbortSignal, scanned: () => void, lane: Lane): Promise<MessageResult>;
   logger: Logger;
   /** True while no messages should be taken (stale definitions, STALE_DEFINITIONS=pause); see `recheck`. */
   paused?: () => boolean;
@@ -49,6 +58,7 @@ export interface WorkerOptions {
 
 interface Held {
   message: Message;
+  lane: Lane;
   controller: AbortController;
   heartbeat: NodeJS.Timeout;
   state: 'waiting' | 'scanning' | 'finishing';
@@ -64,12 +74,25 @@ interface Held {
  * Every held message, waiting, scanning or finishing, has a visibility
  * heartbeat, and the total held is bounded (twice the slots plus those received
  * ahead) so a slow network cannot pile up work.
+ *
+ * With a rescan queue, a second loop fills the slots uploads leave free with
+ * rescan work (#pollRescan); a live message never waits behind rescan work
+ * longer than the scans already running.
  */
 export class Worker {
   readonly #options: WorkerOptions;
   readonly #held = new Set<Held>();
+  /** Live messages received and not yet started; they take the next free slot. */
   readonly #waiting: Held[] = [];
+  /** Rescan messages received and not yet started: only when no live message waits. */
+  readonly #rescanWaiting: Held[] = [];
   #scanning = 0;
+  /**
+   * Whether the last receive from the inbound queue brought fewer messages than it
+   * asked for: uploads have left capacity free. False until the first receive has
+   * come back (a backlog of uploads at start is not raced by rescan work).
+   */
+  #liveIdle = false;
   /** Aborted when the stop begins: ends backoff and outage waits at once. */
   readonly #stopController = new AbortController();
   /**
@@ -82,7 +105,7 @@ export class Worker {
   #loop: Promise<void> | undefined;
   #outage: Promise<void> | undefined;
   readonly #settling = new Set<Promise<void>>();
-  #wake: (() => void) | undefined;
+  readonly #wakers: Array<() => void> = [];
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -108,9 +131,9 @@ export class Worker {
     this.#notify();
   }
 
-  /** Starts polling; the promise settles when the poll loop has ended. */
+  /** Starts polling; the promise settles when the poll loops have ended. */
   start(): Promise<void> {
-    this.#loop ??= this.#poll();
+    this.#loop ??= Promise.all([this.#poll(), this.#pollRescan()]).then(() => undefined);
     return this.#loop;
   }
 
@@ -125,74 +148,122 @@ export class Worker {
     return Math.min(10, forSlots, this.#limit - this.#held.size);
   }
 
-  /** Resolves at the next change of state (a slot freed, a message settled, the stop). */
+  /** Resolves at the next change of state (a slot freed, a message settled, a receive came back, the stop). */
   #changed(): Promise<void> {
     return new Promise((resolve) => {
-      this.#wake = resolve;
+      this.#wakers.push(resolve);
     });
   }
 
   #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    for (const wake of this.#wakers.splice(0)) wake();
   }
 
-  async #poll(): Promise<void> {
-    const { logger, queue } = this.#options;
+  /** The live lane: receives from the inbound queue for the free slots and the read-ahead. */
+  #poll(): Promise<void> {
+    return this.#pollLane('live', this.#options.queue, () => this.#wanted());
+  }
+
+  /** Slots that neither a running scan nor a message received for it claims. */
+  get #freeSlots(): number {
+    return this.#options.concurrency - this.#scanning - this.#waiting.length - this.#rescanWaiting.length;
+  }
+
+  /**
+   * The backfill lane. The rescan queue is read only when
+   * - the last receive from the inbound queue came back with fewer messages than
+   *   it asked for (uploads have nothing more waiting), and
+   * - a slot is free that no received message claims,
+   * and then for at most those free slots: rescan work is never received ahead,
+   * so it never queues in front of an upload. A live message that arrives while
+   * every slot scans rescan work is received by the inbound queue's long poll
+   * (it keeps polling for the read-ahead) and takes the first slot that frees:
+   * it waits for one of the scans already running, never for the backlog.
+   */
+  async #pollRescan(): Promise<void> {
+    const { rescanQueue } = this.#options;
+    if (!rescanQueue) return;
+    await this.#pollLane('rescan', rescanQueue, () => (this.#liveIdle ? Math.min(10, this.#freeSlots, this.#limit - this.#held.size) : 0));
+  }
+
+  /**
+   * One lane's loop: receive what `wanted` allows, hold it, start what fits; wait
+   * for a change of state while it allows nothing. A failed receive is retried
+   * after a growing pause, not in a tight loop.
+   */
+  async #pollLane(lane: Lane, queue: WorkerQueue, wanted: () => number): Promise<void> {
+    const { logger } = this.#options;
     let failures = 0;
     while (!this.#stopping) {
       if (this.#outage) {
         await this.#outage;
         continue;
       }
-      if (this.#options.paused?.()) {
-        await this.#changed();
-        continue;
-      }
-      const wanted = this.#wanted();
-      if (wanted <= 0) {
+      const count = this.#options.paused?.() ? 0 : wanted();
+      if (count <= 0) {
         await this.#changed();
         continue;
       }
       let messages: Message[];
       try {
-        messages = await queue.receive(wanted, this.#receiveController.signal);
+        messages = await queue.receive(count, this.#receiveController.signal);
         failures = 0;
       } catch (error) {
         if (this.#stopping) break;
+        if (lane === 'live') this.#liveIdle = false;
         failures += 1;
         const wait = backoffSeconds(failures, 1, 30);
-        logger.error({ error: errorMessage(error), retryInSeconds: wait }, 'receive from the inbound queue failed');
+        logger.error(
+          { error: errorMessage(error), retryInSeconds: wait },
+          `receive from the ${lane === 'live' ? 'inbound' : 'rescan'} queue failed`,
+        );
         await sleep(wait * 1000, this.#stopController.signal);
         continue;
       }
-      for (const message of messages) {
-        // Received as the stop or an outage began: hand it straight back rather than sit on it.
-        if (this.#stopping || this.#outage) this.#track(message, this.#returnNow(message));
-        else this.#waiting.push(this.#hold(message));
-      }
-      this.#dispatch();
+      // Fewer than asked for: uploads have nothing more waiting, and leave capacity to the backfill.
+      if (lane === 'live') this.#liveIdle = messages.length < count;
+      this.#accept(messages, lane);
+      this.#notify();
     }
   }
 
-  #hold(message: Message): Held {
-    const held: Held = { message, controller: new AbortController(), heartbeat: this.#startHeartbeat(message), state: 'waiting' };
+  /** Holds what a receive brought (or hands it straight back when the stop or an outage began) and starts what fits. */
+  #accept(messages: Message[], lane: Lane): void {
+    for (const message of messages) {
+      if (this.#stopping || this.#outage) this.#track(message, this.#returnNow(message, lane));
+      else (lane === 'live' ? this.#waiting : this.#rescanWaiting).push(this.#hold(message, lane));
+    }
+    this.#dispatch();
+  }
+
+  #queueOf(lane: Lane): WorkerQueue {
+    return lane === 'rescan' && this.#options.rescanQueue ? this.#options.rescanQueue : this.#options.queue;
+  }
+
+  #hold(message: Message, lane: Lane): Held {
+    const held: Held = {
+      message,
+      lane,
+      controller: new AbortController(),
+      heartbeat: this.#startHeartbeat(message, lane),
+      state: 'waiting',
+    };
     this.#held.add(held);
     this.#options.onInFlight?.(this.#held.size);
     return held;
   }
 
+  /** Live messages first; a rescan message starts only when no live message waits. */
   #dispatch(): void {
     while (!this.#stopping && !this.#outage && this.#scanning < this.#options.concurrency) {
-      const next = this.#waiting.shift();
+      const next = this.#waiting.shift() ?? this.#rescanWaiting.shift();
       if (!next) break;
       this.#run(next);
     }
   }
 
   #run(held: Held): void {
-    const { message } = held;
+    const { message, lane } = held;
     held.state = 'scanning';
     this.#scanning += 1;
     const scanned = () => {
@@ -203,7 +274,7 @@ export class Worker {
       this.#notify();
     };
     const settled = this.#options
-      .handle(message, held.controller.signal, scanned)
+      .handle(message, held.controller.signal, scanned, lane)
       .then(async (result) => {
         // Before the slot is freed: an outage must hand back the waiting messages, not start one.
         if (result.action === 'retry' && !this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
@@ -212,12 +283,14 @@ export class Worker {
         if (result.action === 'delete') {
           // Done: the delete may wait for its batch without counting against the bound.
           this.#forget(held);
-          await this.#options.queue.remove(message.ReceiptHandle!).catch((error: unknown) => {
-            this.#options.logger.error(
-              { messageId: message.MessageId, error: errorMessage(error) },
-              'could not delete the finished message; it will be delivered again and its steps redone',
-            );
-          });
+          await this.#queueOf(lane)
+            .remove(message.ReceiptHandle!)
+            .catch((error: unknown) => {
+              this.#options.logger.error(
+                { messageId: message.MessageId, error: errorMessage(error) },
+                'could not delete the finished message; it will be delivered again and its steps redone',
+              );
+            });
           return;
         }
         // Stopping: give it to another worker now. Otherwise wait a little longer
@@ -225,7 +298,7 @@ export class Worker {
         const seconds = this.#stopping
           ? 0
           : backoffSeconds(receiveCountOf(message), this.#options.retryDelaySeconds, this.#options.visibilityTimeoutSeconds);
-        await this.#returnAfter(message, seconds);
+        await this.#returnAfter(message, seconds, lane);
       })
       .finally(() => {
         scanned();
@@ -258,9 +331,9 @@ export class Worker {
 
   /** Gives back every message not yet started (the stop, or an outage). */
   #returnWaiting(): void {
-    for (const held of this.#waiting.splice(0)) {
+    for (const held of [...this.#waiting.splice(0), ...this.#rescanWaiting.splice(0)]) {
       this.#forget(held);
-      this.#track(held.message, this.#returnNow(held.message));
+      this.#track(held.message, this.#returnNow(held.message, held.lane));
     }
   }
 
@@ -284,8 +357,9 @@ export class Worker {
   }
 
   /** Keeps a message hidden while it is held, so a long scan is not handed to another worker. */
-  #startHeartbeat(message: Message): NodeJS.Timeout {
-    const { visibilityTimeoutSeconds, queue, logger } = this.#options;
+  #startHeartbeat(message: Message, lane: Lane): NodeJS.Timeout {
+    const { visibilityTimeoutSeconds, logger } = this.#options;
+    const queue = this.#queueOf(lane);
     const everyMs = Math.max(1, Math.floor(visibilityTimeoutSeconds / 3)) * 1000;
     const timer = setInterval(() => {
       queue.changeVisibility(message.ReceiptHandle!, visibilityTimeoutSeconds).catch((error: unknown) => {
@@ -296,13 +370,13 @@ export class Worker {
     return timer;
   }
 
-  #returnNow(message: Message): Promise<void> {
-    return this.#returnAfter(message, 0);
+  #returnNow(message: Message, lane: Lane): Promise<void> {
+    return this.#returnAfter(message, 0, lane);
   }
 
-  async #returnAfter(message: Message, seconds: number): Promise<void> {
+  async #returnAfter(message: Message, seconds: number, lane: Lane): Promise<void> {
     try {
-      await this.#options.queue.changeVisibility(message.ReceiptHandle!, seconds);
+      await this.#queueOf(lane).changeVisibility(message.ReceiptHandle!, seconds);
     } catch (error) {
       this.#options.logger.warn(
         { messageId: message.MessageId, error: errorMessage(error) },

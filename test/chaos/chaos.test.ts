@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { DEFAULTS, runChaos } from './chaos.ts';
-import { freshSeed } from './random.ts';
+import { freshSeed } from '../../harness/random.ts';
 import { renderTable } from './report.ts';
 
 // CI takes a fixed schedule so that a red run is about the code, not the draw;

@@ -22,8 +22,8 @@ import { DEFAULT_RESOURCES, startEmulator, type Emulator, type LocalResources } 
 import { startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { buildCorpus, type CorpusFile } from './corpus.ts';
-import { DEFAULT_POLICY, startFaultProxy, type FaultProxy, type ProxyStats, type Service } from './fault-proxy.ts';
-import { Random } from './random.ts';
+import { DEFAULT_POLICY, startFaultProxy, type FaultProxy, type ProxyStats, type Service } from '../../harness/aws-proxy.ts';
+import { Random } from '../../harness/random.ts';
 import { startFakeClamd } from '../support/fake-clamd.ts';
 import { startRecorder, type Recording } from './recorder.ts';
 import { verify, type EndState, type StoredObject, type Verdict } from './verify.ts';

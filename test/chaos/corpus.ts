@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { eicar, MARKER, MARKER_SIGNATURE, EICAR_SIGNATURE, zipStored } from '../support/samples.ts';
-import type { Random } from './random.ts';
+import type { Random } from '../../harness/random.ts';
 
 export type Expectation =
   /** Valid key, clean content: forwarded at least once, left in place, never quarantined. */

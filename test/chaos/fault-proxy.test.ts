@@ -9,8 +9,8 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { startEmulator, type Emulator } from '../../src/local/emulator.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { RESOURCES } from '../support/stack.ts';
-import { startFaultProxy, type FaultKind, type FaultProxy } from './fault-proxy.ts';
-import { Random } from './random.ts';
+import { startFaultProxy, type FaultKind, type FaultProxy } from '../../harness/aws-proxy.ts';
+import { Random } from '../../harness/random.ts';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 

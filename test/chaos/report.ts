@@ -1,7 +1,7 @@
 /**
  * Renders a chaos run: a plain table for the terminal and docs/reliability.md.
  */
-import { APPLIED_FAULTS, NOT_APPLIED_FAULTS, type FaultKind } from './fault-proxy.ts';
+import { APPLIED_FAULTS, NOT_APPLIED_FAULTS, type FaultKind } from '../../harness/aws-proxy.ts';
 import type { ChaosResult } from './chaos.ts';
 
 const FAULT_MEANING: Record<FaultKind, string> = {

@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, runChaos, type ChaosOptions } from './chaos.ts';
-import { freshSeed } from './random.ts';
+import { freshSeed } from '../../harness/random.ts';
 import { renderMarkdown, renderTable } from './report.ts';
 
 /** "2-5" or "3" (seconds) to [min, max] milliseconds. */

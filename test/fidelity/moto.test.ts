@@ -37,7 +37,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { runWorker } from '../../src/worker/service.ts';
 import { decodeEventKey } from '../../src/events/key.ts';
 import { copyObject, deleteVersion, openObject } from '../../src/aws/objects.ts';
-import { startMoto, type Moto } from '../support/moto.ts';
+import { startMotoAndClamd, type Moto } from '../support/moto.ts';
 import { expectFixture, startIamRecorder, type IamRecorder } from '../support/iam-recorder.ts';
 import {
   createQueue as createQueueIn,
@@ -47,8 +47,9 @@ import {
   type Inbound,
 } from '../support/moto-notifications.ts';
 import { eicar, EICAR_SIGNATURE, MARKER, MARKER_SIGNATURE } from '../support/samples.ts';
-import { LogSink, REGION, RESOURCES, startTestClamd } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
+import { LogSink, REGION, RESOURCES, type startTestClamd } from '../support/stack.ts';
+import { failFast } from '../support/wait.ts';
+import { queueReader } from '../support/queue-reader.ts';
 import { freePort } from '../../src/local/free-port.ts';
 
 const UNPROCESSED = RESOURCES.unprocessedBucket;
@@ -75,15 +76,7 @@ const logs = new LogSink();
 const logger = createLogger('debug', 'bucketscan', logs.stream);
 
 // A worker that dies is reported at once, not after a waitFor deadline.
-let failWorker!: (error: unknown) => void;
-const workerFailure = new Promise<never>((_resolve, reject) => {
-  failWorker = reject;
-});
-workerFailure.catch(() => undefined);
-
-function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  return Promise.race([waitFor(what, probe), workerFailure]);
-}
+const { fail: failWorker, until } = failFast();
 
 const unquoted = (eTag: string | undefined) => eTag?.replace(/"/g, '');
 const key = (filename: string) => `${randomUUID()}/${filename}`;
@@ -140,34 +133,16 @@ function startWorker(inbound: Inbound, env: Record<string, string> = {}): () => 
   };
 }
 
-/** Receives (and deletes) messages from a queue into a record until one matches; the rest stay recorded for later. */
-function queueReader(url: () => string) {
-  const seen: Message[] = [];
-  const sweep = async (waitSeconds: number) => {
-    const response = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url(), MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds, MessageAttributeNames: ['All'] }),
-    );
-    for (const message of response.Messages ?? []) {
-      seen.push(message);
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: url(), ReceiptHandle: message.ReceiptHandle }));
-    }
-  };
-  return {
-    message(what: string, predicate: (message: Message) => boolean): Promise<Message> {
-      return until(what, async () => {
-        await sweep(1);
-        return seen.find(predicate);
-      });
-    },
-    async received(): Promise<Message[]> {
-      await sweep(0);
-      return [...seen];
-    },
-  };
-}
-
-const validation = queueReader(() => validationUrl);
-const inbox = queueReader(() => inboxUrl);
+const validation = queueReader(
+  () => sqs,
+  () => validationUrl,
+  until,
+);
+const inbox = queueReader(
+  () => sqs,
+  () => inboxUrl,
+  until,
+);
 
 function outcome(objectKey: string, expected: string): Promise<LogLine> {
   return until(`a logged "${expected}" outcome for ${objectKey}`, () =>
@@ -277,11 +252,7 @@ function expectMotoRecord(forwarded: Message, objectKey: string, uploaded: PutOb
 }
 
 before(async () => {
-  const [motoStart, clamdStart] = await Promise.allSettled([startMoto(), startTestClamd()]);
-  if (motoStart.status === 'fulfilled') moto = motoStart.value;
-  if (clamdStart.status === 'fulfilled') clamd = clamdStart.value;
-  if (motoStart.status === 'rejected') throw motoStart.reason;
-  if (clamdStart.status === 'rejected') throw clamdStart.reason;
+  ({ moto, clamd } = await startMotoAndClamd());
 
   const connection = { region: REGION, endpoint: moto!.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
   s3 = new S3Client({ ...connection, forcePathStyle: true });

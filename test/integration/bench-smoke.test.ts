@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResults } from '../../bench/results.ts';
 import { renderDoc } from '../../bench/report.ts';
@@ -120,25 +120,72 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     }
     assert.equal(tagged?.untagged.requests.perFile['S3.GetObjectTagging'], undefined, 'no tag read for files uploaded without tags');
     assert.ok((tagged?.pretagged.requests.perFile['S3.GetObjectTagging'] ?? 0) >= 1, 'a GetObjectTagging per file uploaded with a tag');
+    // The backfill phase: a live upload's verdict with no backlog, behind one on the inbound queue, and beside one on RESCAN_QUEUE.
+    assert.deepEqual(
+      results.backfill?.runs.map((run) => [run.mode, run.timedOut]),
+      [
+        ['quiet', 0],
+        ['shared', 0],
+        ['lane', 0],
+      ],
+      'backfill: every live upload got its verdict in each run',
+    );
+    for (const run of results.backfill?.runs ?? []) finite(run.p99Ms, `backfill ${run.mode}: p99`);
+    assert.ok((results.backfill?.runs[1]?.backlog ?? 0) > 0, 'backfill: a backlog on the inbound queue');
     assert.ok(results.targets.length > 0);
     assert.ok(
       results.targets.every((target) => target.value !== null),
       JSON.stringify(results.targets),
     );
+    // Issue 15's figures: worker CPU per file and per MiB (plain and TLS), the bare client's CPU, the whole task, the profiles.
+    finite(tagged?.untagged.workerCpuMsPerFile, 'worker CPU per clean file');
+    finite(tagged?.untaggedTls?.workerCpuMsPerFile, 'worker CPU per clean file, TLS');
+    for (const set of results.sets) {
+      finite(set.large?.worker.cpuSeconds['worker'], `${set.signatures.name}: worker CPU, large objects`);
+      finite(set.large?.workerTls?.cpuSeconds['worker'], `${set.signatures.name}: worker CPU, large objects through TLS`);
+      finite(set.large?.bare.cpuSeconds['client'], `${set.signatures.name}: the bare client's own CPU`);
+    }
+    const whole = results.sets.find((set) => set.signatures.name === 'large')?.wholeTask ?? [];
+    assert.deepEqual(
+      whole.map((row) => row.fileKiB),
+      results.options.wholeTask.map((size) => size.kib),
+      'a whole-task row per size, for the large set',
+    );
+    for (const row of whole) {
+      finite(row.filesPerVcpuSecond, `whole task ${row.fileKiB} KiB: files per vCPU-second`);
+      finite(row.usdPerMillionFiles, `whole task ${row.fileKiB} KiB: compute cost per million files`);
+    }
+    assert.deepEqual(
+      results.profile?.runs.map((run) => run.label),
+      ['small-files', 'large-object'],
+      'both profiled runs',
+    );
+    for (const run of results.profile?.runs ?? []) {
+      assert.ok(run.busyMs > 0 && run.layers.length > 0, `profile ${run.label} has busy time by layer`);
+      assert.ok(existsSync(run.output.cpuprofile) && existsSync(run.output.folded), `profile ${run.label}'s files are kept`);
+    }
     // The report renders from what was produced.
     const doc = renderDoc(results, out);
     assert.match(doc, /\| Large: worker \/ bare clamd \|/);
     assert.match(doc, /\| Requests, status tag on \(moto, versioned bucket\): billable per clean file, uploaded untagged/);
     assert.match(doc, /\| S3\.PutObjectTagging \| S3 PUT, COPY, POST, LIST \|/);
+    assert.match(doc, /\| Worker CPU per clean 20 KiB file/);
+    assert.match(doc, /\| Backfill: the same behind \d+ rescan events on the inbound queue, p50 \/ p99 \(ms\) \|/);
     for (const heading of [
-      "### Small files at a network's latency",
-      '#### Choosing the defaults',
-      '### Where idle memory goes',
-      '### Soak',
-      '### AWS requests per file with the status tag',
+      '## Targets',
+      '## Worker CPU',
+      '## Large objects',
+      '## Whole task per vCPU',
+      "## Where the worker's time goes",
+      "## Small files at a network's latency",
+      '## Choosing the defaults',
+      '## Soak',
+      '## AWS requests with the status tag (moto)',
+      '## A fresh upload beside a backfill',
     ]) {
       assert.ok(doc.includes(heading), `the report has "${heading}"`);
     }
+    if (results.profile) rmSync(dirname(results.profile.dir), { recursive: true, force: true });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { relay } from '../../harness/relay.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { startClamd, type ClamdProcess } from '../../src/local/clamd-process.ts';
 import { ClamdClient, ClamdError, type ScanVerdict } from '../../src/scan/clamd-client.ts';
@@ -202,6 +204,126 @@ describe('a real clamd started by startClamd', () => {
     assert.ok(clamd.databaseDir.startsWith(workDir));
     assert.ok(clamd.configPath.startsWith(workDir));
     assert.ok(clamd.pid > 0);
+  });
+});
+
+/**
+ * A relay in front of clamd that counts the connections made through it and can
+ * cut them all, as clamd does to an idle session (or a restart does to every one).
+ */
+async function countingRelay(target: { host: string; port: number }) {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server = createServer((client) => {
+    connections += 1;
+    relay(client, target, sockets);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    address: { kind: 'tcp' as const, host: '127.0.0.1', port: (server.address() as AddressInfo).port },
+    get connections() {
+      return connections;
+    },
+    /** Ends every connection, and waits until the client side has seen each end. */
+    async cutAll(): Promise<void> {
+      const closing = [...sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(closing);
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('sessions: scans over kept IDSESSION connections', () => {
+  useClamd();
+  let relay: Awaited<ReturnType<typeof countingRelay>>;
+  before(async () => {
+    if (clamd.address.kind !== 'tcp') throw new Error('clamd listens on TCP here');
+    relay = await countingRelay(clamd.address);
+  });
+  after(async () => {
+    await relay?.cutAll();
+    await relay?.stop();
+  });
+
+  test('scans one after another share one connection, each with its own verdict', async () => {
+    const sessions = new ClamdClient({ address: relay.address, idleTimeoutMs: 30_000, sessions: true });
+    const before = relay.connections;
+    assert.deepEqual(await sessions.scan(once(Buffer.from('first clean file'))), { status: 'clean' });
+    assertEicar(await sessions.scan(once(eicar())));
+    assert.deepEqual(await sessions.scan(generated(2 * MiB, Buffer.from(MARKER))), { status: 'infected', signature: MARKER_SIGNATURE });
+    assert.deepEqual(await sessions.scan(once(Buffer.alloc(0))), { status: 'clean' });
+    assert.deepEqual(await sessions.scan(generated(3 * MiB)), { status: 'clean' });
+    assert.equal(relay.connections - before, 1, 'one connection for five scans');
+    await relay.cutAll();
+  });
+
+  test('concurrent scans each get their own verdict, and their connections serve the next ones', async () => {
+    const sessions = new ClamdClient({ address: relay.address, idleTimeoutMs: 30_000, sessions: true });
+    const before = relay.connections;
+    const round = () =>
+      Promise.all([
+        sessions.scan(once(Buffer.from('clean one'))),
+        sessions.scan(once(eicar())),
+        sessions.scan(generated(MiB, Buffer.from(MARKER))),
+      ]);
+    for (let i = 0; i < 3; i++) {
+      const verdicts = await round();
+      assert.deepEqual(verdicts[0], { status: 'clean' });
+      assertEicar(verdicts[1] ?? { status: 'clean' });
+      assert.deepEqual(verdicts[2], { status: 'infected', signature: MARKER_SIGNATURE });
+    }
+    assert.equal(relay.connections - before, 3, 'three connections for nine scans');
+    await relay.cutAll();
+  });
+
+  test('a session clamd has ended while idle is not used: the next scan gets a new one', async () => {
+    const sessions = new ClamdClient({ address: relay.address, idleTimeoutMs: 30_000, sessions: true });
+    assert.deepEqual(await sessions.scan(once(Buffer.from('a'))), { status: 'clean' });
+    assert.equal(sessions.idleSessions, 1);
+    await relay.cutAll();
+    // The end reaches the client on its next turns; wait for the pool to have let it go.
+    const deadline = Date.now() + 10_000;
+    while (sessions.idleSessions > 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(sessions.idleSessions, 0, 'the ended session left the pool');
+    const before = relay.connections;
+    assert.deepEqual(await sessions.scan(once(Buffer.from('b'))), { status: 'clean' });
+    assert.equal(relay.connections - before, 1);
+    await relay.cutAll();
+  });
+
+  test('after a stream over StreamMaxLength (clamd ends that session) the next scan still gets a verdict', async () => {
+    const sessions = new ClamdClient({
+      address: relay.address,
+      idleTimeoutMs: 30_000,
+      sessions: true,
+      maxStreamBytes: 4 * STREAM_MAX_BYTES,
+    });
+    assert.deepEqual(await sessions.scan(once(Buffer.from('warm'))), { status: 'clean' });
+    const verdict = await sessions.scan(generated(STREAM_MAX_BYTES + 4 * MiB));
+    assert.equal(verdict.status, 'unscannable');
+    assert.deepEqual(await sessions.scan(once(Buffer.from('after'))), { status: 'clean' });
+    assertEicar(await sessions.scan(once(eicar())));
+    await relay.cutAll();
+  });
+
+  test('an aborted scan does not give its connection back', async () => {
+    const sessions = new ClamdClient({ address: relay.address, idleTimeoutMs: 30_000, sessions: true });
+    assert.deepEqual(await sessions.scan(once(Buffer.from('warm'))), { status: 'clean' });
+    const controller = new AbortController();
+    async function* stalls(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from('part of a file');
+      controller.abort(new Error('stop'));
+      await new Promise(() => undefined);
+    }
+    await assert.rejects(
+      sessions.scan(stalls(), controller.signal),
+      (error: unknown) => error instanceof ClamdError && error.kind === 'aborted',
+    );
+    const before = relay.connections;
+    assert.deepEqual(await sessions.scan(once(Buffer.from('next'))), { status: 'clean' });
+    assert.equal(relay.connections - before, 1, "the aborted scan's connection was closed, not reused");
+    await relay.cutAll();
   });
 });
 

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../src/local/free-port.ts';
+import { startTestClamd } from './stack.ts';
 
 export interface Moto {
   /** e.g. http://127.0.0.1:5123: one endpoint for S3 (path-style), SQS and SNS. */
@@ -160,4 +161,15 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<Moto> {
       if (!lostPortRace || attempt >= PORT_ATTEMPTS) throw error;
     }
   }
+}
+
+/**
+ * moto_server and a test clamd, started side by side, for a fidelity test file;
+ * when either fails to start, the other is stopped and the failure thrown.
+ */
+export async function startMotoAndClamd(): Promise<{ moto: Moto; clamd: Awaited<ReturnType<typeof startTestClamd>> }> {
+  const [moto, clamd] = await Promise.allSettled([startMoto(), startTestClamd()]);
+  if (moto.status === 'fulfilled' && clamd.status === 'fulfilled') return { moto: moto.value, clamd: clamd.value };
+  await Promise.all([moto.status === 'fulfilled' && moto.value.stop(), clamd.status === 'fulfilled' && clamd.value.stop()]);
+  throw moto.status === 'rejected' ? moto.reason : (clamd as PromiseRejectedResult).reason;
 }

@@ -3,9 +3,39 @@
  * does not give throws when it is used, so a test says exactly which of S3, SNS,
  * the validation queue and clamd it expects to be reached.
  */
+import { Readable } from 'node:stream';
+import type { ObjectVersion, OpenedObject } from '../../src/aws/objects.ts';
 import type { Logger } from '../../src/log/logger.ts';
-import type { Forwarder, Notifier, ObjectStore, PipelineDeps, PipelineSettings, Scanner, SourceSettings } from '../../src/pipeline/deps.ts';
+import type {
+  Forwarder,
+  Notifier,
+  ObjectStore,
+  PipelineDeps,
+  PipelineSettings,
+  ResultPublisher,
+  Scanner,
+  Source,
+} from '../../src/pipeline/deps.ts';
 import type { MessageContext } from '../../src/pipeline/process-message.ts';
+
+/** What `objects.open` resolves for an object that exists and is empty: the version asked for, no tags. */
+export function emptyObject(version: ObjectVersion): OpenedObject {
+  return {
+    kind: 'found',
+    body: Readable.from([]),
+    size: 0,
+    eTag: undefined,
+    versionId: version.versionId,
+    attributes: {
+      contentType: undefined,
+      metadata: undefined,
+      serverSideEncryption: undefined,
+      kmsKeyId: undefined,
+      bucketKeyEnabled: undefined,
+    },
+    tagCount: 0,
+  };
+}
 
 const unexpected = (what: string) => async (): Promise<never> => {
   throw new Error(`${what} must not be reached here`);
@@ -16,6 +46,7 @@ export interface DepsParts {
   notifier?: Notifier;
   forwarder?: Forwarder;
   scanner?: Scanner;
+  results?: ResultPublisher;
   engine?: PipelineDeps['engine'];
   now?: () => Date;
 }
@@ -37,6 +68,7 @@ export function pipelineDeps(parts: DepsParts = {}): PipelineDeps {
     notifier: parts.notifier ?? { publish: unexpected('SNS Publish') },
     forwarder: parts.forwarder ?? { forward: unexpected('the validation queue') },
     scanner: parts.scanner ?? { scan: unexpected('clamd') },
+    ...(parts.results ? { results: parts.results } : {}),
     engine: parts.engine ?? unexpected('clamd VERSION'),
     now:
       parts.now ??
@@ -46,18 +78,25 @@ export function pipelineDeps(parts: DepsParts = {}): PipelineDeps {
   };
 }
 
-export function pipelineSettings(
-  source: Partial<SourceSettings> = {},
-  rest: Partial<Omit<PipelineSettings, 'source'>> = {},
-): PipelineSettings {
+/** One source as the single-bucket variables describe it (bucket "unprocessed", validation queue "validation"), with `overrides`. */
+export function testSource(overrides: Partial<Source> = {}): Source {
   return {
-    source: {
-      bucket: 'unprocessed',
-      prefix: '',
-      quarantine: { bucket: 'quarantine', prefix: '' },
-      statusTag: undefined,
-      ...source,
-    },
+    label: 'UNPROCESSED_BUCKET_NAME',
+    bucket: 'unprocessed',
+    prefix: '',
+    keyLayout: 'submission',
+    quarantine: { bucket: 'quarantine', prefix: '' },
+    validationQueue: { name: 'validation' },
+    notificationTopicArn: undefined,
+    statusTag: undefined,
+    ...overrides,
+  };
+}
+
+/** Settings with one source (`source` over testSource's defaults), or `rest.sources`. */
+export function pipelineSettings(source: Partial<Source> = {}, rest: Partial<PipelineSettings> = {}): PipelineSettings {
+  return {
+    sources: [testSource(source)],
     maxFileSizeBytes: 1024 * 1024,
     unscannableAction: 'quarantine',
     multipartCopyThresholdBytes: 5 * 1024 ** 3,

@@ -66,6 +66,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** false: uploads raise no events; the test sends hand-built messages. */
   notifications?: boolean;
+  /** More for the emulator to create (more sources' buckets and queues, a rescan queue). */
+  resources?: Pick<LocalResources, 'moreSources' | 'rescanQueueName'>;
 }
 
 export type QueueName = 'validation' | 'notification' | 'inbound' | 'deadLetter';
@@ -112,7 +114,7 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
   const logger = createLogger('debug', 'bucketscan', logs.stream);
   const emulator = await startEmulator({
     port: 0,
-    resources: RESOURCES,
+    resources: { ...RESOURCES, ...options.resources },
     logger: createLogger('warn', 'emulator'),
     notifications: options.notifications ?? true,
   });
@@ -169,15 +171,7 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
     async put(key, body) {
       await s3.send(new PutObjectCommand({ Bucket: RESOURCES.unprocessedBucket, Key: key, Body: body }));
     },
-    async exists(bucket, key) {
-      try {
-        await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return true;
-      } catch (error) {
-        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-        throw error;
-      }
-    },
+    exists: (bucket, key) => objectExists(s3, bucket, key),
     async getText(bucket, key) {
       const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return response.Body!.transformToString('utf8');
@@ -200,6 +194,17 @@ export async function startTestStack(options: StackOptions): Promise<TestStack> 
     },
   };
   return stack;
+}
+
+/** Whether the object exists (HEAD answers 404 for a missing one). */
+export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw error;
+  }
 }
 
 /** Waits until the worker has logged a final (or retry) outcome for `key`. */

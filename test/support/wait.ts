@@ -21,3 +21,18 @@ export async function waitFor<T>(what: string, probe: () => T | undefined | Prom
     await delay(25);
   }
 }
+
+/**
+ * waitFor for a test that runs a worker in its own process: `until` also fails at
+ * once when `fail` is called (the worker died), rather than at its deadline.
+ */
+export function failFast(timeoutMs = 30_000) {
+  let fail!: (error: unknown) => void;
+  const failure = new Promise<never>((_resolve, reject) => {
+    fail = reject;
+  });
+  failure.catch(() => undefined);
+  const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> =>
+    Promise.race([waitFor(what, probe, timeoutMs), failure]);
+  return { fail, until };
+}

@@ -74,9 +74,6 @@ test('requests on tags are billed by their verb: PutObjectTagging as a PUT, GetO
 test('per-file requests leave out per-start calls and empty receives, and price the tag write as a PUT', () => {
   const summary = summarizeRequests(
     {
-      pid: 1,
-      startedAt: '',
-      writtenAt: '',
       attempts: {
         'S3.GetObject': 100,
         'S3.PutObjectTagging': 100,

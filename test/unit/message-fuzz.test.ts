@@ -12,7 +12,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/log/logger.ts';
@@ -22,7 +21,7 @@ import { checkKeyText, decodeEventKey, MAX_KEY_BYTES, parseSubmissionKey } from 
 import { utf8Bytes } from '../../src/events/text.ts';
 import { MAX_LOGGED_BYTES, MAX_RECORD_LINES, processMessage } from '../../src/pipeline/process-message.ts';
 import type { PipelineDeps } from '../../src/pipeline/deps.ts';
-import { messageContext, pipelineDeps } from '../support/pipeline.ts';
+import { emptyObject, messageContext, pipelineDeps } from '../support/pipeline.ts';
 import type { OutgoingMessage } from '../../src/aws/queue.ts';
 import { loadHostileCorpus } from '../support/hostile-corpus.ts';
 
@@ -479,21 +478,7 @@ test('an undefined body and blank bodies are reasons too', () => {
 function fakeDeps(forwarded: OutgoingMessage[]): PipelineDeps {
   return pipelineDeps({
     objects: {
-      open: async (version) => ({
-        kind: 'found',
-        body: Readable.from([]),
-        size: 0,
-        eTag: undefined,
-        versionId: version.versionId,
-        attributes: {
-          contentType: undefined,
-          metadata: undefined,
-          serverSideEncryption: undefined,
-          kmsKeyId: undefined,
-          bucketKeyEnabled: undefined,
-        },
-        tagCount: 0,
-      }),
+      open: async (version) => emptyObject(version),
     },
     // SNS is left out: it must not be used for clean files.
     scanner: {

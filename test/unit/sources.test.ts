@@ -36,17 +36,37 @@ test('a sources file: defaults, normalised folders, queue names and URLs told ap
     bucket: 'uploads-a',
     prefix: '',
     keyLayout: 'submission',
-    quarantineBucket: 'quarantine',
-    quarantinePrefix: 'a/',
+    quarantine: { bucket: 'quarantine', prefix: 'a/' },
     validationQueue: { name: 'validation-a' },
     notificationTopicArn: undefined,
-    statusTag: false,
+    statusTag: undefined,
   });
   assert.equal(sources[1]?.prefix, 'incoming/');
-  assert.equal(sources[1]?.quarantinePrefix, 'b/');
+  assert.equal(sources[1]?.quarantine.prefix, 'b/');
   assert.equal(sources[1]?.keyLayout, 'any');
   assert.deepEqual(sources[1]?.validationQueue, { url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/v-b' });
-  assert.equal(sources[1]?.statusTag, undefined);
+  assert.equal(sources[1]?.statusTag, 'bucketscan-status', 'no statusTag: the global SCAN_STATUS_TAG');
+});
+
+test('statusTag: the tag key from the global setting, true turns it on, false off', () => {
+  const tags = (defaults: { statusTag: string | undefined; defaultStatusTag: string }) =>
+    parseSources(
+      {
+        sources: [
+          { ...a, statusTag: true },
+          { ...b, statusTag: 'false' },
+          { ...a, bucket: 'uploads-c', quarantinePrefix: 'c/' },
+        ],
+      },
+      defaults,
+    ).map((source) => source.statusTag);
+  assert.deepEqual(tags({ statusTag: 'scan:status', defaultStatusTag: 'bucketscan-status' }), ['scan:status', undefined, 'scan:status']);
+  // Tagging off globally (SCAN_STATUS_TAG=""): true turns it on with the style's key.
+  assert.deepEqual(tags({ statusTag: undefined, defaultStatusTag: 'GuardDutyMalwareScanStatus' }), [
+    'GuardDutyMalwareScanStatus',
+    undefined,
+    undefined,
+  ]);
 });
 
 test('each bad entry is named with its field, on one line', () => {
@@ -139,7 +159,7 @@ test('readSourcesFile: JSON and YAML, and what is wrong with the file itself', a
   );
   assert.deepEqual(
     (await readSourcesFile(yaml)).map((s) => [s.bucket, s.statusTag]),
-    [['uploads-a', false]],
+    [['uploads-a', undefined]],
   );
   const fails = async (path: string, message: RegExp) =>
     assert.rejects(readSourcesFile(path), (error: unknown) => {

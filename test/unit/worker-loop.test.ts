@@ -7,63 +7,13 @@ import { silentLogger } from '../../src/log/logger.ts';
 import { Worker, type WorkerOptions, type WorkerQueue } from '../../src/worker/worker.ts';
 import type { Message } from '../../src/aws/queue.ts';
 import type { MessageResult } from '../../src/pipeline/process-message.ts';
+import { fakeQueue, settle } from '../support/fake-queue.ts';
 
 interface Job {
   message: Message;
   signal: AbortSignal;
   scanned: () => void;
   finish(result: MessageResult): void;
-}
-
-/** A queue of `total` messages; receives wait (like a long poll) while it is empty. */
-function fakeQueue(total: number) {
-  let next = 0;
-  const receives: number[] = [];
-  const returned: Array<{ id: string; seconds: number }> = [];
-  const removed: string[] = [];
-  let failNext = 0;
-  let wake: (() => void) | undefined;
-  const queue: WorkerQueue = {
-    async receive(max, signal) {
-      receives.push(max);
-      if (failNext > 0) {
-        failNext -= 1;
-        throw new Error('SQS is down');
-      }
-      // A long poll: it ends when messages arrive, after 20 s (mock time), or on abort.
-      if (next >= total && !signal.aborted) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 20_000);
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-      }
-      const count = Math.min(max, total - next);
-      return Array.from({ length: count }, () => {
-        const id = `m${next++}`;
-        return { MessageId: id, ReceiptHandle: id, Body: '{}' };
-      });
-    },
-    async changeVisibility(handle, seconds) {
-      returned.push({ id: handle, seconds });
-    },
-    async remove(handle) {
-      removed.push(handle);
-    },
-  };
-  return {
-    queue,
-    receives,
-    returned,
-    removed,
-    add(count: number) {
-      total += count;
-      wake?.();
-    },
-    failReceives(count: number) {
-      failNext = count;
-    },
-  };
 }
 
 /** Stops the worker: the long poll under way ends (20 s of mock time) and `jobs` finish. */
@@ -75,11 +25,6 @@ async function stopAll(w: Worker, jobs: Job[], finish = true): Promise<void> {
   if (finish) for (const job of jobs) job.finish({ action: 'delete' });
   await stopping;
 }
-
-/** Lets every promise callback that is ready run (the mock timers do not). */
-const settle = async () => {
-  for (let i = 0; i < 20; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
-};
 
 function worker(queue: WorkerQueue, jobs: Job[], overrides: Partial<WorkerOptions> = {}): Worker {
   return new Worker({

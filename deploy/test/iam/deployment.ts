@@ -19,6 +19,9 @@ export const READER = `arn:aws:iam::${ACCOUNT}:role/auditor`;
 export const SECURITY_TEAM = `arn:aws:iam::${ACCOUNT}:role/security-team`;
 /** The on-call role that runs bucketscan release (the Releasers parameter). */
 export const RELEASER = `arn:aws:iam::${ACCOUNT}:role/bucketscan-oncall`;
+/** More buckets announced through EventBridge (EventBridgeBucketNames), and the result bus (ResultEventBus). */
+export const EVENTBRIDGE_BUCKETS = ['partner-drop', 'archive-intake'];
+export const RESULT_BUS = 'scan-results';
 
 export type Document = { Version?: string; Statement: Array<Record<string, unknown>> };
 

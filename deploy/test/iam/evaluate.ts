@@ -11,8 +11,11 @@ import {
   BUCKET_KEY,
   CLAMD_IMAGE,
   type Deployment,
+  EVENTBRIDGE_BUCKETS,
   READER,
+  REGION,
   RELEASER,
+  RESULT_BUS,
   SECURITY_TEAM,
   UPLOADS,
   VPC,
@@ -42,6 +45,24 @@ export const CONFIGURATIONS: Record<string, Record<string, string>> = {
     FailClosedReaders: READER,
     KmsKeyArns: BUCKET_KEY,
     MessageEncryption: 'customer-key',
+  },
+  // Issue 14: several sources (the uploads bucket by S3 notification, two more
+  // through EventBridge) and result events, by bus name and by bus ARN.
+  'EventBridge sources, result bus, KMS': {
+    ...BASE,
+    FailClosedReads: 'true',
+    FailClosedReaders: READER,
+    KmsKeyArns: BUCKET_KEY,
+    MessageEncryption: 'customer-key',
+    EventBridgeBucketNames: EVENTBRIDGE_BUCKETS.join(','),
+    EventBridgeKeyLayout: 'any',
+    ResultEventBus: RESULT_BUS,
+  },
+  'EventBridge sources, result bus by ARN, no KMS': {
+    ...BASE,
+    FailClosedReads: 'false',
+    EventBridgeBucketNames: EVENTBRIDGE_BUCKETS.join(','),
+    ResultEventBus: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/${RESULT_BUS}`,
   },
 };
 

@@ -1,6 +1,9 @@
 /**
- * A fault-injecting HTTP proxy for the chaos suite: the worker talks to the
- * emulator through it, and it fails some requests the ways AWS and networks do.
+ * An HTTP proxy in front of the S3/SQS/SNS emulator (or moto), shared by the
+ * chaos suite and the benchmark: it counts every request by operation
+ * (`counts`, what the benchmark's requests-per-file figures are made of), can
+ * delay every request by a fixed amount (the benchmark's latency mode), and can
+ * fail some requests the ways AWS and networks do (the chaos suite).
  *
  * Two families of faults, counted apart, because they test different things:
  *
@@ -28,6 +31,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Random } from './random.ts';
 
@@ -85,10 +89,31 @@ export interface ProxyStats {
   outages: Array<{ service: Service; style: 'unavailable' | 'throttle'; startedAt: number; durationMs: number }>;
 }
 
+/** AWS requests as they reached the proxy, per "<Service>.<Operation>" (e.g. "SQS.ReceiveMessage"). */
+export interface RequestCounts {
+  /** Every request, retries included. */
+  attempts: Record<string, number>;
+  /** Requests that failed (an error status, an injected fault, a dropped connection); also in `attempts`. */
+  failed: Record<string, number>;
+  /** ReceiveMessage requests that brought no message (idle long polls, failures); also in `attempts`. */
+  emptyReceives: number;
+  /** Messages brought by all ReceiveMessage requests. */
+  receivedMessages: number;
+}
+
+const SERVICE_NAMES: Record<Service, string> = { s3: 'S3', sqs: 'SQS', sns: 'SNS', other: 'Other' };
+
+function emptyCounts(): RequestCounts {
+  return { attempts: {}, failed: {}, emptyReceives: 0, receivedMessages: 0 };
+}
+
 export interface FaultProxy {
   /** e.g. http://127.0.0.1:41234 */
   endpoint: string;
   stats: ProxyStats;
+  /** Requests counted since the start or the last `resetCounts()`. */
+  readonly counts: RequestCounts;
+  resetCounts(): void;
   /** Turns fault injection on or off (off: a transparent proxy). */
   setEnabled(enabled: boolean): void;
   /** Every request to `service` fails (not applied) for the next `durationMs`. */
@@ -111,6 +136,16 @@ export interface FaultProxyOptions {
    * forwarded, half before its answer, as a network's round trip is spent.
    */
   latencyMs?: number;
+  /** Listen with TLS (https) with this key and certificate (PEM): the benchmark's TLS figures. */
+  tls?: { key: Buffer; cert: Buffer };
+  /**
+   * Operations ("sqs:DeleteMessageBatch") forwarded one at a time, each once the
+   * one before has its answer. moto_server handles requests in threads, and its
+   * SQS deletes rewrite a queue's message list from a copy: two at once can put
+   * back a message the other deleted, which then comes back after its visibility
+   * timeout. Real SQS does not; the benchmark must not count moto's race.
+   */
+  serialize?: string[];
   /** Told of every request once it has been read and classified (the benchmark times start-up by it). */
   onRequest?: (event: { service: Service; operation: string; at: number }) => void;
 }
@@ -140,6 +175,10 @@ function s3Operation(method: string, url: string, headers: IncomingHttpHeaders):
   const query = parsed.searchParams;
   const segments = parsed.pathname.split('/').filter(Boolean);
   const hasKey = segments.length > 1;
+  if (query.has('tagging')) {
+    const verb = method === 'GET' ? 'Get' : method === 'PUT' ? 'Put' : method === 'DELETE' ? 'Delete' : method;
+    return `${verb}${hasKey ? 'Object' : 'Bucket'}Tagging`;
+  }
   switch (method) {
     case 'GET':
       return hasKey ? 'GetObject' : 'ListObjects';
@@ -233,6 +272,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const policy = options.policy ?? DEFAULT_POLICY;
   const { random } = options;
   const stats = emptyStats();
+  let counts = emptyCounts();
+  const countRequest = (op: Classified, failed: boolean, messages?: number) => {
+    const name = `${SERVICE_NAMES[op.service]}.${op.operation}`;
+    counts.attempts[name] = (counts.attempts[name] ?? 0) + 1;
+    if (failed) counts.failed[name] = (counts.failed[name] ?? 0) + 1;
+    if (op.service === 'sqs' && op.operation === 'ReceiveMessage') {
+      counts.receivedMessages += messages ?? 0;
+      if (!messages) counts.emptyReceives += 1;
+    }
+  };
   let enabled = true;
   const outageUntil: Partial<Record<Service, { until: number; style: 'unavailable' | 'throttle' }>> = {};
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -271,6 +320,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     res.end(error.body);
   };
 
+  const serialized = new Set(options.serialize ?? []);
+  let serialTail: Promise<void> = Promise.resolve();
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests += 1;
     // Decide before reading the body for a reset mid-request; other faults need the operation.
@@ -283,6 +335,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       const entry = (stats.byOperation[`${early.service}:${early.operation}`] ??= { requests: 0, delayed: 0, faults: {} });
       entry.requests += 1;
       entry.faults['reset-request'] = (entry.faults['reset-request'] ?? 0) + 1;
+      countRequest(early, true);
       options.onFault?.({
         kind: 'reset-request',
         service: early.service,
@@ -326,6 +379,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       if (delayBefore) await sleep(delayMs);
     }
 
+    // Every fault fails the request as its client sees it; a pass-through is counted with its answer below.
+    if (fault) countRequest(op, true);
+
     if (fault === 'outage') {
       const style = outageUntil[op.service]?.style === 'throttle' ? 'throttle' : 'http-503';
       sendError(res, errorResponse(op.service, style, req.method ?? 'GET'));
@@ -363,12 +419,22 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
     // Forward to the emulator.
     const headers = forwardBody === body ? req.headers : { ...req.headers, 'content-length': String(forwardBody.length) };
+    const previous = serialized.has(key) ? serialTail : undefined;
+    let release: (() => void) | undefined;
+    if (previous) {
+      serialTail = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      await previous;
+    }
     const upstream = await new Promise<IncomingMessage | Error>((resolve) => {
       const forward = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, resolve);
       forward.on('error', resolve);
       forward.end(forwardBody);
     });
+    release?.();
     if (upstream instanceof Error) {
+      if (!fault) countRequest(op, true);
       // The emulator itself failed: report it as a 502, which is what a load balancer would say.
       sendError(res, { status: 502, headers: { 'content-type': 'text/plain' }, body: `proxy: ${upstream.message}` });
       return;
@@ -413,7 +479,32 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       upstream.once('end', () => res.socket?.destroy());
       return;
     }
-    res.writeHead(upstream.statusCode ?? 502, upstream.rawHeaders);
+    const status = upstream.statusCode ?? 502;
+    // Hop-by-hop: a server that closes after each answer (moto) must not make the proxy close on its client.
+    const answerHeaders: string[] = [];
+    for (let index = 0; index + 1 < upstream.rawHeaders.length; index += 2) {
+      const name = upstream.rawHeaders[index]!;
+      if (!/^(connection|keep-alive)$/i.test(name)) answerHeaders.push(name, upstream.rawHeaders[index + 1]!);
+    }
+    if (!fault && op.service === 'sqs' && op.operation === 'ReceiveMessage') {
+      // The answer is read to count the messages it brings (JSON, a few KiB).
+      const parts: Buffer[] = [];
+      for await (const chunk of upstream) parts.push(chunk as Buffer);
+      const answer = Buffer.concat(parts);
+      let messages = 0;
+      try {
+        messages = (JSON.parse(answer.toString('utf8')) as { Messages?: unknown[] }).Messages?.length ?? 0;
+      } catch {
+        // not JSON: no messages
+      }
+      countRequest(op, status >= 400, messages);
+      if (res.destroyed) return;
+      res.writeHead(status, answerHeaders);
+      res.end(answer);
+      return;
+    }
+    if (!fault) countRequest(op, status >= 400);
+    res.writeHead(status, answerHeaders);
     if (!truncating) {
       upstream.pipe(res);
       return;
@@ -450,14 +541,15 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     });
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     req.on('error', () => undefined);
     res.on('error', () => undefined);
     handle(req, res).catch(() => {
       res.destroy();
     });
-  });
-  server.on('connection', (socket) => {
+  };
+  const server = options.tls ? createHttpsServer(options.tls, onRequest) : createServer(onRequest);
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
@@ -467,8 +559,14 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const { port } = server.address() as AddressInfo;
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     stats,
+    get counts() {
+      return counts;
+    },
+    resetCounts() {
+      counts = emptyCounts();
+    },
     setEnabled(value) {
       enabled = value;
     },

@@ -1,0 +1,42 @@
+/**
+ * The worker's CPU floor (bench/floor-client.ts, a process of its own): what a
+ * Node.js process with none of bucketscan's code spends streaming the large
+ * objects from the emulator into clamd, per small GET, and per small INSTREAM
+ * over a kept session. The worker's own figures are judged against it.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { BenchClamd } from './clamd.ts';
+import { benchKey, randomBuffer } from './data.ts';
+import { BENCH_RESOURCES } from './emulator.ts';
+import type { Stack } from './phases.ts';
+import { round } from './proc.ts';
+
+const run = promisify(execFile);
+const CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
+
+export interface Floor {
+  msPerMiB: number;
+  msPerRequest: number;
+  msPerInstream: number;
+}
+
+export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: string[], parallel: number): Promise<Floor> {
+  if (clamd.address.kind !== 'tcp') throw new Error('the benchmark clamd listens on TCP');
+  const smallKey = benchKey('floor-small.bin');
+  await stack.s3.send(new PutObjectCommand({ Bucket: BENCH_RESOURCES.unprocessedBucket, Key: smallKey, Body: randomBuffer(20 * 1024) }));
+  const input = {
+    endpoint: stack.emulator.endpoint,
+    bucket: BENCH_RESOURCES.unprocessedBucket,
+    largeKeys,
+    smallKey,
+    smallRequests: stack.options.smoke ? 50 : 2000,
+    parallel,
+    clamd: { host: clamd.address.host, port: clamd.address.port },
+  };
+  const { stdout } = await run(process.execPath, [CLIENT, JSON.stringify(input)], { maxBuffer: 1024 * 1024 });
+  const floor = JSON.parse(stdout) as Floor;
+  return { msPerMiB: round(floor.msPerMiB, 3), msPerRequest: round(floor.msPerRequest, 3), msPerInstream: round(floor.msPerInstream, 3) };
+}
