@@ -26,7 +26,8 @@ export interface ClamdSettings {
 
 // clamd clamps MaxFileSize to just under 2 GiB and flags anything larger as a
 // limit hit, so nothing larger can ever be scanned in full.
-const MAX_SCANNABLE_MB = 2047;
+/** The most clamd scans in full (libclamav's 2 GB file limit), in MB: MAX_FILE_SIZE and a source's maxFileSize. */
+export const MAX_SCANNABLE_MB = 2047;
 
 const megabytes = z
   .string()

@@ -160,6 +160,20 @@ function checkTopics(sources: readonly Source[], globalTopic: string | undefined
 }
 
 /**
+ * A source's maxFileSize may lower MAX_FILE_SIZE, not raise it: clamd's own limits
+ * (StreamMaxLength, MaxFileSize) follow MAX_FILE_SIZE, so a larger file would come
+ * back UNSCANNABLE anyway.
+ */
+function checkFileSizes(sources: readonly Source[], maxFileSizeBytes: number, v: WorkerVariables): void {
+  const over = sources.find((source) => (source.rules?.maxFileSizeBytes ?? 0) > maxFileSizeBytes);
+  if (!over) return;
+  throw new ConfigError(
+    sourcesVariable(v) ?? 'SOURCES_FILE',
+    `${over.label}.maxFileSize: is above MAX_FILE_SIZE (${v.MAX_FILE_SIZE} MB), which clamd's limits follow: raise MAX_FILE_SIZE, or lower it`,
+  );
+}
+
+/**
  * Validates the whole environment up front, each variable once, so a worker
  * never starts half-configured. With SOURCES_FILE set, `sourcesFile` is that
  * file as read (readConfig reads it; YAML is parsed asynchronously).
@@ -171,9 +185,11 @@ export function loadConfig(env: Env, sourcesFile?: SourcesFile): Config {
   const bus = resultBus(v);
   const aws = awsSettings(v, queues.topicArn ?? sources.find((source) => source.notificationTopicArn)?.notificationTopicArn, bus);
   checkTopics(sources, queues.topicArn, aws.sns.region);
+  const clamd = clamdSettings(v, env);
+  checkFileSizes(sources, clamd.maxFileSizeBytes, v);
   return {
     aws,
-    clamd: clamdSettings(v, env),
+    clamd,
     queues,
     sourcesFile: v.SOURCES_FILE,
     sources,

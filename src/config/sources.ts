@@ -14,6 +14,10 @@ import { QUEUE_NAME } from '../aws/queue.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
 import { KEY_LAYOUTS } from '../events/key.ts';
 import type { Source } from '../pipeline/deps.ts';
+import { type FileRules, UNSCANNABLE_ACTIONS, type UnscannableAction } from '../pipeline/decide.ts';
+import { MAX_SCANNABLE_MB } from './clamd.ts';
+import { MEGABYTE } from './variables.ts';
+import { isDetectable, UNKNOWN_TYPE } from '../filetype/detect.ts';
 import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
 import { QUEUE_URL, queueRefOf } from './queues.ts';
 import { checkAreas as checkSourceAreas, SourcesError } from './source-areas.ts';
@@ -49,6 +53,24 @@ const bucket = z
 
 const prefix = z.string({ error: 'must be a string (a folder such as "incoming/", or "")' }).transform(normalisePrefix);
 
+/** allowTypes, denyTypes: types the detector knows by their first bytes (file-type's extensions), or "unknown". */
+const typeList = z
+  .array(
+    z
+      .string({ error: 'must be a file type such as "pdf" or "png"' })
+      .trim()
+      .toLowerCase()
+      .superRefine((name, ctx) => {
+        if (name === UNKNOWN_TYPE || isDetectable(name)) return;
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(name)} is not a type the first bytes can show (file-type's extensions, such as pdf, png, exe, docm; or "${UNKNOWN_TYPE}" for plain text and other bytes no detector knows)`,
+        });
+      }),
+    { error: 'must be a list of file types' },
+  )
+  .min(1, 'must list at least one type');
+
 const entrySchema = z.strictObject(
   {
     bucket,
@@ -72,6 +94,15 @@ const entrySchema = z.strictObject(
       .union([z.boolean(), z.enum(['true', 'false'])], { error: 'must be true or false' })
       .transform((value) => value === true || value === 'true')
       .optional(),
+    // The file rules (docs/detection.md, "File-type and size rules").
+    maxFileSize: z
+      .number({ error: 'must be a number of MB (as MAX_FILE_SIZE)' })
+      .positive('must be more than 0')
+      .max(MAX_SCANNABLE_MB, `must be at most ${MAX_SCANNABLE_MB} MB`)
+      .optional(),
+    allowTypes: typeList.optional(),
+    denyTypes: typeList.optional(),
+    unscannableAction: z.enum(UNSCANNABLE_ACTIONS, { error: `must be one of ${UNSCANNABLE_ACTIONS.join(', ')}` }).optional(),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field ${JSON.stringify(issue.keys[0])}` : 'must be an object') },
 );
@@ -131,10 +162,27 @@ export function parseSources(document: unknown, defaults: SourceDefaults = DEFAU
           : value.statusTag
             ? (defaults.statusTag ?? defaults.defaultStatusTag)
             : undefined,
+      ...fileRulesOf(value),
     };
   });
   checkAreas(sources);
   return sources;
+}
+
+/** An entry's file rules, when it has any. */
+function fileRulesOf(value: {
+  maxFileSize?: number | undefined;
+  allowTypes?: string[] | undefined;
+  denyTypes?: string[] | undefined;
+  unscannableAction?: UnscannableAction | undefined;
+}): { rules?: FileRules } {
+  const rules: FileRules = {
+    ...(value.maxFileSize === undefined ? {} : { maxFileSizeBytes: Math.floor(value.maxFileSize * MEGABYTE) }),
+    ...(value.allowTypes ? { allowTypes: value.allowTypes } : {}),
+    ...(value.denyTypes ? { denyTypes: value.denyTypes } : {}),
+    ...(value.unscannableAction ? { unscannableAction: value.unscannableAction } : {}),
+  };
+  return Object.keys(rules).length === 0 ? {} : { rules };
 }
 
 /** The area rule (src/config/source-areas.ts, shared with deploy/) on parsed sources. */

@@ -149,6 +149,19 @@ function family(ext: string): readonly string[] {
   return FAMILIES.find((members) => members.includes(ext)) ?? [ext];
 }
 
+/** The name rules use for bytes no detector knows (plain text, CSV, JSON and the like). */
+export const UNKNOWN_TYPE = 'unknown';
+
+/**
+ * Whether a type a rule names (an extension, or UNKNOWN_TYPE) covers what the
+ * bytes show; a name covers its whole family ("jpg" covers "jpeg", "docx" a zip).
+ */
+export function typeCovers(name: string, detected: DetectedType | undefined): boolean {
+  const lower = name.toLowerCase();
+  if (detected === undefined) return lower === UNKNOWN_TYPE;
+  return family(lower).includes(detected.ext);
+}
+
 /** Whether file-type can recognise files of this extension at all. */
 export function isDetectable(ext: string): boolean {
   return family(ext).some((member) => supportedExtensions.has(member as never));

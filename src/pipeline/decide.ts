@@ -1,11 +1,31 @@
 import { createHash } from 'node:crypto';
 import type { ScanTarget } from '../events/record.ts';
-import type { QuarantineVerdict, Verdict, VerdictOf } from '../verdict/verdict.ts';
+import { type DetectedType, typeCovers, typeMismatch } from '../filetype/detect.ts';
+import type { QuarantineVerdict, TypeRule, Verdict, VerdictOf } from '../verdict/verdict.ts';
 import { MAX_KEY_BYTES } from '../events/key.ts';
 import type { ObjectState } from '../aws/objects.ts';
 
 /** What to do with a file clamd could not fully scan (UNSCANNABLE_ACTION). */
-export type UnscannableAction = 'quarantine' | 'forward';
+export const UNSCANNABLE_ACTIONS = ['quarantine', 'forward'] as const;
+export type UnscannableAction = (typeof UNSCANNABLE_ACTIONS)[number];
+
+/**
+ * A source's rules for what may pass at all (docs/detection.md). A file refused
+ * by them is never clean: TOO_LARGE over the size, DISALLOWED_TYPE for its type.
+ */
+export interface FileRules {
+  /** Larger files are TOO_LARGE, never scanned; undefined: MAX_FILE_SIZE. At most MAX_FILE_SIZE (clamd's limits follow it). */
+  maxFileSizeBytes?: number;
+  /**
+   * Only files whose first bytes show one of these types pass (file-type's
+   * extensions, "unknown" for bytes no detector knows); undefined: any type.
+   */
+  allowTypes?: readonly string[];
+  /** Files whose first bytes show one of these types are refused. */
+  denyTypes?: readonly string[];
+  /** UNSCANNABLE_ACTION for this source's files. */
+  unscannableAction?: UnscannableAction;
+}
 
 export type PreScanDecision =
   | { action: 'drop'; reason: string }
@@ -38,6 +58,37 @@ export function decideBeforeScan(target: ScanTarget, state: ObjectState, maxFile
   }
   const judged = tooLarge(state.size, maxFileSizeBytes);
   return judged ? { action: 'judged', verdict: judged } : { action: 'scan' };
+}
+
+/**
+ * A source's type rules on what a file's first bytes show (src/filetype/detect.ts):
+ * a type on denyTypes, a name whose extension claims another type than its bytes
+ * (an `invoice.pdf` that is a Windows executable), or a type not on allowTypes is
+ * DISALLOWED_TYPE; undefined when the file may be scanned. Only for a source with
+ * type rules: without any, every type is scanned as before.
+ */
+export function typeVerdict(
+  filename: string,
+  detected: DetectedType | undefined,
+  rules: FileRules | undefined,
+): VerdictOf<'disallowed-type'> | undefined {
+  if (!hasTypeRules(rules)) return undefined;
+  const refuse = (rule: TypeRule, claimed: string | null = null): VerdictOf<'disallowed-type'> => ({
+    status: 'disallowed-type',
+    rule,
+    detected: detected ? { ext: detected.ext, mime: detected.mime } : null,
+    claimed,
+  });
+  if (rules.denyTypes?.some((name) => typeCovers(name, detected))) return refuse('denied');
+  const mismatch = typeMismatch(filename, detected);
+  if (mismatch) return refuse('mismatch', mismatch.claimed);
+  if (rules.allowTypes && !rules.allowTypes.some((name) => typeCovers(name, detected))) return refuse('not-allowed');
+  return undefined;
+}
+
+/** Whether a source has type rules, so that its files' first bytes must be looked at. */
+export function hasTypeRules(rules: FileRules | undefined): rules is FileRules {
+  return rules?.allowTypes !== undefined || rules?.denyTypes !== undefined;
 }
 
 /** Where a verdict sends the file. */

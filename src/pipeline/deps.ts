@@ -12,7 +12,7 @@ import type { ResultEvent } from '../aws/result-bus.ts';
 import type { KeyLayout } from '../events/key.ts';
 import type { EngineInfo, ScanVerdict } from '../scan/reply.ts';
 import type { StatusTagStyle } from '../verdict/verdict.ts';
-import type { UnscannableAction } from './decide.ts';
+import type { FileRules, UnscannableAction } from './decide.ts';
 
 /** The S3 calls of a record's life, on the exact versions it names (src/aws/objects.ts). */
 export interface ObjectStore {
@@ -87,6 +87,8 @@ export interface Source {
   notificationTopicArn: string | undefined;
   /** The status tag's key; undefined turns tagging off for this source. */
   statusTag: string | undefined;
+  /** Its own file rules (the sources file's maxFileSize, allowTypes, denyTypes, unscannableAction); absent: the global ones. */
+  rules?: FileRules;
 }
 
 export interface PipelineSettings {

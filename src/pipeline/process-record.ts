@@ -5,12 +5,13 @@ import type { ObjectVersion } from '../aws/objects.ts';
 import { isPermanentTaggingError } from '../aws/errors.ts';
 import type { Origin } from '../aws/queue.ts';
 import { errorMessage } from '../shared/errors.ts';
+import { detectType, sampleHead } from '../filetype/detect.ts';
 import { tagValueOf, type TagValue, type Verdict } from '../verdict/verdict.ts';
 import type { ObjectStore, PipelineDeps, PipelineSettings, Source } from './deps.ts';
 import { finishInterruptedNotification, quarantine, type QuarantineDeps } from './quarantine.ts';
 import { buildForwardMessage, buildNotification, buildReport, parseStoredReport } from './report.ts';
 import { forwardedResult, quarantinedResult } from './result-event.ts';
-import { decideBeforeScan, dispose, quarantineKeys } from './decide.ts';
+import { decideBeforeScan, dispose, hasTypeRules, quarantineKeys, typeVerdict } from './decide.ts';
 import type { RecordFigures, RecordResult } from './outcome.ts';
 import { withStatus, type TagResult } from './tags.ts';
 import { coveringRelease } from './release.ts';
@@ -100,7 +101,7 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
   const started = performance.now();
   const keys = quarantineKeys(source.quarantine.prefix, target.key);
   const opened = await deps.objects.open(target, signal);
-  const before = decideBeforeScan(target, opened, settings.maxFileSizeBytes);
+  const before = decideBeforeScan(target, opened, source.rules?.maxFileSizeBytes ?? settings.maxFileSizeBytes);
 
   if (opened.kind !== 'found' || before.action === 'drop') {
     context.scanned?.();
@@ -142,7 +143,15 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
     verdict = before.verdict;
   } else {
     const scanStarted = performance.now();
-    verdict = await deps.scanner.scan(body, signal);
+    // With type rules, the first bytes are looked at before clamd sees the file, then streamed to it whole.
+    const sampled = hasTypeRules(source.rules) ? await sampleHead(body) : undefined;
+    const refused = sampled && typeVerdict(target.filename, await detectType(sampled.head), source.rules);
+    if (refused) {
+      body.destroy();
+      verdict = refused;
+    } else {
+      verdict = await deps.scanner.scan(sampled ? sampled.body : body, signal);
+    }
     figures.scanMs = performance.now() - scanStarted;
     context.scanned?.();
   }
@@ -151,7 +160,7 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
   const release =
     opened.tagCount > 0 ? await coveringRelease(deps.objects, source.quarantine, scanned, await tagsOf(), verdict) : undefined;
   if (release) return { action: 'released', verdict, release, ...figures };
-  const disposition = dispose(verdict, settings.unscannableAction);
+  const disposition = dispose(verdict, source.rules?.unscannableAction ?? settings.unscannableAction);
 
   if (disposition.action === 'forward') {
     // Tagged before the forward, so a consumer reading the file on the forwarded event already sees it.

@@ -5,6 +5,7 @@ import {
   REPORT_REASONS,
   signatureOf,
   signatureOriginOf,
+  detailOf,
   statusOf,
   type QuarantineStatus,
   type QuarantineVerdict,
@@ -32,8 +33,10 @@ export interface QuarantineReport {
   signature: string | null;
   /** Where the signature comes from: ClamAV itself, the deployment's custom signatures, or a third-party database (docs/detection.md). */
   signatureOrigin: SignatureOrigin | null;
-  /** UNSCANNABLE only: what clamd could not scan, e.g. "encrypted Zip content that clamd cannot open". */
+  /** UNSCANNABLE: what clamd could not scan, e.g. "encrypted Zip content that clamd cannot open"; DISALLOWED_TYPE: which rule, and why. */
   detail?: string;
+  /** DISALLOWED_TYPE only: the type its first bytes show (null: none a detector knows). */
+  detectedType?: { ext: string; mime: string } | null;
   bucket: string;
   versionId: string | null;
   eTag: string | null;
@@ -70,6 +73,7 @@ const storedReportSchema = z.object({
   // Absent from reports written before it existed.
   signatureOrigin: z.enum(SIGNATURE_ORIGINS).nullable().optional(),
   detail: z.string().optional(),
+  detectedType: z.object({ ext: z.string(), mime: z.string() }).nullable().optional(),
   bucket: z.string(),
   versionId: z.string().nullable(),
   eTag: z.string().nullable(),
@@ -113,7 +117,8 @@ export function buildReport(input: ReportInput): QuarantineReport {
     status,
     signature: signatureOf(verdict),
     signatureOrigin: signatureOriginOf(verdict),
-    ...(verdict.status === 'unscannable' ? { detail: verdict.detail } : {}),
+    ...(detailOf(verdict) === undefined ? {} : { detail: detailOf(verdict) }),
+    ...(verdict.status === 'disallowed-type' ? { detectedType: verdict.detected } : {}),
     bucket: target.bucket,
     versionId: input.object.versionId ?? target.versionId ?? null,
     eTag: input.object.eTag ?? target.eTag ?? null,

@@ -9,7 +9,15 @@
 import type { ResultEvent } from '../aws/result-bus.ts';
 import type { Origin } from '../aws/queue.ts';
 import type { EngineInfo } from '../scan/reply.ts';
-import { guardDutyStatusOf, signatureOf, statusOf, verdictStatusOf, type Verdict, type VerdictStatus } from '../verdict/verdict.ts';
+import {
+  detailOf,
+  guardDutyStatusOf,
+  signatureOf,
+  statusOf,
+  verdictStatusOf,
+  type Verdict,
+  type VerdictStatus,
+} from '../verdict/verdict.ts';
 import type { QuarantineReport, SourceName } from './report.ts';
 
 export const RESULT_SOURCE = 'bucketscan';
@@ -19,7 +27,7 @@ export const RESULT_DETAIL_TYPE = 'Object Scan Result';
 interface ResultFacts {
   status: VerdictStatus;
   signature: string | null;
-  /** UNSCANNABLE only: what clamd could not scan. */
+  /** UNSCANNABLE: what clamd could not scan; DISALLOWED_TYPE: which type rule refused it (detailOf). */
   detail?: string;
   bucket: string;
   key: string;
@@ -78,7 +86,7 @@ export function forwardedResult(input: {
   return resultEvent({
     status: verdict.status,
     signature: signatureOf(verdict),
-    ...(verdict.status === 'unscannable' ? { detail: verdict.detail } : {}),
+    ...(detailOf(verdict) === undefined ? {} : { detail: detailOf(verdict) }),
     bucket: object.bucket,
     key: object.key,
     eTag: object.eTag ?? null,

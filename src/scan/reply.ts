@@ -9,7 +9,7 @@ import type { VerdictOf, Verdict } from '../verdict/verdict.ts';
 export type Unscannable = VerdictOf<'unscannable'>;
 
 /** What a finished scan says about a whole stream: any verdict but one on size, which is decided before a scan. */
-export type ScanVerdict = Exclude<Verdict, { status: 'too-large' }>;
+export type ScanVerdict = Exclude<Verdict, { status: 'too-large' | 'disallowed-type' }>;
 
 /** A reply as read off the socket: a verdict, or clamd's error. */
 export type ScanReply = ScanVerdict | { status: 'error'; message: string };

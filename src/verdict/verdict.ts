@@ -29,13 +29,23 @@ export type Verdict =
    * system) reported, undefined for a stream that ran past the limit while it was
    * being sent.
    */
-  | { status: 'too-large'; size: number | undefined; maxBytes: number };
+  | { status: 'too-large'; size: number | undefined; maxBytes: number }
+  /**
+   * Refused by its source's type rules (allowTypes, denyTypes) on the type its
+   * first bytes show: never scanned, never clean. `detected` is that type (null:
+   * no detector knew the bytes); `claimed` the extension of its name when it names
+   * a detectable type the bytes are not (a mismatch).
+   */
+  | { status: 'disallowed-type'; rule: TypeRule; detected: { ext: string; mime: string } | null; claimed: string | null };
+
+/** Which type rule refused a file: on denyTypes, not on allowTypes, or its name and bytes disagree. */
+export type TypeRule = 'denied' | 'not-allowed' | 'mismatch';
 
 export type VerdictStatus = Verdict['status'];
 export type VerdictOf<S extends VerdictStatus> = Extract<Verdict, { status: S }>;
 
 /** The word of each verdict in tags, reports and message attributes. */
-export type StatusWord = 'CLEAN' | 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE';
+export type StatusWord = 'CLEAN' | 'INFECTED' | 'TOO_LARGE' | 'UNSCANNABLE' | 'DISALLOWED_TYPE';
 
 /**
  * GuardDuty Malware Protection for S3's scan result status: the value of its
@@ -75,6 +85,13 @@ const SPELLINGS = {
     scanStatus: 'UNSCANNABLE',
     guardDuty: { scanStatus: 'SKIPPED', scanResultStatus: 'UNSUPPORTED' },
   },
+  // GuardDuty skips file types it does not scan as UNSUPPORTED too: the closest word it has.
+  'disallowed-type': {
+    status: 'DISALLOWED_TYPE',
+    reason: 'file type not allowed',
+    scanStatus: 'UNSCANNABLE',
+    guardDuty: { scanStatus: 'SKIPPED', scanResultStatus: 'UNSUPPORTED' },
+  },
 } as const satisfies Record<
   VerdictStatus,
   {
@@ -86,7 +103,13 @@ const SPELLINGS = {
 >;
 
 /** The verdicts in the order the metrics list them. */
-export const VERDICT_STATUSES = ['clean', 'infected', 'too-large', 'unscannable'] as const satisfies readonly VerdictStatus[];
+export const VERDICT_STATUSES = [
+  'clean',
+  'infected',
+  'too-large',
+  'unscannable',
+  'disallowed-type',
+] as const satisfies readonly VerdictStatus[];
 
 /** The log line's `outcome` and the `outcome` label of bucketscan_records_total. */
 export function outcomeOf(verdict: Verdict): VerdictStatus {
@@ -108,6 +131,7 @@ export const REPORT_REASONS = {
   INFECTED: SPELLINGS.infected.reason,
   TOO_LARGE: SPELLINGS['too-large'].reason,
   UNSCANNABLE: SPELLINGS.unscannable.reason,
+  DISALLOWED_TYPE: SPELLINGS['disallowed-type'].reason,
 } as const satisfies Record<QuarantineStatus, string>;
 export type ReportReason = (typeof REPORT_REASONS)[QuarantineStatus];
 
@@ -117,6 +141,25 @@ export const CLEAN_STATUS = SPELLINGS.clean.status;
 /** `bucketscan scan`'s status column: a file refused for its size is UNSCANNABLE there, with the reason `too-large`. */
 export function scanStatusOf(verdict: Verdict): (typeof SPELLINGS)[VerdictStatus]['scanStatus'] {
   return SPELLINGS[verdict.status].scanStatus;
+}
+
+/** The words of each type rule in a report's `detail`. */
+const TYPE_RULE_WORDS = {
+  denied: "is on this source's denyTypes",
+  'not-allowed': "is not on this source's allowTypes",
+  mismatch: 'does not match the extension of its name',
+} as const satisfies Record<TypeRule, string>;
+
+/**
+ * The report's and the result event's `detail`: what clamd could not scan, or
+ * which type rule refused a file and what its bytes are; undefined for the others.
+ */
+export function detailOf(verdict: Verdict): string | undefined {
+  if (verdict.status === 'unscannable') return verdict.detail;
+  if (verdict.status !== 'disallowed-type') return undefined;
+  const type = verdict.detected ? `${verdict.detected.ext} (${verdict.detected.mime})` : 'of no type a detector knows';
+  const named = verdict.claimed ? `, named .${verdict.claimed},` : '';
+  return `the file${named} is ${type}, which ${verdict.rule === 'mismatch' ? TYPE_RULE_WORDS.mismatch : TYPE_RULE_WORDS[verdict.rule]}`;
 }
 
 /** The signature clamd named, null where there is none (clean, too large, the stream limit). */

@@ -51,12 +51,13 @@ test("the report's reasons, the tag that opens a file, the default tag key, the 
     INFECTED: 'virus detected',
     TOO_LARGE: 'file too large',
     UNSCANNABLE: 'file could not be fully scanned',
+    DISALLOWED_TYPE: 'file type not allowed',
   });
   assert.equal(CLEAN_STATUS, 'CLEAN');
   assert.equal(DEFAULT_STATUS_TAG, 'bucketscan-status');
   assert.equal(RELEASED_TAG, 'bucketscan-released');
   assert.deepEqual(
     [...OUTCOMES],
-    ['clean', 'infected', 'too-large', 'unscannable', 'released', 'invalid', 'dropped', 'retry', 'test-event'],
+    ['clean', 'infected', 'too-large', 'unscannable', 'disallowed-type', 'released', 'invalid', 'dropped', 'retry', 'test-event'],
   );
 });
