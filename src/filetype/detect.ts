@@ -154,12 +154,17 @@ export const UNKNOWN_TYPE = 'unknown';
 
 /**
  * Whether a type a rule names (an extension, or UNKNOWN_TYPE) covers what the
- * bytes show; a name covers its whole family ("jpg" covers "jpeg", "docx" a zip).
+ * bytes show. `loose` (an allow list) lets a name cover its whole family, so that
+ * an allowed "docx" whose Office part lies past the sample (detected as a zip)
+ * passes; strict (a deny list) matches the detected type itself, or for a name
+ * file-type never gives ("jpeg", "dll") the member of its family it gives: denying
+ * "docm" must not deny every zip.
  */
-export function typeCovers(name: string, detected: DetectedType | undefined): boolean {
+export function typeCovers(name: string, detected: DetectedType | undefined, loose: boolean): boolean {
   const lower = name.toLowerCase();
   if (detected === undefined) return lower === UNKNOWN_TYPE;
-  return family(lower).includes(detected.ext);
+  if (lower === detected.ext) return true;
+  return (loose || !supportedExtensions.has(lower as never)) && family(lower).includes(detected.ext);
 }
 
 /** Whether file-type can recognise files of this extension at all. */

@@ -79,10 +79,10 @@ export function typeVerdict(
     detected: detected ? { ext: detected.ext, mime: detected.mime } : null,
     claimed,
   });
-  if (rules.denyTypes?.some((name) => typeCovers(name, detected))) return refuse('denied');
+  if (rules.denyTypes?.some((name) => typeCovers(name, detected, false))) return refuse('denied');
   const mismatch = typeMismatch(filename, detected);
   if (mismatch) return refuse('mismatch', mismatch.claimed);
-  if (rules.allowTypes && !rules.allowTypes.some((name) => typeCovers(name, detected))) return refuse('not-allowed');
+  if (rules.allowTypes && !rules.allowTypes.some((name) => typeCovers(name, detected, true))) return refuse('not-allowed');
   return undefined;
 }
 

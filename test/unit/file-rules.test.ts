@@ -115,6 +115,14 @@ test('type rules on the first bytes: denied, a name that lies, not allowed; no r
   assert.equal(typeVerdict('notes.txt', text, allow)?.rule, 'not-allowed', 'bytes no detector knows are "unknown"');
   assert.equal(typeVerdict('notes.txt', text, { allowTypes: ['unknown'] }), undefined);
   assert.equal(typeVerdict('notes.txt', text, { denyTypes: ['unknown'] })?.rule, 'denied');
+  // Denying one Office format denies that format, not every zip; an allowed one admits the zip it may be detected as.
+  const docx = { ext: 'docx', mime: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document' };
+  const docm = { ext: 'docm', mime: 'application/vnd.ms-word.document.macroenabled.12' };
+  const archive = { ext: 'zip', mime: 'application/zip' };
+  assert.equal(typeVerdict('letter.docx', docm, { denyTypes: ['docm'] })?.rule, 'denied', 'a .docm by its bytes, whatever its name');
+  assert.equal(typeVerdict('letter.docx', docx, { denyTypes: ['docm'] }), undefined);
+  assert.equal(typeVerdict('bundle.zip', archive, { denyTypes: ['docm'] }), undefined);
+  assert.equal(typeVerdict('letter.docx', archive, { allowTypes: ['docx'] }), undefined);
   // The name alone never passes a file: an exe named .png is a mismatch, not a PNG.
   assert.equal(typeVerdict('photo.png', exe, { allowTypes: ['png'] })?.rule, 'mismatch');
 });
