@@ -36,7 +36,7 @@ export function merge(all: BenchResults[]): BenchResults {
       if (same) Object.assign(same, Object.fromEntries(Object.entries(set).filter(([, value]) => value !== undefined)) as SetResult);
       else merged.sets.push(structuredClone(set));
     }
-    for (const key of ['imports', 'startup', 'sweep', 'soak', 'requestsTagged', 'profile', 'globalSet'] as const) {
+    for (const key of ['imports', 'startup', 'sweep', 'soak', 'requestsTagged', 'profile', 'backfill', 'globalSet'] as const) {
       if (next[key] !== undefined) Object.assign(merged, { [key]: next[key] });
     }
     merged.errors = [...merged.errors, ...next.errors];

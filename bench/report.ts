@@ -122,6 +122,11 @@ const T = {
       : '';
     return `Loading and compiling the bundle${imports}, on a machine whose other load slows every process.`;
   }),
+  laneP99: atMost(
+    1000,
+    (r) =>
+      `The worker reads RESCAN_QUEUE only with the slots live uploads leave free, so an upload that arrives while every slot holds a rescan waits for one; ${num(r.backfill?.runs.find((x) => x.mode === 'lane')?.backlogPerSecond)} rescan events were done per second.`,
+  ),
   soakRss: atMost(8, (r) => `RSS after warm-up stayed between ${num(r.soak?.rss.minMiB)} and ${num(r.soak?.rss.maxMiB)} MiB.`),
   soakFds: atMost(
     0,
@@ -363,6 +368,31 @@ export function tables(r: BenchResults): Table[] {
       add(`Worker CPU per ${file} after the first ${t.untagged.warmupFiles ?? '?'} files (ms)`, t.untagged.workerCpuMsPerFileWarm, 2);
       add(`Worker CPU per ${file} uploaded with a tag of its own (ms)`, t.pretagged.workerCpuMsPerFile, 2);
       add('Floor: a plain Node.js client, same requests and one INSTREAM, CPU per file (ms)', floorPerFile(r), 2);
+    }),
+    once(r, '`backfill`: a fresh upload beside a backfill', r.backfill, (add, b) => {
+      const run = (mode: string) => b.runs.find((x) => x.mode === mode);
+      const [quiet, shared, lane] = [run('quiet'), run('shared'), run('lane')];
+      const what = `${b.fileKiB} KiB uploads, one every ${b.gapMs} ms, CONCURRENCY=${b.concurrency}`;
+      add(`Backfill: fresh upload to verdict, no backlog, p50 (ms), ${what}`, quiet?.p50Ms);
+      add('Backfill: fresh upload to verdict, no backlog, p99 (ms)', quiet?.p99Ms);
+      for (const [where, x] of [
+        ['behind', shared],
+        ['beside', lane],
+      ] as const) {
+        if (!x || x.laneRead === false) continue;
+        const p = `Backfill: ${where} ${x.backlog.toLocaleString('en-US')} rescan events on ${x.mode === 'lane' ? 'RESCAN_QUEUE' : 'the inbound queue'}`;
+        add(`${p}, p50 (ms)`, x.p50Ms);
+        add(`${p}, p99 (ms)`, x.p99Ms);
+        add(`${p}, uploads without a verdict in time`, x.timedOut, 0);
+        add(`${p}, rescan events done per second`, x.backlogPerSecond);
+      }
+      if (lane && quiet && lane.laneRead !== false)
+        add('Backfill: p99 beside RESCAN_QUEUE over p99 with no backlog (ms)', lane.p99Ms - quiet.p99Ms, 0, T.laneP99);
+      add(
+        'Backfill: a fresh upload behind a million-object backfill on the inbound queue, extrapolated (min)',
+        b.millionOnInboundMinutes,
+        0,
+      );
     }),
   ];
   const runs = r.profile?.runs ?? [];

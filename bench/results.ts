@@ -16,7 +16,7 @@ const spread = z.object({ records: n, p50Ms: n, p90Ms: n, meanMs: n });
 /** Phases run once per signature set. */
 export const SET_PHASES = ['large', 'memory', 'inflight', 'small', 'requests', 'latency', 'network', 'whole-task'] as const;
 /** Phases run once, with the first signature set's clamd (imports needs none). */
-export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged', 'profile'] as const;
+export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged', 'profile', 'backfill'] as const;
 export type Phase = (typeof SET_PHASES)[number] | (typeof GLOBAL_PHASES)[number];
 
 /** Sizes and counts of the run: what each means is in `npm run bench -- --help`. */
@@ -313,6 +313,36 @@ const ProfileRun = z.object({
 });
 export type ProfileRun = z.infer<typeof ProfileRun>;
 
+/** The backfill phase (bench/backfill.ts): live uploads' upload-to-verdict with no backlog, behind one on the inbound queue, beside one on RESCAN_QUEUE. */
+const BackfillRun = z.object({
+  mode: z.enum(['quiet', 'shared', 'lane']),
+  /** Rescan events queued before the worker started, and still queued at the last live verdict. */
+  backlog: z.number(),
+  backlogLeft: z.number(),
+  uploads: z.number(),
+  /** Upload to forward of the live files that got their verdict in time; timedOut: those that did not. */
+  p50Ms: n,
+  p99Ms: n,
+  maxMs: n,
+  timedOut: z.number(),
+  /** Backlog events finished per second, from the worker's start to the last live verdict. */
+  backlogPerSecond: n,
+  /** Lane run: whether the worker took anything from RESCAN_QUEUE at all. */
+  laneRead: z.boolean().optional(),
+  samplesMs: z.array(n),
+});
+export type BackfillRun = z.infer<typeof BackfillRun>;
+export type BackfillMode = BackfillRun['mode'];
+/** millionOnInboundMinutes: the shared run's rate, extrapolated: a fresh upload's wait behind a million queued rescan events. */
+const Backfill = z.object({
+  concurrency: z.number(),
+  fileKiB: z.number(),
+  gapMs: z.number(),
+  runs: z.array(BackfillRun),
+  millionOnInboundMinutes: n,
+});
+export type BackfillResult = z.infer<typeof Backfill>;
+
 const TargetCheck = z.object({ set: z.string(), name: z.string(), target: z.string(), value: n.nullable(), met: z.boolean().nullable() });
 export type TargetCheck = z.infer<typeof TargetCheck>;
 
@@ -349,6 +379,7 @@ const Results = z.object({
   soak: Soak.optional(),
   requestsTagged: Tagged.optional(),
   profile: z.object({ dir: z.string(), runs: z.array(ProfileRun) }).optional(),
+  backfill: Backfill.optional(),
   targets: z.array(TargetCheck),
   /** Anything that went wrong in a phase without stopping the run (the run then exits 1). */
   errors: z.array(z.string()),

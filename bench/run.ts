@@ -35,6 +35,7 @@ import { startupPhase } from './startup.ts';
 import { taggedRequestsPhase } from './tagged-requests.ts';
 import { wholeTaskPhase } from './whole-task.ts';
 import { profilePhase } from './profile-phase.ts';
+import { backfillPhase } from './backfill.ts';
 import { PRICES } from './prices.ts';
 import { describeMachine, round } from './proc.ts';
 import { FULL_OPTIONS } from './options.ts';
@@ -53,7 +54,7 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --phases <list>           comma-separated, default all of them:
                               per signature set: large,memory,inflight,small,requests,latency,network,
                                 whole-task (not for the small set)
-                              once: imports,startup,sweep,soak,requests-tagged,profile
+                              once: imports,startup,sweep,soak,requests-tagged,profile,backfill
 
  Emulator speed (no added latency):
   --concurrency <n>         CONCURRENCY for large objects, memory, infected, latency (default 4)
@@ -475,7 +476,7 @@ async function main(argv: string[]): Promise<number> {
   const warnings: string[] = [];
   const sets: SetResult[] = [];
   const clients: Array<{ destroy(): void }> = [];
-  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak' | 'requestsTagged' | 'profile'> = {};
+  const global: Pick<BenchResults, 'globalSet' | 'imports' | 'startup' | 'sweep' | 'soak' | 'requestsTagged' | 'profile' | 'backfill'> = {};
   const selected = new Set(options.phases);
   try {
     if (selected.has('imports')) {
@@ -513,7 +514,7 @@ async function main(argv: string[]): Promise<number> {
     if (SET_PHASES.some((phase) => selected.has(phase))) {
       for (const name of options.signatures) sets.push(await runSet(stack, prepared, name));
     }
-    if (['startup', 'sweep', 'soak', 'requests-tagged', 'profile'].some((phase) => selected.has(phase as Phase))) {
+    if (['startup', 'sweep', 'soak', 'requests-tagged', 'profile', 'backfill'].some((phase) => selected.has(phase as Phase))) {
       const name = options.signatures[0] ?? 'small';
       global.globalSet = name;
       const clamd = await startClamdFor(stack, name);
@@ -525,6 +526,7 @@ async function main(argv: string[]): Promise<number> {
         if (selected.has('requests-tagged'))
           global.requestsTagged = await attempt('requests-tagged', () => taggedRequestsPhase(stack, clamd));
         if (selected.has('profile')) global.profile = await attempt('profile', () => profilePhase(stack, clamd));
+        if (selected.has('backfill')) global.backfill = await attempt('backfill', () => backfillPhase(stack, clamd));
       } finally {
         await clamd.stop();
       }

@@ -6,7 +6,7 @@
  *   database.clamav.net): a NAT gateway, or an internet gateway with a public IP;
  * - each task subnet's route table has an S3 gateway endpoint (the mirror is read
  *   through it);
- * - with fail-closed reads, the unprocessed bucket is versioned (without versions
+ * - with fail-closed reads, each bucket they cover is versioned (without versions
  *   no CLEAN tag is ever written, and every file stays locked out).
  */
 import { DescribeRouteTablesCommand, DescribeVpcEndpointsCommand, EC2Client, type RouteTable, type VpcEndpoint } from '@aws-sdk/client-ec2';
@@ -19,7 +19,10 @@ export interface PreflightProperties {
   AssignPublicIp: string;
   /** 'true' when fail-closed reads are on. */
   RequireVersioning?: string;
+  /** The bucket fail-closed reads cover (a single-bucket deployment)… */
   Bucket?: string;
+  /** …or each of them (a deployment of several sources). */
+  Buckets?: string[];
 }
 
 export interface Dependencies {
@@ -77,13 +80,14 @@ export async function problemsFor(properties: PreflightProperties, deps: Depende
   const { RouteTables = [] } = await deps.ec2.send(new DescribeRouteTablesCommand({ Filters: vpc }));
   const { VpcEndpoints = [] } = await deps.ec2.send(new DescribeVpcEndpointsCommand({ Filters: vpc }));
   const problems = networkProblems(properties.Subnets, RouteTables, VpcEndpoints, properties.AssignPublicIp === 'ENABLED');
-  if (properties.RequireVersioning === 'true' && properties.Bucket) {
-    const { Status } = await deps.s3.send(new GetBucketVersioningCommand({ Bucket: properties.Bucket }));
+  const buckets = [...(properties.Bucket ? [properties.Bucket] : []), ...(properties.Buckets ?? [])];
+  for (const bucket of properties.RequireVersioning === 'true' ? buckets : []) {
+    const { Status } = await deps.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
     if (Status !== 'Enabled') {
       problems.push(
-        `the bucket ${properties.Bucket} is not versioned (versioning ${Status ?? 'never enabled'}) and FailClosedReads is on: ` +
+        `the bucket ${bucket} is not versioned (versioning ${Status ?? 'never enabled'}) and FailClosedReads is on: ` +
           'bucketscan writes the CLEAN tag only on the version it scanned, so without versioning every file would stay unreadable; ' +
-          `enable versioning (aws s3api put-bucket-versioning --bucket ${properties.Bucket} --versioning-configuration Status=Enabled) or turn FailClosedReads off`,
+          `enable versioning (aws s3api put-bucket-versioning --bucket ${bucket} --versioning-configuration Status=Enabled) or turn FailClosedReads off`,
       );
     }
   }

@@ -1,16 +1,18 @@
 /**
  * BucketScan: everything a bucketscan deployment needs in one AWS account, as a
  * CDK construct made of one construct per concern:
- * - queues.ts: the inbound queue (S3 ObjectCreated events) and the validation
- *   queue, each with a dead-letter queue;
+ * - queues.ts: the inbound queue (S3 ObjectCreated events, by S3 notification or
+ *   one EventBridge rule), the rescan queue (RESCAN_QUEUE) and the validation
+ *   queue, with dead-letter queues;
  * - quarantine.ts: the quarantine bucket and the virus-notification topic;
  * - service.ts: the ECS Fargate service (worker + clamd per task) and its IAM;
  * - mirror.ts: the private ClamAV definitions mirror and its one updater;
  * - scaling.ts: scaling on the backlog, down to zero and back;
  * - alarms.ts: alarms, the failed-updater announcement, the dashboard.
- * This file holds the properties, their defaults and checks, the preflight check
- * of the network path, and the fail-closed read policy. docs/deploy.md explains
- * each choice.
+ * This file holds the properties, their defaults and checks, the sources (one
+ * bucket by the single-bucket properties, or several: `sources`), the preflight
+ * check of the network path, and the fail-closed read policy per bucket.
+ * docs/deploy.md explains each choice.
  */
 import { Aws, type CfnCondition, type CfnResource, CustomResource, Duration, Fn, Lazy, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -25,6 +27,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import { Construct } from 'constructs';
 import { DEFAULT_STATUS_TAG, DEFAULTS } from '../../src/config/defaults.ts';
+import { checkAreas, SourcesError } from '../../src/config/source-areas.ts';
 import { receiveAheadFor, workerEnvironment } from '../../src/config/worker-environment.ts';
 import { Alarms, type AlarmName } from './alarms.ts';
 import { enforceTls, normalisePrefix, secureBucketDefaults } from './buckets.ts';
@@ -47,6 +50,52 @@ export const FARGATE_MAX_STOP_TIMEOUT = Duration.seconds(120);
 export const AFTER_SCAN_MARGIN = Duration.seconds(15);
 /** Room after SHUTDOWN_TIMEOUT for the worker to return the rest and exit before SIGKILL. */
 export const EXIT_MARGIN = Duration.seconds(10);
+
+/**
+ * One bucket (or folder of one) the deployment scans: the fields of a sources file
+ * entry (docs/configuration.md, SOURCES_FILE), and how the bucket announces uploads.
+ */
+export interface ScanSource {
+  /** A bucket of yours (new or imported); else `bucketName`; neither: a new, versioned bucket. */
+  readonly bucket?: s3.IBucket;
+  /** An existing bucket, by name. Its other notification configurations are kept. */
+  readonly bucketName?: string;
+  /** Only keys under this folder are announced and scanned. Default: the whole bucket. */
+  readonly prefix?: string;
+  /** `submission` (`<uuid>/<filename>`, the default) or `any` (every key S3 allows). */
+  readonly keyLayout?: 'submission' | 'any';
+  /** Where its bad files go, in the quarantine bucket (quarantineBucketName, or the one this construct creates). */
+  readonly quarantinePrefix: string;
+  /** Clean files' events go to this queue; 'none': clean files are only tagged and announced. Default: the deployment's validation queue. */
+  readonly validationQueue?: sqs.IQueue | 'none';
+  /** Write the status tag on this source's files (SCAN_STATUS_TAG). Default: as scanStatusTag says. */
+  readonly statusTag?: boolean;
+  /**
+   * How the bucket announces uploads: 'S3' event notifications to the inbound
+   * queue (default), or 'EventBridge': EventBridge delivery turned on for the
+   * bucket (on an existing bucket by CDK's notification handler, which keeps its
+   * other configurations) and one rule listing every such source.
+   */
+  readonly notifications?: 'S3' | 'EventBridge';
+  /** With failClosedReads set: apply it to this source's folder (default true; never where no status tag is written). */
+  readonly failClosedReads?: boolean;
+}
+
+/** A source with its bucket and quarantine bucket in hand, as the construct uses it. */
+export interface ResolvedSource {
+  /** `sources[2]`, or UNPROCESSED_BUCKET_NAME for the single-bucket properties. */
+  readonly label: string;
+  readonly bucket: s3.IBucket;
+  readonly prefix: string;
+  readonly keyLayout: 'submission' | 'any';
+  readonly quarantineBucket: s3.IBucket;
+  readonly quarantinePrefix: string;
+  readonly validationQueue: sqs.IQueue | undefined;
+  readonly statusTag: boolean;
+  readonly notifications: 'S3' | 'EventBridge';
+  /** Covered by the fail-closed policy when failClosedReads is set (and the source writes the status tag). */
+  readonly failClosedReads: boolean;
+}
 
 export interface BucketScanProps {
   /** The VPC the tasks run in. */
@@ -75,6 +124,12 @@ export interface BucketScanProps {
   /** For the template: the AWS CLI image parameter is granted a pull only where this condition (a private ECR URI) holds. */
   readonly awsCliImageGrant?: { readonly condition: CfnCondition; readonly uri: string };
 
+  /**
+   * Several buckets (or folders) to scan, each with its own key rules, quarantine
+   * area, validation queue and notification mode; the worker gets them as SOURCES.
+   * Replaces unprocessedBucketName, unprocessedPrefix and quarantinePrefix.
+   */
+  readonly sources?: ScanSource[];
   /** An existing bucket to watch, by name. Default: a new, versioned bucket. */
   readonly unprocessedBucketName?: string;
   /** An existing quarantine bucket, by name. Default: a new one (versioned, lifecycle, TLS only). */
@@ -150,7 +205,17 @@ export interface BucketScanProps {
   /** Alarm when this many AWS requests fail (after retries) in 5 minutes, twice running. Default 10. */
   readonly awsErrorsThreshold?: number;
 
-  /** Apply the fail-closed read policy to the unprocessed bucket (requires scanStatusTag and a versioned bucket). Default off. */
+  /**
+   * An EventBridge bus (name, ARN or bus) for one result event per verdict
+   * (RESULT_EVENT_BUS); the worker may PutEvents on it and no other. Default: none.
+   */
+  readonly resultEventBus?: string | events.IEventBus;
+  /** The bus's ARN when resultEventBus is a token that may be a name or an ARN (the template computes it). */
+  readonly resultEventBusArn?: string;
+  /** The result bus is used only where this condition holds (the template's empty case). */
+  readonly resultEventBusCondition?: CfnCondition;
+
+  /** Apply the fail-closed read policy to each scanned bucket's folders (requires scanStatusTag and versioned buckets). Default off. */
   readonly failClosedReads?: {
     /** Role ARNs that may read objects whatever their status tag (a list token is accepted). */
     readonly readers?: string[];
@@ -194,7 +259,12 @@ export class BucketScan extends Construct {
   public readonly scaling: Scaling;
   public readonly monitoring: Alarms;
 
+  /** The first source's bucket (the only one without `sources`). */
   public readonly unprocessedBucket: s3.IBucket;
+  /** Every source, in order. */
+  public readonly sources: ResolvedSource[];
+  /** RESCAN_QUEUE: where `bucketscan rescan` puts its events. */
+  public readonly rescanQueue: sqs.Queue;
   public readonly quarantineBucket: s3.IBucket;
   public readonly mirrorBucket: s3.Bucket;
   public readonly inboundQueue: sqs.Queue;
@@ -221,8 +291,10 @@ export class BucketScan extends Construct {
   public readonly metricsNamespace: string;
   /** UNPROCESSED_PREFIX and QUARANTINE_PREFIX as the worker gets them. */
   public readonly prefixes: { unprocessed: string; quarantine: string };
-  /** The fail-closed statements, also when not applied: add them to your own bucket policy. */
+  /** The first bucket's fail-closed statements, also when not applied: add them to your own bucket policy. */
   public readonly failClosedPolicy: iam.PolicyStatement[];
+  /** Each scanned bucket's fail-closed statements, by bucket name (a token for a new bucket). */
+  public readonly failClosedPolicies: Map<string, iam.PolicyStatement[]>;
   /** What the `bucketscan rescan` and `dlq` commands need: attach it to the operators' role. */
   public readonly operatorPolicy: iam.ManagedPolicy;
 
@@ -234,21 +306,22 @@ export class BucketScan extends Construct {
     const subnetIds = props.subnetIds ?? props.vpc.selectSubnets(props.vpcSubnets).subnetIds;
     const assignPublicIp = typeof props.assignPublicIp === 'string' ? props.assignPublicIp : props.assignPublicIp ? 'ENABLED' : 'DISABLED';
 
-    this.unprocessedBucket = props.unprocessedBucketName
-      ? s3.Bucket.fromBucketName(this, 'Unprocessed', props.unprocessedBucketName)
-      : new s3.Bucket(this, 'Unprocessed', {
-          ...secureBucketDefaults(props.accessLogsBucket, 'unprocessed/'),
-          // Versioned so that events carry a versionId and the scan is pinned to it.
-          versioned: true,
-        });
+    const sourceBuckets = this.sourceBuckets(props);
+    this.unprocessedBucket = sourceBuckets[0]!;
 
     this.messageKey =
       props.messageEncryption === 'customer-key' || props.messageEncryptionCondition ? this.createMessageKey(props) : undefined;
     const keyed = { key: this.messageKey, keyCondition: props.messageEncryptionCondition };
 
+    const announced = (mode: 'S3' | 'EventBridge') =>
+      (props.sources ?? [{ quarantinePrefix: '' }]).flatMap((source, index) =>
+        (source.notifications ?? 'S3') === mode
+          ? [{ bucket: sourceBuckets[index]!, prefix: props.sources ? normalisePrefix(source.prefix) : settings.unprocessedPrefix }]
+          : [],
+      );
     this.queues = new ScanQueues(this, 'Queues', {
-      unprocessedBucket: this.unprocessedBucket,
-      unprocessedPrefix: settings.unprocessedPrefix,
+      s3Sources: announced('S3'),
+      eventBridgeSources: announced('EventBridge'),
       visibilityTimeout: settings.visibility,
       ...keyed,
     });
@@ -258,6 +331,8 @@ export class BucketScan extends Construct {
       accessLogsBucket: props.accessLogsBucket,
       ...keyed,
     });
+    this.sources = this.resolveSources(props, settings, sourceBuckets);
+    const resultBus = resultBusOf(this, props);
 
     // The mirror's URL is known once the mirror exists, after the service it waits for.
     let mirror: DefinitionsMirror | undefined;
@@ -274,10 +349,11 @@ export class BucketScan extends Construct {
       workerEnvironment: workerEnvironment(
         {
           region: Aws.REGION,
+          // The first source, as the single-bucket variables (the worker reads SOURCES when given).
           unprocessedBucket: this.unprocessedBucket.bucketName,
-          quarantineBucket: this.quarantine.bucket.bucketName,
-          unprocessedPrefix: settings.unprocessedPrefix,
-          quarantinePrefix: settings.quarantinePrefix,
+          quarantineBucket: this.sources[0]!.quarantineBucket.bucketName,
+          unprocessedPrefix: this.sources[0]!.prefix,
+          quarantinePrefix: this.sources[0]!.quarantinePrefix,
           inboundQueueUrl: this.queues.inbound.queueUrl,
           validationQueueUrl: this.queues.validation.queueUrl,
           topicArn: this.quarantine.topic.topicArn,
@@ -296,6 +372,9 @@ export class BucketScan extends Construct {
           metricsNamespace: this.metricsNamespace,
           maxDefinitionsAgeHours: settings.maxDefinitionsAge.toHours(),
           staleDefinitions: 'warn',
+          rescanQueueUrl: this.queues.rescan.queueUrl,
+          ...(props.sources ? { sources: this.sourcesDocument() } : {}),
+          ...(resultBus ? { resultEventBus: resultBus.name } : {}),
         },
         text,
       ),
@@ -311,13 +390,13 @@ export class BucketScan extends Construct {
         FRESHCLAM_PRIVATE_MIRROR: Lazy.string({ produce: () => mirror!.url }),
       },
       grants: {
-        unprocessedBucket: this.unprocessedBucket,
-        unprocessedPrefix: settings.unprocessedPrefix,
-        quarantineBucket: this.quarantine.bucket,
-        quarantinePrefix: settings.quarantinePrefix,
+        sources: this.sources,
         inbound: this.queues.inbound,
-        validation: this.queues.validation,
+        rescan: this.queues.rescan,
+        validation: this.sources.flatMap((source) => (source.validationQueue ? [source.validationQueue] : [])),
         topic: this.quarantine.topic,
+        resultBusArn: resultBus?.arn,
+        resultBusCondition: props.resultEventBusCondition,
         statusTag: settings.statusTag,
         kmsKeyArns: props.kmsKeyArns ?? [],
         kmsKeysCondition: props.kmsKeysCondition,
@@ -366,6 +445,7 @@ export class BucketScan extends Construct {
       cluster: this.scanService.cluster,
       service: this.scanService.service,
       inbound: this.queues.inbound,
+      rescan: this.queues.rescan,
       minTasks: props.minTasks ?? 0,
       maxTasks: props.maxTasks ?? 10,
       targetPerTask: settings.scalingTarget,
@@ -373,8 +453,7 @@ export class BucketScan extends Construct {
       wakeUp:
         props.wakeUp === 'function' || props.wakeUpCondition
           ? {
-              bucket: this.unprocessedBucket,
-              prefix: settings.unprocessedPrefix,
+              sources: this.sources.map((source) => ({ bucket: source.bucket, prefix: source.prefix })),
               logRetention: settings.logRetention,
               condition: props.wakeUpCondition,
             }
@@ -395,34 +474,16 @@ export class BucketScan extends Construct {
       alarmEmail: props.alarmEmail,
     });
 
-    // ---- fail-closed reads
-    this.failClosedPolicy = settings.statusTag
-      ? failClosedStatements({
-          objectsArn: this.unprocessedBucket.arnForObjects(`${settings.unprocessedPrefix}*`),
-          statusTag: settings.statusTag,
-          scannerRoleArn: this.scanService.taskDefinition.taskRole.roleArn,
-          readers: props.failClosedReads?.readers ?? [],
-          readersCondition: props.failClosedReads?.readersCondition,
-        })
-      : [];
-    if (props.failClosedReads) {
-      if (props.unprocessedBucketName) {
-        // An imported bucket's addToResourcePolicy is a no-op; CloudFormation's
-        // bucket policy replaces whatever policy the bucket had (docs/deploy.md).
-        const policy = new s3.BucketPolicy(this, 'UnprocessedPolicy', { bucket: this.unprocessedBucket });
-        policy.document.addStatements(enforceTls(this.unprocessedBucket), ...this.failClosedPolicy);
-        if (props.failClosedReads.condition)
-          (policy.node.defaultChild as s3.CfnBucketPolicy).cfnOptions.condition = props.failClosedReads.condition;
-        if (this.preflight) policy.node.addDependency(this.preflight);
-      } else {
-        for (const statement of this.failClosedPolicy) this.unprocessedBucket.addToResourcePolicy(statement);
-      }
-    }
+    // ---- fail-closed reads, per bucket
+    this.failClosedPolicies = this.failClosedStatementsByBucket(props, settings);
+    this.failClosedPolicy = [...this.failClosedPolicies.values()][0] ?? [];
+    if (props.failClosedReads) this.applyFailClosed(props);
 
     // ---- the names the template stack, the tests and CDK users read
     this.quarantineBucket = this.quarantine.bucket;
     this.mirrorBucket = mirror.bucket;
     this.inboundQueue = this.queues.inbound;
+    this.rescanQueue = this.queues.rescan;
     this.deadLetterQueue = this.queues.deadLetters;
     this.validationQueue = this.queues.validation;
     this.validationDeadLetterQueue = this.queues.validationDeadLetters;
@@ -441,6 +502,171 @@ export class BucketScan extends Construct {
     this.acknowledge(props);
   }
 
+  /** The sources' buckets, in order: created here, imported by name (once per name), or given. */
+  private sourceBuckets(props: BucketScanProps): s3.IBucket[] {
+    if (!props.sources) {
+      return [
+        props.unprocessedBucketName
+          ? s3.Bucket.fromBucketName(this, 'Unprocessed', props.unprocessedBucketName)
+          : new s3.Bucket(this, 'Unprocessed', {
+              ...secureBucketDefaults(props.accessLogsBucket, 'unprocessed/'),
+              // Versioned so that events carry a versionId and the scan is pinned to it.
+              versioned: true,
+            }),
+      ];
+    }
+    if (props.sources.length === 0) throw new Error('BucketScan: sources lists no source');
+    if (props.unprocessedBucketName !== undefined || props.unprocessedPrefix !== undefined || props.quarantinePrefix !== undefined) {
+      throw new Error(
+        'BucketScan: sources replaces unprocessedBucketName, unprocessedPrefix and quarantinePrefix: give each source its own',
+      );
+    }
+    const imported = new Map<string, s3.IBucket>();
+    return props.sources.map((source, index) => {
+      if (source.bucket && source.bucketName) throw new Error(`BucketScan: sources[${index}]: give bucket or bucketName, not both`);
+      const eventBridge = source.notifications === 'EventBridge';
+      let bucket: s3.IBucket;
+      if (source.bucket) {
+        bucket = source.bucket;
+      } else if (source.bucketName) {
+        bucket = imported.get(source.bucketName) ?? s3.Bucket.fromBucketName(this, `Source${index}Bucket`, source.bucketName);
+        imported.set(source.bucketName, bucket);
+      } else {
+        return new s3.Bucket(this, `Source${index}Bucket`, {
+          ...secureBucketDefaults(props.accessLogsBucket, `source-${index}/`),
+          versioned: true,
+          eventBridgeEnabled: eventBridge,
+        });
+      }
+      // On an existing bucket, CDK's notification handler turns EventBridge delivery on
+      // and keeps the bucket's other notification configurations.
+      if (eventBridge) bucket.enableEventBridgeNotification();
+      return bucket;
+    });
+  }
+
+  /** The sources with their quarantine buckets and settings; checked as a sources file is (src/config/source-areas.ts). */
+  private resolveSources(props: BucketScanProps, settings: Settings, buckets: s3.IBucket[]): ResolvedSource[] {
+    const statusTagOn = settings.statusTag !== '';
+    if (!props.sources) {
+      return [
+        {
+          label: 'UNPROCESSED_BUCKET_NAME',
+          bucket: buckets[0]!,
+          prefix: settings.unprocessedPrefix,
+          keyLayout: 'submission',
+          quarantineBucket: this.quarantine.bucket,
+          quarantinePrefix: settings.quarantinePrefix,
+          validationQueue: this.queues.validation,
+          statusTag: statusTagOn,
+          notifications: 'S3',
+          failClosedReads: true,
+        },
+      ];
+    }
+    const sources = props.sources.map((source, index): ResolvedSource => {
+      const statusTag = source.statusTag ?? statusTagOn;
+      if (statusTag && !statusTagOn)
+        throw new Error(`BucketScan: sources[${index}].statusTag is true, but scanStatusTag '' names no tag key`);
+      const validation = source.validationQueue === 'none' ? undefined : (source.validationQueue ?? this.queues.validation);
+      return {
+        label: `sources[${index}]`,
+        bucket: buckets[index]!,
+        prefix: normalisePrefix(source.prefix),
+        keyLayout: source.keyLayout ?? 'submission',
+        quarantineBucket: this.quarantine.bucket,
+        quarantinePrefix: normalisePrefix(source.quarantinePrefix),
+        validationQueue: validation,
+        statusTag,
+        notifications: source.notifications ?? 'S3',
+        failClosedReads: source.failClosedReads !== false,
+      };
+    });
+    try {
+      checkAreas(
+        sources.map((source) => ({
+          label: source.label,
+          bucket: source.bucket.bucketName,
+          prefix: source.prefix,
+          quarantineBucket: source.quarantineBucket.bucketName,
+          quarantinePrefix: source.quarantinePrefix,
+        })),
+      );
+    } catch (error) {
+      if (error instanceof SourcesError) throw new Error(`BucketScan: ${error.message}`);
+      throw error;
+    }
+    return sources;
+  }
+
+  /** SOURCES: the sources document the worker reads (docs/configuration.md), with the deployment's names. */
+  private sourcesDocument(): string {
+    return Stack.of(this).toJsonString({
+      sources: this.sources.map((source) => ({
+        bucket: source.bucket.bucketName,
+        ...(source.prefix ? { prefix: source.prefix } : {}),
+        keyLayout: source.keyLayout,
+        quarantineBucket: source.quarantineBucket.bucketName,
+        quarantinePrefix: source.quarantinePrefix,
+        ...(source.validationQueue ? { validationQueue: source.validationQueue.queueUrl } : {}),
+        statusTag: source.statusTag,
+      })),
+    });
+  }
+
+  /**
+   * Each scanned bucket's fail-closed statements: its sources' folders that write
+   * the status tag, and any quarantine area in it (only the scanner and the
+   * readers may read those either). Buckets whose sources write no tag get none.
+   */
+  private failClosedStatementsByBucket(props: BucketScanProps, settings: Settings): Map<string, iam.PolicyStatement[]> {
+    const byBucket = new Map<string, iam.PolicyStatement[]>();
+    if (!settings.statusTag) return byBucket;
+    for (const bucket of [...new Set(this.sources.map((source) => source.bucket))]) {
+      const tagged = this.sources.filter((source) => source.bucket === bucket && source.statusTag && source.failClosedReads);
+      if (tagged.length === 0) continue;
+      const quarantined = this.sources.filter((source) => source.quarantineBucket.bucketName === bucket.bucketName);
+      const objects = [...new Set([...tagged.map((s) => s.prefix), ...quarantined.map((s) => s.quarantinePrefix)])].map((prefix) =>
+        bucket.arnForObjects(`${prefix}*`),
+      );
+      byBucket.set(
+        bucket.bucketName,
+        failClosedStatements({
+          objectsArn: objects.length === 1 ? objects[0]! : objects,
+          statusTag: settings.statusTag,
+          scannerRoleArn: this.scanService.taskDefinition.taskRole.roleArn,
+          readers: props.failClosedReads?.readers ?? [],
+          readersCondition: props.failClosedReads?.readersCondition,
+        }),
+      );
+    }
+    return byBucket;
+  }
+
+  /**
+   * The fail-closed policy on each bucket with statements: added to the policy of a
+   * bucket this stack owns; on an existing bucket a bucket policy of its own, which
+   * replaces whatever policy the bucket had (docs/deploy.md).
+   */
+  private applyFailClosed(props: BucketScanProps): void {
+    const failClosed = props.failClosedReads!;
+    let index = 0;
+    for (const bucket of [...new Set(this.sources.map((source) => source.bucket))]) {
+      const statements = this.failClosedPolicies.get(bucket.bucketName);
+      if (!statements) continue;
+      const id = props.sources ? `FailClosedPolicy${index++}` : 'UnprocessedPolicy';
+      if (bucket instanceof s3.Bucket) {
+        for (const statement of statements) bucket.addToResourcePolicy(statement);
+        continue;
+      }
+      // An imported bucket's addToResourcePolicy is a no-op.
+      const policy = new s3.BucketPolicy(this, id, { bucket });
+      policy.document.addStatements(enforceTls(bucket), ...statements);
+      if (failClosed.condition) (policy.node.defaultChild as s3.CfnBucketPolicy).cfnOptions.condition = failClosed.condition;
+      if (this.preflight) policy.node.addDependency(this.preflight);
+    }
+  }
+
   /**
    * Exactly what the operators' commands call (deploy/test/iam/operator.json, as the
    * moto tests record it): `bucketscan rescan` lists the bucket's versions and
@@ -449,18 +675,21 @@ export class BucketScan extends Construct {
   private createOperatorPolicy(keyCondition: CfnCondition | undefined): iam.ManagedPolicy {
     const dlq = this.queues.deadLetters.queueArn;
     const inbound = this.queues.inbound.queueArn;
+    const sourceBuckets = [...new Set(this.sources.map((source) => source.bucket.bucketArn))];
     const policy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
       description: 'bucketscan: what the rescan and dlq commands need (attach to the operators role)',
       statements: [
         new iam.PolicyStatement({
           sid: 'RescanListsVersions',
           actions: ['s3:ListBucket', 's3:ListBucketVersions', 's3:GetBucketVersioning'],
-          resources: [this.unprocessedBucket.bucketArn],
+          resources: sourceBuckets,
         }),
         new iam.PolicyStatement({
           sid: 'QueueEvents',
+          // The rescan queue (RESCAN_QUEUE), and the inbound queue for rescan --queue and
+          // the fleet size --dry-run reads.
           actions: ['sqs:SendMessage', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
-          resources: [inbound],
+          resources: [inbound, this.queues.rescan.queueArn],
         }),
         new iam.PolicyStatement({
           sid: 'ReadAndRedriveDeadLetters',
@@ -525,6 +754,16 @@ export class BucketScan extends Construct {
         conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
       }),
     );
+    // EventBridge encrypts each event it delivers to the inbound queue from a rule of this account (EventBridge sources).
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeSendsEvents',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
     if (props.messageEncryptionCondition) (key.node.defaultChild as kms.CfnKey).cfnOptions.condition = props.messageEncryptionCondition;
     return key;
   }
@@ -539,6 +778,10 @@ export class BucketScan extends Construct {
     network: { subnetIds: string[]; assignPublicIp: string; endpoint: ec2.CfnVPCEndpoint | undefined; logRetention: logs.RetentionDays },
   ): CustomResource {
     const scope = new Construct(this, 'Preflight');
+    // Fail-closed reads lock every file out of an unversioned bucket: each bucket they cover must be versioned.
+    const versioned = [
+      ...new Set(this.sources.filter((source) => source.statusTag && source.failClosedReads).map((source) => source.bucket)),
+    ];
     const { fn, role } = smallFunction(scope, {
       code: 'preflight',
       description: 'bucketscan: check the network path and bucket versioning before the stack starts tasks',
@@ -548,7 +791,7 @@ export class BucketScan extends Construct {
         new iam.PolicyStatement({
           sid: 'ReadVersioning',
           actions: ['s3:GetBucketVersioning'],
-          resources: [this.unprocessedBucket.bucketArn],
+          resources: (versioned.length > 0 ? versioned : [this.unprocessedBucket]).map((bucket) => bucket.bucketArn),
         }),
       ],
       logRetention: network.logRetention,
@@ -562,7 +805,7 @@ export class BucketScan extends Construct {
         Subnets: network.subnetIds,
         AssignPublicIp: network.assignPublicIp,
         RequireVersioning: failClosed ? (failClosed.enabled ?? 'true') : 'false',
-        Bucket: this.unprocessedBucket.bucketName,
+        ...(props.sources ? { Buckets: versioned.map((bucket) => bucket.bucketName) } : { Bucket: this.unprocessedBucket.bucketName }),
       },
     });
     resource.node.addDependency(role);
@@ -586,7 +829,8 @@ export class BucketScan extends Construct {
     // A resource as cdk-nag names it in a finding id (its flattened CloudFormation reference).
     const nagArn = (arn: string) => flattenCfnReference(Stack.of(this).resolve(arn));
     if (!props.accessLogsBucket) {
-      for (const bucket of [this.unprocessedBucket, this.quarantineBucket, this.mirrorBucket]) {
+      const created = [...new Set(this.sources.map((source) => source.bucket))].filter((bucket) => bucket.node.scope === this);
+      for (const bucket of [...created, this.quarantineBucket, this.mirrorBucket]) {
         if (bucket instanceof s3.Bucket) {
           ack(
             bucket,
@@ -608,16 +852,20 @@ export class BucketScan extends Construct {
       "No secret: the updater's containers get names of a bucket and a namespace, only the task role.",
     );
     const worker = this.scanService.workerPolicy;
-    ack(
-      worker,
-      `AwsSolutions-IAM5[Resource::${nagArn(this.unprocessedBucket.arnForObjects(`${this.prefixes.unprocessed}*`))}]`,
-      'The worker reads, tags and removes objects that do not exist yet: every key under the unprocessed prefix.',
-    );
-    ack(
-      worker,
-      `AwsSolutions-IAM5[Resource::${nagArn(this.quarantineBucket.arnForObjects(`${this.prefixes.quarantine}*`))}]`,
-      'The worker writes quarantined files and reports under the quarantine prefix, keyed by the original key.',
-    );
+    for (const objects of new Set(this.sources.map((source) => source.bucket.arnForObjects(`${source.prefix}*`)))) {
+      ack(
+        worker,
+        `AwsSolutions-IAM5[Resource::${nagArn(objects)}]`,
+        "The worker reads, tags and removes objects that do not exist yet: every key under a source's prefix.",
+      );
+    }
+    for (const objects of new Set(this.sources.map((source) => source.quarantineBucket.arnForObjects(`${source.quarantinePrefix}*`)))) {
+      ack(
+        worker,
+        `AwsSolutions-IAM5[Resource::${nagArn(objects)}]`,
+        'The worker writes quarantined files and reports under the quarantine prefix, keyed by the original key.',
+      );
+    }
     const taskArns = Stack.of(this).formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*` });
     ack(
       worker,
@@ -746,4 +994,15 @@ function resolveSettings(props: BucketScanProps): Settings {
     maxDefinitionsAge: props.maxDefinitionsAge ?? Duration.hours(DEFAULTS.maxDefinitionsAgeHours),
     logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
   };
+}
+
+/** RESULT_EVENT_BUS as the worker gets it (a name or an ARN) and the ARN IAM grants PutEvents on. */
+function resultBusOf(scope: Construct, props: BucketScanProps): { name: string; arn: string } | undefined {
+  const bus = props.resultEventBus;
+  if (bus === undefined) return undefined;
+  if (typeof bus !== 'string') return { name: bus.eventBusArn, arn: bus.eventBusArn };
+  if (props.resultEventBusArn) return { name: bus, arn: props.resultEventBusArn };
+  if (Token.isUnresolved(bus)) throw new Error('BucketScan: a token resultEventBus needs resultEventBusArn');
+  if (bus.startsWith('arn:')) return { name: bus, arn: bus };
+  return { name: bus, arn: Stack.of(scope).formatArn({ service: 'events', resource: 'event-bus', resourceName: bus }) };
 }

@@ -11,8 +11,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { policyStatements } from '../../src/policy/bucket-policy.ts';
 
 export interface FailClosedPolicyOptions {
-  /** The objects it covers: `<bucket ARN>/<prefix>*`. */
-  objectsArn: string;
+  /** The objects it covers: `<bucket ARN>/<prefix>*`, or several folders of one bucket. */
+  objectsArn: string | string[];
   /** The status tag key (SCAN_STATUS_TAG). */
   statusTag: string;
   /** The scanner's task role: it reads every object and alone writes the tag. */

@@ -12,7 +12,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
-export type FunctionName = 'initial-definitions' | 'preflight' | 'wake-up';
+export type FunctionName = 'initial-definitions' | 'preflight' | 'wake-up' | 'eventbridge-sources';
 
 const cache = new Map<FunctionName, string>();
 

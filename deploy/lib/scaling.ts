@@ -31,18 +31,29 @@ export interface ScalingProps {
   cluster: ecs.ICluster;
   service: ecs.FargateService;
   inbound: sqs.IQueue;
+  /** RESCAN_QUEUE: its backlog is work too (a backfill starts tasks, and keeps them until it is done). */
+  rescan: sqs.IQueue;
   minTasks: number;
   maxTasks: number;
   /** Messages one busy task holds: CONCURRENCY + RECEIVE_AHEAD. */
   targetPerTask: number;
   scaleToZeroAfter: Duration;
   /** The wake-up function (and its condition, the template's switch). */
-  wakeUp?: { bucket: s3.IBucket; prefix: string; logRetention: logs.RetentionDays; condition?: CfnCondition | undefined } | undefined;
+  wakeUp?:
+    | {
+        sources: Array<{ bucket: s3.IBucket; prefix: string }>;
+        logRetention: logs.RetentionDays;
+        condition?: CfnCondition | undefined;
+      }
+    | undefined;
 }
 
 export class Scaling extends Construct {
   public readonly target: appscaling.ScalableTarget;
+  /** The inbound queue's metrics and the running tasks (the alarms read these). */
   public readonly metrics: { visible: cloudwatch.Metric; inFlight: cloudwatch.Metric; running: cloudwatch.Metric };
+  /** The rescan queue's. */
+  public readonly rescanMetrics: { visible: cloudwatch.Metric; inFlight: cloudwatch.Metric };
   public readonly wakeUpFunction: lambda.Function | undefined;
 
   constructor(scope: Construct, id: string, props: ScalingProps) {
@@ -59,7 +70,12 @@ export class Scaling extends Construct {
       visible: props.inbound.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: minute }),
       inFlight: props.inbound.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period: minute }),
     };
+    this.rescanMetrics = {
+      visible: props.rescan.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: minute }),
+      inFlight: props.rescan.metricApproximateNumberOfMessagesNotVisible({ statistic: 'Maximum', period: minute }),
+    };
     const m = this.metrics;
+    const r = this.rescanMetrics;
     this.target = new appscaling.ScalableTarget(this, 'TaskCount', {
       serviceNamespace: appscaling.ServiceNamespace.ECS,
       resourceId: `service/${props.cluster.clusterName}/${props.service.serviceName}`,
@@ -68,9 +84,10 @@ export class Scaling extends Construct {
       maxCapacity: props.maxTasks,
     });
 
-    // Messages per running task = (visible + in flight) / running. A busy task
-    // holds CONCURRENCY scanning plus RECEIVE_AHEAD received ahead, all in flight
-    // for SQS: aiming at CONCURRENCY alone would run twice the tasks needed.
+    // Messages per running task = (visible + in flight) / running, over the inbound
+    // and the rescan queue. A busy task holds CONCURRENCY scanning plus RECEIVE_AHEAD
+    // received ahead, all in flight for SQS: aiming at CONCURRENCY alone would run
+    // twice the tasks needed.
     new appscaling.CfnScalingPolicy(this, 'BacklogPerTaskPolicy', {
       policyName: `${Stack.of(this).stackName}-backlog-per-task`,
       policyType: 'TargetTrackingScaling',
@@ -83,10 +100,18 @@ export class Scaling extends Construct {
           metrics: [
             { id: 'visible', metricStat: metricStat(m.visible, 'Sum'), returnData: false },
             { id: 'inflight', metricStat: metricStat(m.inFlight, 'Sum'), returnData: false },
+            { id: 'rvisible', metricStat: metricStat(r.visible, 'Sum'), returnData: false },
+            { id: 'rinflight', metricStat: metricStat(r.inFlight, 'Sum'), returnData: false },
             { id: 'running', metricStat: metricStat(m.running, 'Average'), returnData: false },
             {
+              id: 'backlog',
+              // Either queue may publish no metrics while idle (a backfill alone, or uploads alone).
+              expression: 'FILL(visible, 0) + FILL(inflight, 0) + FILL(rvisible, 0) + FILL(rinflight, 0)',
+              returnData: false,
+            },
+            {
               id: 'backlogpertask',
-              expression: 'IF(FILL(running, 0) >= 1, (visible + inflight) / FILL(running, 0), visible + inflight)',
+              expression: 'IF(FILL(running, 0) >= 1, backlog / FILL(running, 0), backlog)',
               label: 'messages per running task',
               returnData: true,
             },
@@ -105,10 +130,11 @@ export class Scaling extends Construct {
     });
     fromZero.addAdjustment({ adjustment: 1, lowerBound: 0 });
     new cloudwatch.Alarm(this, 'ScaleOutFromZeroAlarm', {
-      alarmDescription: 'bucketscan scaling: messages visible and none in flight (no task is taking them)',
+      alarmDescription: 'bucketscan scaling: messages visible (inbound or rescan) and none in flight (no task is taking them)',
       metric: new cloudwatch.MathExpression({
-        expression: 'IF(FILL(inflight, 0) < 1, visible, 0)',
-        usingMetrics: { visible: m.visible, inflight: m.inFlight },
+        // Either queue may publish no metrics at all while idle: a backfill alone must still start a task.
+        expression: 'IF(FILL(inflight, 0) + FILL(rinflight, 0) < 1, FILL(visible, 0) + FILL(rvisible, 0), 0)',
+        usingMetrics: { visible: m.visible, inflight: m.inFlight, rvisible: r.visible, rinflight: r.inFlight },
         period: minute,
       }),
       threshold: 1,
@@ -128,10 +154,11 @@ export class Scaling extends Construct {
     });
     toZero.addAdjustment({ adjustment: 0, upperBound: 0 });
     new cloudwatch.Alarm(this, 'ScaleInToZeroAlarm', {
-      alarmDescription: `bucketscan scaling: no message visible or in flight for ${idle.toHumanString()}`,
+      alarmDescription: `bucketscan scaling: no message visible or in flight (inbound or rescan) for ${idle.toHumanString()}`,
       metric: new cloudwatch.MathExpression({
-        expression: 'visible + inflight',
-        usingMetrics: { visible: m.visible, inflight: m.inFlight },
+        // The rescan queue may publish no metrics at all (idle for hours): it counts as empty.
+        expression: 'visible + inflight + FILL(rvisible, 0) + FILL(rinflight, 0)',
+        usingMetrics: { visible: m.visible, inflight: m.inFlight, rvisible: r.visible, rinflight: r.inFlight },
         period: minute,
       }),
       threshold: 0,
@@ -156,16 +183,17 @@ export class Scaling extends Construct {
       logRetention: wakeUp.logRetention,
       environment: { CLUSTER: props.cluster.clusterName, SERVICE: props.service.serviceName },
     });
-    wakeUp.bucket.enableEventBridgeNotification();
+    const match = (source: { bucket: s3.IBucket; prefix: string }) => ({
+      bucket: { name: [source.bucket.bucketName] },
+      ...(source.prefix && !Token.isUnresolved(source.prefix) ? { object: { key: [{ prefix: source.prefix }] } } : {}),
+    });
+    for (const bucket of new Set(wakeUp.sources.map((source) => source.bucket))) bucket.enableEventBridgeNotification();
     new events.Rule(scope, 'OnUpload', {
       description: 'bucketscan: an upload wakes the scanning service without waiting for SQS metrics',
       eventPattern: {
         source: ['aws.s3'],
         detailType: ['Object Created'],
-        detail: {
-          bucket: { name: [wakeUp.bucket.bucketName] },
-          ...(wakeUp.prefix && !Token.isUnresolved(wakeUp.prefix) ? { object: { key: [{ prefix: wakeUp.prefix }] } } : {}),
-        },
+        detail: wakeUp.sources.length === 1 ? match(wakeUp.sources[0]!) : { $or: wakeUp.sources.map(match) },
       },
       targets: [new targets.LambdaFunction(fn, { retryAttempts: 2 })],
     });

@@ -30,16 +30,58 @@ export const WORKER_MEMORY_MIB = 512;
 /** clamd's health check allows this long for a first start: download from the mirror, load the database. */
 export const CLAMD_START_PERIOD = Duration.seconds(300);
 
-export interface WorkerGrants {
-  unprocessedBucket: s3.IBucket;
-  unprocessedPrefix: string;
+/** What the worker may touch for one source: its folder of its bucket, and its quarantine area. */
+export interface SourceGrant {
+  bucket: s3.IBucket;
+  prefix: string;
   quarantineBucket: s3.IBucket;
   quarantinePrefix: string;
+  /** This source writes the status tag. */
+  statusTag: boolean;
+}
+
+/**
+ * What the worker does to a scanned object: GetObject pinned to a version (and the
+ * source side of CopyObject / UploadPartCopy); DeleteObject with a VersionId
+ * removes the infected version. Get*Tagging: a copy carries the source's tags
+ * (TaggingDirective COPY), and the status tag is merged into the object's other tags.
+ */
+export const SCANNED_OBJECT_ACTIONS = [
+  's3:GetObject',
+  's3:GetObjectVersion',
+  's3:GetObjectTagging',
+  's3:GetObjectVersionTagging',
+  's3:DeleteObject',
+  's3:DeleteObjectVersion',
+];
+
+/**
+ * The status tag's writes, allowed only when they set it: S3 replaces the whole tag
+ * set on every write, so the worker rewrites the object's other tags too; what IAM
+ * can enforce is that every tag write it makes sets the status tag.
+ */
+export function statusTagStatement(resources: string[], statusTag: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: 'WriteStatusTag',
+    actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+    resources,
+    conditions: { 'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': [statusTag] } },
+  });
+}
+
+export interface WorkerGrants {
+  sources: SourceGrant[];
   inbound: sqs.IQueue;
-  validation: sqs.IQueue;
+  /** RESCAN_QUEUE, read like the inbound queue. */
+  rescan: sqs.IQueue;
+  /** Every queue clean files may be forwarded to (the sources' validation queues). */
+  validation: sqs.IQueue[];
   topic: sns.ITopic;
   /** SCAN_STATUS_TAG; '' means no tag writes. */
   statusTag: string;
+  /** RESULT_EVENT_BUS's ARN: events:PutEvents on it alone (under `resultBusCondition`: the template's switch). */
+  resultBusArn?: string | undefined;
+  resultBusCondition?: CfnCondition | undefined;
   /** Keys of SSE-KMS buckets; under `kmsKeysCondition` when given (the template's empty-list case). */
   kmsKeyArns: string[];
   kmsKeysCondition?: CfnCondition | undefined;
@@ -73,6 +115,8 @@ export class ScanService extends Construct {
   public readonly service: ecs.FargateService;
   /** The task role's policy (docs/deploy.md, "IAM"). */
   public readonly workerPolicy: iam.Policy;
+  /** events:PutEvents on the result bus, when there is one. */
+  public readonly resultBusPolicy: iam.Policy | undefined;
 
   constructor(scope: Construct, id: string, props: ScanServiceProps) {
     super(scope, id);
@@ -159,6 +203,19 @@ export class ScanService extends Construct {
     network.addPropertyOverride('NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp', props.assignPublicIp);
 
     this.workerPolicy = this.grantWorker(props.grants);
+    this.resultBusPolicy = props.grants.resultBusArn
+      ? this.grantResultBus(props.grants.resultBusArn, props.grants.resultBusCondition)
+      : undefined;
+  }
+
+  /** Result events go to the one bus RESULT_EVENT_BUS names, and nowhere else. */
+  private grantResultBus(busArn: string, condition: CfnCondition | undefined): iam.Policy {
+    const policy = new iam.Policy(this, 'ResultBusPolicy', {
+      statements: [new iam.PolicyStatement({ sid: 'PublishResultEvents', actions: ['events:PutEvents'], resources: [busArn] })],
+    });
+    policy.attachToRole(this.taskDefinition.taskRole);
+    if (condition) (policy.node.defaultChild as iam.CfnPolicy).cfnOptions.condition = condition;
+    return policy;
   }
 
   /**
@@ -168,32 +225,23 @@ export class ScanService extends Construct {
   private grantWorker(options: WorkerGrants): iam.Policy {
     const role = this.taskDefinition.taskRole;
     const stack = Stack.of(this);
-    const unprocessedObjects = options.unprocessedBucket.arnForObjects(`${options.unprocessedPrefix}*`);
-    const quarantineObjects = options.quarantineBucket.arnForObjects(`${options.quarantinePrefix}*`);
+    const unique = (arns: string[]) => [...new Set(arns)];
+    // Each source's folder of its bucket, and its quarantine area: nothing else.
+    const scannedObjects = unique(options.sources.map((source) => source.bucket.arnForObjects(`${source.prefix}*`)));
+    const taggedObjects = unique(
+      options.sources.filter((source) => source.statusTag).map((source) => source.bucket.arnForObjects(`${source.prefix}*`)),
+    );
+    const quarantineObjects = unique(options.sources.map((source) => source.quarantineBucket.arnForObjects(`${source.quarantinePrefix}*`)));
+    const buckets = unique(options.sources.flatMap((source) => [source.bucket.bucketArn, source.quarantineBucket.bucketArn]));
     const statements = [
-      new iam.PolicyStatement({
-        sid: 'ReadAndRemoveScannedObjects',
-        // GetObject pinned to a version (and the source side of CopyObject /
-        // UploadPartCopy); DeleteObject with a VersionId removes the infected version.
-        // Get*Tagging: a copy carries the source's tags (TaggingDirective COPY), and
-        // the status tag is merged into the object's other tags.
-        actions: [
-          's3:GetObject',
-          's3:GetObjectVersion',
-          's3:GetObjectTagging',
-          's3:GetObjectVersionTagging',
-          's3:DeleteObject',
-          's3:DeleteObjectVersion',
-        ],
-        resources: [unprocessedObjects],
-      }),
+      new iam.PolicyStatement({ sid: 'ReadAndRemoveScannedObjects', actions: SCANNED_OBJECT_ACTIONS, resources: scannedObjects }),
       new iam.PolicyStatement({
         sid: 'KnowMissingObjects',
         // Without ListBucket S3 answers 403 instead of 404 for a missing key: a file
         // deleted before its scan would be retried into the dead-letter queue
         // instead of being dropped, and a missing report would fail every quarantine.
         actions: ['s3:ListBucket'],
-        resources: [options.unprocessedBucket.bucketArn, options.quarantineBucket.bucketArn],
+        resources: buckets,
       }),
       new iam.PolicyStatement({
         sid: 'WriteQuarantine',
@@ -202,20 +250,21 @@ export class ScanService extends Construct {
         // (resuming an interrupted quarantine) and the report's metadata update
         // (a copy onto itself). Tagging: copies keep their tags; the status tag.
         actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject', 's3:GetObjectTagging', 's3:AbortMultipartUpload'],
-        resources: [quarantineObjects],
+        resources: quarantineObjects,
       }),
       new iam.PolicyStatement({
         sid: 'ConsumeInboundQueue',
         // DeleteMessageBatch and ChangeMessageVisibility(Batch) use these actions;
-        // GetQueueAttributes reads the redrive policy's maxReceiveCount.
+        // GetQueueAttributes reads the redrive policy's maxReceiveCount. The rescan
+        // queue (RESCAN_QUEUE) is read the same way.
         actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
-        resources: [options.inbound.queueArn],
+        resources: [options.inbound.queueArn, options.rescan.queueArn],
       }),
       new iam.PolicyStatement({
         sid: 'ForwardCleanFiles',
         // SendMessageBatch uses sqs:SendMessage.
         actions: ['sqs:SendMessage', 'sqs:GetQueueUrl'],
-        resources: [options.validation.queueArn],
+        resources: unique(options.validation.map((queue) => queue.queueArn)),
       }),
       new iam.PolicyStatement({ sid: 'PublishReports', actions: ['sns:Publish'], resources: [options.topic.topicArn] }),
       new iam.PolicyStatement({
@@ -226,20 +275,9 @@ export class ScanService extends Construct {
         resources: [stack.formatArn({ service: 'ecs', resource: 'task', resourceName: `${this.cluster.clusterName}/*` })],
       }),
     ];
-    if (options.statusTag) {
-      statements.push(
-        new iam.PolicyStatement({
-          sid: 'WriteStatusTag',
-          // S3 replaces the whole tag set on every write, so the worker rewrites the
-          // object's other tags too; what IAM can enforce is that every tag write
-          // it makes sets the status tag.
-          actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
-          resources: [unprocessedObjects],
-          conditions: { 'ForAnyValue:StringEquals': { 's3:RequestObjectTagKeys': [options.statusTag] } },
-        }),
-      );
-    }
-    const policy = new iam.Policy(this, 'WorkerPolicy', { statements });
+    if (options.statusTag && taggedObjects.length > 0) statements.push(statusTagStatement(taggedObjects, options.statusTag));
+    // A statement with nothing to cover (no source forwards clean files) is left out.
+    const policy = new iam.Policy(this, 'WorkerPolicy', { statements: statements.filter((statement) => statement.resources.length > 0) });
     policy.attachToRole(role);
 
     if (options.kmsKeyArns.length > 0) {

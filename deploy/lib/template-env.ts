@@ -28,7 +28,8 @@ export interface ResolveContext {
 
 interface ContainerDefinition {
   Name: string;
-  Environment?: Array<{ Name: string; Value: unknown }>;
+  /** An entry may be an Fn::If whose false branch is AWS::NoValue (a variable set only under a condition). */
+  Environment?: Array<{ Name: string; Value: unknown } | Record<string, unknown>>;
 }
 
 /** The task definition that holds a container of each of these names (the service's, not the updater's). */
@@ -50,7 +51,11 @@ export function containerEnvironment(template: Template, containerName: string, 
   const { containers } = findTaskDefinition(template, [containerName]);
   const container = containers.find((c) => c.Name === containerName)!;
   const environment: Record<string, string> = {};
-  for (const { Name, Value } of container.Environment ?? []) {
+  const entries = resolveDeep(template, container.Environment ?? [], context, `${containerName}.Environment`) as Array<{
+    Name: string;
+    Value: unknown;
+  }>;
+  for (const { Name, Value } of entries) {
     const value = resolve(template, Value, context, `${containerName}.${Name}`);
     if (typeof value !== 'string' && typeof value !== 'number') {
       throw new Error(`${containerName}.${Name}: resolved to ${JSON.stringify(value)}, not a string`);

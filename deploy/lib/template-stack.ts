@@ -4,14 +4,35 @@
  * `aws cloudformation deploy`. Environment-agnostic (no account, no region, no
  * lookups), so it synthesizes offline.
  */
-import { Aws, CfnCondition, CfnMapping, CfnOutput, CfnParameter, type CfnResource, Fn, Stack, type StackProps, Token } from 'aws-cdk-lib';
+import {
+  Aws,
+  CfnCondition,
+  CfnMapping,
+  CfnOutput,
+  CfnParameter,
+  CfnResource,
+  CustomResource,
+  Duration,
+  Fn,
+  Stack,
+  type StackProps,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { DEFAULTS } from '../../src/config/defaults.ts';
 import { BucketScan, DEFAULT_AWS_CLI_IMAGE } from './bucketscan.ts';
 import { ECR_IMAGE_CONSTRAINT, ECR_IMAGE_PATTERN, ECR_OR_PUBLIC_IMAGE_PATTERN } from './images.ts';
+import { smallFunction } from './lambda-code.ts';
+import { SCANNED_OBJECT_ACTIONS, statusTagStatement, WORKER_CONTAINER } from './service.ts';
+import { DEFAULT_STATUS_TAG } from '../../src/config/defaults.ts';
 import { TEMPLATE_CONCURRENCIES, TEMPLATE_MAX_FILE_SIZES, taskSize } from './sizing.ts';
 
 export class BucketScanTemplateStack extends Stack {
@@ -142,6 +163,27 @@ export class BucketScanTemplateStack extends Stack {
       allowedValues: ['sqs-managed', 'customer-key'],
       description: 'Queues and the virus-notification topic: SSE-SQS and the AWS managed SNS key, or a customer key this stack creates',
     });
+    const eventBridgeBuckets = parameter('EventBridgeBucketNames', {
+      type: 'CommaDelimitedList',
+      default: '',
+      description:
+        'More existing buckets to scan, announced through EventBridge (one rule lists them all): each gets EventBridge delivery turned on ' +
+        '(its other notification configurations are kept), the whole bucket is scanned, and its bad files go to the quarantine bucket under ' +
+        '<QuarantinePrefix><bucket>/. Empty: only UnprocessedBucketName.',
+    });
+    const eventBridgeKeyLayout = parameter('EventBridgeKeyLayout', {
+      type: 'String',
+      default: 'submission',
+      allowedValues: ['submission', 'any'],
+      description: 'Key layout of the EventBridgeBucketNames buckets: submission (<uuid>/<filename>) or any (every key S3 allows)',
+    });
+    const resultEventBus = parameter('ResultEventBus', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]+$|^[A-Za-z0-9._/-]{1,256}$',
+      constraintDescription: 'ResultEventBus must be an EventBridge bus name or ARN, or empty',
+      description: 'An EventBridge bus (name or ARN) for one result event per verdict (RESULT_EVENT_BUS); empty: none',
+    });
     const wakeUp = parameter('WakeUp', {
       type: 'String',
       default: 'metrics',
@@ -188,6 +230,15 @@ export class BucketScanTemplateStack extends Stack {
     });
     const wakeUpFunction = new CfnCondition(this, 'UseWakeUpFunction', {
       expression: Fn.conditionEquals(wakeUp.valueAsString, 'function'),
+    });
+    const hasEventBridgeBuckets = new CfnCondition(this, 'HasEventBridgeBuckets', {
+      expression: Fn.conditionNot(Fn.conditionEquals(Fn.join('', eventBridgeBuckets.valueAsList), '')),
+    });
+    const hasResultBus = new CfnCondition(this, 'HasResultEventBus', {
+      expression: Fn.conditionNot(Fn.conditionEquals(resultEventBus.valueAsString, '')),
+    });
+    const resultBusIsArn = new CfnCondition(this, 'ResultEventBusIsArn', {
+      expression: Fn.conditionEquals(Fn.select(0, Fn.split(':', Fn.join('', [resultEventBus.valueAsString, ':']))), 'arn'),
     });
     const awsCliIsPrivate = new CfnCondition(this, 'AwsCliImageIsPrivateEcr', {
       expression: Fn.conditionNot(Fn.conditionEquals(Fn.select(0, Fn.split('/', awsCliImage.valueAsString)), 'public.ecr.aws')),
@@ -242,7 +293,26 @@ export class BucketScanTemplateStack extends Stack {
         readersCondition: hasReaders,
         enabled: failClosed.valueAsString,
       },
+      resultEventBus: resultEventBus.valueAsString,
+      resultEventBusArn: Token.asString(
+        Fn.conditionIf(
+          resultBusIsArn.logicalId,
+          resultEventBus.valueAsString,
+          Fn.join('', ['arn:', Aws.PARTITION, ':events:', Aws.REGION, ':', Aws.ACCOUNT_ID, ':event-bus/', resultEventBus.valueAsString]),
+        ),
+      ),
+      resultEventBusCondition: hasResultBus,
     });
+    this.addEventBridgeSources({
+      buckets: eventBridgeBuckets.valueAsList,
+      keyLayout: eventBridgeKeyLayout.valueAsString,
+      unprocessedBucket: unprocessedBucket.valueAsString,
+      unprocessedPrefix: unprocessedPrefix.valueAsString,
+      quarantinePrefix: quarantinePrefix.valueAsString,
+      condition: hasEventBridgeBuckets,
+    });
+    // RESULT_EVENT_BUS only when a bus is given (empty means none).
+    this.onlyWhere(hasResultBus, 'RESULT_EVENT_BUS');
 
     // An empty prefix means "the whole bucket": no filter rule at all (S3 would
     // refuse a prefix rule with an empty value).
@@ -283,5 +353,156 @@ export class BucketScanTemplateStack extends Stack {
     output('ClusterName', this.bucketScan.cluster.clusterName, 'ECS cluster');
     output('ServiceName', this.bucketScan.service.serviceName, 'ECS service');
     output('Region', Aws.REGION, 'Region');
+    output('RescanQueueUrl', this.bucketScan.rescanQueue.queueUrl, 'RESCAN_QUEUE: bucketscan rescan puts its events here');
+  }
+
+  /**
+   * The EventBridgeBucketNames sources. CloudFormation cannot loop over a list, so a
+   * small function (deploy/lambda/eventbridge-sources.ts) turns on each bucket's
+   * EventBridge delivery and answers the worker's SOURCES; one rule sends their
+   * Object Created events to the inbound queue; the worker may read, tag and remove
+   * objects in them (their quarantine areas are under QuarantinePrefix, which it
+   * may write already); the operators may list them.
+   */
+  private addEventBridgeSources(options: {
+    buckets: string[];
+    keyLayout: string;
+    unprocessedBucket: string;
+    unprocessedPrefix: string;
+    quarantinePrefix: string;
+    condition: CfnCondition;
+  }): void {
+    const scan = this.bucketScan;
+    const scope = new Construct(this, 'EventBridgeSources');
+    // The buckets' ARNs, built from the list: Fn::Join takes only a literal
+    // separator, so the partition is chosen among the literal ones.
+    const isChina = new CfnCondition(this, 'IsChinaPartition', { expression: Fn.conditionEquals(Aws.PARTITION, 'aws-cn') });
+    const isGov = new CfnCondition(this, 'IsGovCloudPartition', { expression: Fn.conditionEquals(Aws.PARTITION, 'aws-us-gov') });
+    const arns = (suffix: string): string[] => {
+      const inPartition = (partition: string) =>
+        Fn.split(',', Fn.join('', [`arn:${partition}:s3:::`, Fn.join(`${suffix},arn:${partition}:s3:::`, options.buckets), suffix]));
+      return Token.asList(
+        Fn.conditionIf(
+          isChina.logicalId,
+          inPartition('aws-cn'),
+          Fn.conditionIf(isGov.logicalId, inPartition('aws-us-gov'), inPartition('aws')),
+        ),
+      );
+    };
+    const bucketArns = arns('');
+    const objectArns = arns('/*');
+
+    const { fn, role } = smallFunction(scope, {
+      code: 'eventbridge-sources',
+      description: 'bucketscan: turn on EventBridge delivery for the EventBridgeBucketNames buckets, and describe them as sources',
+      timeout: Duration.minutes(1),
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'TurnOnEventBridge',
+          actions: ['s3:GetBucketNotification', 's3:PutBucketNotification'],
+          resources: bucketArns,
+        }),
+      ],
+      logRetention: logs.RetentionDays.ONE_MONTH,
+    });
+    const described = new CustomResource(scope, 'Describe', {
+      serviceToken: fn.functionArn,
+      resourceType: 'Custom::BucketScanEventBridgeSources',
+      properties: {
+        Buckets: options.buckets,
+        KeyLayout: options.keyLayout,
+        UnprocessedBucket: options.unprocessedBucket,
+        UnprocessedPrefix: options.unprocessedPrefix,
+        QuarantineBucket: scan.quarantineBucket.bucketName,
+        QuarantinePrefix: options.quarantinePrefix,
+        ValidationQueueUrl: scan.validationQueue.queueUrl,
+      },
+    });
+    described.node.addDependency(role);
+
+    const rule = new events.CfnRule(scope, 'Rule', {
+      description: 'bucketscan: Object Created events of the EventBridgeBucketNames buckets, to the inbound queue',
+      eventPattern: { source: ['aws.s3'], 'detail-type': ['Object Created'], detail: { bucket: { name: options.buckets } } },
+      targets: [{ id: 'InboundQueue', arn: scan.inboundQueue.queueArn }],
+    });
+    const statement = new iam.PolicyStatement({
+      sid: 'AllowEventBridgeSources',
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [scan.inboundQueue.queueArn],
+      conditions: { ArnEquals: { 'aws:SourceArn': rule.attrArn } },
+    });
+    scan.inboundQueue.addToResourcePolicy(statement);
+    this.onlyWhereStatement(
+      options.condition,
+      scan.inboundQueue.node.findChild('Policy').node.defaultChild as CfnResource,
+      'AllowEventBridgeSources',
+    );
+
+    const workerPolicy = new iam.Policy(scope, 'WorkerPolicy', {
+      roles: [scan.taskDefinition.taskRole],
+      statements: [
+        new iam.PolicyStatement({ sid: 'ReadAndRemoveScannedObjects', actions: SCANNED_OBJECT_ACTIONS, resources: objectArns }),
+        new iam.PolicyStatement({ sid: 'KnowMissingObjects', actions: ['s3:ListBucket'], resources: bucketArns }),
+        statusTagStatement(objectArns, DEFAULT_STATUS_TAG),
+      ],
+    });
+    Validations.of(workerPolicy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(this.resolve(objectArns))}]`,
+      reason: 'The worker reads, tags and removes objects that do not exist yet: every key of each EventBridgeBucketNames bucket.',
+    });
+    // The operators' rescan lists them (bucketscan rescan s3://<bucket>/).
+    const operator = scan.operatorPolicy.node.defaultChild as iam.CfnManagedPolicy;
+    const count = (this.resolve(scan.operatorPolicy.document.toJSON()) as { Statement: unknown[] }).Statement.length;
+    operator.addPropertyOverride(
+      `PolicyDocument.Statement.${count}`,
+      Fn.conditionIf(
+        options.condition.logicalId,
+        {
+          Sid: 'RescanListsEventBridgeSources',
+          Effect: 'Allow',
+          Action: ['s3:ListBucket', 's3:ListBucketVersions', 's3:GetBucketVersioning'],
+          Resource: bucketArns,
+        },
+        Aws.NO_VALUE,
+      ),
+    );
+
+    scan.taskDefinition.findContainer(WORKER_CONTAINER)!.addEnvironment('SOURCES', described.getAttString('Sources'));
+    this.onlyWhere(options.condition, 'SOURCES');
+    for (const child of scope.node.findAll()) {
+      if (child instanceof CfnResource) child.cfnOptions.condition = options.condition;
+    }
+  }
+
+  /** Keeps the statement `sid` of a resource policy only where `condition` holds. */
+  private onlyWhereStatement(condition: CfnCondition, policy: CfnResource, sid: string): void {
+    const document = this.resolve((policy as unknown as { policyDocument: unknown }).policyDocument) as {
+      Statement: Array<{ Sid?: string }>;
+    };
+    const index = document.Statement.findIndex((statement) => statement.Sid === sid);
+    if (index < 0) throw new Error(`no statement ${sid} to make conditional`);
+    policy.addPropertyOverride(
+      `PolicyDocument.Statement.${index}`,
+      Fn.conditionIf(condition.logicalId, document.Statement[index], Aws.NO_VALUE),
+    );
+  }
+
+  /** Keeps the worker's environment variable `name` only where `condition` holds. */
+  private onlyWhere(condition: CfnCondition, name: string): void {
+    const task = this.bucketScan.taskDefinition.node.defaultChild as ecs.CfnTaskDefinition;
+    // The L1's properties before rendering: camelCase keys.
+    const containers = this.resolve(task.containerDefinitions) as Array<{
+      name: string;
+      environment?: Array<{ name: string; value: unknown }>;
+    }>;
+    const containerIndex = containers.findIndex((container) => container.name === WORKER_CONTAINER);
+    const environment = containers[containerIndex]?.environment ?? [];
+    const index = environment.findIndex((variable) => variable.name === name);
+    if (index < 0) throw new Error(`the worker has no ${name} to make conditional`);
+    task.addPropertyOverride(
+      `ContainerDefinitions.${containerIndex}.Environment.${index}`,
+      Fn.conditionIf(condition.logicalId, { Name: name, Value: environment[index]!.value }, Aws.NO_VALUE),
+    );
   }
 }

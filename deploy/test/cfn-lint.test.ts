@@ -33,7 +33,24 @@ test('the checked-in template has no cfn-lint errors', () => {
 });
 
 test('the construct with concrete values has no cfn-lint errors', () => {
-  const { app, stack } = constructStack({ unprocessedPrefix: 'incoming/', minTasks: 1 });
+  lintConstruct({ unprocessedPrefix: 'incoming/', minTasks: 1 });
+});
+
+test('the construct with several sources (S3 and EventBridge, new and existing buckets) and a result bus has no cfn-lint errors', () => {
+  lintConstruct({
+    sources: [
+      { bucketName: 'partner-drop', notifications: 'EventBridge', keyLayout: 'any', quarantinePrefix: 'partner/' },
+      { prefix: 'uploads/', quarantinePrefix: 'uploads/' },
+      { bucketName: 'archive-intake', prefix: 'in/', quarantinePrefix: 'archive/', statusTag: false },
+    ],
+    resultEventBus: 'scan-results',
+    failClosedReads: {},
+    messageEncryption: 'customer-key',
+  });
+});
+
+function lintConstruct(props: Parameters<typeof constructStack>[0]): void {
+  const { app, stack } = constructStack(props);
   let assembly: ReturnType<typeof app.synth>;
   try {
     assembly = app.synth();
@@ -49,7 +66,7 @@ test('the construct with concrete values has no cfn-lint errors', () => {
     rmSync(dir, { recursive: true, force: true });
     rmSync(app.outdir, { recursive: true, force: true });
   }
-});
+}
 
 test('cfn-lint really reports errors (a broken template fails)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bucketscan-lint-'));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { containerEnvironment, logicalIdOf, type ResolveContext, type Template } from '../lib/template-env.ts';
 import { DEFAULT_RESOURCES, startEmulator, type Emulator } from '../../src/local/emulator.ts';
 import { eicar } from '../../src/local/eicar.ts';
@@ -46,6 +46,7 @@ export function deployedConfigTests(
   let worker: Awaited<ReturnType<Launcher['startWorker']>> | undefined;
   let workerEnv: Record<string, string>;
   let clamdEnv: Record<string, string>;
+  let rescanUrl: string;
 
   before(async () => {
     assert.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is missing: run `npm run build` at the repository root');
@@ -54,6 +55,14 @@ export function deployedConfigTests(
       resources: { ...DEFAULT_RESOURCES, region: REGION },
       logger: createLogger('warn', 'emulator'),
     });
+    // The rescan queue (RESCAN_QUEUE), which the emulator's default resources do not hold.
+    const sqs = new SQSClient({
+      region: REGION,
+      endpoint: emulator.endpoint,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    rescanUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'bucketscan-rescan' }))).QueueUrl!;
+    sqs.destroy();
     // What CloudFormation would fill in, pointed at the emulator's resources.
     const context: ResolveContext = {
       parameters: { UnprocessedBucketName: DEFAULT_RESOURCES.unprocessedBucket },
@@ -61,6 +70,7 @@ export function deployedConfigTests(
         [logicalIdOf(TEMPLATE, 'AWS::S3::Bucket', 'BucketScanQuarantineBucket')]: DEFAULT_RESOURCES.quarantineBucket,
         [logicalIdOf(TEMPLATE, 'AWS::SQS::Queue', 'BucketScanQueuesInbound')]: emulator.queueUrls.inbound,
         [logicalIdOf(TEMPLATE, 'AWS::SQS::Queue', 'BucketScanQueuesValidation')]: emulator.queueUrls.validation,
+        [logicalIdOf(TEMPLATE, 'AWS::SQS::Queue', 'BucketScanQueuesRescan')]: rescanUrl,
         [logicalIdOf(TEMPLATE, 'AWS::SNS::Topic', 'BucketScanQuarantineVirusNotifications')]: emulator.topicArn,
       },
       attributes: {
@@ -103,6 +113,10 @@ export function deployedConfigTests(
     assert.equal(workerEnv['CLAMD_PORT'], clamdEnv['CLAMD_TCP_PORT']);
     assert.equal(workerEnv['MAX_FILE_SIZE'], clamdEnv['CLAMD_STREAM_MAX_LENGTH_MB']);
     assert.equal(workerEnv['CONCURRENCY'], clamdEnv['CLAMD_MAX_THREADS']);
+    assert.equal(workerEnv['RESCAN_QUEUE'], rescanUrl);
+    // With the default parameters: one source (the single-bucket variables), no result bus.
+    assert.equal(workerEnv['SOURCES'], undefined);
+    assert.equal(workerEnv['RESULT_EVENT_BUS'], undefined);
     assert.equal(
       Object.keys(workerEnv).some((name) => name.startsWith('AWS_ENDPOINT') || name.includes('SECRET')),
       false,

@@ -1,7 +1,8 @@
 // The stack's small functions (deploy/lambda/*.ts), their handlers called directly
 // against moto_server: EC2 route tables and endpoints for the preflight check, S3
-// for bucket versioning and for CloudFormation's response URL, ECS for the
-// initial updater run and the wake-up function.
+// for bucket versioning, bucket notifications (the EventBridge sources) and for
+// CloudFormation's response URL, ECS for the initial updater run and the wake-up
+// function.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -31,11 +32,21 @@ import {
   StopTaskCommand,
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
-import { CreateBucketCommand, GetObjectCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetBucketNotificationConfigurationCommand,
+  GetObjectCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { startMoto, type Moto } from '../../test/support/moto.ts';
 import { waitFor } from '../../test/support/wait.ts';
 import type { CustomResourceEvent } from '../lambda/cfn-response.ts';
 import * as initial from '../lambda/initial-definitions.ts';
+import * as eventBridge from '../lambda/eventbridge-sources.ts';
+import type { EventBridgeSourcesProperties } from '../lambda/eventbridge-sources.ts';
 import * as preflight from '../lambda/preflight.ts';
 import { wakeUp } from '../lambda/wake-up.ts';
 
@@ -167,6 +178,13 @@ describe('preflight (deploy/lambda/preflight.ts)', () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'uploads-versioned' }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: 'uploads-versioned', VersioningConfiguration: { Status: 'Enabled' } }));
     assert.deepEqual(await check([natSubnet], 'DISABLED', { RequireVersioning: 'true', Bucket: 'uploads-versioned' }), []);
+    // Several sources: every bucket fail-closed reads cover is checked, each named.
+    const several = await check([natSubnet], 'DISABLED', {
+      RequireVersioning: 'true',
+      Buckets: ['uploads-versioned', 'uploads-unversioned'],
+    });
+    assert.equal(several.length, 1);
+    assert.match(several[0]!, /the bucket uploads-unversioned is not versioned/);
   });
 
   test('the handler fails the stack once, with every problem in one reason; a good network succeeds', async () => {
@@ -357,5 +375,110 @@ describe('the wake-up function (deploy/lambda/wake-up.ts)', () => {
 
   test('a service that does not exist is reported, not created', async () => {
     assert.equal(await wakeUp(ecs, { cluster, service: 'missing' }), 'missing');
+  });
+});
+
+describe('the EventBridge sources function (deploy/lambda/eventbridge-sources.ts)', () => {
+  const properties: EventBridgeSourcesProperties = {
+    Buckets: ['partner-drop', ' archive-intake '],
+    KeyLayout: 'any',
+    UnprocessedBucket: 'uploads',
+    UnprocessedPrefix: 'incoming',
+    QuarantineBucket: 'quarantine',
+    QuarantinePrefix: 'bad',
+    ValidationQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/validation',
+  };
+  let queueArn: string;
+  /** What the function asked S3 to store, seen on its way to moto (moto does not echo EventBridgeConfiguration back). */
+  const puts: Array<Record<string, unknown>> = [];
+  const recording = () => ({
+    send: (command: { input: Record<string, unknown>; constructor: { name: string } }) => {
+      if (command.constructor.name === 'PutBucketNotificationConfigurationCommand') puts.push(command.input);
+      return s3.send(command as never);
+    },
+  });
+
+  before(async () => {
+    const sqs = new SQSClient({ region: REGION, endpoint: moto.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: 'someone-elses-queue' }))).QueueUrl!;
+    queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!['QueueArn']!;
+    sqs.destroy();
+    for (const bucket of ['partner-drop', 'archive-intake']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    // Someone else's notification on one of the buckets: it must survive.
+    await s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: 'partner-drop',
+        NotificationConfiguration: { QueueConfigurations: [{ Id: 'theirs', QueueArn: queueArn, Events: ['s3:ObjectCreated:*'] }] },
+      }),
+    );
+  });
+
+  test('turns EventBridge delivery on for each bucket, keeping their other notifications, and answers the worker its sources', async () => {
+    const { event: created, key } = event(properties);
+    await eventBridge.handle(created, context, { s3: recording() });
+    const reply = await answer(key);
+    assert.equal(reply.Status, 'SUCCESS', reply.Reason);
+    assert.deepEqual(
+      puts.map((put) => [put['Bucket'], put['NotificationConfiguration']]),
+      [
+        [
+          'partner-drop',
+          { QueueConfigurations: [{ Id: 'theirs', QueueArn: queueArn, Events: ['s3:ObjectCreated:*'] }], EventBridgeConfiguration: {} },
+        ],
+        ['archive-intake', { EventBridgeConfiguration: {} }],
+      ],
+    );
+    const kept = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: 'partner-drop' }));
+    assert.deepEqual(
+      kept.QueueConfigurations?.map((q) => q.Id),
+      ['theirs'],
+      "the bucket's own notification is still there",
+    );
+    assert.deepEqual(JSON.parse(reply.Data['Sources']!), {
+      sources: [
+        {
+          bucket: 'uploads',
+          prefix: 'incoming/',
+          keyLayout: 'submission',
+          quarantineBucket: 'quarantine',
+          validationQueue: properties.ValidationQueueUrl,
+          quarantinePrefix: 'bad/',
+        },
+        {
+          bucket: 'partner-drop',
+          keyLayout: 'any',
+          quarantineBucket: 'quarantine',
+          validationQueue: properties.ValidationQueueUrl,
+          quarantinePrefix: 'bad/partner-drop/',
+        },
+        {
+          bucket: 'archive-intake',
+          keyLayout: 'any',
+          quarantineBucket: 'quarantine',
+          validationQueue: properties.ValidationQueueUrl,
+          quarantinePrefix: 'bad/archive-intake/',
+        },
+      ],
+    });
+  });
+
+  test('a bucket that already delivers to EventBridge is left alone', async () => {
+    const on = { send: async () => ({ $metadata: {}, EventBridgeConfiguration: {} }) };
+    assert.equal(await eventBridge.enableEventBridge(on, 'partner-drop'), 'already on');
+  });
+
+  test('a list it cannot use fails the stack with the reason; delete leaves the buckets as they are', async () => {
+    const bad = event({ ...properties, Buckets: ['uploads', 'Not_A_Bucket', 'partner-drop', 'partner-drop'] });
+    await eventBridge.handle(bad.event, context, { s3 });
+    const reply = await answer(bad.key);
+    assert.equal(reply.Status, 'FAILED');
+    assert.match(reply.Reason, /uploads is UnprocessedBucketName already/);
+    assert.match(reply.Reason, /"Not_A_Bucket" is not an S3 bucket name/);
+    assert.match(reply.Reason, /partner-drop is listed twice/);
+    puts.length = 0;
+    const deleted = event(properties, 'Delete');
+    await eventBridge.handle(deleted.event, context, { s3: recording() });
+    assert.equal((await answer(deleted.key)).Status, 'SUCCESS');
+    assert.deepEqual(puts, [], 'nothing written on delete');
   });
 });

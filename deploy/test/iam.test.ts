@@ -84,6 +84,47 @@ describe('the proof can fail', () => {
   });
 });
 
+describe('the proof can fail: several sources and the result bus', () => {
+  const deployment = deployments['EventBridge sources, result bus, KMS']!;
+  const checks = checksFor(deployment);
+  const without = (predicate: (policyName: string, statement: Record<string, unknown>) => boolean): typeof deployment => ({
+    ...deployment,
+    roles: new Map(
+      [...deployment.roles].map(([role, policies]) => [
+        role,
+        policies.map(({ name, policy }) => ({
+          name,
+          policy: { ...policy, Statement: policy.Statement.filter((s) => !predicate(name, s)) },
+        })),
+      ]),
+    ),
+  });
+
+  test("without the EventBridge sources' worker policy, the worker cannot read their objects", async () => {
+    const read = checks.find((c) => c.who === 'worker' && c.call === 's3:GetObjectVersion (EventBridge source)')!;
+    assert.equal((await evaluate(deployment, read)).result, 'Allowed');
+    const crippled = without((name) => name.startsWith('EventBridgeSourcesWorkerPolicy'));
+    assert.notEqual((await evaluate(crippled, read)).result, 'Allowed');
+  });
+
+  test('without the result bus statement, PutEvents is denied', async () => {
+    const put = checks.find((c) => c.action === 'events:PutEvents' && c.expect === 'Allowed')!;
+    assert.equal((await evaluate(deployment, put)).result, 'Allowed');
+    const crippled = without((_name, statement) => statement['Sid'] === 'PublishResultEvents');
+    assert.notEqual((await evaluate(crippled, put)).result, 'Allowed');
+  });
+
+  test("without the inbound queue's EventBridge statement, the rule's events are refused", async () => {
+    const deliver = checks.find((c) => c.who === 'EventBridge' && c.action === 'sqs:SendMessage' && c.expect === 'Allowed')!;
+    assert.equal((await evaluate(deployment, deliver)).result, 'Allowed');
+    const inbound = deliver.resource;
+    const policy = deployment.resourcePolicies.get(inbound)!;
+    const closed = { ...policy, Statement: policy.Statement.filter((s) => s['Sid'] !== 'AllowEventBridgeSources') };
+    const crippled = { ...deployment, resourcePolicies: new Map([...deployment.resourcePolicies, [inbound, closed]]) };
+    assert.notEqual((await evaluate(crippled, deliver)).result, 'Allowed');
+  });
+});
+
 test('docs/deploy.md has the table of every call and the statement that allows it, as this run made it', () => {
   assert.ok(rows.length > 0, 'the IAM checks ran first');
   expectGeneratedSection(

@@ -18,6 +18,7 @@ const id = (type: string, prefix: string) => logicalIdOf(raw, type, prefix);
 const INBOUND = id('AWS::SQS::Queue', 'BucketScanQueuesInbound');
 const DLQ = id('AWS::SQS::Queue', 'BucketScanQueuesInboundDeadLetters');
 const VALIDATION = id('AWS::SQS::Queue', 'BucketScanQueuesValidation');
+const RESCAN = id('AWS::SQS::Queue', 'BucketScanQueuesRescan');
 const TOPIC = id('AWS::SNS::Topic', 'BucketScanQuarantineVirusNotifications');
 const ALARM_TOPIC = id('AWS::SNS::Topic', 'BucketScanAlarmsTopic');
 const QUARANTINE = id('AWS::S3::Bucket', 'BucketScanQuarantineBucket');
@@ -79,7 +80,7 @@ describe('S3 notifications and queues', () => {
     )[1];
     const statements = (policy['PolicyDocument'] as { Statement: Array<Record<string, unknown>> }).Statement;
     const s3 = only(
-      statements.filter((s) => JSON.stringify(s['Principal']).includes('s3.amazonaws.com')),
+      statements.filter((s) => JSON.stringify(s['Principal'] ?? null).includes('s3.amazonaws.com')),
       'S3 statement',
     );
     assert.deepEqual(s3, {
@@ -466,7 +467,7 @@ describe('autoscaling', () => {
     assert.equal(target[1]['ScalableDimension'], 'ecs:service:DesiredCount');
   });
 
-  test('target tracking on (visible + in flight) / running tasks, aiming at what a busy task holds (CONCURRENCY + RECEIVE_AHEAD)', () => {
+  test('target tracking on (visible + in flight, inbound and rescan) / running tasks, aiming at what a busy task holds (CONCURRENCY + RECEIVE_AHEAD)', () => {
     const [, policy] = only(
       policies.filter(([, p]) => p['PolicyType'] === 'TargetTrackingScaling'),
       'target tracking policy',
@@ -500,15 +501,24 @@ describe('autoscaling', () => {
         { Name: 'ServiceName', Value: { 'Fn::GetAtt': [SERVICE, 'Name'] } },
       ],
     });
-    assert.equal(
-      byId['backlogpertask']!['Expression'],
-      'IF(FILL(running, 0) >= 1, (visible + inflight) / FILL(running, 0), visible + inflight)',
-    );
+    for (const [id, name] of [
+      ['rvisible', 'ApproximateNumberOfMessagesVisible'],
+      ['rinflight', 'ApproximateNumberOfMessagesNotVisible'],
+    ] as const) {
+      assert.deepEqual((byId[id]!['MetricStat'] as { Metric: unknown }).Metric, {
+        Namespace: 'AWS/SQS',
+        MetricName: name,
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [RESCAN, 'QueueName'] } }],
+      });
+    }
+    // Either queue may publish nothing while idle: a backfill alone, or uploads alone, still count.
+    assert.equal(byId['backlog']!['Expression'], 'FILL(visible, 0) + FILL(inflight, 0) + FILL(rvisible, 0) + FILL(rinflight, 0)');
+    assert.equal(byId['backlogpertask']!['Expression'], 'IF(FILL(running, 0) >= 1, backlog / FILL(running, 0), backlog)');
     assert.equal(byId['backlogpertask']!['ReturnData'], true);
     assert.equal(metrics.filter((m) => m['ReturnData'] === true).length, 1);
   });
 
-  test('out of zero: +1 task when messages are visible and none is in flight (SQS metrics only)', () => {
+  test('out of zero: +1 task when messages are visible on either queue and none is in flight (SQS metrics only)', () => {
     const [policyId, policy] = only(
       policies.filter(([pid]) => pid.startsWith('BucketScanScalingScaleOutFromZero')),
       'scale-out-from-zero policy',
@@ -524,10 +534,13 @@ describe('autoscaling', () => {
     assert.equal(alarm['ComparisonOperator'], 'GreaterThanOrEqualToThreshold');
     assert.equal(alarm['EvaluationPeriods'], 1);
     const metrics = alarm['Metrics'] as Array<Record<string, unknown>>;
-    assert.equal(metrics.find((m) => m['Expression'])!['Expression'], 'IF(FILL(inflight, 0) < 1, visible, 0)');
+    assert.equal(
+      metrics.find((m) => m['Expression'])!['Expression'],
+      'IF(FILL(inflight, 0) + FILL(rinflight, 0) < 1, FILL(visible, 0) + FILL(rvisible, 0), 0)',
+    );
   });
 
-  test('down to zero only after 15 minutes with nothing visible and nothing in flight', () => {
+  test('down to zero only after 15 minutes with nothing visible and nothing in flight, on either queue', () => {
     const [policyId, policy] = only(
       policies.filter(([pid]) => pid.startsWith('BucketScanScalingScaleInToZero')),
       'scale-in-to-zero policy',
@@ -545,7 +558,7 @@ describe('autoscaling', () => {
     assert.equal(alarm['DatapointsToAlarm'], 15);
     assert.equal(alarm['TreatMissingData'], 'notBreaching');
     const metrics = alarm['Metrics'] as Array<Record<string, unknown>>;
-    assert.equal(metrics.find((m) => m['Expression'])!['Expression'], 'visible + inflight');
+    assert.equal(metrics.find((m) => m['Expression'])!['Expression'], 'visible + inflight + FILL(rvisible, 0) + FILL(rinflight, 0)');
   });
 });
 
@@ -669,7 +682,8 @@ describe('IAM', () => {
         Sid: 'ConsumeInboundQueue',
         Effect: 'Allow',
         Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes'],
-        Resource: { 'Fn::GetAtt': [INBOUND, 'Arn'] },
+        // The inbound queue and the rescan queue (RESCAN_QUEUE).
+        Resource: [{ 'Fn::GetAtt': [INBOUND, 'Arn'] }, { 'Fn::GetAtt': [RESCAN, 'Arn'] }],
       },
       {
         Sid: 'ForwardCleanFiles',
@@ -704,14 +718,16 @@ describe('IAM', () => {
     ]);
   });
 
-  test('no other policy is attached to the task role (but the conditional KMS ones), and the execution role is a different role', () => {
+  test('no other policy is attached to the task role (but the conditional KMS, EventBridge-source and result-bus ones), and the execution role is a different role', () => {
     const attached = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, p]) =>
       JSON.stringify((p as { Properties: unknown }).Properties).includes(`"Roles":[{"Ref":"${TASK_ROLE}"}]`),
     ) as Array<[string, { Condition?: string }]>;
     assert.deepEqual(attached.map(([pid, p]) => [pid.replace(/[0-9A-F]{8}$/, ''), p.Condition]).sort(), [
       ['BucketScanScannerBucketKeysPolicy', 'HasKmsKeys'],
       ['BucketScanScannerMessageKeyPolicy', 'UseCustomerKey'],
+      ['BucketScanScannerResultBusPolicy', 'HasResultEventBus'],
       ['BucketScanScannerWorkerPolicy', undefined],
+      ['EventBridgeSourcesWorkerPolicy', 'HasEventBridgeBuckets'],
     ]);
     const role = raw.Resources[TASK_ROLE]!.Properties!;
     assert.equal(role['ManagedPolicyArns'], undefined);

@@ -9,6 +9,13 @@ export interface ListedObject {
   /** Absent for an unversioned bucket; "null" for a version written while versioning was off. */
   versionId?: string;
   lastModified: Date;
+  /**
+   * Where a resumed run picks up after this object: the key for a listing (the
+   * default), the row number for an inventory report (src/aws/inventory.ts).
+   */
+  position?: string;
+  /** Why this entry cannot be queued (an inventory row that cannot be read); it is skipped with this reason. */
+  problem?: string;
 }
 
 const options = (signal?: AbortSignal) => (signal ? { abortSignal: signal } : {});

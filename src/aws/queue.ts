@@ -21,6 +21,9 @@ export type QueueRef = { url: string } | { name: string };
 /** SQS's rule for queue names: 1-80 letters, digits, hyphens or underscores, `.fifo` for a FIFO queue. */
 export const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}(?:\.fifo)?$/;
 
+/** A queue URL as settings give it (https://sqs.<region>.amazonaws.com/<account>/<name>, or an emulator's). */
+export const QUEUE_URL = /^https?:\/\/[^\s/]+\/\S+$/;
+
 /** The queue's name: as given, or the last segment of its URL. */
 export function queueNameOf(queue: QueueRef): string {
   if ('name' in queue) return queue.name;

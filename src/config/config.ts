@@ -15,7 +15,7 @@ import { CLAMD_VARIABLES, clamdSettings, type ClamdSettings } from './clamd.ts';
 import type { Env } from './env-file.ts';
 import { LOG_VARIABLES, logSettings, type LogSettings } from './log.ts';
 import { HEALTH_VARIABLES, METRICS_VARIABLES, metricsSettings, type MetricsSettings } from './metrics.ts';
-import { INBOUND_QUEUE_VARIABLES, inboundQueue, QUEUE_VARIABLES, queueSettings, type QueueSettings } from './queues.ts';
+import { INBOUND_QUEUE_VARIABLES, inboundQueue, QUEUE_VARIABLES, queueRefOf, queueSettings, type QueueSettings } from './queues.ts';
 import { RESULT_VARIABLES, resultBus } from './results.ts';
 import {
   QUARANTINE_VARIABLES,
@@ -73,32 +73,54 @@ export const VARIABLES: readonly string[] = Object.keys(WORKER_VARIABLES);
 
 type WorkerVariables = Parsed<typeof WORKER_VARIABLES>;
 
-/** A sources file as read: its path (for messages) and its parsed document. */
+/** A sources document as read: where it came from (for messages) and its parsed document. */
 export interface SourcesFile {
-  path: string;
+  /** The variable that gave it: SOURCES_FILE or SOURCES. */
+  variable: 'SOURCES_FILE' | 'SOURCES';
+  /** For messages: the file's path, or "SOURCES". */
+  origin: string;
   document: unknown;
 }
 
+/** The variable that gives the sources document, if any (both set is refused). */
+function sourcesVariable(v: { SOURCES_FILE: string | undefined; SOURCES: string | undefined }): 'SOURCES_FILE' | 'SOURCES' | undefined {
+  if (v.SOURCES_FILE !== undefined && v.SOURCES !== undefined)
+    throw new ConfigError('SOURCES', 'and SOURCES_FILE are both set: set one of them');
+  return v.SOURCES_FILE !== undefined ? 'SOURCES_FILE' : v.SOURCES !== undefined ? 'SOURCES' : undefined;
+}
+
 /**
- * The sources: a sources file's (with no single-bucket variable beside it), or
- * the one the single-bucket variables describe. A bad file is a ConfigError on
- * SOURCES_FILE naming the entry and the field.
+ * The sources: a sources document's (with no single-bucket variable beside it), or
+ * the one the single-bucket variables describe. A bad document is a ConfigError on
+ * SOURCES_FILE (or SOURCES) naming the entry and the field.
  */
 function sourcesOf(v: WorkerVariables, file: SourcesFile | undefined): Source[] {
-  if (v.SOURCES_FILE === undefined) return [singleSource(v)];
+  const variable = sourcesVariable(v);
+  if (variable === undefined) return [singleSource(v)];
   const beside = SINGLE_SOURCE_VARIABLES.find((name) => v[name]);
   if (beside) {
     throw new ConfigError(
-      'SOURCES_FILE',
-      `cannot be combined with ${beside}: the sources file names every bucket and its queues (unset ${beside}, or set it empty)`,
+      variable,
+      `cannot be combined with ${beside}: the sources document names every bucket and its queues (unset ${beside}, or set it empty)`,
     );
   }
-  if (file === undefined || file.path !== v.SOURCES_FILE) throw new ConfigError('SOURCES_FILE', 'was not read (readConfig reads it)');
+  const document = file?.variable === variable ? file.document : variable === 'SOURCES' ? inlineDocument(v.SOURCES ?? '') : undefined;
+  if (document === undefined) throw new ConfigError('SOURCES_FILE', 'was not read (readConfig reads it)');
   try {
-    return parseSources(file.document, { statusTag: statusTag(v), defaultStatusTag: defaultStatusTag(statusTagStyle(v)) });
+    return parseSources(document, { statusTag: statusTag(v), defaultStatusTag: defaultStatusTag(statusTagStyle(v)) });
   } catch (error) {
-    if (error instanceof SourcesError) throw new ConfigError('SOURCES_FILE', `${file.path}: ${error.message}`);
+    if (error instanceof SourcesError)
+      throw new ConfigError(variable, variable === 'SOURCES' ? error.message : `${file?.origin}: ${error.message}`);
     throw error;
+  }
+}
+
+/** SOURCES: the sources document as JSON text. */
+function inlineDocument(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError('SOURCES', `is not valid JSON: ${(error as Error).message.split('\n')[0]}`);
   }
 }
 
@@ -159,7 +181,7 @@ export async function readConfig(env: Env): Promise<Config> {
   const path = env['SOURCES_FILE']?.trim();
   if (!path) return loadConfig(env);
   try {
-    return loadConfig(env, { path, document: await readSourcesDocument(path) });
+    return loadConfig(env, { variable: 'SOURCES_FILE', origin: path, document: await readSourcesDocument(path) });
   } catch (error) {
     if (error instanceof SourcesError) throw new ConfigError('SOURCES_FILE', error.message);
     throw error;
@@ -181,6 +203,25 @@ export interface CommandSettings {
   /** QUARANTINE_BUCKET_NAME and QUARANTINE_PREFIX. */
   quarantine(): Location;
   inboundQueue(): QueueRef;
+  /** RESCAN_QUEUE; undefined when it is not set. */
+  rescanQueue(): QueueRef | undefined;
+  /** SCAN_STATUS_TAG (and STATUS_TAG_STYLE's default): the tag key, or undefined when tagging is off. */
+  statusTag(): string | undefined;
+  /** CONCURRENCY, RECEIVE_AHEAD and the rest of the tuning section. */
+  tuning(): TuningSettings;
+  /**
+   * The sources: SOURCES_FILE read and checked, or SOURCES, the same document
+   * inline; a bad one is a ConfigError naming the variable, the entry and the
+   * field. undefined when neither is set, and the single-bucket variables
+   * describe the one source.
+   */
+  sources(): Promise<CommandSources | undefined>;
+}
+
+export interface CommandSources {
+  /** Where they came from, for messages: `SOURCES_FILE (/etc/bucketscan/sources.yaml)` or `SOURCES`. */
+  origin: string;
+  sources: Source[];
 }
 
 /** A getter that runs `read` once and then answers (or throws) the same. */
@@ -209,5 +250,23 @@ export function commandSettings(env: Env): CommandSettings {
     unprocessed: once(() => unprocessedLocation(parseVariables(env, UNPROCESSED_VARIABLES))),
     quarantine: once(() => quarantineLocation(parseVariables(env, QUARANTINE_VARIABLES))),
     inboundQueue: once(() => inboundQueue(parseVariables(env, INBOUND_QUEUE_VARIABLES))),
+    rescanQueue: once(() => queueRefOf(parseVariables(env, { RESCAN_QUEUE: QUEUE_VARIABLES.RESCAN_QUEUE }).RESCAN_QUEUE)),
+    statusTag: once(() => statusTag(parseVariables(env, STATUS_TAG_VARIABLES))),
+    tuning: once(() => tuningSettings(parseVariables(env, TUNING_VARIABLES))),
+    sources: once(async () => {
+      const v = parseVariables(env, SOURCES_VARIABLES);
+      const variable = sourcesVariable(v);
+      if (variable === undefined) return undefined;
+      const tags = parseVariables(env, STATUS_TAG_VARIABLES);
+      const defaults = { statusTag: statusTag(tags), defaultStatusTag: defaultStatusTag(statusTagStyle(tags)) };
+      try {
+        const document = variable === 'SOURCES_FILE' ? await readSourcesDocument(v.SOURCES_FILE ?? '') : inlineDocument(v.SOURCES ?? '');
+        const origin = variable === 'SOURCES_FILE' ? `SOURCES_FILE (${v.SOURCES_FILE})` : 'SOURCES';
+        return { origin, sources: parseSources(document, defaults) };
+      } catch (error) {
+        if (error instanceof SourcesError) throw new ConfigError(variable, error.message);
+        throw error;
+      }
+    }),
   };
 }

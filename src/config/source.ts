@@ -32,7 +32,12 @@ export const UNPROCESSED_VARIABLES = { UNPROCESSED_BUCKET_NAME: bucketName, UNPR
 export const QUARANTINE_VARIABLES = { QUARANTINE_BUCKET_NAME: bucketName, QUARANTINE_PREFIX: prefix };
 
 /** SOURCES_FILE: a JSON or YAML file that lists every source (docs/sources.md). */
-export const SOURCES_VARIABLES = { SOURCES_FILE: optionalText };
+/**
+ * SOURCES_FILE: the sources file (JSON or YAML, src/config/sources.ts); SOURCES:
+ * the same document inline as JSON, as a deployment gives it (an ECS task cannot
+ * hand its read-only, non-root worker a file). Unset: the single-bucket variables.
+ */
+export const SOURCES_VARIABLES = { SOURCES_FILE: optionalText, SOURCES: optionalText };
 
 export const STATUS_TAG_VARIABLES = {
   // Unset: the style's default key; set but empty: no tagging (told apart in statusTag).

@@ -16,6 +16,9 @@ import { KEY_LAYOUTS } from '../events/key.ts';
 import type { Source } from '../pipeline/deps.ts';
 import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
 import { QUEUE_URL, queueRefOf } from './queues.ts';
+import { checkAreas as checkSourceAreas, SourcesError } from './source-areas.ts';
+
+export { SourcesError };
 
 export { findSource } from '../events/record.ts';
 export { KEY_LAYOUTS, type KeyLayout } from '../events/key.ts';
@@ -30,14 +33,6 @@ export interface SourceDefaults {
 }
 
 const DEFAULTS: SourceDefaults = { statusTag: DEFAULT_STATUS_TAG, defaultStatusTag: DEFAULT_STATUS_TAG };
-
-/** A sources file that cannot be used; the message names the entry and the field. */
-export class SourcesError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SourcesError';
-  }
-}
 
 /** "incoming" and "incoming/" are the same folder; S3 keys never start with a slash. */
 export function normalisePrefix(value: string | undefined): string {
@@ -100,15 +95,6 @@ function labelOf(index: number, entry: unknown): string {
   return typeof name === 'string' && name.length <= 63 ? `sources[${index}] (bucket ${JSON.stringify(name)})` : `sources[${index}]`;
 }
 
-function where(location: string, bucketName: string, folder: string): string {
-  return `${location} s3://${bucketName}/${folder}`;
-}
-
-/** Two folders of one bucket overlap when one contains the other ('' contains everything). */
-function overlaps(a: string, b: string): boolean {
-  return a.startsWith(b) || b.startsWith(a);
-}
-
 /**
  * Validates a parsed sources document. Throws SourcesError whose message names
  * the entry and the field: `sources[1] (bucket "b").quarantineBucket: is required`.
@@ -151,35 +137,17 @@ export function parseSources(document: unknown, defaults: SourceDefaults = DEFAU
   return sources;
 }
 
-/**
- * Scanned areas must not overlap (every key belongs to at most one source), and
- * no quarantine area may overlap a scanned one: a quarantined file would be
- * scanned again, and a report would land where uploads are judged.
- */
+/** The area rule (src/config/source-areas.ts, shared with deploy/) on parsed sources. */
 export function checkAreas(sources: readonly Source[]): void {
-  for (const [i, source] of sources.entries()) {
-    for (const other of sources.slice(0, i)) {
-      if (source.bucket !== other.bucket) continue;
-      if (source.prefix === other.prefix) {
-        throw new SourcesError(
-          `${source.label}.bucket: ${where('', source.bucket, source.prefix).trim()} is already scanned by ${other.label}`,
-        );
-      }
-      if (overlaps(source.prefix, other.prefix)) {
-        throw new SourcesError(
-          `${source.label}.prefix: ${JSON.stringify(source.prefix)} overlaps ${other.label}'s prefix ${JSON.stringify(other.prefix)} in the same bucket`,
-        );
-      }
-    }
-  }
-  for (const source of sources) {
-    for (const scanned of sources) {
-      if (source.quarantine.bucket !== scanned.bucket || !overlaps(source.quarantine.prefix, scanned.prefix)) continue;
-      const quarantine = where('the quarantine area', source.quarantine.bucket, source.quarantine.prefix);
-      const area = where(`the area ${scanned === source ? 'it' : scanned.label} scans,`, scanned.bucket, scanned.prefix);
-      throw new SourcesError(`${source.label}.quarantinePrefix: ${quarantine} overlaps ${area}`);
-    }
-  }
+  checkSourceAreas(
+    sources.map((source) => ({
+      label: source.label,
+      bucket: source.bucket,
+      prefix: source.prefix,
+      quarantineBucket: source.quarantine.bucket,
+      quarantinePrefix: source.quarantine.prefix,
+    })),
+  );
 }
 
 /**

@@ -37,7 +37,20 @@ export interface WorkerEnvironmentSettings {
   metricsNamespace?: string;
   maxDefinitionsAgeHours?: number;
   staleDefinitions?: 'warn' | 'pause';
+  /** SOURCES: the sources document as JSON text (several buckets, issue 14); absent: the single-bucket variables alone. */
+  sources?: string;
+  /** RESCAN_QUEUE: the queue `bucketscan rescan` fills, which the worker reads with the capacity uploads leave free. */
+  rescanQueueUrl?: string;
+  /** RESULT_EVENT_BUS: the EventBridge bus (name or ARN) that gets one result event per verdict. */
+  resultEventBus?: string;
 }
+
+/**
+ * Variables written only when their setting is given: those of several sources,
+ * the backfill lane and result events (issue 14), which the worker reads once its
+ * side of that issue is in.
+ */
+export const OPTIONAL_WORKER_ENVIRONMENT_VARIABLES = ['SOURCES', 'RESCAN_QUEUE', 'RESULT_EVENT_BUS'] as const;
 
 /** The variables the builder writes, each one that config.ts reads. */
 export const WORKER_ENVIRONMENT_VARIABLES = [
@@ -81,7 +94,7 @@ export function receiveAheadFor(concurrency: number, receiveAhead: number | unde
 export function workerEnvironment(
   settings: WorkerEnvironmentSettings,
   format: (value: number) => string = String,
-): Record<WorkerVariable, string> {
+): Record<WorkerVariable, string> & Partial<Record<(typeof OPTIONAL_WORKER_ENVIRONMENT_VARIABLES)[number], string>> {
   const concurrency = settings.concurrency ?? DEFAULTS.concurrency;
   const optional = (value: string | undefined, fallback: string) => (value === undefined ? fallback : value);
   return {
@@ -110,5 +123,8 @@ export function workerEnvironment(
     METRICS_NAMESPACE: optional(settings.metricsNamespace, DEFAULTS.metricsNamespace),
     MAX_DEFINITIONS_AGE: format(settings.maxDefinitionsAgeHours ?? DEFAULTS.maxDefinitionsAgeHours),
     STALE_DEFINITIONS: settings.staleDefinitions ?? DEFAULTS.staleDefinitions,
+    ...(settings.sources === undefined ? {} : { SOURCES: settings.sources }),
+    ...(settings.rescanQueueUrl === undefined ? {} : { RESCAN_QUEUE: settings.rescanQueueUrl }),
+    ...(settings.resultEventBus === undefined ? {} : { RESULT_EVENT_BUS: settings.resultEventBus }),
   };
 }

@@ -42,6 +42,12 @@ export const MAX_BUCKET_POLICY_BYTES = 20 * 1024;
 export interface BucketPolicyOptions {
   /** The unprocessed bucket. */
   bucket: string;
+  /**
+   * The folders covered ('' or ending in '/'): the scanned areas, and any quarantine
+   * area, in the bucket. Default [''], the whole bucket. Objects elsewhere in it are
+   * never scanned, so a deny there would lock them out for good.
+   */
+  prefixes?: readonly string[];
   /** The worker's role (its ECS task role): reads everything, alone writes the status tag. */
   scannerRoleArn: string;
   /** Roles or users that may read objects whatever their status (e.g. an incident-response role). */
@@ -57,7 +63,8 @@ export interface PolicyStatement {
   Effect: 'Deny';
   Principal: '*';
   Action: string[];
-  Resource: string;
+  /** One ARN, or several (a bucket's folders). */
+  Resource: string | string[];
   Condition: Record<string, unknown>;
 }
 
@@ -153,10 +160,17 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
     if (reader.arn !== scanner.arn && !readers.includes(reader.arn)) readers.push(reader.arn);
   }
 
+  const prefixes = [...new Set(options.prefixes ?? [''])];
+  if (prefixes.length === 0) throw new PolicyInputError('bucket', `no folder of bucket ${options.bucket} to cover`);
+  const wild = prefixes.find((prefix) => /[*?]/.test(prefix));
+  if (wild !== undefined) {
+    throw new PolicyInputError('bucket', `folder ${JSON.stringify(wild)} holds * or ?, which a policy's Resource would read as wildcards`);
+  }
+  const objects = prefixes.map((prefix) => `arn:${partition}:s3:::${options.bucket}/${prefix}*`);
   const document: PolicyDocument = {
     Version: '2012-10-17',
     Statement: policyStatements({
-      objectsArn: `arn:${partition}:s3:::${options.bucket}/*`,
+      objectsArn: objects.length === 1 ? objects[0]! : objects,
       scannerArn: scanner.arn,
       readerArns: readers,
       tagKey,
@@ -173,8 +187,8 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
 }
 
 export interface StatementsInput {
-  /** The objects covered, e.g. arn:aws:s3:::bucket/* (or a prefix's). */
-  objectsArn: string;
+  /** The objects covered, e.g. arn:aws:s3:::bucket/* (or a prefix's, or several prefixes'). */
+  objectsArn: string | string[];
   scannerArn: string;
   readerArns: readonly string[];
   tagKey: string;

@@ -1,7 +1,7 @@
 /**
- * The pure parts of `bucketscan rescan`'s command line: --since, --rate and the
- * listing prefix (the s3:// URL is read by src/aws/s3-url.ts, as `scan` reads
- * its own). Each returns a reason instead of throwing, so the command turns it
+ * The pure parts of `bucketscan rescan`'s command line: --since, --rate, and the
+ * scanned area a URL lies in (the s3:// URL is read by src/aws/s3-url.ts, as
+ * `scan` reads its own). Each returns a reason instead of throwing, so the command turns it
  * into its one-line usage error.
  */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -68,18 +68,82 @@ export function parseRate(text: string): Parsed<number> {
   return { ok: true, value: Number(value) };
 }
 
+/** One source's scanned area, as rescan sees it (src/config/sources.ts's Source has these fields). */
+export interface ScannedArea {
+  /** How messages name it: `sources[2] (bucket "uploads")`, or UNPROCESSED_BUCKET_NAME. */
+  label: string;
+  bucket: string;
+  /** '' or ending in '/'. */
+  prefix: string;
+  /** Its quarantine area ('' bucket: none, when QUARANTINE_BUCKET_NAME is not set for a command). */
+  quarantine: { bucket: string; prefix: string };
+}
+
+/** Where the areas come from: a sources file (`SOURCES_FILE (<path>)`, or `SOURCES`), or the single-bucket variables. */
+export type AreasOrigin = { file: string } | { file?: undefined };
+
+export interface ResolvedArea<A extends ScannedArea> {
+  area: A;
+  /** What to list: the URL's prefix, narrowed to the area's when wider. */
+  prefix: string;
+  /** Quarantine areas inside the listing, never rescanned. */
+  quarantinePrefixes: string[];
+}
+
+const overlaps = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+
+/** The quarantine area `prefix` of `bucket` is in, if any: never rescanned. */
+export function quarantineProblem(areas: readonly ScannedArea[], origin: AreasOrigin, bucket: string, prefix: string): string | undefined {
+  for (const area of areas) {
+    if (area.quarantine.bucket !== bucket || !prefix.startsWith(area.quarantine.prefix)) continue;
+    const named =
+      origin.file === undefined ? `(QUARANTINE_BUCKET_NAME${area.quarantine.prefix ? ', QUARANTINE_PREFIX' : ''})` : `of ${area.label}`;
+    return `s3://${bucket}/${area.quarantine.prefix} is the quarantine area ${named}: it is never rescanned`;
+  }
+  return undefined;
+}
+
 /**
- * What to list: the URL's prefix narrowed to UNPROCESSED_PREFIX when it is wider
- * (nothing outside that prefix can be valid), or a reason when the two do not
- * overlap at all (the worker would reject every key).
+ * The one scanned area s3://bucket/prefix lies in (or contains), and what to list
+ * there; or why there is none: the quarantine, a bucket no source names, a prefix
+ * outside every area, or one spanning several (rescan each on its own).
  */
-export function listingPrefix(urlPrefix: string, unprocessedPrefix: string): Parsed<string> {
-  if (urlPrefix.startsWith(unprocessedPrefix)) return { ok: true, value: urlPrefix };
-  if (unprocessedPrefix.startsWith(urlPrefix)) return { ok: true, value: unprocessedPrefix };
-  return {
-    ok: false,
-    reason: `prefix ${JSON.stringify(urlPrefix)} is outside UNPROCESSED_PREFIX ${JSON.stringify(unprocessedPrefix)}: the worker would reject every key under it`,
-  };
+export function resolveArea<A extends ScannedArea>(
+  areas: readonly A[],
+  origin: AreasOrigin,
+  bucket: string,
+  prefix: string,
+): Parsed<ResolvedArea<A>> {
+  const quarantined = quarantineProblem(areas, origin, bucket, prefix);
+  if (quarantined) return { ok: false, reason: quarantined };
+  const inBucket = areas.filter((area) => area.bucket === bucket);
+  if (inBucket.length === 0) {
+    const reason =
+      origin.file === undefined
+        ? `bucket "${bucket}" is not the unprocessed bucket "${areas[0]?.bucket ?? ''}" (UNPROCESSED_BUCKET_NAME): the worker would reject its events`
+        : `bucket "${bucket}" is in no source of ${origin.file}: the worker would reject its events`;
+    return { ok: false, reason };
+  }
+  const matching = inBucket.filter((area) => overlaps(prefix, area.prefix));
+  if (matching.length === 0) {
+    const reason =
+      origin.file === undefined
+        ? `prefix ${JSON.stringify(prefix)} is outside UNPROCESSED_PREFIX ${JSON.stringify(inBucket[0]!.prefix)}: the worker would reject every key under it`
+        : `prefix ${JSON.stringify(prefix)} is outside every source of bucket "${bucket}" (${inBucket.map((a) => `${a.label}: ${JSON.stringify(a.prefix)}`).join(', ')}): the worker would reject every key under it`;
+    return { ok: false, reason };
+  }
+  if (matching.length > 1) {
+    return {
+      ok: false,
+      reason: `s3://${bucket}/${prefix} spans ${matching.length} sources (${matching.map((a) => a.label).join(', ')}): rescan each on its own, e.g. s3://${bucket}/${matching[0]!.prefix}`,
+    };
+  }
+  const area = matching[0]!;
+  const listed = prefix.startsWith(area.prefix) ? prefix : area.prefix;
+  const quarantinePrefixes = areas
+    .filter((other) => other.quarantine.bucket === bucket && overlaps(other.quarantine.prefix, listed))
+    .map((other) => other.quarantine.prefix);
+  return { ok: true, value: { area, prefix: listed, quarantinePrefixes } };
 }
 
 /** A word the shell passes through unchanged, for the printed resume command. */

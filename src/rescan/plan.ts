@@ -3,17 +3,30 @@
  * the worker's own reason), or leave it out as older than --since. Pure: the
  * listing and the queue are the command's business.
  */
-import { checkRecord } from '../events/record.ts';
+import { checkRecord, type RecordRules } from '../events/record.ts';
 import type { ListedObject } from '../aws/listing.ts';
 import { buildEventDocument, buildObjectCreatedRecord, writeEventName } from '../events/s3-event.ts';
 import { unquoteETag } from '../events/text.ts';
 
-export interface RescanRules {
-  /** UNPROCESSED_BUCKET_NAME and UNPROCESSED_PREFIX: the worker's own rules. */
+/** The key rules of one source: its folder and key layout, and its name for the counts. */
+export type KeyRules = Pick<RecordRules, 'prefix' | 'keyLayout'> & { source?: string };
+
+export type SourceOf = (key: string) => { ok: true; rules: KeyRules } | { ok: false; reason: string };
+
+export interface RescanRules extends KeyRules {
+  /**
+   * The bucket, and the rules of the one source the listing is in: the worker's own
+   * rules (UNPROCESSED_BUCKET_NAME and UNPROCESSED_PREFIX, or a SOURCES_FILE entry).
+   */
   bucket: string;
-  prefix: string;
-  /** The quarantine area when it shares the bucket (QUARANTINE_PREFIX); never rescanned. */
-  quarantinePrefix?: string;
+  /**
+   * When the listed keys may belong to several sources of the bucket (an inventory
+   * report): the rules of the source each key is in, or why the worker would find
+   * none (src/config/sources.ts's findSource). Wins over prefix and keyLayout.
+   */
+  sourceOf?: SourceOf;
+  /** Quarantine areas in this bucket (QUARANTINE_PREFIX, or sources' quarantinePrefix): never rescanned. */
+  quarantinePrefixes?: readonly string[];
   since?: Date;
   /** awsRegion of the events: the bucket's region. */
   region: string;
@@ -27,14 +40,21 @@ export interface RescanRules {
 export const RESCAN_CONFIGURATION_ID = 'bucketscan-rescan';
 
 export type Decision =
-  | { kind: 'queue'; key: string; body: string }
+  | { kind: 'queue'; key: string; body: string; source: string | undefined }
   | { kind: 'skip'; key: string; reason: string }
   | { kind: 'older'; key: string };
 
 export function decide(object: ListedObject, rules: RescanRules, sequencer: () => string): Decision {
   const { key } = object;
-  if (rules.quarantinePrefix !== undefined && key.startsWith(rules.quarantinePrefix)) {
-    return { kind: 'skip', key, reason: 'object is in the quarantine area (QUARANTINE_PREFIX): never rescanned' };
+  if (object.problem !== undefined) return { kind: 'skip', key, reason: object.problem };
+  if (rules.quarantinePrefixes?.some((prefix) => key.startsWith(prefix))) {
+    return { kind: 'skip', key, reason: 'object is in a quarantine area: never rescanned' };
+  }
+  let keyRules: KeyRules = rules;
+  if (rules.sourceOf) {
+    const source = rules.sourceOf(key);
+    if (!source.ok) return { kind: 'skip', key, reason: source.reason };
+    keyRules = source.rules;
   }
   if (rules.since && object.lastModified.getTime() < rules.since.getTime()) return { kind: 'older', key };
   const eTag = unquoteETag(object.eTag) ?? '';
@@ -56,7 +76,7 @@ export function decide(object: ListedObject, rules: RescanRules, sequencer: () =
     principalId: 'bucketscan-rescan',
   });
   // Exactly the worker's check on exactly the record it will receive.
-  const check = checkRecord(record, { bucket: rules.bucket, prefix: rules.prefix });
+  const check = checkRecord(record, { bucket: rules.bucket, prefix: keyRules.prefix, keyLayout: keyRules.keyLayout ?? 'submission' });
   if (!check.ok) return { kind: 'skip', key, reason: check.reason };
-  return { kind: 'queue', key, body: JSON.stringify(buildEventDocument([record])) };
+  return { kind: 'queue', key, body: JSON.stringify(buildEventDocument([record])), source: keyRules.source };
 }

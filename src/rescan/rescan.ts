@@ -1,12 +1,13 @@
 /**
- * The rescan loop: list current objects in key order, decide each (plan.ts), and
- * queue the events in batches, under the rate, until the listing ends, a send
- * fails for good, or the run is interrupted. Whatever happens it knows the key
- * to resume after: every key up to it was queued, skipped or filtered out.
+ * The rescan loop: take the current objects a page at a time (a listing in key
+ * order, or an inventory report in its row order), decide each (plan.ts), and
+ * queue the events in batches, under the rate, until the objects end, a send
+ * fails for good, or the run is interrupted. Whatever happens it knows the
+ * position to resume after (a key, or an inventory row): everything up to it was
+ * queued, skipped or filtered out.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { listCurrentObjects } from '../aws/listing.ts';
+import type { ListingPage } from '../aws/listing.ts';
 import { sendMessageBatch, type BatchFailure } from '../aws/send-batch.ts';
 import { createSequencer } from '../events/s3-event.ts';
 import { realClock, type Clock } from '../shared/time.ts';
@@ -24,18 +25,30 @@ export interface RescanStats {
   skippedTotal: number;
   /** Objects last modified before --since. */
   older: number;
+  /** Bytes of the objects queued (with --dry-run: that would have been). */
+  bytes: number;
+  /** Events queued by source (KeyRules.source), for sources that name themselves. */
+  queuedBySource: Map<string, number>;
+  /** 0..1: how far through its objects the run is, when the source of objects can tell. */
+  fraction: number | undefined;
+}
+
+/** A page of objects, and how far through all of them it reaches (0..1) when that is known. */
+export type ObjectPage = ListingPage & { fraction?: number | undefined };
+
+/** Stats before the first object. */
+export function emptyStats(): RescanStats {
+  return { listed: 0, queued: 0, skipped: new Map(), skippedTotal: 0, older: 0, bytes: 0, queuedBySource: new Map(), fraction: undefined };
 }
 
 export interface RescanOptions {
-  s3: S3Client;
+  /** The objects: listCurrentObjects (src/aws/listing.ts) or readInventory (src/aws/inventory.ts), already after startAfter. */
+  pages: AsyncIterable<ObjectPage>;
   /** Absent with dryRun. */
   sqs?: SQSClient;
   queueUrl?: string;
-  bucket: string;
-  /** The prefix listed (already narrowed to UNPROCESSED_PREFIX). */
-  prefix: string;
+  /** The position the pages start after (--start-after), the resume point until something is finished. */
   startAfter?: string;
-  versioned: boolean;
   rules: RescanRules;
   dryRun: boolean;
   /** Messages per second; undefined: as fast as SQS takes them. */
@@ -64,6 +77,8 @@ export interface RescanResult {
 interface Pending {
   key: string;
   body: string;
+  size: number;
+  source: string | undefined;
   /** The last key listed before this one: where to resume if this one is not sent. */
   before: string | undefined;
 }
@@ -77,7 +92,7 @@ function isAbort(error: unknown): boolean {
 export async function rescan(options: RescanOptions): Promise<RescanResult> {
   const { signal } = options;
   const clock = options.clock ?? realClock;
-  const stats: RescanStats = { listed: 0, queued: 0, skipped: new Map(), skippedTotal: 0, older: 0 };
+  const stats = emptyStats();
   const batchSize = batchSizeFor(options.rate);
   const limiter = options.rate !== undefined && !options.dryRun ? new RateLimiter(options.rate, batchSize, clock) : undefined;
   const sequencer = createSequencer();
@@ -85,6 +100,10 @@ export async function rescan(options: RescanOptions): Promise<RescanResult> {
   let lastListed: string | undefined = options.startAfter;
   let resumeAfter: string | undefined = options.startAfter;
   const progress = () => options.onProgress?.(stats);
+  const counted = (item: Pending) => {
+    stats.bytes += item.size;
+    if (item.source !== undefined) stats.queuedBySource.set(item.source, (stats.queuedBySource.get(item.source) ?? 0) + 1);
+  };
 
   const flush = async (): Promise<RescanOutcome | undefined> => {
     if (batch.length === 0) return undefined;
@@ -100,6 +119,7 @@ export async function rescan(options: RescanOptions): Promise<RescanResult> {
         batch.map((item) => ({ body: item.body, attributes: RESCAN_ATTRIBUTES })),
       );
       stats.queued += outcome.sent.size;
+      for (const index of outcome.sent.keys()) counted(batch[index]!);
       if (outcome.failed.length > 0) {
         const first = outcome.failed[0]!;
         // Entries after the first failure may have gone out; resuming before it
@@ -112,6 +132,7 @@ export async function rescan(options: RescanOptions): Promise<RescanResult> {
       }
     } else {
       stats.queued += batch.length;
+      for (const item of batch) counted(item);
     }
     batch = [];
     resumeAfter = lastListed;
@@ -120,20 +141,13 @@ export async function rescan(options: RescanOptions): Promise<RescanResult> {
   };
 
   try {
-    const pages = listCurrentObjects(options.s3, {
-      bucket: options.bucket,
-      prefix: options.prefix,
-      ...(options.startAfter !== undefined ? { startAfter: options.startAfter } : {}),
-      versioned: options.versioned,
-      signal,
-    });
-    for await (const page of pages) {
+    for await (const page of options.pages) {
       for (const object of page.objects) {
         if (signal.aborted) throw new Interrupted();
         stats.listed += 1;
         const decision = decide(object, options.rules, sequencer);
         if (decision.kind === 'queue') {
-          batch.push({ key: decision.key, body: decision.body, before: lastListed });
+          batch.push({ key: decision.key, body: decision.body, size: object.size, source: decision.source, before: lastListed });
         } else if (decision.kind === 'skip') {
           stats.skippedTotal += 1;
           stats.skipped.set(decision.reason, (stats.skipped.get(decision.reason) ?? 0) + 1);
@@ -141,7 +155,7 @@ export async function rescan(options: RescanOptions): Promise<RescanResult> {
         } else {
           stats.older += 1;
         }
-        lastListed = object.key;
+        lastListed = object.position ?? object.key;
         if (batch.length === 0) resumeAfter = lastListed;
         if (batch.length >= batchSize) {
           const stop = await flush();
@@ -149,6 +163,7 @@ export async function rescan(options: RescanOptions): Promise<RescanResult> {
         }
         progress();
       }
+      if (page.fraction !== undefined) stats.fraction = page.fraction;
       progress();
     }
     const stop = await flush();

@@ -7,6 +7,18 @@ export function formatCount(n: number): string {
     .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
+/** 512 → "512 B", 1536 → "1.5 KiB", 13_207_024_435 → "12 GiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
 /** 4.2 s → "4.2s", 95 s → "1m 35s", 3 h 5 m → "3h 05m". */
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, ms) / 1000;

@@ -9,10 +9,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
-  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -24,6 +26,7 @@ import { checkRecord } from '../../src/events/record.ts';
 import { endpointEnv, runCli } from '../support/cli.ts';
 import { startMoto, type Moto } from '../support/moto.ts';
 import { expectFixture, startIamRecorder, type IamRecorder } from '../support/iam-recorder.ts';
+import { drainQueue } from '../support/queue.ts';
 import { waitFor } from '../support/wait.ts';
 
 const MAX_RECEIVES = 2;
@@ -72,25 +75,7 @@ after(async () => {
   await moto?.stop();
 });
 
-async function drain(url: string): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const response = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: url,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['All'],
-      }),
-    );
-    if (!response.Messages?.length) return messages;
-    for (const message of response.Messages) {
-      messages.push(message);
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: message.ReceiptHandle }));
-    }
-  }
-}
+const drain = (url: string): Promise<Message[]> => drainQueue(sqs, url);
 
 describe('rescan of a versioned bucket', () => {
   test('queues the current version of each object with its VersionId; deleted objects are left out', async () => {
@@ -191,6 +176,26 @@ describe('policy checks the bucket it is for', () => {
     const result = await runCli(['policy', '--bucket', 'unprocessed', '--scanner-role', role], env);
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stderr, '');
+  });
+
+  test('with SOURCES_FILE, each bucket is checked: the one unversioned bucket, and only it, gets the warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bucketscan-policy-'));
+    const sources = join(dir, 'sources.json');
+    writeFileSync(
+      sources,
+      JSON.stringify({
+        sources: [
+          { bucket: 'unprocessed', quarantineBucket: 'quarantine', quarantinePrefix: 'a/' },
+          { bucket: 'uploads-unversioned', quarantineBucket: 'quarantine', quarantinePrefix: 'b/' },
+        ],
+      }),
+    );
+    const result = await runCli(['policy', '--scanner-role', role], { ...env, SOURCES_FILE: sources });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(result.stdout) as object), ['unprocessed', 'uploads-unversioned']);
+    const lines = result.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0]!, /^policy: warning: bucket uploads-unversioned is not versioned/);
   });
 });
 

@@ -121,6 +121,18 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     }
     assert.equal(tagged?.untagged.requests.perFile['S3.GetObjectTagging'], undefined, 'no tag read for files uploaded without tags');
     assert.ok((tagged?.pretagged.requests.perFile['S3.GetObjectTagging'] ?? 0) >= 1, 'a GetObjectTagging per file uploaded with a tag');
+    // The backfill phase: a live upload's verdict with no backlog, behind one on the inbound queue, and beside one on RESCAN_QUEUE.
+    assert.deepEqual(
+      results.backfill?.runs.map((run) => [run.mode, run.timedOut]),
+      [
+        ['quiet', 0],
+        ['shared', 0],
+        ['lane', 0],
+      ],
+      'backfill: every live upload got its verdict in each run',
+    );
+    for (const run of results.backfill?.runs ?? []) finite(run.p99Ms, `backfill ${run.mode}: p99`);
+    assert.ok((results.backfill?.runs[1]?.backlog ?? 0) > 0, 'backfill: a backlog on the inbound queue');
     assert.ok(results.targets.length > 0);
     assert.ok(
       results.targets.every((target) => target.value !== null),
@@ -158,6 +170,7 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     assert.match(doc, /\| Large: worker \/ bare clamd \|/);
     assert.match(doc, /\| Requests, status tag on \(moto, versioned bucket\): billable per clean file, uploaded untagged/);
     assert.match(doc, /\| Worker CPU per clean 20 KiB file, status tag on \(ms\) \|/);
+    assert.match(doc, /\| Backfill: behind \d+ rescan events on the inbound queue, p99 \(ms\) \|/);
     // The four rows deploy/lib/cost.ts reads for docs/deploy.md's cost table.
     for (const label of Object.values(BENCHMARK_ROWS)) {
       assert.ok(
@@ -179,6 +192,7 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
       '`soak`',
       '`requests-tagged`',
       '`profile`',
+      '`backfill`',
     ]) {
       assert.ok(doc.includes(heading), `the report has "${heading}"`);
     }

@@ -1,9 +1,11 @@
 // `bucketscan policy` run as a user runs it. The document itself is checked in
 // test/unit/bucket-policy.test.ts; here: what the command prints, where the tag key
 // comes from, and its one-line errors. (No emulator here enforces bucket policies.)
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bucketPolicy } from '../../src/policy/bucket-policy.ts';
@@ -75,6 +77,68 @@ test('bad input: one line naming the option, exit 2, nothing printed', () => {
 test('--help says what it denies and how to apply it', () => {
   const result = policy(['--help']);
   assert.equal(result.status, 0);
-  assert.match(result.stdout, /^Usage: bucketscan policy --bucket <name> --scanner-role <arn>/);
+  assert.match(result.stdout, /^Usage: bucketscan policy \[--bucket <name>\] --scanner-role <arn>/);
   assert.match(result.stdout, /aws s3api put-bucket-policy --bucket B --policy file:\/\/policy\.json/);
+});
+
+describe('with SOURCES_FILE: one policy per bucket', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bucketscan-policy-'));
+  const sourcesFile = join(dir, 'sources.yaml');
+  writeFileSync(
+    sourcesFile,
+    [
+      'sources:',
+      '  - { bucket: shared, prefix: submissions/, quarantineBucket: shared, quarantinePrefix: held/ }',
+      '  - { bucket: shared, prefix: partners/, keyLayout: any, quarantineBucket: quarantine, quarantinePrefix: partners/ }',
+      '  - { bucket: whole, quarantineBucket: quarantine, quarantinePrefix: whole/ }',
+      '  - { bucket: untagged, quarantineBucket: quarantine, quarantinePrefix: untagged/, statusTag: false }',
+    ].join('\n'),
+  );
+  const withSources = { SOURCES_FILE: sourcesFile };
+
+  test('all buckets: an object keyed by bucket, each policy on its scanned folders and quarantine areas; an untagged bucket gets a note', () => {
+    const result = policy(['--scanner-role', SCANNER, '--reader', READER], withSources);
+    assert.equal(result.status, 0, result.stderr);
+    const documents = JSON.parse(result.stdout) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(documents), ['shared', 'whole']);
+    assert.deepEqual(
+      documents['shared'],
+      bucketPolicy({ bucket: 'shared', prefixes: ['submissions/', 'partners/', 'held/'], scannerRoleArn: SCANNER, readerArns: [READER] }),
+    );
+    assert.deepEqual(documents['whole'], bucketPolicy({ bucket: 'whole', scannerRoleArn: SCANNER, readerArns: [READER] }));
+    assert.match(
+      result.stdout,
+      /"arn:aws:s3:::shared\/submissions\/\*",\s*"arn:aws:s3:::shared\/partners\/\*",\s*"arn:aws:s3:::shared\/held\/\*"/,
+    );
+    assert.match(result.stderr, /^policy: note: no policy for bucket untagged: sources\[3\] \(bucket "untagged"\) writes no status tag/);
+  });
+
+  test('--bucket picks one: the plain document, ready for put-bucket-policy', () => {
+    const result = policy(['--bucket', 'shared', '--scanner-role', SCANNER, '--tag-key', 'av'], withSources);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr, '');
+    assert.deepEqual(
+      JSON.parse(result.stdout),
+      bucketPolicy({ bucket: 'shared', prefixes: ['submissions/', 'partners/', 'held/'], scannerRoleArn: SCANNER, tagKey: 'av' }),
+    );
+  });
+
+  test('refusals: one line, exit 2', () => {
+    assertOneLineError(
+      policy(['--bucket', 'nobody', '--scanner-role', SCANNER], withSources),
+      /^bucketscan: policy: --bucket: bucket "nobody" is in no source of SOURCES_FILE/,
+    );
+    assertOneLineError(
+      policy(['--bucket', 'untagged', '--scanner-role', SCANNER], withSources),
+      /^bucketscan: policy: --bucket: sources\[3\] \(bucket "untagged"\) writes no status tag/,
+    );
+    assertOneLineError(
+      policy(['--scanner-role', SCANNER], { ...withSources, SCAN_STATUS_TAG: '' }),
+      /^bucketscan: policy: no source writes the status tag/,
+    );
+    assertOneLineError(
+      policy(['--scanner-role', SCANNER], { SOURCES_FILE: join(dir, 'none.json') }),
+      /^bucketscan: configuration error: SOURCES_FILE: cannot read/,
+    );
+  });
 });

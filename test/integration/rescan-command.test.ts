@@ -5,13 +5,15 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DeleteMessageBatchCommand, PurgeQueueCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { PurgeQueueCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { listCurrentObjects } from '../../src/aws/listing.ts';
 import { parseMessageBody } from '../../src/events/message.ts';
 import { checkRecord } from '../../src/events/record.ts';
 import { startEmulator, type Emulator } from '../../src/local/emulator.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { rescan } from '../../src/rescan/rescan.ts';
 import { endpointEnv, oneLine, runCli, startCli } from '../support/cli.ts';
+import { drainQueue } from '../support/queue.ts';
 import { RESOURCES } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -47,28 +49,7 @@ async function put(key: string, body = `content of ${key}`): Promise<{ eTag: str
 }
 
 /** Everything on the inbound queue, received and deleted. */
-async function drainInbound(): Promise<Message[]> {
-  const messages: Message[] = [];
-  for (;;) {
-    const response = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: emulator.queueUrls.inbound,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        MessageAttributeNames: ['All'],
-      }),
-    );
-    const batch = response.Messages ?? [];
-    if (batch.length === 0) return messages;
-    messages.push(...batch);
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: emulator.queueUrls.inbound,
-        Entries: batch.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-      }),
-    );
-  }
-}
+const drainInbound = (): Promise<Message[]> => drainQueue(sqs, emulator.queueUrls.inbound);
 
 /** The records of the queued messages, each checked by the worker's own parser and checker. */
 function queuedTargets(messages: Message[]) {
@@ -297,12 +278,9 @@ test('a batch entry SQS refuses stops the run with the key to resume after; noth
     },
   } as unknown as SQSClient;
   const result = await rescan({
-    s3,
+    pages: listCurrentObjects(s3, { bucket: 'unprocessed', prefix: `${guid}/`, versioned: false }),
     sqs: refusing,
     queueUrl: 'unused',
-    bucket: 'unprocessed',
-    prefix: `${guid}/`,
-    versioned: false,
     rules: { ...rules, region: 'us-east-1' },
     dryRun: false,
     signal: new AbortController().signal,

@@ -175,3 +175,19 @@ test('tag keys: S3 rules', () => {
   // 128 characters, not bytes: a key of 128 two-byte letters is valid.
   assert.equal(tagKeyProblem('é'.repeat(128)), undefined);
 });
+
+test('folders: each statement covers exactly the folders given (a source bucket scanned only under prefixes), no more', () => {
+  const document = bucketPolicy({ bucket: 'shared', prefixes: ['submissions/', 'held/', 'submissions/'], scannerRoleArn: SCANNER });
+  for (const statement of document.Statement) {
+    assert.deepEqual(statement.Resource, ['arn:aws:s3:::shared/submissions/*', 'arn:aws:s3:::shared/held/*']);
+  }
+  assert.equal(
+    bucketPolicy({ bucket: 'shared', prefixes: ['in/'], scannerRoleArn: SCANNER }).Statement[0]!.Resource,
+    'arn:aws:s3:::shared/in/*',
+  );
+  assert.equal(bucketPolicy({ bucket: 'shared', scannerRoleArn: SCANNER }).Statement[0]!.Resource, 'arn:aws:s3:::shared/*');
+  assert.throws(
+    () => bucketPolicy({ bucket: 'shared', prefixes: ['odd*/'], scannerRoleArn: SCANNER }),
+    (error: unknown) => error instanceof PolicyInputError && /holds \* or \?/.test(error.message),
+  );
+});

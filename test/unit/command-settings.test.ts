@@ -41,3 +41,37 @@ test('each section reads only its own variables, and each once', () => {
   assert.equal(settings.unprocessed(), settings.unprocessed());
   assert.throws(() => settings.quarantine(), failsOn('QUARANTINE_BUCKET_NAME'));
 });
+
+test('RESCAN_QUEUE: a name or a URL, unset is undefined, anything else is refused naming it', () => {
+  assert.deepEqual(commandSettings({ RESCAN_QUEUE: 'bucketscan-rescan' }).rescanQueue(), { name: 'bucketscan-rescan' });
+  const url = 'https://sqs.eu-west-1.amazonaws.com/123456789012/bucketscan-rescan';
+  assert.deepEqual(commandSettings({ RESCAN_QUEUE: url }).rescanQueue(), { url });
+  assert.equal(commandSettings({}).rescanQueue(), undefined);
+  assert.equal(commandSettings({ RESCAN_QUEUE: ' ' }).rescanQueue(), undefined);
+  assert.throws(() => commandSettings({ RESCAN_QUEUE: 'two words' }).rescanQueue(), failsOn('RESCAN_QUEUE'));
+});
+
+test('SOURCES_FILE: unset is undefined; a file that cannot be used is a ConfigError naming it, in one line', async () => {
+  assert.equal(await commandSettings({}).sources(), undefined);
+  await assert.rejects(commandSettings({ SOURCES_FILE: '/nonexistent/sources.json' }).sources(), (error: unknown) => {
+    return failsOn('SOURCES_FILE')(error) && /cannot read "\/nonexistent\/sources\.json" \(ENOENT\)/.test((error as Error).message);
+  });
+});
+
+test('SOURCES: the same document inline; bad JSON or a bad entry names SOURCES; both set is refused', async () => {
+  const document = { sources: [{ bucket: 'uploads', quarantineBucket: 'quarantine', quarantinePrefix: 'uploads/' }] };
+  const inline = await commandSettings({ SOURCES: JSON.stringify(document) }).sources();
+  assert.equal(inline?.origin, 'SOURCES');
+  assert.deepEqual(
+    inline?.sources.map((s) => [s.bucket, s.quarantine.prefix]),
+    [['uploads', 'uploads/']],
+  );
+  await assert.rejects(
+    commandSettings({ SOURCES: '{' }).sources(),
+    (error: unknown) => failsOn('SOURCES')(error) && /not valid JSON/.test(String(error)),
+  );
+  await assert.rejects(commandSettings({ SOURCES: '{"sources":[{"bucket":"uploads"}]}' }).sources(), (error: unknown) => {
+    return failsOn('SOURCES')(error) && /sources\[0\] \(bucket "uploads"\)\.quarantineBucket: is required/.test(String(error));
+  });
+  await assert.rejects(commandSettings({ SOURCES: '{}', SOURCES_FILE: '/x.json' }).sources(), failsOn('SOURCES'));
+});

@@ -125,6 +125,18 @@ test('the key layout is enforced', () => {
   assert.match(rejected(checkRecord(record({ key: `x/${GUID}/a.txt` }), rules)), /not a submission GUID/);
 });
 
+test('keyLayout any takes every key under the prefix that S3 allows; the length and Unicode rules still hold', () => {
+  const any = { bucket: 'unprocessed', prefix: 'in/', keyLayout: 'any' as const };
+  const target = ok(checkRecord(record({ key: 'in/deep/er/my+file.txt' }), any));
+  assert.equal(target.key, 'in/deep/er/my file.txt');
+  assert.equal(target.filename, 'my file.txt');
+  assert.equal(target.submissionGuid, null);
+  assert.equal(ok(checkRecord(record({ key: 'in/loose.txt' }), any)).filename, 'loose.txt');
+  assert.match(rejected(checkRecord(record({ key: 'out/loose.txt' }), any)), /outside the unprocessed prefix "in\/"/);
+  // S3 allows control characters, and so does the any layout (every place a key is written escapes them).
+  assert.equal(ok(checkRecord(record({ key: 'in/line%0Abreak' }), any)).filename, 'line\nbreak');
+});
+
 test('the unprocessed prefix is required and stripped', () => {
   const prefixed = { bucket: 'unprocessed', prefix: 'incoming/' };
   const target = ok(checkRecord(record({ key: `incoming/${GUID}/a.txt` }), prefixed));

@@ -6,7 +6,7 @@ import { parseMessageBody } from '../../src/events/message.ts';
 import { checkRecord } from '../../src/events/record.ts';
 import { createSequencer } from '../../src/events/s3-event.ts';
 import { parseS3Url } from '../../src/aws/s3-url.ts';
-import { listingPrefix, parseRate, parseSince, shellQuote } from '../../src/rescan/options.ts';
+import { parseRate, parseSince, resolveArea, shellQuote, type ScannedArea } from '../../src/rescan/options.ts';
 import { decide, RESCAN_CONFIGURATION_ID, type RescanRules } from '../../src/rescan/plan.ts';
 import { batchSizeFor, RateLimiter } from '../../src/rescan/rate-limiter.ts';
 import type { Clock } from '../../src/shared/time.ts';
@@ -88,13 +88,73 @@ test('parseRate takes positive numbers (with an optional /s) and nothing else', 
   for (const bad of ['0', '-1', 'fast', '1e3', '', '100000']) assert.equal(parseRate(bad).ok, false, bad);
 });
 
-test('listingPrefix narrows to UNPROCESSED_PREFIX and refuses a prefix outside it', () => {
-  assert.deepEqual(listingPrefix('', 'incoming/'), { ok: true, value: 'incoming/' });
-  assert.deepEqual(listingPrefix('inc', 'incoming/'), { ok: true, value: 'incoming/' });
-  assert.deepEqual(listingPrefix('incoming/abc', 'incoming/'), { ok: true, value: 'incoming/abc' });
-  assert.deepEqual(listingPrefix('abc', ''), { ok: true, value: 'abc' });
-  const outside = listingPrefix('other/', 'incoming/');
-  assert.equal(outside.ok, false);
+describe('resolveArea: the one source a URL lies in', () => {
+  const env: ScannedArea[] = [
+    { label: 'UNPROCESSED_BUCKET_NAME', bucket: 'unprocessed', prefix: 'incoming/', quarantine: { bucket: 'quarantine', prefix: '' } },
+  ];
+  const prefixOf = (areas: ScannedArea[], origin: { file?: string }, bucket: string, prefix: string) => {
+    const resolved = resolveArea(areas, origin as { file: string }, bucket, prefix);
+    if (!resolved.ok) throw new Error(resolved.reason);
+    return resolved.value.prefix;
+  };
+  const reasonOf = (areas: ScannedArea[], origin: { file?: string }, bucket: string, prefix: string) => {
+    const resolved = resolveArea(areas, origin as { file: string }, bucket, prefix);
+    assert.equal(resolved.ok, false);
+    return resolved.ok ? '' : resolved.reason;
+  };
+
+  test('narrows to the source prefix and keeps a narrower one', () => {
+    assert.equal(prefixOf(env, {}, 'unprocessed', ''), 'incoming/');
+    assert.equal(prefixOf(env, {}, 'unprocessed', 'inc'), 'incoming/');
+    assert.equal(prefixOf(env, {}, 'unprocessed', 'incoming/abc'), 'incoming/abc');
+  });
+
+  test('the single-bucket variables keep their wording', () => {
+    assert.match(reasonOf(env, {}, 'unprocessed', 'other/'), /outside UNPROCESSED_PREFIX "incoming\/"/);
+    assert.match(
+      reasonOf(env, {}, 'elsewhere', ''),
+      /bucket "elsewhere" is not the unprocessed bucket "unprocessed" \(UNPROCESSED_BUCKET_NAME\)/,
+    );
+    assert.match(
+      reasonOf(env, {}, 'quarantine', 'x/'),
+      /^s3:\/\/quarantine\/ is the quarantine area \(QUARANTINE_BUCKET_NAME\): it is never rescanned$/,
+    );
+  });
+
+  const file: ScannedArea[] = [
+    { label: 'sources[0] (bucket "shared")', bucket: 'shared', prefix: 'a/', quarantine: { bucket: 'shared', prefix: 'bad/' } },
+    { label: 'sources[1] (bucket "shared")', bucket: 'shared', prefix: 'b/', quarantine: { bucket: 'q', prefix: 'b/' } },
+    { label: 'sources[2] (bucket "solo")', bucket: 'solo', prefix: '', quarantine: { bucket: 'q', prefix: 'solo/' } },
+  ];
+  const origin = { file: 'SOURCES_FILE (sources.json)' };
+
+  test('with a sources file: the source a URL is in; its quarantine areas in the bucket are skipped', () => {
+    const resolved = resolveArea(file, origin, 'shared', 'b/x');
+    assert.equal(resolved.ok, true);
+    if (resolved.ok) {
+      assert.equal(resolved.value.area.label, 'sources[1] (bucket "shared")');
+      assert.equal(resolved.value.prefix, 'b/x');
+    }
+    const whole = resolveArea(file, origin, 'solo', '');
+    assert.equal(whole.ok && whole.value.prefix, '');
+  });
+
+  test('with a sources file: a URL spanning sources, outside them, in no source, or in a quarantine area is refused', () => {
+    assert.match(
+      reasonOf(file, origin, 'shared', ''),
+      /^s3:\/\/shared\/ spans 2 sources \(sources\[0\].*, sources\[1\].*\): rescan each on its own, e\.g\. s3:\/\/shared\/a\/$/,
+    );
+    assert.match(
+      reasonOf(file, origin, 'shared', 'c/'),
+      /outside every source of bucket "shared" \(sources\[0\] \(bucket "shared"\): "a\/", sources\[1\] \(bucket "shared"\): "b\/"\)/,
+    );
+    assert.match(reasonOf(file, origin, 'nobody', ''), /bucket "nobody" is in no source of SOURCES_FILE \(sources\.json\)/);
+    assert.match(
+      reasonOf(file, origin, 'shared', 'bad/x'),
+      /^s3:\/\/shared\/bad\/ is the quarantine area of sources\[0\] \(bucket "shared"\)/,
+    );
+    assert.match(reasonOf(file, origin, 'q', 'solo/'), /quarantine area of sources\[2\]/);
+  });
 });
 
 test('shellQuote leaves plain words alone and quotes the rest so a shell reads them back', () => {
@@ -245,7 +305,7 @@ describe('decide (the event for one listed object)', () => {
     assert.equal(since.kind, 'older');
     const exact = decide(object(`${GUID}/a.txt`), { ...rules, since: lastModified }, createSequencer());
     assert.equal(exact.kind, 'queue', 'modified exactly at --since counts');
-    const quarantined = decide(object(`quarantine/${GUID}/a.txt`), { ...rules, quarantinePrefix: 'quarantine/' }, createSequencer());
+    const quarantined = decide(object(`quarantine/${GUID}/a.txt`), { ...rules, quarantinePrefixes: ['quarantine/'] }, createSequencer());
     assert.equal(quarantined.kind, 'skip');
     if (quarantined.kind === 'skip') assert.match(quarantined.reason, /quarantine area/);
   });

@@ -181,3 +181,26 @@ test('RESULT_EVENT_BUS: a bus name or ARN, EventBridge in its region; RESCAN_QUE
   assert.equal(loadConfig(single).queues.rescan, undefined);
   assert.throws(() => loadConfig({ ...single, RESCAN_QUEUE: 'a queue' }), /RESCAN_QUEUE: must be an SQS queue name/);
 });
+
+test('SOURCES: the same document inline, as a deployment gives the worker; bad JSON, a bad entry and both set name SOURCES', async () => {
+  const config = await readConfig({ ...base, SOURCES: JSON.stringify(two) });
+  assert.deepEqual(
+    config.sources.map((source) => [source.bucket, source.prefix, source.quarantine.prefix]),
+    [
+      ['uploads', 'in/', 'uploads/'],
+      ['imports', '', 'imports/'],
+    ],
+  );
+  await failsOn({ ...base, SOURCES: '{' }, 'SOURCES', /is not valid JSON/);
+  await failsOn(
+    { ...base, SOURCES: '{"sources":[{"bucket":"uploads"}]}' },
+    'SOURCES',
+    /sources\[0\] \(bucket "uploads"\)\.quarantineBucket: is required/,
+  );
+  await failsOn(
+    { ...base, SOURCES: JSON.stringify(two), SOURCES_FILE: file('also.json', two) },
+    'SOURCES',
+    /and SOURCES_FILE are both set/,
+  );
+  await failsOn({ ...single, SOURCES: JSON.stringify(two) }, 'SOURCES', /cannot be combined with UNPROCESSED_BUCKET_NAME/);
+});

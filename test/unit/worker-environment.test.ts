@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { loadConfig, VARIABLES } from '../../src/config/config.ts';
 import { MEGABYTE } from '../../src/config/variables.ts';
 import { DEFAULT_STATUS_TAG, DEFAULTS } from '../../src/config/defaults.ts';
-import { WORKER_ENVIRONMENT_VARIABLES, workerEnvironment } from '../../src/config/worker-environment.ts';
+import {
+  OPTIONAL_WORKER_ENVIRONMENT_VARIABLES,
+  WORKER_ENVIRONMENT_VARIABLES,
+  workerEnvironment,
+} from '../../src/config/worker-environment.ts';
 
 const required = {
   region: 'eu-west-1',
@@ -80,4 +84,18 @@ test('numbers go through the formatter (deploy/ keeps template tokens that way)'
   const env = workerEnvironment({ ...required, concurrency: 4 }, (n) => `<${n}>`);
   assert.equal(env.CONCURRENCY, '<4>');
   assert.equal(env.RECEIVE_AHEAD, '<4>', 'RECEIVE_AHEAD follows CONCURRENCY, as in the worker');
+});
+
+test('the settings of several sources, the backfill lane and result events are written only when given', () => {
+  const sources = JSON.stringify({ sources: [{ bucket: 'uploads', quarantineBucket: 'quarantine', quarantinePrefix: 'uploads/' }] });
+  const env = workerEnvironment({
+    ...required,
+    sources,
+    rescanQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/rescan',
+    resultEventBus: 'scan-results',
+  });
+  assert.equal(env.SOURCES, sources);
+  assert.equal(env.RESCAN_QUEUE, 'https://sqs.eu-west-1.amazonaws.com/123456789012/rescan');
+  assert.equal(env.RESULT_EVENT_BUS, 'scan-results');
+  for (const name of OPTIONAL_WORKER_ENVIRONMENT_VARIABLES) assert.equal(name in workerEnvironment(required), false, name);
 });

@@ -14,6 +14,7 @@ import {
   type Deployment,
   READER,
   REGION,
+  RESULT_BUS,
   SECURITY_TEAM,
   UPLOADS,
   VPC,
@@ -51,6 +52,8 @@ export function checksFor(d: Deployment): Check[] {
   const customerKey = d.parameters['MessageEncryption'] === 'customer-key';
   const failClosed = d.parameters['FailClosedReads'] === 'true';
   const wakeUp = d.parameters['WakeUp'] === 'function';
+  const eventBridgeBuckets = (d.parameters['EventBridgeBucketNames'] ?? '').split(',').filter((b) => b !== '');
+  const resultBus = d.parameters['ResultEventBus'] ?? '';
 
   const taskId = (type: string, prefix: string) => d.id(type, prefix);
   const role = (prefix: string) => `arn:aws:iam::${ACCOUNT}:role/${taskId('AWS::IAM::Role', prefix)}`;
@@ -434,6 +437,191 @@ export function checksFor(d: Deployment): Check[] {
       action: 'ecs:UpdateService',
       resource: service,
       expect: 'Allowed',
+    });
+  }
+
+  // ---- the rescan queue (RESCAN_QUEUE): the operators fill it, the worker reads it
+  const rescanQueue = queueArn('BucketScanQueuesRescan');
+  for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes']) {
+    add({
+      who: 'worker',
+      call: `SQS:${action.split(':')[1]} (rescan queue)`,
+      principal: worker,
+      action,
+      resource: rescanQueue,
+      expect: 'Allowed',
+      note: `${note} until the worker's RESCAN_QUEUE lane is in: it reads the rescan queue as it reads the inbound queue`,
+    });
+  }
+  for (const action of ['sqs:SendMessage', 'sqs:GetQueueAttributes']) {
+    add({
+      who: 'operator',
+      call: `SQS:${action === 'sqs:SendMessage' ? 'SendMessageBatch' : 'GetQueueAttributes'} (rescan queue)`,
+      principal: operator(d),
+      action,
+      resource: rescanQueue,
+      expect: 'Allowed',
+      note: 'bucketscan rescan with RESCAN_QUEUE set (the moto tests use --queue on their own queue)',
+    });
+  }
+  add({
+    who: 'worker',
+    call: 'SQS:SendMessage to the rescan queue',
+    principal: worker,
+    action: 'sqs:SendMessage',
+    resource: rescanQueue,
+    expect: 'Denied',
+    note: 'the worker only reads it',
+  });
+
+  // ---- several sources: the buckets announced through EventBridge (EventBridgeBucketNames)
+  for (const bucket of eventBridgeBuckets) {
+    const object = `arn:aws:s3:::${bucket}/${SAMPLE_KEY}`;
+    const inVpc = { 'aws:SourceVpc': VPC };
+    for (const action of ['s3:GetObjectVersion', 's3:GetObjectTagging', 's3:DeleteObjectVersion']) {
+      add({
+        who: 'worker',
+        call: `${action} (EventBridge source)`,
+        principal: worker,
+        action,
+        resource: object,
+        context: inVpc,
+        expect: 'Allowed',
+      });
+    }
+    add({
+      who: 'worker',
+      call: 'S3:PutObjectTagging with the status tag (EventBridge source)',
+      principal: worker,
+      action: 's3:PutObjectTagging',
+      resource: object,
+      context: { ...inVpc, 's3:RequestObjectTagKeys': ['bucketscan-status'] },
+      expect: 'Allowed',
+    });
+    add({
+      who: 'worker',
+      call: 'S3:ListBucket (EventBridge source)',
+      principal: worker,
+      action: 's3:ListBucket',
+      resource: `arn:aws:s3:::${bucket}`,
+      context: inVpc,
+      expect: 'Allowed',
+    });
+    add({
+      who: 'worker',
+      call: "S3:CopyObject into the source's quarantine area",
+      principal: worker,
+      action: 's3:PutObject',
+      resource: `arn:aws:s3:::${quarantine}/${quarantinePrefix}${bucket}/${SAMPLE_KEY}`,
+      context: inVpc,
+      expect: 'Allowed',
+    });
+    add({
+      who: 'operator',
+      call: 'S3:ListObjectVersions (rescan of an EventBridge source)',
+      principal: operator(d),
+      action: 's3:ListBucketVersions',
+      resource: `arn:aws:s3:::${bucket}`,
+      expect: 'Allowed',
+    });
+    const turnOn = { role: role('EventBridgeSourcesRole') };
+    for (const action of ['s3:GetBucketNotification', 's3:PutBucketNotification']) {
+      add({
+        who: 'EventBridge sources function',
+        call: `${action === 's3:GetBucketNotification' ? 'GetBucketNotificationConfiguration' : 'PutBucketNotificationConfiguration'}`,
+        principal: turnOn,
+        action,
+        resource: `arn:aws:s3:::${bucket}`,
+        expect: 'Allowed',
+      });
+    }
+  }
+  if (eventBridgeBuckets.length > 0) {
+    const rule = d.attribute(taskId('AWS::Events::Rule', 'EventBridgeSourcesRule'), 'Arn');
+    add({
+      who: 'EventBridge',
+      call: 'the EventBridge sources rule delivers to the inbound queue',
+      principal: { service: 'events.amazonaws.com' },
+      action: 'sqs:SendMessage',
+      resource: inbound,
+      context: { 'aws:SourceArn': rule },
+      expect: 'Allowed',
+    });
+    add({
+      who: 'EventBridge',
+      call: "another rule's events",
+      principal: { service: 'events.amazonaws.com' },
+      action: 'sqs:SendMessage',
+      resource: inbound,
+      context: { 'aws:SourceArn': `arn:aws:events:${REGION}:${ACCOUNT}:rule/someone-elses-rule` },
+      expect: 'Denied',
+    });
+    if (customerKey) {
+      add({
+        who: 'EventBridge',
+        call: 'an event to the inbound queue (customer key)',
+        principal: { service: 'events.amazonaws.com' },
+        action: 'kms:GenerateDataKey',
+        resource: d.attribute(taskId('AWS::KMS::Key', 'BucketScanMessageKey'), 'Arn'),
+        context: { 'aws:SourceAccount': ACCOUNT },
+        expect: 'Allowed',
+      });
+    }
+    add({
+      who: 'worker',
+      call: 'GetObjectVersion in a bucket no source names',
+      principal: worker,
+      action: 's3:GetObjectVersion',
+      resource: `arn:aws:s3:::someone-elses-bucket/${SAMPLE_KEY}`,
+      context: { 'aws:SourceVpc': VPC },
+      expect: 'Denied',
+    });
+    add({
+      who: 'worker',
+      call: 'PutObjectTagging without the status tag (EventBridge source)',
+      principal: worker,
+      action: 's3:PutObjectTagging',
+      resource: `arn:aws:s3:::${eventBridgeBuckets[0]}/${SAMPLE_KEY}`,
+      context: { 'aws:SourceVpc': VPC, 's3:RequestObjectTagKeys': ['team'] },
+      expect: 'Denied',
+    });
+    add({
+      who: 'EventBridge sources function',
+      call: 'PutBucketNotificationConfiguration on a bucket it was not given',
+      principal: { role: role('EventBridgeSourcesRole') },
+      action: 's3:PutBucketNotification',
+      resource: 'arn:aws:s3:::someone-elses-bucket',
+      expect: 'Denied',
+    });
+  }
+
+  // ---- result events (ResultEventBus): PutEvents on that bus and no other
+  if (resultBus) {
+    add({
+      who: 'worker',
+      call: 'EventBridge:PutEvents (a result event)',
+      principal: worker,
+      action: 'events:PutEvents',
+      resource: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/${RESULT_BUS}`,
+      expect: 'Allowed',
+      note: `${note} until the worker's side of issue 14 is in: one event per verdict`,
+    });
+    add({
+      who: 'worker',
+      call: 'EventBridge:PutEvents on another bus',
+      principal: worker,
+      action: 'events:PutEvents',
+      resource: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/default`,
+      expect: 'Denied',
+    });
+  } else {
+    add({
+      who: 'worker',
+      call: 'EventBridge:PutEvents without a result bus',
+      principal: worker,
+      action: 'events:PutEvents',
+      resource: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/default`,
+      expect: 'Denied',
     });
   }
 

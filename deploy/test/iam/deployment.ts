@@ -17,6 +17,9 @@ export const CLAMD_IMAGE = `${ACCOUNT}.dkr.ecr.${REGION}.amazonaws.com/team/buck
 export const BUCKET_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0f0e0d0c-0b0a-0908-0706-050403020100`;
 export const READER = `arn:aws:iam::${ACCOUNT}:role/auditor`;
 export const SECURITY_TEAM = `arn:aws:iam::${ACCOUNT}:role/security-team`;
+/** More buckets announced through EventBridge (EventBridgeBucketNames), and the result bus (ResultEventBus). */
+export const EVENTBRIDGE_BUCKETS = ['partner-drop', 'archive-intake'];
+export const RESULT_BUS = 'scan-results';
 
 export type Document = { Version?: string; Statement: Array<Record<string, unknown>> };
 

@@ -6,7 +6,20 @@
 import assert from 'node:assert/strict';
 import { anonymousPrincipal, runSimulation, type Simulation } from '@cloud-copilot/iam-simulate';
 import type { Check } from './checks.ts';
-import { ACCOUNT, BUCKET_KEY, CLAMD_IMAGE, type Deployment, READER, SECURITY_TEAM, UPLOADS, VPC, WORKER_IMAGE } from './deployment.ts';
+import {
+  ACCOUNT,
+  BUCKET_KEY,
+  CLAMD_IMAGE,
+  type Deployment,
+  EVENTBRIDGE_BUCKETS,
+  READER,
+  REGION,
+  RESULT_BUS,
+  SECURITY_TEAM,
+  UPLOADS,
+  VPC,
+  WORKER_IMAGE,
+} from './deployment.ts';
 
 const BASE = {
   VpcId: VPC,
@@ -30,6 +43,24 @@ export const CONFIGURATIONS: Record<string, Record<string, string>> = {
     FailClosedReaders: READER,
     KmsKeyArns: BUCKET_KEY,
     MessageEncryption: 'customer-key',
+  },
+  // Issue 14: several sources (the uploads bucket by S3 notification, two more
+  // through EventBridge) and result events, by bus name and by bus ARN.
+  'EventBridge sources, result bus, KMS': {
+    ...BASE,
+    FailClosedReads: 'true',
+    FailClosedReaders: READER,
+    KmsKeyArns: BUCKET_KEY,
+    MessageEncryption: 'customer-key',
+    EventBridgeBucketNames: EVENTBRIDGE_BUCKETS.join(','),
+    EventBridgeKeyLayout: 'any',
+    ResultEventBus: RESULT_BUS,
+  },
+  'EventBridge sources, result bus by ARN, no KMS': {
+    ...BASE,
+    FailClosedReads: 'false',
+    EventBridgeBucketNames: EVENTBRIDGE_BUCKETS.join(','),
+    ResultEventBus: `arn:aws:events:${REGION}:${ACCOUNT}:event-bus/${RESULT_BUS}`,
   },
 };
 

@@ -5,7 +5,7 @@
  * BUCKETSCAN_WRITE_DOCS=1 rewrites it.
  */
 import type { Check } from './checks.ts';
-import { type Deployment, UPLOADS } from './deployment.ts';
+import { type Deployment, EVENTBRIDGE_BUCKETS, RESULT_BUS, UPLOADS } from './deployment.ts';
 import type { Outcome } from './evaluate.ts';
 
 export const START =
@@ -23,12 +23,20 @@ function describe(resource: string, d: Deployment): string {
   const names: Array<[RegExp, string]> = [
     [new RegExp(`arn:aws:s3:::${UPLOADS}/[^ ]*`), 'uploads `<prefix>*`'],
     [new RegExp(`arn:aws:s3:::${UPLOADS}$`), 'uploads bucket'],
+    [new RegExp(`arn:aws:s3:::(${EVENTBRIDGE_BUCKETS.join('|')})/[^ ]*`), 'EventBridge source `$1` `*`'],
+    [new RegExp(`arn:aws:s3:::(${EVENTBRIDGE_BUCKETS.join('|')})$`), 'EventBridge source `$1`'],
+    [/arn:aws:s3:::someone-elses-bucket.*/, 'a bucket no source names'],
     [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanQuarantineBucket'))}/.*`), 'quarantine `<prefix>*`'],
     [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanMirrorBucket'))}/.*`), 'mirror `*`'],
     [new RegExp(`arn:aws:s3:::${d.ref(d.id('AWS::S3::Bucket', 'BucketScanMirrorBucket'))}$`), 'mirror bucket'],
     [/arn:aws:sqs:[^:]+:\d+:BucketScanQueuesInboundDeadLetters.*/, 'inbound dead-letter queue'],
     [/arn:aws:sqs:[^:]+:\d+:BucketScanQueuesInbound.*/, 'inbound queue'],
     [/arn:aws:sqs:[^:]+:\d+:BucketScanQueuesValidation.*/, 'validation queue'],
+    [/arn:aws:sqs:[^:]+:\d+:BucketScanQueuesRescan.*/, 'rescan queue'],
+    [new RegExp(`arn:aws:events:.*:event-bus/${RESULT_BUS}$`), 'the result bus'],
+    [/arn:aws:events:.*:event-bus\/(.*)$/, 'event bus `$1`'],
+    [/arn:aws:events:.*:rule\/EventBridgeSourcesRule.*/, 'the EventBridge sources rule'],
+    [/arn:aws:events:.*:rule\/(.*)$/, 'rule `$1`'],
     [/arn:aws:sns:.*VirusNotifications.*/, 'notification topic'],
     [/arn:aws:kms:.*key\/bucketscanmessagekey.*/, 'the stack’s customer key'],
     [/arn:aws:kms:.*/, 'a bucket key (`KmsKeyArns`)'],
