@@ -30,6 +30,9 @@ clamd:
 
 # SOURCES=<file>: scan the buckets of a sources file (docs/sources.md), e.g.
 # make run SOURCES=docs/examples/two-buckets.json
+# (make would export it, and the worker reads SOURCES as the sources document
+# itself, inline JSON: a deployment's setting. Here it is only the file's name.)
+unexport SOURCES
 run: deps clamd build
 	npm start --silent -- local $(if $(SOURCES),--sources $(SOURCES))
 

@@ -34,8 +34,8 @@ import type { BenchClamd } from './clamd.ts';
 import { benchKey, inParallel, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
 import { purge, startWorker, type Stack } from './phases.ts';
-import { round } from './proc.ts';
-import { percentile } from './results.ts';
+import { percentile, round } from './proc.ts';
+import type { BackfillResult, BackfillRun } from './results.ts';
 
 const { region, unprocessedBucket } = BENCH_RESOURCES;
 
@@ -56,37 +56,6 @@ const SIZES: Record<'full' | 'smoke', Sizes> = {
   full: { backlogObjects: 1000, repeats: 6, uploads: 30, gapMs: 200, verdictTimeoutMs: 600_000 },
   smoke: { backlogObjects: 40, repeats: 3, uploads: 3, gapMs: 50, verdictTimeoutMs: 120_000 },
 };
-
-export type BackfillMode = 'quiet' | 'shared' | 'lane';
-
-export interface BackfillRun {
-  mode: BackfillMode;
-  /** Rescan events queued before the worker started. */
-  backlog: number;
-  uploads: number;
-  /** Upload to forward of the live files that got their verdict in time. */
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  /** Live files without a verdict within the guard time. */
-  timedOut: number;
-  /** Backlog events still queued when the last live verdict arrived. */
-  backlogLeft: number;
-  /** Backlog events finished per second, from the worker's start to the last live verdict. */
-  backlogPerSecond: number;
-  /** Lane run: whether the worker took anything from RESCAN_QUEUE at all. */
-  laneRead?: boolean;
-  samplesMs: number[];
-}
-
-export interface BackfillResult {
-  concurrency: number;
-  fileKiB: number;
-  gapMs: number;
-  runs: BackfillRun[];
-  /** The shared run's rate, extrapolated: a fresh upload's wait behind a million queued rescan events. */
-  millionOnInboundMinutes: number;
-}
 
 export async function backfillPhase(stack: Stack, clamd: BenchClamd): Promise<BackfillResult> {
   const { options, s3, sqs, emulator } = stack;
@@ -196,57 +165,3 @@ export async function backfillPhase(stack: Stack, clamd: BenchClamd): Promise<Ba
     millionOnInboundMinutes: round(1e6 / Math.max(shared?.backlogPerSecond ?? 0, 0.001) / 60, 0),
   };
 }
-
-/** Allowed on top of the quiet run's p99 while a backfill waits on RESCAN_QUEUE. */
-export const LANE_P99_ALLOWANCE_MS = 1000;
-
-/** The phase's rows for the "measured once" table of docs/benchmarks.md: figure, measured, target. */
-export function backfillRows(result: BackfillResult | undefined, num: (value: number, digits?: number) => string): string[][] {
-  if (!result) return [];
-  const run = (mode: BackfillMode) => result.runs.find((candidate) => candidate.mode === mode);
-  const quiet = run('quiet');
-  const shared = run('shared');
-  const lane = run('lane');
-  const pair = (r: BackfillRun) => `${num(r.p50Ms)} / ${num(r.p99Ms)}${r.timedOut ? ` (${r.timedOut} timed out)` : ''}`;
-  const what = `${result.fileKiB} KiB uploads, one every ${result.gapMs} ms, CONCURRENCY=${result.concurrency}`;
-  const rows: string[][] = [];
-  if (quiet) rows.push([`Backfill: fresh upload to verdict, no backlog, p50 / p99 (ms), ${what}`, pair(quiet), '']);
-  if (shared) {
-    rows.push(
-      [
-        `Backfill: the same behind ${shared.backlog.toLocaleString('en-US')} rescan events on the inbound queue, p50 / p99 (ms)`,
-        pair(shared),
-        '',
-      ],
-      [
-        'Backfill: a fresh upload behind a million-object backfill on the inbound queue, extrapolated (min)',
-        num(result.millionOnInboundMinutes, 0),
-        '',
-      ],
-    );
-  }
-  if (lane) {
-    if (lane.laneRead === false) {
-      rows.push([
-        `Backfill: the same with ${lane.backlog.toLocaleString('en-US')} rescan events on RESCAN_QUEUE`,
-        'not measured: this worker does not read RESCAN_QUEUE',
-        '',
-      ]);
-    } else {
-      const met = quiet && lane.timedOut === 0 && lane.p99Ms <= quiet.p99Ms + LANE_P99_ALLOWANCE_MS;
-      rows.push(
-        [
-          `Backfill: the same with ${lane.backlog.toLocaleString('en-US')} rescan events on RESCAN_QUEUE, p50 / p99 (ms)`,
-          `${pair(lane)} ${met ? '✅' : '❌'}`,
-          `p99 ≤ no backlog's + ${LANE_P99_ALLOWANCE_MS} ms`,
-        ],
-        ['Backfill: RESCAN_QUEUE events done meanwhile (per s)', num(lane.backlogPerSecond), '> 0'],
-      );
-    }
-  }
-  return rows;
-}
-
-/** What the report says above the phase's table. */
-export const BACKFILL_NOTE =
-  "Small uploads one at a time, each timed from its PutObject to its forward (the verdict), with a freshly started worker each time: with no backlog, behind rescan events queued on the inbound queue first (`bucketscan rescan` without `RESCAN_QUEUE`), and beside them on `RESCAN_QUEUE`, which the worker reads only with the capacity uploads leave free. The inbound run's backfill rate, extrapolated, is the wait a million-object backfill adds to an upload there.";

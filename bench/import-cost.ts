@@ -22,9 +22,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { ensureBuilt, productionCommand, ROOT } from './production.ts';
-import { round } from './proc.ts';
+import { percentile, round } from './proc.ts';
 import type { ImportCostResult, ImportCostRow } from './results.ts';
-import { percentile } from './results.ts';
 import { BUNDLE_OPTIONS } from '../scripts/bundle-options.ts';
 
 const MIB = 1024 * 1024;

@@ -40,9 +40,8 @@ import type { BenchClamd } from './clamd.ts';
 import { chunksOf } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
 import { drain, type Prepared, type Stack, type WorkerSpec } from './phases.ts';
-import { round } from './proc.ts';
+import { percentile, round } from './proc.ts';
 import type { LatencyCeiling, NetworkDelayResult, NetworkResult, NetworkRun, SweepResult } from './results.ts';
-import { percentile } from './results.ts';
 
 /** The fault proxy as a plain latency: no faults, no random delays, `delayMs` on every request. */
 export async function startLatencyProxy(

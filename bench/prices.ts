@@ -1,9 +1,10 @@
 /**
- * What the worker's AWS requests cost, at list prices. Only request charges:
- * storage, data transfer (free within a region), KMS and compute are left out, and
- * so are free tiers.
+ * What the worker's AWS requests cost, at list prices (the figures deploy/lib/cost.ts
+ * reads back from docs/benchmarks.md), and Fargate's price for the whole-task phase.
+ * Only request charges: storage, data transfer, KMS and free tiers are left out.
  */
 import type { RequestCounts } from '../harness/aws-proxy.ts';
+import type { RequestSummary } from './results.ts';
 
 export const PRICES = {
   basis:
@@ -17,12 +18,6 @@ export const PRICES = {
   sqsPerMillion: 0.4,
   /** SNS standard topic: per million publishes (delivery to SQS is free). */
   snsPublishPerMillion: 0.5,
-  /**
-   * S3 Object Tagging, per 10,000 tags per month (the pricing page's storage
-   * management charge): not a request charge, so not in any per-file request cost;
-   * the status tag is one tag on every scanned version for as long as it is kept.
-   */
-  s3ObjectTagsPer10000PerMonth: 0.01,
   /** Fargate (Linux, x86), per vCPU-hour and per GB-hour: the whole-task figures' compute cost. */
   fargateVcpuHour: 0.04048,
   fargateGbHour: 0.004445,
@@ -65,38 +60,20 @@ export function priceClass(operation: string): PriceClass {
   return 'unpriced';
 }
 
-export function usdPerRequest(operation: string): number {
-  switch (priceClass(operation)) {
-    case 's3-put':
-      return PRICES.s3PutCopyPostListPer1000 / 1000;
-    case 's3-get':
-      return PRICES.s3GetAndOtherPer1000 / 1000;
-    case 'sqs':
-      return PRICES.sqsPerMillion / 1e6;
-    case 'sns':
-      return PRICES.snsPublishPerMillion / 1e6;
-    default:
-      return 0;
-  }
+function usdPerRequest(operation: string): number {
+  const each: Record<PriceClass, number> = {
+    's3-put': PRICES.s3PutCopyPostListPer1000 / 1000,
+    's3-get': PRICES.s3GetAndOtherPer1000 / 1000,
+    sqs: PRICES.sqsPerMillion / 1e6,
+    sns: PRICES.snsPublishPerMillion / 1e6,
+    's3-free': 0,
+    unpriced: 0,
+  };
+  return each[priceClass(operation)];
 }
 
 /** Operations made once per worker start, not per file (GetQueueAttributes: the inbound queue's redrive policy). */
 const PER_START = new Set(['SQS.GetQueueUrl', 'SQS.GetQueueAttributes']);
-
-export interface RequestSummary {
-  files: number;
-  /** Every attempt the worker made during the phase, startup and idle polls included. */
-  attempts: Record<string, number>;
-  failed: Record<string, number>;
-  /** ReceiveMessage attempts that brought nothing (idle long polls at the end of the phase). */
-  emptyReceives: number;
-  /** Per file, with per-start calls and empty receives left out: what a busy queue costs. */
-  perFile: Record<string, number>;
-  /** Requests per file that are charged for (S3 DELETE is free). */
-  billablePerFile: number;
-  /** Request charges per million files, by price class, and in total. */
-  usdPerMillionFiles: Record<string, number> & { total: number };
-}
 
 export function summarizeRequests(counts: RequestCounts, files: number): RequestSummary {
   const perFile: Record<string, number> = {};
@@ -131,31 +108,4 @@ export function summarizeRequests(counts: RequestCounts, files: number): Request
 
 function round4(value: number): number {
   return Math.round(value * 10_000) / 10_000;
-}
-
-/** The requests the status tag adds to a clean file (the rest does not depend on tagging). */
-export const TAG_OPERATIONS = ['S3.PutObjectTagging', 'S3.GetObjectTagging'] as const;
-
-/**
- * A count made without tags (the emulator's) plus the tag requests per file of
- * one made with them: the tag's S3 requests are one per file whatever the timing,
- * while the SQS share depends on how many files finish together.
- */
-export function withTagRequests(
-  untaggedCount: RequestSummary,
-  tagged: RequestSummary,
-): { billablePerFile: number; usdPerMillionFiles: number } {
-  let billable = untaggedCount.billablePerFile;
-  let usd = untaggedCount.usdPerMillionFiles.total;
-  for (const operation of TAG_OPERATIONS) {
-    const each = tagged.perFile[operation] ?? 0;
-    billable += each;
-    usd += each * 1e6 * usdPerRequest(operation);
-  }
-  return { billablePerFile: round4(billable), usdPerMillionFiles: round4(usd) };
-}
-
-/** SQS requests per file (receives that brought messages, forwards, deletes). */
-export function sqsPerFile(summary: RequestSummary): number {
-  return round4(Object.entries(summary.perFile).reduce((sum, [operation, each]) => sum + (priceClass(operation) === 'sqs' ? each : 0), 0));
 }

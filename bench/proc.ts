@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem, release, platform } from 'node:os';
+import type { Machine } from './results.ts';
 
 const MIB = 1024 * 1024;
 
@@ -143,14 +144,17 @@ export function round(value: number, digits: number): number {
   return Math.round(value * factor) / factor;
 }
 
-export interface Machine {
-  cpuModel: string;
-  cpus: number;
-  memoryGiB: number;
-  kernel: string;
-  platform: string;
-  node: string;
-  clamav: string;
+/** The value at percentile p of sorted values (nearest rank). */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length) - 1;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))] ?? NaN;
+}
+
+/** The worker's CPU (user + system) per MiB a run moved, ms. */
+export function workerMsPerMiB(run: { bytes: number; cpuSeconds: Record<string, number> } | undefined): number | undefined {
+  const seconds = run?.cpuSeconds['worker'];
+  return run && seconds !== undefined && run.bytes > 0 ? (seconds * 1000) / (run.bytes / (1024 * 1024)) : undefined;
 }
 
 export function describeMachine(clamav: string): Machine {

@@ -4,11 +4,11 @@
  * merged (phases run apart: each set's figures and each once-per-run figure from
  * the last file that has it; the targets judged again from the merge).
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DOC_PATH, renderDoc } from './report.ts';
-import { checkTargets, type BenchResults, type SetResult } from './results.ts';
+import { checkTargets, DOC_PATH, renderDoc } from './report.ts';
+import { readResults, type BenchResults, type SetResult } from './results.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -25,12 +25,6 @@ function newestFullRun(): string {
   return join(RESULTS_DIR, newest);
 }
 
-function read(path: string): BenchResults {
-  const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
-  if (results.schema !== 1 && results.schema !== 2) throw new Error(`${path}: unknown results schema ${String(results.schema)}`);
-  return results;
-}
-
 /** Later files win, phase by phase. */
 export function merge(all: BenchResults[]): BenchResults {
   const [first, ...rest] = all;
@@ -42,11 +36,11 @@ export function merge(all: BenchResults[]): BenchResults {
       if (same) Object.assign(same, Object.fromEntries(Object.entries(set).filter(([, value]) => value !== undefined)) as SetResult);
       else merged.sets.push(structuredClone(set));
     }
-    for (const key of ['imports', 'startup', 'sweep', 'soak', 'requestsTagged', 'profile', 'globalSet'] as const) {
+    for (const key of ['imports', 'startup', 'sweep', 'soak', 'requestsTagged', 'profile', 'backfill', 'globalSet'] as const) {
       if (next[key] !== undefined) Object.assign(merged, { [key]: next[key] });
     }
     merged.errors = [...merged.errors, ...next.errors];
-    merged.warnings = [...(merged.warnings ?? []), ...(next.warnings ?? [])];
+    merged.warnings = [...merged.warnings, ...next.warnings];
     merged.command = `${merged.command}; ${next.command}`;
     merged.finishedAt = next.finishedAt;
     merged.durationSeconds += next.durationSeconds;
@@ -62,5 +56,5 @@ export function merge(all: BenchResults[]): BenchResults {
 
 const paths = process.argv.length > 2 ? process.argv.slice(2).map((p) => resolve(p)) : [newestFullRun()];
 const shown = paths.map((path) => (relative(ROOT, path).startsWith('..') ? path : relative(ROOT, path))).join(', ');
-writeFileSync(DOC_PATH, renderDoc(merge(paths.map(read)), shown));
+writeFileSync(DOC_PATH, renderDoc(merge(paths.map(readResults)), shown));
 process.stderr.write(`wrote ${relative(ROOT, DOC_PATH)} from ${shown}\n`);

@@ -1,70 +1,17 @@
-/** The shape of a results file (bench/results/*.json) and the targets it is judged by. */
-import type { Machine, MemoryMap } from './proc.ts';
-import type { RequestSummary } from './prices.ts';
-import type { PRICES } from './prices.ts';
-import type { BackfillResult } from './backfill.ts';
+/**
+ * A results file (bench/results/*.json): its schema, read back through it, and
+ * saved. The types are the schema's; every phase fills its part of them.
+ */
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import type { MemoryMap } from './proc.ts';
 
-export interface BenchOptions {
-  smoke: boolean;
-  signatures: Array<'small' | 'large' | 'official'>;
-  signatureCount: number;
-  signatureWildcards: number;
-  concurrency: number;
-  smallConcurrency: number;
-  largeObjects: number;
-  largeMiB: number;
-  hugeMiB: number;
-  smallFiles: number;
-  /** Files for the CONCURRENCY=1 run (a rate needs fewer, and it is the slow one). */
-  smallFilesC1: number;
-  smallKiB: number;
-  infectedFiles: number;
-  latencyFiles: number;
-  latencyGapMs: number;
-  /** The in-flight memory figure: this many objects of inFlightMiB at CONCURRENCY=inFlightConcurrency. */
-  inFlightObjects: number;
-  inFlightMiB: number;
-  inFlightConcurrency: number;
-  /** Start-up: workers started one after another, each left idle idleSeconds for the idle RSS. */
-  startupRuns: number;
-  idleSeconds: number;
-  /** Fresh processes per row of the import-cost table. */
-  importRuns: number;
-  /** Take a heap snapshot of the first idle worker of the start-up phase. */
-  heapSnapshot: boolean;
-  /** Latency mode: the fixed delays added to every AWS request, ms. */
-  networkDelays: number[];
-  networkFiles: number;
-  /** Of which the CONCURRENCY=1 runs take. */
-  networkFilesC1: number;
-  networkKiB: number;
-  /** The fewest round trips a clean file holds its slot for (docs/benchmarks.md, "Latency mode"). */
-  minRoundTrips: number;
-  /** A worker setting run at several values in the latency mode; null: no sweep. */
-  sweep: { name: string; values: string[]; delayMs: number } | null;
-  /** The soak: this many small files through one worker, sampled every soakSampleSeconds. */
-  soakFiles: number;
-  soakKiB: number;
-  soakSampleSeconds: number;
-  /** Share of the files (from the start) whose samples count as warm-up. */
-  soakWarmup: number;
-  soakUploaders: number;
-  /** The driver pauses its uploads while the inbound queue holds more than this. */
-  soakBacklog: number;
-  /** The tagged request count (moto, versioned bucket): clean files per batch, one batch uploaded untagged and one with a tag of its own. */
-  taggedFiles: number;
-  /** The whole task (large signature set, through TLS): files of each size. */
-  wholeTask: Array<{ kib: number; files: number }>;
-  /** The profiled runs: files of the moto batch (status tag on), and one object of largeMiB. */
-  profileFiles: number;
-  phases: Phase[];
-  /** NODE_OPTIONS for the worker processes (experiments: heap and GC flags); empty: none. */
-  workerNodeOptions: string;
-  /** Replaces the production command's Node flags (experiments); null: the production command's own. */
-  workerNodeArgs: string[] | null;
-  /** Settings given to every worker process, over the benchmark's (--worker-env KEY=VALUE). */
-  workerEnv: Record<string, string>;
-}
+/** A measured number: JSON writes NaN (a figure that could not be taken) as null, and it reads back as NaN. */
+const n = z.union([z.number(), z.null().transform(() => Number.NaN)]);
+const byName = z.record(z.string(), n);
+const counts = z.record(z.string(), z.number());
+const spread = z.object({ records: n, p50Ms: n, p90Ms: n, meanMs: n });
 
 /** Phases run once per signature set. */
 export const SET_PHASES = ['large', 'memory', 'inflight', 'small', 'requests', 'latency', 'network', 'whole-task'] as const;
@@ -72,550 +19,383 @@ export const SET_PHASES = ['large', 'memory', 'inflight', 'small', 'requests', '
 export const GLOBAL_PHASES = ['imports', 'startup', 'sweep', 'soak', 'requests-tagged', 'profile', 'backfill'] as const;
 export type Phase = (typeof SET_PHASES)[number] | (typeof GLOBAL_PHASES)[number];
 
-/** What `npm run bench` measures with no flags: the full run. */
-export const FULL_OPTIONS: Omit<BenchOptions, 'smoke'> = {
-  signatures: ['small', 'large'],
-  signatureCount: 100_000,
-  signatureWildcards: 0,
-  concurrency: 4,
-  smallConcurrency: 8,
-  largeObjects: 4,
-  largeMiB: 256,
-  hugeMiB: 1024,
-  smallFiles: 3000,
-  smallFilesC1: 1000,
-  smallKiB: 10,
-  infectedFiles: 100,
-  latencyFiles: 50,
-  latencyGapMs: 100,
-  inFlightObjects: 16,
-  inFlightMiB: 128,
-  inFlightConcurrency: 16,
-  startupRuns: 5,
-  idleSeconds: 5,
-  importRuns: 3,
-  heapSnapshot: false,
-  networkDelays: [20, 50],
-  networkFiles: 1000,
-  networkFilesC1: 150,
-  networkKiB: 20,
-  minRoundTrips: 1,
-  sweep: { name: 'CONCURRENCY', values: ['1', '2', '4', '8', '16', '32'], delayMs: 20 },
-  soakFiles: 50_000,
-  soakKiB: 10,
-  soakSampleSeconds: 2,
-  soakWarmup: 0.1,
-  soakUploaders: 4,
-  soakBacklog: 1000,
-  taggedFiles: 300,
-  wholeTask: [
-    { kib: 100, files: 2000 },
-    { kib: 10 * 1024, files: 40 },
-  ],
-  profileFiles: 300,
-  phases: [...SET_PHASES, ...GLOBAL_PHASES],
-  // The worker runs as the production command starts it (bench/production.ts);
-  // these only add to it, for experiments.
-  workerNodeOptions: '',
-  workerNodeArgs: null,
-  workerEnv: {},
-};
+/** Sizes and counts of the run: what each means is in `npm run bench -- --help`. */
+const SIZES = [
+  ...['signatureCount', 'signatureWildcards', 'concurrency', 'smallConcurrency', 'largeObjects', 'largeMiB', 'hugeMiB'],
+  ...['smallFiles', 'smallFilesC1', 'smallKiB', 'infectedFiles', 'latencyFiles', 'latencyGapMs'],
+  ...['inFlightObjects', 'inFlightMiB', 'inFlightConcurrency', 'startupRuns', 'idleSeconds', 'importRuns'],
+  ...['networkFiles', 'networkFilesC1', 'networkKiB', 'minRoundTrips', 'taggedFiles', 'profileFiles'],
+  ...['soakFiles', 'soakKiB', 'soakSampleSeconds', 'soakWarmup', 'soakUploaders', 'soakBacklog'],
+] as const;
 
-/** True when a run used the full run's settings (a results file from anything else is a trial). */
-export function isFullRun(options: BenchOptions): boolean {
-  if (options.smoke) return false;
-  return (Object.keys(FULL_OPTIONS) as Array<keyof typeof FULL_OPTIONS>).every(
-    (key) => JSON.stringify(options[key]) === JSON.stringify(FULL_OPTIONS[key]),
-  );
-}
+const Options = z.object({
+  ...(Object.fromEntries(SIZES.map((key) => [key, z.number()])) as Record<(typeof SIZES)[number], z.ZodNumber>),
+  smoke: z.boolean(),
+  signatures: z.array(z.enum(['small', 'large', 'official'])),
+  heapSnapshot: z.boolean(),
+  networkDelays: z.array(z.number()),
+  /** A worker setting run at several values in the latency mode; null: no sweep. */
+  sweep: z.object({ name: z.string(), values: z.array(z.string()), delayMs: z.number() }).nullable(),
+  wholeTask: z.array(z.object({ kib: z.number(), files: z.number() })),
+  phases: z.array(z.enum([...SET_PHASES, ...GLOBAL_PHASES])),
+  /** Experiments only: NODE_OPTIONS for the workers, Node flags in place of the production command's, settings over the benchmark's. */
+  workerNodeOptions: z.string(),
+  workerNodeArgs: z.array(z.string()).nullable(),
+  workerEnv: z.record(z.string(), z.string()),
+});
+export type BenchOptions = z.infer<typeof Options>;
 
-/** One worker process draining a pre-filled inbound queue. */
-export interface Drain {
-  concurrency: number;
-  files: number;
-  bytes: number;
-  /** From the worker's "worker started" line to the last message deleted from the inbound queue. */
-  seconds: number;
-  filesPerSecond: number;
-  mibPerSecond: number;
+/** A phase's AWS requests: per file with per-start calls and empty receives left out, and priced (bench/prices.ts). */
+const Requests = z.object({
+  files: z.number(),
+  /** Every attempt the worker made during the phase, startup and idle polls included. */
+  attempts: counts,
+  failed: counts,
+  emptyReceives: z.number(),
+  perFile: byName,
+  /** Requests per file that are charged for (S3 DELETE is free). */
+  billablePerFile: n,
+  /** Request charges per million files, by price class, and in total. */
+  usdPerMillionFiles: z.object({ total: n }).catchall(n),
+});
+export type RequestSummary = z.infer<typeof Requests>;
+
+/** A timed run of a client (bare clamd, the ceiling); cpuSeconds by process (worker or client, clamd, emulator, bench). */
+const Timed = z.object({
+  concurrency: z.number(),
+  files: z.number(),
+  bytes: z.number(),
+  seconds: n,
+  filesPerSecond: n,
+  mibPerSecond: n,
+  cpuSeconds: byName,
+});
+export type Timed = z.infer<typeof Timed>;
+
+/** One worker process draining a pre-filled inbound queue, from its "worker started" line to the last message deleted. */
+const Drain = Timed.extend({
   /** VmHWM of the worker process at the end of the phase. */
-  peakRssMiB: number;
-  /** Clean records' verdictMs from the worker's log: how long each held its slot (start to verdict). */
-  inWork?: { records: number; p50Ms: number; p90Ms: number; meanMs: number };
-  /** Clean records' durationMs: start to forward accepted (the tag, the forward's linger and round trip run without a slot). */
-  untilForwarded?: { records: number; p50Ms: number; p90Ms: number; meanMs: number };
-  /** The most messages received and not yet deleted at once, polled from the emulator every 100 ms (when watched). */
-  maxInFlight?: number;
-  /** CPU seconds over the drain, per process (worker, clamd, emulator). */
-  cpuSeconds: Record<string, number>;
-  outcomes: Record<string, number>;
-  problems: Record<string, number>;
-  requests?: RequestSummary;
-}
+  peakRssMiB: n,
+  /** Clean records' verdictMs (start to verdict: the slot) and durationMs (start to forward accepted), from the worker's log. */
+  inWork: spread.optional(),
+  untilForwarded: spread.optional(),
+  /** The most messages received and not yet deleted at once, when watched. */
+  maxInFlight: z.number().optional(),
+  outcomes: counts,
+  problems: counts,
+  requests: Requests.optional(),
+});
+export type Drain = z.infer<typeof Drain>;
 
-export interface Timed {
-  concurrency: number;
-  files: number;
-  bytes: number;
-  seconds: number;
-  filesPerSecond: number;
-  mibPerSecond: number;
-  cpuSeconds: Record<string, number>;
-}
-
-export interface SetResult {
-  signatures: {
-    name: 'small' | 'large' | 'official';
-    databases: string[];
-    generatedBodySignatures: number;
-    /** clamd start to first PONG. */
-    loadSeconds: number;
-    /** clamd's RSS once loaded. */
-    clamdRssMiB: number;
-  };
-  large?: {
-    objects: number;
-    objectMiB: number;
-    /** Both bare runs together: total bytes over total time. */
-    bare: Timed;
-    /** Bare clamd just before and just after the worker; far apart, the machine was not quiet. */
-    bareRuns: Timed[];
-    worker: Drain;
-    /** The same objects, the worker behind a TLS-terminating relay (its CPU per MiB with decryption). */
-    workerTls?: Drain;
-    /** What a plain Node.js client spends on the same I/O (bench/floor.ts). */
-    floor?: { msPerMiB: number; msPerRequest: number; msPerInstream: number };
-    ratio: number;
-  };
-  memory?: {
-    /** One worker scanning one object of each size, alone. */
-    single: Array<{ objectMiB: number; peakRssMiB: number; seconds: number; workerCpuMsPerMiB?: number }>;
-    /** The large phase: `concurrency` large objects at once. */
-    concurrent?: { objects: number; objectMiB: number; peakRssMiB: number };
-    /** Right after "worker started", before any message. */
-    idleRssMiB: number;
-  };
-  small?: {
-    files: number;
-    fileKiB: number;
-    worker: Drain;
-    workerC1: Drain;
-    ceiling: Timed & { batchSends: boolean; batchDeletes: boolean };
-    ratioVsC1: number;
-    ratioVsCeiling: number;
-  };
-  requests?: { clean?: RequestSummary; infected?: RequestSummary; infectedDrain?: Drain };
-  latency?: {
-    files: number;
-    gapMs: number;
-    p50Ms: number;
-    p90Ms: number;
-    p99Ms: number;
-    maxMs: number;
-    meanMs: number;
-    samplesMs: number[];
-  };
-  /** Peak RSS with inFlightObjects large objects in work at once. */
-  inFlight?: { objects: number; objectMiB: number; concurrency: number; peakRssMiB: number; drain: Drain };
-  network?: NetworkResult;
-  /** The whole task (worker + clamd) per vCPU; run for signature sets other than the small one. */
-  wholeTask?: WholeTaskRow[];
-}
-
-/** One size of file through the worker and clamd (through TLS): what a task's vCPU does. */
-export interface WholeTaskRow {
-  fileKiB: number;
-  files: number;
-  drain: Drain;
-  /** Worker + clamd CPU seconds. */
-  taskCpuSeconds: number;
-  filesPerVcpuSecond: number;
-  mbPerVcpuSecond: number;
-  /** Fargate compute (vCPU with its memory) per million files, at PRICES. */
-  usdPerMillionFiles: number;
-}
-
-/** Where the worker's busy time went (bench/profile.ts), for one profiled run. */
-export interface ProfileRun {
-  label: string;
-  /** What the run was: files and sizes. */
-  what: string;
-  files: number;
-  busyMs: number;
-  layers: Array<{ layer: string; ms: number; share: number }>;
-  functions: Array<{ name: string; source: string; layer: string; ms: number; share: number }>;
-  /** The .cpuprofile and its folded stacks, in the run directory. */
-  output: { cpuprofile: string; folded: string };
-}
-
-/** One worker draining small files through the latency proxy. */
-export interface NetworkRun extends Drain {
-  /** concurrency × wall time / files: how long each file held a slot on average, including the slot's idle time. */
-  slotMsPerFile: number;
-  /** In work beyond clamd's own time, in round trips: (durationMs − clamdMsPerFile) / roundTripMs, median and 90th percentile. */
-  inWorkRoundTrips: { p50: number; p90: number } | null;
-}
+/** A drain through the latency proxy. */
+const NetworkRun = Drain.extend({
+  /** concurrency × wall time / files: how long each file held a slot, idle time included. */
+  slotMsPerFile: n,
+  /** In work beyond clamd's own time, in round trips: (durationMs − clamdMsPerFile) / roundTripMs. */
+  inWorkRoundTrips: z.object({ p50: n, p90: n }).nullable(),
+});
+export type NetworkRun = z.infer<typeof NetworkRun>;
 
 /** What the latency allows: concurrency / (minRoundTrips × round trip + clamd's time per file). */
-export interface LatencyCeiling {
-  concurrency: number;
-  perFileMs: number;
-  filesPerSecond: number;
-}
+const Ceiling = z.object({ concurrency: z.number(), perFileMs: n, filesPerSecond: n });
+export type LatencyCeiling = z.infer<typeof Ceiling>;
 
-export interface NetworkDelayResult {
-  delayMs: number;
-  /** A GetObject of one of the files through the proxy, as a client sees it: median of several. */
-  roundTripMs: number;
-  worker: NetworkRun;
-  workerC1: NetworkRun;
-  ceiling: LatencyCeiling;
-  ratioVsC1: number;
-  ratioVsCeiling: number;
-}
+const NetworkDelay = z.object({
+  delayMs: z.number(),
+  /** A GetObject through the proxy as a client sees it: median of several. */
+  roundTripMs: n,
+  worker: NetworkRun,
+  workerC1: NetworkRun,
+  ceiling: Ceiling,
+  ratioVsC1: n,
+  ratioVsCeiling: n,
+});
+export type NetworkDelayResult = z.infer<typeof NetworkDelay>;
 
-export interface NetworkResult {
-  fileKiB: number;
-  minRoundTrips: number;
+const Network = z.object({
+  fileKiB: z.number(),
+  minRoundTrips: z.number(),
   /** Bare clamd, one file at a time: median ms per INSTREAM scan of one of the files. */
-  clamdMsPerFile: number;
-  delays: NetworkDelayResult[];
-}
+  clamdMsPerFile: n,
+  delays: z.array(NetworkDelay),
+});
+export type NetworkResult = z.infer<typeof Network>;
 
-export interface SweepResult {
-  name: string;
-  delayMs: number;
-  roundTripMs: number;
-  clamdMsPerFile: number;
-  minRoundTrips: number;
-  rows: Array<{ value: string; run: NetworkRun; ceiling: LatencyCeiling; ratioVsCeiling: number; ratioVsC1: number | null }>;
-}
+const WholeTaskRow = z.object({
+  fileKiB: z.number(),
+  files: z.number(),
+  drain: Drain,
+  /** Worker + clamd CPU seconds: a task's vCPUs. */
+  taskCpuSeconds: n,
+  filesPerVcpuSecond: n,
+  mbPerVcpuSecond: n,
+  /** Fargate compute (vCPU with its memory) per million files, at PRICES. */
+  usdPerMillionFiles: n,
+});
+export type WholeTaskRow = z.infer<typeof WholeTaskRow>;
 
-export interface StartupResult {
-  runs: Array<{
-    /** Spawn of the production command to its first ReceiveMessage reaching the (zero-delay) proxy. */
-    toFirstReceiveMs: number;
-    /** Spawn to its "worker started" line on stdout. */
-    toStartedMs: number;
-    /** VmRSS after idleSeconds of waiting on an empty queue. */
-    idleRssMiB: number;
-    idlePeakRssMiB: number;
-    idleFds: number;
-    /** Processes the worker started (the production command must be one process). */
-    children: number;
-  }>;
-  idleSeconds: number;
-  p50Ms: number;
-  maxMs: number;
-  /** Median over the runs. */
-  idleRssMiB: number;
-  /** The first run's idle resident set by mapping. */
-  memoryMap?: MemoryMap;
-  /** The first run's V8 heap, idle (--heap-snapshot). */
-  heapSnapshot?: HeapSnapshotSummary;
-}
+const SetResult = z.object({
+  signatures: z.object({
+    name: z.enum(['small', 'large', 'official']),
+    databases: z.array(z.string()),
+    generatedBodySignatures: z.number(),
+    /** clamd start to first PONG, and its RSS once loaded. */
+    loadSeconds: n,
+    clamdRssMiB: n,
+  }),
+  large: z
+    .object({
+      objects: z.number(),
+      objectMiB: z.number(),
+      /** Both bare runs together (bareRuns: just before and just after the worker). */
+      bare: Timed,
+      bareRuns: z.array(Timed),
+      worker: Drain,
+      /** The worker behind a TLS-terminating relay. */
+      workerTls: Drain.optional(),
+      /** What a plain Node.js client spends on the same I/O (bench/floor.ts). */
+      floor: z.object({ msPerMiB: n, msPerRequest: n, msPerInstream: n }).optional(),
+      ratio: n,
+    })
+    .optional(),
+  memory: z
+    .object({
+      /** One worker scanning one object of each size, alone. */
+      single: z.array(z.object({ objectMiB: z.number(), peakRssMiB: n, seconds: n, workerCpuMsPerMiB: n.optional() })),
+      /** The large phase's objects at once. */
+      concurrent: z.object({ objects: z.number(), objectMiB: z.number(), peakRssMiB: n }).optional(),
+      /** Right after "worker started", before any message. */
+      idleRssMiB: n,
+    })
+    .optional(),
+  small: z
+    .object({
+      files: z.number(),
+      fileKiB: z.number(),
+      worker: Drain,
+      workerC1: Drain,
+      ceiling: Timed.extend({ batchSends: z.boolean(), batchDeletes: z.boolean() }),
+      ratioVsC1: n,
+      ratioVsCeiling: n,
+    })
+    .optional(),
+  requests: z.object({ clean: Requests.optional(), infected: Requests.optional(), infectedDrain: Drain.optional() }).optional(),
+  latency: z
+    .object({ files: z.number(), gapMs: z.number(), p50Ms: n, p90Ms: n, p99Ms: n, maxMs: n, meanMs: n, samplesMs: z.array(n) })
+    .optional(),
+  /** Peak RSS with inFlightObjects large objects in work at once. */
+  inFlight: z.object({ objects: z.number(), objectMiB: z.number(), concurrency: z.number(), peakRssMiB: n, drain: Drain }).optional(),
+  network: Network.optional(),
+  wholeTask: z.array(WholeTaskRow).optional(),
+});
+export type SetResult = z.infer<typeof SetResult>;
 
-export interface HeapSnapshotSummary {
-  /** Where the snapshot was written (the run directory). */
-  file: string;
-  /** Sum of self sizes: the live V8 heap, less than the heap's committed size. */
-  totalMiB: number;
-  nodes: number;
-  byType: Array<{ type: string; mib: number; count: number }>;
-  largest: Array<{ name: string; type: string; mib: number; count: number }>;
-}
+const HeapSnapshot = z.object({
+  file: z.string(),
+  /** Sum of self sizes: the live V8 heap. */
+  totalMiB: n,
+  nodes: z.number(),
+  byType: z.array(z.object({ type: z.string(), mib: n, count: z.number() })),
+  largest: z.array(z.object({ name: z.string(), type: z.string(), mib: n, count: z.number() })),
+});
+export type HeapSnapshotSummary = z.infer<typeof HeapSnapshot>;
 
-export interface ImportCostRow {
-  name: string;
-  /** What the probe loads. */
-  what: string;
-  /** Median VmRSS once loaded, MiB. */
-  rssMiB: number;
-  heapUsedMiB: number;
-  /** Over bare Node. */
-  addedMiB: number;
-  /** The probe process from spawn to exit, median. */
-  wallMs?: number;
-}
+const Startup = z.object({
+  runs: z.array(
+    z.object({
+      /** Spawn of the production command to its first ReceiveMessage, and to its "worker started" line. */
+      toFirstReceiveMs: n,
+      toStartedMs: n,
+      /** After idleSeconds of waiting on an empty queue. */
+      idleRssMiB: n,
+      idlePeakRssMiB: n,
+      idleFds: z.number(),
+      /** Processes the worker started (the production command must be one process). */
+      children: z.number(),
+    }),
+  ),
+  idleSeconds: z.number(),
+  p50Ms: n,
+  maxMs: n,
+  idleRssMiB: n,
+  memoryMap: z.custom<MemoryMap>().optional(),
+  heapSnapshot: HeapSnapshot.optional(),
+});
+export type StartupResult = z.infer<typeof Startup>;
 
-export interface ImportCostResult {
-  runs: number;
-  nodeArgs: string[];
-  rows: ImportCostRow[];
-}
+const ImportRow = z.object({
+  name: z.string(),
+  what: z.string(),
+  /** Medians once loaded; added: over bare Node; wall: spawn to exit. */
+  rssMiB: n,
+  heapUsedMiB: n,
+  addedMiB: n,
+  wallMs: n.optional(),
+});
+export type ImportCostRow = z.infer<typeof ImportRow>;
+const Imports = z.object({ runs: z.number(), nodeArgs: z.array(z.string()), rows: z.array(ImportRow) });
+export type ImportCostResult = z.infer<typeof Imports>;
 
-export interface SoakSample {
-  /** Seconds since the worker started. */
-  t: number;
-  /** Records the worker had finished. */
-  files: number;
-  rssMiB: number;
-  fds: number;
-}
+const Sweep = z.object({
+  name: z.string(),
+  delayMs: z.number(),
+  roundTripMs: n,
+  clamdMsPerFile: n,
+  minRoundTrips: z.number(),
+  rows: z.array(z.object({ value: z.string(), run: NetworkRun, ceiling: Ceiling, ratioVsCeiling: n, ratioVsC1: n.nullable() })),
+});
+export type SweepResult = z.infer<typeof Sweep>;
 
-export interface SoakResult {
-  files: number;
-  fileKiB: number;
-  concurrency: number;
-  seconds: number;
-  filesPerSecond: number;
-  warmupFiles: number;
-  samples: SoakSample[];
+/** t: seconds since the worker started; files: records it had finished. */
+const SoakSample = z.object({ t: n, files: z.number(), rssMiB: n, fds: n });
+export type SoakSample = z.infer<typeof SoakSample>;
+
+const Soak = z.object({
+  files: z.number(),
+  fileKiB: z.number(),
+  concurrency: z.number(),
+  seconds: n,
+  filesPerSecond: n,
+  warmupFiles: z.number(),
+  samples: z.array(SoakSample),
   /** Over the samples after warm-up: the highest value in their first and in their last quarter, and the difference. */
-  rss: { firstMiB: number; lastMiB: number; driftMiB: number; minMiB: number; maxMiB: number; slopeMiBPer10kFiles: number };
-  fds: { first: number; last: number; drift: number; min: number; max: number };
-  peakRssMiB: number;
-  outcomes: Record<string, number>;
-  problems: Record<string, number>;
-  cpuSeconds: Record<string, number>;
-}
+  rss: z.object({ firstMiB: n, lastMiB: n, driftMiB: n, minMiB: n, maxMiB: n, slopeMiBPer10kFiles: n }),
+  fds: z.object({ first: n, last: n, drift: n, min: n, max: n }),
+  peakRssMiB: n,
+  outcomes: counts,
+  problems: counts,
+  cpuSeconds: byName,
+});
+export type SoakResult = z.infer<typeof Soak>;
 
 /** One batch of clean files through a worker with the status tag on (moto, versioned bucket). */
-export interface TaggedBatch {
-  files: number;
-  /** The tags each file was uploaded with (none for the untagged batch). */
-  uploadTags: Record<string, string>;
-  concurrency: number;
-  outcomes: Record<string, number>;
+const TaggedBatch = z.object({
+  files: z.number(),
+  uploadTags: z.record(z.string(), z.string()),
+  concurrency: z.number(),
+  outcomes: counts,
   /** statusTag of the worker's clean log lines, tallied ("none": not written). */
-  statusTags: Record<string, number>;
-  problems: Record<string, number>;
-  /** Versions whose tag set the driver read back (GetObjectTagging) and found as expected. */
-  verifiedVersions: number;
-  requests: RequestSummary;
-  /** The worker reached moto through a TLS-terminating relay (https). */
-  tls?: boolean;
-  /** The worker's CPU (user + system) from its "worker started" line to the drained queue. */
-  workerCpuSeconds?: number;
-  workerCpuMsPerFile?: number;
-  /** The same after the first `warmupFiles` files (their first use of every code path compiles it). */
-  warmupFiles?: number;
-  workerCpuMsPerFileWarm?: number;
-}
+  statusTags: counts,
+  problems: counts,
+  /** Versions whose tag set the driver read back and found as expected. */
+  verifiedVersions: z.number(),
+  requests: Requests,
+  tls: z.boolean().optional(),
+  /** The worker's CPU from its "worker started" line to the drained queue; "Warm": after the first warmupFiles files. */
+  workerCpuSeconds: n.optional(),
+  workerCpuMsPerFile: n.optional(),
+  warmupFiles: z.number().optional(),
+  workerCpuMsPerFileWarm: n.optional(),
+});
+export type TaggedBatch = z.infer<typeof TaggedBatch>;
 
-/** Requests per clean file with the status tag written: moto_server, not the emulator, which has no versioning and no tags. */
-export interface TaggedRequestsResult {
-  fileKiB: number;
+const Tagged = z.object({
+  fileKiB: z.number(),
   /** SCAN_STATUS_TAG of the workers. */
-  statusTag: string;
-  untagged: TaggedBatch;
-  pretagged: TaggedBatch;
+  statusTag: z.string(),
+  untagged: TaggedBatch,
+  pretagged: TaggedBatch,
   /** The untagged batch again, the worker behind a TLS-terminating relay. */
-  untaggedTls?: TaggedBatch;
-}
+  untaggedTls: TaggedBatch.optional(),
+});
+export type TaggedRequestsResult = z.infer<typeof Tagged>;
 
-export interface TargetCheck {
-  set: string;
-  name: string;
-  target: string;
-  value: number | null;
-  met: boolean | null;
-}
+/** Where the worker's busy time went (bench/profile.ts), for one profiled run. */
+const ProfileRun = z.object({
+  label: z.string(),
+  what: z.string(),
+  files: z.number(),
+  busyMs: n,
+  layers: z.array(z.object({ layer: z.string(), ms: n, share: n })),
+  functions: z.array(z.object({ name: z.string(), source: z.string(), layer: z.string(), ms: n, share: n })),
+  /** The .cpuprofile and its folded stacks, in the run directory. */
+  output: z.object({ cpuprofile: z.string(), folded: z.string() }),
+});
+export type ProfileRun = z.infer<typeof ProfileRun>;
 
-export interface BenchResults {
-  schema: 1 | 2;
-  startedAt: string;
-  finishedAt: string;
-  durationSeconds: number;
+/** The backfill phase (bench/backfill.ts): live uploads' upload-to-verdict with no backlog, behind one on the inbound queue, beside one on RESCAN_QUEUE. */
+const BackfillRun = z.object({
+  mode: z.enum(['quiet', 'shared', 'lane']),
+  /** Rescan events queued before the worker started, and still queued at the last live verdict. */
+  backlog: z.number(),
+  backlogLeft: z.number(),
+  uploads: z.number(),
+  /** Upload to forward of the live files that got their verdict in time; timedOut: those that did not. */
+  p50Ms: n,
+  p99Ms: n,
+  maxMs: n,
+  timedOut: z.number(),
+  /** Backlog events finished per second, from the worker's start to the last live verdict. */
+  backlogPerSecond: n,
+  /** Lane run: whether the worker took anything from RESCAN_QUEUE at all. */
+  laneRead: z.boolean().optional(),
+  samplesMs: z.array(n),
+});
+export type BackfillRun = z.infer<typeof BackfillRun>;
+export type BackfillMode = BackfillRun['mode'];
+/** millionOnInboundMinutes: the shared run's rate, extrapolated: a fresh upload's wait behind a million queued rescan events. */
+const Backfill = z.object({
+  concurrency: z.number(),
+  fileKiB: z.number(),
+  gapMs: z.number(),
+  runs: z.array(BackfillRun),
+  millionOnInboundMinutes: n,
+});
+export type BackfillResult = z.infer<typeof Backfill>;
+
+const TargetCheck = z.object({ set: z.string(), name: z.string(), target: z.string(), value: n.nullable(), met: z.boolean().nullable() });
+export type TargetCheck = z.infer<typeof TargetCheck>;
+
+const Machine = z.object({
+  cpuModel: z.string(),
+  cpus: z.number(),
+  memoryGiB: z.number(),
+  kernel: z.string(),
+  platform: z.string(),
+  node: z.string(),
+  clamav: z.string(),
+});
+export type Machine = z.infer<typeof Machine>;
+
+const Results = z.object({
+  schema: z.literal([1, 2]),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationSeconds: z.number(),
   /** The command line that produced this file. */
-  command: string;
-  machine: Machine;
-  options: BenchOptions;
-  /** The worker's command line: package.json's "worker" script, and the Node flags the benchmark gave it. */
-  production?: { script: string; nodeArgs: string[] /** --worker-cli: a bundle other than the production command's. */; cli?: string };
-  prices: typeof PRICES;
-  sets: SetResult[];
-  /** Signature set whose clamd served the phases run once (startup, sweep, soak, requests-tagged). */
-  globalSet?: string;
-  imports?: ImportCostResult;
-  startup?: StartupResult;
-  sweep?: SweepResult;
-  soak?: SoakResult;
-  requestsTagged?: TaggedRequestsResult;
-  profile?: { dir: string; runs: ProfileRun[] };
-  backfill?: BackfillResult;
-  targets: TargetCheck[];
+  command: z.string(),
+  machine: Machine,
+  options: Options,
+  /** The worker's command line: package.json's "worker" script and its Node flags; cli: --worker-cli's bundle. */
+  production: z.object({ script: z.string(), nodeArgs: z.array(z.string()), cli: z.string().optional() }).optional(),
+  /** The price list the costs were computed at (bench/prices.ts). */
+  prices: z.record(z.string(), z.unknown()),
+  sets: z.array(SetResult),
+  /** Signature set whose clamd served the phases run once. */
+  globalSet: z.string().optional(),
+  imports: Imports.optional(),
+  startup: Startup.optional(),
+  sweep: Sweep.optional(),
+  soak: Soak.optional(),
+  requestsTagged: Tagged.optional(),
+  profile: z.object({ dir: z.string(), runs: z.array(ProfileRun) }).optional(),
+  backfill: Backfill.optional(),
+  targets: z.array(TargetCheck),
   /** Anything that went wrong in a phase without stopping the run (the run then exits 1). */
-  errors: string[];
+  errors: z.array(z.string()),
   /** Signs that a figure may not be trustworthy, such as a noisy machine. */
-  warnings: string[];
+  warnings: z.array(z.string()).default([]),
+});
+export type BenchResults = z.infer<typeof Results>;
+
+/** A results file, checked against the schema; a mismatch names the file and the first fields that differ. */
+export function readResults(path: string): BenchResults {
+  const parsed = Results.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  if (!parsed.success) throw new Error(`${path}: not a results file: ${z.prettifyError(parsed.error).split('\n').slice(0, 6).join('; ')}`);
+  return parsed.data;
 }
 
-/** Memory may not grow with object size: the 1 GiB peak may exceed the smallest single-object peak by at most this. */
-export const MEMORY_GROWTH_ALLOWANCE_MIB = 16;
-
-/** Issue 7's figures: what each target requires. */
-export const TARGETS = {
-  largeRatio: 0.9,
-  smallVsC1: 5,
-  smallVsCeiling: 0.5,
-  idleRssMiB: 64,
-  hugePeakRssMiB: 96,
-  inFlightPeakRssMiB: 128,
-  startupMs: 500,
-  /** The latency targets hold at this delay. */
-  networkDelayMs: 20,
-  networkVsC1: 5,
-  networkInWorkRoundTrips: 2.5,
-  networkVsCeiling: 0.7,
-  soakRssDriftMiB: 8,
-  soakFdDrift: 0,
-  billablePerCleanFile: 3,
-  /** Issue 15: the worker's own CPU (user + system). */
-  workerCpuMsPerFile: 2,
-  workerCpuMsPerMiB: 2,
-} as const;
-
-const MIB = 1024 * 1024;
-
-/** The worker's CPU per MiB of a drain (ms), from its user + system seconds. */
-export function workerMsPerMiB(drain: Drain | undefined): number | undefined {
-  const seconds = drain?.cpuSeconds['worker'];
-  return drain && seconds !== undefined && drain.bytes > 0 ? (seconds * 1000) / (drain.bytes / MIB) : undefined;
-}
-
-/**
- * Bare clamd's CPU per MiB (clamd and its client) over the worker's (clamd and
- * the worker): the large-object ratio on CPU alone, so without the emulator,
- * which shares the cores here but is S3's own machine in production.
- */
-export function cpuRatio(large: NonNullable<SetResult['large']>): number | undefined {
-  const bare = (large.bare.cpuSeconds['clamd'] ?? NaN) + (large.bare.cpuSeconds['client'] ?? 0);
-  const worker = (large.worker.cpuSeconds['clamd'] ?? NaN) + (large.worker.cpuSeconds['worker'] ?? NaN);
-  const ratio = bare / large.bare.bytes / (worker / large.worker.bytes);
-  return Number.isFinite(ratio) ? Math.round(ratio * 1000) / 1000 : undefined;
-}
-
-export function checkTargets(results: Pick<BenchResults, 'sets' | 'startup' | 'soak' | 'globalSet' | 'requestsTagged'>): TargetCheck[] {
-  const checks: TargetCheck[] = [];
-  const add = (set: string, name: string, target: string, value: number | undefined | null, met: (v: number) => boolean) => {
-    const known = value === undefined || value === null || !Number.isFinite(value) ? null : value;
-    checks.push({ set, name, target, value: known, met: known === null ? null : met(known) });
-  };
-  const t = TARGETS;
-  for (const set of results.sets) {
-    const name = set.signatures.name;
-    add(name, 'Large objects: worker / bare clamd', `>= ${t.largeRatio}`, set.large?.ratio, (v) => v >= t.largeRatio);
-    if (set.large) {
-      add(
-        name,
-        'Worker CPU per MiB streamed (ms)',
-        `<= ${t.workerCpuMsPerMiB}`,
-        workerMsPerMiB(set.large.worker),
-        (v) => v <= t.workerCpuMsPerMiB,
-      );
-      if (set.large.workerTls) {
-        add(
-          name,
-          'Worker CPU per MiB streamed, TLS (ms)',
-          `<= ${t.workerCpuMsPerMiB}`,
-          workerMsPerMiB(set.large.workerTls),
-          (v) => v <= t.workerCpuMsPerMiB,
-        );
-      }
-    }
-    add(name, 'Small objects: worker / CONCURRENCY=1', `>= ${t.smallVsC1}`, set.small?.ratioVsC1, (v) => v >= t.smallVsC1);
-    add(
-      name,
-      'Small objects: worker / emulator-bound ceiling',
-      `>= ${t.smallVsCeiling}`,
-      set.small?.ratioVsCeiling,
-      (v) => v >= t.smallVsCeiling,
-    );
-    const single = set.memory?.single ?? [];
-    const largest = single.reduce<(typeof single)[number] | undefined>((a, b) => (a && a.objectMiB >= b.objectMiB ? a : b), undefined);
-    const smallest = single.reduce<(typeof single)[number] | undefined>((a, b) => (a && a.objectMiB <= b.objectMiB ? a : b), undefined);
-    add(
-      name,
-      `Memory: peak RSS scanning one ${largest?.objectMiB ?? '?'} MiB object (MiB)`,
-      `<= ${t.hugePeakRssMiB}`,
-      largest?.peakRssMiB,
-      (v) => v <= t.hugePeakRssMiB,
-    );
-    add(
-      name,
-      `Memory: growth from ${smallest?.objectMiB ?? '?'} MiB to ${largest?.objectMiB ?? '?'} MiB object (MiB)`,
-      `<= ${MEMORY_GROWTH_ALLOWANCE_MIB}`,
-      largest && smallest && largest !== smallest ? largest.peakRssMiB - smallest.peakRssMiB : null,
-      (v) => v <= MEMORY_GROWTH_ALLOWANCE_MIB,
-    );
-    if (set.inFlight) {
-      const f = set.inFlight;
-      add(
-        name,
-        `Memory: peak RSS with ${f.objects} × ${f.objectMiB} MiB in work, CONCURRENCY=${f.concurrency} (MiB)`,
-        `<= ${t.inFlightPeakRssMiB}`,
-        f.peakRssMiB,
-        (v) => v <= t.inFlightPeakRssMiB,
-      );
-    }
-    add(
-      name,
-      'Requests: billable per clean file',
-      `<= ${t.billablePerCleanFile}`,
-      set.requests?.clean?.billablePerFile,
-      (v) => v <= t.billablePerCleanFile,
-    );
-    const at20 = set.network?.delays.find((d) => d.delayMs === t.networkDelayMs);
-    if (set.network) {
-      const ms = t.networkDelayMs;
-      add(
-        name,
-        `Latency mode ${ms} ms: default settings / CONCURRENCY=1`,
-        `>= ${t.networkVsC1}`,
-        at20?.ratioVsC1,
-        (v) => v >= t.networkVsC1,
-      );
-      add(
-        name,
-        `Latency mode ${ms} ms: clean record in work, median, round trips beyond its scan`,
-        `<= ${t.networkInWorkRoundTrips}`,
-        at20?.worker.inWorkRoundTrips?.p50,
-        (v) => v <= t.networkInWorkRoundTrips,
-      );
-      add(
-        name,
-        `Latency mode ${ms} ms: default settings / latency-bound ceiling`,
-        `>= ${t.networkVsCeiling}`,
-        at20?.ratioVsCeiling,
-        (v) => v >= t.networkVsCeiling,
-      );
-    }
-  }
-  const global = results.globalSet ?? 'any';
-  const tagged = results.requestsTagged;
-  if (tagged) {
-    const file = `${tagged.fileKiB} KiB`;
-    add(
-      global,
-      `Worker CPU per clean ${file} file, status tag on (ms)`,
-      `<= ${t.workerCpuMsPerFile}`,
-      tagged.untagged.workerCpuMsPerFile,
-      (v) => v <= t.workerCpuMsPerFile,
-    );
-    if (tagged.untaggedTls) {
-      add(
-        global,
-        `Worker CPU per clean ${file} file, status tag on, TLS (ms)`,
-        `<= ${t.workerCpuMsPerFile}`,
-        tagged.untaggedTls.workerCpuMsPerFile,
-        (v) => v <= t.workerCpuMsPerFile,
-      );
-    }
-  }
-  if (results.startup) {
-    add(global, 'Memory: idle RSS after start (MiB)', `<= ${t.idleRssMiB}`, results.startup.idleRssMiB, (v) => v <= t.idleRssMiB);
-    add(global, 'Start-up: spawn to first receive, slowest run (ms)', `<= ${t.startupMs}`, results.startup.maxMs, (v) => v <= t.startupMs);
-  }
-  if (results.soak) {
-    add(global, 'Soak: RSS drift after warm-up (MiB)', `<= ${t.soakRssDriftMiB}`, results.soak.rss.driftMiB, (v) => v <= t.soakRssDriftMiB);
-    add(global, 'Soak: open descriptors drift after warm-up', `<= ${t.soakFdDrift}`, results.soak.fds.drift, (v) => v <= t.soakFdDrift);
-  }
-  return checks;
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length) - 1;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank))] ?? NaN;
+export function saveResults(path: string, results: BenchResults): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
 }

@@ -4,7 +4,7 @@
  * docs/benchmarks.md). See docs/benchmarks.md for the method.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,17 +38,9 @@ import { profilePhase } from './profile-phase.ts';
 import { backfillPhase } from './backfill.ts';
 import { PRICES } from './prices.ts';
 import { describeMachine, round } from './proc.ts';
-import { DOC_PATH, renderDoc, terminalReport } from './report.ts';
-import {
-  checkTargets,
-  FULL_OPTIONS,
-  GLOBAL_PHASES,
-  SET_PHASES,
-  type BenchOptions,
-  type BenchResults,
-  type Phase,
-  type SetResult,
-} from './results.ts';
+import { FULL_OPTIONS } from './options.ts';
+import { checkTargets, DOC_PATH, renderDoc, terminalReport } from './report.ts';
+import { GLOBAL_PHASES, SET_PHASES, saveResults, type BenchOptions, type BenchResults, type Phase, type SetResult } from './results.ts';
 import { OFFICIAL_DATABASE_DIR, TEST_SIGNATURES_DIR, writeLargeSignatureSet } from './signatures.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -560,12 +552,12 @@ async function main(argv: string[]): Promise<number> {
     prices: PRICES,
     sets,
     ...global,
-    targets: checkTargets({ sets, ...global }),
+    targets: [],
     errors,
     warnings,
   };
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  results.targets = checkTargets(results);
+  saveResults(out, results);
   const shown = relative(ROOT, out).startsWith('..') ? out : relative(ROOT, out);
   process.stdout.write(terminalReport(results, shown));
   if (parsed.doc) {

@@ -14,10 +14,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { BenchClamd } from './clamd.ts';
 import { startLatencyProxy } from './network.ts';
 import { purge, startWorker, type Stack } from './phases.ts';
-import { childrenOf, memoryMapOf, memoryOf, openFdsOf, round, type MemoryMap } from './proc.ts';
+import { childrenOf, memoryMapOf, memoryOf, openFdsOf, percentile, round, type MemoryMap } from './proc.ts';
 import { takeHeapSnapshot } from './heap-snapshot.ts';
 import type { HeapSnapshotSummary, StartupResult } from './results.ts';
-import { percentile } from './results.ts';
 
 export async function startupPhase(stack: Stack, clamd: BenchClamd): Promise<StartupResult> {
   const { options } = stack;

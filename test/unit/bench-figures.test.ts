@@ -1,12 +1,17 @@
 // The benchmark's arithmetic (issue 7): the latency-bound ceiling, the soak's
 // drift, and reading the production command. The measurements themselves are
 // covered by the smoke run (test/integration/bench-smoke.test.ts).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { latencyCeiling } from '../../bench/network.ts';
+import { FULL_OPTIONS } from '../../bench/options.ts';
 import { parseWorkerScript } from '../../bench/production.ts';
 import { PRICES, priceClass, summarizeRequests } from '../../bench/prices.ts';
-import { checkTargets, type SoakSample } from '../../bench/results.ts';
+import { checkTargets, whyMissed } from '../../bench/report.ts';
+import { readResults, saveResults, type BenchResults, type SoakSample } from '../../bench/results.ts';
 import { soakDrift } from '../../bench/soak.ts';
 
 test('the latency-bound ceiling is concurrency over (round trips × round trip + scan)', () => {
@@ -47,19 +52,54 @@ test('the production command is read from the "worker" script', () => {
   assert.throws(() => parseWorkerScript('node dist/cli.js local'), /not of the form/);
 });
 
-test('issue 7 targets are judged from the figures', () => {
-  const checks = checkTargets({
+/** A results file with only the start-up phase, as `--phases startup` writes it. */
+function startupOnly(maxMs: number, idleRssMiB: number): BenchResults {
+  return {
+    schema: 2,
+    startedAt: '',
+    finishedAt: '',
+    durationSeconds: 1,
+    command: 'npm run bench -- --phases startup',
+    machine: { cpuModel: 'cpu', cpus: 2, memoryGiB: 1, kernel: 'k', platform: 'linux', node: 'v24', clamav: 'ClamAV' },
+    options: { ...FULL_OPTIONS, smoke: false },
+    prices: {},
     sets: [],
     globalSet: 'small',
-    startup: { runs: [], idleSeconds: 5, p50Ms: 300, maxMs: 600, idleRssMiB: 60 },
-  });
+    startup: { runs: [], idleSeconds: 5, p50Ms: 300, maxMs, idleRssMiB },
+    targets: [],
+    errors: [],
+    warnings: [],
+  };
+}
+
+test('targets are judged from the figures, and a missed one says why', () => {
+  const results = startupOnly(600, 60);
   assert.deepEqual(
-    checks.map((c) => [c.name, c.met]),
+    checkTargets(results).map((c) => [c.name, c.target, c.value, c.met]),
     [
-      ['Memory: idle RSS after start (MiB)', true],
-      ['Start-up: spawn to first receive, slowest run (ms)', false],
+      ['Start-up: spawn to first ReceiveMessage, slowest (ms)', '<= 500', 600, false],
+      ['Memory: idle RSS after 5 s, median (MiB)', '<= 64', 60, true],
     ],
   );
+  const why = whyMissed(results);
+  assert.equal(why.length, 1);
+  assert.match(why[0] ?? '', /^- \*\*Start-up: spawn to first ReceiveMessage, slowest \(ms\)\*\* \(small\): 600\.00, target ≤ 500\. \S/);
+});
+
+test('a results file is read back through its schema: NaN saved as null reads as NaN, a wrong shape is named', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-results-'));
+  try {
+    const path = join(dir, 'results.json');
+    saveResults(path, startupOnly(Number.NaN, 60));
+    assert.ok(Number.isNaN(readResults(path).startup?.maxMs));
+    writeFileSync(path, JSON.stringify({ ...startupOnly(1, 1), sets: 'none' }));
+    assert.throws(
+      () => readResults(path),
+      (error: Error) => error.message.startsWith(`${path}: not a results file:`) && error.message.includes('sets'),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('requests on tags are billed by their verb: PutObjectTagging as a PUT, GetObjectTagging as a GET', () => {
