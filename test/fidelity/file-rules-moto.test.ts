@@ -19,11 +19,9 @@ import {
 import { SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { readConfig } from '../../src/config/config.ts';
 import { decodeEventKey } from '../../src/events/key.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { runWorker } from '../../src/worker/service.ts';
-import { startMotoAndClamd, type Moto } from '../support/moto.ts';
+import { startMotoAndClamd, startMotoWorker, type Moto } from '../support/moto.ts';
 import { createQueue, queueArn } from '../support/moto-notifications.ts';
 import { peExecutable, png } from '../support/samples.ts';
 import { LogSink, objectExists, REGION, type startTestClamd } from '../support/stack.ts';
@@ -103,31 +101,23 @@ before(async () => {
   await events.send(new PutTargetsCommand({ Rule: 'rules-results', Targets: [{ Id: 'results', Arn: await queueArn(sqs, urls.results) }] }));
 
   const common = { bucket: BUCKET, quarantineBucket: QUARANTINE, validationQueue: 'rules-validation' };
-  const address = clamd!.clamd.address;
-  const config = await readConfig({
-    SOURCES: JSON.stringify({
-      sources: [
-        { ...common, prefix: 'typed/', quarantinePrefix: 'typed/', allowTypes: ['png', 'pdf'], maxFileSize: 1 },
-        { ...common, prefix: 'open/', quarantinePrefix: 'open/' },
-      ],
-    }),
-    VIRUS_SCANNING_QUEUE_NAME: 'rules-inbound',
-    VIRUS_NOTIFICATION_TOPIC_ARN: topic,
-    RESULT_EVENT_BUS: 'default',
-    AWS_REGION: REGION,
-    AWS_ENDPOINT_URL: moto!.endpoint,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    RECEIVE_WAIT_TIME: '1',
-    ...(address.kind === 'tcp' ? { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) } : { CLAMD_SOCKET: address.path }),
+  stopWorker = await startMotoWorker({
+    moto: moto!,
+    clamd: clamd!,
+    logger,
+    onFailure: failWorker,
+    env: {
+      SOURCES: JSON.stringify({
+        sources: [
+          { ...common, prefix: 'typed/', quarantinePrefix: 'typed/', allowTypes: ['png', 'pdf'], maxFileSize: 1 },
+          { ...common, prefix: 'open/', quarantinePrefix: 'open/' },
+        ],
+      }),
+      VIRUS_SCANNING_QUEUE_NAME: 'rules-inbound',
+      VIRUS_NOTIFICATION_TOPIC_ARN: topic,
+      RESULT_EVENT_BUS: 'default',
+    },
   });
-  const controller = new AbortController();
-  const done = runWorker(config, logger, controller.signal);
-  done.catch(failWorker);
-  stopWorker = async () => {
-    controller.abort();
-    await done;
-  };
   await until('the worker to start', () => logs.find((line) => line['msg'] === 'worker started'));
 });
 

@@ -37,12 +37,10 @@ import {
 import { SendMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { EventBridgeClient, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
-import { readConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { runWorker } from '../../src/worker/service.ts';
 import { decodeEventKey } from '../../src/events/key.ts';
 import { encodeEventKey } from '../../src/events/s3-event.ts';
-import { startMotoAndClamd, type Moto } from '../support/moto.ts';
+import { startMotoAndClamd, startMotoWorker, type Moto } from '../support/moto.ts';
 import { createQueue as createQueueIn, queueArn as queueArnIn, queueDepth as queueDepthOf } from '../support/moto-notifications.ts';
 import { eicar, EICAR_SIGNATURE } from '../support/samples.ts';
 import { LogSink, REGION, type startTestClamd } from '../support/stack.ts';
@@ -218,26 +216,18 @@ before(async () => {
       '',
     ].join('\n'),
   );
-  const address = clamd!.clamd.address;
-  const config = await readConfig({
-    SOURCES_FILE: sourcesFile,
-    VIRUS_SCANNING_QUEUE_NAME: 'fleet-inbound',
-    VIRUS_NOTIFICATION_TOPIC_ARN: reportsTopic,
-    RESULT_EVENT_BUS: 'default',
-    AWS_REGION: REGION,
-    AWS_ENDPOINT_URL: moto!.endpoint,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    RECEIVE_WAIT_TIME: '1',
-    ...(address.kind === 'tcp' ? { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) } : { CLAMD_SOCKET: address.path }),
+  stopWorker = await startMotoWorker({
+    moto: moto!,
+    clamd: clamd!,
+    logger,
+    onFailure: failWorker,
+    env: {
+      SOURCES_FILE: sourcesFile,
+      VIRUS_SCANNING_QUEUE_NAME: 'fleet-inbound',
+      VIRUS_NOTIFICATION_TOPIC_ARN: reportsTopic,
+      RESULT_EVENT_BUS: 'default',
+    },
   });
-  const controller = new AbortController();
-  const done = runWorker(config, logger, controller.signal);
-  done.catch(failWorker);
-  stopWorker = async () => {
-    controller.abort();
-    await done;
-  };
   await until('the worker to start', () => logs.find((line) => line['msg'] === 'worker started'));
 });
 

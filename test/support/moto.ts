@@ -7,7 +7,10 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../../src/local/free-port.ts';
-import { startTestClamd } from './stack.ts';
+import { readConfig } from '../../src/config/config.ts';
+import type { Logger } from '../../src/log/logger.ts';
+import { runWorker } from '../../src/worker/service.ts';
+import { REGION, startTestClamd } from './stack.ts';
 
 export interface Moto {
   /** e.g. http://127.0.0.1:5123: one endpoint for S3 (path-style), SQS and SNS. */
@@ -172,4 +175,36 @@ export async function startMotoAndClamd(): Promise<{ moto: Moto; clamd: Awaited<
   if (moto.status === 'fulfilled' && clamd.status === 'fulfilled') return { moto: moto.value, clamd: clamd.value };
   await Promise.all([moto.status === 'fulfilled' && moto.value.stop(), clamd.status === 'fulfilled' && clamd.value.stop()]);
   throw moto.status === 'rejected' ? moto.reason : (clamd as PromiseRejectedResult).reason;
+}
+
+/**
+ * A worker on moto with a real clamd, in this process, with the settings every moto
+ * test shares (region, endpoint, credentials, a short receive wait, clamd's address)
+ * under `env`. Returns the function that stops it; a worker that fails is handed to
+ * `onFailure` (the test's fail-fast).
+ */
+export async function startMotoWorker(options: {
+  moto: Moto;
+  clamd: Awaited<ReturnType<typeof startTestClamd>>;
+  env: Record<string, string | undefined>;
+  logger: Logger;
+  onFailure: (error: unknown) => void;
+}): Promise<() => Promise<void>> {
+  const address = options.clamd.clamd.address;
+  const config = await readConfig({
+    AWS_REGION: REGION,
+    AWS_ENDPOINT_URL: options.moto.endpoint,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    RECEIVE_WAIT_TIME: '1',
+    ...(address.kind === 'tcp' ? { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) } : { CLAMD_SOCKET: address.path }),
+    ...options.env,
+  });
+  const controller = new AbortController();
+  const done = runWorker(config, options.logger, controller.signal);
+  done.catch(options.onFailure);
+  return async () => {
+    controller.abort();
+    await done;
+  };
 }
