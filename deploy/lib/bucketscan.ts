@@ -80,6 +80,21 @@ export interface ScanSource {
   readonly notifications?: 'S3' | 'EventBridge';
   /** With failClosedReads set: apply it to this source's folder (default true; never where no status tag is written). */
   readonly failClosedReads?: boolean;
+  /**
+   * This source's file rules, as a sources file gives them (docs/detection.md#file-type-rules):
+   * a lower MAX_FILE_SIZE (MB; never above maxFileSizeMb), the types allowed or
+   * denied by their first bytes, and its own UNSCANNABLE_ACTION. Checked again by
+   * the worker at start.
+   */
+  readonly fileRules?: SourceFileRules;
+}
+
+/** A source's file rules: the sources file's `maxFileSize`, `allowTypes`, `denyTypes`, `unscannableAction`. */
+export interface SourceFileRules {
+  readonly maxFileSize?: number;
+  readonly allowTypes?: readonly string[];
+  readonly denyTypes?: readonly string[];
+  readonly unscannableAction?: 'quarantine' | 'forward';
 }
 
 /** A source with its bucket and quarantine bucket in hand, as the construct uses it. */
@@ -96,6 +111,7 @@ export interface ResolvedSource {
   readonly notifications: 'S3' | 'EventBridge';
   /** Covered by the fail-closed policy when failClosedReads is set (and the source writes the status tag). */
   readonly failClosedReads: boolean;
+  readonly fileRules: SourceFileRules | undefined;
 }
 
 export interface BucketScanProps {
@@ -596,6 +612,7 @@ export class BucketScan extends Construct {
           statusTag: statusTagOn,
           notifications: 'S3',
           failClosedReads: true,
+          fileRules: undefined,
         },
       ];
     }
@@ -615,6 +632,7 @@ export class BucketScan extends Construct {
         statusTag,
         notifications: source.notifications ?? 'S3',
         failClosedReads: source.failClosedReads !== false,
+        fileRules: checkFileRules(`sources[${index}]`, source.fileRules, settings.maxFileSizeMb),
       };
     });
     try {
@@ -645,6 +663,7 @@ export class BucketScan extends Construct {
         quarantinePrefix: source.quarantinePrefix,
         ...(source.validationQueue ? { validationQueue: source.validationQueue.queueUrl } : {}),
         statusTag: source.statusTag,
+        ...source.fileRules,
       })),
     });
   }
@@ -1157,4 +1176,28 @@ function resultBusOf(scope: Construct, props: BucketScanProps): { name: string; 
   if (Token.isUnresolved(bus)) throw new Error('BucketScan: a token resultEventBus needs resultEventBusArn');
   if (bus.startsWith('arn:')) return { name: bus, arn: bus };
   return { name: bus, arn: Stack.of(scope).formatArn({ service: 'events', resource: 'event-bus', resourceName: bus }) };
+}
+
+/**
+ * A source's file rules, refused at synth when the worker would refuse them at
+ * start (a task that never starts is found late): a size above the deployment's
+ * maxFileSizeMb, an empty or malformed type list, a type both allowed and denied.
+ */
+function checkFileRules(label: string, rules: SourceFileRules | undefined, maxFileSizeMb: number): SourceFileRules | undefined {
+  if (rules === undefined) return undefined;
+  const problem = (field: string, what: string) => new Error(`BucketScan: ${label}.fileRules.${field}: ${what}`);
+  if (rules.maxFileSize !== undefined && !(rules.maxFileSize > 0 && rules.maxFileSize <= maxFileSizeMb)) {
+    throw problem('maxFileSize', `must be above 0 and at most maxFileSizeMb (${maxFileSizeMb}), got ${rules.maxFileSize}`);
+  }
+  for (const field of ['allowTypes', 'denyTypes'] as const) {
+    const list = rules[field];
+    if (list === undefined) continue;
+    if (list.length === 0) throw problem(field, 'must name at least one type (or leave it out)');
+    const bad = list.find((type) => !/^[a-z0-9][a-z0-9.+-]{0,31}$/.test(type));
+    if (bad !== undefined)
+      throw problem(field, `${JSON.stringify(bad)} is not a file type (lower-case extensions such as pdf, docx, exe, or unknown)`);
+  }
+  const both = rules.allowTypes?.find((type) => rules.denyTypes?.includes(type));
+  if (both !== undefined) throw problem('denyTypes', `${JSON.stringify(both)} is in allowTypes too`);
+  return rules;
 }

@@ -26,7 +26,7 @@ describe('the construct with several sources', () => {
       // An existing bucket announced through EventBridge: every key, no validation queue.
       { bucketName: 'partner-drop', notifications: 'EventBridge', keyLayout: 'any', quarantinePrefix: 'partner', validationQueue: 'none' },
       // A new bucket, one folder of it, by S3 notification.
-      { prefix: 'uploads', quarantinePrefix: 'uploads/' },
+      { prefix: 'uploads', quarantinePrefix: 'uploads/', fileRules: { maxFileSize: 20, denyTypes: ['exe', 'docm'] } },
       // An existing bucket by S3 notification, its own validation queue, no status tag.
       {
         bucketName: 'archive-intake',
@@ -193,6 +193,8 @@ describe('the construct with several sources', () => {
           quarantinePrefix: 'uploads/',
           validationQueue: `<${logicalIdOf(raw, 'AWS::SQS::Queue', 'BucketScanQueuesValidation')}>`,
           statusTag: true,
+          maxFileSize: 20,
+          denyTypes: ['exe', 'docm'],
         },
         {
           bucket: 'archive-intake',
@@ -254,6 +256,21 @@ describe('sources are checked as a sources file is', () => {
       'a status tag with tagging off',
       { scanStatusTag: '', sources: [{ quarantinePrefix: 'q/', statusTag: true }] },
       /sources\[0\]\.statusTag is true, but scanStatusTag '' names no tag key/,
+    ],
+    [
+      "a file size above the deployment's",
+      { maxFileSizeMb: 100, sources: [{ quarantinePrefix: 'q/', fileRules: { maxFileSize: 500 } }] },
+      /sources\[0\]\.fileRules\.maxFileSize: must be above 0 and at most maxFileSizeMb \(100\), got 500/,
+    ],
+    [
+      'a type both allowed and denied',
+      { sources: [{ quarantinePrefix: 'q/', fileRules: { allowTypes: ['pdf', 'exe'], denyTypes: ['exe'] } }] },
+      /sources\[0\]\.fileRules\.denyTypes: "exe" is in allowTypes too/,
+    ],
+    [
+      'a type list that names no type',
+      { sources: [{ quarantinePrefix: 'q/', fileRules: { allowTypes: ['PDF files'] } }] },
+      /sources\[0\]\.fileRules\.allowTypes: "PDF files" is not a file type/,
     ],
   ];
   for (const [what, props, message] of refusals) {
