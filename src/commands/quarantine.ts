@@ -77,21 +77,27 @@ export async function run(argv: string[]): Promise<number> {
   }
   const max = values.max === undefined ? Number.POSITIVE_INFINITY : parseCount('quarantine list', '--max', values.max, 1, 10_000_000);
   const settings = commandSettings(readEnvironment());
-  const area = settings.quarantine();
+  // With SOURCES_FILE or SOURCES: every source's quarantine area, each listed once.
+  const configured = (await settings.sources())?.sources;
+  const areas = configured ? outermost(configured.map((source) => source.quarantine)) : [settings.quarantine()];
   const s3 = createS3Client(settings.aws('s3'));
   const signal = shutdownSignal();
   let problems = 0;
   let listed = 0;
+  let area = areas[0]!;
   try {
     if (!values.json) process.stdout.write(`${columns(['SCANNED', 'STATUS', 'RELEASED', 'SIGNATURE', 'ORIGINAL -> QUARANTINED'])}\n`);
-    for await (const entry of listQuarantine(s3, area, { ...(since ? { since } : {}), signal })) {
-      if (entry.kind === 'unreadable') {
-        problems++;
-        process.stderr.write(`bucketscan: quarantine list: ${printable(entry.location)}: ${entry.problem}\n`);
-        continue;
+    for (area of areas) {
+      if (listed >= max) break;
+      for await (const entry of listQuarantine(s3, area, { ...(since ? { since } : {}), signal })) {
+        if (entry.kind === 'unreadable') {
+          problems++;
+          process.stderr.write(`bucketscan: quarantine list: ${printable(entry.location)}: ${entry.problem}\n`);
+          continue;
+        }
+        process.stdout.write(`${values.json ? JSON.stringify(jsonOf(entry.file)) : textOf(entry.file)}\n`);
+        if (++listed >= max) break;
       }
-      process.stdout.write(`${values.json ? JSON.stringify(jsonOf(entry.file)) : textOf(entry.file)}\n`);
-      if (++listed >= max) break;
     }
   } catch (error) {
     if (signal.aborted) return stopped('quarantine list', new Stop('interrupted', 130));
@@ -103,9 +109,19 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (listed === 0 && problems === 0)
     process.stderr.write(
-      `bucketscan: quarantine list: nothing in s3://${area.bucket}/${area.prefix}${since ? ` since ${since.toISOString()}` : ''}\n`,
+      `bucketscan: quarantine list: nothing in ${areas.map((each) => `s3://${each.bucket}/${each.prefix}`).join(', ')}${since ? ` since ${since.toISOString()}` : ''}\n`,
     );
   return problems > 0 ? 1 : 0;
+}
+
+/** The areas not inside another of the same bucket (a folder's listing covers its subfolders). */
+function outermost(areas: ReadonlyArray<{ bucket: string; prefix: string }>): Array<{ bucket: string; prefix: string }> {
+  return areas.filter(
+    (area, index) =>
+      !areas.some(
+        (other, j) => other.bucket === area.bucket && area.prefix.startsWith(other.prefix) && (other.prefix !== area.prefix || j < index),
+      ),
+  );
 }
 
 const WIDTHS = [20, 15, 8, 40];

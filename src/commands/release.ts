@@ -8,6 +8,7 @@ import { resolveQueueUrl } from '../aws/queue.ts';
 import { parseS3Url } from '../aws/s3-url.ts';
 import { commandSettings } from '../config/config.ts';
 import { readEnvironment } from '../config/env-file.ts';
+import { findSource } from '../config/sources.ts';
 import { needsForce, planRelease, release, ReleaseRefused } from '../quarantine/release.ts';
 import { Stop, stopped, UsageError } from './common.ts';
 import { parseCommandLine } from './parse-args.ts';
@@ -85,9 +86,10 @@ export async function run(argv: string[]): Promise<number> {
   if (reason.length > 1000) throw new UsageError('release: --reason is longer than 1000 characters');
 
   const settings = commandSettings(readEnvironment());
-  const quarantine = settings.quarantine();
-  const unprocessed = settings.unprocessed();
-  const statusTag = settings.statusTag();
+  // With SOURCES_FILE or SOURCES: every source's quarantine area and bucket; else the single-bucket variables.
+  const configured = (await settings.sources())?.sources;
+  const areas = configured ? configured.map((source) => source.quarantine) : [settings.quarantine()];
+  const sourceBuckets = configured ? [...new Set(configured.map((source) => source.bucket))] : [settings.unprocessed().bucket];
   const connection = settings.aws('s3');
   const s3 = createS3Client(connection);
   const sqs = createSqsClient(settings.aws('sqs'));
@@ -97,11 +99,18 @@ export async function run(argv: string[]): Promise<number> {
       key: parsed.value.key,
       reason,
       force: values.force === true,
-      areas: [quarantine],
-      sourceBuckets: [unprocessed.bucket],
-      statusTag,
+      areas,
+      sourceBuckets,
+      statusTag: configured ? undefined : settings.statusTag(),
       region: connection.region,
     });
+    // The file's own source decides its status tag and where its clean event goes.
+    const source = configured ? findSource(configured, plan.report.bucket, plan.report.key) : undefined;
+    if (source && !source.ok)
+      throw new ReleaseRefused(`the report names s3://${plan.report.bucket}/${plan.report.key}: ${source.reason}`, 2);
+    if (source?.ok) plan.request.statusTag = source.source.statusTag;
+    const validationQueue = source?.ok ? source.source.validationQueue : settings.validationQueue();
+    const statusTag = plan.request.statusTag;
     const { report } = plan;
     const original = printable(`s3://${report.bucket}/${report.key}`);
     const overridden = `${report.status}${report.signature ? ` (${printable(report.signature)})` : ''}`;
@@ -110,7 +119,7 @@ export async function run(argv: string[]): Promise<number> {
       const lines = [
         `would release ${printable(target)}: ${overridden}, scanned ${report.scannedAt}`,
         `  restore to ${original} as a new version, tagged ${statusTag ? `${statusTag}=CLEAN and ` : ''}bucketscan-released`,
-        '  forward its event to the validation queue, and write the audit record beside the report',
+        `  ${validationQueue ? 'forward its event to the validation queue, and ' : ''}write the audit record beside the report`,
       ];
       if (blocker) lines.push(`  ${values.force ? 'forced over: ' : 'REFUSED without --force: '}${blocker}`);
       process.stdout.write(`${lines.join('\n')}\ndry run: nothing was changed\n`);
@@ -120,14 +129,16 @@ export async function run(argv: string[]): Promise<number> {
       s3,
       sqs,
       identity: () => callerIdentity(connection),
-      queueUrl: () => resolveQueueUrl(sqs, settings.validationQueue()),
+      queueUrl: async () => (validationQueue ? resolveQueueUrl(sqs, validationQueue) : undefined),
       now: () => new Date(),
     });
     const { record } = done;
     const lines = [
       `released ${printable(target)} (${overridden})`,
       `  restored to ${original}, version ${record.restored.versionId ?? '(unversioned bucket)'}`,
-      `  forwarded to ${record.forwarded?.queueUrl} (message ${record.forwarded?.messageId ?? 'unknown'})`,
+      record.forwarded
+        ? `  forwarded to ${record.forwarded.queueUrl} (message ${record.forwarded.messageId ?? 'unknown'})`
+        : '  not forwarded: its source has no validation queue',
       `  audit record s3://${parsed.value.bucket}/${printable(done.recordKey)} (by ${record.releasedBy.arn})`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -134,6 +134,16 @@ export async function planRelease(s3: S3Client, request: ReleaseRequest): Promis
       2,
     );
   }
+  if (report.versionId === null) {
+    // The worker knows a released file only by the version the release wrote: in an
+    // unversioned bucket it would scan the restored file as a new upload and
+    // quarantine it again, after its event had gone to the validation queue.
+    throw new ReleaseRefused(
+      `${location(report.bucket, report.key)} was scanned in an unversioned bucket (its report has no version id): ` +
+        'a release there would be quarantined again; turn versioning on, and release files scanned after that',
+      2,
+    );
+  }
 
   let existing: ReleasePlan['existing'];
   let earlier: ReleaseRecord[];
@@ -208,8 +218,8 @@ export interface ReleaseDeps {
   s3: S3Client;
   sqs: SQSClient;
   identity(): Promise<CallerIdentity>;
-  /** The validation queue's URL. */
-  queueUrl(): Promise<string>;
+  /** The validation queue's URL; undefined: the file's source has none (clean files are only tagged and announced). */
+  queueUrl(): Promise<string | undefined>;
   now(): Date;
 }
 
@@ -231,7 +241,7 @@ export async function release(plan: ReleasePlan, deps: ReleaseDeps): Promise<Rel
   } catch (error) {
     throw awsRefusal('find out who is calling (sts:GetCallerIdentity)', error);
   }
-  let queueUrl: string;
+  let queueUrl: string | undefined;
   try {
     queueUrl = await deps.queueUrl();
   } catch (error) {
@@ -309,27 +319,29 @@ export async function release(plan: ReleasePlan, deps: ReleaseDeps): Promise<Rel
     configurationId: 'bucketscan-release',
     principalId: `AWS:${identity.userId}`,
   });
-  const attribute = (value: string) => ({ DataType: 'String', StringValue: value });
-  let messageId: string | undefined;
-  try {
-    const sent = await deps.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: JSON.stringify(buildEventDocument([event])),
-        MessageAttributes: {
-          status: attribute(CLEAN_STATUS),
-          scannedAt: attribute(report.scannedAt),
-          released: attribute(location(bucket, recordKey)),
-          releasedAt: attribute(record.releasedAt),
-        },
-      }),
-    );
-    messageId = sent.MessageId;
-  } catch (error) {
-    await writeRecord('record the restored version in').catch(() => undefined);
-    throw awsRefusal('forward the event to the validation queue (the file is back; run again with --force to forward it)', error);
+  if (queueUrl !== undefined) {
+    const attribute = (value: string) => ({ DataType: 'String', StringValue: value });
+    let messageId: string | undefined;
+    try {
+      const sent = await deps.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: JSON.stringify(buildEventDocument([event])),
+          MessageAttributes: {
+            status: attribute(CLEAN_STATUS),
+            scannedAt: attribute(report.scannedAt),
+            released: attribute(location(bucket, recordKey)),
+            releasedAt: attribute(record.releasedAt),
+          },
+        }),
+      );
+      messageId = sent.MessageId;
+    } catch (error) {
+      await writeRecord('record the restored version in').catch(() => undefined);
+      throw awsRefusal('forward the event to the validation queue (the file is back; run again with --force to forward it)', error);
+    }
+    record.forwarded = { queueUrl, messageId: messageId ?? null };
   }
-  record.forwarded = { queueUrl, messageId: messageId ?? null };
   record.state = 'done';
   await writeRecord('complete the audit record');
   return { record, recordKey };

@@ -234,6 +234,40 @@ describe('a false positive, released', () => {
     assert.match(oneLine(missing), /no such quarantined file/);
   });
 
+  test("with SOURCES (several buckets): quarantine list reads every quarantine area once; release finds the file's source and its queue", async () => {
+    const { UNPROCESSED_BUCKET_NAME, QUARANTINE_BUCKET_NAME, QUARANTINE_PREFIX, VALIDATION_QUEUE_NAME, ...rest } = settings(
+      commandRecorder!.endpoint,
+    );
+    const sources = {
+      sources: [
+        { bucket: UNPROCESSED, quarantineBucket: QUARANTINE, quarantinePrefix: PREFIX, validationQueue: 'validation' },
+        { bucket: 'other-uploads', quarantineBucket: QUARANTINE, quarantinePrefix: `${PREFIX}other/` },
+      ],
+    };
+    const env = { ...rest, SOURCES: JSON.stringify(sources) };
+    const listed = await runCli(['quarantine', 'list'], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.equal(listed.stdout.split('\n').filter((line) => line.includes(key)).length, 1, listed.stdout);
+    const dry = await runCli(['release', target, '--reason', 'INC-0', '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /tagged bucketscan-status=CLEAN and bucketscan-released/);
+    assert.match(dry.stdout, /forward its event to the validation queue/);
+  });
+
+  test('a file scanned in an unversioned bucket is not released: the worker would quarantine it again', async () => {
+    const report = await json(QUARANTINE, `${quarantined}.report.json`);
+    const copy = `${PREFIX}${randomUUID()}/unversioned.com`;
+    const unversioned = { ...report, key: copy.slice(PREFIX.length), versionId: null, quarantine: { ...report['quarantine'], key: copy } };
+    await s3.send(new PutObjectCommand({ Bucket: QUARANTINE, Key: copy, Body: eicar() }));
+    await s3.send(new PutObjectCommand({ Bucket: QUARANTINE, Key: `${copy}.report.json`, Body: JSON.stringify(unversioned) }));
+    const refused = await cli(['release', `s3://${QUARANTINE}/${copy}`, '--reason', 'r']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(
+      oneLine(refused),
+      /was scanned in an unversioned bucket \(its report has no version id\): a release there would be quarantined again/,
+    );
+  });
+
   test('a newer object at the original key: refused (dry run and real), nothing changed', async () => {
     const newer = await s3.send(new PutObjectCommand({ Bucket: UNPROCESSED, Key: key, Body: 'a newer, unrelated upload' }));
     const dry = await cli(['release', target, '--reason', 'INC-1', '--dry-run']);
