@@ -3,7 +3,8 @@
 // definition gives them (deploy/test/deployed-config.ts has the suite). Two
 // stand-ins for what only AWS has: the definitions come from the project's test
 // signatures with freshclam off (the task's freshclam reads the deployment's
-// private mirror), and the worker gets the emulator's endpoint and test
+// private mirror, its custom/ detection set too: FRESHCLAM_CUSTOM_DATABASES_URL is
+// left out with it; test/image/image.test.ts fetches a set that way), and the worker gets the emulator's endpoint and test
 // credentials (the task role there). Everything else is the template's.
 import { fileURLToPath } from 'node:url';
 import { ClamdClient } from '../../src/scan/clamd-client.ts';
@@ -15,9 +16,10 @@ const SIGNATURES = fileURLToPath(new URL('../fixtures/signatures', import.meta.u
 
 const containerLauncher: Launcher = {
   async startClamd(environment) {
+    const { FRESHCLAM_CUSTOM_DATABASES_URL: _mirrorSet, ...template } = environment;
     const clamd = startContainer(IMAGES.clamd, {
       name: uniqueName('deployed-clamd'),
-      env: { ...environment, FRESHCLAM: 'off', CLAMD_EXTRA_SIGNATURES_DIR: '/signatures' },
+      env: { ...template, FRESHCLAM: 'off', CLAMD_EXTRA_SIGNATURES_DIR: '/signatures' },
       args: ['--volume', `${SIGNATURES}:/signatures:ro`],
     });
     const client = new ClamdClient({
