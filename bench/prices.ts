@@ -4,23 +4,24 @@
  * Only request charges: storage, data transfer, KMS and free tiers are left out.
  */
 import type { RequestCounts } from '../harness/aws-proxy.ts';
+import { FARGATE_PRICES, REQUEST_PRICES } from '../src/aws/prices.ts';
 import type { RequestSummary } from './results.ts';
 
 export const PRICES = {
   basis:
     'AWS list prices for us-east-1 as published in 2025, request charges only, free tiers ignored ' +
     '(S3 Standard, SQS standard queue, SNS standard topic), Fargate Linux/x86 compute; check https://aws.amazon.com/pricing/ for current ones',
-  /** S3 Standard: PUT, COPY, POST, LIST requests, per 1,000. */
-  s3PutCopyPostListPer1000: 0.005,
+  /** S3 Standard: PUT, COPY, POST, LIST requests, per 1,000 (src/aws/prices.ts, the one list). */
+  s3PutCopyPostListPer1000: REQUEST_PRICES.s3PutCopyPostListPer1000,
   /** S3 Standard: GET, SELECT and all other requests, per 1,000. */
-  s3GetAndOtherPer1000: 0.0004,
+  s3GetAndOtherPer1000: REQUEST_PRICES.s3GetPer1000,
   /** SQS standard queue: per million requests (each 64 KiB chunk of a payload is one request). */
-  sqsPerMillion: 0.4,
+  sqsPerMillion: REQUEST_PRICES.sqsPerMillion,
   /** SNS standard topic: per million publishes (delivery to SQS is free). */
   snsPublishPerMillion: 0.5,
   /** Fargate (Linux, x86), per vCPU-hour and per GB-hour: the whole-task figures' compute cost. */
-  fargateVcpuHour: 0.04048,
-  fargateGbHour: 0.004445,
+  fargateVcpuHour: FARGATE_PRICES.vcpuHour,
+  fargateGbHour: FARGATE_PRICES.gbHour,
   /** Memory priced with each vCPU (2 GB: Fargate's least for a 1-vCPU task). */
   fargateGbPerVcpu: 2,
   /** Published figures of a commercial ClamAV-based scanner (issue 15), per vCPU. */

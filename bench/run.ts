@@ -150,9 +150,10 @@ const SMOKE: Omit<BenchOptions, 'smoke'> = {
   soakSampleSeconds: 0.2,
   soakBacklog: 50,
   taggedFiles: 10,
+  // The two sizes deploy/lib/cost.ts reads (100 KiB and 10 MiB), a few files each.
   wholeTask: [
     { kib: 100, files: 10 },
-    { kib: 1024, files: 2 },
+    { kib: 10240, files: 1 },
   ],
   profileFiles: 10,
 };

@@ -19,6 +19,7 @@ import {
   type S3Client,
   S3Client as Client,
 } from '@aws-sdk/client-s3';
+import { bucketNameProblem } from '../../src/aws/s3-url.ts';
 import { type CustomResourceEvent, errorText, type Fetch, type LambdaContext, sendResponse } from './cfn-response.ts';
 
 export interface EventBridgeSourcesProperties {
@@ -42,7 +43,6 @@ export interface EventBridgeSources {
 
 /** CloudFormation passes at most 4 KiB of answer: the sources document must fit. */
 const MAX_ANSWER = 3_800;
-const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 const folder = (prefix: string) => {
   const trimmed = prefix.trim().replace(/^\/+/, '');
@@ -55,7 +55,8 @@ export function eventBridgeSources(properties: EventBridgeSourcesProperties): Ev
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const bucket of buckets) {
-    if (!BUCKET_NAME.test(bucket) || bucket.includes('..')) problems.push(`"${bucket}" is not an S3 bucket name`);
+    const problem = bucketNameProblem(bucket);
+    if (problem) problems.push(`"${bucket}" is not an S3 bucket name: ${problem}`);
     else if (bucket === properties.UnprocessedBucket)
       problems.push(`${bucket} is UnprocessedBucketName already (announced by S3 notifications)`);
     else if (seen.has(bucket)) problems.push(`${bucket} is listed twice`);

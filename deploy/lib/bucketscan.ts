@@ -26,9 +26,10 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import { Construct } from 'constructs';
-import { DEFAULT_STATUS_TAG, DEFAULTS } from '../../src/config/defaults.ts';
+import { DEFAULTS } from '../../src/config/defaults.ts';
 import { checkAreas, SourcesError } from '../../src/config/source-areas.ts';
 import { receiveAheadFor, workerEnvironment } from '../../src/config/worker-environment.ts';
+import { cleanTagValue, defaultStatusTag, STATUS_TAG_STYLES, type StatusTagStyle } from '../../src/verdict/verdict.ts';
 import { Alarms, type AlarmName } from './alarms.ts';
 import { enforceTls, normalisePrefix, secureBucketDefaults } from './buckets.ts';
 import { failClosedStatements } from './fail-closed-policy.ts';
@@ -190,8 +191,15 @@ export interface BucketScanProps {
   readonly maxScanTime?: Duration;
   /** UNSCANNABLE_ACTION. Default: the worker's (quarantine). */
   readonly unscannableAction?: 'quarantine' | 'forward';
-  /** SCAN_STATUS_TAG; '' turns status tags off (and the tagging permissions with them). Default: the worker's (bucketscan-status). */
+  /** SCAN_STATUS_TAG; '' turns status tags off (and the tagging permissions with them). Default: the style's (bucketscan-status, or GuardDutyMalwareScanStatus). */
   readonly scanStatusTag?: string;
+  /**
+   * STATUS_TAG_STYLE: `guardduty` tags in GuardDuty's words (NO_THREATS_FOUND,
+   * THREATS_FOUND…), so that policies written for GuardDuty Malware Protection keep
+   * working; the fail-closed statements then open files tagged NO_THREATS_FOUND.
+   * Default `bucketscan` (CLEAN, INFECTED…).
+   */
+  readonly statusTagStyle?: StatusTagStyle;
   /** LOG_LEVEL. Default info. */
   readonly logLevel?: string;
   /** METRICS_NAMESPACE for the worker's embedded metrics. Default `bucketscan/<stack name>`. */
@@ -277,6 +285,7 @@ interface Settings {
   stopTimeout: Duration;
   maxScanTime: Duration;
   statusTag: string;
+  statusTagStyle: StatusTagStyle;
   unprocessedPrefix: string;
   quarantinePrefix: string;
   maxDefinitionsAge: Duration;
@@ -411,6 +420,7 @@ export class BucketScan extends Construct {
           healthPort: HEALTH_PORT,
           logLevel: props.logLevel ?? DEFAULTS.logLevel,
           statusTag: settings.statusTag,
+          ...(props.statusTagStyle ? { statusTagStyle: props.statusTagStyle } : {}),
           metrics: 'emf',
           metricsNamespace: this.metricsNamespace,
           maxDefinitionsAgeHours: settings.maxDefinitionsAge.toHours(),
@@ -688,6 +698,7 @@ export class BucketScan extends Construct {
         failClosedStatements({
           objectsArn: objects.length === 1 ? objects[0]! : objects,
           statusTag: settings.statusTag,
+          cleanValue: cleanTagValue(settings.statusTagStyle),
           scannerRoleArn: this.scanService.taskDefinition.taskRole.roleArn,
           readers: props.failClosedReads?.readers ?? [],
           readersCondition: props.failClosedReads?.readersCondition,
@@ -1117,7 +1128,9 @@ function resolveSettings(props: BucketScanProps): Settings {
   const tokens = Token.isUnresolved(concurrency) || Token.isUnresolved(receiveAhead);
   if (props.scalingTarget === undefined && tokens) problem('scalingTarget is required when concurrency or receiveAhead is a token');
   const scalingTarget = props.scalingTarget ?? concurrency + receiveAhead;
-  const statusTag = props.scanStatusTag ?? DEFAULT_STATUS_TAG;
+  const statusTagStyle = props.statusTagStyle ?? 'bucketscan';
+  if (!STATUS_TAG_STYLES.includes(statusTagStyle)) problem(`statusTagStyle must be one of ${STATUS_TAG_STYLES.join(', ')}`);
+  const statusTag = props.scanStatusTag ?? defaultStatusTag(statusTagStyle);
   const shutdown = props.shutdownTimeout ?? Duration.seconds(105);
   const maxScanTime = props.maxScanTime ?? Duration.seconds(90);
   const stopTimeout = Duration.seconds(
@@ -1160,6 +1173,7 @@ function resolveSettings(props: BucketScanProps): Settings {
     stopTimeout,
     maxScanTime,
     statusTag,
+    statusTagStyle,
     unprocessedPrefix: normalisePrefix(props.unprocessedPrefix),
     quarantinePrefix: normalisePrefix(props.quarantinePrefix),
     maxDefinitionsAge: props.maxDefinitionsAge ?? Duration.hours(DEFAULTS.maxDefinitionsAgeHours),

@@ -15,6 +15,8 @@ export interface FailClosedPolicyOptions {
   objectsArn: string | string[];
   /** The status tag key (SCAN_STATUS_TAG). */
   statusTag: string;
+  /** The tag value that opens a file (cleanTagValue of STATUS_TAG_STYLE). Default CLEAN. */
+  cleanValue?: string;
   /** The scanner's task role: it reads every object and alone writes the tag. */
   scannerRoleArn: string;
   /** Role ARNs that may read objects whatever their tag (a backup, an auditor); a list token is accepted. */
@@ -30,9 +32,15 @@ export function failClosedStatements(options: FailClosedPolicyOptions): iam.Poli
   const { objectsArn, statusTag, scannerRoleArn, readers, readersCondition } = options;
   const readExemption = exemptScannerAndReaders(scannerRoleArn, readers, readersCondition);
   const writeExemption = exemptScannerAndReaders(scannerRoleArn, options.releasers ?? [], options.releasersCondition);
-  return policyStatements({ objectsArn, scannerArn: scannerRoleArn, readerArns: [], tagKey: statusTag, readExemption, writeExemption }).map(
-    (statement) => iam.PolicyStatement.fromJson(statement),
-  );
+  return policyStatements({
+    objectsArn,
+    scannerArn: scannerRoleArn,
+    readerArns: [],
+    tagKey: statusTag,
+    ...(options.cleanValue === undefined ? {} : { cleanValue: options.cleanValue }),
+    readExemption,
+    writeExemption,
+  }).map((statement) => iam.PolicyStatement.fromJson(statement));
 }
 
 /**

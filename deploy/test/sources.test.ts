@@ -9,8 +9,8 @@ import { describe, test } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { synthesizeTemplate } from '../lib/synth.ts';
-import { logicalIdOf, resolveDeep, type Template as CfnTemplate } from '../lib/template-env.ts';
-import { ACCOUNT, constructStack, constructStackWith, only, REGION, resourcesOf, synth } from './support.ts';
+import { logicalIdOf, type Template as CfnTemplate } from '../lib/template-env.ts';
+import { ACCOUNT, constructStack, constructStackWith, only, REGION, resourcesOf, synth, workerEnvironmentOf } from './support.ts';
 
 type Statement = Record<string, unknown>;
 const statementsOf = (policy: Record<string, unknown>) => (policy['PolicyDocument'] as { Statement: Statement[] }).Statement;
@@ -154,30 +154,7 @@ describe('the construct with several sources', () => {
     assert.equal(environment()['RESULT_EVENT_BUS'], 'scan-results');
   });
 
-  /** The worker's environment, every intrinsic resolved to a name. */
-  function environment(): Record<string, string> {
-    const task = only(
-      resourcesOf(template, 'AWS::ECS::TaskDefinition').filter(([id]) => id.startsWith('BucketScanScannerTask')),
-      'task',
-    );
-    const worker = (task[1]['ContainerDefinitions'] as Array<{ Name: string; Environment: Array<{ Name: string; Value: unknown }> }>).find(
-      (c) => c.Name === 'worker',
-    )!;
-    const refs = Object.fromEntries(Object.keys(raw.Resources).map((id) => [id, `<${id}>`]));
-    const attributes = new Proxy({} as Record<string, string>, { get: (_t, key) => `<${String(key)}>` });
-    const context = {
-      refs,
-      attributes,
-      pseudo: {
-        'AWS::Partition': 'aws',
-        'AWS::Region': REGION,
-        'AWS::AccountId': ACCOUNT,
-        'AWS::URLSuffix': 'amazonaws.com',
-        'AWS::StackName': 'Scan',
-      },
-    };
-    return Object.fromEntries(worker.Environment.map((e) => [e.Name, String(resolveDeep(raw, e.Value, context, e.Name))]));
-  }
+  const environment = () => workerEnvironmentOf(template);
 
   test('SOURCES: the sources document the worker reads, with the deployment names', () => {
     const env = environment();

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BucketScan, type BucketScanProps } from '../lib/bucketscan.ts';
+import { resolveDeep, type Template as CfnTemplate } from '../lib/template-env.ts';
 
 export const ACCOUNT = '111122223333';
 export const REGION = 'eu-west-1';
@@ -104,4 +105,30 @@ export function expectGeneratedSection(file: string, start: string, end: string,
       `the generated section of ${file} is stale (${start.slice(0, 40)}...): BUCKETSCAN_WRITE_DOCS=1 npm --prefix deploy test rewrites it`,
     );
   }
+}
+
+/** The scanner task's worker environment, every intrinsic resolved to a name (`<LogicalId>`). */
+export function workerEnvironmentOf(template: Template): Record<string, string> {
+  const raw = template.toJSON() as CfnTemplate;
+  const task = only(
+    resourcesOf(template, 'AWS::ECS::TaskDefinition').filter(([id]) => id.startsWith('BucketScanScannerTask')),
+    'task',
+  );
+  const worker = (task[1]['ContainerDefinitions'] as Array<{ Name: string; Environment: Array<{ Name: string; Value: unknown }> }>).find(
+    (c) => c.Name === 'worker',
+  )!;
+  const refs = Object.fromEntries(Object.keys(raw.Resources).map((id) => [id, `<${id}>`]));
+  const attributes = new Proxy({} as Record<string, string>, { get: (_t, key) => `<${String(key)}>` });
+  const context = {
+    refs,
+    attributes,
+    pseudo: {
+      'AWS::Partition': 'aws',
+      'AWS::Region': REGION,
+      'AWS::AccountId': ACCOUNT,
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': 'Scan',
+    },
+  };
+  return Object.fromEntries(worker.Environment.map((e) => [e.Name, String(resolveDeep(raw, e.Value, context, e.Name))]));
 }

@@ -22,6 +22,19 @@ export const REQUEST_PRICES = {
   s3TagsPer10000PerMonth: 0.01,
 } as const;
 
+/**
+ * Fargate on demand, Linux/x86, us-east-1 (https://aws.amazon.com/fargate/pricing/,
+ * 2025): what the benchmark's whole-task figures and docs/deploy.md's cost table
+ * (deploy/lib/cost.ts) price compute with.
+ */
+export const FARGATE_PRICES = {
+  basis: 'us-east-1 list prices (aws.amazon.com/fargate/pricing, 2025), Linux/x86, on demand',
+  vcpuHour: 0.04048,
+  gbHour: 0.004445,
+  /** Ephemeral storage above the 20 GB every task gets, per GB-hour. */
+  storageGbHourAbove20: 0.000111,
+} as const;
+
 export const usd = {
   s3Put: (requests: number) => (requests * REQUEST_PRICES.s3PutCopyPostListPer1000) / 1000,
   s3Get: (requests: number) => (requests * REQUEST_PRICES.s3GetPer1000) / 1000,

@@ -24,7 +24,7 @@
 import { Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
+import { backoffSeconds, sleep } from '../shared/time.ts';
 
 /** Tells the caller to make this call with the SDK instead (an endpoint or answer this path does not handle). */
 export class DirectUnsupported extends Error {
@@ -288,8 +288,9 @@ export class SignedHttp {
         throw failure;
       }
       // The SDK's standard retry: full jitter over an exponential ceiling (longer for throttling).
-      const base = throttled ? 500 : 100;
-      await delay(Math.random() * Math.min(20_000, base * 2 ** attempt), undefined, call.signal ? { signal: call.signal } : {});
+      const ceiling = backoffSeconds(attempt + 1, throttled ? 0.5 : 0.1, 20);
+      await sleep(Math.random() * ceiling * 1000, call.signal);
+      call.signal?.throwIfAborted();
     }
   }
 

@@ -2,12 +2,12 @@
  * `bucketscan policy`: prints the fail-closed bucket policy for the unprocessed
  * bucket (src/policy/bucket-policy.ts) as JSON, ready for
  * `aws s3api put-bucket-policy --policy file://…`; with SOURCES_FILE, one per
- * source bucket. Reads its arguments, SCAN_STATUS_TAG and SOURCES_FILE; with AWS
+ * source bucket. Reads its arguments, SCAN_STATUS_TAG, STATUS_TAG_STYLE and SOURCES_FILE; with AWS
  * credentials in the environment it also reads each bucket's versioning and warns
  * when it is off (policy-versioning.ts).
  */
 import { bucketPolicy, PolicyInputError, type PolicyDocument, type PolicyInput } from '../policy/bucket-policy.ts';
-import { DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
+import { cleanTagValue, DEFAULT_STATUS_TAG, defaultStatusTag, GUARDDUTY_STATUS_TAG, type StatusTagStyle } from '../verdict/verdict.ts';
 import { commandSettings } from '../config/config.ts';
 import { readEnvironment, type Env } from '../config/env-file.ts';
 import type { Source } from '../config/sources.ts';
@@ -43,6 +43,11 @@ Options:
                          set (CLEAN and bucketscan-released, in one request); it
                          gets no read exemption
   --tag-key <key>        the status tag's key; default SCAN_STATUS_TAG, else ${DEFAULT_STATUS_TAG}
+                         (${GUARDDUTY_STATUS_TAG} with STATUS_TAG_STYLE=guardduty)
+
+With STATUS_TAG_STYLE=guardduty (the worker then tags in GuardDuty's words), the
+read statement allows ${cleanTagValue('guardduty')} where it otherwise allows ${cleanTagValue('bucketscan')}: set it as
+the worker has it, or every scanned file stays unreadable.
 
 Apply it with:
   bucketscan policy --bucket B --scanner-role ARN > policy.json
@@ -126,7 +131,9 @@ export async function run(argv: string[]): Promise<number> {
     false,
   );
   const env = readEnvironment();
-  const file = await commandSettings(env).sources();
+  const settings = commandSettings(env);
+  const file = await settings.sources();
+  const statusTagStyle = settings.statusTagStyle();
   const bucket = values.bucket;
   if (bucket === undefined && !file) throw new UsageError('policy: --bucket <name> is required (the unprocessed bucket)');
   const scannerRoleArn = values['scanner-role'];
@@ -141,7 +148,8 @@ export async function run(argv: string[]): Promise<number> {
         scannerRoleArn,
         readerArns,
         releaserArns,
-        tagKey: values['tag-key'] ?? statusTagFromEnvironment(env),
+        tagKey: values['tag-key'] ?? statusTagFromEnvironment(env, statusTagStyle),
+        statusTagStyle,
       });
       process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
       await warnIfUnversioned([bucket!], env);
@@ -155,7 +163,15 @@ export async function run(argv: string[]): Promise<number> {
       else
         documents.set(
           plan.bucket,
-          bucketPolicy({ bucket: plan.bucket, prefixes: plan.prefixes, scannerRoleArn, readerArns, releaserArns, tagKey: plan.tagKey }),
+          bucketPolicy({
+            bucket: plan.bucket,
+            prefixes: plan.prefixes,
+            scannerRoleArn,
+            readerArns,
+            releaserArns,
+            tagKey: plan.tagKey,
+            statusTagStyle,
+          }),
         );
     }
     if (documents.size === 0) throw new UsageError('policy: no source writes the status tag: there is no policy to print');
@@ -230,9 +246,9 @@ export function bucketPlans(
  * means tagging is off, and then no object would ever be tagged CLEAN and this
  * policy would make the whole bucket unreadable, so that is refused.
  */
-function statusTagFromEnvironment(env: Env): string {
+function statusTagFromEnvironment(env: Env, style: StatusTagStyle): string {
   const value = env['SCAN_STATUS_TAG'];
-  if (value === undefined) return DEFAULT_STATUS_TAG;
+  if (value === undefined) return defaultStatusTag(style);
   if (value.trim() === '') {
     throw new ConfigError(
       'SCAN_STATUS_TAG',

@@ -13,6 +13,7 @@ import { needsForce, planRelease, release, ReleaseRefused } from '../quarantine/
 import { Stop, stopped, UsageError } from './common.ts';
 import { parseCommandLine } from './parse-args.ts';
 import { printable } from './scan-report.ts';
+import { cleanTagValue, RELEASED_TAG } from '../verdict/verdict.ts';
 
 export const summary = 'Release a file from quarantine (a false positive): restore it, tag it CLEAN, forward it, with an audit record.';
 export const synopsis = 'release s3://<quarantine bucket>/<key> --reason <why> [--force] [--dry-run]';
@@ -29,7 +30,8 @@ tagged CLEAN, so every release is recorded:
      sts:GetCallerIdentity), when, why (--reason), and the status and signature
      it overrides;
   3. the file is copied back to its original bucket and key, as a new version,
-     tagged in the same request with the status CLEAN (SCAN_STATUS_TAG) and
+     tagged in the same request with the status CLEAN (SCAN_STATUS_TAG; with
+     STATUS_TAG_STYLE=guardduty, NO_THREATS_FOUND, as the worker would) and
      bucketscan-released=<id>; its other tags are kept;
   4. its event is forwarded to the validation queue (VALIDATION_QUEUE_NAME or
      _URL) as if it had been clean: an ObjectCreated:Copy record for the new
@@ -102,6 +104,7 @@ export async function run(argv: string[]): Promise<number> {
       areas,
       sourceBuckets,
       statusTag: configured ? undefined : settings.statusTag(),
+      statusTagStyle: settings.statusTagStyle(),
       region: connection.region,
     });
     // The file's own source decides its status tag and where its clean event goes.
@@ -118,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
     if (values['dry-run']) {
       const lines = [
         `would release ${printable(target)}: ${overridden}, scanned ${report.scannedAt}`,
-        `  restore to ${original} as a new version, tagged ${statusTag ? `${statusTag}=CLEAN and ` : ''}bucketscan-released`,
+        `  restore to ${original} as a new version, tagged ${statusTag ? `${statusTag}=${cleanTagValue(plan.request.statusTagStyle)} and ` : ''}${RELEASED_TAG}`,
         `  ${validationQueue ? 'forward its event to the validation queue, and ' : ''}write the audit record beside the report`,
       ];
       if (blocker) lines.push(`  ${values.force ? 'forced over: ' : 'REFUSED without --force: '}${blocker}`);

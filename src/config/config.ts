@@ -237,6 +237,8 @@ export interface CommandSettings {
   rescanQueue(): QueueRef | undefined;
   /** SCAN_STATUS_TAG (and STATUS_TAG_STYLE's default): the tag key, or undefined when tagging is off. */
   statusTag(): string | undefined;
+  /** STATUS_TAG_STYLE: the words of the status tag (bucketscan's CLEAN…, or GuardDuty's). */
+  statusTagStyle(): StatusTagStyle;
   /** CONCURRENCY, RECEIVE_AHEAD and the rest of the tuning section. */
   tuning(): TuningSettings;
   /**
@@ -284,6 +286,7 @@ export function commandSettings(env: Env): CommandSettings {
     detection: once(() => detectionSettings(parseVariables(env, DETECTION_VARIABLES))),
     rescanQueue: once(() => queueRefOf(parseVariables(env, { RESCAN_QUEUE: QUEUE_VARIABLES.RESCAN_QUEUE }).RESCAN_QUEUE)),
     statusTag: once(() => statusTag(parseVariables(env, STATUS_TAG_VARIABLES))),
+    statusTagStyle: once(() => statusTagStyle(parseVariables(env, STATUS_TAG_VARIABLES))),
     tuning: once(() => tuningSettings(parseVariables(env, TUNING_VARIABLES))),
     sources: once(async () => {
       const v = parseVariables(env, SOURCES_VARIABLES);

@@ -33,6 +33,8 @@ export interface WorkerEnvironmentSettings {
   logLevel?: string;
   /** SCAN_STATUS_TAG; '' turns tagging off. */
   statusTag?: string;
+  /** STATUS_TAG_STYLE: the status tag in bucketscan's words (the default) or GuardDuty's. */
+  statusTagStyle?: 'bucketscan' | 'guardduty';
   metrics?: 'prometheus' | 'emf' | 'off';
   metricsNamespace?: string;
   maxDefinitionsAgeHours?: number;
@@ -50,7 +52,7 @@ export interface WorkerEnvironmentSettings {
  * the backfill lane and result events (issue 14), which the worker reads once its
  * side of that issue is in.
  */
-export const OPTIONAL_WORKER_ENVIRONMENT_VARIABLES = ['SOURCES', 'RESCAN_QUEUE', 'RESULT_EVENT_BUS'] as const;
+export const OPTIONAL_WORKER_ENVIRONMENT_VARIABLES = ['SOURCES', 'RESCAN_QUEUE', 'RESULT_EVENT_BUS', 'STATUS_TAG_STYLE'] as const;
 
 /** The variables the builder writes, each one that config.ts reads. */
 export const WORKER_ENVIRONMENT_VARIABLES = [
@@ -126,5 +128,6 @@ export function workerEnvironment(
     ...(settings.sources === undefined ? {} : { SOURCES: settings.sources }),
     ...(settings.rescanQueueUrl === undefined ? {} : { RESCAN_QUEUE: settings.rescanQueueUrl }),
     ...(settings.resultEventBus === undefined ? {} : { RESULT_EVENT_BUS: settings.resultEventBus }),
+    ...(settings.statusTagStyle === undefined ? {} : { STATUS_TAG_STYLE: settings.statusTagStyle }),
   };
 }

@@ -18,6 +18,7 @@ import {
   type Verdict,
   type VerdictStatus,
 } from '../verdict/verdict.ts';
+import { signatureOrigin } from '../verdict/signature.ts';
 import type { QuarantineReport, SourceName } from './report.ts';
 
 export const RESULT_SOURCE = 'bucketscan';
@@ -62,6 +63,7 @@ function resultEvent(facts: ResultFacts): ResultEvent {
       outcome: facts.status,
       status: statusOf(verdict as Verdict),
       signature: facts.signature,
+      signatureOrigin: facts.signature === null ? null : signatureOrigin(facts.signature),
       ...(facts.detail === undefined ? {} : { detail: facts.detail }),
       size: facts.size,
       quarantine: facts.quarantine,

@@ -35,7 +35,7 @@
  */
 import { bucketNameProblem } from '../aws/s3-url.ts';
 
-import { CLEAN_STATUS, DEFAULT_STATUS_TAG } from '../verdict/verdict.ts';
+import { cleanTagValue, defaultStatusTag, type StatusTagStyle } from '../verdict/verdict.ts';
 /** S3 refuses bucket policies above 20 KB. */
 export const MAX_BUCKET_POLICY_BYTES = 20 * 1024;
 
@@ -59,8 +59,13 @@ export interface BucketPolicyOptions {
    * They get no read exemption.
    */
   releaserArns?: readonly string[];
-  /** The status tag's key. Default DEFAULT_STATUS_TAG. */
+  /** The status tag's key. Default: the style's (bucketscan-status, or GuardDutyMalwareScanStatus). */
   tagKey?: string;
+  /**
+   * The words the worker tags with (STATUS_TAG_STYLE): reads are allowed only when
+   * the tag says that style's clean (CLEAN, or GuardDuty's NO_THREATS_FOUND). Default bucketscan.
+   */
+  statusTagStyle?: StatusTagStyle;
   /** The AWS partition (aws, aws-cn, aws-us-gov…). Default: the scanner role's. */
   partition?: string;
 }
@@ -147,7 +152,8 @@ export function tagKeyProblem(key: string): string | undefined {
 export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
   const bucketProblem = bucketNameProblem(options.bucket);
   if (bucketProblem) throw new PolicyInputError('bucket', `${JSON.stringify(options.bucket)} is not a bucket name: ${bucketProblem}`);
-  const tagKey = options.tagKey ?? DEFAULT_STATUS_TAG;
+  const style = options.statusTagStyle ?? 'bucketscan';
+  const tagKey = options.tagKey ?? defaultStatusTag(style);
   const tagProblem = tagKeyProblem(tagKey);
   if (tagProblem) throw new PolicyInputError('tagKey', `${JSON.stringify(tagKey)}: ${tagProblem}`);
 
@@ -193,6 +199,7 @@ export function bucketPolicy(options: BucketPolicyOptions): PolicyDocument {
       readerArns: readers,
       releaserArns: releasers,
       tagKey,
+      cleanValue: cleanTagValue(style),
     }),
   };
   const bytes = Buffer.byteLength(JSON.stringify(document));
@@ -213,6 +220,8 @@ export interface StatementsInput {
   /** Exempt, with the scanner, from the status-tag-write and copy-in statements (bucketscan release). */
   releaserArns?: readonly string[];
   tagKey: string;
+  /** The one tag value that opens a file for reading: cleanTagValue(style). Default CLEAN. */
+  cleanValue?: string;
   /**
    * Replaces the tag-write and copy-in statements' exemption (ArnNotLike on the
    * scanner and releasers), as readExemption does for reads.
@@ -237,15 +246,16 @@ export function policyStatements(input: StatementsInput): PolicyStatement[] {
   const exceptWriters = input.writeExemption ?? { ArnNotLike: { 'aws:PrincipalArn': [scannerArn, ...(input.releaserArns ?? [])] } };
   return [
     {
-      // Fail closed: an object with no status tag, or any status but CLEAN, cannot be
-      // downloaded (HTTP 403), whatever the caller's own permissions say.
+      // Fail closed: an object with no status tag, or any status but CLEAN (in GuardDuty's
+      // words NO_THREATS_FOUND), cannot be downloaded (HTTP 403), whatever the caller's
+      // own permissions say.
       Sid: 'DenyReadUnlessScannedClean',
       Effect: 'Deny',
       Principal: '*',
       Action: ['s3:GetObject', 's3:GetObjectVersion'],
       Resource: objects,
       Condition: {
-        StringNotEquals: { [statusTag]: CLEAN_STATUS },
+        StringNotEquals: { [statusTag]: input.cleanValue ?? cleanTagValue('bucketscan') },
         ...(input.readExemption ?? { ArnNotLike: { 'aws:PrincipalArn': [scannerArn, ...readerArns] } }),
       },
     },

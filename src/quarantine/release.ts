@@ -26,7 +26,7 @@ import { unquoteETag } from '../events/text.ts';
 import { newReleaseId, releaseRecordKey, releaseRecordPrefix, type ReleaseRecord } from '../pipeline/release.ts';
 import { parseStoredReport, type QuarantineReport } from '../pipeline/report.ts';
 import { MAX_TAGS, withStatus } from '../pipeline/tags.ts';
-import { CLEAN_STATUS, RELEASED_TAG } from '../verdict/verdict.ts';
+import { CLEAN_STATUS, cleanTagValue, RELEASED_TAG, type StatusTagStyle } from '../verdict/verdict.ts';
 import { readReleaseRecord, REPORT_SUFFIX, type QuarantineArea } from './listing.ts';
 
 /** Why a release did not happen, with the exit code the command ends with. */
@@ -50,6 +50,8 @@ export interface ReleaseRequest {
   sourceBuckets: readonly string[];
   /** SCAN_STATUS_TAG; undefined: tagging off (the released marker is still written). */
   statusTag: string | undefined;
+  /** STATUS_TAG_STYLE: the restored file is tagged with that style's clean (CLEAN, or NO_THREATS_FOUND). Default bucketscan. */
+  statusTagStyle?: StatusTagStyle;
   region: string;
 }
 
@@ -74,8 +76,10 @@ function inArea(request: ReleaseRequest): boolean {
 /** An AWS failure in the words of the step that met it; access problems named as such. */
 function awsRefusal(what: string, error: unknown): ReleaseRefused {
   const { status, code } = awsErrorInfo(error);
+  // A HEAD request's error has no body, so the SDK knows no code: name the HTTP status instead.
+  const named = code !== undefined && code !== 'Unknown' && !/^\d+$/.test(code) ? code : `HTTP ${status ?? '?'}`;
   if (status === 403 || code === 'AccessDenied')
-    return new ReleaseRefused(`${what}: access denied (${code ?? 'HTTP 403'}): this identity lacks the permission`);
+    return new ReleaseRefused(`${what}: access denied (${named}): this identity lacks the permission`);
   if (code === 'NoSuchBucket') return new ReleaseRefused(`${what}: no such bucket`);
   const message = error instanceof Error ? (error.message.split('\n')[0] ?? error.name) : String(error);
   return new ReleaseRefused(`${what}: ${code && code !== message ? `${code}: ` : ''}${message}`);
@@ -286,7 +290,7 @@ export async function release(plan: ReleasePlan, deps: ReleaseDeps): Promise<Rel
     throw awsRefusal(`read the tags of ${location(bucket, key)}`, error);
   }
   if (request.statusTag) {
-    const merged = withStatus(tags, request.statusTag, CLEAN_STATUS);
+    const merged = withStatus(tags, request.statusTag, cleanTagValue(request.statusTagStyle));
     if (!merged.ok) throw new ReleaseRefused(`cannot tag the restored file: ${merged.problem} (the audit record stays, state "started")`);
     tags = merged.tags;
   }

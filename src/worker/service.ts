@@ -120,6 +120,88 @@ function queueOutboxes(sqs: SQSClient) {
   };
 }
 
+/** The queues' URLs, each looked up once at start; undefined when one is missing (logged) or the worker is stopping. */
+async function resolveQueues(
+  config: Config,
+  sqs: SQSClient,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<{ inboundUrl: string; rescanUrl: string | undefined; validationUrls: Map<string, string> } | undefined> {
+  const inboundUrl = await queueUrl(sqs, config.queues.inbound, 'VIRUS_SCANNING_QUEUE_NAME', logger, signal);
+  if (inboundUrl === undefined) return undefined;
+  const rescanUrl = config.queues.rescan && (await queueUrl(sqs, config.queues.rescan, 'RESCAN_QUEUE', logger, signal));
+  if (config.queues.rescan && rescanUrl === undefined) return undefined;
+  // Each distinct validation queue is looked up once, at start: a missing one stops the worker here, not at the first clean file.
+  const validationUrls = new Map<string, string>();
+  for (const [key, { ref, variable, field }] of validationQueues(config)) {
+    const url = await queueUrl(sqs, ref, variable, logger, signal, field);
+    if (url === undefined) return undefined;
+    validationUrls.set(key, url);
+  }
+  return { inboundUrl, rescanUrl: rescanUrl || undefined, validationUrls };
+}
+
+/** The "worker started" line, and a warning for each source whose clean files would only be logged. */
+function logStarted(
+  config: Config,
+  logger: Logger,
+  facts: {
+    engine: string | undefined;
+    inboundUrl: string;
+    rescanUrl: string | undefined;
+    validationUrlOf: (queue: QueueRef | undefined) => string | undefined;
+    maxReceiveCount: number | undefined;
+    metrics: string;
+  },
+): void {
+  const { inboundUrl, rescanUrl, validationUrlOf, maxReceiveCount } = facts;
+  logger.info(
+    {
+      clamd: describeAddress(config.clamd.address),
+      engine: facts.engine,
+      inboundQueue: inboundUrl,
+      ...(rescanUrl ? { rescanQueue: rescanUrl } : {}),
+      ...(config.sourcesFile
+        ? {
+            sourcesFile: config.sourcesFile,
+            sources: config.sources.map((source) => ({
+              bucket: source.bucket,
+              prefix: source.prefix,
+              keyLayout: source.keyLayout,
+              quarantine: `s3://${source.quarantine.bucket}/${source.quarantine.prefix}`,
+              validationQueue: validationUrlOf(source.validationQueue) ?? null,
+              statusTag: source.statusTag ?? null,
+            })),
+          }
+        : { validationQueue: validationUrlOf(config.source.validationQueue), statusTag: config.source.statusTag ?? null }),
+      ...(config.resultBus ? { resultBus: config.resultBus } : {}),
+      concurrency: config.tuning.concurrency,
+      maxFileSizeBytes: config.clamd.maxFileSizeBytes,
+      maxReceiveCount,
+      metrics: facts.metrics,
+    },
+    'worker started',
+  );
+  const silent = config.sources.filter((source) => !source.validationQueue && !source.statusTag && !config.resultBus);
+  for (const source of silent) {
+    logger.warn(
+      { bucket: source.bucket, prefix: source.prefix },
+      `${source.label} has no validation queue, no status tag and no RESULT_EVENT_BUS: its clean files are only logged`,
+    );
+  }
+}
+
+/** The result bus (RESULT_EVENT_BUS), or undefined without one. */
+async function createResults(config: Config, metrics: Metrics | undefined): Promise<ResultBus | undefined> {
+  if (!config.resultBus) return undefined;
+  // Loaded only with a result bus: the EventBridge client is not part of a worker without one.
+  return (await import('../aws/result-bus.ts')).createResultBus(config.aws.events!, config.resultBus, {
+    lingerMs: 10,
+    maxSockets: Math.max(16, config.tuning.concurrency * 2),
+    onError: (service, operation) => metrics?.awsError(service, operation),
+  });
+}
+
 /**
  * Runs the worker until `signal` aborts, then shuts down gracefully. Resolves once
  * every message in work is settled and the clients are closed.
@@ -150,17 +232,9 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       // Kept IDSESSION connections: no TCP connect per file (docs/aws-requests.md).
       sessions: true,
     });
-    const inboundUrl = await queueUrl(clients.sqs, config.queues.inbound, 'VIRUS_SCANNING_QUEUE_NAME', logger, signal);
-    if (inboundUrl === undefined) return;
-    const rescanUrl = config.queues.rescan && (await queueUrl(clients.sqs, config.queues.rescan, 'RESCAN_QUEUE', logger, signal));
-    if (config.queues.rescan && rescanUrl === undefined) return;
-    // Each distinct validation queue is looked up once, at start: a missing one stops the worker here, not at the first clean file.
-    const validationUrls = new Map<string, string>();
-    for (const [key, { ref, variable, field }] of validationQueues(config)) {
-      const url = await queueUrl(clients.sqs, ref, variable, logger, signal, field);
-      if (url === undefined) return;
-      validationUrls.set(key, url);
-    }
+    const urls = await resolveQueues(config, clients.sqs, logger, signal);
+    if (!urls) return;
+    const { inboundUrl, rescanUrl, validationUrls } = urls;
 
     status.phase = 'waiting-for-clamd';
     if (!(await waitForClamd((s) => clamd.ping(s), config.clamd.address, logger, signal))) return;
@@ -187,50 +261,17 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
     const maxReceiveCount = await redrive(inboundUrl, 'inbound');
     const rescanMaxReceiveCount = rescanUrl ? await redrive(rescanUrl, 'rescan') : undefined;
     const validationUrlOf = (queue: QueueRef | undefined) => (queue ? validationUrls.get(queueKey(queue)) : undefined);
-    logger.info(
-      {
-        clamd: describeAddress(config.clamd.address),
-        engine: info?.raw,
-        inboundQueue: inboundUrl,
-        ...(rescanUrl ? { rescanQueue: rescanUrl } : {}),
-        ...(config.sourcesFile
-          ? {
-              sourcesFile: config.sourcesFile,
-              sources: config.sources.map((source) => ({
-                bucket: source.bucket,
-                prefix: source.prefix,
-                keyLayout: source.keyLayout,
-                quarantine: `s3://${source.quarantine.bucket}/${source.quarantine.prefix}`,
-                validationQueue: validationUrlOf(source.validationQueue) ?? null,
-                statusTag: source.statusTag ?? null,
-              })),
-            }
-          : { validationQueue: validationUrlOf(config.source.validationQueue), statusTag: config.source.statusTag ?? null }),
-        ...(config.resultBus ? { resultBus: config.resultBus } : {}),
-        concurrency: config.tuning.concurrency,
-        maxFileSizeBytes: config.clamd.maxFileSizeBytes,
-        maxReceiveCount,
-        metrics: metrics ? config.metrics.mode : 'off',
-      },
-      'worker started',
-    );
-    const silent = config.sources.filter((source) => !source.validationQueue && !source.statusTag && !config.resultBus);
-    for (const source of silent) {
-      logger.warn(
-        { bucket: source.bucket, prefix: source.prefix },
-        `${source.label} has no validation queue, no status tag and no RESULT_EVENT_BUS: its clean files are only logged`,
-      );
-    }
+    logStarted(config, logger, {
+      engine: info?.raw,
+      inboundUrl,
+      rescanUrl,
+      validationUrlOf,
+      maxReceiveCount,
+      metrics: metrics ? config.metrics.mode : 'off',
+    });
 
     const outboxes = queueOutboxes(clients.sqs);
-    results = config.resultBus
-      ? // Loaded only with a result bus: the EventBridge client is not part of a worker without one.
-        (await import('../aws/result-bus.ts')).createResultBus(config.aws.events!, config.resultBus, {
-          lingerMs: 10,
-          maxSockets: Math.max(16, config.tuning.concurrency * 2),
-          onError: (service, operation) => metrics?.awsError(service, operation),
-        })
-      : undefined;
+    results = await createResults(config, metrics);
     const read = (url: string, count: number | undefined): ReadQueue => ({ url, maxReceiveCount: count, remove: outboxes.remover(url) });
     const worker = composeWorker(
       config,

@@ -394,6 +394,8 @@ describe('three buckets, three routes, one fleet', () => {
     for (const detail of byOutcome('infected')) {
       assert.equal(detail['scanStatus'], 'COMPLETED');
       assert.deepEqual(detail['scanResultDetails'], { scanResultStatus: 'THREATS_FOUND', threats: [{ name: EICAR_SIGNATURE }] });
+      // The test set's EICAR signature is an .hdb of the project's own fixtures: not ClamAV's.
+      assert.equal(detail['signatureOrigin'], 'third-party');
       assert.ok(String(detail['quarantine']['key']).endsWith('eicar.com'));
     }
     // The object and its source, as a GuardDuty consumer reads them.

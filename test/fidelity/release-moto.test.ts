@@ -359,6 +359,30 @@ describe('a false positive, released', () => {
   });
 });
 
+describe("STATUS_TAG_STYLE=guardduty: a released file is tagged in GuardDuty's words, as the worker would tag a clean one", () => {
+  const key = `${randomUUID()}/report.com`;
+  const target = `s3://${QUARANTINE}/${PREFIX}${key}`;
+  // Straight to moto: the IAM proof's recorded calls are those of the default style.
+  const env = () => ({ ...settings(moto!.endpoint), STATUS_TAG_STYLE: 'guardduty' });
+
+  before(async () => {
+    await upload(key, eicar());
+    await outcome(key, 'infected');
+  });
+
+  test('the dry run says so; the release writes GuardDutyMalwareScanStatus=NO_THREATS_FOUND', async () => {
+    const dry = await runCli(['release', target, '--reason', 'INC-7', '--dry-run'], env());
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /tagged GuardDutyMalwareScanStatus=NO_THREATS_FOUND and bucketscan-released/);
+    const done = await runCli(['release', target, '--reason', 'INC-7'], env());
+    assert.equal(done.code, 0, done.stderr);
+    const current = (await versions(key)).find((v) => v.IsLatest)!;
+    const tags = await tagsOf(key, current.VersionId!);
+    assert.equal(tags['GuardDutyMalwareScanStatus'], 'NO_THREATS_FOUND');
+    assert.match(tags['bucketscan-released'] ?? '', /^\d{8}T\d{9}Z-[0-9a-f]{4}$/);
+  });
+});
+
 describe('the detection set on the definitions mirror (s3://mirror/custom/)', () => {
   const set = `s3://${MIRROR}/custom/`;
   const limits = (databaseMemoryMiB: number) =>

@@ -40,6 +40,26 @@ test('the tag key: --tag-key, else SCAN_STATUS_TAG, else bucketscan-status', () 
   assert.match(fromFlag.stdout, /"s3:ExistingObjectTag\/scan": "CLEAN"/);
 });
 
+test("STATUS_TAG_STYLE=guardduty: GuardDuty's key, and reads open on NO_THREATS_FOUND (what the worker then writes)", () => {
+  const result = policy(['--bucket', 'unprocessed', '--scanner-role', SCANNER], { STATUS_TAG_STYLE: 'guardduty' });
+  assert.equal(result.status, 0, result.stderr);
+  assert.deepEqual(
+    JSON.parse(result.stdout),
+    bucketPolicy({ bucket: 'unprocessed', scannerRoleArn: SCANNER, statusTagStyle: 'guardduty' }),
+  );
+  assert.match(result.stdout, /"s3:ExistingObjectTag\/GuardDutyMalwareScanStatus": "NO_THREATS_FOUND"/);
+  assert.doesNotMatch(result.stdout, /"CLEAN"/);
+  const keyed = policy(['--bucket', 'unprocessed', '--scanner-role', SCANNER], { STATUS_TAG_STYLE: 'guardduty', SCAN_STATUS_TAG: 'av' });
+  assert.match(keyed.stdout, /"s3:ExistingObjectTag\/av": "NO_THREATS_FOUND"/);
+  const sources = policy(['--scanner-role', SCANNER], {
+    STATUS_TAG_STYLE: 'guardduty',
+    SOURCES: JSON.stringify({ sources: [{ bucket: 'uploads', quarantineBucket: 'quarantine', quarantinePrefix: '' }] }),
+  });
+  assert.equal(sources.status, 0, sources.stderr);
+  assert.match(sources.stdout, /"s3:ExistingObjectTag\/GuardDutyMalwareScanStatus": "NO_THREATS_FOUND"/);
+  assertOneLineError(policy(['--bucket', 'unprocessed', '--scanner-role', SCANNER], { STATUS_TAG_STYLE: 'gd' }), /STATUS_TAG_STYLE/);
+});
+
 function assertOneLineError(result: ReturnType<typeof policy>, pattern: RegExp): void {
   assert.equal(result.status, 2, result.stderr);
   assert.equal(result.stdout, '');

@@ -194,6 +194,14 @@ describe('custom signatures, published', () => {
   describe('the allow list', () => {
     test('an allowed hash passes that file only; an ignored signature passes every file it matched', async () => {
       const hash = createHash('sha256').update(readFileSync(files['yara-marker.txt']!)).digest('hex');
+      // --dry-run checks and says what it would add, and publishes nothing: the entry below is still entry 1.
+      const dry = await cli(['allow', '--sha256', hash, '--reason', 'INC-1: a customer macro, checked', '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(
+        dry.stdout,
+        new RegExp(`^dry run: would add entry 1: sha256 ${hash} \\(allow list version 1\\); nothing was published$`, 'm'),
+      );
+      assert.equal((await verdictOf('yara-marker.txt')).status, 'infected', 'the dry run changed nothing clamd loads');
       const byHash = await cli(['allow', '--sha256', hash, '--reason', 'INC-1: a customer macro, checked']);
       assert.equal(byHash.code, 0, byHash.stderr);
       assert.match(byHash.stdout, new RegExp(`^added entry 1: sha256 ${hash} \\(allow list version 1\\)$`, 'm'));

@@ -57,6 +57,18 @@ test('reads: denied unless the status tag is CLEAN, untagged objects included, e
   assert.equal(CLEAN_STATUS, 'CLEAN');
 });
 
+test("GuardDuty's words (STATUS_TAG_STYLE=guardduty): its key by default, reads open on NO_THREATS_FOUND only", () => {
+  const policy = bucketPolicy({ bucket: 'unprocessed', scannerRoleArn: SCANNER, statusTagStyle: 'guardduty' });
+  const read = statement(policy.Statement, 'DenyReadUnlessScannedClean');
+  assert.deepEqual(read.Condition['StringNotEquals'], { 's3:ExistingObjectTag/GuardDutyMalwareScanStatus': 'NO_THREATS_FOUND' });
+  const write = statement(policy.Statement, 'DenyStatusTagWritesExceptScanner');
+  assert.deepEqual(write.Condition['ForAnyValue:StringEquals'], { 's3:RequestObjectTagKeys': ['GuardDutyMalwareScanStatus'] });
+  const keyed = bucketPolicy({ bucket: 'unprocessed', scannerRoleArn: SCANNER, statusTagStyle: 'guardduty', tagKey: 'av' });
+  assert.deepEqual(statement(keyed.Statement, 'DenyReadUnlessScannedClean').Condition['StringNotEquals'], {
+    's3:ExistingObjectTag/av': 'NO_THREATS_FOUND',
+  });
+});
+
 test('the status tag key: only the scanner may set it, at upload or afterwards', () => {
   const policy = bucketPolicy({ bucket: 'unprocessed', scannerRoleArn: SCANNER, readerArns: [READER] });
   const write = statement(policy.Statement, 'DenyStatusTagWritesExceptScanner');

@@ -71,7 +71,9 @@ interface World {
 }
 
 /** Every object exists with one version and the content named by its key: "eicar" infected, "big" too large, "zip" unscannable, else clean. */
-function world(options: { style?: StatusTagStyle; failResults?: boolean } = {}) {
+function world(
+  options: { style?: StatusTagStyle; failResults?: boolean; sources?: Source[]; unscannableAction?: 'quarantine' | 'forward' } = {},
+) {
   const seen: World = { forwarded: [], published: [], results: [], tags: [], copies: [], reports: [], deleted: [], lines: [], events: [] };
   const reports = new Map<string, Record<string, string>>();
   const deps = pipelineDeps({
@@ -130,7 +132,15 @@ function world(options: { style?: StatusTagStyle; failResults?: boolean } = {}) 
       done();
     },
   });
-  const settings = pipelineSettings({}, { sources: SOURCES, maxFileSizeBytes: 1024 * 1024, statusTagStyle: options.style ?? 'bucketscan' });
+  const settings = pipelineSettings(
+    {},
+    {
+      sources: options.sources ?? SOURCES,
+      maxFileSizeBytes: 1024 * 1024,
+      statusTagStyle: options.style ?? 'bucketscan',
+      unscannableAction: options.unscannableAction ?? 'quarantine',
+    },
+  );
   const send = (body: string, origin: 'event' | 'rescan' = 'event') =>
     processMessage(
       { messageId: 'm-1', body, receiveCount: 1, origin },
@@ -221,6 +231,34 @@ test('each record goes by its own source: key layout, validation queue, quaranti
   assert.equal(archive?.['validationQueue'], null);
 });
 
+test("a source's unscannableAction overrides UNSCANNABLE_ACTION, either way, for its own files only", async () => {
+  const [uploads, imports, archive] = SOURCES as [Source, Source, Source];
+  const zips = body(['uploads', `in/${GUID}/secret.zip`], ['imports', 'x/secret.zip']);
+  const quarantinedKeys = (seen: World) => seen.copies.map((c) => c.from.key);
+  const forwardedKeys = (seen: World) => seen.forwarded.map((f) => JSON.parse(f.message.body).Records[0].s3.object.key as string);
+
+  // Globally quarantine; "imports" forwards its unscannable files.
+  const forwarding = world({ sources: [uploads, { ...imports, rules: { unscannableAction: 'forward' } }, archive] });
+  assert.deepEqual(await forwarding.send(zips), { action: 'delete' });
+  assert.deepEqual(quarantinedKeys(forwarding.seen), [`in/${GUID}/secret.zip`]);
+  assert.deepEqual(forwardedKeys(forwarding.seen), ['x/secret.zip']);
+  const forwardedLine = forwarding.seen.lines.find((l) => l['bucket'] === 'imports' && l['outcome'] === 'unscannable');
+  assert.ok(forwardedLine, 'the forwarded file is still logged as unscannable, never clean');
+
+  // Globally forward; "uploads" quarantines its own.
+  const quarantining = world({
+    unscannableAction: 'forward',
+    sources: [{ ...uploads, rules: { unscannableAction: 'quarantine' } }, imports, archive],
+  });
+  assert.deepEqual(await quarantining.send(zips), { action: 'delete' });
+  assert.deepEqual(quarantinedKeys(quarantining.seen), [`in/${GUID}/secret.zip`]);
+  assert.deepEqual(forwardedKeys(quarantining.seen), ['x/secret.zip']);
+  // Nothing unscannable is ever tagged CLEAN.
+  for (const { seen } of [forwarding, quarantining]) {
+    assert.ok(seen.tags.every((t) => t.tags.every((tag) => tag.Value !== 'CLEAN')));
+  }
+});
+
 test('one result event per verdict, GuardDuty-shaped, with bucketscan fields beside', async () => {
   const { seen, send } = world();
   await send(
@@ -246,6 +284,7 @@ test('one result event per verdict, GuardDuty-shaped, with bucketscan fields bes
     outcome: 'clean',
     status: 'CLEAN',
     signature: null,
+    signatureOrigin: null,
     size: `in/${GUID}/clean.txt`.length,
     quarantine: null,
     engine: ENGINE,
@@ -255,6 +294,7 @@ test('one result event per verdict, GuardDuty-shaped, with bucketscan fields bes
   });
   assert.equal(infected!['scanStatus'], 'COMPLETED');
   assert.deepEqual(infected!['scanResultDetails'], { scanResultStatus: 'THREATS_FOUND', threats: [{ name: 'Win.Test.EICAR_HDB-1' }] });
+  assert.equal(infected!['signatureOrigin'], 'clamav');
   assert.deepEqual(infected!['quarantine'], {
     bucket: 'quarantine',
     key: `uploads/in/${GUID}/eicar.com`,
@@ -266,6 +306,7 @@ test('one result event per verdict, GuardDuty-shaped, with bucketscan fields bes
   assert.equal(unscannable!['scanStatus'], 'SKIPPED');
   assert.deepEqual(unscannable!['scanResultDetails'], { scanResultStatus: 'UNSUPPORTED', threats: null });
   assert.equal(unscannable!['signature'], 'Heuristics.Encrypted.Zip');
+  assert.equal(unscannable!['signatureOrigin'], 'clamav');
   assert.equal(unscannable!['detail'], 'encrypted Zip content that clamd cannot open');
   assert.equal(seen.results[0]!.time.toISOString(), '2026-11-21T10:00:05.000Z');
 });

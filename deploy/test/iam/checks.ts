@@ -533,7 +533,7 @@ export function checksFor(d: Deployment): Check[] {
       action,
       resource: rescanQueue,
       expect: 'Allowed',
-      note: `${note} until the worker's RESCAN_QUEUE lane is in: it reads the rescan queue as it reads the inbound queue`,
+      note: `${note}: the backfill lane (RESCAN_QUEUE, test/integration/backfill-lane.test.ts on fauxqs, which the recorder does not sit in front of) reads the rescan queue as the worker reads the inbound queue`,
     });
   }
   for (const action of ['sqs:SendMessage', 'sqs:GetQueueAttributes']) {
