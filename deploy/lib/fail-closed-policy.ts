@@ -15,8 +15,8 @@ export interface FailClosedPolicyOptions {
   objectsArn: string | string[];
   /** The status tag key (SCAN_STATUS_TAG). */
   statusTag: string;
-  /** The tag value that opens a file (cleanTagValue of STATUS_TAG_STYLE). Default CLEAN. */
-  cleanValue?: string;
+  /** The tag value that opens a file: cleanTagValue of STATUS_TAG_STYLE. */
+  cleanValue: string;
   /** The scanner's task role: it reads every object and alone writes the tag. */
   scannerRoleArn: string;
   /** Role ARNs that may read objects whatever their tag (a backup, an auditor); a list token is accepted. */
@@ -29,7 +29,7 @@ export interface FailClosedPolicyOptions {
 }
 
 export function failClosedStatements(options: FailClosedPolicyOptions): iam.PolicyStatement[] {
-  const { objectsArn, statusTag, scannerRoleArn, readers, readersCondition } = options;
+  const { objectsArn, statusTag, cleanValue, scannerRoleArn, readers, readersCondition } = options;
   const readExemption = exemptScannerAndReaders(scannerRoleArn, readers, readersCondition);
   const writeExemption = exemptScannerAndReaders(scannerRoleArn, options.releasers ?? [], options.releasersCondition);
   return policyStatements({
@@ -37,7 +37,7 @@ export function failClosedStatements(options: FailClosedPolicyOptions): iam.Poli
     scannerArn: scannerRoleArn,
     readerArns: [],
     tagKey: statusTag,
-    ...(options.cleanValue === undefined ? {} : { cleanValue: options.cleanValue }),
+    cleanValue,
     readExemption,
     writeExemption,
   }).map((statement) => iam.PolicyStatement.fromJson(statement));

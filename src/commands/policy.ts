@@ -7,7 +7,7 @@
  * when it is off (policy-versioning.ts).
  */
 import { bucketPolicy, PolicyInputError, type PolicyDocument, type PolicyInput } from '../policy/bucket-policy.ts';
-import { cleanTagValue, DEFAULT_STATUS_TAG, defaultStatusTag, GUARDDUTY_STATUS_TAG, type StatusTagStyle } from '../verdict/verdict.ts';
+import { cleanTagValue, DEFAULT_STATUS_TAG, GUARDDUTY_STATUS_TAG } from '../verdict/verdict.ts';
 import { commandSettings } from '../config/config.ts';
 import { readEnvironment, type Env } from '../config/env-file.ts';
 import type { Source } from '../config/sources.ts';
@@ -148,7 +148,7 @@ export async function run(argv: string[]): Promise<number> {
         scannerRoleArn,
         readerArns,
         releaserArns,
-        tagKey: values['tag-key'] ?? statusTagFromEnvironment(env, statusTagStyle),
+        tagKey: values['tag-key'] ?? configuredTagKey(settings.statusTag()),
         statusTagStyle,
       });
       process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
@@ -242,18 +242,14 @@ export function bucketPlans(
 }
 
 /**
- * SCAN_STATUS_TAG as the worker reads it: unset means the default key; set but empty
+ * SCAN_STATUS_TAG as the worker reads it (the style's key when unset); set but empty
  * means tagging is off, and then no object would ever be tagged CLEAN and this
  * policy would make the whole bucket unreadable, so that is refused.
  */
-function statusTagFromEnvironment(env: Env, style: StatusTagStyle): string {
-  const value = env['SCAN_STATUS_TAG'];
-  if (value === undefined) return defaultStatusTag(style);
-  if (value.trim() === '') {
-    throw new ConfigError(
-      'SCAN_STATUS_TAG',
-      'is empty, which turns status tags off: with this policy nothing could be read; set it (or pass --tag-key) to the key the worker writes',
-    );
-  }
-  return value.trim();
+function configuredTagKey(key: string | undefined): string {
+  if (key !== undefined) return key;
+  throw new ConfigError(
+    'SCAN_STATUS_TAG',
+    'is empty, which turns status tags off: with this policy nothing could be read; set it (or pass --tag-key) to the key the worker writes',
+  );
 }

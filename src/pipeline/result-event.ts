@@ -13,12 +13,13 @@ import {
   detailOf,
   guardDutyStatusOf,
   signatureOf,
+  signatureOriginOf,
   statusOf,
   verdictStatusOf,
   type Verdict,
   type VerdictStatus,
 } from '../verdict/verdict.ts';
-import { signatureOrigin } from '../verdict/signature.ts';
+import type { SignatureOrigin } from '../verdict/signature.ts';
 import type { QuarantineReport, SourceName } from './report.ts';
 
 export const RESULT_SOURCE = 'bucketscan';
@@ -28,6 +29,7 @@ export const RESULT_DETAIL_TYPE = 'Object Scan Result';
 interface ResultFacts {
   status: VerdictStatus;
   signature: string | null;
+  signatureOrigin: SignatureOrigin | null;
   /** UNSCANNABLE: what clamd could not scan; DISALLOWED_TYPE: which type rule refused it (detailOf). */
   detail?: string;
   bucket: string;
@@ -63,7 +65,7 @@ function resultEvent(facts: ResultFacts): ResultEvent {
       outcome: facts.status,
       status: statusOf(verdict as Verdict),
       signature: facts.signature,
-      signatureOrigin: facts.signature === null ? null : signatureOrigin(facts.signature),
+      signatureOrigin: facts.signatureOrigin,
       ...(facts.detail === undefined ? {} : { detail: facts.detail }),
       size: facts.size,
       quarantine: facts.quarantine,
@@ -88,6 +90,7 @@ export function forwardedResult(input: {
   return resultEvent({
     status: verdict.status,
     signature: signatureOf(verdict),
+    signatureOrigin: signatureOriginOf(verdict),
     ...(detailOf(verdict) === undefined ? {} : { detail: detailOf(verdict) }),
     bucket: object.bucket,
     key: object.key,
@@ -107,6 +110,7 @@ export function quarantinedResult(report: QuarantineReport): ResultEvent {
   return resultEvent({
     status: verdictStatusOf(report.status),
     signature: report.signature,
+    signatureOrigin: report.signatureOrigin,
     ...(report.detail === undefined ? {} : { detail: report.detail }),
     bucket: report.bucket,
     key: report.key,

@@ -220,8 +220,8 @@ export interface StatementsInput {
   /** Exempt, with the scanner, from the status-tag-write and copy-in statements (bucketscan release). */
   releaserArns?: readonly string[];
   tagKey: string;
-  /** The one tag value that opens a file for reading: cleanTagValue(style). Default CLEAN. */
-  cleanValue?: string;
+  /** The one tag value that opens a file for reading: cleanTagValue(style). */
+  cleanValue: string;
   /**
    * Replaces the tag-write and copy-in statements' exemption (ArnNotLike on the
    * scanner and releasers), as readExemption does for reads.
@@ -255,7 +255,7 @@ export function policyStatements(input: StatementsInput): PolicyStatement[] {
       Action: ['s3:GetObject', 's3:GetObjectVersion'],
       Resource: objects,
       Condition: {
-        StringNotEquals: { [statusTag]: input.cleanValue ?? cleanTagValue('bucketscan') },
+        StringNotEquals: { [statusTag]: input.cleanValue },
         ...(input.readExemption ?? { ArnNotLike: { 'aws:PrincipalArn': [scannerArn, ...readerArns] } }),
       },
     },

@@ -138,7 +138,7 @@ async function resolveQueues(
     if (url === undefined) return undefined;
     validationUrls.set(key, url);
   }
-  return { inboundUrl, rescanUrl: rescanUrl || undefined, validationUrls };
+  return { inboundUrl, rescanUrl, validationUrls };
 }
 
 /** The "worker started" line, and a warning for each source whose clean files would only be logged. */
