@@ -5,8 +5,16 @@
  * - streaming: each large object read by a plain keep-alive HTTP GET and written
  *   to clamd as INSTREAM frames (one writev per chunk, backpressure by 'drain'),
  *   `parallel` at once: ms per MiB;
- * - requests: GETs of a small object, `parallel` at once: ms per request;
- * - INSTREAM: small buffers over one clamd IDSESSION connection per slot: ms per scan.
+ * - requests: GETs of a small object, `parallel` at once: ms per request; and
+ *   again through a proxy that holds every answer 20 ms (`latency`), as many at
+ *   once as the worker's slots, so that every answer wakes the process on its
+ *   own, as moto's do in the small-file figure: ms per request;
+ * - INSTREAM: small buffers over one clamd IDSESSION connection per slot: ms per scan;
+ * - streaming without an HTTP client: the same objects and frames, but each GET
+ *   written by hand on a plain socket that reads into one reused buffer (the
+ *   `onread` option) and frames every read straight to clamd, pausing the read
+ *   until clamd's socket drains: ms per MiB. No Node HTTP parser, no stream
+ *   objects, no new buffer per read: what a leaner transport could reach.
  *
  * The emulator takes unsigned requests, so nothing is signed here; signing is
  * part of what the worker adds (and what its profile shows).
@@ -23,19 +31,23 @@ interface Input {
   smallRequests: number;
   parallel: number;
   clamd: { host: string; port: number };
+  /** The emulator behind a proxy that delays every answer, and how many requests go at once through it. */
+  latency: { endpoint: string; parallel: number; requests: number };
 }
 
 const input = JSON.parse(process.argv[2] ?? '{}') as Input;
 const { hostname, port } = new URL(input.endpoint);
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-const get = (key: string) =>
+const latencyUrl = new URL(input.latency.endpoint);
+const get = (key: string, through: URL = new URL(input.endpoint)) =>
   new Promise<IncomingMessage>((resolve, reject) => {
     const path = `/${input.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-    request({ agent, hostname, port: Number(port), path }, resolve)
+    request({ agent, hostname: through.hostname, port: Number(through.port), path }, resolve)
       .on('error', reject)
       .end();
   });
 
+const systemMs = (since: NodeJS.CpuUsage) => process.cpuUsage(since).system / 1000;
 const cpuMs = (since: NodeJS.CpuUsage) => {
   const used = process.cpuUsage(since);
   return (used.user + used.system) / 1000;
@@ -96,6 +108,70 @@ async function streamOne(key: string): Promise<number> {
   return bytes;
 }
 
+/**
+ * One object by a GET written on a plain socket (the emulator takes unsigned
+ * requests) whose reads land in `buffer`, each framed to clamd at once. The
+ * buffer is read into again only once clamd's socket has taken the frame, so a
+ * write that had to wait never sees its bytes overwritten.
+ */
+async function streamOneRaw(key: string, buffer: Buffer): Promise<number> {
+  const clamd = connect(input.clamd);
+  await once(clamd, 'connect');
+  clamd.write('zINSTREAM\0');
+  const answer = reply(clamd);
+  const path = `/${input.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  const bytes = await new Promise<number>((resolve, reject) => {
+    let remaining = -1;
+    let total = 0;
+    const source = connect({
+      host: hostname,
+      port: Number(port),
+      onread: {
+        buffer,
+        callback(length: number, into: Uint8Array): boolean {
+          let start = 0;
+          if (remaining < 0) {
+            // The status line and headers arrive whole in the first read of a fresh connection.
+            const head = Buffer.from(into.buffer, into.byteOffset, length).toString('latin1');
+            const end = head.indexOf('\r\n\r\n');
+            const size = /\r\ncontent-length: *(\d+)/i.exec(head);
+            if (end === -1 || !size || !head.startsWith('HTTP/1.1 200')) {
+              reject(new Error(`floor: unexpected answer to GET ${key}: ${head.slice(0, 80)}`));
+              return false;
+            }
+            remaining = Number(size[1]);
+            start = end + 4;
+          }
+          const body = into.subarray(start, length);
+          remaining -= body.length;
+          total += body.length;
+          clamd.cork();
+          clamd.write(header(body.length));
+          clamd.write(body);
+          clamd.uncork();
+          if (remaining <= 0) {
+            source.destroy();
+            resolve(total);
+            return false;
+          }
+          if (clamd.writableLength > 0) {
+            clamd.once('drain', () => source.resume());
+            return false;
+          }
+          return true;
+        },
+      },
+    });
+    source.once('connect', () => source.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`));
+    source.once('error', reject);
+  });
+  clamd.write(END);
+  const verdict = await answer;
+  clamd.destroy();
+  if (!verdict.includes('OK')) throw new Error(`floor: ${key} is ${verdict}`);
+  return bytes;
+}
+
 async function main(): Promise<void> {
   // Warm up: the first of anything pays for compilation.
   await streamOne(input.largeKeys[0]!);
@@ -108,6 +184,19 @@ async function main(): Promise<void> {
   });
   const msPerMiB = cpuMs(start) / (bytes / (1024 * 1024));
 
+  const buffers = Array.from({ length: input.parallel }, () => Buffer.allocUnsafe(64 * 1024));
+  await streamOneRaw(input.largeKeys[0]!, buffers[0]!);
+  start = process.cpuUsage();
+  bytes = 0;
+  let slot = 0;
+  await Promise.all(
+    buffers.map(async (buffer) => {
+      for (let index = slot++; index < input.largeKeys.length; index = slot++) bytes += await streamOneRaw(input.largeKeys[index]!, buffer);
+    }),
+  );
+  const rawMsPerMiB = cpuMs(start) / (bytes / (1024 * 1024));
+  const rawSystemMsPerMiB = systemMs(start) / (bytes / (1024 * 1024));
+
   start = process.cpuUsage();
   await inParallel(input.smallRequests, input.parallel, async () => {
     const response = await get(input.smallKey);
@@ -116,6 +205,16 @@ async function main(): Promise<void> {
     }
   });
   const msPerRequest = cpuMs(start) / input.smallRequests;
+
+  const readAll = async (response: IncomingMessage) => {
+    for await (const _ of response as AsyncIterable<Buffer>) {
+      // read to the end
+    }
+  };
+  for (let i = 0; i < input.latency.parallel; i++) await readAll(await get(input.smallKey, latencyUrl));
+  start = process.cpuUsage();
+  await inParallel(input.latency.requests, input.latency.parallel, async () => readAll(await get(input.smallKey, latencyUrl)));
+  const msPerRequestAtLatency = cpuMs(start) / input.latency.requests;
 
   const small = Buffer.alloc(20 * 1024, 7);
   const sessions: Socket[] = [];
@@ -143,7 +242,9 @@ async function main(): Promise<void> {
   const msPerInstream = cpuMs(start) / (Math.ceil(input.smallRequests / input.parallel) * input.parallel);
   for (const socket of sessions) socket.destroy();
   agent.destroy();
-  process.stdout.write(`${JSON.stringify({ msPerMiB, msPerRequest, msPerInstream })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ msPerMiB, rawMsPerMiB, rawSystemMsPerMiB, msPerRequest, msPerRequestAtLatency, msPerInstream })}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -11,6 +11,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { BenchClamd } from './clamd.ts';
 import { benchKey, randomBuffer } from './data.ts';
 import { BENCH_RESOURCES } from './emulator.ts';
+import { startLatencyProxy } from './network.ts';
 import type { Stack } from './phases.ts';
 import { round } from './proc.ts';
 
@@ -19,9 +20,18 @@ const CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
 
 export interface Floor {
   msPerMiB: number;
+  /** The same streaming on a plain socket with one reused read buffer, no HTTP client (bench/floor-client.ts). */
+  rawMsPerMiB: number;
+  /** Of it, system time: the kernel's socket work. */
+  rawSystemMsPerMiB: number;
   msPerRequest: number;
+  /** The same GETs through a proxy holding each answer LATENCY_MS, the worker's slots at once. */
+  msPerRequestAtLatency: number;
   msPerInstream: number;
 }
+
+/** The round trip of the latency-matched request figure. */
+const LATENCY_MS = 20;
 
 export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: string[], parallel: number): Promise<Floor> {
   if (clamd.address.kind !== 'tcp') throw new Error('the benchmark clamd listens on TCP');
@@ -36,7 +46,21 @@ export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: s
     parallel,
     clamd: { host: clamd.address.host, port: clamd.address.port },
   };
-  const { stdout } = await run(process.execPath, [CLIENT, JSON.stringify(input)], { maxBuffer: 1024 * 1024 });
-  const floor = JSON.parse(stdout) as Floor;
-  return { msPerMiB: round(floor.msPerMiB, 3), msPerRequest: round(floor.msPerRequest, 3), msPerInstream: round(floor.msPerInstream, 3) };
+  const proxy = await startLatencyProxy(stack.emulator.endpoint, LATENCY_MS);
+  let floor: Floor;
+  try {
+    const latency = { endpoint: proxy.endpoint, parallel: stack.options.smallConcurrency, requests: stack.options.smoke ? 50 : 1000 };
+    const { stdout } = await run(process.execPath, [CLIENT, JSON.stringify({ ...input, latency })], { maxBuffer: 1024 * 1024 });
+    floor = JSON.parse(stdout) as Floor;
+  } finally {
+    await proxy.stop();
+  }
+  return {
+    msPerMiB: round(floor.msPerMiB, 3),
+    rawMsPerMiB: round(floor.rawMsPerMiB, 3),
+    rawSystemMsPerMiB: round(floor.rawSystemMsPerMiB, 3),
+    msPerRequest: round(floor.msPerRequest, 3),
+    msPerRequestAtLatency: round(floor.msPerRequestAtLatency, 3),
+    msPerInstream: round(floor.msPerInstream, 3),
+  };
 }

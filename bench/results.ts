@@ -154,7 +154,16 @@ const SetResult = z.object({
       /** The worker behind a TLS-terminating relay. */
       workerTls: Drain.optional(),
       /** What a plain Node.js client spends on the same I/O (bench/floor.ts). */
-      floor: z.object({ msPerMiB: n, msPerRequest: n, msPerInstream: n }).optional(),
+      floor: z
+        .object({
+          msPerMiB: n,
+          rawMsPerMiB: n.optional(),
+          rawSystemMsPerMiB: n.optional(),
+          msPerRequest: n,
+          msPerRequestAtLatency: n.optional(),
+          msPerInstream: n,
+        })
+        .optional(),
       ratio: n,
     })
     .optional(),

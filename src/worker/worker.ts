@@ -141,11 +141,11 @@ export class Worker {
     return 2 * this.#options.concurrency + this.#options.receiveAhead;
   }
 
-  /** How many to receive now: enough for the free slots and the read-ahead, within the bound. */
+  /** How many are needed now: enough for the free slots and the read-ahead, within the bound (receives under way not counted). */
   #wanted(): number {
     const { concurrency, receiveAhead } = this.#options;
     const forSlots = concurrency - this.#scanning + receiveAhead - this.#waiting.length;
-    return Math.min(10, forSlots, this.#limit - this.#held.size);
+    return Math.min(forSlots, this.#limit - this.#held.size);
   }
 
   /** Resolves at the next change of state (a slot freed, a message settled, a receive came back, the stop). */
@@ -159,9 +159,16 @@ export class Worker {
     for (const wake of this.#wakers.splice(0)) wake();
   }
 
-  /** The live lane: receives from the inbound queue for the free slots and the read-ahead. */
+  /**
+   * The live lane: receives from the inbound queue for the free slots and the
+   * read-ahead. A second receive goes out beside one under way once half the slots'
+   * worth is wanted: one receive at a time brings at most what was wanted when it
+   * left, so with round trips of tens of milliseconds the slots that free up
+   * meanwhile would wait for the next one (docs/benchmarks.md, latency mode).
+   */
   #poll(): Promise<void> {
-    return this.#pollLane('live', this.#options.queue, () => this.#wanted());
+    const more = Math.max(1, Math.ceil(this.#options.concurrency / 2));
+    return this.#pollLane('live', this.#options.queue, () => this.#wanted(), { receives: 2, more });
   }
 
   /** Slots that neither a running scan nor a message received for it claims. */
@@ -183,48 +190,64 @@ export class Worker {
   async #pollRescan(): Promise<void> {
     const { rescanQueue } = this.#options;
     if (!rescanQueue) return;
-    await this.#pollLane('rescan', rescanQueue, () => (this.#liveIdle ? Math.min(10, this.#freeSlots, this.#limit - this.#held.size) : 0));
+    await this.#pollLane('rescan', rescanQueue, () => (this.#liveIdle ? Math.min(this.#freeSlots, this.#limit - this.#held.size) : 0), {
+      receives: 1,
+      more: 1,
+    });
   }
 
   /**
-   * One lane's loop: receive what `wanted` allows, hold it, start what fits; wait
-   * for a change of state while it allows nothing. A failed receive is retried
-   * after a growing pause, not in a tight loop.
+   * One lane's loop: receive what `wanted` allows (less what receives under way
+   * asked for), hold it, start what fits; wait for a change of state while it
+   * allows nothing. Up to `receives` go out at once, a further one only for at
+   * least `more` messages. A failed receive is retried after a growing pause, not
+   * in a tight loop: its ask stays counted until the pause ends.
    */
-  async #pollLane(lane: Lane, queue: WorkerQueue, wanted: () => number): Promise<void> {
-    const { logger } = this.#options;
-    let failures = 0;
+  async #pollLane(lane: Lane, queue: WorkerQueue, wanted: () => number, limits: { receives: number; more: number }): Promise<void> {
+    const under = new Set<Promise<void>>();
+    const state = { asked: 0, failures: 0 };
     while (!this.#stopping) {
       if (this.#outage) {
         await this.#outage;
         continue;
       }
-      const count = this.#options.paused?.() ? 0 : wanted();
-      if (count <= 0) {
+      const count = this.#options.paused?.() ? 0 : Math.min(10, wanted() - state.asked);
+      if (count <= 0 || under.size >= limits.receives || (under.size > 0 && count < limits.more)) {
         await this.#changed();
         continue;
       }
-      let messages: Message[];
-      try {
-        messages = await queue.receive(count, this.#receiveController.signal);
-        failures = 0;
-      } catch (error) {
-        if (this.#stopping) break;
-        if (lane === 'live') this.#liveIdle = false;
-        failures += 1;
-        const wait = backoffSeconds(failures, 1, 30);
-        logger.error(
-          { error: errorMessage(error), retryInSeconds: wait },
-          `receive from the ${lane === 'live' ? 'inbound' : 'rescan'} queue failed`,
-        );
-        await sleep(wait * 1000, this.#stopController.signal);
-        continue;
-      }
-      // Fewer than asked for: uploads have nothing more waiting, and leave capacity to the backfill.
-      if (lane === 'live') this.#liveIdle = messages.length < count;
-      this.#accept(messages, lane);
-      this.#notify();
+      state.asked += count;
+      const receiving = this.#receiveOnce(lane, queue, count, state).finally(() => {
+        state.asked -= count;
+        under.delete(receiving);
+        this.#notify();
+      });
+      under.add(receiving);
     }
+    await Promise.all([...under]);
+  }
+
+  /** One receive of `count`, and what it brought held; a failure logged and paused on (it never rejects). */
+  async #receiveOnce(lane: Lane, queue: WorkerQueue, count: number, state: { failures: number }): Promise<void> {
+    let messages: Message[];
+    try {
+      messages = await queue.receive(count, this.#receiveController.signal);
+      state.failures = 0;
+    } catch (error) {
+      if (this.#stopping) return;
+      if (lane === 'live') this.#liveIdle = false;
+      state.failures += 1;
+      const wait = backoffSeconds(state.failures, 1, 30);
+      this.#options.logger.error(
+        { error: errorMessage(error), retryInSeconds: wait },
+        `receive from the ${lane === 'live' ? 'inbound' : 'rescan'} queue failed`,
+      );
+      await sleep(wait * 1000, this.#stopController.signal);
+      return;
+    }
+    // Fewer than asked for: uploads have nothing more waiting, and leave capacity to the backfill.
+    if (lane === 'live') this.#liveIdle = messages.length < count;
+    this.#accept(messages, lane);
   }
 
   /** Holds what a receive brought (or hands it straight back when the stop or an outage began) and starts what fits. */

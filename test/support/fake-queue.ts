@@ -13,7 +13,8 @@ export function fakeQueue(total: number, prefix = 'm') {
   const returned: Array<{ id: string; seconds: number }> = [];
   const removed: string[] = [];
   let failNext = 0;
-  let wake: (() => void) | undefined;
+  /** The receives waiting like a long poll (the worker may have two under way). */
+  const waiting = new Set<() => void>();
   const queue: WorkerQueue = {
     async receive(max, signal) {
       receives.push(max);
@@ -23,7 +24,7 @@ export function fakeQueue(total: number, prefix = 'm') {
       }
       if (next >= total && !signal.aborted) {
         await new Promise<void>((resolve) => {
-          wake = resolve;
+          waiting.add(resolve);
           setTimeout(resolve, 20_000);
           signal.addEventListener('abort', () => resolve(), { once: true });
         });
@@ -52,7 +53,8 @@ export function fakeQueue(total: number, prefix = 'm') {
     },
     add(count: number) {
       total += count;
-      wake?.();
+      for (const wake of waiting) wake();
+      waiting.clear();
     },
     failReceives(count: number) {
       failNext = count;

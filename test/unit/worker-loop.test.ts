@@ -74,6 +74,31 @@ describe('the poll loop', () => {
     );
   });
 
+  test('a second receive goes out beside one under way once half the slots are wanted, never a third', async () => {
+    // An empty queue: the first receive waits like a long poll.
+    const q = fakeQueue(0);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs, { concurrency: 4, receiveAhead: 4 });
+    void w.start();
+    await settle();
+    assert.deepEqual(q.receives, [8], 'one receive for the four slots and four ahead, and no second while it asks for all that is wanted');
+    // Three uploads arrive: the long poll brings them; three slots scan, and another receive asks for what they freed.
+    q.add(3);
+    await settle();
+    assert.equal(jobs.length, 3);
+    assert.deepEqual(q.receives, [8, 5], 'the first brought 3 of its 8: the next asks for the one free slot and the four ahead');
+    // While that one waits, two verdicts free two slots: 2 wanted beyond its ask, half the slots.
+    jobs[0]!.scanned();
+    jobs[1]!.scanned();
+    await settle();
+    assert.deepEqual(q.receives, [8, 5, 2], 'a second receive beside the one under way');
+    // A third verdict: one more wanted, but two receives are under way already.
+    jobs[2]!.scanned();
+    await settle();
+    assert.deepEqual(q.receives, [8, 5, 2], 'never a third');
+    await stopAll(w, jobs);
+  });
+
   test('a message that needs a retry comes back after a backoff growing with its receive count', async () => {
     const q = fakeQueue(1);
     const jobs: Job[] = [];
