@@ -54,13 +54,10 @@ export function createLogger(
     );
   }
   const setting = loggerOptions.format ?? 'auto';
-  // Synchronous, both ways: nothing is lost on process.exit or a crash and no
-  // flush is needed. pino's default (asynchronous) destination hands every line
-  // to libuv's thread pool, and each hand-off wakes a pool thread and then the
-  // event loop again: a second wake-up per file for a one-line write that the
-  // kernel takes at once (docs/benchmarks.md, "Worker CPU").
+  if (resolveLogFormat(setting, process.stdout.isTTY === true) === 'json') return pino(options);
+  // Synchronous like a terminal expects: nothing is lost on process.exit and no
+  // flush is needed; a terminal takes a few lines per second without noticing.
   const stdout = pino.destination({ dest: 1, sync: true });
-  if (resolveLogFormat(setting, process.stdout.isTTY === true) === 'json') return pino(options, stdout);
   return pino(
     options,
     prettyDestination((text) => stdout.write(text), { colors: colorsWanted(process.env, process.stdout) }),

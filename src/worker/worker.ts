@@ -5,6 +5,9 @@ import { errorMessage } from '../shared/errors.ts';
 import { backoffSeconds, sleep } from '../shared/time.ts';
 
 /** A queue the worker reads (src/aws/queue.ts adapts SQS to it): the inbound queue, or the rescan queue. */
+/** The most one ReceiveMessage may ask for (SQS's limit). */
+const MAX_RECEIVE = 10;
+
 export interface WorkerQueue {
   receive(max: number, signal: AbortSignal): Promise<Message[]>;
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
@@ -162,7 +165,7 @@ export class Worker {
   /**
    * The live lane: receives from the inbound queue for the free slots and the
    * read-ahead. A second receive goes out beside one under way once half the slots'
-   * worth is wanted: one receive at a time brings at most what was wanted when it
+   * worth is wanted beyond its ask: one receive at a time brings at most what was wanted when it
    * left, so with round trips of tens of milliseconds the slots that free up
    * meanwhile would wait for the next one (docs/benchmarks.md, latency mode).
    */
@@ -200,25 +203,32 @@ export class Worker {
    * One lane's loop: receive what `wanted` allows (less what receives under way
    * asked for), hold it, start what fits; wait for a change of state while it
    * allows nothing. Up to `receives` go out at once, a further one only for at
-   * least `more` messages. A failed receive is retried after a growing pause, not
+   * least `more` messages, and only while none under way asked for SQS's most
+   * (then it lacked nothing when it left). A failed receive is retried after a growing pause, not
    * in a tight loop: its ask stays counted until the pause ends.
    */
   async #pollLane(lane: Lane, queue: WorkerQueue, wanted: () => number, limits: { receives: number; more: number }): Promise<void> {
     const under = new Set<Promise<void>>();
-    const state = { asked: 0, failures: 0 };
+    /** What the receives under way asked for, how many asked for SQS's most, failures in a row. */
+    const state = { asked: 0, full: 0, failures: 0 };
     while (!this.#stopping) {
       if (this.#outage) {
         await this.#outage;
         continue;
       }
-      const count = this.#options.paused?.() ? 0 : Math.min(10, wanted() - state.asked);
-      if (count <= 0 || under.size >= limits.receives || (under.size > 0 && count < limits.more)) {
+      const count = this.#options.paused?.() ? 0 : Math.min(MAX_RECEIVE, wanted() - state.asked);
+      // A further receive only for what was wanted after the ones under way left: one that
+      // asked for SQS's most was short of nothing then (an idle worker keeps one long poll).
+      const further = under.size > 0 && (count < limits.more || state.full > 0);
+      if (count <= 0 || under.size >= limits.receives || further) {
         await this.#changed();
         continue;
       }
       state.asked += count;
+      if (count === MAX_RECEIVE) state.full += 1;
       const receiving = this.#receiveOnce(lane, queue, count, state).finally(() => {
         state.asked -= count;
+        if (count === MAX_RECEIVE) state.full -= 1;
         under.delete(receiving);
         this.#notify();
       });

@@ -99,6 +99,16 @@ describe('the poll loop', () => {
     await stopAll(w, jobs);
   });
 
+  test('an idle worker keeps one long poll, even when it wants more than one receive may ask for', async () => {
+    const q = fakeQueue(0);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs, { concurrency: 8, receiveAhead: 8 });
+    void w.start();
+    await settle();
+    assert.deepEqual(q.receives, [10], '16 wanted, 10 asked: the rest was wanted when it left, so no second receive');
+    await stopAll(w, jobs);
+  });
+
   test('a message that needs a retry comes back after a backoff growing with its receive count', async () => {
     const q = fakeQueue(1);
     const jobs: Job[] = [];
