@@ -44,6 +44,16 @@ function worker(queue: WorkerQueue, jobs: Job[], overrides: Partial<WorkerOption
   });
 }
 
+/** A started worker on an empty queue, with `slots` slots and as many received ahead. */
+async function startIdle(slots: number) {
+  const q = fakeQueue(0);
+  const jobs: Job[] = [];
+  const w = worker(q.queue, jobs, { concurrency: slots, receiveAhead: slots });
+  void w.start();
+  await settle();
+  return { q, jobs, w };
+}
+
 describe('the poll loop', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }));
   afterEach(() => mock.timers.reset());
@@ -76,11 +86,7 @@ describe('the poll loop', () => {
 
   test('a second receive goes out beside one under way once half the slots are wanted, never a third', async () => {
     // An empty queue: the first receive waits like a long poll.
-    const q = fakeQueue(0);
-    const jobs: Job[] = [];
-    const w = worker(q.queue, jobs, { concurrency: 4, receiveAhead: 4 });
-    void w.start();
-    await settle();
+    const { q, jobs, w } = await startIdle(4);
     assert.deepEqual(q.receives, [8], 'one receive for the four slots and four ahead, and no second while it asks for all that is wanted');
     // Three uploads arrive: the long poll brings them; three slots scan, and another receive asks for what they freed.
     q.add(3);
@@ -100,11 +106,7 @@ describe('the poll loop', () => {
   });
 
   test('an idle worker keeps one long poll, even when it wants more than one receive may ask for', async () => {
-    const q = fakeQueue(0);
-    const jobs: Job[] = [];
-    const w = worker(q.queue, jobs, { concurrency: 8, receiveAhead: 8 });
-    void w.start();
-    await settle();
+    const { q, jobs, w } = await startIdle(8);
     assert.deepEqual(q.receives, [10], '16 wanted, 10 asked: the rest was wanted when it left, so no second receive');
     await stopAll(w, jobs);
   });
