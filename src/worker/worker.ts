@@ -4,10 +4,10 @@ import type { MessageResult } from '../pipeline/process-message.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { backoffSeconds, sleep } from '../shared/time.ts';
 
-/** A queue the worker reads (src/aws/queue.ts adapts SQS to it): the inbound queue, or the rescan queue. */
 /** The most one ReceiveMessage may ask for (SQS's limit). */
 const MAX_RECEIVE = 10;
 
+/** A queue the worker reads (src/aws/queue.ts adapts SQS to it): the inbound queue, or the rescan queue. */
 export interface WorkerQueue {
   receive(max: number, signal: AbortSignal): Promise<Message[]>;
   changeVisibility(receiptHandle: string, seconds: number): Promise<void>;
@@ -164,10 +164,11 @@ export class Worker {
 
   /**
    * The live lane: receives from the inbound queue for the free slots and the
-   * read-ahead. A second receive goes out beside one under way once half the slots'
-   * worth is wanted beyond its ask: one receive at a time brings at most what was wanted when it
-   * left, so with round trips of tens of milliseconds the slots that free up
-   * meanwhile would wait for the next one (docs/benchmarks.md, latency mode).
+   * read-ahead. A second receive goes out beside one under way once half the
+   * slots' worth is wanted beyond its ask: one receive at a time brings at most
+   * what was wanted when it left, so with round trips of tens of milliseconds the
+   * slots that free up meanwhile would wait for the next one (bench/history.md,
+   * "Two receives at once").
    */
   #poll(): Promise<void> {
     const more = Math.max(1, Math.ceil(this.#options.concurrency / 2));
@@ -204,8 +205,8 @@ export class Worker {
    * asked for), hold it, start what fits; wait for a change of state while it
    * allows nothing. Up to `receives` go out at once, a further one only for at
    * least `more` messages, and only while none under way asked for SQS's most
-   * (then it lacked nothing when it left). A failed receive is retried after a growing pause, not
-   * in a tight loop: its ask stays counted until the pause ends.
+   * (then it lacked nothing when it left). A failed receive is retried after a
+   * growing pause, not in a tight loop: its ask stays counted until the pause ends.
    */
   async #pollLane(lane: Lane, queue: WorkerQueue, wanted: () => number, limits: { receives: number; more: number }): Promise<void> {
     const under = new Set<Promise<void>>();
