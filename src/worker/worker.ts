@@ -209,46 +209,43 @@ export class Worker {
    * growing pause, not in a tight loop: its ask stays counted until the pause ends.
    */
   async #pollLane(lane: Lane, queue: WorkerQueue, wanted: () => number, limits: { receives: number; more: number }): Promise<void> {
-    const under = new Set<Promise<void>>();
-    /** What the receives under way asked for, how many asked for SQS's most, failures in a row. */
-    const state = { asked: 0, full: 0, failures: 0 };
+    /** The receives under way, each with what it asked for. */
+    const under = new Map<Promise<void>, number>();
+    const failures = { inARow: 0 };
     while (!this.#stopping) {
       if (this.#outage) {
         await this.#outage;
         continue;
       }
-      const count = this.#options.paused?.() ? 0 : Math.min(MAX_RECEIVE, wanted() - state.asked);
+      const asks = [...under.values()];
+      const count = this.#options.paused?.() ? 0 : Math.min(MAX_RECEIVE, wanted() - asks.reduce((sum, ask) => sum + ask, 0));
       // A further receive only for what was wanted after the ones under way left: one that
       // asked for SQS's most was short of nothing then (an idle worker keeps one long poll).
-      const further = under.size > 0 && (count < limits.more || state.full > 0);
-      if (count <= 0 || under.size >= limits.receives || further) {
+      const further = asks.length > 0 && (count < limits.more || asks.includes(MAX_RECEIVE));
+      if (count <= 0 || asks.length >= limits.receives || further) {
         await this.#changed();
         continue;
       }
-      state.asked += count;
-      if (count === MAX_RECEIVE) state.full += 1;
-      const receiving = this.#receiveOnce(lane, queue, count, state).finally(() => {
-        state.asked -= count;
-        if (count === MAX_RECEIVE) state.full -= 1;
+      const receiving = this.#receiveOnce(lane, queue, count, failures).finally(() => {
         under.delete(receiving);
         this.#notify();
       });
-      under.add(receiving);
+      under.set(receiving, count);
     }
-    await Promise.all([...under]);
+    await Promise.all(under.keys());
   }
 
   /** One receive of `count`, and what it brought held; a failure logged and paused on (it never rejects). */
-  async #receiveOnce(lane: Lane, queue: WorkerQueue, count: number, state: { failures: number }): Promise<void> {
+  async #receiveOnce(lane: Lane, queue: WorkerQueue, count: number, failures: { inARow: number }): Promise<void> {
     let messages: Message[];
     try {
       messages = await queue.receive(count, this.#receiveController.signal);
-      state.failures = 0;
+      failures.inARow = 0;
     } catch (error) {
       if (this.#stopping) return;
       if (lane === 'live') this.#liveIdle = false;
-      state.failures += 1;
-      const wait = backoffSeconds(state.failures, 1, 30);
+      failures.inARow += 1;
+      const wait = backoffSeconds(failures.inARow, 1, 30);
       this.#options.logger.error(
         { error: errorMessage(error), retryInSeconds: wait },
         `receive from the ${lane === 'live' ? 'inbound' : 'rescan'} queue failed`,

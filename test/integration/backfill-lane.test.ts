@@ -35,7 +35,8 @@ after(async () => {
   await clamd?.stop();
 });
 
-const rescanLines = () => stack.logs.lines.filter((line) => line['origin'] === 'rescan' && line['outcome'] === 'clean');
+const isRescanVerdict = (line: Record<string, unknown>) => line['origin'] === 'rescan' && line['outcome'] === 'clean';
+const rescanLines = () => stack.logs.lines.filter(isRescanVerdict);
 
 test('an upload during a rescan of hundreds of objects waits for the scans under way, not for the backlog', async () => {
   // The existing objects: 256 KiB each, so each scan takes clamd real time.
@@ -97,9 +98,7 @@ test('an upload during a rescan of hundreds of objects waits for the scans under
   );
   const verdictAt = stack.logs.lines.indexOf(verdict);
   assert.ok(verdictAt >= linesBefore, 'the verdict line is in the log after the upload');
-  const rescannedMeanwhile = stack.logs.lines
-    .slice(linesBefore, verdictAt)
-    .filter((line) => line['origin'] === 'rescan' && line['outcome'] === 'clean').length;
+  const rescannedMeanwhile = stack.logs.lines.slice(linesBefore, verdictAt).filter(isRescanVerdict).length;
   assert.equal(verdict['origin'], undefined, 'an upload, not a rescan');
   // Between the upload's event and its verdict, only rescan scans already running (one per slot), and
   // those already past their scan, could end: never the backlog.
