@@ -86,27 +86,34 @@ function header(length: number): Buffer {
   return buffer;
 }
 
-async function streamOne(key: string): Promise<number> {
-  const socket = connect(input.clamd);
-  await once(socket, 'connect');
-  socket.write('zINSTREAM\0');
-  const answer = reply(socket);
-  const body = await get(key);
-  let bytes = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    socket.cork();
-    socket.write(header(chunk.length));
-    const flowing = socket.write(chunk);
-    socket.uncork();
-    if (!flowing) await once(socket, 'drain');
-  }
-  socket.write(END);
+/** One INSTREAM of `key`: `feed` frames the body to clamd and resolves with its bytes; the verdict must be clean. */
+async function instream(key: string, feed: (clamd: Socket) => Promise<number>): Promise<number> {
+  const clamd = connect(input.clamd);
+  await once(clamd, 'connect');
+  clamd.write('zINSTREAM\0');
+  const answer = reply(clamd);
+  const bytes = await feed(clamd);
+  clamd.write(END);
   const verdict = await answer;
-  socket.destroy();
+  clamd.destroy();
   if (!verdict.includes('OK')) throw new Error(`floor: ${key} is ${verdict}`);
   return bytes;
 }
+
+/** One object by a keep-alive GET, each chunk framed to clamd (one writev, backpressure by 'drain'). */
+const streamOne = (key: string) =>
+  instream(key, async (clamd) => {
+    let bytes = 0;
+    for await (const chunk of (await get(key)) as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      clamd.cork();
+      clamd.write(header(chunk.length));
+      const flowing = clamd.write(chunk);
+      clamd.uncork();
+      if (!flowing) await once(clamd, 'drain');
+    }
+    return bytes;
+  });
 
 /**
  * One object by a GET written on a plain socket (the emulator takes unsigned
@@ -114,63 +121,63 @@ async function streamOne(key: string): Promise<number> {
  * buffer is read into again only once clamd's socket has taken the frame, so a
  * write that had to wait never sees its bytes overwritten.
  */
-async function streamOneRaw(key: string, buffer: Buffer): Promise<number> {
-  const clamd = connect(input.clamd);
-  await once(clamd, 'connect');
-  clamd.write('zINSTREAM\0');
-  const answer = reply(clamd);
+function streamOneRaw(key: string, buffer: Buffer): Promise<number> {
   const path = `/${input.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-  const bytes = await new Promise<number>((resolve, reject) => {
-    let remaining = -1;
-    let total = 0;
-    const source = connect({
-      host: hostname,
-      port: Number(port),
-      onread: {
-        buffer,
-        callback(length: number, into: Uint8Array): boolean {
-          let start = 0;
-          if (remaining < 0) {
-            // The status line and headers arrive whole in the first read of a fresh connection.
-            const head = Buffer.from(into.buffer, into.byteOffset, length).toString('latin1');
-            const end = head.indexOf('\r\n\r\n');
-            const size = /\r\ncontent-length: *(\d+)/i.exec(head);
-            if (end === -1 || !size || !head.startsWith('HTTP/1.1 200')) {
-              reject(new Error(`floor: unexpected answer to GET ${key}: ${head.slice(0, 80)}`));
-              return false;
-            }
-            remaining = Number(size[1]);
-            start = end + 4;
-          }
-          const body = into.subarray(start, length);
-          remaining -= body.length;
-          total += body.length;
-          clamd.cork();
-          clamd.write(header(body.length));
-          clamd.write(body);
-          clamd.uncork();
-          if (remaining <= 0) {
-            source.destroy();
-            resolve(total);
-            return false;
-          }
-          if (clamd.writableLength > 0) {
-            clamd.once('drain', () => source.resume());
-            return false;
-          }
-          return true;
-        },
-      },
-    });
-    source.once('connect', () => source.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`));
-    source.once('error', reject);
-  });
-  clamd.write(END);
-  const verdict = await answer;
-  clamd.destroy();
-  if (!verdict.includes('OK')) throw new Error(`floor: ${key} is ${verdict}`);
-  return bytes;
+  return instream(
+    key,
+    (clamd) =>
+      new Promise<number>((resolve, reject) => {
+        let remaining = -1;
+        let total = 0;
+        const source = connect({
+          host: hostname,
+          port: Number(port),
+          onread: {
+            buffer,
+            callback(length: number, into: Uint8Array): boolean {
+              let start = 0;
+              if (remaining < 0) {
+                // The status line and headers arrive whole in the first read of a fresh connection.
+                const head = Buffer.from(into.buffer, into.byteOffset, length).toString('latin1');
+                const end = head.indexOf('\r\n\r\n');
+                const size = /\r\ncontent-length: *(\d+)/i.exec(head);
+                if (end === -1 || !size || !head.startsWith('HTTP/1.1 200')) {
+                  reject(new Error(`floor: unexpected answer to GET ${key}: ${head.slice(0, 80)}`));
+                  return false;
+                }
+                remaining = Number(size[1]);
+                start = end + 4;
+              }
+              const body = into.subarray(start, length);
+              remaining -= body.length;
+              total += body.length;
+              clamd.cork();
+              clamd.write(header(body.length));
+              // Resumes the read once the frame has left, if it had to wait: 'drain' comes only
+              // past the high-water mark, and a small frame may wait below it.
+              clamd.write(body, () => source.resume());
+              clamd.uncork();
+              if (remaining <= 0) {
+                source.destroy();
+                resolve(total);
+                return false;
+              }
+              // Still queued, the frame points into `buffer`: no read into it until it has left.
+              return clamd.writableLength === 0;
+            },
+          },
+        });
+        source.once('connect', () => source.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`));
+        source.once('error', reject);
+      }),
+  );
 }
+
+const readAll = async (response: IncomingMessage) => {
+  for await (const _ of response as AsyncIterable<Buffer>) {
+    // read to the end
+  }
+};
 
 async function main(): Promise<void> {
   // Warm up: the first of anything pays for compilation.
@@ -184,33 +191,23 @@ async function main(): Promise<void> {
   });
   const msPerMiB = cpuMs(start) / (bytes / (1024 * 1024));
 
+  // One read buffer per stream at once, taken for a stream and given back after it.
   const buffers = Array.from({ length: input.parallel }, () => Buffer.allocUnsafe(64 * 1024));
   await streamOneRaw(input.largeKeys[0]!, buffers[0]!);
   start = process.cpuUsage();
   bytes = 0;
-  let slot = 0;
-  await Promise.all(
-    buffers.map(async (buffer) => {
-      for (let index = slot++; index < input.largeKeys.length; index = slot++) bytes += await streamOneRaw(input.largeKeys[index]!, buffer);
-    }),
-  );
+  await inParallel(input.largeKeys.length, input.parallel, async (index) => {
+    const buffer = buffers.pop()!;
+    bytes += await streamOneRaw(input.largeKeys[index]!, buffer);
+    buffers.push(buffer);
+  });
   const rawMsPerMiB = cpuMs(start) / (bytes / (1024 * 1024));
   const rawSystemMsPerMiB = systemMs(start) / (bytes / (1024 * 1024));
 
   start = process.cpuUsage();
-  await inParallel(input.smallRequests, input.parallel, async () => {
-    const response = await get(input.smallKey);
-    for await (const _ of response as AsyncIterable<Buffer>) {
-      // read to the end
-    }
-  });
+  await inParallel(input.smallRequests, input.parallel, async () => readAll(await get(input.smallKey)));
   const msPerRequest = cpuMs(start) / input.smallRequests;
 
-  const readAll = async (response: IncomingMessage) => {
-    for await (const _ of response as AsyncIterable<Buffer>) {
-      // read to the end
-    }
-  };
   for (let i = 0; i < input.latency.parallel; i++) await readAll(await get(input.smallKey, latencyUrl));
   start = process.cpuUsage();
   await inParallel(input.latency.requests, input.latency.parallel, async () => readAll(await get(input.smallKey, latencyUrl)));

@@ -50,7 +50,9 @@ export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: s
   let floor: Floor;
   try {
     const latency = { endpoint: proxy.endpoint, parallel: stack.options.smallConcurrency, requests: stack.options.smoke ? 50 : 1000 };
-    const { stdout } = await run(process.execPath, [CLIENT, JSON.stringify({ ...input, latency })], { maxBuffer: 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [CLIENT, JSON.stringify({ ...input, latency })], { maxBuffer: 1024 * 1024 });
+    if (stdout.trim() === '')
+      throw new Error(`the floor client printed no figures${stderr ? `: ${stderr.trim()}` : ' (it ended with work still pending)'}`);
     floor = JSON.parse(stdout) as Floor;
   } finally {
     await proxy.stop();
