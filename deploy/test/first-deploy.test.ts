@@ -74,7 +74,7 @@ describe('§1.1 images can be pulled', () => {
       assert.ok(parameter.AllowedPattern, `${name} has an AllowedPattern`);
       const pattern = new RegExp(`^(?:${parameter.AllowedPattern})$`);
       assert.ok(pattern.test('111122223333.dkr.ecr.eu-west-1.amazonaws.com/bucketscan:1.0.0'));
-      assert.ok(pattern.test('111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/bucketscan-clamd@sha256:' + 'a'.repeat(64)));
+      assert.ok(pattern.test(`111122223333.dkr.ecr.eu-west-1.amazonaws.com/team/bucketscan-clamd@sha256:${'a'.repeat(64)}`));
       assert.ok(!pattern.test('docker.io/library/bucketscan:1.0.0'));
       assert.ok(!pattern.test('ghcr.io/example/bucketscan:1'));
       assert.match(parameter.ConstraintDescription ?? '', /ECR/);

@@ -106,13 +106,16 @@ const eventSchema = z.object({
 
 type ParsedEvent = z.output<typeof eventSchema>;
 
-/** The creation APIs EventBridge names in `reason`, as S3 notifications name them. */
-const EVENT_NAMES: Readonly<Record<string, ObjectCreatedEventName>> = {
-  PutObject: 'ObjectCreated:Put',
-  'POST Object': 'ObjectCreated:Post',
-  CopyObject: 'ObjectCreated:Copy',
-  CompleteMultipartUpload: 'ObjectCreated:CompleteMultipartUpload',
-};
+/**
+ * The creation APIs EventBridge names in `reason`, as S3 notifications name them.
+ * A Map, so that a reason such as "__proto__" or "toString" names nothing.
+ */
+const EVENT_NAMES: ReadonlyMap<string, ObjectCreatedEventName> = new Map([
+  ['PutObject', 'ObjectCreated:Put'],
+  ['POST Object', 'ObjectCreated:Post'],
+  ['CopyObject', 'ObjectCreated:Copy'],
+  ['CompleteMultipartUpload', 'ObjectCreated:CompleteMultipartUpload'],
+]);
 
 /** The bucket's ARN as the event gives it (any partition), else the aws partition's. */
 function bucketArn(resources: unknown, bucket: string): string {
@@ -186,7 +189,7 @@ export function checkEventBridgeEvent<R extends RecordRules>(event: unknown, rul
   const key = decoded.key;
   const eTag = object.etag ?? object.eTag;
   const versionId = object['version-id'] === 'null' ? undefined : object['version-id'];
-  const eventName = EVENT_NAMES[e.detail.reason ?? ''] ?? writeEventName(eTag ?? '');
+  const eventName = EVENT_NAMES.get(e.detail.reason ?? '') ?? writeEventName(eTag ?? '');
   return checkObject(
     {
       bucket,

@@ -142,7 +142,7 @@ export function formatLogLine(line: string, options: PrettyOptions): string {
   const paint = (style: string, value: string) => (options.colors ? `${style}${value}${STYLE.reset}` : value);
 
   const level = levelName(record['level']);
-  let out = `${paint(STYLE.dim, clock(record['time']))} ${paint(LEVEL_STYLES[level] ?? STYLE.magenta, escapeForTerminal(level.toUpperCase()).padEnd(5))}`;
+  let out = `${paint(STYLE.dim, clock(record['time']))} ${paint((Object.hasOwn(LEVEL_STYLES, level) && LEVEL_STYLES[level]) || STYLE.magenta, escapeForTerminal(level.toUpperCase()).padEnd(5))}`;
   const name = record['name'];
   if (name !== undefined && name !== DEFAULT_NAME)
     out += ` ${paint(STYLE.dim, `[${typeof name === 'string' ? escapeForTerminal(name) : formatValue(name)}]`)}`;
