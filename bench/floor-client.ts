@@ -20,7 +20,9 @@
  * part of what the worker adds (and what its profile shows).
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { Agent, type IncomingMessage, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect, type Socket } from 'node:net';
 
 interface Input {
@@ -33,12 +35,23 @@ interface Input {
   clamd: { host: string; port: number };
   /** The emulator behind a proxy that delays every answer, and how many requests go at once through it. */
   latency: { endpoint: string; parallel: number; requests: number };
+  /** The same proxy's answers through TLS (node:https), trusting this certificate. */
+  latencyTls: { endpoint: string; ca: string };
 }
 
 const input = JSON.parse(process.argv[2] ?? '{}') as Input;
 const { hostname, port } = new URL(input.endpoint);
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
 const latencyUrl = new URL(input.latency.endpoint);
+const tlsUrl = new URL(input.latencyTls.endpoint);
+const tlsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16, ca: readFileSync(input.latencyTls.ca) });
+const getTls = (key: string) =>
+  new Promise<IncomingMessage>((resolve, reject) => {
+    const path = `/${input.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    httpsRequest({ agent: tlsAgent, hostname: tlsUrl.hostname, port: Number(tlsUrl.port), path }, resolve)
+      .on('error', reject)
+      .end();
+  });
 const get = (key: string, through: URL = new URL(input.endpoint)) =>
   new Promise<IncomingMessage>((resolve, reject) => {
     const path = `/${input.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
@@ -213,6 +226,11 @@ async function main(): Promise<void> {
   await inParallel(input.latency.requests, input.latency.parallel, async () => readAll(await get(input.smallKey, latencyUrl)));
   const msPerRequestAtLatency = cpuMs(start) / input.latency.requests;
 
+  for (let i = 0; i < input.latency.parallel; i++) await readAll(await getTls(input.smallKey));
+  start = process.cpuUsage();
+  await inParallel(input.latency.requests, input.latency.parallel, async () => readAll(await getTls(input.smallKey)));
+  const msPerRequestAtLatencyTls = cpuMs(start) / input.latency.requests;
+
   const small = Buffer.alloc(20 * 1024, 7);
   const sessions: Socket[] = [];
   for (let i = 0; i < input.parallel; i++) {
@@ -239,8 +257,9 @@ async function main(): Promise<void> {
   const msPerInstream = cpuMs(start) / (Math.ceil(input.smallRequests / input.parallel) * input.parallel);
   for (const socket of sessions) socket.destroy();
   agent.destroy();
+  tlsAgent.destroy();
   process.stdout.write(
-    `${JSON.stringify({ msPerMiB, rawMsPerMiB, rawSystemMsPerMiB, msPerRequest, msPerRequestAtLatency, msPerInstream })}\n`,
+    `${JSON.stringify({ msPerMiB, rawMsPerMiB, rawSystemMsPerMiB, msPerRequest, msPerRequestAtLatency, msPerRequestAtLatencyTls, msPerInstream })}\n`,
   );
 }
 

@@ -5,6 +5,7 @@
  * over a kept session. The worker's own figures are judged against it.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -14,6 +15,7 @@ import { BENCH_RESOURCES } from './emulator.ts';
 import { startLatencyProxy } from './network.ts';
 import type { Stack } from './phases.ts';
 import { round } from './proc.ts';
+import { makeCertificate } from '../harness/certificate.ts';
 
 const run = promisify(execFile);
 const CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
@@ -27,6 +29,8 @@ export interface Floor {
   msPerRequest: number;
   /** The same GETs through a proxy holding each answer LATENCY_MS, the worker's slots at once. */
   msPerRequestAtLatency: number;
+  /** The same through TLS (node:https to a TLS-terminating proxy). */
+  msPerRequestAtLatencyTls: number;
   msPerInstream: number;
 }
 
@@ -46,16 +50,25 @@ export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: s
     parallel,
     clamd: { host: clamd.address.host, port: clamd.address.port },
   };
+  const certificate = makeCertificate(stack.runDir);
   const proxy = await startLatencyProxy(stack.emulator.endpoint, LATENCY_MS);
+  const tlsProxy = await startLatencyProxy(stack.emulator.endpoint, LATENCY_MS, undefined, {
+    key: readFileSync(certificate.key),
+    cert: readFileSync(certificate.cert),
+  });
   let floor: Floor;
   try {
     const latency = { endpoint: proxy.endpoint, parallel: stack.options.smallConcurrency, requests: stack.options.smoke ? 50 : 1000 };
-    const { stdout, stderr } = await run(process.execPath, [CLIENT, JSON.stringify({ ...input, latency })], { maxBuffer: 1024 * 1024 });
+    const latencyTls = { endpoint: tlsProxy.endpoint, ca: certificate.cert };
+    const { stdout, stderr } = await run(process.execPath, [CLIENT, JSON.stringify({ ...input, latency, latencyTls })], {
+      maxBuffer: 1024 * 1024,
+    });
     if (stdout.trim() === '')
       throw new Error(`the floor client printed no figures${stderr ? `: ${stderr.trim()}` : ' (it ended with work still pending)'}`);
     floor = JSON.parse(stdout) as Floor;
   } finally {
     await proxy.stop();
+    await tlsProxy.stop();
   }
   return {
     msPerMiB: round(floor.msPerMiB, 3),
@@ -63,6 +76,7 @@ export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: s
     rawSystemMsPerMiB: round(floor.rawSystemMsPerMiB, 3),
     msPerRequest: round(floor.msPerRequest, 3),
     msPerRequestAtLatency: round(floor.msPerRequestAtLatency, 3),
+    msPerRequestAtLatencyTls: round(floor.msPerRequestAtLatencyTls, 3),
     msPerInstream: round(floor.msPerInstream, 3),
   };
 }

@@ -40,6 +40,7 @@ const bound = (t: Target) => `${t.op === '>=' ? '≥' : '≤'} ${t.bound}`;
 const meets = (v: number, t: Target) => (t.op === '>=' ? v >= t.bound : v <= t.bound);
 const perMille = (seconds: Value, count: number) => (known(seconds) && count > 0 ? (seconds * 1000) / count : undefined);
 const sum = (values: Record<string, number>) => Object.values(values).reduce((a, b) => a + b, 0);
+const diff = (a: Value, b: Value): Value => (known(a) && known(b) ? a - b : undefined);
 
 function num(value: Value | null, digits = 1): string {
   if (value === undefined || value === null || !Number.isFinite(value)) return '–';
@@ -81,12 +82,17 @@ const T = {
   cpuPerMiB: atMost(
     2,
     (r) =>
-      `A plain Node.js client doing the same I/O (bench/floor.ts) spends ${num(floorOf(r)?.msPerMiB, 2)} ms per MiB: the bound is Node's HTTP client, sockets and garbage collection, not bucketscan's code. Without an HTTP client (a plain socket reading into one reused buffer) the same streaming costs ${num(floorOf(r)?.rawMsPerMiB, 2)} ms per MiB, ${num(floorOf(r)?.rawSystemMsPerMiB, 2)} of it in the kernel's socket work${rawUnder(r) ? ': a transport of that kind for GetObject is the way under the target' : ', which no Node.js process streaming through sockets on these shared cores avoids: this is the bound'}.`,
+      `The worker reads GetObject bodies with its own HTTP client into reused buffers lent to clamd's socket (src/aws/http1.ts). A plain socket reading the same bytes into one reused buffer costs ${num(floorOf(r)?.rawMsPerMiB, 2)} ms per MiB, ${num(floorOf(r)?.rawSystemMsPerMiB, 2)} of it in the kernel's socket work${rawUnder(r) ? '' : ', which no Node.js process streaming through sockets on these shared cores avoids'}; Node's own HTTP client, ${num(floorOf(r)?.msPerMiB, 2)} (bench/floor.ts). Beyond the plain socket the worker pays for the INSTREAM frames and their writes and, through TLS, for decryption and a read per 16 KiB record.`,
   ),
   cpuPerFile: atMost(
     2,
     (r) =>
       `A plain Node.js client doing the same requests and INSTREAM spends ${num(floorPerFile(r), 2)} ms back to back and ${num(floorPerFile(r, true), 2)} ms with every answer 20 ms away (each waking it on its own, as moto's do); the worker kept busy on the emulator spends ${num(busyMsPerFile(r), 2)} ms. The rest is the worker's own work per answer: signing, parsing, the scan's bookkeeping, the log line and the garbage they leave (the profile below).`,
+  ),
+  cpuPerFileTls: atMost(
+    2,
+    (r) =>
+      `Through TLS, a plain Node.js client (node:https, kept connections) doing the same requests with every answer 20 ms away spends ${num(floorPerFile(r, true, true), 2)} ms per file, ${num(diff(floorPerFile(r, true, true), floorPerFile(r, true)), 2)} more than without TLS: that is Node's TLS layer (a record encrypted or decrypted, and a round through it, per request and per answer). The worker spends ${num(diff(r.requestsTagged?.untaggedTls?.workerCpuMsPerFile, r.requestsTagged?.untagged.workerCpuMsPerFile), 2)} ms more through TLS than without it in the same phase.`,
   ),
   smallVsC1: atLeast(5, C1_WHY),
   smallVsCeiling: atLeast(
@@ -146,10 +152,10 @@ function cpuOnly(r: BenchResults): Value {
   return large && cpuRatio(large);
 }
 /** What a plain Node.js client spends on the requests and INSTREAM of one tagged clean file: back to back, or each answer 20 ms away. */
-function floorPerFile(r: BenchResults, atLatency = false): Value {
+function floorPerFile(r: BenchResults, atLatency = false, tls = false): Value {
   const floor = floorOf(r);
   const tagged = r.requestsTagged?.untagged;
-  const perRequest = atLatency ? floor?.msPerRequestAtLatency : floor?.msPerRequest;
+  const perRequest = tls ? floor?.msPerRequestAtLatencyTls : atLatency ? floor?.msPerRequestAtLatency : floor?.msPerRequest;
   return floor && tagged && perRequest !== undefined ? sum(tagged.requests.perFile) * perRequest + floor.msPerInstream : undefined;
 }
 function busyMsPerFile(r: BenchResults): Value {
@@ -372,7 +378,7 @@ export function tables(r: BenchResults): Table[] {
         2,
       );
       add(`Worker CPU per ${file}, status tag on (ms)`, t.untagged.workerCpuMsPerFile, 2, T.cpuPerFile);
-      add(`Worker CPU per ${file}, status tag on, TLS (ms)`, t.untaggedTls?.workerCpuMsPerFile, 2, T.cpuPerFile);
+      add(`Worker CPU per ${file}, status tag on, TLS (ms)`, t.untaggedTls?.workerCpuMsPerFile, 2, T.cpuPerFileTls);
       add(`Worker CPU per ${file} after the first ${t.untagged.warmupFiles ?? '?'} files (ms)`, t.untagged.workerCpuMsPerFileWarm, 2);
       add(`Worker CPU per ${file} uploaded with a tag of its own (ms)`, t.pretagged.workerCpuMsPerFile, 2);
       add('Floor: a plain Node.js client, same requests and one INSTREAM, CPU per file (ms)', floorPerFile(r), 2);
@@ -381,6 +387,7 @@ export function tables(r: BenchResults): Table[] {
         floorPerFile(r, true),
         2,
       );
+      add('Floor: the same through TLS (node:https, kept connections), CPU per file (ms)', floorPerFile(r, true, true), 2);
     }),
     once(r, '`backfill`: a fresh upload beside a backfill', r.backfill, (add, b) => {
       const run = (mode: string) => b.runs.find((x) => x.mode === mode);

@@ -161,6 +161,7 @@ const SetResult = z.object({
           rawSystemMsPerMiB: n.optional(),
           msPerRequest: n,
           msPerRequestAtLatency: n.optional(),
+          msPerRequestAtLatencyTls: n.optional(),
           msPerInstream: n,
         })
         .optional(),

@@ -7,13 +7,14 @@
  * and passes the bytes on over plain TCP. It runs in the driver's process (its
  * CPU is in the "bench" column, apart from the worker's).
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { makeCertificate } from '../harness/certificate.ts';
 import { relay } from '../harness/relay.ts';
-import { join } from 'node:path';
 import { createServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+
+export { makeCertificate };
 
 export interface TlsProxy {
   /** e.g. https://127.0.0.1:41234 */
@@ -21,36 +22,6 @@ export interface TlsProxy {
   /** The certificate (PEM) a client must trust: NODE_EXTRA_CA_CERTS for the worker. */
   caFile: string;
   stop(): Promise<void>;
-}
-
-/** A self-signed certificate for 127.0.0.1 (openssl), written into `dir`. */
-export function makeCertificate(dir: string): { key: string; cert: string } {
-  const key = join(dir, 'tls-proxy.key');
-  const cert = join(dir, 'tls-proxy.crt');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { key, cert };
 }
 
 /** Terminates TLS on a free loopback port and relays each connection to `target` (http://host:port). */

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -17,6 +16,7 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { unquoteETag } from '../events/text.ts';
+import type { Body } from '../shared/lending.ts';
 import { isInvalidVersion, isNotFound, isObjectGone, isPreconditionFailed } from './errors.ts';
 import { DirectUnsupported, directS3 } from './s3-direct.ts';
 
@@ -49,7 +49,7 @@ export interface ObjectAttributes {
 export type OpenedObject =
   | Exclude<ObjectState, { kind: 'found' }>
   | (Extract<ObjectState, { kind: 'found' }> & {
-      body: Readable;
+      body: Body;
       attributes: ObjectAttributes;
       /** x-amz-tagging-count: when 0, the tag set is known to be empty without asking. */
       tagCount: number;
@@ -90,7 +90,7 @@ export async function openObject(s3: S3Client, version: ObjectVersion, signal?: 
         if (!(error instanceof DirectUnsupported)) throw error;
         return s3.send(new GetObjectCommand(input), signal ? { abortSignal: signal } : {});
       });
-    const body = response.Body as Readable | undefined;
+    const body = response.Body as Body | undefined;
     if (!body) throw new Error('GetObject returned no body');
     return {
       kind: 'found',

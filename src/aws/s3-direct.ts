@@ -15,11 +15,11 @@
  * access points) and answers that need the SDK's redirect handling (a bucket in
  * another region): `DirectUnsupported` tells the caller to send the SDK command.
  */
-import type { IncomingMessage } from 'node:http';
 import { createHash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import type { S3Client, Tag } from '@aws-sdk/client-s3';
+import type { LendingBody } from '../shared/lending.ts';
+import type { HttpResponse } from './http1.ts';
 import {
   AwsServiceError,
   canonicalQuery,
@@ -91,10 +91,10 @@ interface Checksum {
  * protects the bytes, so such a response is not taken from this path: the caller
  * is told to use the SDK, which checks them in JavaScript.
  */
-function checksumOf(response: IncomingMessage, secure: boolean): Checksum | 'js-only' | undefined {
+function checksumOf(response: HttpResponse, secure: boolean): Checksum | 'js-only' | undefined {
   const header = (name: string) => {
     const value = response.headers[name];
-    return typeof value === 'string' && !/-\d+$/.test(value) ? value : undefined;
+    return value !== undefined && !/-\d+$/.test(value) ? value : undefined;
   };
   for (const [name, algorithm] of [
     ['x-amz-checksum-sha256', 'sha256'],
@@ -123,36 +123,69 @@ function checksumOf(response: IncomingMessage, secure: boolean): Checksum | 'js-
   return undefined;
 }
 
-/** Passes the body through unchanged, and fails it at the end when its checksum is not S3's. */
-class ChecksumCheck extends Transform {
-  readonly #checksum: Checksum;
-  readonly #expected: string;
+/**
+ * A GetObject body, read once: as copies (iterated) or lent to the clamd client
+ * (src/shared/lending.ts); either way checked at its end against the checksum S3
+ * sent, and failed when it differs.
+ */
+export class ObjectBody implements LendingBody {
+  readonly #response: HttpResponse;
+  readonly #checksum: Checksum | undefined;
 
-  constructor(checksum: Checksum, expected: string) {
-    super();
+  constructor(response: HttpResponse, checksum: Checksum | undefined) {
+    this.#response = response;
     this.#checksum = checksum;
-    this.#expected = expected;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#checksum.update(chunk);
-    callback(null, chunk);
+  get destroyed(): boolean {
+    return this.#response.destroyed;
   }
 
-  override _flush(callback: TransformCallback): void {
-    const actual = this.#checksum.digest();
-    if (actual === this.#expected) callback();
-    else
-      callback(
-        new Error(
-          `Checksum mismatch: expected "${actual}" but received "${this.#expected}" in response header "${this.#checksum.header}".`,
-        ),
-      );
+  #checked(pieces: AsyncIterable<Buffer>): AsyncIterator<Buffer> {
+    const inner = pieces[Symbol.asyncIterator]();
+    const checksum = this.#checksum;
+    return {
+      next: async () => {
+        const step = await inner.next();
+        if (!checksum) return step;
+        if (!step.done) {
+          checksum.update(step.value);
+          return step;
+        }
+        const expected = this.#response.headers[checksum.header];
+        const actual = checksum.digest();
+        if (actual !== expected) {
+          throw new Error(`Checksum mismatch: expected "${actual}" but received "${expected}" in response header "${checksum.header}".`);
+        }
+        return step;
+      },
+      return: async () => {
+        this.#response.destroy();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return this.#checked(this.#response);
+  }
+
+  lend(): AsyncIterable<Buffer> {
+    const iterator = this.#checked(this.#response.lend());
+    return { [Symbol.asyncIterator]: () => iterator };
+  }
+
+  release(view: Uint8Array): void {
+    this.#response.release(view);
+  }
+
+  destroy(error?: Error): void {
+    this.#response.destroy(error);
   }
 }
 
 export interface GetObjectResult {
-  Body: NodeJS.ReadableStream & import('node:stream').Readable;
+  Body: ObjectBody;
   ContentLength: number | undefined;
   ETag: string | undefined;
   VersionId: string | undefined;
@@ -163,6 +196,9 @@ export interface GetObjectResult {
   SSEKMSKeyId: string | undefined;
   BucketKeyEnabled: boolean | undefined;
 }
+
+/** A tag set is at most 10 tags of a few hundred bytes; far more is not an answer to read. */
+const MAX_TAGGING_BYTES = 1024 * 1024;
 
 interface S3Call {
   operation: string;
@@ -176,8 +212,8 @@ interface S3Call {
 }
 
 /** S3's XML error, named by its code; HEAD-like answers and some proxies send no body: named by the status, as the SDK does. */
-function s3Error(response: IncomingMessage, xml: string, attempts: number): AwsServiceError {
-  const status = response.statusCode ?? 0;
+function s3Error(response: HttpResponse, xml: string, attempts: number): AwsServiceError {
+  const status = response.statusCode;
   const code =
     xmlText(xml, 'Code') ??
     (status === 404 ? 'NotFound' : status === 412 ? 'PreconditionFailed' : status === 304 ? 'NotModified' : `${status}`);
@@ -192,8 +228,8 @@ function s3Error(response: IncomingMessage, xml: string, attempts: number): AwsS
 }
 
 /** A bucket in another region: the SDK's redirect handling is needed. */
-function redirected(response: IncomingMessage): string | undefined {
-  const status = response.statusCode ?? 0;
+function redirected(response: HttpResponse): string | undefined {
+  const status = response.statusCode;
   return status === 301 || status === 307 || (status === 400 && response.headers['x-amz-bucket-region'])
     ? `S3 redirected the bucket (HTTP ${status})`
     : undefined;
@@ -243,12 +279,7 @@ export class DirectS3 {
       const value = headers[name];
       if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
     }
-    const body = checksum ? response.pipe(new ChecksumCheck(checksum, text(checksum.header)!)) : response;
-    if (checksum) {
-      // The source's own failures (a reset, a cut) must reach whoever reads the check.
-      response.once('error', (error) => body.destroy(error));
-      body.once('close', () => response.destroy());
-    }
+    const body = new ObjectBody(response, checksum);
     const bucketKey = text('x-amz-server-side-encryption-bucket-key-enabled');
     return {
       Body: body,
@@ -276,9 +307,7 @@ export class DirectS3 {
       headers: {},
       signal,
     });
-    const chunks: Buffer[] = [];
-    for await (const chunk of response as AsyncIterable<Buffer>) chunks.push(chunk);
-    const xml = Buffer.concat(chunks).toString('utf8');
+    const xml = await response.text(MAX_TAGGING_BYTES);
     const tags: Tag[] = [];
     for (const match of xml.matchAll(/<Tag>([\s\S]*?)<\/Tag>/g)) {
       const key = xmlText(match[1]!, 'Key');
@@ -359,7 +388,7 @@ export class DirectS3 {
   }
 
   /** One call with its retries; resolves with a 2xx response whose body is unread. */
-  #send(target: Target | undefined, call: S3Call): Promise<IncomingMessage> {
+  #send(target: Target | undefined, call: S3Call): Promise<HttpResponse> {
     if (!target) throw new DirectUnsupported(`bucket ${call.bucket} needs the SDK's endpoint handling`);
     return target.http.send({
       operation: call.operation,

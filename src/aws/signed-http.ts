@@ -16,14 +16,14 @@
  *   derived once per day, region, service and secret, as the SDK caches it;
  * - retries of throttling, 5xx, transient codes and network failures, with the
  *   SDK's standard jittered exponential backoff;
- * - connect (5 s) and idle-socket (60 s) timeouts, keep-alive pools;
+ * - connect (5 s) and idle-socket (60 s) timeouts, keep-alive pools (the HTTP/1.1
+ *   client is bucketscan's own, src/aws/http1.ts, not node:http's);
  * - errors shaped as the SDK's (`AwsServiceError`: name and Code, $fault,
  *   $metadata with the HTTP status), so src/aws/errors.ts classifies them the
  *   same way, and the error listener (bucketscan_aws_errors_total) after retries.
  */
-import { Agent as HttpAgent, type IncomingHttpHeaders, type IncomingMessage, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createHmac, createSecretKey, hash, type KeyObject } from 'node:crypto';
+import { HttpPool, type HttpResponse } from './http1.ts';
 import { backoffSeconds, sleep } from '../shared/time.ts';
 
 /** Tells the caller to make this call with the SDK instead (an endpoint or answer this path does not handle). */
@@ -176,9 +176,9 @@ export interface Call {
   contentSha256Header?: boolean;
   signal?: AbortSignal | undefined;
   /** The service's error from a non-2xx answer (its body text, at most 64 KiB). */
-  errorOf(response: IncomingMessage, body: string, attempts: number): AwsServiceError;
+  errorOf(response: HttpResponse, body: string, attempts: number): AwsServiceError;
   /** A reason to hand the call to the SDK instead, from an answer this path does not handle. */
-  unsupported?(response: IncomingMessage): string | undefined;
+  unsupported?(response: HttpResponse): string | undefined;
 }
 
 const RETRYABLE_STATUS = new Set([500, 502, 503, 504]);
@@ -198,26 +198,11 @@ const TRANSIENT_CODES = new Set(['RequestTimeout', 'RequestTimeoutException', 'I
 /** Error bodies are a few hundred bytes; more is not an error document. */
 const MAX_ERROR_BODY = 64 * 1024;
 
-/** Reads a whole body as text, failing past `limit` bytes. */
-export async function readText(response: IncomingMessage, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of response as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > limit) {
-      response.destroy();
-      throw new Error(`response body longer than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
-}
-
-async function readErrorBody(response: IncomingMessage): Promise<string> {
+async function readErrorBody(response: HttpResponse): Promise<string> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   try {
-    for await (const chunk of response as AsyncIterable<Buffer>) {
+    for await (const chunk of response) {
       bytes += chunk.length;
       if (bytes > MAX_ERROR_BODY) break;
       chunks.push(chunk);
@@ -228,27 +213,25 @@ async function readErrorBody(response: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export const headerText = (headers: IncomingHttpHeaders, name: string) => {
-  const value = headers[name];
-  return typeof value === 'string' ? value : undefined;
-};
+export const headerText = (headers: Record<string, string>, name: string): string | undefined => headers[name];
 
 export class SignedHttp {
   readonly #options: SignedHttpOptions & { maxSockets: number; connectTimeoutMs: number; socketTimeoutMs: number };
   readonly #signer: Signer;
-  readonly #httpAgent: HttpAgent;
-  readonly #httpsAgent: HttpsAgent;
+  readonly #pool: HttpPool;
 
   constructor(options: SignedHttpOptions) {
     this.#options = { maxSockets: 16, connectTimeoutMs: 5_000, socketTimeoutMs: 60_000, ...options };
     this.#signer = new Signer(options.region, options.signingName);
-    this.#httpAgent = new HttpAgent({ keepAlive: true, maxSockets: this.#options.maxSockets });
-    this.#httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: this.#options.maxSockets });
+    this.#pool = new HttpPool({
+      maxSockets: this.#options.maxSockets,
+      connectTimeoutMs: this.#options.connectTimeoutMs,
+      socketTimeoutMs: this.#options.socketTimeoutMs,
+    });
   }
 
   destroy(): void {
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    this.#pool.destroy();
   }
 
   /**
@@ -256,9 +239,9 @@ export class SignedHttp {
    * `read` (the body's consumer) runs inside the try, so that a body cut short
    * is retried like any network failure; without it the body is the caller's.
    */
-  async send(call: Call): Promise<IncomingMessage>;
-  async send<T>(call: Call, read: (response: IncomingMessage) => Promise<T>): Promise<T>;
-  async send<T>(call: Call, read?: (response: IncomingMessage) => Promise<T>): Promise<T | IncomingMessage> {
+  async send(call: Call): Promise<HttpResponse>;
+  async send<T>(call: Call, read: (response: HttpResponse) => Promise<T>): Promise<T>;
+  async send<T>(call: Call, read?: (response: HttpResponse) => Promise<T>): Promise<T | HttpResponse> {
     const maxAttempts = (await this.#options.maxAttempts()) || 3;
     for (let attempt = 1; ; attempt += 1) {
       let failure: unknown;
@@ -266,7 +249,7 @@ export class SignedHttp {
       let throttled = false;
       try {
         const response = await this.#attempt(call);
-        const status = response.statusCode ?? 0;
+        const status = response.statusCode;
         if (status >= 200 && status < 300) return read ? await read(response) : response;
         const reason = call.unsupported?.(response);
         if (reason) {
@@ -294,54 +277,21 @@ export class SignedHttp {
     }
   }
 
-  async #attempt(call: Call): Promise<IncomingMessage> {
+  async #attempt(call: Call): Promise<HttpResponse> {
     const { endpoint } = call;
     const payloadHash = call.body ? sha256Hex(call.body) : EMPTY_SHA256;
     const headers: Record<string, string> = { host: hostOf(endpoint), ...call.headers };
     if (call.contentSha256Header) headers['x-amz-content-sha256'] = payloadHash;
     if (call.body) headers['content-length'] = String(call.body.length);
     this.#signer.sign({ method: call.method, path: call.path, query: call.query, headers, payloadHash }, await this.#options.credentials());
-    const secure = endpoint.protocol === 'https:';
-    const send = secure ? httpsRequest : httpRequest;
-    const { socketTimeoutMs, connectTimeoutMs } = this.#options;
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const request = send({
-        agent: secure ? this.#httpsAgent : this.#httpAgent,
-        method: call.method,
-        hostname: endpoint.hostname,
-        ...(endpoint.port ? { port: endpoint.port } : {}),
-        path: (call.sentQuery ?? call.query) ? `${call.path}?${call.sentQuery ?? call.query}` : call.path,
-        headers,
-        timeout: socketTimeoutMs,
-        ...(call.signal ? { signal: call.signal } : {}),
-      });
-      request.once('response', resolve);
-      request.once('error', reject);
-      // Idle socket time, not total time (a large body takes as long as clamd does).
-      request.once('timeout', () =>
-        request.destroy(
-          Object.assign(new Error(`${this.#options.service} socket idle for ${socketTimeoutMs} ms`), {
-            name: 'TimeoutError',
-            code: 'ETIMEDOUT',
-          }),
-        ),
-      );
-      request.once('socket', (socket) => {
-        if (!socket.connecting) return;
-        const timer = setTimeout(
-          () =>
-            request.destroy(
-              Object.assign(new Error(`could not connect to ${this.#options.service} within ${connectTimeoutMs} ms`), {
-                name: 'TimeoutError',
-                code: 'ETIMEDOUT',
-              }),
-            ),
-          connectTimeoutMs,
-        );
-        socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
-        socket.once('close', () => clearTimeout(timer));
-      });
-      request.end(call.body);
+    const query = call.sentQuery ?? call.query;
+    return this.#pool.request({
+      target: endpoint,
+      method: call.method,
+      path: query ? `${call.path}?${query}` : call.path,
+      headers,
+      body: call.body,
+      signal: call.signal,
     });
   }
 }

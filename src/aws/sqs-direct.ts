@@ -15,15 +15,14 @@
  * `DirectUnsupported`, and the caller sends the SDK command.
  */
 import { hash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import type { HttpResponse } from './http1.ts';
 import {
   AwsServiceError,
   customEndpoint,
   DirectUnsupported,
   endpointOf,
   headerText,
-  readText,
   resolvedConfigOf,
   SignedHttp,
   type Endpoint,
@@ -51,8 +50,8 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 const md5Hex = (text: string) => hash('md5', text, 'hex');
 
 /** SQS's JSON error: `__type` names it, x-amzn-query-error gives the query-protocol code the SDK puts in Code. */
-function sqsError(response: IncomingMessage, body: string, attempts: number): AwsServiceError {
-  const status = response.statusCode ?? 0;
+function sqsError(response: HttpResponse, body: string, attempts: number): AwsServiceError {
+  const status = response.statusCode;
   let document: { __type?: unknown; message?: unknown; Message?: unknown } = {};
   try {
     const parsed: unknown = JSON.parse(body);
@@ -146,7 +145,7 @@ export class DirectSqs {
         errorOf: sqsError,
       },
       async (response) => {
-        const text = await readText(response, MAX_RESPONSE_BYTES);
+        const text = await response.text(MAX_RESPONSE_BYTES);
         return text === '' ? {} : (JSON.parse(text) as unknown);
       },
     );

@@ -15,6 +15,7 @@ import { commandSettings } from '../config/config.ts';
 import { createS3Client } from '../aws/clients.ts';
 import { awsErrorInfo } from '../aws/errors.ts';
 import { errorMessage } from '../shared/errors.ts';
+import type { Body } from '../shared/lending.ts';
 import { openObject } from '../aws/objects.ts';
 import { ClamdClient, ClamdError, type ClamdAddress } from '../scan/clamd-client.ts';
 import { describeAddress } from '../scan/wait-ready.ts';
@@ -242,7 +243,7 @@ async function scanObject(target: Extract<ScanTargetSpec, { kind: 's3' }>, conte
  */
 async function scanStream(
   target: ScanTargetSpec,
-  source: Readable,
+  source: Readable | Body,
   context: Context,
   version: { versionId: string | null; eTag: string | null } | null,
 ): Promise<TargetReport> {

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { Tag } from '@aws-sdk/client-s3';
 import type { ScanTarget } from '../events/record.ts';
 import type { ObjectVersion } from '../aws/objects.ts';
@@ -123,7 +122,7 @@ export async function processRecord(target: ScanTarget, context: RecordContext):
     return { action: 'dropped', reason: before.action === 'drop' ? before.reason : 'object no longer exists' };
   }
 
-  const body: Readable = opened.body;
+  const body = opened.body;
   const scanned: ObjectVersion = {
     bucket: target.bucket,
     key: target.key,

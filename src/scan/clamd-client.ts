@@ -14,6 +14,7 @@
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { errorMessage } from '../shared/errors.ts';
+import { isLendingBody } from '../shared/lending.ts';
 import type { Socket } from 'node:net';
 import { type ClamdAddress, ClamdError, Connection } from './clamd-connection.ts';
 import {
@@ -189,6 +190,8 @@ interface Framing {
   /** Bytes put in frames, the ones being written included. */
   framed: number;
   written: boolean;
+  /** A lending source's release (src/shared/lending.ts): a chunk goes back once clamd's socket has written it. */
+  release: ((chunk: Uint8Array) => void) | undefined;
 }
 
 export class ClamdClient {
@@ -272,12 +275,19 @@ export class ClamdClient {
    * original error.
    */
   async scan(source: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<ScanVerdict> {
-    const iterator = source[Symbol.asyncIterator]();
+    // A body that lends its bytes (an S3 body on the direct path) is read without copies.
+    const lending = isLendingBody(source) ? source : undefined;
+    const iterator = (lending ? lending.lend() : source)[Symbol.asyncIterator]();
     let consumed = false;
     let pendingRead: Promise<IteratorResult<Uint8Array>> | undefined;
     let connection: Connection | undefined;
     let number = 1;
-    const framing: Framing = { unsent: [INSTREAM], framed: 0, written: false };
+    const framing: Framing = {
+      unsent: [INSTREAM],
+      framed: 0,
+      written: false,
+      release: lending && ((chunk) => lending.release(chunk)),
+    };
     try {
       throwIfAborted(signal);
       // With sessions: a kept connection, or a new one that starts its session first.
@@ -405,7 +415,9 @@ export class ClamdClient {
    * Frames `chunk` (at most chunkBytes a frame) and writes the frames, after
    * whatever is still unsent (the command, before the first write), and the
    * terminator when `last`. Headers, chunks and terminator go out corked, in one
-   * writev per frame, nothing copied.
+   * writev per frame, nothing copied. A lent chunk is released once the socket
+   * has written its last frame (not when this resolves: the socket may still
+   * hold it below its high-water mark), and never if the write fails.
    */
   async #sendFrames(connection: Connection, chunk: Uint8Array | undefined, framing: Framing, last: boolean): Promise<void> {
     const size = chunk?.byteLength ?? 0;
@@ -427,7 +439,8 @@ export class ClamdClient {
       // after the first lets the reply arrive first.
       if (framing.written) await nextTurn();
       framing.written = true;
-      await connection.write(buffers);
+      const { release } = framing;
+      await connection.write(buffers, chunk && release && offset >= size ? () => release(chunk) : undefined);
     } while (offset < size);
   }
 

@@ -108,13 +108,22 @@ export class Connection {
 
   /**
    * Writes the buffers as one unit (corked: one writev, nothing copied) and waits
-   * out backpressure. No-op once settled.
+   * out backpressure. No-op once settled. `written` is called once the socket has
+   * written them all out, and not at all if it fails first.
    */
-  async write(buffers: readonly Uint8Array[]): Promise<void> {
+  async write(buffers: readonly Uint8Array[], written?: () => void): Promise<void> {
     if (this.#outcome) return;
     this.#socket.cork();
     let flowing = true;
-    for (const buffer of buffers) flowing = this.#socket.write(buffer);
+    const last = buffers.length - 1;
+    for (let index = 0; index <= last; index += 1) {
+      flowing =
+        index === last && written
+          ? this.#socket.write(buffers[index]!, (error) => {
+              if (!error) written();
+            })
+          : this.#socket.write(buffers[index]!);
+    }
     this.#socket.uncork();
     if (!flowing && !this.#outcome) await once(this.#socket, 'drain', { signal: this.#over.signal }).catch(() => undefined);
   }
