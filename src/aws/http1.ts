@@ -292,9 +292,9 @@ export class HttpResponse implements AsyncIterable<Buffer> {
 type State =
   | { kind: 'idle' }
   | { kind: 'head'; text: string }
-  | { kind: 'length'; left: number }
+  /** Body bytes still to come: the rest of a Content-Length body, or of one chunk. */
+  | { kind: 'body'; left: number; chunked: boolean }
   | { kind: 'chunk-size'; text: string }
-  | { kind: 'chunk-data'; left: number }
   | { kind: 'chunk-end'; text: string }
   | { kind: 'trailers'; text: string }
   | { kind: 'until-close' };
@@ -535,12 +535,15 @@ class Link {
             this.#head(exchange, text.slice(0, stop));
             break;
           }
-          case 'length': {
+          case 'body': {
             const take = Math.min(state.left, end - at);
             more = exchange.response!.piece(buffer.subarray(at, at + take));
             at += take;
             state.left -= take;
-            if (state.left === 0) this.#complete(true);
+            if (state.left > 0) break;
+            // A chunk's data is followed by its CRLF; a Content-Length body ends the response.
+            if (state.chunked) this.#state = { kind: 'chunk-end', text: '' };
+            else this.#complete(true);
             break;
           }
           case 'chunk-size':
@@ -553,14 +556,6 @@ class Link {
             if (state.text.length > MAX_LINE_BYTES) throw networkError('chunked coding: line too long', 'HPE_INVALID_CHUNK_SIZE');
             if (!state.text.endsWith('\n')) break;
             this.#line(state);
-            break;
-          }
-          case 'chunk-data': {
-            const take = Math.min(state.left, end - at);
-            more = exchange.response!.piece(buffer.subarray(at, at + take));
-            at += take;
-            state.left -= take;
-            if (state.left === 0) this.#state = { kind: 'chunk-end', text: '' };
             break;
           }
           case 'until-close': {
@@ -591,7 +586,7 @@ class Link {
       if (!/^[0-9a-fA-F]{1,12}$/.test(size))
         throw networkError(`chunked coding: bad size line ${JSON.stringify(line)}`, 'HPE_INVALID_CHUNK_SIZE');
       const left = Number.parseInt(size, 16);
-      this.#state = left === 0 ? { kind: 'trailers', text: '' } : { kind: 'chunk-data', left };
+      this.#state = left === 0 ? { kind: 'trailers', text: '' } : { kind: 'body', left, chunked: true };
     }
   }
 
@@ -634,7 +629,7 @@ class Link {
       if (!/^\d{1,15}$/.test(length)) throw networkError(`bad content-length ${JSON.stringify(length)}`, 'HPE_INVALID_CONTENT_LENGTH');
       const left = Number(length);
       if (left === 0) this.#complete(true);
-      else this.#state = { kind: 'length', left };
+      else this.#state = { kind: 'body', left, chunked: false };
     } else {
       exchange.keepAlive = false;
       this.#state = { kind: 'until-close' };
