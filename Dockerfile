@@ -40,5 +40,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["nod
 STOPSIGNAL SIGTERM
 # Exec form: node is PID 1 and receives SIGTERM itself. A 1 MB young-generation
 # semi-space keeps streaming garbage from lifting peak RSS (docs/benchmarks.md).
-ENTRYPOINT ["node", "--max-semi-space-size=1", "--max-old-space-size=64", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=64", "dist/cli.js"]
 CMD ["worker"]

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface ProductionCommand {
-  /** Node's own flags, e.g. ['--max-semi-space-size=1']. */
+  /** Node's own flags, e.g. ['--max-semi-space-size=2']. */
   nodeArgs: string[];
   /** Absolute path of the compiled CLI. */
   cli: string;

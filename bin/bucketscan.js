@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
  * holds (docs/benchmarks.md). Keep in step with package.json's "worker" script and
  * the Dockerfile's entrypoint.
  */
-const V8_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
+const V8_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=64'];
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const cli = join(root, 'dist', 'cli.js');

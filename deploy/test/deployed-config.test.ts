@@ -36,7 +36,7 @@ const processLauncher: Launcher = {
   },
   async startWorker(environment) {
     // The image's ENTRYPOINT + CMD, from the repository root (where the image has /app).
-    const child = spawn(process.execPath, ['--max-semi-space-size=1', '--max-old-space-size=64', 'dist/cli.js', 'worker'], {
+    const child = spawn(process.execPath, ['--max-semi-space-size=2', '--max-old-space-size=64', 'dist/cli.js', 'worker'], {
       cwd: ROOT,
       env: environment,
       stdio: ['ignore', 'pipe', 'pipe'],
