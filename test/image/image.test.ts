@@ -228,11 +228,15 @@ describe('the images as built', () => {
       requests.push(path);
       const name = path.replace(/^\/custom\//, '');
       if (dir === undefined || !/^[A-Za-z0-9._-]+$/.test(name)) return void response.writeHead(404).end();
+      // Read first: a file the folder does not hold is a 404, as from a real mirror (the
+      // headers must not be sent before the read can fail).
+      let body: Buffer;
       try {
-        response.writeHead(200, { 'content-type': 'text/plain' }).end(readFileSync(join(dir, name)));
+        body = readFileSync(join(dir, name));
       } catch {
-        response.writeHead(404).end();
+        return void response.writeHead(404).end();
       }
+      response.writeHead(200, { 'content-type': 'text/plain' }).end(body);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as { port: number };
