@@ -362,6 +362,7 @@ class Link {
       },
     };
     const port = target.port ?? (target.protocol === 'https:' ? 443 : 80);
+    const session = target.protocol === 'https:' ? pool.tlsSession(key) : undefined;
     this.socket =
       target.protocol === 'https:'
         ? tlsConnect({
@@ -371,7 +372,7 @@ class Link {
             ALPNProtocols: ['http/1.1'],
             ...(options.ca ? { ca: options.ca } : {}),
             // A new socket resumes the last TLS session with the endpoint, as node:https's agent does.
-            ...(pool.tlsSession(key) ? { session: pool.tlsSession(key) } : {}),
+            ...(session ? { session } : {}),
             // Node's TLS sockets take onread as plain ones do; its types do not say so.
             onread,
           } as ConnectionOptions)

@@ -27,7 +27,6 @@ import {
   DirectUnsupported,
   endpointOf,
   escapeUri,
-  headerText,
   resolvedConfigOf,
   SignedHttp,
   type Endpoint,
@@ -222,7 +221,7 @@ function s3Error(response: HttpResponse, xml: string, attempts: number): AwsServ
     code,
     message: xmlText(xml, 'Message') ?? '',
     status,
-    requestId: xmlText(xml, 'RequestId') ?? headerText(response.headers, 'x-amz-request-id'),
+    requestId: xmlText(xml, 'RequestId') ?? response.headers['x-amz-request-id'],
     attempts,
   });
 }
@@ -272,7 +271,7 @@ export class DirectS3 {
       throw new DirectUnsupported('a CRC32C or CRC64NVME checksum over plain http');
     }
     const headers = response.headers;
-    const text = (name: string) => headerText(headers, name);
+    const text = (name: string): string | undefined => headers[name];
     const number = (name: string) => (text(name) === undefined ? undefined : Number(text(name)));
     const metadata: Record<string, string> = {};
     for (const name in headers) {

@@ -213,8 +213,6 @@ async function readErrorBody(response: HttpResponse): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export const headerText = (headers: Record<string, string>, name: string): string | undefined => headers[name];
-
 export class SignedHttp {
   readonly #options: SignedHttpOptions & { maxSockets: number; connectTimeoutMs: number; socketTimeoutMs: number };
   readonly #signer: Signer;

@@ -22,7 +22,6 @@ import {
   customEndpoint,
   DirectUnsupported,
   endpointOf,
-  headerText,
   resolvedConfigOf,
   SignedHttp,
   type Endpoint,
@@ -59,16 +58,16 @@ function sqsError(response: HttpResponse, body: string, attempts: number): AwsSe
   } catch {
     // Not JSON (a proxy's page): named by the status below.
   }
-  const type = typeof document.__type === 'string' ? document.__type : headerText(response.headers, 'x-amzn-errortype');
+  const type = typeof document.__type === 'string' ? document.__type : response.headers['x-amzn-errortype'];
   const name = type?.split('#').pop()?.split(':')[0] || (status >= 500 ? 'InternalError' : `${status}`);
-  const compat = headerText(response.headers, 'x-amzn-query-error')?.split(';')[0];
+  const compat = response.headers['x-amzn-query-error']?.split(';')[0];
   const message = typeof document.message === 'string' ? document.message : typeof document.Message === 'string' ? document.Message : '';
   return new AwsServiceError({
     name,
     code: compat || name,
     message: message || 'UnknownError',
     status,
-    requestId: headerText(response.headers, 'x-amzn-requestid'),
+    requestId: response.headers['x-amzn-requestid'],
     attempts,
   });
 }
