@@ -95,12 +95,21 @@ export const MAX_RECORD_DEPTH = 32;
 
 /** Whether `value` nests deeper than `limit`, found without recursion. */
 export function nestsDeeperThan(value: unknown, limit: number): boolean {
-  const pending: Array<[unknown, number]> = [[value, 1]];
+  if (typeof value !== 'object' || value === null) return false;
+  // Objects only, with their depths alongside: a record's scalars (most of it)
+  // are never pushed, so checking one allocates next to nothing.
+  const pending: object[] = [value];
+  const depths: number[] = [1];
   while (pending.length > 0) {
-    const [current, depth] = pending.pop()!;
-    if (typeof current !== 'object' || current === null) continue;
+    const current = pending.pop()!;
+    const depth = depths.pop()!;
     if (depth > limit) return true;
-    for (const child of Object.values(current)) pending.push([child, depth + 1]);
+    for (const child of Object.values(current)) {
+      if (typeof child === 'object' && child !== null) {
+        pending.push(child);
+        depths.push(depth + 1);
+      }
+    }
   }
   return false;
 }

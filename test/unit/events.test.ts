@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseMessageBody } from '../../src/events/message.ts';
-import { checkRecord, type RecordCheck } from '../../src/events/record.ts';
+import { checkRecord, nestsDeeperThan, type RecordCheck } from '../../src/events/record.ts';
 import { checkKeyText, decodeEventKey, parseSubmissionKey } from '../../src/events/key.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/events/${name}`, import.meta.url), 'utf8');
@@ -210,4 +210,17 @@ test('eventSource, when present, is aws:s3; eTag and versionId are printable ASC
     rejected(checkRecord({ ...record(), deep: JSON.parse(`${'['.repeat(40)}${']'.repeat(40)}`) }, rules)),
     /nested more than 32 levels/,
   );
+});
+
+test('nesting is counted by objects and arrays alone, exactly at the limit', () => {
+  const nest = (levels: number): unknown => (levels === 0 ? 'leaf' : { a: 1, b: [nest(levels - 1)], c: null });
+  // nest(n) is 2n levels of objects and arrays; scalars, null and strings add none.
+  assert.equal(nestsDeeperThan(nest(16), 32), false);
+  assert.equal(nestsDeeperThan(nest(17), 32), true);
+  assert.equal(nestsDeeperThan('text', 0), false);
+  assert.equal(nestsDeeperThan(null, 0), false);
+  assert.equal(nestsDeeperThan({}, 0), true);
+  // The deepest branch counts, wherever it sits among shallow ones.
+  assert.equal(nestsDeeperThan({ x: {}, y: [1, 2, { z: [[[]]] }], w: 'w' }, 6), false);
+  assert.equal(nestsDeeperThan({ x: {}, y: [1, 2, { z: [[[{}]]] }], w: 'w' }, 6), true);
 });

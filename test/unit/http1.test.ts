@@ -122,6 +122,34 @@ test('a chunked answer dribbled a byte at a time, after a 100 Continue, reads wh
   }
 });
 
+test('a malformed head fails its request with the fault named: not HTTP/1, a header line without a name', async () => {
+  const heads = [
+    'SSH-2.0-OpenSSH\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nno colon here\r\n\r\n',
+    'HTTP/1.1 200 OK\r\n: nameless\r\nContent-Length: 0\r\n\r\n',
+    'HTTP/1.1 200 OK\r\nContent-Length: 0\r\nlast line: fine\r\nbroken\r\n\r\n',
+  ];
+  const server = await rawServer((socket, index) => {
+    socket.write(heads[index]!);
+  });
+  const pool = new HttpPool(OPTIONS);
+  try {
+    await assert.rejects(pool.request(request(server.target)), {
+      code: 'HPE_INVALID_CONSTANT',
+      message: /not an HTTP\/1 response: "SSH-2\.0-OpenSSH"/,
+    });
+    for (const line of ['no colon here', ': nameless', 'broken']) {
+      await assert.rejects(pool.request(request(server.target)), {
+        code: 'HPE_INVALID_HEADER_TOKEN',
+        message: new RegExp(`bad response header line "${line}"`),
+      });
+    }
+  } finally {
+    pool.destroy();
+    server.close();
+  }
+});
+
 test('a body cut short of its Content-Length fails its reader; it never ends as if whole', async () => {
   const server = await rawServer((socket) => {
     socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly forty bytes of the hundred promised');
