@@ -63,7 +63,13 @@ interface Held {
   message: Message;
   lane: Lane;
   controller: AbortController;
-  heartbeat: NodeJS.Timeout;
+  heartbeat: NodeJS.Timeout | undefined;
+  /**
+   * The heartbeat's visibility change under way, if any. A return waits for it:
+   * sent on another connection, it could land after the return and hide the
+   * message again for a whole visibility timeout.
+   */
+  beat: Promise<void> | undefined;
   state: 'waiting' | 'scanning' | 'finishing';
 }
 
@@ -272,13 +278,8 @@ export class Worker {
   }
 
   #hold(message: Message, lane: Lane): Held {
-    const held: Held = {
-      message,
-      lane,
-      controller: new AbortController(),
-      heartbeat: this.#startHeartbeat(message, lane),
-      state: 'waiting',
-    };
+    const held: Held = { message, lane, controller: new AbortController(), heartbeat: undefined, beat: undefined, state: 'waiting' };
+    held.heartbeat = this.#startHeartbeat(held);
     this.#held.add(held);
     this.#options.onInFlight?.(this.#held.size);
     return held;
@@ -329,7 +330,7 @@ export class Worker {
         const seconds = this.#stopping
           ? 0
           : backoffSeconds(receiveCountOf(message), this.#options.retryDelaySeconds, this.#options.visibilityTimeoutSeconds);
-        await this.#returnAfter(message, seconds, lane);
+        await this.#returnAfter(held, seconds);
       })
       .finally(() => {
         scanned();
@@ -364,7 +365,7 @@ export class Worker {
   #returnWaiting(): void {
     for (const held of [...this.#waiting.splice(0), ...this.#rescanWaiting.splice(0)]) {
       this.#forget(held);
-      this.#track(held.message, this.#returnNow(held.message, held.lane));
+      this.#track(held.message, this.#returnAfter(held, 0));
     }
   }
 
@@ -388,12 +389,13 @@ export class Worker {
   }
 
   /** Keeps a message hidden while it is held, so a long scan is not handed to another worker. */
-  #startHeartbeat(message: Message, lane: Lane): NodeJS.Timeout {
+  #startHeartbeat(held: Held): NodeJS.Timeout {
     const { visibilityTimeoutSeconds, logger } = this.#options;
-    const queue = this.#queueOf(lane);
+    const { message } = held;
+    const queue = this.#queueOf(held.lane);
     const everyMs = Math.max(1, Math.floor(visibilityTimeoutSeconds / 3)) * 1000;
     const timer = setInterval(() => {
-      queue.changeVisibility(message.ReceiptHandle!, visibilityTimeoutSeconds).catch((error: unknown) => {
+      held.beat = queue.changeVisibility(message.ReceiptHandle!, visibilityTimeoutSeconds).catch((error: unknown) => {
         logger.warn({ messageId: message.MessageId, error: errorMessage(error) }, 'visibility heartbeat failed');
       });
     }, everyMs);
@@ -401,11 +403,18 @@ export class Worker {
     return timer;
   }
 
-  #returnNow(message: Message, lane: Lane): Promise<void> {
-    return this.#returnAfter(message, 0, lane);
+  /** Makes a held message visible again in `seconds`, once its heartbeat's change under way has landed (the heartbeat is stopped first). */
+  async #returnAfter(held: Held, seconds: number): Promise<void> {
+    await held.beat;
+    await this.#giveBack(held.message, held.lane, seconds);
   }
 
-  async #returnAfter(message: Message, seconds: number, lane: Lane): Promise<void> {
+  /** A message received but never held (the stop or an outage began meanwhile): it has no heartbeat. */
+  #returnNow(message: Message, lane: Lane): Promise<void> {
+    return this.#giveBack(message, lane, 0);
+  }
+
+  async #giveBack(message: Message, lane: Lane, seconds: number): Promise<void> {
     try {
       await this.#queueOf(lane).changeVisibility(message.ReceiptHandle!, seconds);
     } catch (error) {

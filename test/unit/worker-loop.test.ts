@@ -213,6 +213,42 @@ describe('the poll loop', () => {
     );
   });
 
+  test('a message is returned only once its heartbeat under way has landed, so the heartbeat cannot hide it again', async () => {
+    const q = fakeQueue(1);
+    const calls: string[] = [];
+    let land = () => {};
+    const queue: WorkerQueue = {
+      ...q.queue,
+      changeVisibility: async (handle, seconds) => {
+        if (seconds !== 30) {
+          calls.push(`${handle} back in ${seconds} s`);
+          return;
+        }
+        // The heartbeat's change: slow to land, as one on another connection can be.
+        calls.push(`${handle} heartbeat sent`);
+        await new Promise<void>((resolve) => {
+          land = resolve;
+        });
+        calls.push(`${handle} heartbeat landed`);
+      },
+    };
+    const jobs: Job[] = [];
+    const w = worker(queue, jobs);
+    void w.start();
+    await settle();
+    mock.timers.tick(10_000);
+    await settle();
+    jobs[0]!.finish({ action: 'retry', error: new Error('S3 500') });
+    await settle();
+    assert.deepEqual(calls, ['m0 heartbeat sent'], 'the return waits for the heartbeat');
+    land();
+    await settle();
+    assert.equal(calls.length, 3);
+    assert.deepEqual(calls.slice(0, 2), ['m0 heartbeat sent', 'm0 heartbeat landed']);
+    assert.match(calls[2]!, /^m0 back in \d+ s$/);
+    await stopAll(w, jobs);
+  });
+
   test('the visibility heartbeat keeps every held message hidden, waiting ones included', async () => {
     const q = fakeQueue(3);
     const jobs: Job[] = [];
