@@ -28,11 +28,20 @@ import { BUNDLE_OPTIONS } from '../scripts/bundle-options.ts';
 
 const MIB = 1024 * 1024;
 
+const ZOD_MINI =
+  "import { config, object, string, union, pipe, transform, optional } from 'zod/mini'; import { en } from 'zod/locales'; config(en()); " +
+  'globalThis.__zod = [object, string, union, pipe, transform, optional];';
+
 /** name, what it loads, the probe's source (null: the worker bundle itself). */
 const PROBES: Array<{ name: string; what: string; source: string | null }> = [
   { name: 'node', what: 'Node alone (an empty module)', source: 'export {};' },
   { name: 'pino', what: 'pino (logging)', source: "import * as m from 'pino'; globalThis.__probe = m;" },
-  { name: 'zod', what: 'zod (settings validation)', source: "import * as m from 'zod'; globalThis.__probe = m;" },
+  {
+    name: 'zod',
+    what: 'zod/mini with its English messages (settings, events, stored documents)',
+    // As src/shared/zod.ts loads it: members by name, so the bundle keeps only what is used.
+    source: ZOD_MINI,
+  },
   {
     name: 'node-http-handler',
     what: "@smithy/node-http-handler (the SDK's HTTP agent)",
@@ -52,7 +61,7 @@ const PROBES: Array<{ name: string; what: string; source: string | null }> = [
     what: 'all of the above together',
     source:
       "import * as a from '@aws-sdk/client-s3'; import * as b from '@aws-sdk/client-sqs'; import * as c from '@aws-sdk/client-sns'; " +
-      "import * as d from '@smithy/node-http-handler'; import * as e from 'pino'; import * as f from 'zod'; globalThis.__probe = [a, b, c, d, e, f];",
+      `import * as d from '@smithy/node-http-handler'; import * as e from 'pino'; globalThis.__probe = [a, b, c, d, e]; ${ZOD_MINI}`,
   },
   { name: 'bundle', what: 'the worker bundle, dist/cli.js (runs `version`)', source: null },
 ];

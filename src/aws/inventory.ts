@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { decodeEventKey } from '../events/key.ts';
 import type { ListedObject, ListingPage } from './listing.ts';
 import { bucketNameProblem } from './s3-url.ts';
@@ -64,20 +64,20 @@ export interface InventoryManifest {
 
 const manifestSchema = z.object({
   sourceBucket: z.string({ error: 'is required (the bucket the report lists)' }),
-  destinationBucket: z.string({ error: 'is required' }).optional(),
+  destinationBucket: z.optional(z.string({ error: 'is required' })),
   fileFormat: z.string({ error: 'is required (CSV, ORC or Parquet)' }),
   fileSchema: z.string({ error: 'is required (the columns of the report)' }),
-  creationTimestamp: z.union([z.string(), z.number()], { error: 'must be milliseconds since 1970' }).optional(),
+  creationTimestamp: z.optional(z.union([z.string(), z.number()], { error: 'must be milliseconds since 1970' })),
   files: z
     .array(
       z.object({
-        key: z.string({ error: 'is required' }).min(1, 'is empty'),
-        size: z.number({ error: 'must be a number of bytes' }).int().nonnegative(),
-        MD5checksum: z.string({ error: 'is required' }).regex(/^[0-9a-f]{32}$/i, 'must be 32 hex digits'),
+        key: z.string({ error: 'is required' }).check(z.minLength(1, 'is empty')),
+        size: z.number({ error: 'must be a number of bytes' }).check(z.int(), z.nonnegative()),
+        MD5checksum: z.string({ error: 'is required' }).check(z.regex(/^[0-9a-f]{32}$/i, 'must be 32 hex digits')),
       }),
       { error: 'must be a list of the data files' },
     )
-    .min(1, 'lists no data files'),
+    .check(z.minLength(1, 'lists no data files')),
 });
 
 /** The columns a row must have to become an event; the others are optional. */

@@ -3,12 +3,12 @@
  * file may be (MAX_FILE_SIZE), and how old its definitions may get. `bucketscan
  * scan` needs only this section.
  */
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import type { ClamdAddress } from '../scan/clamd-client.ts';
 import { DEFAULTS } from './defaults.ts';
 import { STALE_DEFINITIONS_MODES, type StaleDefinitionsMode } from '../scan/freshness.ts';
 import type { Env } from './env-file.ts';
-import { choice, ConfigError, integer, MEGABYTE, optionalText, type Parsed } from './variables.ts';
+import { choice, ConfigError, integer, MEGABYTE, optionalText, trimmed, type Parsed } from './variables.ts';
 
 export interface ClamdSettings {
   address: ClamdAddress;
@@ -29,34 +29,27 @@ export interface ClamdSettings {
 /** The most clamd scans in full (libclamav's 2 GB file limit), in MB: MAX_FILE_SIZE and a source's maxFileSize. */
 export const MAX_SCANNABLE_MB = 2047;
 
-const megabytes = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value, ctx) => {
+const megabytes = z.pipe(
+  trimmed(),
+  z.transform((value: string | undefined, ctx) => {
     if (value === undefined || value === '') return DEFAULTS.maxFileSizeMb;
-    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_SCANNABLE_MB) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `must be a number of megabytes above 0 and at most ${MAX_SCANNABLE_MB} (the most clamd scans in full), got "${value}"`,
-      });
-      return z.NEVER;
-    }
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > MAX_SCANNABLE_MB)
+      return z.reject(
+        ctx,
+        `must be a number of megabytes above 0 and at most ${MAX_SCANNABLE_MB} (the most clamd scans in full), got "${value}"`,
+      );
     return Number(value);
-  });
+  }),
+);
 
-const hours = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value, ctx) => {
+const hours = z.pipe(
+  trimmed(),
+  z.transform((value: string | undefined, ctx) => {
     if (value === undefined || value === '') return DEFAULTS.maxDefinitionsAgeHours;
-    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
-      ctx.addIssue({ code: 'custom', message: `must be a number of hours above 0, got "${value}"` });
-      return z.NEVER;
-    }
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) return z.reject(ctx, `must be a number of hours above 0, got "${value}"`);
     return Number(value);
-  });
+  }),
+);
 
 export const CLAMD_VARIABLES = {
   CLAMD_HOST: optionalText,

@@ -4,38 +4,31 @@
  * the memory a clamd has for it (the memory guard, src/signatures/memory.ts).
  * Only those commands read it; the worker never does.
  */
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { parseTargetLocation, type TargetLocation } from '../signatures/target.ts';
-import { integer, type Parsed } from './variables.ts';
+import { integer, trimmed, type Parsed } from './variables.ts';
 
 /** Where the local stack's clamd loads a set from, and where one is published when nothing else is named. */
 export const DEFAULT_CUSTOM_DATABASES = '.local/custom-databases';
 
-const location = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value, ctx) => {
+const location = z.pipe(
+  trimmed(),
+  z.transform((value: string | undefined, ctx) => {
     const parsed = parseTargetLocation(value || DEFAULT_CUSTOM_DATABASES);
-    if (!parsed.ok) {
-      ctx.addIssue({ code: 'custom', message: `must be s3://<bucket>/<folder>/ or a directory: ${parsed.reason}` });
-      return z.NEVER;
-    }
+    if (!parsed.ok) return z.reject(ctx, `must be s3://<bucket>/<folder>/ or a directory: ${parsed.reason}`);
     return parsed.value;
-  });
+  }),
+);
 
-const optionalMegabytes = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value, ctx) => {
+const optionalMegabytes = z.pipe(
+  trimmed(),
+  z.transform((value: string | undefined, ctx) => {
     if (value === undefined || value === '') return undefined;
-    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1_048_576) {
-      ctx.addIssue({ code: 'custom', message: `must be a whole number of MiB from 1 to 1048576, got "${value}"` });
-      return z.NEVER;
-    }
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 1_048_576)
+      return z.reject(ctx, `must be a whole number of MiB from 1 to 1048576, got "${value}"`);
     return Number(value);
-  });
+  }),
+);
 
 export const DETECTION_VARIABLES = {
   CUSTOM_DATABASES: location,

@@ -5,9 +5,9 @@
  * source), and the SNS topic that announces every quarantine. A queue is named by
  * URL or by name (looked up at start).
  */
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { QUEUE_NAME, type QueueRef } from '../aws/queue.ts';
-import { ConfigError, optionalText, url, type Parsed } from './variables.ts';
+import { ConfigError, optionalText, trimmed, url, type Parsed } from './variables.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
 
 export interface QueueSettings {
@@ -18,12 +18,13 @@ export interface QueueSettings {
   topicArn: string | undefined;
 }
 
-const queueName = z
-  .string()
-  .trim()
-  .regex(QUEUE_NAME, 'must be an SQS queue name (1-80 letters, digits, hyphens or underscores)')
-  .optional()
-  .or(z.literal('').transform(() => undefined));
+const queueName = z.union([
+  z.optional(z.string().check(z.trim(), z.regex(QUEUE_NAME, 'must be an SQS queue name (1-80 letters, digits, hyphens or underscores)'))),
+  z.pipe(
+    z.literal(''),
+    z.transform(() => undefined),
+  ),
+]);
 
 export const INBOUND_QUEUE_VARIABLES = {
   VIRUS_SCANNING_QUEUE_NAME: queueName,
@@ -35,13 +36,15 @@ export const QUEUE_URL = /^https?:\/\/[^\s/]+\/\S+$/;
 
 /** A queue by name or by URL, in one variable. */
 const queueNameOrUrl = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value) => value || undefined)
-  .refine(
-    (value) => value === undefined || QUEUE_NAME.test(value) || QUEUE_URL.test(value),
-    'must be an SQS queue name (1-80 letters, digits, hyphens or underscores) or an http(s) queue URL',
+  .pipe(
+    trimmed(),
+    z.transform((value: string | undefined) => value || undefined),
+  )
+  .check(
+    z.refine(
+      (value) => value === undefined || QUEUE_NAME.test(value) || QUEUE_URL.test(value),
+      'must be an SQS queue name (1-80 letters, digits, hyphens or underscores) or an http(s) queue URL',
+    ),
   );
 
 export const VALIDATION_QUEUE_VARIABLES = {
@@ -54,9 +57,8 @@ export const QUEUE_VARIABLES = {
   ...VALIDATION_QUEUE_VARIABLES,
   RESCAN_QUEUE: queueNameOrUrl,
   // Required unless every source of a sources file names its own topic (told apart in config.ts).
-  VIRUS_NOTIFICATION_TOPIC_ARN: optionalText.refine(
-    (value) => value === undefined || TOPIC_ARN.test(value),
-    'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)',
+  VIRUS_NOTIFICATION_TOPIC_ARN: optionalText.check(
+    z.refine((value) => value === undefined || TOPIC_ARN.test(value), 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)'),
   ),
 };
 

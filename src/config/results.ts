@@ -2,6 +2,7 @@
  * The results section: RESULT_EVENT_BUS, the EventBridge bus that gets one
  * "Object Scan Result" event per verdict (docs/result-events.md).
  */
+import * as z from '../shared/zod.ts';
 import { optionalText, type Parsed } from './variables.ts';
 
 // An event bus name (the default bus is "default"), or its ARN.
@@ -9,9 +10,11 @@ const BUS_NAME = /^[A-Za-z0-9._\-/]{1,256}$/;
 const BUS_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256}$/;
 
 export const RESULT_VARIABLES = {
-  RESULT_EVENT_BUS: optionalText.refine(
-    (value) => value === undefined || BUS_NAME.test(value) || BUS_ARN.test(value),
-    'must be an EventBridge event bus name (letters, digits and . _ - /) or its ARN (arn:aws:events:<region>:<account>:event-bus/<name>)',
+  RESULT_EVENT_BUS: optionalText.check(
+    z.refine(
+      (value) => value === undefined || BUS_NAME.test(value) || BUS_ARN.test(value),
+      'must be an EventBridge event bus name (letters, digits and . _ - /) or its ARN (arn:aws:events:<region>:<account>:event-bus/<name>)',
+    ),
   ),
 };
 

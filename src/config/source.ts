@@ -6,7 +6,7 @@
  * source; both at once is a configuration error. The pipeline takes the result
  * as its Source type (src/pipeline/deps.ts).
  */
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { bucketNameProblem } from '../aws/s3-url.ts';
 import type { Source } from '../pipeline/deps.ts';
 import { defaultStatusTag, STATUS_TAG_STYLES, type StatusTagStyle } from '../verdict/verdict.ts';
@@ -21,12 +21,17 @@ export interface Location {
 }
 
 // Unset and empty are the same: a bucket is required only without a sources file (told apart in singleSource).
-const bucketName = optionalText.superRefine((name, ctx) => {
-  const problem = name === undefined ? undefined : bucketNameProblem(name);
-  if (problem) ctx.addIssue({ code: 'custom', message: `must be an S3 bucket name (${problem})` });
-});
+const bucketName = optionalText.check(
+  z.superRefine((name, ctx) => {
+    const problem = name === undefined ? undefined : bucketNameProblem(name);
+    if (problem) ctx.addIssue({ code: 'custom', message: `must be an S3 bucket name (${problem})` });
+  }),
+);
 
-const prefix = z.string().optional().transform(normalisePrefix);
+const prefix = z.pipe(
+  z.optional(z.string()),
+  z.transform((value: string | undefined) => normalisePrefix(value)),
+);
 
 export const UNPROCESSED_VARIABLES = { UNPROCESSED_BUCKET_NAME: bucketName, UNPROCESSED_PREFIX: prefix };
 export const QUARANTINE_VARIABLES = { QUARANTINE_BUCKET_NAME: bucketName, QUARANTINE_PREFIX: prefix };
@@ -41,14 +46,17 @@ export const SOURCES_VARIABLES = { SOURCES_FILE: optionalText, SOURCES: optional
 
 export const STATUS_TAG_VARIABLES = {
   // Unset: the style's default key; set but empty: no tagging (told apart in statusTag).
-  SCAN_STATUS_TAG: z
-    .string()
-    .trim()
-    .regex(
-      /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,128}$/u,
-      'must be an S3 tag key (at most 128 letters, digits, spaces and _ . : / = + - @), or empty to turn tagging off',
-    )
-    .optional(),
+  SCAN_STATUS_TAG: z.optional(
+    z
+      .string()
+      .check(
+        z.trim(),
+        z.regex(
+          /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,128}$/u,
+          'must be an S3 tag key (at most 128 letters, digits, spaces and _ . : / = + - @), or empty to turn tagging off',
+        ),
+      ),
+  ),
   STATUS_TAG_STYLE: choice(STATUS_TAG_STYLES, 'bucketscan', `must be one of ${STATUS_TAG_STYLES.join(', ')}`),
 };
 

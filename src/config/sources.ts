@@ -8,7 +8,7 @@
  * The result is the pipeline's own Source type (src/pipeline/deps.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { bucketNameProblem } from '../aws/s3-url.ts';
 import { QUEUE_NAME } from '../aws/queue.ts';
 import { TOPIC_ARN } from '../aws/topic.ts';
@@ -44,65 +44,72 @@ export function normalisePrefix(value: string | undefined): string {
   return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
 }
 
-const bucket = z
-  .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-  .superRefine((value, ctx) => {
+const bucket = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') }).check(
+  z.superRefine((value, ctx) => {
     const problem = bucketNameProblem(value);
     if (problem) ctx.addIssue({ code: 'custom', message: `must be an S3 bucket name (${problem})` });
-  });
+  }),
+);
 
-const prefix = z.string({ error: 'must be a string (a folder such as "incoming/", or "")' }).transform(normalisePrefix);
+const prefix = z.pipe(
+  z.string({ error: 'must be a string (a folder such as "incoming/", or "")' }),
+  z.transform((value: string) => normalisePrefix(value)),
+);
 
 /** allowTypes, denyTypes: types the detector knows by their first bytes (file-type's extensions), or "unknown". */
 const typeList = z
   .array(
-    z
-      .string({ error: 'must be a file type such as "pdf" or "png"' })
-      .trim()
-      .toLowerCase()
-      .superRefine((name, ctx) => {
+    z.string({ error: 'must be a file type such as "pdf" or "png"' }).check(
+      z.trim(),
+      z.toLowerCase(),
+      z.superRefine((name, ctx) => {
         if (name === UNKNOWN_TYPE || isDetectable(name)) return;
         ctx.addIssue({
           code: 'custom',
           message: `${JSON.stringify(name)} is not a type the first bytes can show (file-type's extensions, such as pdf, png, exe, docm; or "${UNKNOWN_TYPE}" for plain text and other bytes no detector knows)`,
         });
       }),
+    ),
     { error: 'must be a list of file types' },
   )
-  .min(1, 'must list at least one type');
+  .check(z.minLength(1, 'must list at least one type'));
 
 const entrySchema = z.strictObject(
   {
     bucket,
-    prefix: prefix.optional(),
-    keyLayout: z.enum(KEY_LAYOUTS, { error: `must be one of ${KEY_LAYOUTS.join(', ')}` }).optional(),
+    prefix: z.optional(prefix),
+    keyLayout: z.optional(z.enum(KEY_LAYOUTS, { error: `must be one of ${KEY_LAYOUTS.join(', ')}` })),
     quarantineBucket: bucket,
-    quarantinePrefix: z
-      .string({ error: (issue) => (issue.input === undefined ? 'is required ("" for the top of the bucket)' : 'must be a string') })
-      .transform(normalisePrefix),
-    validationQueue: z
-      .string({ error: 'must be a queue name or URL' })
-      .trim()
-      .refine((value) => QUEUE_NAME.test(value) || QUEUE_URL.test(value), 'must be an SQS queue name or an http(s) queue URL')
-      .optional(),
-    notificationTopicArn: z
-      .string({ error: 'must be an SNS topic ARN' })
-      .trim()
-      .regex(TOPIC_ARN, 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)')
-      .optional(),
-    statusTag: z
-      .union([z.boolean(), z.enum(['true', 'false'])], { error: 'must be true or false' })
-      .transform((value) => value === true || value === 'true')
-      .optional(),
+    quarantinePrefix: z.pipe(
+      z.string({ error: (issue) => (issue.input === undefined ? 'is required ("" for the top of the bucket)' : 'must be a string') }),
+      z.transform((value: string) => normalisePrefix(value)),
+    ),
+    validationQueue: z.optional(
+      z.string({ error: 'must be a queue name or URL' }).check(
+        z.trim(),
+        z.refine((value) => QUEUE_NAME.test(value) || QUEUE_URL.test(value), 'must be an SQS queue name or an http(s) queue URL'),
+      ),
+    ),
+    notificationTopicArn: z.optional(
+      z
+        .string({ error: 'must be an SNS topic ARN' })
+        .check(z.trim(), z.regex(TOPIC_ARN, 'must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)')),
+    ),
+    statusTag: z.optional(
+      z.pipe(
+        z.union([z.boolean(), z.enum(['true', 'false'])], { error: 'must be true or false' }),
+        z.transform((value) => value === true || value === 'true'),
+      ),
+    ),
     // The file rules (docs/detection.md, "File-type and size rules").
-    maxFileSize: z
-      .number({ error: 'must be a number of MB (as MAX_FILE_SIZE)' })
-      .positive('must be more than 0')
-      .max(MAX_SCANNABLE_MB, `must be at most ${MAX_SCANNABLE_MB} MB`)
-      .optional(),
-    allowTypes: typeList.optional(),
-    denyTypes: typeList.optional(),
-    unscannableAction: z.enum(UNSCANNABLE_ACTIONS, { error: `must be one of ${UNSCANNABLE_ACTIONS.join(', ')}` }).optional(),
+    maxFileSize: z.optional(
+      z
+        .number({ error: 'must be a number of MB (as MAX_FILE_SIZE)' })
+        .check(z.positive('must be more than 0'), z.lte(MAX_SCANNABLE_MB, `must be at most ${MAX_SCANNABLE_MB} MB`)),
+    ),
+    allowTypes: z.optional(typeList),
+    denyTypes: z.optional(typeList),
+    unscannableAction: z.optional(z.enum(UNSCANNABLE_ACTIONS, { error: `must be one of ${UNSCANNABLE_ACTIONS.join(', ')}` })),
   },
   { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field ${JSON.stringify(issue.keys[0])}` : 'must be an object') },
 );
@@ -111,7 +118,7 @@ const fileSchema = z.strictObject(
   {
     sources: z
       .array(z.unknown(), { error: (issue) => (issue.input === undefined ? 'is required' : 'must be a list') })
-      .min(1, 'must list at least one source'),
+      .check(z.minLength(1, 'must list at least one source')),
   },
   {
     error: (issue) =>

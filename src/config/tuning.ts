@@ -5,9 +5,9 @@
  * (docs/benchmarks.md).
  */
 import type { UnscannableAction } from '../pipeline/decide.ts';
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { DEFAULTS } from './defaults.ts';
-import { integer, MEGABYTE, type Parsed } from './variables.ts';
+import { integer, MEGABYTE, trimmed, type Parsed } from './variables.ts';
 
 export interface TuningSettings {
   concurrency: number;
@@ -24,16 +24,14 @@ export interface TuningSettings {
   unscannableAction: UnscannableAction;
 }
 
-const unscannableAction = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value, ctx): UnscannableAction => {
+const unscannableAction = z.pipe(
+  trimmed(),
+  z.transform((value: string | undefined, ctx): UnscannableAction => {
     const action = value ? value.toLowerCase() : DEFAULTS.unscannableAction;
     if (action === 'quarantine' || action === 'forward') return action;
-    ctx.addIssue({ code: 'custom', message: `must be quarantine or forward, got "${value}"` });
-    return z.NEVER;
-  });
+    return z.reject(ctx, `must be quarantine or forward, got "${value}"`);
+  }),
+);
 
 export const TUNING_VARIABLES = {
   UNSCANNABLE_ACTION: unscannableAction,

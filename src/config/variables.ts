@@ -3,7 +3,7 @@
  * to fix, the parsers the sections share, and `parseVariables`, which checks
  * exactly the variables of the sections asked for.
  */
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import type { Env } from './env-file.ts';
 
 /** A bad setting, named by the variable a user has to fix. */
@@ -18,53 +18,44 @@ export class ConfigError extends Error {
 
 export const MEGABYTE = 1024 * 1024;
 
-export const text = z.string().trim().min(1, 'must not be empty');
+export const text = z.string().check(z.trim(), z.minLength(1, 'must not be empty'));
 
-export const optionalText = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value) => (value ? value : undefined));
+/** A string with its surrounding blanks cut, or undefined: every variable is read through this. */
+export const trimmed = () => z.optional(z.string().check(z.trim()));
+
+export const optionalText = z.pipe(
+  trimmed(),
+  z.transform((value: string | undefined) => (value ? value : undefined)),
+);
 
 export const url = (what: string) =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((value) => (value ? value : undefined))
-    .refine((value) => value === undefined || /^https?:\/\/[^\s/]+/.test(value), `must be an http(s) URL ${what}`);
+  optionalText.check(z.refine((value) => value === undefined || /^https?:\/\/[^\s/]+/.test(value), `must be an http(s) URL ${what}`));
 
 export const integer = (fallback: number, min: number, max: number, unit: string) =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((value, ctx) => {
+  z.pipe(
+    trimmed(),
+    z.transform((value: string | undefined, ctx) => {
       if (value === undefined || value === '') return fallback;
-      if (!/^\d+$/.test(value)) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number of ${unit}, got "${value}"` });
-        return z.NEVER;
-      }
+      if (!/^\d+$/.test(value)) return z.reject(ctx, `must be a whole number of ${unit}, got "${value}"`);
       const parsed = Number(value);
-      if (parsed < min || parsed > max) {
-        ctx.addIssue({ code: 'custom', message: `must be between ${min} and ${max} ${unit}, got ${value}` });
-        return z.NEVER;
-      }
+      if (parsed < min || parsed > max) return z.reject(ctx, `must be between ${min} and ${max} ${unit}, got ${value}`);
       return parsed;
-    });
+    }),
+  );
 
 /** One of `values`, case-insensitive; unset or empty: `fallback`. */
 export const choice = <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number], error: string) =>
-  z
-    .string()
-    .trim()
-    .optional()
-    .transform((value) => (value ? value.toLowerCase() : fallback))
-    .pipe(z.enum(values, { error }));
+  z.pipe(
+    z.pipe(
+      trimmed(),
+      z.transform((value: string | undefined) => (value ? value.toLowerCase() : fallback)),
+    ),
+    z.enum(values, { error }),
+  );
 
 /** The variables of one section: a zod shape, keyed by variable name. */
-export type Variables = z.ZodRawShape;
-export type Parsed<S extends Variables> = z.output<z.ZodObject<S>>;
+export type Variables = z.core.$ZodShape;
+export type Parsed<S extends Variables> = z.output<z.ZodMiniObject<S>>;
 
 /**
  * Checks the variables of `shape` in `env`, and nothing else; the first problem

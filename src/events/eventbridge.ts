@@ -21,7 +21,7 @@
  * that cannot be told apart from an encoded key, so it is not tolerated: a moto
  * key with "+" or "%" is read as S3 would have encoded it.
  */
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { decodeEventKey } from './key.ts';
 import {
   checkObject,
@@ -69,24 +69,28 @@ export function eventBridgeProblem(document: Record<string, unknown>): string | 
 const WHAT = 'event';
 
 /** Informational fields: used when they are strings, ignored otherwise (they decide nothing). */
-const info = z
-  .unknown()
-  .optional()
-  .transform((value) => (typeof value === 'string' && value !== '' ? value : undefined));
+const info = z.pipe(
+  z.optional(z.unknown()),
+  z.transform((value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined)),
+);
 
 const eventSchema = z.object({
   time: requiredString('time', WHAT),
   region: info,
   account: info,
-  resources: z.unknown().optional(),
+  resources: z.optional(z.unknown()),
   detail: section(
     '"detail" section',
     {
-      bucket: section('detail.bucket', { name: requiredString('bucket name', WHAT).min(1, 'event bucket name is empty') }, WHAT),
+      bucket: section(
+        'detail.bucket',
+        { name: requiredString('bucket name', WHAT).check(z.minLength(1, 'event bucket name is empty')) },
+        WHAT,
+      ),
       object: section(
         'detail.object',
         {
-          key: requiredString('object key', WHAT).min(1, 'event object key is empty'),
+          key: requiredString('object key', WHAT).check(z.minLength(1, 'event object key is empty')),
           size,
           etag: optionalString('etag'),
           eTag: optionalString('eTag'),

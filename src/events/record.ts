@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { checkKeyText, decodeEventKey, parseKeyLayout, type KeyLayout } from './key.ts';
 import { quoteValue, unquoteETag, utf8Bytes } from './text.ts';
 
@@ -45,40 +45,37 @@ export const requiredString = (name: string, what = 'record') =>
   z.string({ error: (issue) => (issue.input === undefined ? `${what} has no ${name}` : `${what} ${name} is not a string`) });
 
 /** A required object section, with the same distinction. */
-export const section = <T extends z.ZodRawShape>(name: string, shape: T, what = 'record') =>
+export const section = <T extends z.core.$ZodShape>(name: string, shape: T, what = 'record') =>
   z.object(shape, { error: (issue) => (issue.input === undefined ? `${what} has no ${name}` : `${what} ${name} is not an object`) });
 
 // null and "" mean absent (relays and hand-written events send both).
 export const optionalString = (name: string) =>
-  z
-    .union([z.string(), z.null()], { error: `object ${name} is not a string` })
-    .optional()
-    .transform((value) => (value ? value : undefined));
+  z.pipe(
+    z.optional(z.union([z.string(), z.null()], { error: `object ${name} is not a string` })),
+    z.transform((value: string | null | undefined) => (value ? value : undefined)),
+  );
 
 // S3 sends a number; some relays (and hand-written test events) send a string.
-export const size = z
-  .union([z.number(), z.string(), z.null()], { error: 'object size is not a non-negative integer' })
-  .optional()
-  .transform((value, ctx) => {
+export const size = z.pipe(
+  z.optional(z.union([z.number(), z.string(), z.null()], { error: 'object size is not a non-negative integer' })),
+  z.transform((value: number | string | null | undefined, ctx) => {
     if (value === undefined || value === null || value === '') return undefined;
     const parsed = typeof value === 'number' ? value : /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
-    if (!Number.isSafeInteger(parsed) || parsed < 0) {
-      ctx.addIssue({ code: 'custom', message: 'object size is not a non-negative integer' });
-      return z.NEVER;
-    }
+    if (!Number.isSafeInteger(parsed) || parsed < 0) return z.reject(ctx, 'object size is not a non-negative integer');
     return parsed;
-  });
+  }),
+);
 
 const recordSchema = z.object({
-  eventVersion: requiredString('eventVersion').regex(/^2\./, 'record eventVersion is not 2.x'),
+  eventVersion: requiredString('eventVersion').check(z.regex(/^2\./, 'record eventVersion is not 2.x')),
   // Absent in some relays' copies; when present it must say the record came from S3.
-  eventSource: z.literal('aws:s3', { error: 'record eventSource is not "aws:s3"' }).optional(),
+  eventSource: z.optional(z.literal('aws:s3', { error: 'record eventSource is not "aws:s3"' })),
   eventName: requiredString('eventName'),
   eventTime: requiredString('eventTime'),
   s3: section('"s3" section', {
-    bucket: section('s3.bucket', { name: requiredString('bucket name').min(1, 'record bucket name is empty') }),
+    bucket: section('s3.bucket', { name: requiredString('bucket name').check(z.minLength(1, 'record bucket name is empty')) }),
     object: section('s3.object', {
-      key: requiredString('object key').min(1, 'record object key is empty'),
+      key: requiredString('object key').check(z.minLength(1, 'record object key is empty')),
       size,
       eTag: optionalString('eTag'),
       versionId: optionalString('versionId'),

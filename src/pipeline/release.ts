@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Tag } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { MAX_KEY_BYTES } from '../events/key.ts';
 import type { ObjectVersion } from '../aws/objects.ts';
 import { SIGNATURE_ORIGINS } from '../verdict/signature.ts';
@@ -57,30 +57,30 @@ export function parseReleaseRecordKey(key: string): { quarantineKey: string; id:
   return match ? { quarantineKey: key.slice(0, at), id: match[1]! } : undefined;
 }
 
-const versionSchema = z.object({ bucket: z.string(), key: z.string(), versionId: z.string().nullable(), eTag: z.string().nullable() });
+const versionSchema = z.object({ bucket: z.string(), key: z.string(), versionId: z.nullable(z.string()), eTag: z.nullable(z.string()) });
 
 const recordSchema = z.object({
   format: z.literal('bucketscan-release'),
-  id: z.string().regex(RELEASE_ID),
+  id: z.string().check(z.regex(RELEASE_ID)),
   /** `started` is written before anything changes; `done` once the file is back and forwarded. */
   state: z.enum(['started', 'done']),
   releasedAt: z.string(),
   releasedBy: z.object({ arn: z.string(), account: z.string(), userId: z.string() }),
-  reason: z.string().min(1),
+  reason: z.string().check(z.minLength(1)),
   force: z.boolean(),
   quarantine: z.object({ bucket: z.string(), key: z.string(), reportKey: z.string() }),
   /** The verdict the release overrides, as the report gave it. */
   overridden: z.object({
     status: z.enum(Object.keys(REPORT_REASONS) as [QuarantineStatus, ...QuarantineStatus[]]),
-    signature: z.string().nullable(),
-    signatureOrigin: z.enum(SIGNATURE_ORIGINS).nullable(),
+    signature: z.nullable(z.string()),
+    signatureOrigin: z.nullable(z.enum(SIGNATURE_ORIGINS)),
     scannedAt: z.string(),
   }),
   /** Where the file went back to: the version the release wrote, once written. */
-  restored: versionSchema.extend({ versionId: z.string().nullable().optional(), eTag: z.string().nullable().optional() }),
+  restored: z.extend(versionSchema, { versionId: z.optional(z.nullable(z.string())), eTag: z.optional(z.nullable(z.string())) }),
   /** What the key held before, when --force restored over it. */
-  replaced: z.object({ versionId: z.string().nullable(), eTag: z.string().nullable(), lastModified: z.string().nullable() }).optional(),
-  forwarded: z.object({ queueUrl: z.string(), messageId: z.string().nullable() }).optional(),
+  replaced: z.optional(z.object({ versionId: z.nullable(z.string()), eTag: z.nullable(z.string()), lastModified: z.nullable(z.string()) })),
+  forwarded: z.optional(z.object({ queueUrl: z.string(), messageId: z.nullable(z.string()) })),
 });
 
 export type ReleaseRecord = z.infer<typeof recordSchema>;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import type { ScanTarget } from '../events/record.ts';
 import type { EngineInfo } from '../scan/reply.ts';
 import {
@@ -52,8 +52,8 @@ export interface QuarantineReport {
 
 const engineSchema = z.object({
   clamav: z.string(),
-  databaseVersion: z.number().nullable(),
-  databaseDate: z.string().nullable(),
+  databaseVersion: z.nullable(z.number()),
+  databaseDate: z.nullable(z.string()),
   raw: z.string(),
 });
 
@@ -64,25 +64,25 @@ const engineSchema = z.object({
  */
 const storedReportSchema = z.object({
   key: z.string(),
-  submissionGuid: z.string().nullable(),
+  submissionGuid: z.nullable(z.string()),
   filename: z.string(),
   time: z.string(),
   reason: z.enum(Object.values(REPORT_REASONS)),
   status: z.enum(Object.keys(REPORT_REASONS) as QuarantineStatus[]),
-  signature: z.string().nullable(),
+  signature: z.nullable(z.string()),
   // Absent from reports written before it existed.
-  signatureOrigin: z.enum(SIGNATURE_ORIGINS).nullable().optional(),
-  detail: z.string().optional(),
-  detectedType: z.object({ ext: z.string(), mime: z.string() }).nullable().optional(),
+  signatureOrigin: z.optional(z.nullable(z.enum(SIGNATURE_ORIGINS))),
+  detail: z.optional(z.string()),
+  detectedType: z.optional(z.nullable(z.object({ ext: z.string(), mime: z.string() }))),
   bucket: z.string(),
-  versionId: z.string().nullable(),
-  eTag: z.string().nullable(),
+  versionId: z.nullable(z.string()),
+  eTag: z.nullable(z.string()),
   size: z.number(),
   quarantine: z.object({ bucket: z.string(), key: z.string(), reportKey: z.string() }),
   scannedAt: z.string(),
-  engine: engineSchema.nullable(),
-  origin: z.literal('rescan').optional(),
-  source: z.object({ bucket: z.string(), prefix: z.string() }).optional(),
+  engine: z.nullable(engineSchema),
+  origin: z.optional(z.literal('rescan')),
+  source: z.optional(z.object({ bucket: z.string(), prefix: z.string() })),
 });
 
 /** The stored report, or undefined when it is not one this version can announce. */

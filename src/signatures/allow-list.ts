@@ -6,29 +6,29 @@
  * from outside. Entries are never deleted: a removal is recorded on the entry,
  * and every version of the document is kept (see publish.ts).
  */
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { databaseName } from '../verdict/signature.ts';
 import { ALLOW_DATABASES, buildFile, type PublishedFile } from './set.ts';
 
 export const ALLOW_KINDS = ['sha256', 'signature'] as const;
 export type AllowKind = (typeof ALLOW_KINDS)[number];
 
-const actor = z.object({ by: z.string(), at: z.string(), reason: z.string().min(1) });
+const actor = z.object({ by: z.string(), at: z.string(), reason: z.string().check(z.minLength(1)) });
 
 const entrySchema = z.object({
-  id: z.number().int().positive(),
+  id: z.number().check(z.int(), z.positive()),
   kind: z.enum(ALLOW_KINDS),
   /** A SHA-256 in lowercase hex, or a signature name as written in its database. */
-  value: z.string().min(1),
+  value: z.string().check(z.minLength(1)),
   /** For a hash: the file's size in bytes when it was given (a hash signature is then matched on both). */
-  size: z.number().int().nonnegative().optional(),
+  size: z.optional(z.number().check(z.int(), z.nonnegative())),
   added: actor,
-  removed: actor.optional(),
+  removed: z.optional(actor),
 });
 
 const listSchema = z.object({
   format: z.literal('bucketscan-allow-list'),
-  version: z.number().int().nonnegative(),
+  version: z.number().check(z.int(), z.nonnegative()),
   entries: z.array(entrySchema),
 });
 

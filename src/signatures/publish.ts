@@ -10,7 +10,7 @@
  * (every clamd fetches every one of them: see set.ts).
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from '../shared/zod.ts';
 import { emptyAllowList, parseAllowList, renderAllowDatabases, type AllowList } from './allow-list.ts';
 import type { MemoryFigures } from './memory.ts';
 import {
@@ -30,17 +30,17 @@ const fileSchema = z.object({ name: z.string(), sha256: z.string(), bytes: z.num
 
 const manifestSchema = z.object({
   format: z.literal('bucketscan-detection-set'),
-  version: z.number().int().positive(),
+  version: z.number().check(z.int(), z.positive()),
   publishedAt: z.string(),
   publishedBy: z.string(),
   change: z.enum(['signatures', 'allow-list']),
   /** The custom signatures' sources as last published: each file's hash and the names it defines. */
   sources: z.array(z.object({ file: z.string(), sha256: z.string(), signatures: z.array(z.string()) })),
-  allowListVersion: z.number().int().nonnegative(),
+  allowListVersion: z.number().check(z.int(), z.nonnegative()),
   files: z.array(fileSchema),
-  memory: z
-    .object({ setBytes: z.number(), loadedBytes: z.number(), reloadPeakBytes: z.number(), officialMeasured: z.boolean() })
-    .optional(),
+  memory: z.optional(
+    z.object({ setBytes: z.number(), loadedBytes: z.number(), reloadPeakBytes: z.number(), officialMeasured: z.boolean() }),
+  ),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
@@ -48,8 +48,8 @@ export type Manifest = z.infer<typeof manifestSchema>;
 const limitsSchema = z.object({
   format: z.literal('bucketscan-limits'),
   /** What a reloading clamd may hold of databases (the deployment's sizing: its memory less what its scans need). */
-  databaseMemoryMiB: z.number().int().positive(),
-  clamdMemoryMiB: z.number().int().positive().nullable().optional(),
+  databaseMemoryMiB: z.number().check(z.int(), z.positive()),
+  clamdMemoryMiB: z.optional(z.nullable(z.number().check(z.int(), z.positive()))),
 });
 
 export type Limits = z.infer<typeof limitsSchema>;
