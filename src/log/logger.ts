@@ -53,11 +53,16 @@ export function createLogger(
       prettyDestination((text) => destination.write(text), { colors: colorsWanted(process.env, {}) }),
     );
   }
-  const setting = loggerOptions.format ?? 'auto';
-  if (resolveLogFormat(setting, process.stdout.isTTY === true) === 'json') return pino(options);
-  // Synchronous like a terminal expects: nothing is lost on process.exit and no
-  // flush is needed; a terminal takes a few lines per second without noticing.
+  // Synchronous, JSON or pretty: each line is written (one write(2) on the event
+  // loop's thread) before the call returns, so nothing is lost when the process
+  // exits or is killed, and no flush is needed. pino's default destination hands
+  // each line to libuv's thread pool instead: a wake-up of a pool thread and one
+  // more of the event loop per line, over a quarter of the worker's system calls per file
+  // (bench/history.md, "Log lines written synchronously"). A full pipe makes the
+  // worker wait rather than buffer lines without bound.
   const stdout = pino.destination({ dest: 1, sync: true });
+  const setting = loggerOptions.format ?? 'auto';
+  if (resolveLogFormat(setting, process.stdout.isTTY === true) === 'json') return pino(options, stdout);
   return pino(
     options,
     prettyDestination((text) => stdout.write(text), { colors: colorsWanted(process.env, process.stdout) }),
