@@ -229,7 +229,8 @@ export async function runLocalStack(config: Config, logger: Logger, signal: Abor
         workDir,
         streamMaxBytes: config.clamd.maxFileSizeBytes,
         maxThreads: Math.max(config.tuning.concurrency, 2),
-        logger: logger.child({ component: 'clamd' }),
+        // startClamd names its lines component=clamd itself (a second binding would repeat the key).
+        logger,
         ...(customDatabasesDir === undefined ? {} : { customDatabasesDir }),
       });
       if (customDatabasesDir !== undefined) {

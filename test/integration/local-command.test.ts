@@ -67,6 +67,9 @@ test('the local stack prints a working upload command, runs the demo, and stops 
     assert.equal(await exit, 0);
     assert.equal(alive(clamdPid), false, 'clamd stopped with the stack');
     assert.match(stdout, /"msg":"worker stopped"/);
+    // One key once per line: a child logger bound twice writes `"component":…` twice.
+    const repeated = stdout.split('\n').filter((l) => (l.match(/"component":/g) ?? []).length > 1);
+    assert.deepEqual(repeated, []);
   } finally {
     child.kill('SIGKILL');
   }
