@@ -270,26 +270,25 @@ export class DirectS3 {
       response.destroy();
       throw new DirectUnsupported('a CRC32C or CRC64NVME checksum over plain http');
     }
+    // The lean client's headers are plain strings (repeats joined), lower-case names.
     const headers = response.headers;
-    const text = (name: string): string | undefined => headers[name];
-    const number = (name: string) => (text(name) === undefined ? undefined : Number(text(name)));
+    const number = (name: string) => (headers[name] === undefined ? undefined : Number(headers[name]));
     const metadata: Record<string, string> = {};
     for (const name in headers) {
-      const value = headers[name];
-      if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice('x-amz-meta-'.length)] = value;
+      if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = headers[name]!;
     }
     const body = new ObjectBody(response, checksum);
-    const bucketKey = text('x-amz-server-side-encryption-bucket-key-enabled');
+    const bucketKey = headers['x-amz-server-side-encryption-bucket-key-enabled'];
     return {
       Body: body,
       ContentLength: number('content-length'),
-      ETag: text('etag'),
-      VersionId: text('x-amz-version-id'),
+      ETag: headers['etag'],
+      VersionId: headers['x-amz-version-id'],
       TagCount: number('x-amz-tagging-count'),
-      ContentType: text('content-type'),
+      ContentType: headers['content-type'],
       Metadata: metadata,
-      ServerSideEncryption: text('x-amz-server-side-encryption'),
-      SSEKMSKeyId: text('x-amz-server-side-encryption-aws-kms-key-id'),
+      ServerSideEncryption: headers['x-amz-server-side-encryption'],
+      SSEKMSKeyId: headers['x-amz-server-side-encryption-aws-kms-key-id'],
       BucketKeyEnabled: bucketKey === undefined ? undefined : bucketKey === 'true',
     };
   }

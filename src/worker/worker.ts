@@ -267,7 +267,8 @@ export class Worker {
   /** Holds what a receive brought (or hands it straight back when the stop or an outage began) and starts what fits. */
   #accept(messages: Message[], lane: Lane): void {
     for (const message of messages) {
-      if (this.#stopping || this.#outage) this.#track(message, this.#returnNow(message, lane));
+      // Never held, so no heartbeat to wait for.
+      if (this.#stopping || this.#outage) this.#track(message, this.#giveBack(message, lane, 0));
       else (lane === 'live' ? this.#waiting : this.#rescanWaiting).push(this.#hold(message, lane));
     }
     this.#dispatch();
@@ -407,11 +408,6 @@ export class Worker {
   async #returnAfter(held: Held, seconds: number): Promise<void> {
     await held.beat;
     await this.#giveBack(held.message, held.lane, seconds);
-  }
-
-  /** A message received but never held (the stop or an outage began meanwhile): it has no heartbeat. */
-  #returnNow(message: Message, lane: Lane): Promise<void> {
-    return this.#giveBack(message, lane, 0);
   }
 
   async #giveBack(message: Message, lane: Lane, seconds: number): Promise<void> {

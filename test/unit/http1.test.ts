@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
-import { HttpPool, type HttpResponse, type HttpTarget } from '../../src/aws/http1.ts';
+import { HttpPool, type HttpPoolOptions, type HttpResponse, type HttpTarget } from '../../src/aws/http1.ts';
 import { makeCertificate } from '../../harness/certificate.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -75,6 +75,21 @@ async function rawServer(answer: (socket: Socket, index: number) => void | Promi
   };
 }
 
+/** Runs `body` with a pool made of `options`, then closes the pool and `server`, whatever happened. */
+async function withPool(
+  server: { close(): void },
+  body: (pool: HttpPool) => Promise<void>,
+  options: HttpPoolOptions = OPTIONS,
+): Promise<void> {
+  const pool = new HttpPool(options);
+  try {
+    await body(pool);
+  } finally {
+    pool.destroy();
+    server.close();
+  }
+}
+
 async function bodyOf(response: HttpResponse): Promise<Buffer> {
   const pieces: Buffer[] = [];
   for await (const piece of response) pieces.push(piece);
@@ -87,8 +102,7 @@ test('answers framed by Content-Length share one kept socket, and a request body
     request.on('data', (piece: Buffer) => pieces.push(piece));
     request.on('end', () => response.end(`${request.method} ${request.url} ${Buffer.concat(pieces).toString()}`));
   });
-  const pool = new HttpPool(OPTIONS);
-  try {
+  await withPool(server, async (pool) => {
     const first = await pool.request(request(server.target, '/a?x=1', { method: 'PUT', body: Buffer.from('hello') }));
     assert.equal(first.statusCode, 200);
     assert.equal(first.headers['content-length'], String('PUT /a?x=1 hello'.length));
@@ -96,10 +110,7 @@ test('answers framed by Content-Length share one kept socket, and a request body
     const second = await pool.request(request(server.target, '/b'));
     assert.equal(await second.text(1024), 'GET /b ');
     assert.equal(server.connections(), 1);
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  });
 });
 
 test('a chunked answer dribbled a byte at a time, after a 100 Continue, reads whole; the socket is kept', async () => {
@@ -108,18 +119,14 @@ test('a chunked answer dribbled a byte at a time, after a 100 Continue, reads wh
     socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Twice: a\r\nx-twice: b\r\n\r\n');
     for (const byte of text) await new Promise((resolve) => socket.write(byte, resolve));
   });
-  const pool = new HttpPool(OPTIONS);
-  try {
+  await withPool(server, async (pool) => {
     for (let round = 0; round < 2; round += 1) {
       const response = await pool.request(request(server.target));
       assert.equal(response.statusCode, 200);
       assert.equal(response.headers['x-twice'], 'a, b');
       assert.equal(await response.text(1024), 'hello, world');
     }
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  });
 });
 
 test('a malformed head fails its request with the fault named: not HTTP/1, a header line without a name', async () => {
@@ -132,8 +139,7 @@ test('a malformed head fails its request with the fault named: not HTTP/1, a hea
   const server = await rawServer((socket, index) => {
     socket.write(heads[index]!);
   });
-  const pool = new HttpPool(OPTIONS);
-  try {
+  await withPool(server, async (pool) => {
     await assert.rejects(pool.request(request(server.target)), {
       code: 'HPE_INVALID_CONSTANT',
       message: /not an HTTP\/1 response: "SSH-2\.0-OpenSSH"/,
@@ -144,40 +150,29 @@ test('a malformed head fails its request with the fault named: not HTTP/1, a hea
         message: new RegExp(`bad response header line "${line}"`),
       });
     }
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  });
 });
 
 test('a body cut short of its Content-Length fails its reader; it never ends as if whole', async () => {
   const server = await rawServer((socket) => {
     socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly forty bytes of the hundred promised');
   });
-  const pool = new HttpPool(OPTIONS);
-  try {
+  await withPool(server, async (pool) => {
     const response = await pool.request(request(server.target));
     await assert.rejects(bodyOf(response), { code: 'ECONNRESET' });
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  });
 });
 
 test('an answer with no length ends with its connection, which is not kept', async () => {
   const server = await rawServer((socket) => {
     socket.end('HTTP/1.1 200 OK\r\n\r\nread until the end');
   });
-  const pool = new HttpPool(OPTIONS);
-  try {
+  await withPool(server, async (pool) => {
     const response = await pool.request(request(server.target));
     assert.equal((await bodyOf(response)).toString(), 'read until the end');
     const again = await pool.request(request(server.target));
     assert.equal((await bodyOf(again)).toString(), 'read until the end');
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  });
 });
 
 test('a kept socket the server hung up on is not used again: the next request goes through on a new one', async () => {
@@ -186,16 +181,12 @@ test('a kept socket the server hung up on is not used again: the next request go
     if (index === 0) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst');
     else socket.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond');
   });
-  const pool = new HttpPool(OPTIONS);
-  try {
+  await withPool(server, async (pool) => {
     const first = await pool.request(request(server.target));
     assert.equal(await first.text(100), 'first');
     const second = await pool.request(request(server.target));
     assert.equal(await second.text(100), 'second');
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  });
 });
 
 test('an abort mid-body fails the read with an AbortError; a silent server times out with a TimeoutError', async () => {
@@ -203,19 +194,19 @@ test('an abort mid-body fails the read with an AbortError; a silent server times
     if (index === 0) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf ');
     // The second request is never answered.
   });
-  const pool = new HttpPool({ ...OPTIONS, socketTimeoutMs: 200 });
-  try {
-    const controller = new AbortController();
-    const response = await pool.request(request(server.target, '/', { signal: controller.signal }));
-    const iterator = response[Symbol.asyncIterator]();
-    assert.equal((await iterator.next()).value?.toString(), 'half ');
-    controller.abort();
-    await assert.rejects(iterator.next(), { name: 'AbortError' });
-    await assert.rejects(pool.request(request(server.target)), { name: 'TimeoutError' });
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  await withPool(
+    server,
+    async (pool) => {
+      const controller = new AbortController();
+      const response = await pool.request(request(server.target, '/', { signal: controller.signal }));
+      const iterator = response[Symbol.asyncIterator]();
+      assert.equal((await iterator.next()).value?.toString(), 'half ');
+      controller.abort();
+      await assert.rejects(iterator.next(), { name: 'AbortError' });
+      await assert.rejects(pool.request(request(server.target)), { name: 'TimeoutError' });
+    },
+    { ...OPTIONS, socketTimeoutMs: 200 },
+  );
 });
 
 test('a header value with a line break is refused before anything is sent', async () => {
@@ -227,22 +218,23 @@ test('a header value with a line break is refused before anything is sent', asyn
 
 test('with one socket allowed, requests at once wait their turn on it', async () => {
   const server = await httpServer((request, response) => response.end(request.url));
-  const pool = new HttpPool({ ...OPTIONS, maxSockets: 1 });
-  try {
-    const answers = await Promise.all(['/1', '/2', '/3'].map(async (path) => (await pool.request(request(server.target, path))).text(100)));
-    assert.deepEqual(answers, ['/1', '/2', '/3']);
-    assert.equal(server.connections(), 1);
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  await withPool(
+    server,
+    async (pool) => {
+      const answers = await Promise.all(
+        ['/1', '/2', '/3'].map(async (path) => (await pool.request(request(server.target, path))).text(100)),
+      );
+      assert.deepEqual(answers, ['/1', '/2', '/3']);
+      assert.equal(server.connections(), 1);
+    },
+    { ...OPTIONS, maxSockets: 1 },
+  );
 });
 
 test('a lent body: views held unreleased are never overwritten, and released buffers are read into again', async () => {
   const payload = randomBytes(8 * 1024 * 1024);
   const server = await httpServer((_request, response) => response.end(payload));
-  const pool = new HttpPool(OPTIONS);
-  try {
+  await withPool(server, async (pool) => {
     // Held: every view kept until the end, none released; the bytes must still be the payload's.
     const held: Buffer[] = [];
     const first = await pool.request(request(server.target));
@@ -260,10 +252,7 @@ test('a lent body: views held unreleased are never overwritten, and released buf
     }
     assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
     assert.ok(buffers.size <= 4, `${buffers.size} read buffers for 8 MiB`);
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  });
 });
 
 test('over TLS, a lent body arrives whole: records read side by side in one buffer come out as one view', async () => {
@@ -304,16 +293,16 @@ test('a socket left unused longer than its idle time is closed, and the next req
     });
     response.end('ok');
   });
-  const pool = new HttpPool({ ...OPTIONS, idleMs: 1 });
-  try {
-    assert.equal(await (await pool.request(request(server.target))).text(10), 'ok');
-    await waitFor('the idle socket closed', () => (closed === 1 ? true : undefined), 10_000);
-    assert.equal(await (await pool.request(request(server.target))).text(10), 'ok');
-    assert.equal(server.connections(), 2);
-  } finally {
-    pool.destroy();
-    server.close();
-  }
+  await withPool(
+    server,
+    async (pool) => {
+      assert.equal(await (await pool.request(request(server.target))).text(10), 'ok');
+      await waitFor('the idle socket closed', () => (closed === 1 ? true : undefined), 10_000);
+      assert.equal(await (await pool.request(request(server.target))).text(10), 'ok');
+      assert.equal(server.connections(), 2);
+    },
+    { ...OPTIONS, idleMs: 1 },
+  );
 });
 
 test('over TLS, a new socket to the same endpoint resumes the last session instead of a full handshake', async () => {
