@@ -52,7 +52,12 @@ function newestMtime(path: string): number {
 
 /** Runs `npm run build` (scripts/build.ts) when dist/ is missing or older than what it is built from. */
 export function ensureBuilt(cli: string, progress: (message: string) => void): void {
-  const inputs = [join(ROOT, 'src'), join(ROOT, 'scripts', 'build.ts'), join(ROOT, 'package-lock.json')];
+  const inputs = [
+    join(ROOT, 'src'),
+    join(ROOT, 'scripts', 'build.ts'),
+    join(ROOT, 'scripts', 'bundle-options.ts'),
+    join(ROOT, 'package-lock.json'),
+  ];
   const newestInput = Math.max(...inputs.filter((path) => existsSync(path)).map(newestMtime));
   if (existsSync(cli) && statSync(cli).mtimeMs >= newestInput) return;
   progress(existsSync(cli) ? `${cli} is older than its sources: npm run build` : `${cli} is missing: npm run build`);

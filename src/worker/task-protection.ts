@@ -13,6 +13,7 @@
  * I/O comes in as small functions (the HTTP call and the timers), so tests drive
  * it against a local HTTP server with their own clock.
  */
+import { request as httpRequest } from 'node:http';
 
 /** Minutes a protection lasts unless renewed; renewed at half of it while busy. */
 export const PROTECTION_MINUTES = 10;
@@ -29,6 +30,39 @@ export type ProtectionFetch = (
   url: string,
   init: { method: 'PUT'; headers: Record<string, string>; body: string; signal: AbortSignal },
 ) => Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
+
+/** The most of an agent's answer that is read (its answers are a few hundred bytes). */
+const ANSWER_LIMIT = 64 * 1024;
+
+/**
+ * The agent call over node:http. Node's global fetch would do, but its first use
+ * loads Node's bundled undici, about 2 MiB that the worker holds nowhere else
+ * (docs/benchmarks.md, idle memory).
+ */
+export const agentFetch: ProtectionFetch = (url, init) =>
+  new Promise((resolve, reject) => {
+    const body = Buffer.from(init.body, 'utf8');
+    const call = httpRequest(
+      url,
+      { method: init.method, headers: { ...init.headers, 'content-length': String(body.length) }, signal: init.signal },
+      (response) => {
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (bytes < ANSWER_LIMIT) chunks.push(chunk);
+          bytes += chunk.length;
+        });
+        response.on('error', reject);
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          const text = Buffer.concat(chunks).subarray(0, ANSWER_LIMIT).toString('utf8');
+          resolve({ ok: status >= 200 && status < 300, status, text: () => Promise.resolve(text) });
+        });
+      },
+    );
+    call.on('error', reject);
+    call.end(body);
+  });
 
 export interface ProtectionTimers {
   /** Runs `fn` after `ms`; returns the cancel function. */
@@ -76,7 +110,7 @@ export function taskProtectionFromEnvironment(
 ): TaskProtection | undefined {
   const agentUri = env['ECS_AGENT_URI']?.trim();
   if (!agentUri) return undefined;
-  return createTaskProtection({ agentUri, logger, fetch: io.fetch ?? fetch, timers: io.timers ?? realTimers });
+  return createTaskProtection({ agentUri, logger, fetch: io.fetch ?? agentFetch, timers: io.timers ?? realTimers });
 }
 
 export function createTaskProtection(options: TaskProtectionOptions): TaskProtection {

@@ -4,8 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startEmulator, type Emulator } from '../../src/local/emulator.ts';
@@ -156,6 +157,34 @@ describe('a worker process', () => {
     assert.deepEqual(children, [], 'no child process: the worker is the process');
     worker.child.kill('SIGTERM');
     assert.equal(await worker.exit, 0, 'SIGTERM reaches the worker itself');
+  });
+
+  test("the compiled worker leaves Node's bundled fetch (undici) unloaded", async () => {
+    // Importing node:http as an ES module reads its lazy WebSocket export, which
+    // loads undici: about 2 MiB of idle memory (scripts/bundle-options.ts).
+    const fake = await startFakeClamd('hang');
+    const address = fake.address as { host: string; port: number };
+    await fake.stop();
+    const list = join(mkdtempSync(join(tmpdir(), 'bucketscan-modules-')), 'modules.txt');
+    const worker = startWorker(
+      {
+        CLAMD_HOST: address.host,
+        CLAMD_PORT: String(address.port),
+        HEALTH_PORT: String(await freePort()),
+        BUCKETSCAN_TEST_MODULE_LIST: list,
+      },
+      ['--import', join(root, 'test', 'support', 'module-list.ts'), join(root, 'dist', 'cli.js'), 'worker'],
+    );
+    await waitFor('the compiled worker to run', () => worker.lines.find((l) => l['msg'] === 'waiting for clamd to answer PING'));
+    worker.child.kill('SIGTERM');
+    assert.equal(await worker.exit, 0);
+    const loaded = readFileSync(list, 'utf8').split('\n');
+    rmSync(dirname(list), { recursive: true });
+    assert.ok(loaded.includes('NativeModule http'), 'node:http is loaded (the health server and the SDK use it)');
+    assert.ok(
+      !loaded.some((name) => name.includes('undici')),
+      `undici is not loaded: ${loaded.filter((name) => name.includes('undici')).join(', ')}`,
+    );
   });
 
   test('waits out SQS being unreachable at start instead of crashing, then exits 0 on SIGTERM', async () => {

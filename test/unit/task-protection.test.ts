@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  agentFetch,
   createTaskProtection,
   PROTECTION_MINUTES,
   RELEASE_AFTER_MS,
@@ -27,16 +28,18 @@ interface AgentCall {
 async function startAgent(): Promise<{
   uri: string;
   calls: AgentCall[];
-  answer: { status: number; body: unknown };
+  /** hang: the call is read and never answered. */
+  answer: { status: number; body: unknown; hang?: boolean };
   stop(): Promise<void>;
 }> {
   const calls: AgentCall[] = [];
-  const answer = { status: 200, body: { protection: { ProtectionEnabled: true } } as unknown };
+  const answer: { status: number; body: unknown; hang?: boolean } = { status: 200, body: { protection: { ProtectionEnabled: true } } };
   const server: Server = createServer((request, response) => {
     let text = '';
     request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
     request.on('end', () => {
       calls.push({ method: request.method ?? '', path: request.url ?? '', body: JSON.parse(text || '{}') as Record<string, unknown> });
+      if (answer.hang) return;
       response.writeHead(answer.status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(answer.body));
     });
@@ -47,7 +50,11 @@ async function startAgent(): Promise<{
     uri: `http://127.0.0.1:${port}/api/task-id`,
     calls,
     answer,
-    stop: () => new Promise((resolve) => server.close(() => resolve())),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -90,7 +97,7 @@ test('protected while messages are held, renewed before it lapses, released once
   const agent = await startAgent();
   const timers = new ManualTimers();
   const { logger } = recordingLogger();
-  const protection = createTaskProtection({ agentUri: agent.uri, fetch, timers, logger });
+  const protection = createTaskProtection({ agentUri: agent.uri, fetch: agentFetch, timers, logger });
   try {
     protection.update(1);
     await callsReach(agent.calls, 1);
@@ -119,7 +126,7 @@ test('protected while messages are held, renewed before it lapses, released once
 test('work that returns before the release keeps the protection without a call', async () => {
   const agent = await startAgent();
   const timers = new ManualTimers();
-  const protection = createTaskProtection({ agentUri: agent.uri, fetch, timers, logger: recordingLogger().logger });
+  const protection = createTaskProtection({ agentUri: agent.uri, fetch: agentFetch, timers, logger: recordingLogger().logger });
   try {
     protection.update(1);
     await callsReach(agent.calls, 1);
@@ -141,7 +148,7 @@ test('a failing agent is logged once, never thrown, and retried until it works',
   agent.answer.body = { failure: { Arn: 'task', Reason: 'TASK_NOT_VALID', Detail: 'not a service task' } };
   const timers = new ManualTimers();
   const { logger, lines } = recordingLogger();
-  const protection = createTaskProtection({ agentUri: agent.uri, fetch, timers, logger });
+  const protection = createTaskProtection({ agentUri: agent.uri, fetch: agentFetch, timers, logger });
   try {
     protection.update(1);
     await callsReach(agent.calls, 1);
@@ -167,7 +174,7 @@ test('an agent that answers 200 with an error body counts as a failure; an unrea
   const agent = await startAgent();
   agent.answer.body = { error: { Code: 'AccessDeniedException', Message: 'ecs:UpdateTaskProtection' } };
   const { logger, lines } = recordingLogger();
-  const protection = createTaskProtection({ agentUri: agent.uri, fetch, timers: new ManualTimers(), logger });
+  const protection = createTaskProtection({ agentUri: agent.uri, fetch: agentFetch, timers: new ManualTimers(), logger });
   protection.update(1);
   await waitFor('the warning', () => lines.find((l) => l.level === 'warn'));
   assert.match(String(lines[0]!.fields['error']), /AccessDeniedException ecs:UpdateTaskProtection/);
@@ -175,10 +182,23 @@ test('an agent that answers 200 with an error body counts as a failure; an unrea
   await agent.stop();
 
   const gone = recordingLogger();
-  const orphan = createTaskProtection({ agentUri: agent.uri, fetch, timers: new ManualTimers(), logger: gone.logger });
+  const orphan = createTaskProtection({ agentUri: agent.uri, fetch: agentFetch, timers: new ManualTimers(), logger: gone.logger });
   orphan.update(2);
   await waitFor('the warning', () => gone.lines.find((l) => l.level === 'warn'));
   await orphan.stop();
+});
+
+test('an agent that never answers: the call gives up at its limit and is logged as a failure', async () => {
+  const agent = await startAgent();
+  agent.answer.hang = true;
+  const { logger, lines } = recordingLogger();
+  const protection = createTaskProtection({ agentUri: agent.uri, fetch: agentFetch, timers: new ManualTimers(), logger, timeoutMs: 200 });
+  protection.update(1);
+  const warning = await waitFor('the warning', () => lines.find((l) => l.level === 'warn'));
+  assert.match(String(warning.fields['error']), /timeout|aborted/i);
+  assert.deepEqual(agent.calls[0]?.body, enabled, 'the call was made and read in full');
+  await protection.stop();
+  await agent.stop();
 });
 
 test('outside ECS (no ECS_AGENT_URI) there is no protection at all', () => {
