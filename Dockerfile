@@ -38,7 +38,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["nod
 # ECS's stopTimeout (30 s by default, 120 s at most). docker stop waits only 10 s
 # unless given -t; compose.yaml sets stop_grace_period.
 STOPSIGNAL SIGTERM
-# Exec form: node is PID 1 and receives SIGTERM itself. A 1 MB young-generation
-# semi-space keeps streaming garbage from lifting peak RSS (docs/benchmarks.md).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=64", "dist/cli.js"]
+# Exec form: node is PID 1 and receives SIGTERM itself. The V8 flags are the
+# production command's (package.json "worker"; why: bin/bucketscan.js).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=64", "--v8-pool-size=1", "dist/cli.js"]
 CMD ["worker"]

@@ -36,11 +36,15 @@ const processLauncher: Launcher = {
   },
   async startWorker(environment) {
     // The image's ENTRYPOINT + CMD, from the repository root (where the image has /app).
-    const child = spawn(process.execPath, ['--max-semi-space-size=2', '--max-old-space-size=64', 'dist/cli.js', 'worker'], {
-      cwd: ROOT,
-      env: environment,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--max-semi-space-size=2', '--max-old-space-size=64', '--v8-pool-size=1', 'dist/cli.js', 'worker'],
+      {
+        cwd: ROOT,
+        env: environment,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const lines: Array<Record<string, unknown>> = [];
     let buffered = '';
     child.stdout.on('data', (chunk: Buffer) => {

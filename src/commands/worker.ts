@@ -27,7 +27,7 @@ them all). A bad or missing one, or a queue that does not exist, stops it at
 start: one line on stderr naming the variable, exit 2.
 
 In production, run the compiled worker as one process, as the image does:
-  node --max-semi-space-size=2 --max-old-space-size=64 dist/cli.js worker`;
+  node --max-semi-space-size=2 --max-old-space-size=64 --v8-pool-size=1 dist/cli.js worker`;
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.length > 0) throw new UsageError(`worker takes no arguments, got "${argv[0]}"`);

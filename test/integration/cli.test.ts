@@ -148,7 +148,7 @@ describe('a worker process', () => {
     const pid = worker.child.pid!;
     const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     assert.ok(
-      commandLine.includes('--max-semi-space-size=2') && commandLine.includes('--max-old-space-size=64'),
+      ['--max-semi-space-size=2', '--max-old-space-size=64', '--v8-pool-size=1'].every((flag) => commandLine.includes(flag)),
       `the same pid runs with the flags: ${commandLine.join(' ')}`,
     );
     const children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
@@ -211,7 +211,7 @@ describe('a worker process', () => {
         SHUTDOWN_TIMEOUT: '1',
         CLAMD_TIMEOUT: '600',
       },
-      ['--max-semi-space-size=2', '--max-old-space-size=64', join(root, 'dist', 'cli.js'), 'worker'],
+      ['--max-semi-space-size=2', '--max-old-space-size=64', '--v8-pool-size=1', join(root, 'dist', 'cli.js'), 'worker'],
     );
     try {
       await waitFor('the worker to start', () => worker.lines.find((l) => l['msg'] === 'worker started'));
