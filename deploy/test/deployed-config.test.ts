@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startClamd } from '../../src/local/clamd-process.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import { productionCommand } from '../../bench/production.ts';
 import { deployedConfigTests, ROOT, type Launcher } from './deployed-config.ts';
 
 /**
@@ -36,15 +37,11 @@ const processLauncher: Launcher = {
   },
   async startWorker(environment) {
     // The image's ENTRYPOINT + CMD, from the repository root (where the image has /app).
-    const child = spawn(
-      process.execPath,
-      ['--max-semi-space-size=2', '--max-old-space-size=64', '--v8-pool-size=1', 'dist/cli.js', 'worker'],
-      {
-        cwd: ROOT,
-        env: environment,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, [...productionCommand().nodeArgs, 'dist/cli.js', 'worker'], {
+      cwd: ROOT,
+      env: environment,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: Array<Record<string, unknown>> = [];
     let buffered = '';
     child.stdout.on('data', (chunk: Buffer) => {

@@ -15,6 +15,7 @@ import { startFakeClamd } from '../support/fake-clamd.ts';
 import { RESOURCES } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 import { freePort } from '../../src/local/free-port.ts';
+import { productionCommand } from '../../bench/production.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'src', 'cli.ts');
@@ -148,7 +149,7 @@ describe('a worker process', () => {
     const pid = worker.child.pid!;
     const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     assert.ok(
-      ['--max-semi-space-size=2', '--max-old-space-size=64', '--v8-pool-size=1'].every((flag) => commandLine.includes(flag)),
+      productionCommand().nodeArgs.every((flag) => commandLine.includes(flag)),
       `the same pid runs with the flags: ${commandLine.join(' ')}`,
     );
     const children = readdirSync(`/proc/${pid}/task`).flatMap((task) =>
@@ -211,7 +212,7 @@ describe('a worker process', () => {
         SHUTDOWN_TIMEOUT: '1',
         CLAMD_TIMEOUT: '600',
       },
-      ['--max-semi-space-size=2', '--max-old-space-size=64', '--v8-pool-size=1', join(root, 'dist', 'cli.js'), 'worker'],
+      [...productionCommand().nodeArgs, join(root, 'dist', 'cli.js'), 'worker'],
     );
     try {
       await waitFor('the worker to start', () => worker.lines.find((l) => l['msg'] === 'worker started'));
