@@ -21,8 +21,12 @@
  *   socket has taken it (src/scan/clamd-client.ts), so a large object streams
  *   through a handful of buffers with nothing copied and nothing left to collect.
  *   A view that is never released is simply never reused (the collector takes it).
+ *   A lent piece is handed out once the next has begun or the body has ended:
+ *   reads that land side by side in one buffer (each TLS record is a read of its
+ *   own) join it meanwhile, so a small object reaches clamd as one frame, in one
+ *   write, and a large one in pieces of most of a buffer.
  *
- * A body is read no faster than it is taken: reading pauses while two pieces wait.
+ * A body is read no faster than it is taken: reading pauses while three pieces wait.
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
@@ -61,7 +65,9 @@ const READ_BYTES = 64 * 1024;
 const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_LINE_BYTES = 4 * 1024;
 /** Pieces of a body waiting to be taken before reading pauses. */
-const QUEUE_LIMIT = 2;
+const QUEUE_LIMIT = 3;
+/** Lent pieces queued before the first is handed out (unless the body has ended): the last may still grow. */
+const READY_PIECES = 2;
 /** Less than this left in a read buffer, and the next read takes a new one (a TLS record is up to 16 KiB). */
 const MIN_TAIL = 16 * 1024 + 64;
 /** Read buffers kept for reuse beyond those in use. */
@@ -178,8 +184,12 @@ export class HttpResponse implements AsyncIterable<Buffer> {
       this.#buffers.lend(view);
       this.#queue.push(view);
     }
-    this.#wake?.();
-    return this.#queue.length < QUEUE_LIMIT;
+    const more = this.#queue.length < QUEUE_LIMIT;
+    // A reader of lent pieces is woken when one is ready for it (`#take`), not at every
+    // read: the reads that land side by side in one buffer (a TLS record each) reach
+    // it as one piece, and a small body as one piece at its end (`end`).
+    if (this.#mode !== 'lend' || this.#queue.length >= READY_PIECES) this.#wake?.();
+    return more;
   }
 
   /** From the link: the body is complete. */
@@ -199,7 +209,10 @@ export class HttpResponse implements AsyncIterable<Buffer> {
 
   async #take(): Promise<Buffer | undefined> {
     for (;;) {
-      const view = this.#queue.shift();
+      // A lent piece goes out once another is behind it or the body has ended: until
+      // then, what the next reads bring may still join it.
+      const ready = this.#mode !== 'lend' || this.#queue.length >= READY_PIECES || this.#done || this.#error !== undefined;
+      const view = ready ? this.#queue.shift() : undefined;
       if (view) {
         if (this.#queue.length < QUEUE_LIMIT) this.#link?.resume();
         return view;

@@ -285,6 +285,40 @@ test('over TLS, a lent body arrives whole: records read side by side in one buff
   }
 });
 
+test('over TLS, a small body sent as several records reaches a waiting reader as one piece, at its end', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bucketscan-http1-'));
+  const files = makeCertificate(dir);
+  // Three writes, three TLS records: each a read of its own on the client's side.
+  const parts = [randomBytes(13 * 1024), randomBytes(13 * 1024), randomBytes(13 * 1024)];
+  const payload = Buffer.concat(parts);
+  const server = createTlsServer({ key: readFileSync(files.key), cert: readFileSync(files.cert) }, (socket) => {
+    socket.once('data', () => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${payload.length}\r\n\r\n`);
+      for (const part of parts) socket.write(part);
+    });
+  });
+  const target: HttpTarget = { ...(await listen(server)), protocol: 'https:' };
+  const pool = new HttpPool({ ...OPTIONS, ca: readFileSync(files.cert) });
+  try {
+    const response = await pool.request(request(target));
+    const views: number[] = [];
+    const hash = createHash('sha256');
+    // The reader waits for the body from the start, as the clamd client does once the headers are in.
+    for await (const view of response.lend()) {
+      views.push(view.byteLength);
+      hash.update(view);
+      response.release(view);
+    }
+    assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
+    // One wake-up of the reader, one frame for clamd: not one per record.
+    assert.deepEqual(views, [payload.length]);
+  } finally {
+    pool.destroy();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a socket left unused longer than its idle time is closed, and the next request opens another', async () => {
   let closed = 0;
   const server = await httpServer((request, response) => {
