@@ -380,6 +380,11 @@ export function tables(r: BenchResults): Table[] {
       add(`Worker CPU per ${file}, status tag on (ms)`, t.untagged.workerCpuMsPerFile, 2, T.cpuPerFile);
       add(`Worker CPU per ${file}, status tag on, TLS (ms)`, t.untaggedTls?.workerCpuMsPerFile, 2, T.cpuPerFileTls);
       add(`Worker CPU per ${file} after the first ${t.untagged.warmupFiles ?? '?'} files (ms)`, t.untagged.workerCpuMsPerFileWarm, 2);
+      add(
+        `Worker CPU per ${file} after the first ${t.untaggedTls?.warmupFiles ?? '?'} files, TLS (ms)`,
+        t.untaggedTls?.workerCpuMsPerFileWarm,
+        2,
+      );
       add(`Worker CPU per ${file} uploaded with a tag of its own (ms)`, t.pretagged.workerCpuMsPerFile, 2);
       add('Floor: a plain Node.js client, same requests and one INSTREAM, CPU per file (ms)', floorPerFile(r), 2);
       add(
