@@ -184,12 +184,20 @@ export class HttpResponse implements AsyncIterable<Buffer> {
       this.#buffers.lend(view);
       this.#queue.push(view);
     }
-    const more = this.#queue.length < QUEUE_LIMIT;
-    // A reader of lent pieces is woken when one is ready for it (`#take`), not at every
-    // read: the reads that land side by side in one buffer (a TLS record each) reach
-    // it as one piece, and a small body as one piece at its end (`end`).
-    if (this.#mode !== 'lend' || this.#queue.length >= READY_PIECES) this.#wake?.();
-    return more;
+    // A reader of lent pieces is woken when one is ready for it, not at every read:
+    // the reads that land side by side in one buffer (a TLS record each) reach it as
+    // one piece, and a small body as one piece at its end (`end`).
+    if (this.#ready) this.#wake?.();
+    return this.#queue.length < QUEUE_LIMIT;
+  }
+
+  /**
+   * Whether the first queued piece may go to the reader: copies at once; a lent
+   * piece once another is behind it or the body has ended (until then, what the
+   * next reads bring may still join it).
+   */
+  get #ready(): boolean {
+    return this.#mode !== 'lend' || this.#queue.length >= READY_PIECES || this.#done || this.#error !== undefined;
   }
 
   /** From the link: the body is complete. */
@@ -209,10 +217,7 @@ export class HttpResponse implements AsyncIterable<Buffer> {
 
   async #take(): Promise<Buffer | undefined> {
     for (;;) {
-      // A lent piece goes out once another is behind it or the body has ended: until
-      // then, what the next reads bring may still join it.
-      const ready = this.#mode !== 'lend' || this.#queue.length >= READY_PIECES || this.#done || this.#error !== undefined;
-      const view = ready ? this.#queue.shift() : undefined;
+      const view = this.#ready ? this.#queue.shift() : undefined;
       if (view) {
         if (this.#queue.length < QUEUE_LIMIT) this.#link?.resume();
         return view;
