@@ -111,6 +111,7 @@ export function composeWorker(config: Config, adapters: Adapters, hooks: WorkerH
     concurrency: tuning.concurrency,
     receiveAhead: tuning.receiveAhead,
     visibilityTimeoutSeconds: tuning.visibilityTimeoutSeconds,
+    receiveWaitSeconds: tuning.receiveWaitSeconds,
     shutdownTimeoutMs: tuning.shutdownTimeoutSeconds * 1000,
     retryDelaySeconds: tuning.retryDelaySeconds,
     logger,

@@ -7,6 +7,9 @@ import { backoffSeconds, sleep } from '../shared/time.ts';
 /** The most one ReceiveMessage may ask for (SQS's limit). */
 const MAX_RECEIVE = 10;
 
+/** Beyond its long-poll wait, how long a stop waits for a receive under way before it counts it as stalled and aborts it. */
+const RECEIVE_STALL_MS = 10_000;
+
 /** A queue the worker reads (src/aws/queue.ts adapts SQS to it): the inbound queue, or the rescan queue. */
 export interface WorkerQueue {
   receive(max: number, signal: AbortSignal): Promise<Message[]>;
@@ -34,6 +37,8 @@ export interface WorkerOptions {
    */
   receiveAhead: number;
   visibilityTimeoutSeconds: number;
+  /** RECEIVE_WAIT_TIME: how long a receive may wait (SQS long polling); bounds how long a stop waits for one under way. */
+  receiveWaitSeconds: number;
   shutdownTimeoutMs: number;
   retryDelaySeconds: number;
   /**
@@ -105,9 +110,13 @@ export class Worker {
   /** Aborted when the stop begins: ends backoff and outage waits at once. */
   readonly #stopController = new AbortController();
   /**
-   * Aborted only at the shutdown deadline. A long poll cut short can still take
-   * messages on the server, which then stay hidden for a whole visibility timeout;
-   * letting it return means whatever it brings is handed straight back.
+   * Aborted only when a receive outlives its long-poll wait by RECEIVE_STALL_MS
+   * after the stop began (a stalled connection), never at the shutdown deadline.
+   * A long poll cut short on the client is not cut short on the server: SQS can
+   * still hand it messages, the ones this worker returns at the stop among them,
+   * and nobody then holds them for a whole visibility timeout
+   * (aws/aws-sdk-js#2350). Let to return, it brings them here, and they are
+   * handed straight back.
    */
   readonly #receiveController = new AbortController();
   #stopping = false;
@@ -268,7 +277,11 @@ export class Worker {
   #accept(messages: Message[], lane: Lane): void {
     for (const message of messages) {
       // Never held, so no heartbeat to wait for.
-      if (this.#stopping || this.#outage) this.#track(message, this.#giveBack(message, lane, 0));
+      if (this.#stopping || this.#outage)
+        this.#track(
+          message,
+          this.#receivesEnded().then(() => this.#giveBack(message, lane, 0)),
+        );
       else (lane === 'live' ? this.#waiting : this.#rescanWaiting).push(this.#hold(message, lane));
     }
     this.#dispatch();
@@ -312,7 +325,6 @@ export class Worker {
         // Before the slot is freed: an outage must hand back the waiting messages, not start one.
         if (result.action === 'retry' && !this.#stopping && this.#options.outage?.isOutage(result.error)) this.#enterOutage();
         scanned();
-        clearInterval(held.heartbeat);
         if (result.action === 'delete') {
           // Done: the delete may wait for its batch without counting against the bound.
           this.#forget(held);
@@ -365,8 +377,10 @@ export class Worker {
   /** Gives back every message not yet started (the stop, or an outage). */
   #returnWaiting(): void {
     for (const held of [...this.#waiting.splice(0), ...this.#rescanWaiting.splice(0)]) {
-      this.#forget(held);
-      this.#track(held.message, this.#returnAfter(held, 0));
+      this.#track(
+        held.message,
+        this.#returnAfter(held, 0).finally(() => this.#forget(held)),
+      );
     }
   }
 
@@ -404,10 +418,24 @@ export class Worker {
     return timer;
   }
 
-  /** Makes a held message visible again in `seconds`, once its heartbeat's change under way has landed (the heartbeat is stopped first). */
+  /**
+   * Makes a held message visible again in `seconds`. While stopping, only once the
+   * receives under way have ended (its heartbeat keeps it hidden meanwhile): a
+   * message visible again before then is taken by one of them, this worker's or,
+   * had it been cut short, nobody's. Then the heartbeat stops, and the return
+   * waits for its change under way, which could otherwise land after it and hide
+   * the message again.
+   */
   async #returnAfter(held: Held, seconds: number): Promise<void> {
+    await this.#receivesEnded();
+    clearInterval(held.heartbeat);
     await held.beat;
     await this.#giveBack(held.message, held.lane, seconds);
+  }
+
+  /** While stopping: once no receive is under way (the poll loops have ended). At once otherwise. */
+  async #receivesEnded(): Promise<void> {
+    if (this.#stopping) await this.#loop?.catch(() => undefined);
   }
 
   async #giveBack(message: Message, lane: Lane, seconds: number): Promise<void> {
@@ -437,12 +465,23 @@ export class Worker {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), shutdownTimeoutMs);
     timer.unref();
+    const stalled = setTimeout(
+      () => {
+        logger.warn(
+          { waitedMs: this.#options.receiveWaitSeconds * 1000 + RECEIVE_STALL_MS },
+          'a receive outlived its long poll: aborting it',
+        );
+        this.#receiveController.abort();
+      },
+      this.#options.receiveWaitSeconds * 1000 + RECEIVE_STALL_MS,
+    );
+    stalled.unref();
+    void this.#receivesEnded().then(() => clearTimeout(stalled));
     const settled = this.#settled();
     await Promise.race([settled, new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }))]);
     clearTimeout(timer);
     if (deadline.signal.aborted) {
       logger.warn({ inFlight: this.#held.size }, 'shutdown timeout reached: aborting work in progress and returning it to the queue');
-      this.#receiveController.abort();
       for (const held of this.#held) held.controller.abort(new Error('worker is shutting down'));
     }
     return settled;

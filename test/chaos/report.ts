@@ -302,7 +302,9 @@ figures; add \`--report <file>\` to keep them):
   not losses.
 - **A stop loses nothing: graceful shutdown.** On SIGTERM the worker stops receiving,
   lets work in progress finish for \`SHUTDOWN_TIMEOUT\` seconds, returns what is left
-  to the queue (visibility 0) and exits 0; every run ends with one, checked.
+  to the queue (visibility 0) once its last long poll has come back (one cut short
+  could still be handed the returned messages by SQS) and exits 0; every run ends
+  with one, checked.
 - **Poison messages stop somewhere: DLQ redrive.** The inbound queue's redrive policy
   moves a message received \`maxReceiveCount\` times to the dead-letter queue. Retries
   back off (\`RETRY_DELAY\`, doubling, capped at the visibility timeout) so a short

@@ -215,7 +215,11 @@ test('the Worker reports its in-flight count to the hook, up with each message h
     queue: {
       async receive(max, signal) {
         if (left === 0) {
-          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          // An empty queue: a short long poll (the stop waits for it to come back).
+          await new Promise<void>((resolve) => {
+            setTimeout(resolve, 20);
+            signal.addEventListener('abort', () => resolve(), { once: true });
+          });
           return [];
         }
         const count = Math.min(max, left);
@@ -228,6 +232,7 @@ test('the Worker reports its in-flight count to the hook, up with each message h
     concurrency: 3,
     receiveAhead: 0,
     visibilityTimeoutSeconds: 60,
+    receiveWaitSeconds: 20,
     shutdownTimeoutMs: 1_000,
     retryDelaySeconds: 1,
     logger: silentLogger(),

@@ -32,6 +32,7 @@ function worker(queue: WorkerQueue, jobs: Job[], overrides: Partial<WorkerOption
     concurrency: 2,
     receiveAhead: 1,
     visibilityTimeoutSeconds: 30,
+    receiveWaitSeconds: 20,
     shutdownTimeoutMs: 60_000,
     retryDelaySeconds: 5,
     logger: silentLogger(),
@@ -188,10 +189,18 @@ describe('the poll loop', () => {
     await stopAll(w, jobs.slice(2));
   });
 
-  test('at the shutdown deadline work in progress is aborted and returned at once', async () => {
+  test('at the shutdown deadline work in progress is aborted, and returned once the long poll under way has come back', async () => {
     const q = fakeQueue(1);
+    const signals: AbortSignal[] = [];
+    const queue: WorkerQueue = {
+      ...q.queue,
+      receive: (max, signal) => {
+        signals.push(signal);
+        return q.queue.receive(max, signal);
+      },
+    };
     const jobs: Job[] = [];
-    const w = worker(q.queue, jobs, { shutdownTimeoutMs: 10_000 });
+    const w = worker(queue, jobs, { shutdownTimeoutMs: 10_000 });
     void w.start();
     await settle();
     let stopped = false;
@@ -205,8 +214,59 @@ describe('the poll loop', () => {
     assert.equal(jobs[0]!.signal.aborted, false);
     mock.timers.tick(1);
     await settle();
-    await stopping;
     assert.equal(jobs[0]!.signal.aborted, true);
+    // SQS may still hand messages to a long poll cut short on the client, and
+    // nobody would read them: the receive is let to come back, and the return waits for it.
+    assert.equal(signals.at(-1)!.aborted, false, 'the long poll is not cut short');
+    assert.deepEqual(
+      q.returned.filter((r) => r.seconds === 0),
+      [],
+      'not returned while a receive could take it',
+    );
+    mock.timers.tick(10_000);
+    await settle();
+    await stopping;
+    assert.deepEqual(
+      q.returned.filter((r) => r.seconds === 0),
+      [{ id: 'm0', seconds: 0 }],
+    );
+    assert.ok(signals.every((signal) => !signal.aborted));
+  });
+
+  test('a receive that outlives its long poll by the stall margin is aborted, and the stop then returns what it held', async () => {
+    const q = fakeQueue(1);
+    let hung = 0;
+    const queue: WorkerQueue = {
+      ...q.queue,
+      receive: async (max, signal) => {
+        if (q.left > 0) return q.queue.receive(max, signal);
+        // A stalled connection: no answer until the abort.
+        hung += 1;
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+        throw signal.reason;
+      },
+    };
+    const jobs: Job[] = [];
+    const w = worker(queue, jobs, { concurrency: 1, receiveAhead: 1, shutdownTimeoutMs: 1_000 });
+    void w.start();
+    await settle();
+    assert.equal(jobs.length, 1);
+    assert.equal(hung, 1, 'one scanning, and a receive for the one ahead that never answers');
+    const stopping = w.stop();
+    await settle();
+    mock.timers.tick(1_000);
+    await settle();
+    assert.equal(jobs[0]!.signal.aborted, true);
+    mock.timers.tick(28_999);
+    await settle();
+    assert.deepEqual(
+      q.returned.filter((r) => r.seconds === 0),
+      [],
+      'nothing returned while the receive may still take it',
+    );
+    mock.timers.tick(1);
+    await settle();
+    await stopping;
     assert.deepEqual(
       q.returned.filter((r) => r.seconds === 0),
       [{ id: 'm0', seconds: 0 }],
