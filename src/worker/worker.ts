@@ -121,6 +121,8 @@ export class Worker {
   readonly #receiveController = new AbortController();
   #stopping = false;
   #loop: Promise<void> | undefined;
+  /** The receives under way, of both lanes. */
+  readonly #receiving = new Set<Promise<void>>();
   #outage: Promise<void> | undefined;
   readonly #settling = new Set<Promise<void>>();
   readonly #wakers: Array<() => void> = [];
@@ -243,9 +245,11 @@ export class Worker {
       }
       const receiving = this.#receiveOnce(lane, queue, count, failures).finally(() => {
         under.delete(receiving);
+        this.#receiving.delete(receiving);
         this.#notify();
       });
       under.set(receiving, count);
+      this.#receiving.add(receiving);
     }
     await Promise.all(under.keys());
   }
@@ -276,11 +280,11 @@ export class Worker {
   /** Holds what a receive brought (or hands it straight back when the stop or an outage began) and starts what fits. */
   #accept(messages: Message[], lane: Lane): void {
     for (const message of messages) {
-      // Never held, so no heartbeat to wait for.
+      // Never held, so no heartbeat to wait for; back once the receives under way are (see #returnAfter).
       if (this.#stopping || this.#outage)
         this.#track(
           message,
-          this.#receivesEnded().then(() => this.#giveBack(message, lane, 0)),
+          this.#receivesUnderWay().then(() => this.#giveBack(message, lane, 0)),
         );
       else (lane === 'live' ? this.#waiting : this.#rescanWaiting).push(this.#hold(message, lane));
     }
@@ -419,23 +423,25 @@ export class Worker {
   }
 
   /**
-   * Makes a held message visible again in `seconds`. While stopping, only once the
-   * receives under way have ended (its heartbeat keeps it hidden meanwhile): a
-   * message visible again before then is taken by one of them, this worker's or,
-   * had it been cut short, nobody's. Then the heartbeat stops, and the return
-   * waits for its change under way, which could otherwise land after it and hide
-   * the message again.
+   * Makes a held message visible again in `seconds`. At once (the stop, an
+   * outage) only after the receives under way have come back; its heartbeat keeps
+   * it hidden meanwhile. A message visible again before then is taken straight
+   * back by one of them: by this worker's, which must return it again and has
+   * spent one more of its receives before the dead-letter queue, or, had it been
+   * cut short, by nobody's. No receive starts while stopping or in an outage, so
+   * the wait ends. Then the heartbeat stops, and the return waits for its change
+   * under way, which could otherwise land after it and hide the message again.
    */
   async #returnAfter(held: Held, seconds: number): Promise<void> {
-    await this.#receivesEnded();
+    if (seconds === 0) await this.#receivesUnderWay();
     clearInterval(held.heartbeat);
     await held.beat;
     await this.#giveBack(held.message, held.lane, seconds);
   }
 
-  /** While stopping: once no receive is under way (the poll loops have ended). At once otherwise. */
-  async #receivesEnded(): Promise<void> {
-    if (this.#stopping) await this.#loop?.catch(() => undefined);
+  /** Once the receives under way now have come back (they never reject). */
+  async #receivesUnderWay(): Promise<void> {
+    await Promise.all([...this.#receiving]);
   }
 
   async #giveBack(message: Message, lane: Lane, seconds: number): Promise<void> {
@@ -476,7 +482,7 @@ export class Worker {
       this.#options.receiveWaitSeconds * 1000 + RECEIVE_STALL_MS,
     );
     stalled.unref();
-    void this.#receivesEnded().then(() => clearTimeout(stalled));
+    void this.#receivesUnderWay().then(() => clearTimeout(stalled));
     const settled = this.#settled();
     await Promise.race([settled, new Promise((resolve) => deadline.signal.addEventListener('abort', resolve, { once: true }))]);
     clearTimeout(timer);

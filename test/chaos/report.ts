@@ -295,7 +295,9 @@ figures; add \`--report <file>\` to keep them):
   ever sent to the validation queue, by key and by ETag.
 - **A clamd outage does not burn the redrive budget.** When a scan fails because clamd
   cannot be reached, the worker stops taking new messages until clamd answers
-  \`PING\` again; the messages in work go back with a backoff.
+  \`PING\` again; the messages in work go back with a backoff, and those received
+  ahead once its long poll under way has come back (it would take them straight
+  back, one more receive each).
 - **Long work is not handed out twice: heartbeat.** While a message is in work its
   visibility is extended every third of the timeout. If the heartbeat itself keeps
   failing (an SQS outage), the message can reappear and be done twice: duplicates,

@@ -189,6 +189,36 @@ describe('the poll loop', () => {
     await stopAll(w, jobs.slice(2));
   });
 
+  test('an outage returns the waiting messages only once the long poll under way has come back, so it cannot take them again', async () => {
+    // Two messages: m0 scans, m1 waits, and a receive for one more waits like a long poll on the empty queue.
+    const q = fakeQueue(2);
+    const jobs: Job[] = [];
+    const outageError = new Error('clamd down');
+    const w = worker(q.queue, jobs, {
+      concurrency: 1,
+      receiveAhead: 2,
+      outage: { isOutage: (error) => error === outageError, recovered: () => new Promise(() => undefined) },
+    });
+    void w.start();
+    await settle();
+    assert.deepEqual(q.receives, [3, 1], 'the second receive is under way');
+    jobs[0]!.finish({ action: 'retry', error: outageError });
+    await settle();
+    assert.equal(w.ready, false);
+    assert.deepEqual(
+      q.returned.filter((r) => r.seconds === 0),
+      [],
+      'm1 stays hidden (its heartbeat runs) while the receive could take it straight back',
+    );
+    mock.timers.tick(20_000);
+    await settle();
+    assert.deepEqual(
+      q.returned.filter((r) => r.seconds === 0),
+      [{ id: 'm1', seconds: 0 }],
+    );
+    assert.deepEqual(q.receives, [3, 1], 'no receive while clamd is down');
+  });
+
   test('at the shutdown deadline work in progress is aborted, and returned once the long poll under way has come back', async () => {
     const q = fakeQueue(1);
     const signals: AbortSignal[] = [];
