@@ -46,6 +46,7 @@ export const FULL_OPTIONS: Omit<BenchOptions, 'smoke'> = {
   // these only add to it, for experiments.
   workerNodeOptions: '',
   workerNodeArgs: null,
+  workerWrapper: [],
   workerEnv: {},
 };
 

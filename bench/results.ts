@@ -41,6 +41,8 @@ const Options = z.object({
   /** Experiments only: NODE_OPTIONS for the workers, Node flags in place of the production command's, settings over the benchmark's. */
   workerNodeOptions: z.string(),
   workerNodeArgs: z.array(z.string()).nullable(),
+  /** Experiments only: a command the worker process runs under (valgrind, strace); its CPU figures are then that command's. */
+  workerWrapper: z.array(z.string()).default([]),
   workerEnv: z.record(z.string(), z.string()),
 });
 export type BenchOptions = z.infer<typeof Options>;

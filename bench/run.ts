@@ -114,6 +114,9 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
   --worker-node-args <s>    Node flags in place of the production command's (experiments)
   --worker-cli <file>       run this compiled CLI in place of the production command's (A/B of bundles)
   --worker-node-options <s> NODE_OPTIONS for the worker processes (experiments; default none)
+  --worker-wrapper <s>      run each worker under this command, e.g. "valgrind --tool=callgrind
+                            --callgrind-out-file=/tmp/cg/%p": instruction counts that the machine's
+                            speed does not move (experiments; its CPU figures are then the wrapper's)
 
   --out <file>              results file (default bench/results/<timestamp>.json)
   --doc                     also rewrite docs/benchmarks.md from the results
@@ -209,6 +212,7 @@ function parseOptions(
       'worker-node-args': { type: 'string' },
       'worker-cli': { type: 'string' },
       'worker-node-options': { type: 'string' },
+      'worker-wrapper': { type: 'string' },
       out: { type: 'string' },
       doc: { type: 'boolean' },
       keep: { type: 'boolean' },
@@ -323,6 +327,7 @@ function parseOptions(
     phases,
     workerNodeOptions: values['worker-node-options'] ?? base.workerNodeOptions,
     workerNodeArgs: nodeArgs === undefined ? base.workerNodeArgs : nodeArgs.split(/\s+/).filter(Boolean),
+    workerWrapper: values['worker-wrapper'] === undefined ? base.workerWrapper : values['worker-wrapper'].split(/\s+/).filter(Boolean),
     workerEnv: { ...base.workerEnv, ...workerEnv },
   };
   options.networkFilesC1 = Math.min(options.networkFiles, int('network-files-c1', values['network-files-c1'], base.networkFilesC1, 1));
@@ -464,13 +469,17 @@ async function main(argv: string[]): Promise<number> {
   const out = resolve(parsed.out ?? join(ROOT, 'bench', 'results', `${stamp}${options.smoke ? '-smoke' : ''}.json`));
 
   const production = productionCommand();
-  const command = { nodeArgs: options.workerNodeArgs ?? production.nodeArgs, cli: parsed.cli ? resolve(parsed.cli) : production.cli };
+  const command = {
+    nodeArgs: options.workerNodeArgs ?? production.nodeArgs,
+    cli: parsed.cli ? resolve(parsed.cli) : production.cli,
+    wrapper: options.workerWrapper,
+  };
   if (parsed.cli) {
     if (!existsSync(command.cli)) throw new Error(`--worker-cli: no such file ${command.cli}`);
   } else {
     ensureBuilt(command.cli, progress);
   }
-  progress(`the worker runs as: node ${[...command.nodeArgs, relative(ROOT, command.cli), 'worker'].join(' ')}`);
+  progress(`the worker runs as: ${[...command.wrapper, 'node', ...command.nodeArgs, relative(ROOT, command.cli), 'worker'].join(' ')}`);
 
   let emulator: EmulatorHandle | undefined;
   const errors: string[] = [];

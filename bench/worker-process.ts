@@ -19,8 +19,8 @@ export interface WorkerProcessOptions {
   /** The worker's stdout (JSON log lines) is appended here. */
   logFile: string;
   startTimeoutMs?: number;
-  /** The production command's Node flags and compiled CLI (bench/production.ts). */
-  command: { nodeArgs: string[]; cli: string };
+  /** The production command's Node flags and compiled CLI (bench/production.ts), and a command to run it under (none: []). */
+  command: { nodeArgs: string[]; cli: string; wrapper?: string[] };
 }
 
 export interface WorkerExit {
@@ -61,7 +61,14 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   }
   Object.assign(env, options.env);
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...options.command.nodeArgs, options.command.cli, 'worker'], {
+  const [program, ...args] = [
+    ...(options.command.wrapper ?? []),
+    process.execPath,
+    ...options.command.nodeArgs,
+    options.command.cli,
+    'worker',
+  ];
+  const child = spawn(program!, args, {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
