@@ -4,7 +4,7 @@
  * docs/benchmarks.md). See docs/benchmarks.md for the method.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -459,6 +459,10 @@ async function main(argv: string[]): Promise<number> {
   if (options.signatures.includes('official') && !(await hasOfficialDatabase())) {
     throw new Error(`--signatures official: no official database (.cvd/.cld) in ${OFFICIAL_DATABASE_DIR}; run freshclam first`);
   }
+  const [wrapperProgram] = options.workerWrapper;
+  if (wrapperProgram !== undefined && !isProgram(wrapperProgram)) {
+    throw new Error(`--worker-wrapper: "${wrapperProgram}" is not an executable file or a program on PATH`);
+  }
   const started = new Date();
   const runDir = mkdtempSync(join(tmpdir(), 'bucketscan-bench-'));
   progress(`run directory (worker logs, request counts): ${runDir}`);
@@ -587,6 +591,20 @@ async function hasOfficialDatabase(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Whether `name` is an executable file (a path) or one on PATH. */
+function isProgram(name: string): boolean {
+  const executable = (path: string) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (name.includes('/')) return executable(name);
+  return (process.env['PATH'] ?? '').split(':').some((dir) => dir !== '' && executable(join(dir, name)));
 }
 
 main(process.argv.slice(2)).then(

@@ -139,6 +139,11 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolveExit) => {
     child.once('close', (code, signal) => resolveExit({ code, signal }));
+    // Not started at all (a --worker-wrapper that is not a program): no 'close' may follow.
+    child.once('error', (error) => {
+      stderrTail.push(`could not be started: ${error.message}`);
+      resolveExit({ code: null, signal: null });
+    });
   });
   const killOnExit = () => child.kill('SIGKILL');
   process.on('exit', killOnExit);
