@@ -35,7 +35,7 @@ export interface Stack {
   sqs: SQSClient;
   runDir: string;
   /** How the worker is started: the production command's Node flags and compiled CLI, and a command to run it under (--worker-wrapper). */
-  command: { nodeArgs: string[]; cli: string; wrapper?: string[] };
+  command: { nodeArgs: string[]; cli: string; wrapper: string[] };
   /** MAX_FILE_SIZE of the worker and StreamMaxLength of clamd, in MiB. */
   maxFileMiB: number;
   progress(message: string): void;
@@ -202,7 +202,7 @@ export async function startWorker(stack: Stack, clamd: BenchClamd, spec: WorkerS
     command: {
       nodeArgs: [...stack.command.nodeArgs, ...(spec.extraNodeArgs ?? [])],
       cli: spec.cli ?? stack.command.cli,
-      ...(stack.command.wrapper ? { wrapper: stack.command.wrapper } : {}),
+      wrapper: stack.command.wrapper,
     },
   });
 }

@@ -111,12 +111,10 @@ export class Worker {
   readonly #stopController = new AbortController();
   /**
    * Aborted only when a receive outlives its long-poll wait by RECEIVE_STALL_MS
-   * after the stop began (a stalled connection), never at the shutdown deadline.
-   * A long poll cut short on the client is not cut short on the server: SQS can
-   * still hand it messages, the ones this worker returns at the stop among them,
-   * and nobody then holds them for a whole visibility timeout
-   * (aws/aws-sdk-js#2350). Let to return, it brings them here, and they are
-   * handed straight back.
+   * after the stop began (a stalled connection), never at the shutdown deadline:
+   * SQS can still hand messages to a long poll the client cut short, and nobody
+   * would read them for a whole visibility timeout (aws/aws-sdk-js#2350; the
+   * returns wait for the receives, see #returnAfter).
    */
   readonly #receiveController = new AbortController();
   #stopping = false;
@@ -471,16 +469,11 @@ export class Worker {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), shutdownTimeoutMs);
     timer.unref();
-    const stalled = setTimeout(
-      () => {
-        logger.warn(
-          { waitedMs: this.#options.receiveWaitSeconds * 1000 + RECEIVE_STALL_MS },
-          'a receive outlived its long poll: aborting it',
-        );
-        this.#receiveController.abort();
-      },
-      this.#options.receiveWaitSeconds * 1000 + RECEIVE_STALL_MS,
-    );
+    const stallMs = this.#options.receiveWaitSeconds * 1000 + RECEIVE_STALL_MS;
+    const stalled = setTimeout(() => {
+      logger.warn({ waitedMs: stallMs }, 'a receive outlived its long poll: aborting it');
+      this.#receiveController.abort();
+    }, stallMs);
     stalled.unref();
     void this.#receivesUnderWay().then(() => clearTimeout(stalled));
     const settled = this.#settled();
