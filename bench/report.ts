@@ -41,6 +41,7 @@ const meets = (v: number, t: Target) => (t.op === '>=' ? v >= t.bound : v <= t.b
 const perMille = (seconds: Value, count: number) => (known(seconds) && count > 0 ? (seconds * 1000) / count : undefined);
 const sum = (values: Record<string, number>) => Object.values(values).reduce((a, b) => a + b, 0);
 const diff = (a: Value, b: Value): Value => (known(a) && known(b) ? a - b : undefined);
+const quotient = (a: Value, b: Value): Value => (known(a) && known(b) && b > 0 ? a / b : undefined);
 
 function num(value: Value | null, digits = 1): string {
   if (value === undefined || value === null || !Number.isFinite(value)) return '–';
@@ -87,12 +88,12 @@ const T = {
   cpuPerFile: atMost(
     2,
     (r) =>
-      `A plain Node.js client doing the same requests and INSTREAM spends ${num(floorPerFile(r), 2)} ms back to back and ${num(floorPerFile(r, true), 2)} ms with every answer 20 ms away (each waking it on its own, as moto's do); the worker kept busy on the emulator spends ${num(busyMsPerFile(r), 2)} ms. The rest is the worker's own work per answer: signing, parsing, the scan's bookkeeping, the log line and the garbage they leave (the profile below).`,
+      `A plain Node.js client doing the same requests and INSTREAM spends ${num(floorPerFile(r), 2)} ms back to back and ${num(floorPerFile(r, true), 2)} ms with every answer 20 ms away (each waking it on its own, as moto's do); the worker kept busy on the emulator spends ${num(busyMsPerFile(r), 2)} ms. The rest is the worker's own work per answer: signing, parsing, the scan's bookkeeping, the log line and the garbage they leave (the profile below).${naiveWhy(r)}`,
   ),
   cpuPerFileTls: atMost(
     2,
     (r) =>
-      `Through TLS, a plain Node.js client (node:https, kept connections) doing the same requests with every answer 20 ms away spends ${num(floorPerFile(r, true, true), 2)} ms per file, ${num(diff(floorPerFile(r, true, true), floorPerFile(r, true)), 2)} more than without TLS: that is Node's TLS layer (a record encrypted or decrypted, and a round through it, per request and per answer). The worker spends ${num(diff(r.requestsTagged?.untaggedTls?.workerCpuMsPerFile, r.requestsTagged?.untagged.workerCpuMsPerFile), 2)} ms more through TLS than without it in the same phase.`,
+      `Through TLS, a plain Node.js client (node:https, kept connections) doing the same requests with every answer 20 ms away spends ${num(floorPerFile(r, true, true), 2)} ms per file, ${num(diff(floorPerFile(r, true, true), floorPerFile(r, true)), 2)} more than without TLS: that is Node's TLS layer (a record encrypted or decrypted, and a round through it, per request and per answer). The worker spends ${num(diff(r.requestsTagged?.untaggedTls?.workerCpuMsPerFile, r.requestsTagged?.untagged.workerCpuMsPerFile), 2)} ms more through TLS than without it in the same phase.${naiveWhy(r, true)}`,
   ),
   smallVsC1: atLeast(5, C1_WHY),
   smallVsCeiling: atLeast(
@@ -157,6 +158,20 @@ function floorPerFile(r: BenchResults, atLatency = false, tls = false): Value {
   const tagged = r.requestsTagged?.untagged;
   const perRequest = tls ? floor?.msPerRequestAtLatencyTls : atLatency ? floor?.msPerRequestAtLatency : floor?.msPerRequest;
   return floor && tagged && perRequest !== undefined ? sum(tagged.requests.perFile) * perRequest + floor.msPerInstream : undefined;
+}
+/** The worker's CPU per clean file over the naive Python script's, same batch, same run; `warm`: both after their first files. */
+function naiveRatio(t: BenchResults['requestsTagged'], tls = false, warm = false): Value {
+  const [worker, naive] = tls ? [t?.untaggedTls, t?.naiveTls] : [t?.untagged, t?.naive];
+  return warm
+    ? quotient(worker?.workerCpuMsPerFileWarm, naive?.workerCpuMsPerFileWarm)
+    : quotient(worker?.workerCpuMsPerFile, naive?.workerCpuMsPerFile);
+}
+/** The per-file targets beside the yardstick they were set against. */
+function naiveWhy(r: BenchResults, tls = false): string {
+  const t = r.requestsTagged;
+  const naive = tls ? t?.naiveTls : t?.naive;
+  if (!naive) return '';
+  return ` In the same run the naive Python script issue 15 measured the worker against (bench/naive-worker.py) spent ${num(naive.workerCpuMsPerFile, 2)} ms per file${tls ? ' through TLS' : ''}: the worker spent ${num(naiveRatio(t, tls), 2)} of that, ${num(naiveRatio(t, tls, true), 2)} after the first ${naive.warmupFiles ?? '?'} files of each. The issue set ≤ 2 ms on a machine where that script spent 6.9–9.5 ms.`;
 }
 function busyMsPerFile(r: BenchResults): Value {
   const busy = r.sets.find((s) => s.small)?.small?.worker;
@@ -386,6 +401,17 @@ export function tables(r: BenchResults): Table[] {
         2,
       );
       add(`Worker CPU per ${file} uploaded with a tag of its own (ms)`, t.pretagged.workerCpuMsPerFile, 2);
+      add(
+        `Naive Python worker (bench/naive-worker.py: boto3, one file at a time), CPU per ${file}, status tag on (ms)`,
+        t.naive?.workerCpuMsPerFile,
+        2,
+      );
+      add('The same, TLS (ms)', t.naiveTls?.workerCpuMsPerFile, 2);
+      add(`The same after the first ${t.naive?.warmupFiles ?? '?'} files (ms)`, t.naive?.workerCpuMsPerFileWarm, 2);
+      add("Worker CPU per file / the naive Python worker's", naiveRatio(t), 2);
+      add("Worker CPU per file / the naive Python worker's, TLS", naiveRatio(t, true), 2);
+      add("Worker CPU per file / the naive Python worker's, both after their first files", naiveRatio(t, false, true), 2);
+      add('The same, TLS', naiveRatio(t, true, true), 2);
       add('Floor: a plain Node.js client, same requests and one INSTREAM, CPU per file (ms)', floorPerFile(r), 2);
       add(
         "Floor: the same with every answer 20 ms away, as many at once as the worker's slots, CPU per file (ms)",

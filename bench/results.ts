@@ -293,7 +293,7 @@ const TaggedBatch = z.object({
   verifiedVersions: z.number(),
   requests: Requests,
   tls: z.boolean().optional(),
-  /** The worker's CPU from its "worker started" line to the drained queue; "Warm": after the first warmupFiles files. */
+  /** The consumer's CPU from its start line to the drained queue; "Warm": after the first warmupFiles files. */
   workerCpuSeconds: n.optional(),
   workerCpuMsPerFile: n.optional(),
   warmupFiles: z.number().optional(),
@@ -309,6 +309,9 @@ const Tagged = z.object({
   pretagged: TaggedBatch,
   /** The untagged batch again, the worker behind a TLS-terminating relay. */
   untaggedTls: TaggedBatch.optional(),
+  /** The untagged batch drained by the naive Python script (bench/naive-worker.py), plain and through TLS: the yardstick of issue 15. */
+  naive: TaggedBatch.optional(),
+  naiveTls: TaggedBatch.optional(),
 });
 export type TaggedRequestsResult = z.infer<typeof Tagged>;
 

@@ -15,7 +15,10 @@
  * bench/tls-proxy.ts), as it reaches AWS over https. Each
  * batch also gives the worker's CPU per clean file (user + system from /proc,
  * status tag on, default CONCURRENCY), plain and with TLS: the small-file CPU
- * figure of docs/benchmarks.md.
+ * figure of docs/benchmarks.md. Last, the untagged batch twice more (plain, then
+ * through TLS) drained by bench/naive-worker.py, the naive Python script issue 15
+ * measured the worker against: its CPU per file is the yardstick beside the
+ * worker's, taken on the same machine in the same run.
  *
  * moto is slow (Python, one request at a time), so only the counts mean anything:
  * nothing here is timed. The figure must not be measurable with tagging off, so
@@ -36,6 +39,7 @@ import { BENCH_RESOURCES } from './emulator.ts';
 import { startLatencyProxy } from './network.ts';
 import { CpuMeter, round } from './proc.ts';
 import { makeCertificate } from './tls-proxy.ts';
+import { runNaiveWorker } from './naive-worker.ts';
 import { readFileSync } from 'node:fs';
 import { concurrencyOf, startWorker, type Stack } from './phases.ts';
 import { summarizeRequests } from './prices.ts';
@@ -103,6 +107,126 @@ function expectedTags(uploadTags: Record<string, string>, statusTag: string): st
   return JSON.stringify(Object.entries({ ...uploadTags, [statusTag]: 'CLEAN' }).sort());
 }
 
+/** What drained a batch: the production worker, or the naive Python script (bench/naive-worker.py). */
+interface Drained {
+  /** CPU (user + system) from the consumer's start line to the last file, and after its first warmupFiles files. */
+  cpuSeconds: number;
+  steadySeconds: number | undefined;
+  concurrency: number;
+  outcomes: Record<string, number>;
+  statusTags: Record<string, number>;
+  problems: Record<string, number>;
+}
+
+interface Consumer {
+  files: number;
+  warmupFiles: number;
+  statusTag: string;
+  /** The proxy's endpoint, and the queues' URLs through it (the SDK sends an SQS call to its queue URL's host). */
+  endpoint: string;
+  inboundUrl: string;
+  validationUrl: string;
+  /** Whether the inbound queue is empty, asked of moto directly (not counted by the proxy). */
+  inboundEmpty: () => Promise<boolean>;
+  /** The proxy's certificate, through TLS. */
+  caFile: string | undefined;
+}
+
+/** The production worker drains the batch; its figures come from its log and /proc. */
+async function drainWithWorker(
+  stack: Stack,
+  clamd: BenchClamd,
+  m: Moto3,
+  c: Consumer,
+  spec: { label: string; extraNodeArgs?: string[]; cli?: string },
+): Promise<Drained> {
+  const worker = await startWorker(
+    stack,
+    clamd,
+    {
+      concurrency: stack.options.smallConcurrency,
+      env: {
+        UNPROCESSED_BUCKET_NAME: unprocessedBucket,
+        QUARANTINE_BUCKET_NAME: quarantineBucket,
+        VIRUS_SCANNING_QUEUE_URL: c.inboundUrl,
+        VALIDATION_QUEUE_URL: c.validationUrl,
+        VIRUS_NOTIFICATION_TOPIC_ARN: m.topicArn,
+        AWS_ENDPOINT_URL: c.endpoint,
+        ...(c.caFile ? { NODE_EXTRA_CA_CERTS: c.caFile } : {}),
+        SCAN_STATUS_TAG: c.statusTag,
+      },
+      ...(spec.extraNodeArgs ? { extraNodeArgs: spec.extraNodeArgs } : {}),
+      ...(spec.cli ? { cli: spec.cli } : {}),
+    },
+    `requests-tagged-${spec.label}`,
+  );
+  // The worker's own CPU (user + system, /proc) from its "worker started" line to the drained queue.
+  const meter = new CpuMeter({ worker: worker.pid });
+  // And once the first files are done: the same without the first use of every code path (compiling it).
+  let warm: CpuMeter | undefined;
+  void worker.outcomesReached(c.warmupFiles).then(() => {
+    warm = new CpuMeter({ worker: worker.pid });
+  });
+  let drained: Omit<Drained, 'outcomes' | 'statusTags' | 'problems' | 'concurrency'> | undefined;
+  try {
+    stack.progress(`requests-tagged: the worker drains ${c.files} files from moto at CONCURRENCY=${concurrencyOf(worker)}`);
+    const finished = await Promise.race([worker.outcomesReached(c.files).then(() => true), delay(DRAIN_TIMEOUT_MS, false)]);
+    if (finished) {
+      // Outcomes are logged before their messages' batched delete: wait for the queue too.
+      await poll('the inbound queue to be empty', QUEUE_FILL_TIMEOUT_MS, async () => ((await c.inboundEmpty()) ? true : undefined));
+      drained = { cpuSeconds: meter.read()['worker'] ?? Number.NaN, steadySeconds: warm?.read()['worker'] };
+    }
+  } finally {
+    const { code } = await worker.stop();
+    if (drained && code !== 0) stack.errors.push(`requests-tagged ${spec.label}: worker exited with code ${code}`);
+  }
+  if (!drained) {
+    throw new Error(
+      `requests-tagged ${spec.label}: ${c.files} files not handled within ${DRAIN_TIMEOUT_MS / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`,
+    );
+  }
+  return {
+    ...drained,
+    concurrency: concurrencyOf(worker),
+    outcomes: { ...worker.outcomes },
+    statusTags: { ...worker.statusTags },
+    problems: { ...worker.problems },
+  };
+}
+
+/** The naive Python script drains the batch, one file at a time; it reports its own CPU. */
+async function drainWithNaiveScript(stack: Stack, clamd: BenchClamd, c: Consumer): Promise<Drained> {
+  if (clamd.address.kind !== 'tcp') throw new Error('the benchmark clamd listens on TCP');
+  stack.progress(`requests-tagged: the naive Python worker drains ${c.files} files from moto, one at a time`);
+  const answer = await runNaiveWorker({
+    files: c.files,
+    warmupFiles: c.warmupFiles,
+    timeoutMs: DRAIN_TIMEOUT_MS,
+    env: {
+      AWS_ENDPOINT_URL: c.endpoint,
+      AWS_DEFAULT_REGION: region,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      ...(c.caFile ? { AWS_CA_BUNDLE: c.caFile } : {}),
+      INBOUND_QUEUE_URL: c.inboundUrl,
+      VALIDATION_QUEUE_URL: c.validationUrl,
+      STATUS_TAG: c.statusTag,
+      CLAMD_HOST: clamd.address.host,
+      CLAMD_PORT: String(clamd.address.port),
+    },
+  });
+  await poll('the inbound queue to be empty', QUEUE_FILL_TIMEOUT_MS, async () => ((await c.inboundEmpty()) ? true : undefined));
+  // The script stops at the first file that is not clean, and tags every one it handles.
+  return {
+    cpuSeconds: answer.cpuSeconds,
+    steadySeconds: answer.warmCpuSeconds ?? undefined,
+    concurrency: 1,
+    outcomes: { clean: answer.files },
+    statusTags: { CLEAN: answer.files },
+    problems: {},
+  };
+}
+
 export async function runBatch(
   stack: Stack,
   clamd: BenchClamd,
@@ -113,6 +237,8 @@ export async function runBatch(
     uploadTags: Record<string, string>;
     statusTag: string;
     tls?: boolean;
+    /** The naive Python script (bench/naive-worker.py) drains the batch in place of the worker. */
+    naive?: boolean;
     /** Node flags after the production command's (the profile phase's --cpu-prof). */
     extraNodeArgs?: string[];
     /** A compiled CLI in place of the run's (the profile phase's source-mapped copy). */
@@ -158,8 +284,8 @@ export async function runBatch(
   );
 
   // Requests are counted where they arrive: at a proxy in front of moto; with
-  // `tls`, the worker reaches it through a TLS-terminating relay, as it reaches AWS.
-  // The proxy itself terminates TLS (and keeps the worker's connections alive, as
+  // `tls`, the consumer reaches it through a TLS-terminating relay, as it reaches AWS.
+  // The proxy itself terminates TLS (and keeps the consumer's connections alive, as
   // AWS does, though moto closes its own after every answer).
   const certificate = spec.tls ? makeCertificate(stack.runDir) : undefined;
   const proxy = await startLatencyProxy(
@@ -167,78 +293,38 @@ export async function runBatch(
     0,
     undefined,
     certificate ? { key: readFileSync(certificate.key), cert: readFileSync(certificate.cert) } : undefined,
-    // moto's deletes race each other (harness/aws-proxy.ts, `serialize`).
-    ['sqs:DeleteMessageBatch', 'sqs:DeleteMessage'],
+    // moto's deletes race each other (harness/aws-proxy.ts, `serialize`), and so do
+    // its receives: two at once can hand out the same message (seen here, the
+    // worker keeping two receives under way), where SQS hides it from the second.
+    ['sqs:DeleteMessageBatch', 'sqs:DeleteMessage', 'sqs:ReceiveMessage'],
   );
-  const endpoint = proxy.endpoint;
-  const worker = await startWorker(
-    stack,
-    clamd,
-    {
-      concurrency: options.smallConcurrency,
-      env: {
-        UNPROCESSED_BUCKET_NAME: unprocessedBucket,
-        QUARANTINE_BUCKET_NAME: quarantineBucket,
-        // Through the proxy too (the SDK sends an SQS call to its queue URL's host).
-        VIRUS_SCANNING_QUEUE_URL: `${endpoint}${new URL(inbound.url).pathname}`,
-        VALIDATION_QUEUE_URL: `${endpoint}${new URL(m.validationUrl).pathname}`,
-        VIRUS_NOTIFICATION_TOPIC_ARN: m.topicArn,
-        AWS_ENDPOINT_URL: endpoint,
-        ...(certificate ? { NODE_EXTRA_CA_CERTS: certificate.cert } : {}),
-        SCAN_STATUS_TAG: spec.statusTag,
-      },
-      ...(spec.extraNodeArgs ? { extraNodeArgs: spec.extraNodeArgs } : {}),
-      ...(spec.cli ? { cli: spec.cli } : {}),
-    },
-    `requests-tagged-${spec.label}`,
-  );
-  // The worker's own CPU (user + system, /proc) from its "worker started" line to the drained queue.
-  const meter = new CpuMeter({ worker: worker.pid });
-  // And once the first files are done: the same without the first use of every code path (compiling it).
-  const warmupFiles = Math.min(50, Math.floor(spec.files / 5));
-  let warm: CpuMeter | undefined;
-  void worker.outcomesReached(warmupFiles).then(() => {
-    warm = new CpuMeter({ worker: worker.pid });
-  });
-  let cpuSeconds: Record<string, number> = {};
-  let steadySeconds: number | undefined;
-  let drained = false;
+  const consumer: Consumer = {
+    files: spec.files,
+    warmupFiles: Math.min(50, Math.floor(spec.files / 5)),
+    statusTag: spec.statusTag,
+    endpoint: proxy.endpoint,
+    inboundUrl: `${proxy.endpoint}${new URL(inbound.url).pathname}`,
+    validationUrl: `${proxy.endpoint}${new URL(m.validationUrl).pathname}`,
+    inboundEmpty: async () => (await queueDepth(sqs, inbound.url)) === 0,
+    caFile: certificate?.cert,
+  };
+  let drained: Drained;
   try {
-    stack.progress(`requests-tagged: the worker drains ${spec.files} files from moto at CONCURRENCY=${concurrencyOf(worker)}`);
-    const finished = await Promise.race([worker.outcomesReached(spec.files).then(() => true), delay(DRAIN_TIMEOUT_MS, false)]);
-    // Outcomes are logged before their messages' batched delete: wait for the queue too.
-    if (finished) {
-      await poll(`${inbound.name} to be empty`, QUEUE_FILL_TIMEOUT_MS, async () =>
-        (await queueDepth(sqs, inbound.url)) === 0 ? true : undefined,
-      );
-      drained = true;
-      cpuSeconds = meter.read();
-      steadySeconds = warm?.read()['worker'];
-    }
-  } catch (error) {
-    await worker.stop();
+    drained = spec.naive ? await drainWithNaiveScript(stack, clamd, consumer) : await drainWithWorker(stack, clamd, m, consumer, spec);
+  } finally {
     await proxy.stop();
-    throw error;
   }
-  const { code: exitCode } = await worker.stop();
   const counts = structuredClone(proxy.counts);
-  await proxy.stop();
-  if (!drained) {
-    throw new Error(
-      `requests-tagged ${spec.label}: ${spec.files} files not handled within ${DRAIN_TIMEOUT_MS / 1000} s; outcomes ${JSON.stringify(worker.outcomes)}, problems ${JSON.stringify(worker.problems)}; logs in ${stack.runDir}`,
-    );
-  }
   const label = `requests-tagged ${spec.label}`;
-  if ((worker.outcomes['clean'] ?? 0) !== spec.files)
-    stack.errors.push(`${label}: expected ${spec.files} "clean" outcomes, got ${JSON.stringify(worker.outcomes)}`);
-  if (Object.keys(worker.problems).length > 0) stack.errors.push(`${label}: worker warnings/errors ${JSON.stringify(worker.problems)}`);
-  if (exitCode !== 0) stack.errors.push(`${label}: worker exited with code ${exitCode}`);
+  if ((drained.outcomes['clean'] ?? 0) !== spec.files)
+    stack.errors.push(`${label}: expected ${spec.files} "clean" outcomes, got ${JSON.stringify(drained.outcomes)}`);
+  if (Object.keys(drained.problems).length > 0) stack.errors.push(`${label}: worker warnings/errors ${JSON.stringify(drained.problems)}`);
   if ((await queueDepth(sqs, inbound.dlqUrl)) !== 0) stack.errors.push(`${label}: messages reached the dead-letter queue`);
 
   // Tagging must really have happened, or the figure is the untagged one.
-  if ((worker.statusTags['CLEAN'] ?? 0) !== spec.files) {
+  if ((drained.statusTags['CLEAN'] ?? 0) !== spec.files) {
     throw new Error(
-      `${label}: the worker logged the status tag CLEAN for ${worker.statusTags['CLEAN'] ?? 0} of ${spec.files} files (${JSON.stringify(worker.statusTags)}); logs in ${stack.runDir}`,
+      `${label}: the worker logged the status tag CLEAN for ${drained.statusTags['CLEAN'] ?? 0} of ${spec.files} files (${JSON.stringify(drained.statusTags)}); logs in ${stack.runDir}`,
     );
   }
   const puts = counts.attempts['S3.PutObjectTagging'] ?? 0;
@@ -257,6 +343,8 @@ export async function runBatch(
     const found = JSON.stringify((read.TagSet ?? []).map((tag) => [tag.Key, tag.Value]).sort());
     if (found !== expected) throw new Error(`${label}: version ${versionId} of ${key} has tags ${found}, expected ${expected}`);
   }
+  const forwarded = await queueDepth(sqs, m.validationUrl);
+  if (forwarded < spec.files) stack.errors.push(`${label}: ${forwarded} forwards on the validation queue for ${spec.files} files`);
   await sqs.send(new PurgeQueueCommand({ QueueUrl: m.validationUrl }));
 
   const requests = summarizeRequests(counts, spec.files);
@@ -266,17 +354,17 @@ export async function runBatch(
   return {
     files: spec.files,
     uploadTags: spec.uploadTags,
-    concurrency: concurrencyOf(worker),
-    outcomes: { ...worker.outcomes },
-    statusTags: { ...worker.statusTags },
-    problems: { ...worker.problems },
+    concurrency: drained.concurrency,
+    outcomes: drained.outcomes,
+    statusTags: drained.statusTags,
+    problems: drained.problems,
     verifiedVersions: sample.length,
     requests,
     tls: spec.tls === true,
-    workerCpuSeconds: cpuSeconds['worker'] ?? Number.NaN,
-    workerCpuMsPerFile: round(((cpuSeconds['worker'] ?? Number.NaN) * 1000) / spec.files, 2),
-    warmupFiles,
-    workerCpuMsPerFileWarm: round(((steadySeconds ?? Number.NaN) * 1000) / (spec.files - warmupFiles), 2),
+    workerCpuSeconds: round(drained.cpuSeconds, 3),
+    workerCpuMsPerFile: round((drained.cpuSeconds * 1000) / spec.files, 2),
+    warmupFiles: consumer.warmupFiles,
+    workerCpuMsPerFileWarm: round(((drained.steadySeconds ?? Number.NaN) * 1000) / (spec.files - consumer.warmupFiles), 2),
   };
 }
 
@@ -303,7 +391,17 @@ export async function taggedRequestsPhase(stack: Stack, clamd: BenchClamd): Prom
       statusTag,
       tls: true,
     });
-    return { fileKiB: options.networkKiB, statusTag, untagged, pretagged, untaggedTls };
+    // The yardstick, side by side: the naive Python script on the same kind of batch, plain and through TLS.
+    const naive = await runBatch(stack, clamd, m, { label: 'naive', files: options.taggedFiles, uploadTags: {}, statusTag, naive: true });
+    const naiveTls = await runBatch(stack, clamd, m, {
+      label: 'naive-tls',
+      files: options.taggedFiles,
+      uploadTags: {},
+      statusTag,
+      tls: true,
+      naive: true,
+    });
+    return { fileKiB: options.networkKiB, statusTag, untagged, pretagged, untaggedTls, naive, naiveTls };
   } finally {
     m?.s3.destroy();
     m?.sqs.destroy();

@@ -141,6 +141,15 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     // Issue 15's figures: worker CPU per file and per MiB (plain and TLS), the bare client's CPU, the whole task, the profiles.
     finite(tagged?.untagged.workerCpuMsPerFile, 'worker CPU per clean file');
     finite(tagged?.untaggedTls?.workerCpuMsPerFile, 'worker CPU per clean file, TLS');
+    // The yardstick beside them: the naive Python script on the same kind of batch, which tagged and forwarded every file.
+    for (const [name, batch] of [
+      ['naive', tagged?.naive],
+      ['naive TLS', tagged?.naiveTls],
+    ] as const) {
+      finite(batch?.workerCpuMsPerFile, `${name}: CPU per clean file`);
+      assert.ok((batch?.requests.perFile['S3.PutObjectTagging'] ?? 0) >= 1, `${name}: a PutObjectTagging per file`);
+      assert.ok((batch?.requests.perFile['SQS.SendMessage'] ?? 0) >= 1, `${name}: a forward per file`);
+    }
     for (const set of results.sets) {
       finite(set.large?.worker.cpuSeconds['worker'], `${set.signatures.name}: worker CPU, large objects`);
       finite(set.large?.workerTls?.cpuSeconds['worker'], `${set.signatures.name}: worker CPU, large objects through TLS`);
