@@ -22,6 +22,8 @@ import {
   LIBCLAMAV_MAX_FILE_SIZE,
   MAX_SIZE_OPTION,
   MAX_STREAM_BYTES,
+  MIN_READ_TIMEOUT_S,
+  READ_TIMEOUT_MARGIN_S,
   SCAN_SIZE_FACTOR,
   SIGNATURE_EXTENSIONS,
   type ClamdConfigValues,
@@ -57,6 +59,12 @@ const CONSTANTS: Array<[name: string, value: number | string, why: string]> = [
   ['DEFAULT_MAX_FILES', DEFAULT_MAX_FILES, ''],
   ['DEFAULT_MAX_SCAN_TIME_MS', DEFAULT_MAX_SCAN_TIME_MS, ''],
   [
+    'MIN_READ_TIMEOUT_S',
+    MIN_READ_TIMEOUT_S,
+    "ReadTimeout: clamd's default, or MaxScanTime and READ_TIMEOUT_MARGIN_S if longer (src/local/clamd-config.ts, readTimeoutFor).",
+  ],
+  ['READ_TIMEOUT_MARGIN_S', READ_TIMEOUT_MARGIN_S, ''],
+  [
     'CUSTOM_DATABASE_FILES',
     ` ${PUBLISHED_DATABASES.join(' ')} `,
     'The files of a detection set (src/signatures/set.ts), each fetched from FRESHCLAM_CUSTOM_DATABASES_URL.',
@@ -85,6 +93,7 @@ const SHELL_VALUES: ClamdConfigValues = {
   maxRecursion: slot('max_recursion'),
   maxFiles: slot('max_files'),
   maxScanTimeMs: slot('max_scan_time'),
+  readTimeout: slot('read_timeout'),
 };
 
 function shellWord(value: number | string): string {

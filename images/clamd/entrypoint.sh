@@ -45,6 +45,9 @@ readonly DEFAULT_MAX_THREADS=10
 readonly DEFAULT_MAX_RECURSION=17
 readonly DEFAULT_MAX_FILES=10000
 readonly DEFAULT_MAX_SCAN_TIME_MS=90000
+# ReadTimeout: clamd's default, or MaxScanTime and READ_TIMEOUT_MARGIN_S if longer (src/local/clamd-config.ts, readTimeoutFor).
+readonly MIN_READ_TIMEOUT_S=120
+readonly READ_TIMEOUT_MARGIN_S=30
 # The files of a detection set (src/signatures/set.ts), each fetched from FRESHCLAM_CUSTOM_DATABASES_URL.
 readonly CUSTOM_DATABASE_FILES=' bucketscan-custom.hdb bucketscan-custom.hsb bucketscan-custom.ndb bucketscan-custom.ldb bucketscan-custom.yar bucketscan-allow.sfp bucketscan-allow.ign2 '
 # Plain-text signature formats clamd loads from its database directory.
@@ -93,6 +96,10 @@ MaxFiles ${max_files}
 # Below the worker's default CLAMD_TIMEOUT (120 s), so a slow scan ends with clamd's own
 # answer (a limit alert) instead of a client timeout.
 MaxScanTime ${max_scan_time}
+# The worker keeps a session open (IDSESSION), where clamd waits at most ReadTimeout for it
+# and a scan under way counts as waiting: past it the answer is "COMMAND READ TIMED OUT", not
+# the verdict. So it stays above MaxScanTime (by 30 s), and is never below clamd's default 120 s.
+ReadTimeout ${read_timeout}
 # PCRE subsignatures are skipped on larger files; keep them for everything that is scanned.
 PCREMaxFileSize ${max_file_size}
 
@@ -191,6 +198,9 @@ settings_from_environment() {
   read_number max_files CLAMD_MAX_FILES "$DEFAULT_MAX_FILES" 1 $MAX_SIZE_OPTION
   read_number max_recursion CLAMD_MAX_RECURSION "$DEFAULT_MAX_RECURSION" 1 $MAX_SIZE_OPTION
   read_number max_scan_time CLAMD_MAX_SCAN_TIME_MS "$DEFAULT_MAX_SCAN_TIME_MS" 1 $MAX_SIZE_OPTION
+  # Above MaxScanTime, or a long scan in the worker's session is cut off (readTimeoutFor).
+  read_timeout=$(((max_scan_time + 999) / 1000 + READ_TIMEOUT_MARGIN_S))
+  ((read_timeout >= MIN_READ_TIMEOUT_S)) || read_timeout=$MIN_READ_TIMEOUT_S
   # clamd keeps connections waiting for a thread; twice MaxThreads is clamd's advice, 100 its default.
   max_queue=$((max_threads * 2 > 100 ? max_threads * 2 : 100))
 

@@ -36,6 +36,21 @@ export const DEFAULT_MAX_RECURSION = 17;
 export const DEFAULT_MAX_FILES = 10_000;
 /** Below the client's default 120 s idle timeout (see the config comment). */
 export const DEFAULT_MAX_SCAN_TIME_MS = 90_000;
+/** clamd's own ReadTimeout, in seconds: the least the configuration gives. */
+export const MIN_READ_TIMEOUT_S = 120;
+/** How far ReadTimeout stays above MaxScanTime, in seconds: the verdict's write and a slow machine's slack. */
+export const READ_TIMEOUT_MARGIN_S = 30;
+
+/**
+ * clamd's ReadTimeout for a MaxScanTime: clamd's default, or MaxScanTime and a
+ * margin if that is longer. In a session (IDSESSION, which the worker keeps
+ * open between scans) clamd waits at most ReadTimeout for the client, and a
+ * scan under way counts as waiting: past it clamd answers "COMMAND READ TIMED
+ * OUT" in place of the verdict, however long MaxScanTime allows.
+ */
+export function readTimeoutFor(maxScanTimeMs: number): number {
+  return Math.max(MIN_READ_TIMEOUT_S, Math.ceil(maxScanTimeMs / 1000) + READ_TIMEOUT_MARGIN_S);
+}
 /** clamd's MaxThreads when none is given: clamd's own default. */
 export const DEFAULT_MAX_THREADS = 10;
 
@@ -123,6 +138,8 @@ export interface ClamdConfigValues {
   maxRecursion: string;
   maxFiles: string;
   maxScanTimeMs: string;
+  /** ReadTimeout in seconds: readTimeoutFor(MaxScanTime). */
+  readTimeout: string;
 }
 
 /**
@@ -203,6 +220,7 @@ export function renderClamdConfig(settings: ClamdConfigSettings): string {
     maxRecursion: String(maxRecursion),
     maxFiles: String(maxFiles),
     maxScanTimeMs: String(maxScanTimeMs),
+    readTimeout: String(readTimeoutFor(maxScanTimeMs)),
   });
 }
 
@@ -283,6 +301,10 @@ export function clamdConfigText(values: ClamdConfigValues): string {
     "# Below the worker's default CLAMD_TIMEOUT (120 s), so a slow scan ends with clamd's own",
     '# answer (a limit alert) instead of a client timeout.',
     `MaxScanTime ${values.maxScanTimeMs}`,
+    '# The worker keeps a session open (IDSESSION), where clamd waits at most ReadTimeout for it',
+    '# and a scan under way counts as waiting: past it the answer is "COMMAND READ TIMED OUT", not',
+    `# the verdict. So it stays above MaxScanTime (by ${READ_TIMEOUT_MARGIN_S} s), and is never below clamd's default ${MIN_READ_TIMEOUT_S} s.`,
+    `ReadTimeout ${values.readTimeout}`,
     '# PCRE subsignatures are skipped on larger files; keep them for everything that is scanned.',
     `PCREMaxFileSize ${values.maxFileSize}`,
     '',

@@ -40,6 +40,13 @@ describe("the entrypoint's clamd.conf is renderClamdConfig's", () => {
     });
   }
 
+  test('CLAMD_MAX_SCAN_TIME_MS above ReadTimeout raises ReadTimeout', () => {
+    const result = printConfig({ CLAMD_MAX_SCAN_TIME_MS: '300001' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, imageClamdConfig({ streamMaxBytes: 100 * MiB, maxThreads: 10, limits: { maxScanTimeMs: 300_001 } }));
+    assert.match(result.stdout, /^ReadTimeout 331$/m);
+  });
+
   test('CLAMD_TCP_ADDR and CLAMD_TCP_PORT', () => {
     const result = printConfig({ CLAMD_TCP_ADDR: '0.0.0.0', CLAMD_TCP_PORT: '3311' });
     assert.equal(result.status, 0, result.stderr);
@@ -151,6 +158,15 @@ describe('renderClamdConfig', () => {
       assert.equal(config.get(option), 'yes', option);
     }
     assert.equal(config.has('User'), false);
+  });
+
+  test('keeps ReadTimeout above MaxScanTime, so a long scan in a session is not cut off', () => {
+    // clamd's default, 120 s, with the default 90 s MaxScanTime.
+    assert.equal(options(renderClamdConfig(base)).get('ReadTimeout'), '120');
+    // A scan allowed an hour (the benchmark's 1 GiB objects) keeps its session an hour and 30 s.
+    const long = options(renderClamdConfig({ ...base, limits: { maxScanTimeMs: 3_600_000 } }));
+    assert.equal(long.get('ReadTimeout'), '3630');
+    assert.equal(options(renderClamdConfig({ ...base, limits: { maxScanTimeMs: 100_001 } })).get('ReadTimeout'), '131');
   });
 
   test('derives the scan limits from the stream limit', () => {
