@@ -4,59 +4,39 @@
  * time. The requests-tagged phase runs it on the same moto, files and proxy as
  * the worker (bench/tagged-requests.ts), so the two figures are side by side.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 
+const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('./naive-worker.py', import.meta.url));
 
 const Answer = z.object({ files: z.number(), cpuSeconds: z.number(), warmCpuSeconds: z.number().nullable() });
 export type NaiveAnswer = z.infer<typeof Answer>;
 
-function parseJson(line: string | undefined): unknown {
-  try {
-    return line === undefined ? undefined : JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Resolves with the script's figures once it exits having printed them; rejects
- * with its stderr if it fails, or after `timeoutMs` (it is killed then).
- */
-export function runNaiveWorker(options: {
+/** Its figures, once it exits having printed them; rejects with its error's last line, or after `timeoutMs` (it is killed then). */
+export async function runNaiveWorker(options: {
   files: number;
   warmupFiles: number;
   env: Record<string, string>;
   timeoutMs: number;
 }): Promise<NaiveAnswer> {
-  const child = spawn('python3', [SCRIPT, String(options.files), String(options.warmupFiles)], {
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (text: string) => {
-    stderr = (stderr + text).slice(-4000);
-  });
-  const lines: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the naive Python worker did not handle ${options.files} files within ${options.timeoutMs / 1000} s`));
-    }, options.timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`the naive Python worker could not start: ${error.message}`));
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const parsed = code === 0 ? Answer.safeParse(parseJson(lines.at(-1))) : undefined;
-      if (parsed?.success) resolve(parsed.data);
-      // A traceback's last line names the error.
-      else reject(new Error(`the naive Python worker exited with code ${code}: ${stderr.trim().split('\n').at(-1) || lines.join(' | ')}`));
-    });
-  });
+  let stdout: string;
+  try {
+    ({ stdout } = await run('python3', [SCRIPT, String(options.files), String(options.warmupFiles)], {
+      env: { ...process.env, ...options.env },
+      timeout: options.timeoutMs,
+      killSignal: 'SIGKILL',
+    }));
+  } catch (error) {
+    // A traceback's last line names the error.
+    const { stderr, message, killed } = error as { stderr?: string; message: string; killed?: boolean };
+    if (killed) throw new Error(`the naive Python worker did not handle ${options.files} files within ${options.timeoutMs / 1000} s`);
+    throw new Error(`the naive Python worker failed: ${stderr?.trim().split('\n').at(-1) || message}`);
+  }
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  const parsed = Answer.safeParse(last.startsWith('{') ? JSON.parse(last) : undefined);
+  if (!parsed.success) throw new Error(`the naive Python worker printed no figures: ${JSON.stringify(last)}`);
+  return parsed.data;
 }
