@@ -57,6 +57,27 @@ const PROBES: Array<{ name: string; what: string; source: string | null }> = [
       "import * as a from '@aws-sdk/client-s3'; import * as b from '@aws-sdk/client-sqs'; import * as c from '@aws-sdk/client-sns'; globalThis.__probe = [a, b, c];",
   },
   {
+    name: 'sdk-built',
+    what: 'the four SDK clients the worker builds (S3, SQS, SNS, EventBridge), built, without their commands',
+    // Named imports, as the worker's: the bundle keeps what a client needs to be built.
+    source:
+      "import { S3Client } from '@aws-sdk/client-s3'; import { SQSClient } from '@aws-sdk/client-sqs'; " +
+      "import { SNSClient } from '@aws-sdk/client-sns'; import { EventBridgeClient } from '@aws-sdk/client-eventbridge'; " +
+      "const region = 'us-east-1'; globalThis.__probe = [new S3Client({ region }), new SQSClient({ region }), new SNSClient({ region }), new EventBridgeClient({ region })];",
+  },
+  {
+    name: 'sdk-direct',
+    what: "what the direct paths take from the SDK: its default credential chain and S3's and SQS's endpoint rules",
+    // The rules are the clients' own modules (not exported by name): the part of a client a
+    // worker that loaded the rest only on first use would still hold at rest.
+    source:
+      "import { defaultProvider } from '@aws-sdk/credential-provider-node'; " +
+      "import { defaultEndpointResolver as s3 } from '@aws-sdk/client-s3/dist-es/endpoint/endpointResolver.js'; " +
+      "import { defaultEndpointResolver as sqs } from '@aws-sdk/client-sqs/dist-es/endpoint/endpointResolver.js'; " +
+      "const flags = { Region: 'us-east-1', UseFIPS: false, UseDualStack: false }; " +
+      "globalThis.__probe = [defaultProvider(), s3({ ...flags, Bucket: 'probe', ForcePathStyle: false, Accelerate: false }), sqs(flags)];",
+  },
+  {
     name: 'all',
     what: 'all of the above together',
     source:
@@ -75,18 +96,20 @@ process.on('exit', () => {
 `;
 
 async function buildProbe(dir: string, name: string, source: string): Promise<string> {
-  const entry = join(dir, `${name}.entry.mjs`);
-  const out = join(dir, `${name}.mjs`);
+  const entry = join(dir, `${name}.mjs`);
+  const outdir = join(dir, name);
   writeFileSync(entry, source);
-  // Built as production is (scripts/bundle-options.ts).
+  // Built as production is (scripts/bundle-options.ts), split as scripts/build.ts splits the
+  // worker: what a package loads with import() only when first needed stays out of the probe.
   await build({
     absWorkingDir: ROOT,
     entryPoints: [entry],
-    outfile: out,
+    outdir,
     ...BUNDLE_OPTIONS,
+    splitting: true,
     nodePaths: [join(ROOT, 'node_modules')],
   });
-  return out;
+  return join(outdir, `${name}.js`);
 }
 
 export async function measureImportCost(options: {

@@ -88,7 +88,20 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     );
     assert.deepEqual(
       results.imports?.rows.map((row) => row.name),
-      ['node', 'pino', 'zod', 'node-http-handler', 'client-s3', 'client-sqs', 'client-sns', 'sdk', 'all', 'bundle'],
+      [
+        'node',
+        'pino',
+        'zod',
+        'node-http-handler',
+        'client-s3',
+        'client-sqs',
+        'client-sns',
+        'sdk',
+        'sdk-built',
+        'sdk-direct',
+        'all',
+        'bundle',
+      ],
     );
     for (const row of results.imports?.rows ?? []) finite(row.rssMiB, `import cost of ${row.name}`);
     assert.deepEqual(
@@ -179,6 +192,11 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
     assert.match(doc, /\| Large: worker \/ bare clamd \|/);
     assert.match(doc, /\| Requests, status tag on \(moto, versioned bucket\): billable per clean file, uploaded untagged/);
     assert.match(doc, /\| Worker CPU per clean 20 KiB file, status tag on \(ms\) \|/);
+    // The machine's speed, from the naive yardstick of the same run, under "Last run".
+    assert.match(
+      doc,
+      /^- Machine speed: the naive Python yardstick \(bench\/naive-worker\.py\) spent \d+\.\d+ ms of CPU per clean file here, where issue 15's machine spent 6\.9–9\.5: CPU figures in milliseconds run \d+\.\d–\d+\.\d times/m,
+    );
     assert.match(doc, /\| Backfill: behind \d+ rescan events on the inbound queue, p99 \(ms\) \|/);
     // The rows deploy/lib/cost.ts reads for docs/deploy.md's cost table.
     for (const label of Object.values(BENCHMARK_ROWS)) {
