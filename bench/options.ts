@@ -41,6 +41,7 @@ export const FULL_OPTIONS: Omit<BenchOptions, 'smoke'> = {
     { kib: 10 * 1024, files: 40 },
   ],
   profileFiles: 300,
+  taggedRuns: 3,
   phases: [...SET_PHASES, ...GLOBAL_PHASES],
   // The worker runs as the production command starts it (bench/production.ts);
   // these only add to it, for experiments.

@@ -44,6 +44,8 @@ const Options = z.object({
   /** Experiments only: a command the worker process runs under (valgrind, strace); its CPU figures are then that command's. */
   workerWrapper: z.array(z.string()).default([]),
   workerEnv: z.record(z.string(), z.string()),
+  /** Rounds of the requests-tagged phase's CPU batches (results files before it have one). */
+  taggedRuns: z.number().default(1),
 });
 export type BenchOptions = z.infer<typeof Options>;
 
@@ -301,6 +303,17 @@ const TaggedBatch = z.object({
 });
 export type TaggedBatch = z.infer<typeof TaggedBatch>;
 
+/** A consumer's CPU per clean file in one batch; "Warm": after its first warmupFiles files. */
+const BatchCpu = z.object({ msPerFile: n.optional(), msPerFileWarm: n.optional() });
+/** One round of the batches CPU is judged on, run one after another: the worker's and the naive script's, plain and through TLS. */
+const TaggedCpuRound = z.object({
+  untagged: BatchCpu,
+  untaggedTls: BatchCpu.optional(),
+  naive: BatchCpu.optional(),
+  naiveTls: BatchCpu.optional(),
+});
+export type TaggedCpuRound = z.infer<typeof TaggedCpuRound>;
+
 const Tagged = z.object({
   fileKiB: z.number(),
   /** SCAN_STATUS_TAG of the workers. */
@@ -312,6 +325,11 @@ const Tagged = z.object({
   /** The untagged batch drained by the naive Python script (bench/naive-worker.py), plain and through TLS: the yardstick of issue 15. */
   naive: TaggedBatch.optional(),
   naiveTls: TaggedBatch.optional(),
+  /**
+   * The CPU of every round (`--tagged-runs`), the batches above first: one round
+   * moves by a quarter on a shared machine, so the report takes the median.
+   */
+  cpuRounds: z.array(TaggedCpuRound).optional(),
 });
 export type TaggedRequestsResult = z.infer<typeof Tagged>;
 

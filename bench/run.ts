@@ -100,6 +100,8 @@ const USAGE = `Usage: npm run bench -- [options]      (node bench/run.ts [option
 
  Requests with the status tag on (moto_server, versioned bucket; a count, not timed):
   --tagged-files <n>        clean files per batch: one batch uploaded untagged, one with a tag (default 300)
+  --tagged-runs <n>         rounds of the CPU batches (worker and naive script, plain and TLS); the
+                            report takes the median (default 3)
 
  The whole task (worker + clamd CPU per vCPU, through TLS, signature sets other than small):
   --whole-task <list>       KiB:files pairs, comma-separated (default 100:2000,10240:40)
@@ -153,6 +155,7 @@ const SMOKE: Omit<BenchOptions, 'smoke'> = {
   soakSampleSeconds: 0.2,
   soakBacklog: 50,
   taggedFiles: 10,
+  taggedRuns: 2,
   // The two sizes deploy/lib/cost.ts reads (100 KiB and 10 MiB), a few files each.
   wholeTask: [
     { kib: 100, files: 10 },
@@ -204,6 +207,7 @@ function parseOptions(
       'soak-uploaders': { type: 'string' },
       'soak-backlog': { type: 'string' },
       'tagged-files': { type: 'string' },
+      'tagged-runs': { type: 'string' },
       'whole-task': { type: 'string' },
       profile: { type: 'boolean' },
       'profile-files': { type: 'string' },
@@ -322,6 +326,7 @@ function parseOptions(
     soakUploaders: int('soak-uploaders', values['soak-uploaders'], base.soakUploaders, 1, 64),
     soakBacklog: int('soak-backlog', values['soak-backlog'], base.soakBacklog, 1),
     taggedFiles: int('tagged-files', values['tagged-files'], base.taggedFiles, 1, 100_000),
+    taggedRuns: int('tagged-runs', values['tagged-runs'], base.taggedRuns, 1, 20),
     wholeTask: values['whole-task'] === undefined ? base.wholeTask : parseWholeTask(values['whole-task']),
     profileFiles: int('profile-files', values['profile-files'], base.profileFiles, 1, 100_000),
     phases,
