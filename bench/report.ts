@@ -207,7 +207,8 @@ function machineSpeed(r: BenchResults): string {
   const naive = taggedCpu(r.requestsTagged, 'naive');
   if (naive === undefined) return '';
   const [fast, slow] = ISSUE_NAIVE_MS;
-  return `\n- Machine speed: the naive Python yardstick (bench/naive-worker.py) spent ${num(naive, 2)} ms of CPU per clean file here, where issue 15's machine spent ${fast}–${slow}: CPU figures in milliseconds run ${num(naive / slow, 1)}–${num(naive / fast, 1)} times those of the machine the targets were set on. The targets are judged as measured, unscaled.`;
+  const scaled = (ratio: Value) => (known(ratio) ? `${num(ratio * fast, 1)}–${num(ratio * slow, 1)}` : '–');
+  return `\n- Machine speed: the naive Python yardstick (bench/naive-worker.py) spent ${num(naive, 2)} ms of CPU per clean file here, where issue 15's machine spent ${fast}–${slow}: CPU figures in milliseconds run ${num(naive / slow, 1)}–${num(naive / fast, 1)} times those of the machine the targets were set on. The targets are judged as measured, unscaled; scaled by the yardstick, the worker's CPU per clean file would be ${scaled(naiveRatio(r.requestsTagged))} ms on that machine, ${scaled(naiveRatio(r.requestsTagged, true))} through TLS.`;
 }
 /** The per-file targets beside the yardstick they were set against. */
 function naiveWhy(r: BenchResults, tls = false): string {
