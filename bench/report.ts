@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isFullRun } from './options.ts';
 import { PRICES } from './prices.ts';
-import { workerMsPerMiB } from './proc.ts';
-import type { BenchResults, SetResult, TaggedBatch, TaggedCpuRound, TargetCheck } from './results.ts';
+import { percentile, workerMsPerMiB } from './proc.ts';
+import { cpuRound, type BenchResults, type SetResult, type TaggedCpuRound, type TargetCheck } from './results.ts';
 
 export const DOC_PATH = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
 const HISTORY_PATH = fileURLToPath(new URL('./history.md', import.meta.url));
@@ -42,12 +42,10 @@ const perMille = (seconds: Value, count: number) => (known(seconds) && count > 0
 const sum = (values: Record<string, number>) => Object.values(values).reduce((a, b) => a + b, 0);
 const diff = (a: Value, b: Value): Value => (known(a) && known(b) ? a - b : undefined);
 const quotient = (a: Value, b: Value): Value => (known(a) && known(b) && b > 0 ? a / b : undefined);
-/** The middle value (the mean of the two middle ones for an even count); undefined when none is known. */
+/** The median (nearest rank, as the other phases' medians) of the known values; undefined when none is. */
 function median(values: Value[]): Value {
   const sorted = values.filter(known).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return sorted.length === 0 ? undefined : percentile(sorted, 50);
 }
 
 function num(value: Value | null, digits = 1): string {
@@ -174,11 +172,10 @@ type CpuBatch = keyof TaggedCpuRound;
 /** The rounds of the requests-tagged phase's CPU batches; a results file from before the rounds has its batches as its one round. */
 function cpuRounds(t: Tagged): TaggedCpuRound[] {
   if (!t) return [];
-  if (t.cpuRounds?.length) return t.cpuRounds;
-  const cpu = (batch: TaggedBatch | undefined) =>
-    batch && { msPerFile: batch.workerCpuMsPerFile, msPerFileWarm: batch.workerCpuMsPerFileWarm };
-  return [{ untagged: cpu(t.untagged)!, untaggedTls: cpu(t.untaggedTls), naive: cpu(t.naive), naiveTls: cpu(t.naiveTls) }];
+  return t.cpuRounds?.length ? t.cpuRounds : [cpuRound(t)];
 }
+/** The worker's batch and the naive script's of a round, plain or through TLS. */
+const sideBySide = (tls: boolean): [CpuBatch, CpuBatch] => (tls ? ['untaggedTls', 'naiveTls'] : ['untagged', 'naive']);
 /** A consumer's CPU per clean file (ms): the median over the rounds. `warm`: after its first files. */
 function taggedCpu(t: Tagged, batch: CpuBatch, warm = false): Value {
   return median(cpuRounds(t).map((round) => (warm ? round[batch]?.msPerFileWarm : round[batch]?.msPerFile)));
@@ -191,7 +188,7 @@ function taggedCpuRounds(t: Tagged, batch: CpuBatch): string {
 }
 /** The worker's CPU per clean file over the naive Python script's, round by round (side by side), the median; `warm`: both after their first files. */
 function naiveRatio(t: Tagged, tls = false, warm = false): Value {
-  const [worker, naive]: [CpuBatch, CpuBatch] = tls ? ['untaggedTls', 'naiveTls'] : ['untagged', 'naive'];
+  const [worker, naive] = sideBySide(tls);
   return median(
     cpuRounds(t).map((round) =>
       warm
@@ -213,7 +210,7 @@ function machineSpeed(r: BenchResults): string {
 /** The per-file targets beside the yardstick they were set against. */
 function naiveWhy(r: BenchResults, tls = false): string {
   const t = r.requestsTagged;
-  const [worker, naive]: [CpuBatch, CpuBatch] = tls ? ['untaggedTls', 'naiveTls'] : ['untagged', 'naive'];
+  const [worker, naive] = sideBySide(tls);
   const rounds = cpuRounds(t).length;
   const spread =
     rounds > 1
@@ -442,18 +439,22 @@ export function tables(r: BenchResults): Table[] {
         2,
       );
       const rounds = cpuRounds(t).length;
-      const median = rounds > 1 ? `, median of ${rounds} rounds` : '';
-      add(`Worker CPU per ${file}, status tag on${median} (ms)`, taggedCpu(t, 'untagged'), 2, T.cpuPerFile);
-      add(`Worker CPU per ${file}, status tag on, TLS${median} (ms)`, taggedCpu(t, 'untaggedTls'), 2, T.cpuPerFileTls);
-      add(`Worker CPU per ${file} after the first ${t.untagged.warmupFiles ?? '?'} files${median} (ms)`, taggedCpu(t, 'untagged', true), 2);
+      const ofRounds = rounds > 1 ? `, median of ${rounds} rounds` : '';
+      add(`Worker CPU per ${file}, status tag on${ofRounds} (ms)`, taggedCpu(t, 'untagged'), 2, T.cpuPerFile);
+      add(`Worker CPU per ${file}, status tag on, TLS${ofRounds} (ms)`, taggedCpu(t, 'untaggedTls'), 2, T.cpuPerFileTls);
       add(
-        `Worker CPU per ${file} after the first ${t.untaggedTls?.warmupFiles ?? '?'} files, TLS${median} (ms)`,
+        `Worker CPU per ${file} after the first ${t.untagged.warmupFiles ?? '?'} files${ofRounds} (ms)`,
+        taggedCpu(t, 'untagged', true),
+        2,
+      );
+      add(
+        `Worker CPU per ${file} after the first ${t.untaggedTls?.warmupFiles ?? '?'} files, TLS${ofRounds} (ms)`,
         taggedCpu(t, 'untaggedTls', true),
         2,
       );
       add(`Worker CPU per ${file} uploaded with a tag of its own (ms)`, t.pretagged.workerCpuMsPerFile, 2);
       add(
-        `Naive Python worker (bench/naive-worker.py: boto3, one file at a time), CPU per ${file}, status tag on${median} (ms)`,
+        `Naive Python worker (bench/naive-worker.py: boto3, one file at a time), CPU per ${file}, status tag on${ofRounds} (ms)`,
         taggedCpu(t, 'naive'),
         2,
       );

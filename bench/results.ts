@@ -314,6 +314,19 @@ const TaggedCpuRound = z.object({
 });
 export type TaggedCpuRound = z.infer<typeof TaggedCpuRound>;
 
+/** A round's CPU figures, from its batches (a results file from before the rounds: its one round). */
+export function cpuRound(
+  batches: { untagged: TaggedBatch } & Partial<Record<Exclude<keyof TaggedCpuRound, 'untagged'>, TaggedBatch>>,
+): TaggedCpuRound {
+  const cpu = (batch: TaggedBatch) => ({ msPerFile: batch.workerCpuMsPerFile, msPerFileWarm: batch.workerCpuMsPerFileWarm });
+  return {
+    untagged: cpu(batches.untagged),
+    ...(batches.untaggedTls ? { untaggedTls: cpu(batches.untaggedTls) } : {}),
+    ...(batches.naive ? { naive: cpu(batches.naive) } : {}),
+    ...(batches.naiveTls ? { naiveTls: cpu(batches.naiveTls) } : {}),
+  };
+}
+
 const Tagged = z.object({
   fileKiB: z.number(),
   /** SCAN_STATUS_TAG of the workers. */

@@ -46,7 +46,7 @@ import { runNaiveWorker } from './naive-worker.ts';
 import { readFileSync } from 'node:fs';
 import { concurrencyOf, startWorker, type Stack } from './phases.ts';
 import { summarizeRequests } from './prices.ts';
-import type { TaggedBatch, TaggedCpuRound, TaggedRequestsResult } from './results.ts';
+import { cpuRound, type TaggedBatch, type TaggedCpuRound, type TaggedRequestsResult } from './results.ts';
 
 const { region, unprocessedBucket, quarantineBucket, validationQueueName, topicName, maxReceiveCount } = BENCH_RESOURCES;
 
@@ -368,17 +368,6 @@ export async function runBatch(
     workerCpuMsPerFile: round((drained.cpuSeconds * 1000) / spec.files, 2),
     warmupFiles: consumer.warmupFiles,
     workerCpuMsPerFileWarm: round(((drained.steadySeconds ?? Number.NaN) * 1000) / (spec.files - consumer.warmupFiles), 2),
-  };
-}
-
-/** The CPU figures of one round's batches. */
-function cpuRound(batches: Record<keyof TaggedCpuRound, TaggedBatch>): TaggedCpuRound {
-  const cpu = (batch: TaggedBatch) => ({ msPerFile: batch.workerCpuMsPerFile, msPerFileWarm: batch.workerCpuMsPerFileWarm });
-  return {
-    untagged: cpu(batches.untagged),
-    untaggedTls: cpu(batches.untaggedTls),
-    naive: cpu(batches.naive),
-    naiveTls: cpu(batches.naiveTls),
   };
 }
 
