@@ -3,10 +3,16 @@
  * DeleteMessageBatch or SendMessageBatch). A batch goes out when it is full, or
  * `lingerMs` after its first entry, so a lone call waits at most that long; under
  * load batches fill and requests (billed per call) drop up to tenfold.
+ *
+ * With `expectMore`, a batch waits for company only while more entries are on
+ * their way: when none are, what is pending goes at once, and `nudge` sends it
+ * when the last that could have joined turns out not to.
  */
 export interface BatcherOptions<T> {
   maxEntries: number;
   lingerMs: number;
+  /** Whether more entries are on their way, given how many are pending; while false nothing waits out the linger. */
+  expectMore?: (pending: number) => boolean;
   /** Size of an entry against `maxBytes` (SQS caps a batch at 256 KiB in all). */
   sizeOf?: (item: T) => number;
   maxBytes?: number;
@@ -43,9 +49,18 @@ export class Batcher<T> {
     }
     const done = new Promise<void>((resolve, reject) => this.#pending.push({ item, resolve, reject }));
     this.#bytes += size;
-    if (this.#pending.length >= this.#options.maxEntries) this.flush();
+    if (this.#pending.length >= this.#options.maxEntries || !this.#company()) this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), this.#options.lingerMs);
     return done;
+  }
+
+  /** Sends what is pending if no more entries are on their way (call it when what `expectMore` reads has changed). */
+  nudge(): void {
+    if (this.#pending.length > 0 && !this.#company()) this.flush();
+  }
+
+  #company(): boolean {
+    return this.#options.expectMore?.(this.#pending.length) ?? true;
   }
 
   /** Sends what is pending now. */

@@ -147,18 +147,27 @@ function failuresOf(result: BatchResult): Map<number, Error> {
 // SQS limits a whole SendMessageBatch to 256 KiB; leave room for attributes and framing.
 const SEND_BATCH_BYTES = 240 * 1024;
 
+/** When a batch waits for company (src/aws/batcher.ts `expectMore`): whether more deletes, or more sends, are on their way. */
+export interface QueueCompany {
+  deletes(pending: number): boolean;
+  sends(pending: number): boolean;
+}
+
 /**
  * Deletes from the inbound queue and sends to the outbound queue, ten at a time
- * where traffic allows. A lone call waits at most its linger.
+ * where traffic allows. A lone call waits at most its linger, and not at all
+ * when `company` says no other call is on its way.
  */
 export function createQueueBatchers(
   sqs: SQSClient,
   urls: { inbound: string; outbound: string },
   linger: { deleteMs: number; sendMs: number },
+  company?: QueueCompany,
 ) {
   const deletes = new Batcher<string>({
     maxEntries: 10,
     lingerMs: linger.deleteMs,
+    ...(company ? { expectMore: (pending: number) => company.deletes(pending) } : {}),
     send: async (handles) => {
       const Entries = handles.map((ReceiptHandle, index) => ({ Id: String(index), ReceiptHandle }));
       const result =
@@ -170,6 +179,7 @@ export function createQueueBatchers(
   const sends = new Batcher<OutgoingMessage>({
     maxEntries: 10,
     lingerMs: linger.sendMs,
+    ...(company ? { expectMore: (pending: number) => company.sends(pending) } : {}),
     maxBytes: SEND_BATCH_BYTES,
     sizeOf: (message) => Buffer.byteLength(message.body) + Buffer.byteLength(JSON.stringify(message.attributes)),
     send: async (messages) => {
@@ -187,6 +197,11 @@ export function createQueueBatchers(
   return {
     delete: (receiptHandle: string) => deletes.add(receiptHandle),
     forward: (message: OutgoingMessage) => sends.add(message),
+    /** Sends what waits for company that is no longer on its way. */
+    nudge() {
+      deletes.nudge();
+      sends.nudge();
+    },
     async drain() {
       await Promise.all([deletes.drain(), sends.drain()]);
     },

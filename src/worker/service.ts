@@ -10,7 +10,14 @@ import { ConfigError } from '../config/variables.ts';
 import type { Logger } from '../log/logger.ts';
 import { createClients } from '../aws/clients.ts';
 import { isAccessProblem, isQueueMissing } from '../aws/errors.ts';
-import { createQueueBatchers, maxReceiveCountOf, resolveQueueUrl, type QueueBatchers, type QueueRef } from '../aws/queue.ts';
+import {
+  createQueueBatchers,
+  maxReceiveCountOf,
+  resolveQueueUrl,
+  type QueueBatchers,
+  type QueueCompany,
+  type QueueRef,
+} from '../aws/queue.ts';
 import type { ResultBus } from '../aws/result-bus.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createEmfMetrics, createPrometheusMetrics, type Gauges, type Metrics, type MetricsLabels } from '../metrics/metrics.ts';
@@ -99,14 +106,32 @@ function validationQueues(config: Config): Map<string, { ref: QueueRef; variable
   return queues;
 }
 
-/** Batched deletes and sends, one pair per queue URL; a queue only deleted from or only sent to uses half. */
-function queueOutboxes(sqs: SQSClient) {
+/**
+ * How long a delete or a forward may wait for others to share its batch: the
+ * AWS SDK for Java's own SQS batching waits up to 200 ms (QueueBufferConfig,
+ * MAX_BATCH_OPEN_MS_DEFAULT). It waits only while other held messages could still
+ * join: a lone file is forwarded and deleted at once (docs/behaviour.md,
+ * "Batched deletes and forwards").
+ */
+const BATCH_WINDOW_MS = 200;
+
+/**
+ * Batched deletes and sends, one pair per queue URL; a queue only deleted from or
+ * only sent to uses half. `held`: the messages the worker holds, which are the
+ * company a batch can wait for; `nudge` when it changes.
+ */
+function queueOutboxes(sqs: SQSClient, held: () => number) {
   const byUrl = new Map<string, QueueBatchers>();
+  const company: QueueCompany = {
+    // A finished message is let go before its delete: any still held will be deleted too.
+    deletes: () => held() > 0,
+    // A message waiting for its forward is still held: company is any held beyond those in the batch.
+    sends: (pending) => held() > pending,
+  };
   const batchers = (url: string) => {
     let found = byUrl.get(url);
     if (!found) {
-      // Deletes can wait a little for company; forwards wait less, as someone downstream is waiting for them.
-      found = createQueueBatchers(sqs, { inbound: url, outbound: url }, { deleteMs: 50, sendMs: 10 });
+      found = createQueueBatchers(sqs, { inbound: url, outbound: url }, { deleteMs: BATCH_WINDOW_MS, sendMs: BATCH_WINDOW_MS }, company);
       byUrl.set(url, found);
     }
     return found;
@@ -114,6 +139,9 @@ function queueOutboxes(sqs: SQSClient) {
   return {
     remover: (url: string) => batchers(url).delete,
     sender: (url: string) => batchers(url).forward,
+    nudge() {
+      for (const outbox of byUrl.values()) outbox.nudge();
+    },
     async drain() {
       await Promise.all([...byUrl.values()].map((b) => b.drain()));
     },
@@ -270,7 +298,8 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       metrics: metrics ? config.metrics.mode : 'off',
     });
 
-    const outboxes = queueOutboxes(clients.sqs);
+    let held = 0;
+    const outboxes = queueOutboxes(clients.sqs, () => held);
     results = await createResults(config, metrics);
     const read = (url: string, count: number | undefined): ReadQueue => ({ url, maxReceiveCount: count, remove: outboxes.remover(url) });
     const worker = composeWorker(
@@ -288,7 +317,16 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         },
         ...(results ? { results } : {}),
       },
-      { logger, paused: () => freshness.state().pause, onOutcome, onInFlight: protection && ((count) => protection.update(count)) },
+      {
+        logger,
+        paused: () => freshness.state().pause,
+        onOutcome,
+        onInFlight: (count) => {
+          held = count;
+          protection?.update(count);
+          outboxes.nudge();
+        },
+      },
     );
     status.worker = worker;
     const stop = () => void worker.stop();

@@ -7,6 +7,13 @@ import { backoffSeconds, sleep } from '../shared/time.ts';
 /** The most one ReceiveMessage may ask for (SQS's limit). */
 const MAX_RECEIVE = 10;
 
+/**
+ * Finished messages that may wait together for one batched forward (SQS takes 10
+ * a batch; src/worker/service.ts, BATCH_WINDOW_MS). They are still held, so the
+ * bound leaves room for a batch of them beside the slots and the read-ahead.
+ */
+const FORWARD_BATCH = 10;
+
 /** Beyond its long-poll wait, how long a stop waits for a receive under way before it counts it as stalled and aborts it. */
 const RECEIVE_STALL_MS = 10_000;
 
@@ -86,8 +93,8 @@ interface Held {
  * their time scanning rather than waiting (docs/benchmarks.md, latency mode).
  *
  * Every held message, waiting, scanning or finishing, has a visibility
- * heartbeat, and the total held is bounded (twice the slots plus those received
- * ahead) so a slow network cannot pile up work.
+ * heartbeat, and the total held is bounded (twice the slots, those received
+ * ahead, and a batch of forwards) so a slow network cannot pile up work.
  *
  * With a rescan queue, a second loop fills the slots uploads leave free with
  * rescan work (#pollRescan); a live message never waits behind rescan work
@@ -156,7 +163,7 @@ export class Worker {
   }
 
   get #limit(): number {
-    return 2 * this.#options.concurrency + this.#options.receiveAhead;
+    return 2 * this.#options.concurrency + this.#options.receiveAhead + FORWARD_BATCH;
   }
 
   /** How many are needed now: enough for the free slots and the read-ahead, within the bound (receives under way not counted). */

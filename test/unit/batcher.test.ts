@@ -67,3 +67,60 @@ test('drain sends what is pending and waits for it', async () => {
   assert.deepEqual(batches, [['q']]);
   await done;
 });
+
+/** A batcher whose linger is an hour: an entry goes out early only by filling its batch or by having no company. */
+function waiting(company: { others: number }) {
+  const batches: string[][] = [];
+  const batcher = new Batcher<string>({
+    maxEntries: 3,
+    lingerMs: 3_600_000,
+    expectMore: (pending) => company.others + 1 > pending,
+    send: async (items) => {
+      batches.push(items);
+      return new Map();
+    },
+  });
+  return { batches, batcher };
+}
+
+/** A batch the batcher wrongly holds would wait out the hour: fail instead. */
+const DEADLINE = { timeout: 30_000 };
+
+/** Lets every callback already due run (no time passes for the hour-long linger). */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test('with no company on its way, a lone entry goes out at once', DEADLINE, async () => {
+  const { batches, batcher } = waiting({ others: 0 });
+  await batcher.add('alone');
+  assert.deepEqual(batches, [['alone']]);
+});
+
+test('while company is on its way an entry waits for it, and goes out with it', DEADLINE, async () => {
+  const company = { others: 1 };
+  const { batches, batcher } = waiting(company);
+  const first = batcher.add('a');
+  await settle();
+  assert.deepEqual(batches, [], 'the entry must wait for the other on its way');
+  await Promise.all([first, batcher.add('b')]);
+  assert.deepEqual(batches, [['a', 'b']]);
+});
+
+test('a nudge sends what waits once the company it waited for is no longer coming', DEADLINE, async () => {
+  const company = { others: 2 };
+  const { batches, batcher } = waiting(company);
+  const done = batcher.add('x');
+  batcher.nudge();
+  await settle();
+  assert.deepEqual(batches, [], 'still expected: the nudge must not send');
+  company.others = 0;
+  batcher.nudge();
+  await done;
+  assert.deepEqual(batches, [['x']]);
+});
+
+test('a full batch goes out even while more is expected', DEADLINE, async () => {
+  const { batches, batcher } = waiting({ others: 10 });
+  await Promise.all(['a', 'b', 'c'].map((item) => batcher.add(item)));
+  assert.deepEqual(batches, [['a', 'b', 'c']]);
+  await batcher.drain();
+});

@@ -339,6 +339,26 @@ describe('the poll loop', () => {
     await stopAll(w, jobs);
   });
 
+  test('messages stuck in their network steps pile up only to the bound: the slots twice, the read-ahead and a batch of forwards', async () => {
+    const q = fakeQueue(100);
+    const jobs: Job[] = [];
+    const w = worker(q.queue, jobs);
+    void w.start();
+    // Every scan ends at once, and every message then waits in its network steps (its forward never answers).
+    for (let round = 0; round < 50; round += 1) {
+      for (const job of jobs) job.scanned();
+      await settle();
+    }
+    // 2 slots, 1 ahead: 2 × 2 + 1, and 10 forwards that may wait for one batch.
+    assert.equal(w.inFlight, 15);
+    assert.equal(
+      q.receives.reduce((sum, count) => sum + count, 0),
+      15,
+      'nothing more is asked for while the bound is reached',
+    );
+    await stopAll(w, jobs);
+  });
+
   test('the visibility heartbeat keeps every held message hidden, waiting ones included', async () => {
     const q = fakeQueue(3);
     const jobs: Job[] = [];
