@@ -49,17 +49,17 @@ export class Batcher<T> {
     }
     const done = new Promise<void>((resolve, reject) => this.#pending.push({ item, resolve, reject }));
     this.#bytes += size;
-    if (this.#pending.length >= this.#options.maxEntries || !this.#company()) this.flush();
+    if (this.#pending.length >= this.#options.maxEntries || !this.#expectingMore()) this.flush();
     else this.#timer ??= setTimeout(() => this.flush(), this.#options.lingerMs);
     return done;
   }
 
   /** Sends what is pending if no more entries are on their way (call it when what `expectMore` reads has changed). */
   nudge(): void {
-    if (this.#pending.length > 0 && !this.#company()) this.flush();
+    if (this.#pending.length > 0 && !this.#expectingMore()) this.flush();
   }
 
-  #company(): boolean {
+  #expectingMore(): boolean {
     return this.#options.expectMore?.(this.#pending.length) ?? true;
   }
 

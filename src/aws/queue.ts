@@ -147,8 +147,8 @@ function failuresOf(result: BatchResult): Map<number, Error> {
 // SQS limits a whole SendMessageBatch to 256 KiB; leave room for attributes and framing.
 const SEND_BATCH_BYTES = 240 * 1024;
 
-/** When a batch waits for company (src/aws/batcher.ts `expectMore`): whether more deletes, or more sends, are on their way. */
-export interface QueueCompany {
+/** Whether more deletes, or more sends, are on their way (src/aws/batcher.ts `expectMore`), given how many are pending. */
+export interface QueueExpectMore {
   deletes(pending: number): boolean;
   sends(pending: number): boolean;
 }
@@ -156,18 +156,18 @@ export interface QueueCompany {
 /**
  * Deletes from the inbound queue and sends to the outbound queue, ten at a time
  * where traffic allows. A lone call waits at most its linger, and not at all
- * when `company` says no other call is on its way.
+ * when `expectMore` says no other call is on its way.
  */
 export function createQueueBatchers(
   sqs: SQSClient,
   urls: { inbound: string; outbound: string },
   linger: { deleteMs: number; sendMs: number },
-  company?: QueueCompany,
+  expectMore?: QueueExpectMore,
 ) {
   const deletes = new Batcher<string>({
     maxEntries: 10,
     lingerMs: linger.deleteMs,
-    ...(company ? { expectMore: (pending: number) => company.deletes(pending) } : {}),
+    ...(expectMore ? { expectMore: (pending: number) => expectMore.deletes(pending) } : {}),
     send: async (handles) => {
       const Entries = handles.map((ReceiptHandle, index) => ({ Id: String(index), ReceiptHandle }));
       const result =
@@ -179,7 +179,7 @@ export function createQueueBatchers(
   const sends = new Batcher<OutgoingMessage>({
     maxEntries: 10,
     lingerMs: linger.sendMs,
-    ...(company ? { expectMore: (pending: number) => company.sends(pending) } : {}),
+    ...(expectMore ? { expectMore: (pending: number) => expectMore.sends(pending) } : {}),
     maxBytes: SEND_BATCH_BYTES,
     sizeOf: (message) => Buffer.byteLength(message.body) + Buffer.byteLength(JSON.stringify(message.attributes)),
     send: async (messages) => {
@@ -197,7 +197,7 @@ export function createQueueBatchers(
   return {
     delete: (receiptHandle: string) => deletes.add(receiptHandle),
     forward: (message: OutgoingMessage) => sends.add(message),
-    /** Sends what waits for company that is no longer on its way. */
+    /** Sends what waits for calls that are no longer on their way. */
     nudge() {
       deletes.nudge();
       sends.nudge();

@@ -15,7 +15,7 @@ import {
   maxReceiveCountOf,
   resolveQueueUrl,
   type QueueBatchers,
-  type QueueCompany,
+  type QueueExpectMore,
   type QueueRef,
 } from '../aws/queue.ts';
 import type { ResultBus } from '../aws/result-bus.ts';
@@ -117,21 +117,21 @@ const BATCH_WINDOW_MS = 200;
 
 /**
  * Batched deletes and sends, one pair per queue URL; a queue only deleted from or
- * only sent to uses half. `held`: the messages the worker holds, which are the
- * company a batch can wait for; `nudge` when it changes.
+ * only sent to uses half. `held`: the messages the worker holds, the only ones
+ * that can still join a batch; `nudge` when it changes.
  */
 function queueOutboxes(sqs: SQSClient, held: () => number) {
   const byUrl = new Map<string, QueueBatchers>();
-  const company: QueueCompany = {
+  const expectMore: QueueExpectMore = {
     // A finished message is let go before its delete: any still held will be deleted too.
     deletes: () => held() > 0,
-    // A message waiting for its forward is still held: company is any held beyond those in the batch.
+    // A message waiting for its forward is still held: more are on their way while more are held than wait in the batch.
     sends: (pending) => held() > pending,
   };
   const batchers = (url: string) => {
     let found = byUrl.get(url);
     if (!found) {
-      found = createQueueBatchers(sqs, { inbound: url, outbound: url }, { deleteMs: BATCH_WINDOW_MS, sendMs: BATCH_WINDOW_MS }, company);
+      found = createQueueBatchers(sqs, { inbound: url, outbound: url }, { deleteMs: BATCH_WINDOW_MS, sendMs: BATCH_WINDOW_MS }, expectMore);
       byUrl.set(url, found);
     }
     return found;

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Batcher } from '../../src/aws/batcher.ts';
 
@@ -68,6 +68,10 @@ test('drain sends what is pending and waits for it', async () => {
   await done;
 });
 
+/** The hour-long batchers of these tests: drained after each, so a wrongly held entry cannot keep the process alive. */
+const lingering: Batcher<string>[] = [];
+afterEach(() => Promise.all(lingering.splice(0).map((batcher) => batcher.drain())));
+
 /** A batcher whose linger is an hour: an entry goes out early only by filling its batch or by having no company. */
 function waiting(company: { others: number }) {
   const batches: string[][] = [];
@@ -80,6 +84,7 @@ function waiting(company: { others: number }) {
       return new Map();
     },
   });
+  lingering.push(batcher);
   return { batches, batcher };
 }
 
