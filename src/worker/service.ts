@@ -298,8 +298,8 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
       metrics: metrics ? config.metrics.mode : 'off',
     });
 
-    let held = 0;
-    const outboxes = queueOutboxes(clients.sqs, () => held);
+    // The worker's own count of held messages; it exists before any batch does.
+    const outboxes = queueOutboxes(clients.sqs, () => status.worker?.inFlight ?? 0);
     results = await createResults(config, metrics);
     const read = (url: string, count: number | undefined): ReadQueue => ({ url, maxReceiveCount: count, remove: outboxes.remover(url) });
     const worker = composeWorker(
@@ -322,7 +322,6 @@ export async function runWorker(config: Config, logger: Logger, signal: AbortSig
         paused: () => freshness.state().pause,
         onOutcome,
         onInFlight: (count) => {
-          held = count;
           protection?.update(count);
           outboxes.nudge();
         },
