@@ -5,7 +5,8 @@
  * over a kept session. The worker's own figures are judged against it.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -16,6 +17,7 @@ import { startLatencyProxy } from './network.ts';
 import type { Stack } from './phases.ts';
 import { round } from './proc.ts';
 import { makeCertificate } from '../harness/certificate.ts';
+import { startTlsProxy } from './tls-proxy.ts';
 
 const run = promisify(execFile);
 const CLIENT = fileURLToPath(new URL('./floor-client.ts', import.meta.url));
@@ -26,6 +28,11 @@ export interface Floor {
   rawMsPerMiB: number;
   /** Of it, system time: the kernel's socket work. */
   rawSystemMsPerMiB: number;
+  /** The same plain socket's streaming through TLS (a TLS-terminating relay in front of the emulator). */
+  rawTlsMsPerMiB: number;
+  /** The TLS suite that relay negotiated, and what its bulk cipher alone costs per MiB decrypted. */
+  tlsCipher: string;
+  decryptMsPerMiB: number;
   msPerRequest: number;
   /** The same GETs through a proxy holding each answer LATENCY_MS, the worker's slots at once. */
   msPerRequestAtLatency: number;
@@ -56,11 +63,16 @@ export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: s
     key: readFileSync(certificate.key),
     cert: readFileSync(certificate.cert),
   });
+  // A directory of its own: its certificate must not overwrite the latency proxy's.
+  const relayDir = join(stack.runDir, 'floor-tls');
+  mkdirSync(relayDir, { recursive: true });
+  const relay = await startTlsProxy(stack.emulator.endpoint, relayDir);
   let floor: Floor;
   try {
     const latency = { endpoint: proxy.endpoint, parallel: stack.options.smallConcurrency, requests: stack.options.smoke ? 50 : 1000 };
     const latencyTls = { endpoint: tlsProxy.endpoint, ca: certificate.cert };
-    const { stdout, stderr } = await run(process.execPath, [CLIENT, JSON.stringify({ ...input, latency, latencyTls })], {
+    const rawTls = { endpoint: relay.endpoint, ca: relay.caFile };
+    const { stdout, stderr } = await run(process.execPath, [CLIENT, JSON.stringify({ ...input, latency, latencyTls, rawTls })], {
       maxBuffer: 1024 * 1024,
     });
     if (stdout.trim() === '')
@@ -69,11 +81,15 @@ export async function measureFloor(stack: Stack, clamd: BenchClamd, largeKeys: s
   } finally {
     await proxy.stop();
     await tlsProxy.stop();
+    await relay.stop();
   }
   return {
     msPerMiB: round(floor.msPerMiB, 3),
     rawMsPerMiB: round(floor.rawMsPerMiB, 3),
     rawSystemMsPerMiB: round(floor.rawSystemMsPerMiB, 3),
+    rawTlsMsPerMiB: round(floor.rawTlsMsPerMiB, 3),
+    tlsCipher: floor.tlsCipher,
+    decryptMsPerMiB: round(floor.decryptMsPerMiB, 3),
     msPerRequest: round(floor.msPerRequest, 3),
     msPerRequestAtLatency: round(floor.msPerRequestAtLatency, 3),
     msPerRequestAtLatencyTls: round(floor.msPerRequestAtLatencyTls, 3),

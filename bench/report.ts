@@ -65,7 +65,9 @@ function cpuRatio(large: NonNullable<SetResult['large']>): number {
   return bare / large.bare.bytes / (worker / large.worker.bytes);
 }
 
-const floorOf = (r: BenchResults) => r.sets.find((s) => s.large?.floor)?.large?.floor;
+/** The large-object phase that measured the floor (the first signature set's), and its floor. */
+const largeWithFloor = (r: BenchResults) => r.sets.find((s) => s.large?.floor)?.large;
+const floorOf = (r: BenchResults) => largeWithFloor(r)?.floor;
 /** One row of the import-cost table, by its probe's name. */
 const importRow = (r: BenchResults, name: string) => r.imports?.rows.find((row) => row.name === name);
 const idleRss = (r: BenchResults) => r.startup?.idleRssMiB ?? r.sets.find((s) => s.memory)?.memory?.idleRssMiB;
@@ -96,7 +98,12 @@ const T = {
   cpuPerMiB: atMost(
     2,
     (r) =>
-      `The worker reads GetObject bodies with its own HTTP client into reused buffers lent to clamd's socket (src/aws/http1.ts), and reads that arrive while clamd's socket is busy go to it as one frame. A plain socket that sends each read of one reused 64 KiB buffer as a frame of its own costs ${num(floorOf(r)?.rawMsPerMiB, 2)} ms per MiB, ${num(floorOf(r)?.rawSystemMsPerMiB, 2)} of it the kernel's socket work; Node's own HTTP client, ${num(floorOf(r)?.msPerMiB, 2)} (bench/floor.ts). Fewer, larger writes to clamd are why the worker can spend less than that plain socket. Both figures move with the machine's speed ("Last run" above). Through TLS it also pays for decryption and a read per 16 KiB record.`,
+      `The worker reads GetObject bodies with its own HTTP client into reused buffers lent to clamd's socket (src/aws/http1.ts), and reads that arrive while clamd's socket is busy go to it as one frame. A plain socket that sends each read of one reused 64 KiB buffer as a frame of its own costs ${num(floorOf(r)?.rawMsPerMiB, 2)} ms per MiB, ${num(floorOf(r)?.rawSystemMsPerMiB, 2)} of it the kernel's socket work; Node's own HTTP client, ${num(floorOf(r)?.msPerMiB, 2)} (bench/floor.ts). Fewer, larger writes to clamd are why the worker can spend less than that plain socket. Both figures move with the machine's speed ("Last run" above).`,
+  ),
+  cpuPerMiBTls: atMost(
+    2,
+    (r) =>
+      `Through TLS every 16 KiB record is decrypted and read on its own. The same plain socket through a TLS relay costs ${num(floorOf(r)?.rawTlsMsPerMiB, 2)} ms per MiB, ${num(diff(floorOf(r)?.rawTlsMsPerMiB, floorOf(r)?.rawMsPerMiB), 2)} more than without TLS; the negotiated cipher (${floorOf(r)?.tlsCipher ?? '?'}) alone costs ${num(floorOf(r)?.decryptMsPerMiB, 2)} ms per MiB decrypted in this process (bench/floor.ts). In the same phase the worker spent ${num(diff(workerMsPerMiB(largeWithFloor(r)?.workerTls), workerMsPerMiB(largeWithFloor(r)?.worker)), 2)} ms per MiB more through TLS than without it.`,
   ),
   cpuPerFile: atMost(
     2,
@@ -274,9 +281,11 @@ export function tables(r: BenchResults): Table[] {
         add('Large: worker / bare clamd', (l) => l.ratio, 2, T.largeRatio);
         add('Large: worker / bare clamd on CPU alone (no emulator)', cpuRatio, 2);
         add('Worker CPU per MiB streamed (ms)', (l) => workerMsPerMiB(l.worker), 2, T.cpuPerMiB);
-        add('Worker CPU per MiB streamed, TLS (ms)', (l) => workerMsPerMiB(l.workerTls), 2, T.cpuPerMiB);
+        add('Worker CPU per MiB streamed, TLS (ms)', (l) => workerMsPerMiB(l.workerTls), 2, T.cpuPerMiBTls);
         add('Floor: a plain Node.js client, same I/O, CPU per MiB (ms)', (l) => l.floor?.msPerMiB, 2);
         add('Floor without an HTTP client: a plain socket, one reused read buffer, CPU per MiB (ms)', (l) => l.floor?.rawMsPerMiB, 2);
+        add('Floor without an HTTP client, through TLS (ms per MiB)', (l) => l.floor?.rawTlsMsPerMiB, 2);
+        add('Floor: TLS decryption alone, the negotiated cipher (ms per MiB)', (l) => l.floor?.decryptMsPerMiB, 2);
         add('Emulator CPU per MiB, worker run (ms)', (l) => perMille(l.worker.cpuSeconds['emulator'], l.worker.bytes / 2 ** 20), 2);
       },
     ),

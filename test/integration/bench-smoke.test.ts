@@ -45,6 +45,8 @@ test('the benchmark smoke run produces every figure, for both signature sets', {
       finite(set.large?.bare.mibPerSecond, at('bare clamd MiB/s'));
       finite(set.large?.worker.mibPerSecond, at('worker MiB/s'));
       finite(set.large?.ratio, at('large ratio'));
+      finite(set.large?.floor?.rawTlsMsPerMiB, at('the plain socket floor through TLS'));
+      finite(set.large?.floor?.decryptMsPerMiB, at('the TLS cipher alone'));
       finite(set.small?.worker.filesPerSecond, at('small files/s'));
       finite(set.small?.workerC1.filesPerSecond, at('small files/s at CONCURRENCY=1'));
       finite(set.small?.ceiling.filesPerSecond, at('ceiling files/s'));
