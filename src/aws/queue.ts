@@ -10,6 +10,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Batcher } from './batcher.ts';
+import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from './send-batch.ts';
 import { directSqs } from './sqs-direct.ts';
 import { DirectUnsupported } from './signed-http.ts';
 
@@ -144,9 +145,6 @@ function failuresOf(result: BatchResult): Map<number, Error> {
   return failures;
 }
 
-// SQS limits a whole SendMessageBatch to 256 KiB; leave room for attributes and framing.
-const SEND_BATCH_BYTES = 240 * 1024;
-
 /** Whether more deletes, or more sends, are on their way (src/aws/batcher.ts `expectMore`), given how many are pending. */
 export interface QueueExpectMore {
   deletes(pending: number): boolean;
@@ -165,7 +163,7 @@ export function createQueueBatchers(
   expectMore?: QueueExpectMore,
 ) {
   const deletes = new Batcher<string>({
-    maxEntries: 10,
+    maxEntries: MAX_BATCH_ENTRIES,
     lingerMs: linger.deleteMs,
     ...(expectMore ? { expectMore: (pending: number) => expectMore.deletes(pending) } : {}),
     send: async (handles) => {
@@ -177,10 +175,10 @@ export function createQueueBatchers(
     },
   });
   const sends = new Batcher<OutgoingMessage>({
-    maxEntries: 10,
+    maxEntries: MAX_BATCH_ENTRIES,
     lingerMs: linger.sendMs,
     ...(expectMore ? { expectMore: (pending: number) => expectMore.sends(pending) } : {}),
-    maxBytes: SEND_BATCH_BYTES,
+    maxBytes: MAX_BATCH_BYTES,
     sizeOf: (message) => Buffer.byteLength(message.body) + Buffer.byteLength(JSON.stringify(message.attributes)),
     send: async (messages) => {
       const Entries = messages.map((message, index) => ({

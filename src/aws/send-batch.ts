@@ -19,10 +19,10 @@ export interface BatchOutcome {
   failed: BatchFailure[];
 }
 
-/** SQS takes at most 10 entries in one SendMessageBatch. */
+/** SQS takes at most 10 entries in one batch call (SendMessageBatch, DeleteMessageBatch). */
 export const MAX_BATCH_ENTRIES = 10;
-// SQS caps a whole SendMessageBatch at 256 KiB; leave room for attributes and framing.
-const MAX_BATCH_BYTES = 240 * 1024;
+/** SQS caps a whole SendMessageBatch at 256 KiB; this leaves room for attributes and framing. */
+export const MAX_BATCH_BYTES = 240 * 1024;
 
 export function messageBytes(message: BatchMessage): number {
   let bytes = Buffer.byteLength(message.body);

@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import { receiveCountOf, type Message } from '../aws/queue.ts';
+import { MAX_BATCH_ENTRIES } from '../aws/send-batch.ts';
 import type { MessageResult } from '../pipeline/process-message.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { backoffSeconds, sleep } from '../shared/time.ts';
@@ -12,7 +13,7 @@ const MAX_RECEIVE = 10;
  * a batch; src/worker/service.ts, BATCH_WINDOW_MS). They are still held, so the
  * bound leaves room for a batch of them beside the slots and the read-ahead.
  */
-const FORWARD_BATCH = 10;
+const FORWARD_BATCH = MAX_BATCH_ENTRIES;
 
 /** Beyond its long-poll wait, how long a stop waits for a receive under way before it counts it as stalled and aborts it. */
 const RECEIVE_STALL_MS = 10_000;
